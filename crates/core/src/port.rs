@@ -1,0 +1,452 @@
+//! The port: every remote call amiroll makes, as one trait.
+//!
+//! Two implementations exist: `amiroll-aws` (the official AWS SDK for Rust) and `amiroll-sim` (an
+//! in-memory account with a virtual clock). The engine is generic over [`Aws`], so the same code
+//! runs against both. Types here are the tool's own view of AWS shapes — only the fields amiroll
+//! reads — named as AWS names them.
+//!
+//! Every method is one AWS operation (or one paginated listing of it); batching limits are the
+//! caller's job and are documented on each method.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A point in time. AWS returns UTC everywhere amiroll looks.
+pub type Timestamp = DateTime<Utc>;
+
+/// What kind of failure an AWS call had; decides whether the engine retries and how it reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// `Throttling`, `ThrottlingException`, `RequestLimitExceeded`: retry with back-off.
+    Throttling,
+    /// HTTP 5xx, timeouts, `ResourceContention`: retry with back-off.
+    Transient,
+    /// The named resource does not exist (`InvalidLaunchTemplateId.NotFound`, `ParameterNotFound`,
+    /// `NotFound` for SNS topics, `InvalidAMIID.NotFound`, ...).
+    NotFound,
+    /// The request was rejected as invalid (`ValidationError`, `InvalidParameterValue`, ...).
+    Invalid,
+    /// `UnauthorizedOperation`, `AccessDenied`, `AccessDeniedException`.
+    AccessDenied,
+    /// Another operation holds the resource (`InstanceRefreshInProgress`, `ScalingActivityInProgress`,
+    /// `AlreadyExists`, `IdempotentParameterMismatch`).
+    Conflict,
+    /// The process stopped (simulated crash) or the connection was lost mid-call; nothing more can
+    /// be done in this run.
+    Crash,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    /// Errors worth retrying after a pause.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorKind::Throttling | ErrorKind::Transient)
+    }
+}
+
+/// An error from one AWS call, with the AWS error code kept for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} failed: {code}: {message}")]
+pub struct AwsError {
+    /// IAM-style operation name, e.g. `ec2:CreateLaunchTemplateVersion`.
+    pub operation: &'static str,
+    pub kind: ErrorKind,
+    /// The AWS error code (e.g. `InvalidLaunchTemplateId.NotFound`).
+    pub code: String,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn new(
+        operation: &'static str,
+        kind: ErrorKind,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        AwsError {
+            operation,
+            kind,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Operation names, as IAM spells them. Used in errors, call counts, fault injection and the
+/// generated IAM policy.
+pub mod op {
+    pub const GET_PARAMETERS: &str = "ssm:GetParameters";
+    pub const DESCRIBE_IMAGES: &str = "ec2:DescribeImages";
+    pub const DESCRIBE_INSTANCE_TYPES: &str = "ec2:DescribeInstanceTypes";
+    pub const DESCRIBE_LAUNCH_TEMPLATES: &str = "ec2:DescribeLaunchTemplates";
+    pub const DESCRIBE_LAUNCH_TEMPLATE_VERSIONS: &str = "ec2:DescribeLaunchTemplateVersions";
+    pub const CREATE_LAUNCH_TEMPLATE_VERSION: &str = "ec2:CreateLaunchTemplateVersion";
+    pub const MODIFY_LAUNCH_TEMPLATE: &str = "ec2:ModifyLaunchTemplate";
+    pub const DELETE_LAUNCH_TEMPLATE_VERSIONS: &str = "ec2:DeleteLaunchTemplateVersions";
+    pub const DESCRIBE_INSTANCES: &str = "ec2:DescribeInstances";
+    pub const DESCRIBE_AUTO_SCALING_GROUPS: &str = "autoscaling:DescribeAutoScalingGroups";
+    pub const UPDATE_AUTO_SCALING_GROUP: &str = "autoscaling:UpdateAutoScalingGroup";
+    pub const DESCRIBE_SCHEDULED_ACTIONS: &str = "autoscaling:DescribeScheduledActions";
+    pub const PUT_SCHEDULED_UPDATE_GROUP_ACTION: &str = "autoscaling:PutScheduledUpdateGroupAction";
+    pub const DELETE_SCHEDULED_ACTION: &str = "autoscaling:DeleteScheduledAction";
+    pub const CREATE_OR_UPDATE_TAGS: &str = "autoscaling:CreateOrUpdateTags";
+    pub const DELETE_TAGS: &str = "autoscaling:DeleteTags";
+    pub const GET_TOPIC_ATTRIBUTES: &str = "sns:GetTopicAttributes";
+    pub const PUBLISH: &str = "sns:Publish";
+
+    /// Every operation the port has, in a stable order.
+    pub const ALL: &[&str] = &[
+        GET_PARAMETERS,
+        DESCRIBE_IMAGES,
+        DESCRIBE_INSTANCE_TYPES,
+        DESCRIBE_LAUNCH_TEMPLATES,
+        DESCRIBE_LAUNCH_TEMPLATE_VERSIONS,
+        CREATE_LAUNCH_TEMPLATE_VERSION,
+        MODIFY_LAUNCH_TEMPLATE,
+        DELETE_LAUNCH_TEMPLATE_VERSIONS,
+        DESCRIBE_INSTANCES,
+        DESCRIBE_AUTO_SCALING_GROUPS,
+        UPDATE_AUTO_SCALING_GROUP,
+        DESCRIBE_SCHEDULED_ACTIONS,
+        PUT_SCHEDULED_UPDATE_GROUP_ACTION,
+        DELETE_SCHEDULED_ACTION,
+        CREATE_OR_UPDATE_TAGS,
+        DELETE_TAGS,
+        GET_TOPIC_ATTRIBUTES,
+        PUBLISH,
+    ];
+}
+
+/// One SSM parameter as `GetParameters` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsmParameter {
+    pub name: String,
+    pub value: String,
+    /// Increments on every update of the parameter.
+    pub version: i64,
+    /// `text` or `aws:ec2:image`, when AWS reports it.
+    pub data_type: Option<String>,
+    pub last_modified: Option<Timestamp>,
+}
+
+/// Result of one `GetParameters` call (1–10 names).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GetParametersOutput {
+    pub parameters: Vec<SsmParameter>,
+    /// Names that do not exist (`InvalidParameters`); not an error in AWS.
+    pub invalid_parameters: Vec<String>,
+}
+
+/// An AMI as `DescribeImages` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub image_id: String,
+    pub name: Option<String>,
+    /// `available`, `pending`, `failed`, `deregistered`, ...
+    pub state: String,
+    /// `x86_64`, `arm64`, `i386`, ...
+    pub architecture: String,
+    pub creation_date: Option<Timestamp>,
+    /// Present only when a deprecation date is set; deprecated once it is in the past.
+    pub deprecation_time: Option<Timestamp>,
+    pub owner_id: Option<String>,
+    pub owner_alias: Option<String>,
+}
+
+/// The architectures an instance type supports (`DescribeInstanceTypes`
+/// `ProcessorInfo.SupportedArchitectures`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceTypeInfo {
+    pub instance_type: String,
+    pub architectures: Vec<String>,
+}
+
+/// A launch template's header (`DescribeLaunchTemplates`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchTemplate {
+    pub id: String,
+    pub name: String,
+    pub default_version: u64,
+    pub latest_version: u64,
+}
+
+/// One launch template version (`DescribeLaunchTemplateVersions`), reduced to what amiroll reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchTemplateVersion {
+    pub template_id: String,
+    pub version: u64,
+    pub description: Option<String>,
+    /// An AMI id, a `resolve:ssm:` reference, or absent (templates may omit it).
+    pub image_id: Option<String>,
+    pub instance_type: Option<String>,
+    pub is_default: bool,
+    pub create_time: Option<Timestamp>,
+}
+
+/// `CreateLaunchTemplateVersion` with a numeric `SourceVersion` and only `ImageId` overridden.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateVersionRequest {
+    pub template_id: String,
+    pub source_version: u64,
+    pub image_id: String,
+    /// `VersionDescription`, at most 255 characters.
+    pub description: String,
+    /// Deterministic `ClientToken` (≤ 128 ASCII characters).
+    pub client_token: String,
+}
+
+/// A version `DeleteLaunchTemplateVersions` could not delete (listed in a 200 response).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionDeleteFailure {
+    pub version: u64,
+    pub code: String,
+    pub message: String,
+}
+
+/// Result of `DeleteLaunchTemplateVersions`: partial failure is a successful response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteVersionsOutput {
+    pub deleted: Vec<u64>,
+    pub failed: Vec<VersionDeleteFailure>,
+}
+
+/// A `LaunchTemplateSpecification` as a group holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateSpec {
+    pub template_id: Option<String>,
+    pub template_name: Option<String>,
+    /// A number, `$Latest`, `$Default`, or absent (= `$Default`).
+    pub version: Option<String>,
+}
+
+/// A `MixedInstancesPolicy` reduced to its launch templates and instance types.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MixedInstancesPolicy {
+    pub template: TemplateSpec,
+    pub overrides: Vec<InstanceOverride>,
+}
+
+/// One `LaunchTemplateOverrides` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceOverride {
+    pub instance_type: Option<String>,
+    /// An override may name its own template (e.g. a different AMI per architecture).
+    pub template: Option<TemplateSpec>,
+}
+
+/// An instance as the group lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInstance {
+    pub instance_id: String,
+    /// `Pending`, `InService`, `Terminating`, `Standby`, ... (may carry `:Wait`/`:Proceed`).
+    pub lifecycle_state: String,
+    /// `Healthy` or `Unhealthy`.
+    pub health_status: String,
+    pub protected_from_scale_in: bool,
+    pub availability_zone: String,
+}
+
+impl GroupInstance {
+    pub fn is_in_service(&self) -> bool {
+        self.lifecycle_state == "InService"
+    }
+    pub fn is_healthy(&self) -> bool {
+        self.health_status.eq_ignore_ascii_case("healthy")
+    }
+}
+
+/// An Auto Scaling group (`DescribeAutoScalingGroups`), reduced to what amiroll reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoScalingGroup {
+    pub name: String,
+    pub arn: Option<String>,
+    pub min_size: i32,
+    pub max_size: i32,
+    pub desired_capacity: i32,
+    pub launch_template: Option<TemplateSpec>,
+    pub mixed_instances_policy: Option<MixedInstancesPolicy>,
+    pub termination_policies: Vec<String>,
+    /// Names of suspended processes (`Launch`, `Terminate`, `ScheduledActions`, ...).
+    pub suspended_processes: Vec<String>,
+    pub instances: Vec<GroupInstance>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An EC2 instance (`DescribeInstances`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ec2Instance {
+    pub instance_id: String,
+    pub image_id: String,
+    /// `pending`, `running`, `shutting-down`, `terminated`, ...
+    pub state: String,
+    pub launch_time: Option<Timestamp>,
+    /// From the `aws:ec2launchtemplate:id` tag EC2 adds to instances launched from a template.
+    pub launch_template_id: Option<String>,
+    /// From the `aws:ec2launchtemplate:version` tag.
+    pub launch_template_version: Option<u64>,
+}
+
+/// `UpdateAutoScalingGroup` with only the members amiroll changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateGroupRequest {
+    pub group_name: String,
+    /// Re-point the group's `LaunchTemplate` (used to re-pin a pinned group).
+    pub launch_template: Option<TemplateSpec>,
+    pub termination_policies: Option<Vec<String>>,
+}
+
+/// A scheduled action (`PutScheduledUpdateGroupAction` / `DescribeScheduledActions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledAction {
+    pub group_name: String,
+    pub name: String,
+    pub start_time: Timestamp,
+    pub min_size: Option<i32>,
+    pub max_size: Option<i32>,
+    pub desired_capacity: Option<i32>,
+    /// Present on actions others created; amiroll never sets one.
+    pub recurrence: Option<String>,
+}
+
+/// An SNS message (`Publish` with `TopicArn`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub topic_arn: String,
+    /// Fewer than 100 characters, no line breaks.
+    pub subject: String,
+    pub message: String,
+    /// String message attributes (`event`, `target`).
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// Every remote call amiroll makes, plus the clock.
+///
+/// Futures are `Send` so the engine can run on a multi-threaded runtime (the Lambda).
+pub trait Aws: Sync {
+    /// The current time (the virtual clock in the simulator).
+    fn now(&self) -> Timestamp;
+
+    /// Wait (virtual time in the simulator). Used for back-off between retries.
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+
+    /// `ssm:GetParameters` for 1–10 names.
+    fn get_parameters(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<GetParametersOutput, AwsError>> + Send;
+
+    /// `ec2:DescribeImages` by image id. Unknown ids are left out of the result (the adapter
+    /// turns `InvalidAMIID.NotFound` into absence so that one bad id does not hide the rest).
+    fn describe_images(
+        &self,
+        image_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Image>, AwsError>> + Send;
+
+    /// `ec2:DescribeInstanceTypes`.
+    fn describe_instance_types(
+        &self,
+        instance_types: &[String],
+    ) -> impl Future<Output = Result<Vec<InstanceTypeInfo>, AwsError>> + Send;
+
+    /// `ec2:DescribeLaunchTemplates` for one template by id or name. A missing template is a
+    /// `NotFound` error.
+    fn describe_launch_template(
+        &self,
+        id_or_name: &str,
+    ) -> impl Future<Output = Result<LaunchTemplate, AwsError>> + Send;
+
+    /// `ec2:DescribeLaunchTemplateVersions`: every version of one template (all pages).
+    fn describe_launch_template_versions(
+        &self,
+        template_id: &str,
+    ) -> impl Future<Output = Result<Vec<LaunchTemplateVersion>, AwsError>> + Send;
+
+    /// `ec2:CreateLaunchTemplateVersion`.
+    fn create_launch_template_version(
+        &self,
+        request: &CreateVersionRequest,
+    ) -> impl Future<Output = Result<LaunchTemplateVersion, AwsError>> + Send;
+
+    /// `ec2:ModifyLaunchTemplate` setting the default version by number.
+    fn modify_launch_template_default_version(
+        &self,
+        template_id: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<LaunchTemplate, AwsError>> + Send;
+
+    /// `ec2:DeleteLaunchTemplateVersions` (≤ 200 numbers).
+    fn delete_launch_template_versions(
+        &self,
+        template_id: &str,
+        versions: &[u64],
+    ) -> impl Future<Output = Result<DeleteVersionsOutput, AwsError>> + Send;
+
+    /// `ec2:DescribeInstances` by instance id (all pages). Terminated instances may be absent.
+    fn describe_instances(
+        &self,
+        instance_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Ec2Instance>, AwsError>> + Send;
+
+    /// `autoscaling:DescribeAutoScalingGroups` for up to 100 names. Missing groups are absent.
+    fn describe_auto_scaling_groups(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<AutoScalingGroup>, AwsError>> + Send;
+
+    /// `autoscaling:UpdateAutoScalingGroup`.
+    fn update_auto_scaling_group(
+        &self,
+        request: &UpdateGroupRequest,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// `autoscaling:DescribeScheduledActions` for one group (pending actions only, as AWS).
+    fn describe_scheduled_actions(
+        &self,
+        group_name: &str,
+    ) -> impl Future<Output = Result<Vec<ScheduledAction>, AwsError>> + Send;
+
+    /// `autoscaling:PutScheduledUpdateGroupAction` (create or update by name).
+    fn put_scheduled_update_group_action(
+        &self,
+        action: &ScheduledAction,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// `autoscaling:DeleteScheduledAction`.
+    fn delete_scheduled_action(
+        &self,
+        group_name: &str,
+        action_name: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// `autoscaling:CreateOrUpdateTags` on a group (not propagated to instances).
+    fn create_or_update_tags(
+        &self,
+        group_name: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// `autoscaling:DeleteTags` on a group.
+    fn delete_tags(
+        &self,
+        group_name: &str,
+        keys: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// `sns:GetTopicAttributes`: `Ok(())` when the topic exists, `NotFound` otherwise.
+    fn get_topic_attributes(
+        &self,
+        topic_arn: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// `sns:Publish` to a topic; returns the message id.
+    fn publish(
+        &self,
+        notification: &Notification,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+}
