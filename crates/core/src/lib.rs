@@ -5,3 +5,13 @@
 //! (`amiroll-sim`) alike. Nothing in this crate performs I/O itself.
 
 pub mod port;
+pub mod config;
+pub mod engine;
+pub mod model;
+pub mod notify;
+pub mod planner;
+pub mod render;
+
+pub use config::{Config, ConfigError, Strategy, Target, TargetSettings};
+pub use engine::{ApplyReport, Engine, RetryPolicy, RunError, TargetOutcome};
+pub use model::{Plan, TargetPlan, TargetStatus};

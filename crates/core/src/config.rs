@@ -1,0 +1,547 @@
+//! Configuration: a TOML file with `[defaults]` and `[[target]]` tables, or the seed Lambda's four
+//! environment variables.
+//!
+//! Parsing happens in two stages (raw → validated): serde reads the file strictly (unknown keys are
+//! errors that name the key, line and column), then [`Config::validate`] checks values and applies
+//! defaults, so the rest of the tool only sees a complete, valid [`Config`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+/// How a target's instances are replaced once its launch template points at the new AMI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// The seed's way, fixed: two uniquely named scheduled actions surge the group from its real
+    /// desired capacity and later restore the original sizes, gated on the new instances' health.
+    ScheduledSurge,
+    /// Only the launch template moves; new launches pick it up.
+    None,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::ScheduledSurge => "scheduled-surge",
+            Strategy::None => "none",
+        }
+    }
+}
+
+/// Which old launch template versions may be deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Prune {
+    /// Only versions amiroll created (their description starts with `amiroll:`).
+    Own,
+    /// Any version that is not protected (the seed's behaviour, done safely).
+    All,
+    /// Never delete versions.
+    Off,
+}
+
+/// What to do with a group that pins a launch template version number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pinned {
+    /// Refuse with an error that explains how to opt in.
+    Refuse,
+    /// Re-pin the group to the new version number (`UpdateAutoScalingGroup`).
+    Update,
+}
+
+/// How the AMI parameter's value is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AmiFormat {
+    /// JSON if the parameter name ends in `/recommended`, a plain AMI id otherwise.
+    Auto,
+    /// The value is an AMI id (`…/recommended/image_id`).
+    ImageId,
+    /// The value is the JSON of a `…/recommended` parameter; `image_id` is taken from it.
+    Json,
+}
+
+/// Settings a target may set and `[defaults]` may give for every target. All optional here;
+/// [`TargetSettings`] holds the resolved values.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    pub strategy: Option<Strategy>,
+    pub keep_versions: Option<u32>,
+    pub prune: Option<Prune>,
+    pub sns_topic: Option<String>,
+    pub notify_when_current: Option<bool>,
+    pub allow_deprecated: Option<bool>,
+    pub allow_downgrade: Option<bool>,
+    pub pinned: Option<Pinned>,
+    pub set_termination_policy: Option<bool>,
+    pub ami_format: Option<AmiFormat>,
+    pub surge_factor: Option<u32>,
+    pub surge_minutes: Option<u32>,
+    pub surge_max_capacity: Option<i32>,
+    pub max_attempts: Option<u32>,
+}
+
+/// One `[[target]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub name: String,
+    /// A launch template id (`lt-…`) or name.
+    pub launch_template: String,
+    /// The SSM parameter holding the AMI.
+    pub ami_parameter: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(flatten)]
+    pub settings: RawSettings,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub defaults: RawSettings,
+    #[serde(default, rename = "target")]
+    pub targets: Vec<RawTarget>,
+}
+
+/// Resolved settings of one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetSettings {
+    pub strategy: Strategy,
+    /// Newest versions kept when pruning (the default and every referenced version are kept too).
+    pub keep_versions: u32,
+    pub prune: Prune,
+    pub sns_topic: Option<String>,
+    pub notify_when_current: bool,
+    pub allow_deprecated: bool,
+    pub allow_downgrade: bool,
+    pub pinned: Pinned,
+    /// Set `TerminationPolicies = ["OldestLaunchTemplate", …]` when a surge group lacks it.
+    pub set_termination_policy: bool,
+    pub ami_format: AmiFormat,
+    /// Surge to `desired × surge_factor`.
+    pub surge_factor: u32,
+    /// Minutes between the surge and the settle action.
+    pub surge_minutes: u32,
+    /// A ceiling the surge never goes past (absolute instance count).
+    pub surge_max_capacity: Option<i32>,
+    /// Surge rounds tried before a rollout is declared failed.
+    pub max_attempts: u32,
+}
+
+impl TargetSettings {
+    fn resolve(target: &RawSettings, defaults: &RawSettings) -> TargetSettings {
+        macro_rules! pick {
+            ($field:ident, $default:expr) => {
+                target.$field.clone().or_else(|| defaults.$field.clone()).unwrap_or($default)
+            };
+        }
+        TargetSettings {
+            strategy: pick!(strategy, Strategy::ScheduledSurge),
+            keep_versions: pick!(keep_versions, 2),
+            prune: pick!(prune, Prune::Own),
+            sns_topic: target.sns_topic.clone().or_else(|| defaults.sns_topic.clone()),
+            notify_when_current: pick!(notify_when_current, false),
+            allow_deprecated: pick!(allow_deprecated, false),
+            allow_downgrade: pick!(allow_downgrade, false),
+            pinned: pick!(pinned, Pinned::Refuse),
+            set_termination_policy: pick!(set_termination_policy, false),
+            ami_format: pick!(ami_format, AmiFormat::Auto),
+            surge_factor: pick!(surge_factor, 2),
+            surge_minutes: pick!(surge_minutes, 15),
+            surge_max_capacity: target.surge_max_capacity.or(defaults.surge_max_capacity),
+            max_attempts: pick!(max_attempts, 3),
+        }
+    }
+}
+
+/// One target: a launch template, the AMI source that feeds it, and the groups that launch from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub name: String,
+    pub launch_template: String,
+    pub ami_parameter: String,
+    pub groups: Vec<String>,
+    pub settings: TargetSettings,
+}
+
+impl Target {
+    /// The format the parameter's value is expected in.
+    pub fn expected_format(&self) -> AmiFormat {
+        match self.settings.ami_format {
+            AmiFormat::Auto if self.ami_parameter.trim_end_matches('/').ends_with("/recommended") => {
+                AmiFormat::Json
+            }
+            AmiFormat::Auto => AmiFormat::ImageId,
+            other => other,
+        }
+    }
+}
+
+/// A complete, validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Config {
+    pub targets: Vec<Target>,
+    /// Where the configuration came from, for messages.
+    pub source: String,
+}
+
+/// A configuration problem. Each message names the thing to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{source_name}: {message}")]
+    Parse { source_name: String, message: String },
+    #[error("{source_name}: target `{target}`: {message}")]
+    Invalid {
+        source_name: String,
+        target: String,
+        message: String,
+    },
+    #[error("{source_name}: {message}")]
+    Empty { source_name: String, message: String },
+    #[error("environment variable `{variable}` is not set (the seed-compatible configuration needs launch_template_id, image_id_ssm_parameter, sns_arn and asg_name)")]
+    MissingEnv { variable: String },
+}
+
+/// The seed Lambda's environment variables, in the order the seed reads them.
+pub const SEED_ENV: [&str; 4] = [
+    "launch_template_id",
+    "image_id_ssm_parameter",
+    "sns_arn",
+    "asg_name",
+];
+
+impl Config {
+    /// Parse and validate a TOML document. `source_name` is used in messages (e.g. the path).
+    pub fn from_toml(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            source_name: source_name.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        Config::validate(raw, source_name)
+    }
+
+    /// The seed's four environment variables as a complete configuration: one target using
+    /// `scheduled-surge`, named after the group. `lookup` reads a variable (e.g. `std::env::var`).
+    pub fn from_seed_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut values = BTreeMap::new();
+        for var in SEED_ENV {
+            match lookup(var).filter(|v| !v.trim().is_empty()) {
+                Some(v) => {
+                    values.insert(var, v.trim().to_string());
+                }
+                None => {
+                    return Err(ConfigError::MissingEnv {
+                        variable: var.to_string(),
+                    })
+                }
+            }
+        }
+        let group = values["asg_name"].clone();
+        let raw = RawConfig {
+            defaults: RawSettings::default(),
+            targets: vec![RawTarget {
+                name: group.clone(),
+                launch_template: values["launch_template_id"].clone(),
+                ami_parameter: values["image_id_ssm_parameter"].clone(),
+                groups: vec![group],
+                settings: RawSettings {
+                    strategy: Some(Strategy::ScheduledSurge),
+                    sns_topic: Some(values["sns_arn"].clone()),
+                    ..RawSettings::default()
+                },
+            }],
+        };
+        Config::validate(raw, "seed environment variables")
+    }
+
+    /// Whether the seed's variables are present at all (any of them), to decide which source to use.
+    pub fn seed_env_present(lookup: impl Fn(&str) -> Option<String>) -> bool {
+        SEED_ENV.iter().any(|v| lookup(v).is_some())
+    }
+
+    fn validate(raw: RawConfig, source_name: &str) -> Result<Config, ConfigError> {
+        if raw.targets.is_empty() {
+            return Err(ConfigError::Empty {
+                source_name: source_name.to_string(),
+                message: "no [[target]] tables: add at least one target".to_string(),
+            });
+        }
+        let mut names = BTreeSet::new();
+        let mut targets = Vec::new();
+        for t in raw.targets {
+            let invalid = |message: String| ConfigError::Invalid {
+                source_name: source_name.to_string(),
+                target: t.name.clone(),
+                message,
+            };
+            if t.name.trim().is_empty() {
+                return Err(ConfigError::Parse {
+                    source_name: source_name.to_string(),
+                    message: "a [[target]] has an empty `name`".to_string(),
+                });
+            }
+            if !names.insert(t.name.clone()) {
+                return Err(invalid("two targets share this name".to_string()));
+            }
+            if t.launch_template.trim().is_empty() {
+                return Err(invalid("`launch_template` is empty".to_string()));
+            }
+            let param = t.ami_parameter.trim();
+            if param.is_empty() {
+                return Err(invalid("`ami_parameter` is empty".to_string()));
+            }
+            if param.starts_with("resolve:ssm:") || param.starts_with("ami-") {
+                return Err(invalid(format!(
+                    "`ami_parameter` must be an SSM parameter name (e.g. /aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id), not `{param}`"
+                )));
+            }
+            let mut seen = BTreeSet::new();
+            for g in &t.groups {
+                if g.trim().is_empty() {
+                    return Err(invalid("`groups` contains an empty name".to_string()));
+                }
+                if !seen.insert(g) {
+                    return Err(invalid(format!("group `{g}` is listed twice")));
+                }
+            }
+            let settings = TargetSettings::resolve(&t.settings, &raw.defaults);
+            if settings.surge_factor < 2 {
+                return Err(invalid(format!(
+                    "`surge_factor` must be at least 2 (got {})",
+                    settings.surge_factor
+                )));
+            }
+            if settings.surge_minutes < 5 {
+                return Err(invalid(format!(
+                    "`surge_minutes` must be at least 5 so new instances can boot and be checked before the settle (got {})",
+                    settings.surge_minutes
+                )));
+            }
+            if let Some(cap) = settings.surge_max_capacity {
+                if cap < 1 {
+                    return Err(invalid(format!(
+                        "`surge_max_capacity` must be at least 1 (got {cap})"
+                    )));
+                }
+            }
+            if settings.keep_versions > 200 {
+                return Err(invalid(format!(
+                    "`keep_versions` must be at most 200 (got {})",
+                    settings.keep_versions
+                )));
+            }
+            if settings.max_attempts == 0 {
+                return Err(invalid("`max_attempts` must be at least 1".to_string()));
+            }
+            if let Some(topic) = &settings.sns_topic {
+                if !is_sns_topic_arn(topic) {
+                    return Err(invalid(format!(
+                        "`sns_topic` must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), got `{topic}`"
+                    )));
+                }
+            }
+            targets.push(Target {
+                name: t.name.clone(),
+                launch_template: t.launch_template.trim().to_string(),
+                ami_parameter: param.to_string(),
+                groups: t.groups.iter().map(|g| g.trim().to_string()).collect(),
+                settings,
+            });
+        }
+        // A group may belong to one target only: two targets rolling one group would fight.
+        let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+        for t in &targets {
+            for g in &t.groups {
+                if let Some(other) = owner.insert(g.as_str(), t.name.as_str()) {
+                    return Err(ConfigError::Invalid {
+                        source_name: source_name.to_string(),
+                        target: t.name.clone(),
+                        message: format!("group `{g}` is also listed in target `{other}`"),
+                    });
+                }
+            }
+        }
+        Ok(Config {
+            targets,
+            source: source_name.to_string(),
+        })
+    }
+
+    /// Keep only the named targets (errors on an unknown name).
+    pub fn select(&mut self, names: &[String]) -> Result<(), ConfigError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        for n in names {
+            if !self.targets.iter().any(|t| &t.name == n) {
+                return Err(ConfigError::Parse {
+                    source_name: self.source.clone(),
+                    message: format!("no target named `{n}`"),
+                });
+            }
+        }
+        self.targets.retain(|t| names.contains(&t.name));
+        Ok(())
+    }
+}
+
+fn is_sns_topic_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(':').collect();
+    parts.len() == 6 && parts[0] == "arn" && parts[2] == "sns" && !parts[5].is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[defaults]
+sns_topic = "arn:aws:sns:us-east-1:123456789012:amiroll"
+keep_versions = 3
+
+[[target]]
+name = "ecs-prod"
+launch_template = "lt-0123456789abcdef0"
+ami_parameter = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+groups = ["ecs-prod-a", "ecs-prod-b"]
+surge_minutes = 20
+
+[[target]]
+name = "batch"
+launch_template = "batch-template"
+ami_parameter = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended"
+strategy = "none"
+keep_versions = 5
+"#;
+
+    #[test]
+    fn defaults_apply_and_targets_override() {
+        let c = Config::from_toml(GOOD, "amiroll.toml").expect("valid");
+        assert_eq!(c.targets.len(), 2);
+        let prod = &c.targets[0];
+        assert_eq!(prod.settings.keep_versions, 3);
+        assert_eq!(prod.settings.surge_minutes, 20);
+        assert_eq!(prod.settings.strategy, Strategy::ScheduledSurge);
+        assert_eq!(
+            prod.settings.sns_topic.as_deref(),
+            Some("arn:aws:sns:us-east-1:123456789012:amiroll")
+        );
+        assert_eq!(prod.expected_format(), AmiFormat::ImageId);
+        let batch = &c.targets[1];
+        assert_eq!(batch.settings.keep_versions, 5);
+        assert_eq!(batch.settings.strategy, Strategy::None);
+        assert_eq!(batch.expected_format(), AmiFormat::Json);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = "[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\nsurge_minuets = 3\n";
+        let err = Config::from_toml(text, "amiroll.toml").unwrap_err().to_string();
+        assert!(err.contains("surge_minuets"), "{err}");
+        assert!(err.contains("line 5"), "{err}");
+        assert!(err.contains("amiroll.toml"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_defaults_is_an_error() {
+        let text = "[defaults]\nstrategy = \"none\"\nkeep = 1\n[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\n";
+        let err = Config::from_toml(text, "f").unwrap_err().to_string();
+        assert!(err.contains("keep"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_is_an_error() {
+        let err = Config::from_toml("[[target]\nname=", "f").unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let base = "[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\n";
+        for (extra, needle) in [
+            ("surge_factor = 1\n", "surge_factor"),
+            ("surge_minutes = 2\n", "surge_minutes"),
+            ("sns_topic = \"not-an-arn\"\n", "sns_topic"),
+            ("strategy = \"blue-green\"\n", "blue-green"),
+            ("keep_versions = 500\n", "keep_versions"),
+        ] {
+            let err = Config::from_toml(&format!("{base}{extra}"), "f")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{extra}: {err}");
+        }
+        let err = Config::from_toml(
+            "[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"ami-0123\"\n",
+            "f",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("ami_parameter"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_targets_and_shared_groups_are_errors() {
+        let text = "[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\ngroups=[\"g\"]\n[[target]]\nname = \"b\"\nlaunch_template = \"lt-2\"\nami_parameter = \"/p\"\ngroups=[\"g\"]\n";
+        let err = Config::from_toml(text, "f").unwrap_err().to_string();
+        assert!(err.contains("group `g` is also listed in target `a`"), "{err}");
+        let text = "[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\n[[target]]\nname = \"a\"\nlaunch_template = \"lt-2\"\nami_parameter = \"/p\"\n";
+        let err = Config::from_toml(text, "f").unwrap_err().to_string();
+        assert!(err.contains("share this name"), "{err}");
+    }
+
+    #[test]
+    fn empty_config_is_an_error() {
+        let err = Config::from_toml("", "f").unwrap_err().to_string();
+        assert!(err.contains("[[target]]"), "{err}");
+    }
+
+    #[test]
+    fn seed_environment_is_a_complete_configuration() {
+        let env: BTreeMap<&str, &str> = [
+            ("launch_template_id", "lt-0abc"),
+            (
+                "image_id_ssm_parameter",
+                "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id",
+            ),
+            ("sns_arn", "arn:aws:sns:us-east-1:123456789012:ami-updates"),
+            ("asg_name", "ecs-cluster-asg"),
+        ]
+        .into_iter()
+        .collect();
+        let c = Config::from_seed_env(|k| env.get(k).map(|v| v.to_string())).expect("valid");
+        let t = &c.targets[0];
+        assert_eq!(t.name, "ecs-cluster-asg");
+        assert_eq!(t.groups, vec!["ecs-cluster-asg".to_string()]);
+        assert_eq!(t.launch_template, "lt-0abc");
+        assert_eq!(t.settings.strategy, Strategy::ScheduledSurge);
+        assert_eq!(t.settings.keep_versions, 2);
+        assert_eq!(
+            t.settings.sns_topic.as_deref(),
+            Some("arn:aws:sns:us-east-1:123456789012:ami-updates")
+        );
+    }
+
+    #[test]
+    fn seed_environment_names_the_missing_variable() {
+        let err = Config::from_seed_env(|k| (k != "sns_arn").then(|| "x".to_string()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`sns_arn`"), "{err}");
+    }
+
+    #[test]
+    fn select_filters_and_rejects_unknown() {
+        let mut c = Config::from_toml(GOOD, "f").expect("valid");
+        c.select(&["batch".to_string()]).expect("known");
+        assert_eq!(c.targets.len(), 1);
+        let err = c.select(&["nope".to_string()]).unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+}

@@ -1,0 +1,758 @@
+//! The engine: observe → plan → apply → report, generic over the [`Aws`] port.
+//!
+//! Observe reads with batched calls; plan is [`crate::planner::plan`]; apply executes the planned
+//! actions in order, re-checking preconditions, and stops a target at its first failure (saying
+//! what was done and what was not, in the report and in the notification). Every run is safe to
+//! repeat: the next run observes what is really there.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::{Config, Strategy};
+use crate::model::*;
+use crate::notify;
+use crate::planner;
+use crate::port::*;
+
+/// How the engine retries retryable errors (throttling, 5xx) that reach it. The SDK adapter
+/// retries on its own first; this outer layer makes an unattended run slow down rather than fail.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A failure that stops the whole run (not just one target).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error("the run stopped: {0}")]
+    Crashed(AwsError),
+}
+
+/// What happened to one planned action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionResult {
+    pub action: String,
+    pub reason: String,
+    /// `done`, `failed` or `not-done` (skipped after an earlier failure or in a dry run).
+    pub result: String,
+    pub detail: Option<String>,
+}
+
+/// A target after apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetOutcome {
+    #[serde(flatten)]
+    pub plan: TargetPlan,
+    pub results: Vec<ActionResult>,
+    /// Set when an action failed: the fleet may be half-changed, and this says how.
+    pub apply_error: Option<String>,
+    /// `published <id>`, `failed: …`, or absent when nothing was to be sent.
+    pub notification: Option<String>,
+}
+
+impl TargetOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.apply_error.is_none() && self.plan.status != TargetStatus::Error
+    }
+}
+
+/// The report of an apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    pub dry_run: bool,
+    pub generated_at: Timestamp,
+    pub targets: Vec<TargetOutcome>,
+}
+
+impl ApplyReport {
+    /// 1 if anything failed or a target has an error; 0 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        if self.targets.iter().all(|t| t.succeeded()) {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+/// Counts of remote calls made by a run, by operation (shown with `-v`).
+pub type CallCounts = BTreeMap<&'static str, u32>;
+
+/// The engine over one AWS port.
+pub struct Engine<'a, A: Aws> {
+    aws: &'a A,
+    retry: RetryPolicy,
+    calls: std::sync::Mutex<CallCounts>,
+}
+
+impl<'a, A: Aws> Engine<'a, A> {
+    pub fn new(aws: &'a A) -> Self {
+        Engine {
+            aws,
+            retry: RetryPolicy::default(),
+            calls: std::sync::Mutex::new(CallCounts::new()),
+        }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Remote calls made so far (attempts, including retries).
+    pub fn call_counts(&self) -> CallCounts {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn count(&self, op: &'static str) {
+        if let Ok(mut c) = self.calls.lock() {
+            *c.entry(op).or_insert(0) += 1;
+        }
+    }
+
+    /// One remote call with back-off on retryable errors.
+    async fn call<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, AwsError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        let mut attempt = 1;
+        loop {
+            self.count(op);
+            match f().await {
+                Err(e) if e.kind.is_retryable() && attempt < self.retry.max_attempts => {
+                    let delay = self
+                        .retry
+                        .base_delay
+                        .saturating_mul(1 << (attempt - 1).min(10))
+                        .min(self.retry.max_delay);
+                    tracing::debug!(operation = op, attempt, code = %e.code, "retrying after {delay:?}");
+                    self.aws.sleep(delay).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Observe, plan, and (unless `dry_run`) apply.
+    pub async fn run(&self, config: &Config, dry_run: bool) -> Result<ApplyReport, RunError> {
+        let obs = self.observe(config).await?;
+        let plan = planner::plan(config, &obs);
+        self.apply(plan, dry_run).await
+    }
+
+    /// Observe and plan, changing nothing.
+    pub async fn plan(&self, config: &Config) -> Result<Plan, RunError> {
+        let obs = self.observe(config).await?;
+        Ok(planner::plan(config, &obs))
+    }
+
+    /// Read everything the planner needs, with batched calls.
+    pub async fn observe(&self, config: &Config) -> Result<Observation, RunError> {
+        let mut obs = Observation {
+            now: self.aws.now(),
+            ..Observation::default()
+        };
+        let fail = |obs: &mut Observation, targets: &[&str], e: &AwsError| -> Result<(), RunError> {
+            if e.kind == ErrorKind::Crash {
+                return Err(RunError::Crashed(e.clone()));
+            }
+            for t in targets {
+                obs.target_errors
+                    .entry(t.to_string())
+                    .or_insert_with(|| e.to_string());
+            }
+            Ok(())
+        };
+        let all_targets: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+
+        // SSM: one GetParameters per 10 names.
+        let names: Vec<String> = unique(config.targets.iter().map(|t| t.ami_parameter.clone()));
+        for chunk in names.chunks(10) {
+            match self
+                .call(op::GET_PARAMETERS, || self.aws.get_parameters(chunk))
+                .await
+            {
+                Ok(out) => {
+                    for p in out.parameters {
+                        obs.parameters.insert(p.name.clone(), p);
+                    }
+                }
+                Err(e) => {
+                    let affected: Vec<&str> = config
+                        .targets
+                        .iter()
+                        .filter(|t| chunk.contains(&t.ami_parameter))
+                        .map(|t| t.name.as_str())
+                        .collect();
+                    fail(&mut obs, &affected, &e)?;
+                }
+            }
+        }
+
+        // Launch templates: header and versions, one template at a time.
+        for reference in unique(config.targets.iter().map(|t| t.launch_template.clone())) {
+            let users: Vec<&str> = config
+                .targets
+                .iter()
+                .filter(|t| t.launch_template == reference)
+                .map(|t| t.name.as_str())
+                .collect();
+            let header = match self
+                .call(op::DESCRIBE_LAUNCH_TEMPLATES, || {
+                    self.aws.describe_launch_template(&reference)
+                })
+                .await
+            {
+                Ok(h) => h,
+                Err(e) if e.kind == ErrorKind::NotFound => continue, // the planner reports it
+                Err(e) => {
+                    fail(&mut obs, &users, &e)?;
+                    continue;
+                }
+            };
+            match self
+                .call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
+                    self.aws.describe_launch_template_versions(&header.id)
+                })
+                .await
+            {
+                Ok(versions) => {
+                    obs.templates.insert(
+                        reference.clone(),
+                        ObservedTemplate {
+                            template: header,
+                            versions,
+                        },
+                    );
+                }
+                Err(e) => fail(&mut obs, &users, &e)?,
+            }
+        }
+
+        // Groups: one DescribeAutoScalingGroups per 100 names.
+        let group_names: Vec<String> = unique(config.targets.iter().flat_map(|t| t.groups.clone()));
+        for chunk in group_names.chunks(100) {
+            match self
+                .call(op::DESCRIBE_AUTO_SCALING_GROUPS, || {
+                    self.aws.describe_auto_scaling_groups(chunk)
+                })
+                .await
+            {
+                Ok(groups) => {
+                    for g in groups {
+                        obs.groups.insert(g.name.clone(), g);
+                    }
+                }
+                Err(e) => {
+                    let affected: Vec<&str> = config
+                        .targets
+                        .iter()
+                        .filter(|t| t.groups.iter().any(|g| chunk.contains(g)))
+                        .map(|t| t.name.as_str())
+                        .collect();
+                    fail(&mut obs, &affected, &e)?;
+                }
+            }
+        }
+
+        // Instances: what the fleet really runs.
+        let instance_ids: Vec<String> = unique(obs.groups.values().flat_map(|g| {
+            g.instances
+                .iter()
+                .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+                .map(|i| i.instance_id.clone())
+                .collect::<Vec<_>>()
+        }));
+        for chunk in instance_ids.chunks(200) {
+            match self
+                .call(op::DESCRIBE_INSTANCES, || self.aws.describe_instances(chunk))
+                .await
+            {
+                Ok(list) => {
+                    for i in list {
+                        obs.instances.insert(i.instance_id.clone(), i);
+                    }
+                }
+                Err(e) => fail(&mut obs, &all_targets, &e)?,
+            }
+        }
+
+        // Images: candidates, the AMIs of the versions in use, and the AMIs instances run.
+        let mut image_ids: BTreeSet<String> = BTreeSet::new();
+        let mut instance_types: BTreeSet<String> = BTreeSet::new();
+        for t in &config.targets {
+            if let Some(p) = obs.parameters.get(&t.ami_parameter) {
+                if let Ok(ami) = planner::parse_ami_value(&p.value, t.expected_format(), &p.name) {
+                    image_ids.insert(ami);
+                }
+            }
+            if let Some(tmpl) = obs.templates.get(&t.launch_template) {
+                let mut wanted = vec![tmpl.template.default_version, tmpl.template.latest_version];
+                for g in t.groups.iter().filter_map(|g| obs.groups.get(g)) {
+                    let spec = g
+                        .launch_template
+                        .as_ref()
+                        .or(g.mixed_instances_policy.as_ref().map(|m| &m.template));
+                    if let Some(n) = spec
+                        .and_then(|s| s.version.as_deref())
+                        .and_then(|v| v.parse::<u64>().ok())
+                    {
+                        wanted.push(n);
+                    }
+                    if let Some(m) = &g.mixed_instances_policy {
+                        instance_types.extend(m.overrides.iter().filter_map(|o| o.instance_type.clone()));
+                    }
+                }
+                for v in tmpl.versions.iter().filter(|v| wanted.contains(&v.version)) {
+                    if let Some(img) = v.image_id.as_ref().filter(|i| planner::is_ami_id(i)) {
+                        image_ids.insert(img.clone());
+                    }
+                    if let Some(it) = &v.instance_type {
+                        instance_types.insert(it.clone());
+                    }
+                }
+            }
+        }
+        image_ids.extend(
+            obs.instances
+                .values()
+                .map(|i| i.image_id.clone())
+                .filter(|i| planner::is_ami_id(i)),
+        );
+        let image_ids: Vec<String> = image_ids.into_iter().collect();
+        for chunk in image_ids.chunks(100) {
+            match self
+                .call(op::DESCRIBE_IMAGES, || self.aws.describe_images(chunk))
+                .await
+            {
+                Ok(images) => {
+                    for i in images {
+                        obs.images.insert(i.image_id.clone(), i);
+                    }
+                }
+                Err(e) => fail(&mut obs, &all_targets, &e)?,
+            }
+        }
+        let instance_types: Vec<String> = instance_types.into_iter().collect();
+        for chunk in instance_types.chunks(100) {
+            match self
+                .call(op::DESCRIBE_INSTANCE_TYPES, || {
+                    self.aws.describe_instance_types(chunk)
+                })
+                .await
+            {
+                Ok(list) => {
+                    for it in list {
+                        obs.instance_types.insert(it.instance_type, it.architectures);
+                    }
+                }
+                // An unknown type is reported by the planner as "not checked".
+                Err(e) if e.kind == ErrorKind::Invalid => {
+                    for it in chunk {
+                        if let Ok(list) = self
+                            .call(op::DESCRIBE_INSTANCE_TYPES, || {
+                                self.aws.describe_instance_types(std::slice::from_ref(it))
+                            })
+                            .await
+                        {
+                            for x in list {
+                                obs.instance_types.insert(x.instance_type, x.architectures);
+                            }
+                        }
+                    }
+                }
+                Err(e) => fail(&mut obs, &all_targets, &e)?,
+            }
+        }
+
+        // Scheduled actions, for groups whose strategy uses them.
+        for t in config
+            .targets
+            .iter()
+            .filter(|t| t.settings.strategy == Strategy::ScheduledSurge)
+        {
+            let present: Vec<String> = t
+                .groups
+                .iter()
+                .filter(|g| obs.groups.contains_key(*g))
+                .cloned()
+                .collect();
+            for g in &present {
+                match self
+                    .call(op::DESCRIBE_SCHEDULED_ACTIONS, || {
+                        self.aws.describe_scheduled_actions(g)
+                    })
+                    .await
+                {
+                    Ok(list) => {
+                        obs.scheduled_actions.insert(g.clone(), list);
+                    }
+                    Err(e) => fail(&mut obs, &[t.name.as_str()], &e)?,
+                }
+            }
+        }
+
+        // SNS topics: a missing topic is bad input, caught before anything changes.
+        for topic in unique(config.targets.iter().filter_map(|t| t.settings.sns_topic.clone())) {
+            match self
+                .call(op::GET_TOPIC_ATTRIBUTES, || self.aws.get_topic_attributes(&topic))
+                .await
+            {
+                Ok(()) => {
+                    obs.topics.insert(topic, true);
+                }
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    obs.topics.insert(topic, false);
+                }
+                Err(e) => {
+                    let affected: Vec<&str> = config
+                        .targets
+                        .iter()
+                        .filter(|t| t.settings.sns_topic.as_deref() == Some(topic.as_str()))
+                        .map(|t| t.name.as_str())
+                        .collect();
+                    fail(&mut obs, &affected, &e)?;
+                }
+            }
+        }
+        Ok(obs)
+    }
+
+    /// Execute a plan (or, with `dry_run`, report what would be done) and notify.
+    pub async fn apply(&self, plan: Plan, dry_run: bool) -> Result<ApplyReport, RunError> {
+        let mut targets = Vec::new();
+        for tp in plan.targets {
+            targets.push(self.apply_target(tp, dry_run).await?);
+        }
+        Ok(ApplyReport {
+            dry_run,
+            generated_at: plan.generated_at,
+            targets,
+        })
+    }
+
+    async fn apply_target(&self, tp: TargetPlan, dry_run: bool) -> Result<TargetOutcome, RunError> {
+        let mut outcome = TargetOutcome {
+            results: Vec::new(),
+            apply_error: None,
+            notification: None,
+            plan: tp,
+        };
+        if dry_run {
+            outcome.results = outcome
+                .plan
+                .actions
+                .iter()
+                .map(|a| ActionResult {
+                    action: a.action.describe(),
+                    reason: a.reason.clone(),
+                    result: "not-done".to_string(),
+                    detail: Some("dry run".to_string()),
+                })
+                .collect();
+            return Ok(outcome);
+        }
+        let mut created: Option<u64> = None;
+        let actions = outcome.plan.actions.clone();
+        for (i, pa) in actions.iter().enumerate() {
+            match self.execute(&pa.action, &mut created).await {
+                Ok(detail) => outcome.results.push(ActionResult {
+                    action: pa.action.describe(),
+                    reason: pa.reason.clone(),
+                    result: "done".to_string(),
+                    detail,
+                }),
+                Err(e) => {
+                    if e.kind == ErrorKind::Crash {
+                        return Err(RunError::Crashed(e));
+                    }
+                    outcome.results.push(ActionResult {
+                        action: pa.action.describe(),
+                        reason: pa.reason.clone(),
+                        result: "failed".to_string(),
+                        detail: Some(e.to_string()),
+                    });
+                    for rest in &actions[i + 1..] {
+                        outcome.results.push(ActionResult {
+                            action: rest.action.describe(),
+                            reason: rest.reason.clone(),
+                            result: "not-done".to_string(),
+                            detail: Some("skipped after the failure above".to_string()),
+                        });
+                    }
+                    let done: Vec<String> = outcome
+                        .results
+                        .iter()
+                        .filter(|r| r.result == "done")
+                        .map(|r| r.action.clone())
+                        .collect();
+                    outcome.apply_error = Some(format!(
+                        "{} — {}; the next run resumes from what is really there",
+                        e,
+                        if done.is_empty() {
+                            "nothing was changed".to_string()
+                        } else {
+                            format!("already done: {}", done.join("; "))
+                        }
+                    ));
+                    break;
+                }
+            }
+        }
+        // Notify: the plan's event, or a failure if apply broke off.
+        let event = if outcome.apply_error.is_some() {
+            Some(Event::RolloutFailed)
+        } else {
+            outcome.plan.event
+        };
+        if let (Some(event), Some(topic)) = (event, outcome.plan.sns_topic.clone()) {
+            let n = notify::compose(&outcome, event, &topic);
+            match self.call(op::PUBLISH, || self.aws.publish(&n)).await {
+                Ok(id) => outcome.notification = Some(format!("published {} ({id})", event.as_str())),
+                Err(e) if e.kind == ErrorKind::Crash => return Err(RunError::Crashed(e)),
+                Err(e) => outcome.notification = Some(format!("failed: {e}")),
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn resolve(version: VersionRef, created: &Option<u64>) -> Result<u64, AwsError> {
+        match version {
+            VersionRef::Number(n) => Ok(n),
+            VersionRef::Created => created.ok_or_else(|| {
+                AwsError::new(
+                    op::MODIFY_LAUNCH_TEMPLATE,
+                    ErrorKind::Other,
+                    "amiroll.NoVersion",
+                    "the plan refers to a new version that was not created",
+                )
+            }),
+        }
+    }
+
+    async fn execute(
+        &self,
+        action: &Action,
+        created: &mut Option<u64>,
+    ) -> Result<Option<String>, AwsError> {
+        match action {
+            Action::CreateVersion {
+                template_id,
+                source_version,
+                image_id,
+                description,
+                client_token,
+            } => {
+                let req = CreateVersionRequest {
+                    template_id: template_id.clone(),
+                    source_version: *source_version,
+                    image_id: image_id.clone(),
+                    description: description.clone(),
+                    client_token: client_token.clone(),
+                };
+                let v = self
+                    .call(op::CREATE_LAUNCH_TEMPLATE_VERSION, || {
+                        self.aws.create_launch_template_version(&req)
+                    })
+                    .await?;
+                if v.image_id.as_deref() != Some(image_id.as_str()) {
+                    return Err(AwsError::new(
+                        op::CREATE_LAUNCH_TEMPLATE_VERSION,
+                        ErrorKind::Other,
+                        "amiroll.UnexpectedVersion",
+                        format!(
+                            "version {} of {template_id} has ImageId {:?}, not {image_id}",
+                            v.version, v.image_id
+                        ),
+                    ));
+                }
+                *created = Some(v.version);
+                Ok(Some(format!("created v{}", v.version)))
+            }
+            Action::SetDefaultVersion {
+                template_id,
+                version,
+            } => {
+                let n = Self::resolve(*version, created)?;
+                // EC2 is eventually consistent: a version just created can briefly be
+                // `VersionNotFound` ("Eventual consistency in the Amazon EC2 API").
+                let mut tries = 0;
+                loop {
+                    match self
+                        .call(op::MODIFY_LAUNCH_TEMPLATE, || {
+                            self.aws.modify_launch_template_default_version(template_id, n)
+                        })
+                        .await
+                    {
+                        Err(e) if e.kind == ErrorKind::NotFound && created.is_some() && tries < 4 => {
+                            tries += 1;
+                            self.aws.sleep(Duration::from_secs(2 << tries)).await;
+                        }
+                        Err(e) => return Err(e),
+                        Ok(t) => return Ok(Some(format!("default is v{}", t.default_version))),
+                    }
+                }
+            }
+            Action::DeleteVersions {
+                template_id,
+                versions,
+            } => {
+                // Re-check: never delete what became the default since the plan was made.
+                let header = self
+                    .call(op::DESCRIBE_LAUNCH_TEMPLATES, || {
+                        self.aws.describe_launch_template(template_id)
+                    })
+                    .await?;
+                let keep = [header.default_version, created.unwrap_or(0)];
+                let doomed: Vec<u64> = versions
+                    .iter()
+                    .copied()
+                    .filter(|v| !keep.contains(v))
+                    .collect();
+                if doomed.is_empty() {
+                    return Ok(Some("nothing left to delete".to_string()));
+                }
+                let out = self
+                    .call(op::DELETE_LAUNCH_TEMPLATE_VERSIONS, || {
+                        self.aws.delete_launch_template_versions(template_id, &doomed)
+                    })
+                    .await?;
+                // A 200 response can still list versions it did not delete.
+                let real_failures: Vec<&VersionDeleteFailure> = out
+                    .failed
+                    .iter()
+                    .filter(|f| f.code != "launchTemplateVersionDoesNotExist")
+                    .collect();
+                if !real_failures.is_empty() {
+                    return Err(AwsError::new(
+                        op::DELETE_LAUNCH_TEMPLATE_VERSIONS,
+                        ErrorKind::Other,
+                        real_failures[0].code.clone(),
+                        format!(
+                            "deleted {:?}; could not delete {}",
+                            out.deleted,
+                            real_failures
+                                .iter()
+                                .map(|f| format!("v{} ({}: {})", f.version, f.code, f.message))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+                Ok(Some(format!(
+                    "deleted {}",
+                    out.deleted
+                        .iter()
+                        .map(|v| format!("v{v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+            Action::PinGroupVersion {
+                group,
+                template_id,
+                version,
+            } => {
+                let n = Self::resolve(*version, created)?;
+                let req = UpdateGroupRequest {
+                    group_name: group.clone(),
+                    launch_template: Some(TemplateSpec {
+                        template_id: Some(template_id.clone()),
+                        template_name: None,
+                        version: Some(n.to_string()),
+                    }),
+                    termination_policies: None,
+                };
+                self.call(op::UPDATE_AUTO_SCALING_GROUP, || {
+                    self.aws.update_auto_scaling_group(&req)
+                })
+                .await?;
+                Ok(Some(format!("pinned to v{n}")))
+            }
+            Action::SetTerminationPolicies { group, policies } => {
+                let req = UpdateGroupRequest {
+                    group_name: group.clone(),
+                    launch_template: None,
+                    termination_policies: Some(policies.clone()),
+                };
+                self.call(op::UPDATE_AUTO_SCALING_GROUP, || {
+                    self.aws.update_auto_scaling_group(&req)
+                })
+                .await?;
+                Ok(None)
+            }
+            Action::TagGroup { group, tags } => {
+                self.call(op::CREATE_OR_UPDATE_TAGS, || {
+                    self.aws.create_or_update_tags(group, tags)
+                })
+                .await?;
+                Ok(None)
+            }
+            Action::UntagGroup { group, keys } => {
+                if keys.is_empty() {
+                    return Ok(None);
+                }
+                self.call(op::DELETE_TAGS, || self.aws.delete_tags(group, keys))
+                    .await?;
+                Ok(None)
+            }
+            Action::PutScheduledAction { action } => {
+                // StartTime must be in the future; refuse clearly rather than let AWS reject it.
+                let now = self.aws.now();
+                if action.start_time <= now {
+                    return Err(AwsError::new(
+                        op::PUT_SCHEDULED_UPDATE_GROUP_ACTION,
+                        ErrorKind::Invalid,
+                        "amiroll.StartTimeInPast",
+                        format!(
+                            "scheduled action `{}` was planned for {} but it is already {}; run again to re-plan",
+                            action.name, action.start_time, now
+                        ),
+                    ));
+                }
+                self.call(op::PUT_SCHEDULED_UPDATE_GROUP_ACTION, || {
+                    self.aws.put_scheduled_update_group_action(action)
+                })
+                .await?;
+                Ok(None)
+            }
+            Action::DeleteScheduledAction { group, name } => {
+                match self
+                    .call(op::DELETE_SCHEDULED_ACTION, || {
+                        self.aws.delete_scheduled_action(group, name)
+                    })
+                    .await
+                {
+                    Ok(()) => Ok(None),
+                    // Already gone (it fired, or another run removed it): the goal is reached.
+                    Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::Invalid) => {
+                        Ok(Some(format!("already gone ({})", e.code)))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+fn unique(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    items.filter(|i| seen.insert(i.clone())).collect()
+}

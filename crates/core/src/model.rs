@@ -1,0 +1,329 @@
+//! What the observe step saw, and the plan the planner makes from it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::port::{
+    AutoScalingGroup, Ec2Instance, Image, LaunchTemplate, LaunchTemplateVersion, ScheduledAction,
+    SsmParameter, Timestamp,
+};
+
+/// A launch template with all of its versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedTemplate {
+    pub template: LaunchTemplate,
+    pub versions: Vec<LaunchTemplateVersion>,
+}
+
+impl ObservedTemplate {
+    pub fn version(&self, n: u64) -> Option<&LaunchTemplateVersion> {
+        self.versions.iter().find(|v| v.version == n)
+    }
+}
+
+/// Everything the observe step read, keyed for the planner. Errors met while observing one target
+/// are kept per target so that one broken target does not hide the others.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Observation {
+    pub now: Timestamp,
+    /// Parameters that exist, by name.
+    pub parameters: BTreeMap<String, SsmParameter>,
+    /// Images that exist, by id.
+    pub images: BTreeMap<String, Image>,
+    /// Instance type → supported architectures.
+    pub instance_types: BTreeMap<String, Vec<String>>,
+    /// Templates by the reference the config uses (id or name).
+    pub templates: BTreeMap<String, ObservedTemplate>,
+    /// Groups that exist, by name.
+    pub groups: BTreeMap<String, AutoScalingGroup>,
+    /// EC2 instances by id.
+    pub instances: BTreeMap<String, Ec2Instance>,
+    /// Pending scheduled actions by group (only for groups whose strategy uses them).
+    pub scheduled_actions: BTreeMap<String, Vec<ScheduledAction>>,
+    /// SNS topics: `true` if it exists.
+    pub topics: BTreeMap<String, bool>,
+    /// Target name → an error that stopped observing it (missing template, access denied, ...).
+    pub target_errors: BTreeMap<String, String>,
+}
+
+/// Overall state of one target after planning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetStatus {
+    /// Template and every in-service instance are on the target AMI.
+    Current,
+    /// Not on the target AMI; the plan moves it.
+    Drift,
+    /// A rollout is under way; the plan follows it.
+    Rolling,
+    /// A rollout for this AMI failed earlier; nothing is done until a new AMI or an acknowledgement.
+    Failed,
+    /// Bad input or a refused situation: nothing is changed.
+    Error,
+}
+
+impl TargetStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetStatus::Current => "current",
+            TargetStatus::Drift => "drift",
+            TargetStatus::Rolling => "rolling",
+            TargetStatus::Failed => "failed",
+            TargetStatus::Error => "error",
+        }
+    }
+}
+
+/// A version number known at plan time, or the one the plan's `CreateVersion` will produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VersionRef {
+    Number(u64),
+    Created,
+}
+
+impl std::fmt::Display for VersionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionRef::Number(n) => write!(f, "v{n}"),
+            VersionRef::Created => write!(f, "the new version"),
+        }
+    }
+}
+
+/// One change the engine will make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Action {
+    CreateVersion {
+        template_id: String,
+        source_version: u64,
+        image_id: String,
+        description: String,
+        client_token: String,
+    },
+    SetDefaultVersion {
+        template_id: String,
+        version: VersionRef,
+    },
+    DeleteVersions {
+        template_id: String,
+        versions: Vec<u64>,
+    },
+    /// Re-pin a group to a version number of its template.
+    PinGroupVersion {
+        group: String,
+        template_id: String,
+        version: VersionRef,
+    },
+    SetTerminationPolicies {
+        group: String,
+        policies: Vec<String>,
+    },
+    TagGroup {
+        group: String,
+        tags: BTreeMap<String, String>,
+    },
+    UntagGroup {
+        group: String,
+        keys: Vec<String>,
+    },
+    PutScheduledAction {
+        action: ScheduledAction,
+    },
+    DeleteScheduledAction {
+        group: String,
+        name: String,
+    },
+}
+
+impl Action {
+    /// A one-line description for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::CreateVersion {
+                template_id,
+                source_version,
+                image_id,
+                ..
+            } => format!("create a version of {template_id} from v{source_version} with ImageId {image_id}"),
+            Action::SetDefaultVersion {
+                template_id,
+                version,
+            } => format!("make {version} the default version of {template_id}"),
+            Action::DeleteVersions {
+                template_id,
+                versions,
+            } => format!(
+                "delete versions {} of {template_id}",
+                versions
+                    .iter()
+                    .map(|v| format!("v{v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Action::PinGroupVersion {
+                group,
+                template_id,
+                version,
+            } => format!("pin group {group} to {version} of {template_id}"),
+            Action::SetTerminationPolicies { group, policies } => {
+                format!("set termination policies of {group} to {}", policies.join(", "))
+            }
+            Action::TagGroup { group, tags } => format!(
+                "tag group {group}: {}",
+                tags.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            Action::UntagGroup { group, keys } => {
+                format!("remove tags {} from group {group}", keys.join(", "))
+            }
+            Action::PutScheduledAction { action } => format!(
+                "schedule `{}` on {} at {}: min={} max={} desired={}",
+                action.name,
+                action.group_name,
+                action.start_time.format("%Y-%m-%dT%H:%M:%SZ"),
+                opt(action.min_size),
+                opt(action.max_size),
+                opt(action.desired_capacity)
+            ),
+            Action::DeleteScheduledAction { group, name } => {
+                format!("delete scheduled action `{name}` of {group}")
+            }
+        }
+    }
+
+    /// Whether this action changes what instances launch or how many run (not housekeeping).
+    pub fn moves_fleet(&self) -> bool {
+        !matches!(
+            self,
+            Action::DeleteVersions { .. } | Action::UntagGroup { .. }
+        )
+    }
+}
+
+fn opt(v: Option<i32>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_else(|| "-".to_string())
+}
+
+/// An action and why it is planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedAction {
+    #[serde(flatten)]
+    pub action: Action,
+    pub reason: String,
+}
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Event {
+    RolloutStarted,
+    RolloutSucceeded,
+    RolloutFailed,
+    Error,
+    Current,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::RolloutStarted => "rollout-started",
+            Event::RolloutSucceeded => "rollout-succeeded",
+            Event::RolloutFailed => "rollout-failed",
+            Event::Error => "error",
+            Event::Current => "current",
+        }
+    }
+}
+
+/// How one group stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupReport {
+    pub name: String,
+    /// How the group names its template version (`$Default`, `$Latest`, `7`).
+    pub version_spec: String,
+    /// The number that resolves to, if known.
+    pub effective_version: Option<u64>,
+    /// Instances per AMI (not terminating).
+    pub instances_by_ami: BTreeMap<String, usize>,
+    pub min_size: i32,
+    pub max_size: i32,
+    pub desired_capacity: i32,
+    /// One line on the group's state (e.g. "surged; 2/2 new instances healthy; settle at …").
+    pub state: String,
+}
+
+/// A non-fatal observation worth telling the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub level: Level,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Info,
+    Warning,
+}
+
+/// The target AMI and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetAmi {
+    pub image_id: String,
+    pub name: Option<String>,
+    pub parameter: String,
+    pub parameter_version: i64,
+}
+
+/// The plan for one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetPlan {
+    pub target: String,
+    pub status: TargetStatus,
+    /// One sentence: what is going on and what happens next.
+    pub summary: String,
+    pub template_id: Option<String>,
+    pub target_ami: Option<TargetAmi>,
+    pub strategy: String,
+    pub groups: Vec<GroupReport>,
+    pub findings: Vec<Finding>,
+    /// Errors that stop this target (bad input, refused situations). No actions when non-empty.
+    pub errors: Vec<String>,
+    pub actions: Vec<PlannedAction>,
+    /// The notification this plan calls for, if any.
+    pub event: Option<Event>,
+    pub sns_topic: Option<String>,
+}
+
+/// The plan for a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub generated_at: Timestamp,
+    pub targets: Vec<TargetPlan>,
+}
+
+impl Plan {
+    /// `check`/`plan` exit code: 1 if any target has an error, 2 if any is not current, else 0.
+    pub fn exit_code(&self) -> i32 {
+        if self
+            .targets
+            .iter()
+            .any(|t| t.status == TargetStatus::Error)
+        {
+            1
+        } else if self
+            .targets
+            .iter()
+            .any(|t| t.status != TargetStatus::Current)
+        {
+            2
+        } else {
+            0
+        }
+    }
+}

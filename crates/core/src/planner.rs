@@ -1,0 +1,1437 @@
+//! The planner: a pure function from (configuration, observation) to a plan.
+//!
+//! No I/O, no clock reads (the time is `Observation::now`), no randomness. The safety rules live
+//! here, so this is where most tests live:
+//!
+//! - validate the candidate AMI before anything is written (format, existence, state,
+//!   architecture, deprecation, downgrade);
+//! - create at most one version per (template, source version, AMI), from the version the groups
+//!   really launch, with a deterministic `ClientToken`;
+//! - never delete the default version, the version a group or an instance or an in-flight rollout
+//!   uses, or the rollback version;
+//! - never surge past the configured ceiling, never start a rollout while one runs, never roll to
+//!   an AMI whose rollout failed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Duration;
+use sha2::{Digest, Sha256};
+
+use crate::config::{AmiFormat, Pinned, Prune, Strategy, Target, TargetSettings};
+use crate::model::*;
+use crate::port::{AutoScalingGroup, ScheduledAction, Timestamp};
+
+/// Group tags that carry rollout state between runs. State that must outlive a run lives in AWS,
+/// never on local disk.
+pub mod tags {
+    /// Id of the rollout round in flight.
+    pub const ROLLOUT: &str = "amiroll:rollout";
+    /// AMI the round rolls to.
+    pub const ROLLOUT_AMI: &str = "amiroll:rollout-ami";
+    /// `min=…,max=…,desired=…` before the surge.
+    pub const ORIGINAL: &str = "amiroll:original-capacity";
+    /// `max=…,desired=…` during the surge.
+    pub const SURGE: &str = "amiroll:surge-capacity";
+    pub const SURGE_AT: &str = "amiroll:surge-at";
+    pub const SETTLE_AT: &str = "amiroll:settle-at";
+    /// `lt-…:N`: the version the group launched before the rollout.
+    pub const ROLLBACK_VERSION: &str = "amiroll:rollback-version";
+    pub const ATTEMPT: &str = "amiroll:attempt";
+    /// AMI whose rollout failed on this group; blocks that AMI until removed.
+    pub const FAILED_AMI: &str = "amiroll:failed-ami";
+    pub const FAILED_REASON: &str = "amiroll:failed-reason";
+
+    /// Tags removed when a round ends (succeeded or failed).
+    pub const ROUND: &[&str] = &[ROLLOUT, ROLLOUT_AMI, SURGE, SURGE_AT, SETTLE_AT, ATTEMPT];
+}
+
+/// Prefix of every version description amiroll writes; `prune = "own"` deletes only these.
+pub const DESCRIPTION_PREFIX: &str = "amiroll:";
+/// Prefix of every scheduled action amiroll creates.
+pub const ACTION_PREFIX: &str = "amiroll-";
+/// How far ahead the surge action is scheduled. `PutScheduledUpdateGroupAction` rejects a start
+/// time in the past ("Scheduled scaling for Amazon EC2 Auto Scaling"), so leave room for the apply.
+pub const SURGE_LEAD_MINUTES: i64 = 2;
+/// A run this close to the settle time with the new instances not all healthy aborts the settle:
+/// later there may be no run before it fires.
+pub const HEALTH_GATE_MINUTES: i64 = 3;
+/// At most this many versions per `DeleteLaunchTemplateVersions` call (API reference).
+pub const MAX_DELETE_PER_CALL: usize = 200;
+
+/// Plan every target.
+pub fn plan(config: &crate::config::Config, obs: &Observation) -> Plan {
+    Plan {
+        generated_at: obs.now,
+        targets: config.targets.iter().map(|t| plan_target(t, obs)).collect(),
+    }
+}
+
+/// Read the AMI id out of a parameter value in the expected format.
+pub fn parse_ami_value(value: &str, format: AmiFormat, parameter: &str) -> Result<String, String> {
+    let v = value.trim();
+    let looks_json = v.starts_with('{');
+    let id = match format {
+        AmiFormat::Json => {
+            if !looks_json {
+                return Err(format!(
+                    "SSM parameter `{parameter}` holds `{}`, but a JSON document (a …/recommended parameter) was expected; point ami_parameter at the JSON parameter or set ami_format = \"image-id\"",
+                    truncate(v, 60)
+                ));
+            }
+            let doc: serde_json::Value = serde_json::from_str(v).map_err(|e| {
+                format!("SSM parameter `{parameter}` holds malformed JSON: {e}")
+            })?;
+            match doc.get("image_id").and_then(|x| x.as_str()) {
+                Some(s) => s.to_string(),
+                None => {
+                    return Err(format!(
+                        "the JSON in SSM parameter `{parameter}` has no string field `image_id`"
+                    ))
+                }
+            }
+        }
+        AmiFormat::ImageId | AmiFormat::Auto => {
+            if looks_json {
+                return Err(format!(
+                    "SSM parameter `{parameter}` holds a JSON document, but an AMI id was expected; point ami_parameter at …/recommended/image_id or set ami_format = \"json\""
+                ));
+            }
+            v.to_string()
+        }
+    };
+    if is_ami_id(&id) {
+        Ok(id)
+    } else {
+        Err(format!(
+            "SSM parameter `{parameter}` gives `{}`, which is not an AMI id (ami- followed by 8 or 17 hex digits)",
+            truncate(&id, 60)
+        ))
+    }
+}
+
+/// `ami-` followed by 8 or 17 lower-case hex digits.
+pub fn is_ami_id(s: &str) -> bool {
+    match s.strip_prefix("ami-") {
+        Some(hex) => {
+            (hex.len() == 8 || hex.len() == 17)
+                && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }
+        None => false,
+    }
+}
+
+/// Deterministic `ClientToken` for `CreateLaunchTemplateVersion`: a repeated or concurrent run with
+/// the same template, source version and AMI gets the original version back instead of a second
+/// one ("Ensuring idempotency in Amazon EC2 API requests"). ≤ 128 ASCII characters.
+pub fn client_token(template_id: &str, source_version: u64, image_id: &str) -> String {
+    let digest = Sha256::digest(format!("{template_id}|{source_version}|{image_id}").as_bytes());
+    format!("amiroll-{}", &hex(&digest)[..56])
+}
+
+/// Deterministic id of a rollout round.
+pub fn rollout_id(group: &str, image_id: &str, attempt: u32) -> String {
+    let digest = Sha256::digest(format!("{group}|{image_id}|{attempt}").as_bytes());
+    format!("r{}", &hex(&digest)[..10])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Group capacity as stored in tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    pub min: i32,
+    pub max: i32,
+    pub desired: i32,
+}
+
+impl Capacity {
+    pub fn of(g: &AutoScalingGroup) -> Capacity {
+        Capacity {
+            min: g.min_size,
+            max: g.max_size,
+            desired: g.desired_capacity,
+        }
+    }
+    pub fn to_tag(self) -> String {
+        format!("min={},max={},desired={}", self.min, self.max, self.desired)
+    }
+    pub fn parse(s: &str) -> Option<Capacity> {
+        let mut min = None;
+        let mut max = None;
+        let mut desired = None;
+        for part in s.split(',') {
+            let (k, v) = part.split_once('=')?;
+            let n: i32 = v.trim().parse().ok()?;
+            match k.trim() {
+                "min" => min = Some(n),
+                "max" => max = Some(n),
+                "desired" => desired = Some(n),
+                _ => return None,
+            }
+        }
+        Some(Capacity {
+            min: min?,
+            max: max?,
+            desired: desired?,
+        })
+    }
+}
+
+fn fmt_time(t: Timestamp) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn parse_time(s: &str) -> Option<Timestamp> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// How a group references its template, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum VersionSpec {
+    Default,
+    Latest,
+    Pinned(u64),
+}
+
+struct GroupView<'a> {
+    group: &'a AutoScalingGroup,
+    spec: VersionSpec,
+    spec_text: String,
+    effective: u64,
+    /// Instance types named by the group's overrides.
+    override_types: Vec<String>,
+}
+
+/// A non-terminating instance of a group with its AMI.
+struct InstanceView {
+    id: String,
+    image: Option<String>,
+    in_service: bool,
+    healthy: bool,
+    protected: bool,
+    template_version: Option<u64>,
+}
+
+fn instance_views(g: &AutoScalingGroup, obs: &Observation, template_id: &str) -> Vec<InstanceView> {
+    g.instances
+        .iter()
+        .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+        .map(|i| {
+            let ec2 = obs.instances.get(&i.instance_id);
+            InstanceView {
+                id: i.instance_id.clone(),
+                image: ec2.map(|e| e.image_id.clone()),
+                in_service: i.is_in_service(),
+                healthy: i.is_healthy(),
+                protected: i.protected_from_scale_in,
+                template_version: ec2
+                    .filter(|e| e.launch_template_id.as_deref() == Some(template_id))
+                    .and_then(|e| e.launch_template_version),
+            }
+        })
+        .collect()
+}
+
+fn by_ami(views: &[InstanceView]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for v in views {
+        *m.entry(v.image.clone().unwrap_or_else(|| "unknown".to_string()))
+            .or_insert(0) += 1;
+    }
+    m
+}
+
+struct Builder {
+    plan: TargetPlan,
+}
+
+impl Builder {
+    fn new(target: &Target) -> Self {
+        Builder {
+            plan: TargetPlan {
+                target: target.name.clone(),
+                status: TargetStatus::Current,
+                summary: String::new(),
+                template_id: None,
+                target_ami: None,
+                strategy: target.settings.strategy.as_str().to_string(),
+                groups: Vec::new(),
+                findings: Vec::new(),
+                errors: Vec::new(),
+                actions: Vec::new(),
+                event: None,
+                sns_topic: target.settings.sns_topic.clone(),
+            },
+        }
+    }
+
+    fn error(mut self, message: String) -> TargetPlan {
+        self.plan.errors.push(message);
+        self.finish_error()
+    }
+
+    fn finish_error(mut self) -> TargetPlan {
+        self.plan.status = TargetStatus::Error;
+        self.plan.actions.clear();
+        self.plan.summary = format!(
+            "nothing changed: {}",
+            self.plan.errors.first().cloned().unwrap_or_default()
+        );
+        self.plan.event = Some(Event::Error);
+        self.plan
+    }
+
+    fn warn(&mut self, message: String) {
+        self.plan.findings.push(Finding {
+            level: Level::Warning,
+            message,
+        });
+    }
+
+    fn info(&mut self, message: String) {
+        self.plan.findings.push(Finding {
+            level: Level::Info,
+            message,
+        });
+    }
+
+    fn act(&mut self, action: Action, reason: impl Into<String>) {
+        self.plan.actions.push(PlannedAction {
+            action,
+            reason: reason.into(),
+        });
+    }
+}
+
+/// Plan one target.
+pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
+    let mut b = Builder::new(t);
+    let s = &t.settings;
+    let now = obs.now;
+
+    if let Some(e) = obs.target_errors.get(&t.name) {
+        return b.error(e.clone());
+    }
+    if let Some(topic) = &s.sns_topic {
+        if obs.topics.get(topic) == Some(&false) {
+            b.plan.event = None; // cannot notify a topic that does not exist
+            let mut p = b.error(format!("SNS topic `{topic}` does not exist"));
+            p.event = None;
+            return p;
+        }
+    }
+
+    // 1. The candidate AMI from its source.
+    let Some(param) = obs.parameters.get(&t.ami_parameter) else {
+        return b.error(format!(
+            "SSM parameter `{}` does not exist in this region (or is not readable)",
+            t.ami_parameter
+        ));
+    };
+    let ami = match parse_ami_value(&param.value, t.expected_format(), &t.ami_parameter) {
+        Ok(a) => a,
+        Err(e) => return b.error(e),
+    };
+
+    // 2. The template and the groups.
+    let Some(tmpl) = obs.templates.get(&t.launch_template) else {
+        return b.error(format!("launch template `{}` not found", t.launch_template));
+    };
+    let template_id = tmpl.template.id.clone();
+    b.plan.template_id = Some(template_id.clone());
+
+    let mut views: Vec<GroupView> = Vec::new();
+    for name in &t.groups {
+        let Some(g) = obs.groups.get(name) else {
+            return b.error(format!("Auto Scaling group `{name}` not found"));
+        };
+        let (spec, override_types, foreign_override) = match (&g.launch_template, &g.mixed_instances_policy) {
+            (Some(spec), _) => (spec.clone(), Vec::new(), None),
+            (None, Some(mixed)) => {
+                let foreign = mixed.overrides.iter().filter_map(|o| o.template.as_ref()).find(|ts| {
+                    !(ts.template_id.as_deref() == Some(template_id.as_str())
+                        || ts.template_name.as_deref() == Some(tmpl.template.name.as_str()))
+                });
+                (
+                    mixed.template.clone(),
+                    mixed
+                        .overrides
+                        .iter()
+                        .filter_map(|o| o.instance_type.clone())
+                        .collect(),
+                    foreign.cloned(),
+                )
+            }
+            (None, None) => {
+                return b.error(format!(
+                    "Auto Scaling group `{name}` does not launch from a launch template (launch configurations are not supported)"
+                ))
+            }
+        };
+        let same_template = spec.template_id.as_deref() == Some(template_id.as_str())
+            || spec.template_name.as_deref() == Some(tmpl.template.name.as_str());
+        if !same_template {
+            return b.error(format!(
+                "Auto Scaling group `{name}` launches from launch template `{}`, not `{}`",
+                spec.template_id
+                    .clone()
+                    .or(spec.template_name.clone())
+                    .unwrap_or_default(),
+                t.launch_template
+            ));
+        }
+        if let Some(f) = foreign_override {
+            return b.error(format!(
+                "Auto Scaling group `{name}` has a mixed-instances override with its own launch template `{}`; amiroll rolls one template per target and would leave those instances behind",
+                f.template_id.or(f.template_name).unwrap_or_default()
+            ));
+        }
+        let spec_text = spec.version.clone().unwrap_or_else(|| "$Default".to_string());
+        let (vs, effective) = match spec_text.as_str() {
+            "$Default" => (VersionSpec::Default, tmpl.template.default_version),
+            "$Latest" => (VersionSpec::Latest, tmpl.template.latest_version),
+            other => match other.parse::<u64>() {
+                Ok(n) => (VersionSpec::Pinned(n), n),
+                Err(_) => {
+                    return b.error(format!(
+                        "Auto Scaling group `{name}` names launch template version `{other}`, which is neither a number, $Default nor $Latest"
+                    ))
+                }
+            },
+        };
+        if tmpl.version(effective).is_none() {
+            return b.error(format!(
+                "Auto Scaling group `{name}` launches version {effective} of `{}`, which does not exist: the group cannot launch instances; fix the group first",
+                t.launch_template
+            ));
+        }
+        views.push(GroupView {
+            group: g,
+            spec: vs,
+            spec_text,
+            effective,
+            override_types,
+        });
+    }
+
+    // Failed earlier? Then hold everything for this AMI.
+    let failed_groups: Vec<&str> = views
+        .iter()
+        .filter(|v| v.group.tags.get(tags::FAILED_AMI).map(String::as_str) == Some(ami.as_str()))
+        .map(|v| v.group.name.as_str())
+        .collect();
+
+    // 3. The version the groups launch from today (the source of the new version).
+    let sources: BTreeSet<u64> = views.iter().map(|v| v.effective).collect();
+    let source = match sources.len() {
+        0 => tmpl.template.default_version,
+        1 => sources.iter().copied().next().unwrap_or(tmpl.template.default_version),
+        _ => {
+            let detail = views
+                .iter()
+                .map(|v| format!("`{}` uses {} (v{})", v.group.name, v.spec_text, v.effective))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return b.error(format!(
+                "the groups of this target launch different versions of `{}` ({detail}); amiroll builds the new version from the one version they share — align them or split the target",
+                t.launch_template
+            ));
+        }
+    };
+    let Some(source_version) = tmpl.version(source) else {
+        return b.error(format!(
+            "version {source} of launch template `{}` does not exist",
+            t.launch_template
+        ));
+    };
+    let Some(source_image) = source_version.image_id.clone() else {
+        return b.error(format!(
+            "version {source} of launch template `{}` has no ImageId; amiroll only replaces an ImageId and will not add one",
+            t.launch_template
+        ));
+    };
+    let alias = source_image.starts_with("resolve:ssm:");
+
+    // 4. Validate the candidate before anything is written.
+    let Some(image) = obs.images.get(&ami) else {
+        return b.error(format!(
+            "AMI `{ami}` (from SSM parameter `{}` version {}) does not exist or is not visible to this account",
+            t.ami_parameter, param.version
+        ));
+    };
+    b.plan.target_ami = Some(TargetAmi {
+        image_id: ami.clone(),
+        name: image.name.clone(),
+        parameter: t.ami_parameter.clone(),
+        parameter_version: param.version,
+    });
+    if image.state != "available" {
+        return b.error(format!(
+            "AMI `{ami}` is in state `{}`, not `available`",
+            image.state
+        ));
+    }
+    if let Some(dep) = image.deprecation_time {
+        if dep <= now && !s.allow_deprecated {
+            return b.error(format!(
+                "AMI `{ami}` is deprecated since {}; set allow_deprecated = true to roll to it anyway",
+                fmt_time(dep)
+            ));
+        }
+    }
+    let mut types: BTreeSet<String> = BTreeSet::new();
+    if let Some(it) = &source_version.instance_type {
+        types.insert(it.clone());
+    }
+    for v in &views {
+        types.extend(v.override_types.iter().cloned());
+    }
+    if types.is_empty() {
+        b.info(format!(
+            "version {source} of `{}` sets no InstanceType; the AMI's architecture ({}) was not checked against instance types",
+            t.launch_template, image.architecture
+        ));
+    }
+    for it in &types {
+        match obs.instance_types.get(it) {
+            Some(archs) if !archs.iter().any(|a| a == &image.architecture) => {
+                return b.error(format!(
+                    "architecture mismatch: AMI `{ami}` is {} but instance type {it} supports {}",
+                    image.architecture,
+                    archs.join(", ")
+                ));
+            }
+            Some(_) => {}
+            None => b.warn(format!(
+                "instance type {it} is unknown in this region; the AMI's architecture was not checked against it"
+            )),
+        }
+    }
+    if !alias && source_image != ami {
+        match obs.images.get(&source_image) {
+            Some(current) => {
+                if let (Some(new_c), Some(cur_c)) = (image.creation_date, current.creation_date) {
+                    if new_c < cur_c && !s.allow_downgrade {
+                        return b.error(format!(
+                            "AMI `{ami}` (created {}) is older than `{source_image}` (created {}) that version {source} uses; refusing to downgrade — set allow_downgrade = true to roll back on purpose",
+                            fmt_time(new_c),
+                            fmt_time(cur_c)
+                        ));
+                    }
+                }
+            }
+            None => b.warn(format!(
+                "the AMI in use, `{source_image}`, is not visible any more; amiroll could not check that `{ami}` is newer"
+            )),
+        }
+    }
+
+    // Group references that amiroll must not break.
+    for v in &views {
+        if let VersionSpec::Pinned(n) = v.spec {
+            let pinned_image = tmpl.version(n).and_then(|x| x.image_id.clone());
+            if pinned_image.as_deref() != Some(ami.as_str()) && s.pinned == Pinned::Refuse && !alias {
+                return b.error(format!(
+                    "Auto Scaling group `{}` pins version {n} of launch template `{}`; amiroll cannot roll it without `pinned = \"update\"` in the target (it would then re-pin the group to the new version)",
+                    v.group.name, t.launch_template
+                ));
+            }
+        }
+    }
+
+    if !failed_groups.is_empty() {
+        b.plan.status = TargetStatus::Failed;
+        let reason = views
+            .iter()
+            .find_map(|v| v.group.tags.get(tags::FAILED_REASON).cloned())
+            .unwrap_or_default();
+        b.plan.summary = format!(
+            "the rollout to {ami} failed earlier on {} ({reason}); nothing is done for this AMI until a newer AMI is published or the `{}` tag is removed",
+            failed_groups.join(", "),
+            tags::FAILED_AMI
+        );
+        for v in &views {
+            let inst = instance_views(v.group, obs, &template_id);
+            b.plan.groups.push(group_report(v, &inst, "rollout failed; old instances kept".to_string()));
+        }
+        return b.plan;
+    }
+
+    // A round in flight for another AMI holds this one back: never two rollouts at once.
+    let other_flight: Vec<(&str, String)> = views
+        .iter()
+        .filter_map(|v| {
+            let tagged = v.group.tags.get(tags::ROLLOUT_AMI)?;
+            v.group.tags.get(tags::ROLLOUT)?;
+            (tagged != &ami).then(|| (v.group.name.as_str(), tagged.clone()))
+        })
+        .collect();
+    let hold = !other_flight.is_empty();
+    if hold {
+        b.info(format!(
+            "a rollout to {} is in flight on {}; {ami} waits until it ends",
+            other_flight[0].1,
+            other_flight
+                .iter()
+                .map(|(g, _)| *g)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+
+    // 5. Template changes: one version per AMI, from the source version, then the default.
+    let mut target_version: Option<VersionRef> = None;
+    let mut template_changed = false;
+    if alias {
+        b.info(format!(
+            "version {source} of `{}` takes its AMI from `{}` at launch; amiroll leaves the template as it is and only replaces instances (instance-refresh rollback is not available for such templates)",
+            t.launch_template, source_image
+        ));
+        if let Some(alias_param) = source_image.strip_prefix("resolve:ssm:") {
+            if alias_param != t.ami_parameter {
+                b.warn(format!(
+                    "the template resolves `{alias_param}` but the target watches `{}`; new launches may get a different AMI than {ami}",
+                    t.ami_parameter
+                ));
+            }
+        }
+    } else if !hold {
+        if source_image == ami {
+            target_version = Some(VersionRef::Number(source));
+        } else if let Some(existing) = tmpl.versions.iter().find(|v| {
+            v.version > source
+                && v.image_id.as_deref() == Some(ami.as_str())
+                && v.description
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with(DESCRIPTION_PREFIX) && d.contains(&format!(" from v{source} ")))
+        }) {
+            target_version = Some(VersionRef::Number(existing.version));
+            b.info(format!(
+                "version {} already carries {ami} (made by an earlier run); reusing it",
+                existing.version
+            ));
+        } else {
+            let description = truncate(
+                &format!(
+                    "{DESCRIPTION_PREFIX} {ami} ({}) from v{source} via {}:{}",
+                    image.name.clone().unwrap_or_else(|| "unnamed".to_string()),
+                    t.ami_parameter,
+                    param.version
+                ),
+                255,
+            );
+            b.act(
+                Action::CreateVersion {
+                    template_id: template_id.clone(),
+                    source_version: source,
+                    image_id: ami.clone(),
+                    description,
+                    client_token: client_token(&template_id, source, &ami),
+                },
+                format!(
+                    "version {source} (what the groups launch) uses {source_image}; SSM parameter {} (version {}) now gives {ami}",
+                    t.ami_parameter, param.version
+                ),
+            );
+            target_version = Some(VersionRef::Created);
+            template_changed = true;
+        }
+        let default_image = tmpl
+            .version(tmpl.template.default_version)
+            .and_then(|v| v.image_id.clone());
+        if let Some(tv) = target_version {
+            let already_default = tv == VersionRef::Number(tmpl.template.default_version);
+            if !already_default && default_image.as_deref() != Some(ami.as_str()) {
+                b.act(
+                    Action::SetDefaultVersion {
+                        template_id: template_id.clone(),
+                        version: tv,
+                    },
+                    format!(
+                        "groups on $Default launch v{} ({}) until the default moves",
+                        tmpl.template.default_version,
+                        default_image.unwrap_or_else(|| "no ImageId".to_string())
+                    ),
+                );
+                template_changed = true;
+            }
+            for v in &views {
+                if let VersionSpec::Pinned(n) = v.spec {
+                    if tv != VersionRef::Number(n) {
+                        b.act(
+                            Action::PinGroupVersion {
+                                group: v.group.name.clone(),
+                                template_id: template_id.clone(),
+                                version: tv,
+                            },
+                            format!("the group pins v{n}; pinned = \"update\" lets amiroll re-pin it"),
+                        );
+                        template_changed = true;
+                    }
+                }
+                if v.spec == VersionSpec::Latest {
+                    let latest_ok = match tv {
+                        VersionRef::Created => true,
+                        VersionRef::Number(n) => n == tmpl.template.latest_version,
+                    };
+                    if !latest_ok {
+                        return b.error(format!(
+                            "Auto Scaling group `{}` launches $Latest (v{}), which does not carry {ami}, and the version that does is older; pin the group or remove the newer version",
+                            v.group.name, tmpl.template.latest_version
+                        ));
+                    }
+                    b.info(format!(
+                        "group `{}` launches $Latest: a new version is live for it the moment it is created (validated above)",
+                        v.group.name
+                    ));
+                }
+            }
+        }
+    }
+
+    // 6. The fleet, group by group.
+    let mut started = false;
+    let mut succeeded = false;
+    let mut failed = false;
+    let mut in_flight = false;
+    let mut all_converged = true;
+    let mut revert_to: Option<u64> = None;
+    for v in &views {
+        let inst = instance_views(v.group, obs, &template_id);
+        let g = v.group;
+        let group_ami = if hold {
+            g.tags.get(tags::ROLLOUT_AMI).cloned()
+        } else {
+            Some(ami.clone())
+        };
+        let Some(group_ami) = group_ami else {
+            // Held group with no round of its own: wait.
+            all_converged = false;
+            b.plan.groups.push(group_report(v, &inst, format!("waits for the rollout in flight to end before {ami}")));
+            continue;
+        };
+        match s.strategy {
+            Strategy::None => {
+                let off = inst.iter().filter(|i| i.image.as_deref() != Some(group_ami.as_str())).count();
+                if off > 0 {
+                    all_converged = false;
+                }
+                let state = if off == 0 {
+                    "on target".to_string()
+                } else {
+                    format!("{off} instance(s) not on {group_ami}; strategy `none` leaves them until they are replaced")
+                };
+                b.plan.groups.push(group_report(v, &inst, state));
+            }
+            Strategy::ScheduledSurge => {
+                let pending = obs
+                    .scheduled_actions
+                    .get(&g.name)
+                    .cloned()
+                    .unwrap_or_default();
+                let out = plan_surge_group(&SurgeInput {
+                    group: g,
+                    rollout_ami: &group_ami,
+                    instances: &inst,
+                    pending: &pending,
+                    now,
+                    settings: s,
+                    template_id: &template_id,
+                    rollback_version: source,
+                });
+                for a in out.actions {
+                    b.plan.actions.push(a);
+                }
+                for w in out.warnings {
+                    b.warn(w);
+                }
+                if !out.errors.is_empty() {
+                    b.plan.errors.extend(out.errors);
+                    return b.finish_error();
+                }
+                started |= out.started;
+                succeeded |= out.succeeded;
+                failed |= out.failed;
+                in_flight |= out.in_flight;
+                if !out.converged {
+                    all_converged = false;
+                }
+                if out.failed {
+                    revert_to = revert_to.or(out.revert_to);
+                }
+                b.plan.groups.push(group_report(v, &inst, out.state));
+            }
+        }
+    }
+
+    // A failed round puts the default back to the version the fleet ran before, so that new
+    // launches stop using the AMI that failed.
+    if let Some(rv) = revert_to {
+        let default_image = tmpl
+            .version(tmpl.template.default_version)
+            .and_then(|v| v.image_id.clone());
+        if rv != tmpl.template.default_version
+            && tmpl.version(rv).is_some()
+            && default_image.as_deref() != tmpl.version(rv).and_then(|v| v.image_id.as_deref())
+        {
+            // Drop template moves planned earlier in this run: they would undo the revert.
+            b.plan.actions.retain(|a| {
+                !matches!(
+                    a.action,
+                    Action::CreateVersion { .. } | Action::SetDefaultVersion { .. }
+                )
+            });
+            b.act(
+                Action::SetDefaultVersion {
+                    template_id: template_id.clone(),
+                    version: VersionRef::Number(rv),
+                },
+                "the rollout failed; new launches go back to the version the fleet ran before",
+            );
+        }
+    }
+
+    // 7. Prune old versions, keeping the rollback version and everything in use.
+    if s.prune != Prune::Off && s.keep_versions > 0 && !hold && !alias {
+        let mut protected: BTreeSet<u64> = BTreeSet::new();
+        protected.insert(tmpl.template.default_version);
+        protected.insert(source);
+        if let Some(VersionRef::Number(n)) = target_version {
+            protected.insert(n);
+        }
+        if let Some(rv) = revert_to {
+            protected.insert(rv);
+        }
+        for v in &views {
+            protected.insert(v.effective);
+            for i in instance_views(v.group, obs, &template_id) {
+                if let Some(n) = i.template_version {
+                    protected.insert(n);
+                }
+            }
+            if let Some(rv) = v.group.tags.get(tags::ROLLBACK_VERSION) {
+                if let Some((tid, n)) = rv.rsplit_once(':') {
+                    if tid == template_id {
+                        if let Ok(n) = n.parse::<u64>() {
+                            protected.insert(n);
+                        }
+                    }
+                }
+            }
+        }
+        let existing: Vec<u64> = tmpl.versions.iter().map(|v| v.version).collect();
+        let own: BTreeSet<u64> = tmpl
+            .versions
+            .iter()
+            .filter(|v| {
+                v.description
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with(DESCRIPTION_PREFIX))
+            })
+            .map(|v| v.version)
+            .collect();
+        let planned_new = usize::from(target_version == Some(VersionRef::Created));
+        let doomed: Vec<u64> = versions_to_prune(
+            &existing,
+            s.keep_versions as usize,
+            planned_new,
+            &protected,
+        )
+        .into_iter()
+        .filter(|n| s.prune == Prune::All || own.contains(n))
+        .collect();
+        for chunk in doomed.chunks(MAX_DELETE_PER_CALL) {
+            b.act(
+                Action::DeleteVersions {
+                    template_id: template_id.clone(),
+                    versions: chunk.to_vec(),
+                },
+                format!(
+                    "keep the newest {} version(s), the default, the rollback version (v{source}) and every version in use; prune = \"{}\"",
+                    s.keep_versions,
+                    match s.prune {
+                        Prune::Own => "own",
+                        Prune::All => "all",
+                        Prune::Off => "off",
+                    }
+                ),
+            );
+        }
+    }
+
+    // 8. Status, summary and notification.
+    let p = &mut b.plan;
+    let fleet_moves = p.actions.iter().any(|a| a.action.moves_fleet());
+    p.status = if failed {
+        TargetStatus::Failed
+    } else if in_flight || hold {
+        TargetStatus::Rolling
+    } else if fleet_moves || template_changed || !all_converged {
+        TargetStatus::Drift
+    } else {
+        TargetStatus::Current
+    };
+    p.event = if failed {
+        Some(Event::RolloutFailed)
+    } else if started || (template_changed && s.strategy == Strategy::None) {
+        Some(Event::RolloutStarted)
+    } else if succeeded {
+        Some(Event::RolloutSucceeded)
+    } else if p.status == TargetStatus::Current && s.notify_when_current {
+        Some(Event::Current)
+    } else {
+        None
+    };
+    p.summary = match p.status {
+        TargetStatus::Current if succeeded => format!("rollout to {ami} finished: every in-service instance runs it"),
+        TargetStatus::Current => format!("current: template and every in-service instance on {ami}"),
+        TargetStatus::Drift if started => format!("rolling to {ami} with {}", s.strategy.as_str()),
+        TargetStatus::Drift => format!("not on {ami}; the plan moves it"),
+        TargetStatus::Rolling => format!("rollout to {} in flight", if hold { other_flight[0].1.clone() } else { ami.clone() }),
+        TargetStatus::Failed => format!("rollout to {ami} failed; old instances kept"),
+        TargetStatus::Error => String::new(),
+    };
+    b.plan
+}
+
+fn group_report(v: &GroupView, inst: &[InstanceView], state: String) -> GroupReport {
+    GroupReport {
+        name: v.group.name.clone(),
+        version_spec: v.spec_text.clone(),
+        effective_version: Some(v.effective),
+        instances_by_ami: by_ami(inst),
+        min_size: v.group.min_size,
+        max_size: v.group.max_size,
+        desired_capacity: v.group.desired_capacity,
+        state,
+    }
+}
+
+/// Versions to delete: every existing version that is neither among the newest `keep` (counting
+/// `planned_new` versions about to be created as the newest) nor protected.
+pub fn versions_to_prune(
+    existing: &[u64],
+    keep: usize,
+    planned_new: usize,
+    protected: &BTreeSet<u64>,
+) -> Vec<u64> {
+    let mut sorted: Vec<u64> = existing.to_vec();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    let keep_existing = keep.saturating_sub(planned_new);
+    let mut out: Vec<u64> = sorted
+        .into_iter()
+        .skip(keep_existing)
+        .filter(|v| !protected.contains(v))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+struct SurgeInput<'a> {
+    group: &'a AutoScalingGroup,
+    rollout_ami: &'a str,
+    instances: &'a [InstanceView],
+    pending: &'a [ScheduledAction],
+    now: Timestamp,
+    settings: &'a TargetSettings,
+    template_id: &'a str,
+    rollback_version: u64,
+}
+
+#[derive(Default)]
+struct SurgeOutcome {
+    actions: Vec<PlannedAction>,
+    errors: Vec<String>,
+    warnings: Vec<String>,
+    state: String,
+    started: bool,
+    succeeded: bool,
+    failed: bool,
+    in_flight: bool,
+    converged: bool,
+    revert_to: Option<u64>,
+}
+
+impl SurgeOutcome {
+    fn act(&mut self, action: Action, reason: impl Into<String>) {
+        self.actions.push(PlannedAction {
+            action,
+            reason: reason.into(),
+        });
+    }
+}
+
+/// The scheduled-surge state machine for one group. Its state is derived every run from the group
+/// tags, the pending scheduled actions, the group's capacity and its instances — so a run that
+/// crashed half way is resumed by the next one.
+fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
+    let g = inp.group;
+    let ami = inp.rollout_ami;
+    let mut out = SurgeOutcome::default();
+    let off_target: Vec<&InstanceView> = inp
+        .instances
+        .iter()
+        .filter(|i| i.image.as_deref() != Some(ami))
+        .collect();
+    let new_healthy = inp
+        .instances
+        .iter()
+        .filter(|i| i.image.as_deref() == Some(ami) && i.in_service && i.healthy)
+        .count() as i32;
+    let new_unhealthy: Vec<&InstanceView> = inp
+        .instances
+        .iter()
+        .filter(|i| i.image.as_deref() == Some(ami) && i.in_service && !i.healthy)
+        .collect();
+    let ours: Vec<&ScheduledAction> = inp
+        .pending
+        .iter()
+        .filter(|a| a.name.starts_with(ACTION_PREFIX))
+        .collect();
+    for a in inp.pending.iter().filter(|a| !a.name.starts_with(ACTION_PREFIX)) {
+        out.warnings.push(format!(
+            "group `{}` has a scheduled action `{}` (not amiroll's) due {} that will set min={} max={} desired={}; remove it if it is the seed's leftover",
+            g.name,
+            a.name,
+            fmt_time(a.start_time),
+            opt(a.min_size),
+            opt(a.max_size),
+            opt(a.desired_capacity)
+        ));
+    }
+
+    let Some(round) = g.tags.get(tags::ROLLOUT) else {
+        for a in &ours {
+            out.act(
+                Action::DeleteScheduledAction {
+                    group: g.name.clone(),
+                    name: a.name.clone(),
+                },
+                "left over from a rollout that is no longer tracked; it would change capacity when it fires",
+            );
+        }
+        if off_target.is_empty() {
+            out.converged = true;
+            out.state = "on target".to_string();
+            return out;
+        }
+        if g.desired_capacity == 0 && g.tags.get(tags::ORIGINAL).is_none() {
+            out.converged = true;
+            out.state = "no instances wanted; new launches use the new AMI".to_string();
+            return out;
+        }
+        start_round(inp, &mut out, 1, &off_target);
+        return out;
+    };
+
+    // A round is in flight: read its state back from the tags.
+    let tag = |k: &str| g.tags.get(k).cloned().unwrap_or_default();
+    let parsed = (
+        Capacity::parse(&tag(tags::ORIGINAL)),
+        parse_time(&tag(tags::SURGE_AT)),
+        parse_time(&tag(tags::SETTLE_AT)),
+        tag(tags::ATTEMPT).parse::<u32>().ok(),
+    );
+    let (Some(original), Some(surge_at), Some(settle_at), Some(attempt)) = parsed else {
+        out.errors.push(format!(
+            "group `{}` carries malformed amiroll rollout tags ({}); remove the amiroll:* tags of the group to reset it",
+            g.name,
+            g.tags
+                .iter()
+                .filter(|(k, _)| k.starts_with("amiroll:"))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+        return out;
+    };
+    out.in_flight = true;
+    let surge_name = format!("{ACTION_PREFIX}{round}-surge");
+    let settle_name = format!("{ACTION_PREFIX}{round}-settle");
+    let surge_pending = ours.iter().any(|a| a.name == surge_name);
+    let settle_pending = ours.iter().any(|a| a.name == settle_name);
+    for a in ours.iter().filter(|a| a.name != surge_name && a.name != settle_name) {
+        out.act(
+            Action::DeleteScheduledAction {
+                group: g.name.clone(),
+                name: a.name.clone(),
+            },
+            format!("left over from an earlier round; round {round} is in flight"),
+        );
+    }
+    let lead = Duration::minutes(SURGE_LEAD_MINUTES);
+    let gate_closes = settle_at - Duration::minutes(HEALTH_GATE_MINUTES);
+    let settle_action = |at: Timestamp| ScheduledAction {
+        group_name: g.name.clone(),
+        name: settle_name.clone(),
+        start_time: at,
+        min_size: Some(original.min),
+        max_size: Some(original.max),
+        desired_capacity: Some(original.desired),
+        recurrence: None,
+    };
+    let unhealthy_reason = || {
+        if !new_unhealthy.is_empty() {
+            Some(format!(
+                "new instance(s) {} on {ami} are unhealthy",
+                new_unhealthy
+                    .iter()
+                    .map(|i| i.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        } else if inp.now >= gate_closes && new_healthy < original.desired {
+            Some(format!(
+                "only {new_healthy} of {} new instance(s) on {ami} are in service and healthy {} minutes before the settle",
+                original.desired, HEALTH_GATE_MINUTES
+            ))
+        } else {
+            None
+        }
+    };
+
+    if surge_pending {
+        out.state = format!("surge scheduled at {}", fmt_time(surge_at));
+        if !settle_pending {
+            let at = settle_at.max(inp.now + lead + Duration::minutes(inp.settings.surge_minutes as i64));
+            out.act(
+                Action::PutScheduledAction {
+                    action: settle_action(at),
+                },
+                "the settle action is missing (an earlier run stopped before creating it)",
+            );
+        }
+        return out;
+    }
+
+    let capacity_original = Capacity::of(g) == original;
+    if settle_pending || !capacity_original {
+        // Surged (or surging): the health gate decides whether the settle may happen.
+        if let Some(reason) = unhealthy_reason() {
+            abort(inp, &mut out, round, &reason, &[&surge_name, &settle_name], &ours);
+            return out;
+        }
+        out.state = format!(
+            "surged to {}; {new_healthy}/{} new instance(s) healthy; settle at {}",
+            g.desired_capacity,
+            original.desired,
+            fmt_time(settle_at)
+        );
+        if !settle_pending {
+            out.act(
+                Action::PutScheduledAction {
+                    action: settle_action(settle_at.max(inp.now + lead)),
+                },
+                "the group is surged but its settle action is missing; restore the original capacity",
+            );
+        }
+        return out;
+    }
+
+    // Neither action pending and the capacity is back to the original.
+    if off_target.is_empty() {
+        let keys: Vec<String> = tags::ROUND
+            .iter()
+            .chain([tags::ORIGINAL, tags::ROLLBACK_VERSION].iter())
+            .map(|k| k.to_string())
+            .filter(|k| g.tags.contains_key(k))
+            .collect();
+        out.act(
+            Action::UntagGroup {
+                group: g.name.clone(),
+                keys,
+            },
+            format!("every in-service instance runs {ami}; the rollout is done"),
+        );
+        out.succeeded = true;
+        out.in_flight = false;
+        out.converged = true;
+        out.state = format!("rollout finished: {} instance(s) on {ami}", inp.instances.len());
+        return out;
+    }
+    if inp.now < settle_at {
+        // The round's actions were never created (a crash after tagging) or were removed.
+        start_round(inp, &mut out, attempt, &off_target);
+        out.started = false;
+        out.state = format!("round {round} lost its scheduled actions; scheduling them again");
+        return out;
+    }
+    if attempt < inp.settings.max_attempts {
+        out.warnings.push(format!(
+            "group `{}`: after round {attempt}, instance(s) {} still run an old AMI (scale-in chose other instances); starting another round",
+            g.name,
+            off_target.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+        start_round(inp, &mut out, attempt + 1, &off_target);
+        out.started = false;
+        return out;
+    }
+    let reason = format!(
+        "after {attempt} round(s), instance(s) {} still run an old AMI",
+        off_target.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    abort(inp, &mut out, round, &reason, &[], &ours);
+    out
+}
+
+fn opt(v: Option<i32>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_else(|| "-".to_string())
+}
+
+/// Begin a surge round: tags first (so a crash after them is resumed), then the two actions.
+fn start_round(inp: &SurgeInput, out: &mut SurgeOutcome, attempt: u32, off_target: &[&InstanceView]) {
+    let g = inp.group;
+    let s = inp.settings;
+    let blocked: Vec<&String> = g
+        .suspended_processes
+        .iter()
+        .filter(|p| matches!(p.as_str(), "Launch" | "Terminate" | "ScheduledActions"))
+        .collect();
+    if !blocked.is_empty() {
+        out.errors.push(format!(
+            "group `{}` has suspended processes {}; a scheduled surge cannot launch, terminate or run its actions — resume them first",
+            g.name,
+            blocked.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+        return;
+    }
+    let protected: Vec<&str> = off_target
+        .iter()
+        .filter(|i| i.protected)
+        .map(|i| i.id.as_str())
+        .collect();
+    if !protected.is_empty() {
+        out.errors.push(format!(
+            "instance(s) {} of group `{}` are protected from scale in; the settle would terminate the new instances instead of them — remove the protection first",
+            protected.join(", "),
+            g.name
+        ));
+        return;
+    }
+    if g.termination_policies.first().map(String::as_str) != Some("OldestLaunchTemplate") {
+        if s.set_termination_policy {
+            let mut policies = vec!["OldestLaunchTemplate".to_string()];
+            policies.extend(
+                g.termination_policies
+                    .iter()
+                    .filter(|p| p.as_str() != "OldestLaunchTemplate")
+                    .cloned(),
+            );
+            out.act(
+                Action::SetTerminationPolicies {
+                    group: g.name.clone(),
+                    policies,
+                },
+                "the settle must remove the instances on the old version first",
+            );
+        } else {
+            out.errors.push(format!(
+                "group `{}` has termination policies [{}]; scheduled-surge needs OldestLaunchTemplate first so that the settle removes the old instances — set it, or add set_termination_policy = true to the target",
+                g.name,
+                g.termination_policies.join(", ")
+            ));
+            return;
+        }
+    }
+    // After a failed round the group may still be surged: its real size is the recorded original.
+    let original = if g.tags.contains_key(tags::FAILED_AMI) || g.tags.contains_key(tags::ROLLOUT) {
+        g.tags
+            .get(tags::ORIGINAL)
+            .and_then(|t| Capacity::parse(t))
+            .unwrap_or_else(|| Capacity::of(g))
+    } else {
+        Capacity::of(g)
+    };
+    let Some((surge_desired, surge_max)) = surge_capacity(original, s.surge_factor, s.surge_max_capacity) else {
+        out.errors.push(format!(
+            "group `{}`: surge_max_capacity {} leaves no room above the desired capacity {}; raise it",
+            g.name,
+            s.surge_max_capacity.unwrap_or_default(),
+            original.desired
+        ));
+        return;
+    };
+    let round = rollout_id(&g.name, inp.rollout_ami, attempt);
+    let mut surge_at = inp.now + Duration::minutes(SURGE_LEAD_MINUTES);
+    let mut settle_at = surge_at + Duration::minutes(s.surge_minutes as i64);
+    // Two actions of one group cannot share a start time ("Scheduled scaling" limitations).
+    let taken: BTreeSet<Timestamp> = inp
+        .pending
+        .iter()
+        .filter(|a| !a.name.starts_with(ACTION_PREFIX))
+        .map(|a| a.start_time)
+        .collect();
+    while taken.contains(&surge_at) {
+        surge_at += Duration::minutes(1);
+    }
+    while taken.contains(&settle_at) || settle_at == surge_at {
+        settle_at += Duration::minutes(1);
+    }
+    let mut t = BTreeMap::new();
+    t.insert(tags::ROLLOUT.to_string(), round.clone());
+    t.insert(tags::ROLLOUT_AMI.to_string(), inp.rollout_ami.to_string());
+    t.insert(tags::ORIGINAL.to_string(), original.to_tag());
+    t.insert(
+        tags::SURGE.to_string(),
+        format!("max={surge_max},desired={surge_desired}"),
+    );
+    t.insert(tags::SURGE_AT.to_string(), fmt_time(surge_at));
+    t.insert(tags::SETTLE_AT.to_string(), fmt_time(settle_at));
+    t.insert(tags::ATTEMPT.to_string(), attempt.to_string());
+    if !g.tags.contains_key(tags::ROLLOUT) {
+        t.insert(
+            tags::ROLLBACK_VERSION.to_string(),
+            format!("{}:{}", inp.template_id, inp.rollback_version),
+        );
+    }
+    out.act(
+        Action::TagGroup {
+            group: g.name.clone(),
+            tags: t,
+        },
+        "record the round and the original capacity in the group, so any later run can finish or undo it",
+    );
+    if g.tags.contains_key(tags::FAILED_AMI) {
+        out.act(
+            Action::UntagGroup {
+                group: g.name.clone(),
+                keys: vec![tags::FAILED_AMI.to_string(), tags::FAILED_REASON.to_string()],
+            },
+            "a new AMI supersedes the one that failed",
+        );
+    }
+    out.act(
+        Action::PutScheduledAction {
+            action: ScheduledAction {
+                group_name: g.name.clone(),
+                name: format!("{ACTION_PREFIX}{round}-surge"),
+                start_time: surge_at,
+                min_size: Some(original.min),
+                max_size: Some(surge_max),
+                desired_capacity: Some(surge_desired),
+                recurrence: None,
+            },
+        },
+        format!(
+            "{} instance(s) run an old AMI; launch {} new one(s) next to them (desired {} → {surge_desired}{})",
+            off_target.len(),
+            surge_desired - original.desired,
+            original.desired,
+            if surge_max > original.max {
+                format!(", max {} → {surge_max}", original.max)
+            } else {
+                String::new()
+            }
+        ),
+    );
+    out.act(
+        Action::PutScheduledAction {
+            action: ScheduledAction {
+                group_name: g.name.clone(),
+                name: format!("{ACTION_PREFIX}{round}-settle"),
+                start_time: settle_at,
+                min_size: Some(original.min),
+                max_size: Some(original.max),
+                desired_capacity: Some(original.desired),
+                recurrence: None,
+            },
+        },
+        format!(
+            "after {} minutes restore min={} max={} desired={}; OldestLaunchTemplate removes the old instances (a run before then checks the new ones are healthy)",
+            s.surge_minutes, original.min, original.max, original.desired
+        ),
+    );
+    out.in_flight = true;
+    out.started = true;
+    out.state = format!(
+        "round {round}: surge to {surge_desired} at {}, settle to {} at {}",
+        fmt_time(surge_at),
+        original.desired,
+        fmt_time(settle_at)
+    );
+}
+
+/// The surge size: `desired × factor`, capped by the ceiling; max raised to fit. `None` when the
+/// ceiling leaves no room for even one extra instance.
+pub fn surge_capacity(original: Capacity, factor: u32, ceiling: Option<i32>) -> Option<(i32, i32)> {
+    let mut desired = original.desired.saturating_mul(factor as i32);
+    if let Some(c) = ceiling {
+        desired = desired.min(c);
+    }
+    if desired <= original.desired {
+        return None;
+    }
+    Some((desired, original.max.max(desired)))
+}
+
+/// Stop a round: remove its pending actions so capacity stays where it is (old instances kept),
+/// record the failure in the group, and ask for the default version to go back.
+fn abort(
+    inp: &SurgeInput,
+    out: &mut SurgeOutcome,
+    round: &str,
+    reason: &str,
+    names: &[&String],
+    pending: &[&ScheduledAction],
+) {
+    let g = inp.group;
+    for n in names {
+        if pending.iter().any(|a| &&a.name == n) {
+            out.act(
+                Action::DeleteScheduledAction {
+                    group: g.name.clone(),
+                    name: n.to_string(),
+                },
+                format!("{reason}: do not scale in, keep the old instances"),
+            );
+        }
+    }
+    let mut t = BTreeMap::new();
+    t.insert(tags::FAILED_AMI.to_string(), inp.rollout_ami.to_string());
+    t.insert(tags::FAILED_REASON.to_string(), truncate(reason, 250));
+    out.act(
+        Action::TagGroup {
+            group: g.name.clone(),
+            tags: t,
+        },
+        "remember the failure so later runs do not retry this AMI",
+    );
+    out.act(
+        Action::UntagGroup {
+            group: g.name.clone(),
+            keys: tags::ROUND.iter().map(|k| k.to_string()).collect(),
+        },
+        format!("round {round} is over"),
+    );
+    out.failed = true;
+    out.in_flight = false;
+    out.converged = false;
+    out.revert_to = g
+        .tags
+        .get(tags::ROLLBACK_VERSION)
+        .and_then(|v| v.rsplit_once(':'))
+        .filter(|(tid, _)| *tid == inp.template_id)
+        .and_then(|(_, n)| n.parse().ok());
+    out.state = format!(
+        "rollout failed: {reason}; capacity left at min={} max={} desired={} (original {}), old instances kept",
+        g.min_size,
+        g.max_size,
+        g.desired_capacity,
+        g.tags.get(tags::ORIGINAL).cloned().unwrap_or_default()
+    );
+}

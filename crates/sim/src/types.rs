@@ -1,0 +1,213 @@
+//! Setup shapes: what a test or the demo puts into the simulated account.
+
+use std::collections::BTreeMap;
+
+use amiroll_core::port::{InstanceOverride, Timestamp};
+
+/// Owner id of Amazon-owned public AMIs such as the ECS-optimized ones (observed in public data
+/// sources, not documented; see `reference/aws-semantics.md` §5).
+pub const AMAZON_OWNER_ID: &str = "591542846629";
+
+/// An AMI registered in the simulated account (`DescribeImages` shape plus simulation knobs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub image_id: String,
+    pub name: String,
+    /// `x86_64`, `arm64`, ...
+    pub architecture: String,
+    /// `available`, `pending`, `failed`, `deregistered`, ... Only `available` images launch.
+    pub state: String,
+    pub creation_date: Timestamp,
+    pub deprecation_time: Option<Timestamp>,
+    /// `false`: instances launched from this image reach `InService` but never become healthy.
+    pub healthy: bool,
+    pub owner_alias: Option<String>,
+    pub owner_id: Option<String>,
+}
+
+impl ImageSpec {
+    /// An `available`, healthy, Amazon-owned image.
+    pub fn new(
+        image_id: impl Into<String>,
+        name: impl Into<String>,
+        architecture: impl Into<String>,
+        creation_date: Timestamp,
+    ) -> Self {
+        ImageSpec {
+            image_id: image_id.into(),
+            name: name.into(),
+            architecture: architecture.into(),
+            state: "available".to_string(),
+            creation_date,
+            deprecation_time: None,
+            healthy: true,
+            owner_alias: Some("amazon".to_string()),
+            owner_id: Some(AMAZON_OWNER_ID.to_string()),
+        }
+    }
+
+    /// Instances launched from this image never pass health checks.
+    pub fn unhealthy(mut self) -> Self {
+        self.healthy = false;
+        self
+    }
+
+    /// Set the image state (`pending`, `failed`, `deregistered`, ...).
+    pub fn with_state(mut self, state: impl Into<String>) -> Self {
+        self.state = state.into();
+        self
+    }
+
+    /// Set a deprecation time (deprecated once it is in the past).
+    pub fn deprecated_at(mut self, time: Timestamp) -> Self {
+        self.deprecation_time = Some(time);
+        self
+    }
+
+    /// Set the owner (e.g. `(None, Some("111122223333"))` for a private image).
+    pub fn owned_by(mut self, alias: Option<&str>, owner_id: Option<&str>) -> Self {
+        self.owner_alias = alias.map(str::to_string);
+        self.owner_id = owner_id.map(str::to_string);
+        self
+    }
+}
+
+/// The data of one launch-template version (`RequestLaunchTemplateData`, reduced). Everything
+/// amiroll does not read lives in `other`, so inheritance from a source version can be checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateData {
+    /// An AMI id, a `resolve:ssm:<name>[:<version>]` reference, or absent.
+    pub image_id: Option<String>,
+    pub instance_type: Option<String>,
+    pub user_data: Option<String>,
+    /// Any other launch parameter (security groups, IAM profile, ...), by name.
+    pub other: BTreeMap<String, String>,
+}
+
+impl TemplateData {
+    /// Data with an image id and an instance type.
+    pub fn new(image_id: impl Into<String>, instance_type: impl Into<String>) -> Self {
+        TemplateData {
+            image_id: Some(image_id.into()),
+            instance_type: Some(instance_type.into()),
+            ..TemplateData::default()
+        }
+    }
+
+    pub fn with_user_data(mut self, user_data: impl Into<String>) -> Self {
+        self.user_data = Some(user_data.into());
+        self
+    }
+
+    /// Add one other launch parameter.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.other.insert(key.into(), value.into());
+        self
+    }
+
+    /// `self` as a source version with `overrides` applied: every member set in `overrides`
+    /// replaces the inherited one wholesale; `other` entries are merged by key.
+    pub(crate) fn inherit(&self, overrides: &TemplateData) -> TemplateData {
+        let mut data = self.clone();
+        if overrides.image_id.is_some() {
+            data.image_id = overrides.image_id.clone();
+        }
+        if overrides.instance_type.is_some() {
+            data.instance_type = overrides.instance_type.clone();
+        }
+        if overrides.user_data.is_some() {
+            data.user_data = overrides.user_data.clone();
+        }
+        for (k, v) in &overrides.other {
+            data.other.insert(k.clone(), v.clone());
+        }
+        data
+    }
+}
+
+/// An Auto Scaling group to create (`CreateAutoScalingGroup`, reduced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSpec {
+    pub name: String,
+    /// Launch template id (`lt-…`) or name.
+    pub template: String,
+    /// A number, `$Latest`, `$Default`, or absent (= `$Default`).
+    pub version: Option<String>,
+    /// `Some`: the group uses a `MixedInstancesPolicy` with `template` as its launch template and
+    /// these overrides (an override may name its own template).
+    pub overrides: Option<Vec<InstanceOverride>>,
+    pub min_size: i32,
+    pub max_size: i32,
+    pub desired_capacity: i32,
+    /// Default `["Default"]`.
+    pub termination_policies: Vec<String>,
+    /// Default `["us-east-1a", "us-east-1b"]`.
+    pub availability_zones: Vec<String>,
+    pub suspended_processes: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    pub new_instances_protected_from_scale_in: bool,
+}
+
+impl GroupSpec {
+    /// A group on `template` (`$Default`), with default policies and two AZs.
+    pub fn new(
+        name: impl Into<String>,
+        template: impl Into<String>,
+        min_size: i32,
+        max_size: i32,
+        desired_capacity: i32,
+    ) -> Self {
+        GroupSpec {
+            name: name.into(),
+            template: template.into(),
+            version: None,
+            overrides: None,
+            min_size,
+            max_size,
+            desired_capacity,
+            termination_policies: vec!["Default".to_string()],
+            availability_zones: vec!["us-east-1a".to_string(), "us-east-1b".to_string()],
+            suspended_processes: Vec::new(),
+            tags: BTreeMap::new(),
+            new_instances_protected_from_scale_in: false,
+        }
+    }
+
+    /// `LaunchTemplateSpecification.Version`: a number, `$Latest` or `$Default`.
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Use a mixed instances policy with these overrides.
+    pub fn with_overrides(mut self, overrides: Vec<InstanceOverride>) -> Self {
+        self.overrides = Some(overrides);
+        self
+    }
+
+    pub fn with_termination_policies(mut self, policies: &[&str]) -> Self {
+        self.termination_policies = policies.iter().map(|p| p.to_string()).collect();
+        self
+    }
+
+    pub fn with_availability_zones(mut self, zones: &[&str]) -> Self {
+        self.availability_zones = zones.iter().map(|z| z.to_string()).collect();
+        self
+    }
+
+    pub fn with_suspended_processes(mut self, processes: &[&str]) -> Self {
+        self.suspended_processes = processes.iter().map(|p| p.to_string()).collect();
+        self
+    }
+
+    pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// `NewInstancesProtectedFromScaleIn`.
+    pub fn protected_from_scale_in(mut self, protected: bool) -> Self {
+        self.new_instances_protected_from_scale_in = protected;
+        self
+    }
+}

@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""moto, in-process, with a small shim for the EC2 launch-template behaviour amiroll relies on.
+
+Usage:
+    python3 tests/moto/server.py [PORT]        # or AMIROLL_MOTO_PORT=PORT; default 5790
+
+Binds 127.0.0.1 only, prints ``ready`` once the server answers HTTP, and runs until SIGINT/SIGTERM.
+Each shim imitates documented AWS behaviour (its docstring names the API reference page); see
+README.md next to this file for why each one exists. Product code is never changed to suit moto.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from moto.core.responses import ActionResult
+from moto.ec2.exceptions import EC2ClientError, InvalidLaunchTemplateVersionNotFound
+from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateBackend
+from moto.ec2.responses.launch_templates import LaunchTemplates
+from moto.server import ThreadedMotoServer
+
+# Shim state lives on moto's own objects, so `/moto-api/reset` (which rebuilds the backends) clears it.
+_LOCK = threading.RLock()
+
+
+class IdempotentParameterMismatch(EC2ClientError):
+    def __init__(self, token: str) -> None:
+        super().__init__(
+            "IdempotentParameterMismatch",
+            f"The client token {token} was already used with different request parameters.",
+        )
+
+
+def _deleted(template: LaunchTemplate) -> set[int]:
+    """Version numbers removed by the DeleteLaunchTemplateVersions shim (kept in moto's list so
+    that numbering, which moto derives from the list length, never reissues a number)."""
+    return template.__dict__.setdefault("_amiroll_deleted", set())
+
+
+def _client_tokens(backend: Any) -> dict[str, tuple[str, str, int]]:
+    """ClientToken -> (request fingerprint, template id, version number), per account and Region."""
+    return backend.__dict__.setdefault("_amiroll_lt_client_tokens", {})
+
+
+def _version_result(self: LaunchTemplates, template: LaunchTemplate, version: Any) -> dict:
+    return {
+        "CreateTime": version.create_time,
+        "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+        "DefaultVersion": template.is_default(version),
+        "LaunchTemplateData": version.data,
+        "LaunchTemplateId": template.id,
+        "LaunchTemplateName": template.name,
+        "VersionDescription": version.description,
+        "VersionNumber": version.number,
+    }
+
+
+# --- shim 1 + 2: CreateLaunchTemplateVersion -------------------------------------------------
+
+
+def create_launch_template_version(self: LaunchTemplates) -> ActionResult:
+    """Imitates "CreateLaunchTemplateVersion" (Amazon EC2 API Reference).
+
+    * SourceVersion: "If you specify a source version, the new version inherits the same launch
+      parameters as the source version, except for parameters that you explicitly specify" in
+      LaunchTemplateData (top-level members replace the inherited ones). An unknown source version
+      is InvalidLaunchTemplateId.VersionNotFound. moto keeps only the data passed.
+    * ClientToken: "Unique, case-sensitive identifier you provide to ensure the idempotency of the
+      request" ("Ensuring idempotency in Amazon EC2 API requests"): a retry with the same token and
+      the same parameters returns the original version and creates none; the same token with
+      different parameters fails with IdempotentParameterMismatch. moto ignores the token.
+    """
+    name = self._get_param("LaunchTemplateName")
+    template_id = self._get_param("LaunchTemplateId")
+    if name:
+        template = self.ec2_backend.get_launch_template_by_name(name)
+    else:
+        template = self.ec2_backend.get_launch_template(template_id)
+    description = self._get_param("VersionDescription")
+    data = self._get_param("LaunchTemplateData", {}) or {}
+    source = self._get_param("SourceVersion")
+    token = self._get_param("ClientToken")
+    self.error_on_dryrun()
+
+    with _LOCK:
+        tokens = _client_tokens(self.ec2_backend)
+        fingerprint = json.dumps(
+            [template.id, source, description, data], sort_keys=True, default=str
+        )
+        if token and token in tokens:
+            seen_fingerprint, seen_template_id, number = tokens[token]
+            if seen_fingerprint != fingerprint:
+                raise IdempotentParameterMismatch(token)
+            seen_template = self.ec2_backend.get_launch_template(seen_template_id)
+            version = seen_template.get_version(number)
+            return ActionResult({"LaunchTemplateVersion": _version_result(self, seen_template, version)})
+
+        if source is not None:
+            merged = copy.deepcopy(template.get_version(source).data)
+            merged.update(data)
+            data = merged
+        version = template.create_version(data, description)
+        if token:
+            tokens[token] = (fingerprint, template.id, version.number)
+    return ActionResult({"LaunchTemplateVersion": _version_result(self, template, version)})
+
+
+# --- shim 3: DeleteLaunchTemplateVersions ------------------------------------------------------
+
+
+def delete_launch_template_versions(self: LaunchTemplates) -> ActionResult:
+    """Imitates "DeleteLaunchTemplateVersions" (Amazon EC2 API Reference); moto answers HTTP 500.
+
+    "You can't delete the default version of a launch template". A partial failure is a 200: each
+    version lands in SuccessfullyDeletedLaunchTemplateVersions or in
+    UnsuccessfullyDeletedLaunchTemplateVersions with a ResponseError whose Code is a
+    LaunchTemplateErrorCode: the default version -> unexpectedError, an unknown version ->
+    launchTemplateVersionDoesNotExist, an unknown template -> launchTemplateIdDoesNotExist /
+    launchTemplateNameDoesNotExist.
+    """
+    name = self._get_param("LaunchTemplateName")
+    template_id = self._get_param("LaunchTemplateId")
+    versions = [str(v) for v in (self._get_param("Versions", []) or [])]
+    self.error_on_dryrun()
+
+    ok: list[dict] = []
+    failed: list[dict] = []
+
+    def failure(version: str, code: str, message: str, template: LaunchTemplate | None) -> dict:
+        item: dict[str, Any] = {"ResponseError": {"Code": code, "Message": message}}
+        if template is not None:
+            item["LaunchTemplateId"] = template.id
+            item["LaunchTemplateName"] = template.name
+        else:
+            if template_id:
+                item["LaunchTemplateId"] = template_id
+            if name:
+                item["LaunchTemplateName"] = name
+        if version.isdigit():
+            item["VersionNumber"] = int(version)
+        return item
+
+    with _LOCK:
+        backend = self.ec2_backend
+        if name:
+            tid = backend.launch_template_name_to_ids.get(name)
+            template = backend.launch_templates.get(tid) if tid else None
+            missing = ("launchTemplateNameDoesNotExist", f"The specified launch template, with template name {name}, does not exist")
+        else:
+            template = backend.launch_templates.get(template_id)
+            missing = ("launchTemplateIdDoesNotExist", f"The specified launch template, with template ID {template_id}, does not exist")
+        for version in versions:
+            if template is None:
+                failed.append(failure(version, *missing, None))
+                continue
+            number = int(version) if version.isdigit() else 0
+            if not 1 <= number <= len(template.versions) or number in _deleted(template):
+                failed.append(failure(version, "launchTemplateVersionDoesNotExist",
+                                      f"The specified launch template version {version} does not exist", template))
+            elif number == template.default_version_number:
+                failed.append(failure(version, "unexpectedError",
+                                      "The default version of a launch template cannot be deleted", template))
+            else:
+                _deleted(template).add(number)
+                ok.append({"LaunchTemplateId": template.id, "LaunchTemplateName": template.name,
+                           "VersionNumber": number})
+    return ActionResult({
+        "SuccessfullyDeletedLaunchTemplateVersions": ok,
+        "UnsuccessfullyDeletedLaunchTemplateVersions": failed,
+    })
+
+
+_original_get_version = LaunchTemplate.get_version
+_original_describe_versions = LaunchTemplateBackend.describe_launch_template_versions
+
+
+def get_version(self: LaunchTemplate, num: Any) -> Any:
+    """Imitates "DescribeLaunchTemplateVersions" after "DeleteLaunchTemplateVersions": a deleted
+    version is gone (InvalidLaunchTemplateId.VersionNotFound) and its number is not reissued."""
+    if str(num).lower() == "$latest":
+        return self.latest_version()
+    version = _original_get_version(self, num)
+    if version.number in _deleted(self):
+        raise InvalidLaunchTemplateVersionNotFound(template_id=self.id, version=str(num))
+    return version
+
+
+def latest_version(self: LaunchTemplate) -> Any:
+    """Imitates "DescribeLaunchTemplates" LatestVersionNumber: the highest version that still exists."""
+    deleted = _deleted(self)
+    for version in reversed(self.versions):
+        if version.number not in deleted:
+            return version
+    return self.versions[-1]
+
+
+def describe_launch_template_versions(self: LaunchTemplateBackend, *args: Any, **kwargs: Any) -> list:
+    """Imitates "DescribeLaunchTemplateVersions": deleted versions are not listed (moto's own
+    MaxResults cut is applied after they are left out)."""
+    max_results = kwargs.pop("max_results", 15)
+    found = _original_describe_versions(self, *args, max_results=10**9, **kwargs)
+    found = [(t, v) for (t, v) in found if v.number not in _deleted(t)]
+    return found[:max_results]
+
+
+_original_modify = LaunchTemplateBackend.modify_launch_template
+
+
+def modify_launch_template(
+    self: LaunchTemplateBackend,
+    default_version: str,
+    template_name: str | None = None,
+    template_id: str | None = None,
+) -> Any:
+    """Imitates "ModifyLaunchTemplate": a deleted version cannot become the default
+    (InvalidLaunchTemplateId.VersionNotFound)."""
+    tid = self.launch_template_name_to_ids.get(template_name) if template_name else template_id
+    template = self.launch_templates.get(tid) if tid else None
+    if template is not None and str(default_version).isdigit() and int(default_version) in _deleted(template):
+        raise InvalidLaunchTemplateVersionNotFound(version=str(default_version))
+    return _original_modify(self, default_version, template_name=template_name, template_id=template_id)
+
+
+def install_shims() -> None:
+    LaunchTemplates.create_launch_template_version = create_launch_template_version
+    LaunchTemplates.delete_launch_template_versions = delete_launch_template_versions
+    LaunchTemplate.get_version = get_version
+    LaunchTemplate.latest_version = latest_version
+    LaunchTemplateBackend.describe_launch_template_versions = describe_launch_template_versions
+    LaunchTemplateBackend.modify_launch_template = modify_launch_template
+
+
+def _port() -> int:
+    raw = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("AMIROLL_MOTO_PORT", "5790")
+    try:
+        return int(raw)
+    except ValueError:
+        sys.exit(f"usage: {sys.argv[0]} [PORT]  (got {raw!r})")
+
+
+def main() -> None:
+    port = _port()
+    if not os.environ.get("AMIROLL_MOTO_VERBOSE"):
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    install_shims()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=2):
+                break
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                server.stop()
+                sys.exit(f"moto did not answer on 127.0.0.1:{port}")
+            time.sleep(0.05)
+    print("ready", flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(1):
+        pass
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
