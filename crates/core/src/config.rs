@@ -63,40 +63,62 @@ pub enum AmiFormat {
     Json,
 }
 
-/// Settings a target may set and `[defaults]` may give for every target. All optional here;
-/// [`TargetSettings`] holds the resolved values.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSettings {
-    pub strategy: Option<Strategy>,
-    pub keep_versions: Option<u32>,
-    pub prune: Option<Prune>,
-    pub sns_topic: Option<String>,
-    pub notify_when_current: Option<bool>,
-    pub allow_deprecated: Option<bool>,
-    pub allow_downgrade: Option<bool>,
-    pub pinned: Option<Pinned>,
-    pub set_termination_policy: Option<bool>,
-    pub ami_format: Option<AmiFormat>,
-    pub surge_factor: Option<u32>,
-    pub surge_minutes: Option<u32>,
-    pub surge_max_capacity: Option<i32>,
-    pub max_attempts: Option<u32>,
+/// Declares the raw (all-optional) settings once, for both `[defaults]` and `[[target]]`.
+/// The fields sit directly in each table (no `serde(flatten)`), so an unknown key is reported with
+/// its own line and column.
+macro_rules! raw_settings {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        /// Settings a target may set and `[defaults]` may give for every target. All optional
+        /// here; [`TargetSettings`] holds the resolved values.
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawSettings {
+            $(pub $field: Option<$ty>,)*
+        }
+
+        /// One `[[target]]` table.
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawTarget {
+            pub name: String,
+            /// A launch template id (`lt-…`) or name.
+            pub launch_template: String,
+            /// The SSM parameter holding the AMI.
+            pub ami_parameter: String,
+            #[serde(default)]
+            pub groups: Vec<String>,
+            $(pub $field: Option<$ty>,)*
+        }
+
+        impl RawTarget {
+            /// A target with no settings of its own.
+            pub fn new(name: String, launch_template: String, ami_parameter: String, groups: Vec<String>) -> Self {
+                RawTarget { name, launch_template, ami_parameter, groups, $($field: None,)* }
+            }
+
+            /// The target's own settings.
+            pub fn settings(&self) -> RawSettings {
+                RawSettings { $($field: self.$field.clone(),)* }
+            }
+        }
+    };
 }
 
-/// One `[[target]]` table.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTarget {
-    pub name: String,
-    /// A launch template id (`lt-…`) or name.
-    pub launch_template: String,
-    /// The SSM parameter holding the AMI.
-    pub ami_parameter: String,
-    #[serde(default)]
-    pub groups: Vec<String>,
-    #[serde(flatten)]
-    pub settings: RawSettings,
+raw_settings! {
+    strategy: Strategy,
+    keep_versions: u32,
+    prune: Prune,
+    sns_topic: String,
+    notify_when_current: bool,
+    allow_deprecated: bool,
+    allow_downgrade: bool,
+    pinned: Pinned,
+    set_termination_policy: bool,
+    ami_format: AmiFormat,
+    surge_factor: u32,
+    surge_minutes: u32,
+    surge_max_capacity: i32,
+    max_attempts: u32,
 }
 
 /// The whole file.
@@ -246,15 +268,14 @@ impl Config {
         let raw = RawConfig {
             defaults: RawSettings::default(),
             targets: vec![RawTarget {
-                name: group.clone(),
-                launch_template: values["launch_template_id"].clone(),
-                ami_parameter: values["image_id_ssm_parameter"].clone(),
-                groups: vec![group],
-                settings: RawSettings {
-                    strategy: Some(Strategy::ScheduledSurge),
-                    sns_topic: Some(values["sns_arn"].clone()),
-                    ..RawSettings::default()
-                },
+                strategy: Some(Strategy::ScheduledSurge),
+                sns_topic: Some(values["sns_arn"].clone()),
+                ..RawTarget::new(
+                    group.clone(),
+                    values["launch_template_id"].clone(),
+                    values["image_id_ssm_parameter"].clone(),
+                    vec![group],
+                )
             }],
         };
         Config::validate(raw, "seed environment variables")
@@ -310,7 +331,7 @@ impl Config {
                     return Err(invalid(format!("group `{g}` is listed twice")));
                 }
             }
-            let settings = TargetSettings::resolve(&t.settings, &raw.defaults);
+            let settings = TargetSettings::resolve(&t.settings(), &raw.defaults);
             if settings.surge_factor < 2 {
                 return Err(invalid(format!(
                     "`surge_factor` must be at least 2 (got {})",
