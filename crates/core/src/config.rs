@@ -160,14 +160,21 @@ impl TargetSettings {
     fn resolve(target: &RawSettings, defaults: &RawSettings) -> TargetSettings {
         macro_rules! pick {
             ($field:ident, $default:expr) => {
-                target.$field.clone().or_else(|| defaults.$field.clone()).unwrap_or($default)
+                target
+                    .$field
+                    .clone()
+                    .or_else(|| defaults.$field.clone())
+                    .unwrap_or($default)
             };
         }
         TargetSettings {
             strategy: pick!(strategy, Strategy::ScheduledSurge),
             keep_versions: pick!(keep_versions, 2),
             prune: pick!(prune, Prune::Own),
-            sns_topic: target.sns_topic.clone().or_else(|| defaults.sns_topic.clone()),
+            sns_topic: target
+                .sns_topic
+                .clone()
+                .or_else(|| defaults.sns_topic.clone()),
             notify_when_current: pick!(notify_when_current, false),
             allow_deprecated: pick!(allow_deprecated, false),
             allow_downgrade: pick!(allow_downgrade, false),
@@ -196,7 +203,12 @@ impl Target {
     /// The format the parameter's value is expected in.
     pub fn expected_format(&self) -> AmiFormat {
         match self.settings.ami_format {
-            AmiFormat::Auto if self.ami_parameter.trim_end_matches('/').ends_with("/recommended") => {
+            AmiFormat::Auto
+                if self
+                    .ami_parameter
+                    .trim_end_matches('/')
+                    .ends_with("/recommended") =>
+            {
                 AmiFormat::Json
             }
             AmiFormat::Auto => AmiFormat::ImageId,
@@ -217,7 +229,10 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("{source_name}: {message}")]
-    Parse { source_name: String, message: String },
+    Parse {
+        source_name: String,
+        message: String,
+    },
     #[error("{source_name}: target `{target}`: {message}")]
     Invalid {
         source_name: String,
@@ -225,7 +240,10 @@ pub enum ConfigError {
         message: String,
     },
     #[error("{source_name}: {message}")]
-    Empty { source_name: String, message: String },
+    Empty {
+        source_name: String,
+        message: String,
+    },
     #[error("environment variable `{variable}` is not set (the seed-compatible configuration needs launch_template_id, image_id_ssm_parameter, sns_arn and asg_name)")]
     MissingEnv { variable: String },
 }
@@ -463,7 +481,9 @@ keep_versions = 5
     #[test]
     fn unknown_key_names_key_and_line() {
         let text = "[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\nsurge_minuets = 3\n";
-        let err = Config::from_toml(text, "amiroll.toml").unwrap_err().to_string();
+        let err = Config::from_toml(text, "amiroll.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("surge_minuets"), "{err}");
         assert!(err.contains("line 5"), "{err}");
         assert!(err.contains("amiroll.toml"), "{err}");
@@ -479,7 +499,9 @@ keep_versions = 5
 
     #[test]
     fn malformed_toml_is_an_error() {
-        let err = Config::from_toml("[[target]\nname=", "f").unwrap_err().to_string();
+        let err = Config::from_toml("[[target]\nname=", "f")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 1"), "{err}");
     }
 
@@ -511,7 +533,10 @@ keep_versions = 5
     fn duplicate_targets_and_shared_groups_are_errors() {
         let text = "[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\ngroups=[\"g\"]\n[[target]]\nname = \"b\"\nlaunch_template = \"lt-2\"\nami_parameter = \"/p\"\ngroups=[\"g\"]\n";
         let err = Config::from_toml(text, "f").unwrap_err().to_string();
-        assert!(err.contains("group `g` is also listed in target `a`"), "{err}");
+        assert!(
+            err.contains("group `g` is also listed in target `a`"),
+            "{err}"
+        );
         let text = "[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\n[[target]]\nname = \"a\"\nlaunch_template = \"lt-2\"\nami_parameter = \"/p\"\n";
         let err = Config::from_toml(text, "f").unwrap_err().to_string();
         assert!(err.contains("share this name"), "{err}");

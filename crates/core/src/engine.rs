@@ -169,17 +169,18 @@ impl<'a, A: Aws> Engine<'a, A> {
             now: self.aws.now(),
             ..Observation::default()
         };
-        let fail = |obs: &mut Observation, targets: &[&str], e: &AwsError| -> Result<(), RunError> {
-            if e.kind == ErrorKind::Crash {
-                return Err(RunError::Crashed(e.clone()));
-            }
-            for t in targets {
-                obs.target_errors
-                    .entry(t.to_string())
-                    .or_insert_with(|| e.to_string());
-            }
-            Ok(())
-        };
+        let fail =
+            |obs: &mut Observation, targets: &[&str], e: &AwsError| -> Result<(), RunError> {
+                if e.kind == ErrorKind::Crash {
+                    return Err(RunError::Crashed(e.clone()));
+                }
+                for t in targets {
+                    obs.target_errors
+                        .entry(t.to_string())
+                        .or_insert_with(|| e.to_string());
+                }
+                Ok(())
+            };
         let all_targets: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
 
         // SSM: one GetParameters per 10 names.
@@ -282,7 +283,9 @@ impl<'a, A: Aws> Engine<'a, A> {
         }));
         for chunk in instance_ids.chunks(200) {
             match self
-                .call(op::DESCRIBE_INSTANCES, || self.aws.describe_instances(chunk))
+                .call(op::DESCRIBE_INSTANCES, || {
+                    self.aws.describe_instances(chunk)
+                })
                 .await
             {
                 Ok(list) => {
@@ -317,7 +320,8 @@ impl<'a, A: Aws> Engine<'a, A> {
                         wanted.push(n);
                     }
                     if let Some(m) = &g.mixed_instances_policy {
-                        instance_types.extend(m.overrides.iter().filter_map(|o| o.instance_type.clone()));
+                        instance_types
+                            .extend(m.overrides.iter().filter_map(|o| o.instance_type.clone()));
                     }
                 }
                 for v in tmpl.versions.iter().filter(|v| wanted.contains(&v.version)) {
@@ -360,7 +364,8 @@ impl<'a, A: Aws> Engine<'a, A> {
             {
                 Ok(list) => {
                     for it in list {
-                        obs.instance_types.insert(it.instance_type, it.architectures);
+                        obs.instance_types
+                            .insert(it.instance_type, it.architectures);
                     }
                 }
                 // An unknown type is reported by the planner as "not checked".
@@ -410,9 +415,16 @@ impl<'a, A: Aws> Engine<'a, A> {
         }
 
         // SNS topics: a missing topic is bad input, caught before anything changes.
-        for topic in unique(config.targets.iter().filter_map(|t| t.settings.sns_topic.clone())) {
+        for topic in unique(
+            config
+                .targets
+                .iter()
+                .filter_map(|t| t.settings.sns_topic.clone()),
+        ) {
             match self
-                .call(op::GET_TOPIC_ATTRIBUTES, || self.aws.get_topic_attributes(&topic))
+                .call(op::GET_TOPIC_ATTRIBUTES, || {
+                    self.aws.get_topic_attributes(&topic)
+                })
                 .await
             {
                 Ok(()) => {
@@ -525,7 +537,9 @@ impl<'a, A: Aws> Engine<'a, A> {
         if let (Some(event), Some(topic)) = (event, outcome.plan.sns_topic.clone()) {
             let n = notify::compose(&outcome, event, &topic);
             match self.call(op::PUBLISH, || self.aws.publish(&n)).await {
-                Ok(id) => outcome.notification = Some(format!("published {} ({id})", event.as_str())),
+                Ok(id) => {
+                    outcome.notification = Some(format!("published {} ({id})", event.as_str()))
+                }
                 Err(e) if e.kind == ErrorKind::Crash => return Err(RunError::Crashed(e)),
                 Err(e) => outcome.notification = Some(format!("failed: {e}")),
             }
@@ -597,11 +611,14 @@ impl<'a, A: Aws> Engine<'a, A> {
                 loop {
                     match self
                         .call(op::MODIFY_LAUNCH_TEMPLATE, || {
-                            self.aws.modify_launch_template_default_version(template_id, n)
+                            self.aws
+                                .modify_launch_template_default_version(template_id, n)
                         })
                         .await
                     {
-                        Err(e) if e.kind == ErrorKind::NotFound && created.is_some() && tries < 4 => {
+                        Err(e)
+                            if e.kind == ErrorKind::NotFound && created.is_some() && tries < 4 =>
+                        {
                             tries += 1;
                             self.aws.sleep(Duration::from_secs(2 << tries)).await;
                         }
@@ -631,7 +648,8 @@ impl<'a, A: Aws> Engine<'a, A> {
                 }
                 let out = self
                     .call(op::DELETE_LAUNCH_TEMPLATE_VERSIONS, || {
-                        self.aws.delete_launch_template_versions(template_id, &doomed)
+                        self.aws
+                            .delete_launch_template_versions(template_id, &doomed)
                     })
                     .await?;
                 // A 200 response can still list versions it did not delete.

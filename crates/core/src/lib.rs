@@ -4,12 +4,12 @@
 //! trait, so it runs against the real AWS SDK adapter (`amiroll-aws`) and the simulated account
 //! (`amiroll-sim`) alike. Nothing in this crate performs I/O itself.
 
-pub mod port;
 pub mod config;
 pub mod engine;
 pub mod model;
 pub mod notify;
 pub mod planner;
+pub mod port;
 pub mod render;
 
 pub use config::{Config, ConfigError, Strategy, Target, TargetSettings};

@@ -147,7 +147,9 @@ impl Action {
                 source_version,
                 image_id,
                 ..
-            } => format!("create a version of {template_id} from v{source_version} with ImageId {image_id}"),
+            } => format!(
+                "create a version of {template_id} from v{source_version} with ImageId {image_id}"
+            ),
             Action::SetDefaultVersion {
                 template_id,
                 version,
@@ -169,7 +171,10 @@ impl Action {
                 version,
             } => format!("pin group {group} to {version} of {template_id}"),
             Action::SetTerminationPolicies { group, policies } => {
-                format!("set termination policies of {group} to {}", policies.join(", "))
+                format!(
+                    "set termination policies of {group} to {}",
+                    policies.join(", ")
+                )
             }
             Action::TagGroup { group, tags } => format!(
                 "tag group {group}: {}",
@@ -310,11 +315,7 @@ pub struct Plan {
 impl Plan {
     /// `check`/`plan` exit code: 1 if any target has an error, 2 if any is not current, else 0.
     pub fn exit_code(&self) -> i32 {
-        if self
-            .targets
-            .iter()
-            .any(|t| t.status == TargetStatus::Error)
-        {
+        if self.targets.iter().any(|t| t.status == TargetStatus::Error) {
             1
         } else if self
             .targets

@@ -33,7 +33,11 @@ pub fn compose(outcome: &TargetOutcome, event: Event, topic_arn: &str) -> Notifi
     let subject = one_line(&format!("amiroll: {} {what}", p.target), MAX_SUBJECT);
 
     let mut text = String::new();
-    text.push_str(&format!("amiroll — target `{}`: {}\n", p.target, event.as_str()));
+    text.push_str(&format!(
+        "amiroll — target `{}`: {}\n",
+        p.target,
+        event.as_str()
+    ));
     text.push_str(&format!("Summary: {}\n", p.summary));
     if let Some(err) = &outcome.apply_error {
         text.push_str(&format!(
@@ -68,7 +72,9 @@ pub fn compose(outcome: &TargetOutcome, event: Event, topic_arn: &str) -> Notifi
                 "  - {} ({} → v{}; min {} max {} desired {}): {}{}\n",
                 g.name,
                 g.version_spec,
-                g.effective_version.map(|v| v.to_string()).unwrap_or_default(),
+                g.effective_version
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
                 g.min_size,
                 g.max_size,
                 g.desired_capacity,
@@ -146,7 +152,10 @@ mod tests {
 
     #[test]
     fn subject_is_one_line_and_short() {
-        let s = one_line(&format!("amiroll: {}\nrolling", "x".repeat(200)), MAX_SUBJECT);
+        let s = one_line(
+            &format!("amiroll: {}\nrolling", "x".repeat(200)),
+            MAX_SUBJECT,
+        );
         assert!(s.chars().count() <= MAX_SUBJECT);
         assert!(!s.contains('\n'));
     }

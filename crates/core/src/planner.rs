@@ -78,9 +78,8 @@ pub fn parse_ami_value(value: &str, format: AmiFormat, parameter: &str) -> Resul
                     truncate(v, 60)
                 ));
             }
-            let doc: serde_json::Value = serde_json::from_str(v).map_err(|e| {
-                format!("SSM parameter `{parameter}` holds malformed JSON: {e}")
-            })?;
+            let doc: serde_json::Value = serde_json::from_str(v)
+                .map_err(|e| format!("SSM parameter `{parameter}` holds malformed JSON: {e}"))?;
             match doc.get("image_id").and_then(|x| x.as_str()) {
                 Some(s) => s.to_string(),
                 None => {
@@ -114,7 +113,9 @@ pub fn is_ami_id(s: &str) -> bool {
     match s.strip_prefix("ami-") {
         Some(hex) => {
             (hex.len() == 8 || hex.len() == 17)
-                && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         }
         None => false,
     }
@@ -400,7 +401,10 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
                 f.template_id.or(f.template_name).unwrap_or_default()
             ));
         }
-        let spec_text = spec.version.clone().unwrap_or_else(|| "$Default".to_string());
+        let spec_text = spec
+            .version
+            .clone()
+            .unwrap_or_else(|| "$Default".to_string());
         let (vs, effective) = match spec_text.as_str() {
             "$Default" => (VersionSpec::Default, tmpl.template.default_version),
             "$Latest" => (VersionSpec::Latest, tmpl.template.latest_version),
@@ -439,7 +443,11 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
     let sources: BTreeSet<u64> = views.iter().map(|v| v.effective).collect();
     let source = match sources.len() {
         0 => tmpl.template.default_version,
-        1 => sources.iter().copied().next().unwrap_or(tmpl.template.default_version),
+        1 => sources
+            .iter()
+            .copied()
+            .next()
+            .unwrap_or(tmpl.template.default_version),
         _ => {
             let detail = views
                 .iter()
@@ -544,7 +552,8 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
     for v in &views {
         if let VersionSpec::Pinned(n) = v.spec {
             let pinned_image = tmpl.version(n).and_then(|x| x.image_id.clone());
-            if pinned_image.as_deref() != Some(ami.as_str()) && s.pinned == Pinned::Refuse && !alias {
+            if pinned_image.as_deref() != Some(ami.as_str()) && s.pinned == Pinned::Refuse && !alias
+            {
                 return b.error(format!(
                     "Auto Scaling group `{}` pins version {n} of launch template `{}`; amiroll cannot roll it without `pinned = \"update\"` in the target (it would then re-pin the group to the new version)",
                     v.group.name, t.launch_template
@@ -566,7 +575,11 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
         );
         for v in &views {
             let inst = instance_views(v.group, obs, &template_id);
-            b.plan.groups.push(group_report(v, &inst, "rollout failed; old instances kept".to_string()));
+            b.plan.groups.push(group_report(
+                v,
+                &inst,
+                "rollout failed; old instances kept".to_string(),
+            ));
         }
         return b.plan;
     }
@@ -615,9 +628,9 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
         } else if let Some(existing) = tmpl.versions.iter().find(|v| {
             v.version > source
                 && v.image_id.as_deref() == Some(ami.as_str())
-                && v.description
-                    .as_deref()
-                    .is_some_and(|d| d.starts_with(DESCRIPTION_PREFIX) && d.contains(&format!(" from v{source} ")))
+                && v.description.as_deref().is_some_and(|d| {
+                    d.starts_with(DESCRIPTION_PREFIX) && d.contains(&format!(" from v{source} "))
+                })
         }) {
             target_version = Some(VersionRef::Number(existing.version));
             b.info(format!(
@@ -678,7 +691,9 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
                                 template_id: template_id.clone(),
                                 version: tv,
                             },
-                            format!("the group pins v{n}; pinned = \"update\" lets amiroll re-pin it"),
+                            format!(
+                                "the group pins v{n}; pinned = \"update\" lets amiroll re-pin it"
+                            ),
                         );
                         template_changed = true;
                     }
@@ -721,12 +736,19 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
         let Some(group_ami) = group_ami else {
             // Held group with no round of its own: wait.
             all_converged = false;
-            b.plan.groups.push(group_report(v, &inst, format!("waits for the rollout in flight to end before {ami}")));
+            b.plan.groups.push(group_report(
+                v,
+                &inst,
+                format!("waits for the rollout in flight to end before {ami}"),
+            ));
             continue;
         };
         match s.strategy {
             Strategy::None => {
-                let off = inst.iter().filter(|i| i.image.as_deref() != Some(group_ami.as_str())).count();
+                let off = inst
+                    .iter()
+                    .filter(|i| i.image.as_deref() != Some(group_ami.as_str()))
+                    .count();
                 if off > 0 {
                     all_converged = false;
                 }
@@ -845,15 +867,11 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
             .map(|v| v.version)
             .collect();
         let planned_new = usize::from(target_version == Some(VersionRef::Created));
-        let doomed: Vec<u64> = versions_to_prune(
-            &existing,
-            s.keep_versions as usize,
-            planned_new,
-            &protected,
-        )
-        .into_iter()
-        .filter(|n| s.prune == Prune::All || own.contains(n))
-        .collect();
+        let doomed: Vec<u64> =
+            versions_to_prune(&existing, s.keep_versions as usize, planned_new, &protected)
+                .into_iter()
+                .filter(|n| s.prune == Prune::All || own.contains(n))
+                .collect();
         for chunk in doomed.chunks(MAX_DELETE_PER_CALL) {
             b.act(
                 Action::DeleteVersions {
@@ -897,11 +915,22 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
         None
     };
     p.summary = match p.status {
-        TargetStatus::Current if succeeded => format!("rollout to {ami} finished: every in-service instance runs it"),
-        TargetStatus::Current => format!("current: template and every in-service instance on {ami}"),
+        TargetStatus::Current if succeeded => {
+            format!("rollout to {ami} finished: every in-service instance runs it")
+        }
+        TargetStatus::Current => {
+            format!("current: template and every in-service instance on {ami}")
+        }
         TargetStatus::Drift if started => format!("rolling to {ami} with {}", s.strategy.as_str()),
         TargetStatus::Drift => format!("not on {ami}; the plan moves it"),
-        TargetStatus::Rolling => format!("rollout to {} in flight", if hold { other_flight[0].1.clone() } else { ami.clone() }),
+        TargetStatus::Rolling => format!(
+            "rollout to {} in flight",
+            if hold {
+                other_flight[0].1.clone()
+            } else {
+                ami.clone()
+            }
+        ),
         TargetStatus::Failed => format!("rollout to {ami} failed; old instances kept"),
         TargetStatus::Error => String::new(),
     };
@@ -1003,7 +1032,11 @@ fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
         .iter()
         .filter(|a| a.name.starts_with(ACTION_PREFIX))
         .collect();
-    for a in inp.pending.iter().filter(|a| !a.name.starts_with(ACTION_PREFIX)) {
+    for a in inp
+        .pending
+        .iter()
+        .filter(|a| !a.name.starts_with(ACTION_PREFIX))
+    {
         out.warnings.push(format!(
             "group `{}` has a scheduled action `{}` (not amiroll's) due {} that will set min={} max={} desired={}; remove it if it is the seed's leftover",
             g.name,
@@ -1030,7 +1063,7 @@ fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
             out.state = "on target".to_string();
             return out;
         }
-        if g.desired_capacity == 0 && g.tags.get(tags::ORIGINAL).is_none() {
+        if g.desired_capacity == 0 && !g.tags.contains_key(tags::ORIGINAL) {
             out.converged = true;
             out.state = "no instances wanted; new launches use the new AMI".to_string();
             return out;
@@ -1065,7 +1098,10 @@ fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
     let settle_name = format!("{ACTION_PREFIX}{round}-settle");
     let surge_pending = ours.iter().any(|a| a.name == surge_name);
     let settle_pending = ours.iter().any(|a| a.name == settle_name);
-    for a in ours.iter().filter(|a| a.name != surge_name && a.name != settle_name) {
+    for a in ours
+        .iter()
+        .filter(|a| a.name != surge_name && a.name != settle_name)
+    {
         out.act(
             Action::DeleteScheduledAction {
                 group: g.name.clone(),
@@ -1108,7 +1144,8 @@ fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
     if surge_pending {
         out.state = format!("surge scheduled at {}", fmt_time(surge_at));
         if !settle_pending {
-            let at = settle_at.max(inp.now + lead + Duration::minutes(inp.settings.surge_minutes as i64));
+            let at = settle_at
+                .max(inp.now + lead + Duration::minutes(inp.settings.surge_minutes as i64));
             out.act(
                 Action::PutScheduledAction {
                     action: settle_action(at),
@@ -1123,7 +1160,14 @@ fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
     if settle_pending || !capacity_original {
         // Surged (or surging): the health gate decides whether the settle may happen.
         if let Some(reason) = unhealthy_reason() {
-            abort(inp, &mut out, round, &reason, &[&surge_name, &settle_name], &ours);
+            abort(
+                inp,
+                &mut out,
+                round,
+                &reason,
+                &[&surge_name, &settle_name],
+                &ours,
+            );
             return out;
         }
         out.state = format!(
@@ -1161,7 +1205,10 @@ fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
         out.succeeded = true;
         out.in_flight = false;
         out.converged = true;
-        out.state = format!("rollout finished: {} instance(s) on {ami}", inp.instances.len());
+        out.state = format!(
+            "rollout finished: {} instance(s) on {ami}",
+            inp.instances.len()
+        );
         return out;
     }
     if inp.now < settle_at {
@@ -1183,7 +1230,11 @@ fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
     }
     let reason = format!(
         "after {attempt} round(s), instance(s) {} still run an old AMI",
-        off_target.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")
+        off_target
+            .iter()
+            .map(|i| i.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     abort(inp, &mut out, round, &reason, &[], &ours);
     out
@@ -1194,7 +1245,12 @@ fn opt(v: Option<i32>) -> String {
 }
 
 /// Begin a surge round: tags first (so a crash after them is resumed), then the two actions.
-fn start_round(inp: &SurgeInput, out: &mut SurgeOutcome, attempt: u32, off_target: &[&InstanceView]) {
+fn start_round(
+    inp: &SurgeInput,
+    out: &mut SurgeOutcome,
+    attempt: u32,
+    off_target: &[&InstanceView],
+) {
     let g = inp.group;
     let s = inp.settings;
     let blocked: Vec<&String> = g
@@ -1257,7 +1313,9 @@ fn start_round(inp: &SurgeInput, out: &mut SurgeOutcome, attempt: u32, off_targe
     } else {
         Capacity::of(g)
     };
-    let Some((surge_desired, surge_max)) = surge_capacity(original, s.surge_factor, s.surge_max_capacity) else {
+    let Some((surge_desired, surge_max)) =
+        surge_capacity(original, s.surge_factor, s.surge_max_capacity)
+    else {
         out.errors.push(format!(
             "group `{}`: surge_max_capacity {} leaves no room above the desired capacity {}; raise it",
             g.name,
@@ -1310,7 +1368,10 @@ fn start_round(inp: &SurgeInput, out: &mut SurgeOutcome, attempt: u32, off_targe
         out.act(
             Action::UntagGroup {
                 group: g.name.clone(),
-                keys: vec![tags::FAILED_AMI.to_string(), tags::FAILED_REASON.to_string()],
+                keys: vec![
+                    tags::FAILED_AMI.to_string(),
+                    tags::FAILED_REASON.to_string(),
+                ],
             },
             "a new AMI supersedes the one that failed",
         );
@@ -1356,7 +1417,6 @@ fn start_round(inp: &SurgeInput, out: &mut SurgeOutcome, attempt: u32, off_targe
             s.surge_minutes, original.min, original.max, original.desired
         ),
     );
-    out.in_flight = true;
     out.started = true;
     out.state = format!(
         "round {round}: surge to {surge_desired} at {}, settle to {} at {}",

@@ -4,7 +4,12 @@ use crate::engine::ApplyReport;
 use crate::model::{Level, Plan, TargetPlan};
 
 fn target_header(out: &mut String, p: &TargetPlan) {
-    out.push_str(&format!("target {} [{}]: {}\n", p.target, p.status.as_str(), p.summary));
+    out.push_str(&format!(
+        "target {} [{}]: {}\n",
+        p.target,
+        p.status.as_str(),
+        p.summary
+    ));
     if let Some(a) = &p.target_ami {
         out.push_str(&format!(
             "  AMI      {} ({}) from {} v{}\n",
@@ -28,11 +33,17 @@ fn target_header(out: &mut String, p: &TargetPlan) {
             "  group    {} ({} = v{}, {}/{}/{}) {}: {}\n",
             g.name,
             g.version_spec,
-            g.effective_version.map(|v| v.to_string()).unwrap_or_default(),
+            g.effective_version
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
             g.min_size,
             g.max_size,
             g.desired_capacity,
-            if amis.is_empty() { "-".to_string() } else { amis },
+            if amis.is_empty() {
+                "-".to_string()
+            } else {
+                amis
+            },
             g.state
         ));
     }
@@ -57,7 +68,12 @@ pub fn plan_text(plan: &Plan) -> String {
             out.push_str("  (no changes)\n");
         }
         for (i, a) in p.actions.iter().enumerate() {
-            out.push_str(&format!("  {:>2}. {}\n      because {}\n", i + 1, a.action.describe(), a.reason));
+            out.push_str(&format!(
+                "  {:>2}. {}\n      because {}\n",
+                i + 1,
+                a.action.describe(),
+                a.reason
+            ));
         }
         out.push('\n');
     }
@@ -80,7 +96,10 @@ pub fn report_text(report: &ApplyReport) -> String {
                 "  [{}] {}{}\n",
                 r.result,
                 r.action,
-                r.detail.as_ref().map(|d| format!(" — {d}")).unwrap_or_default()
+                r.detail
+                    .as_ref()
+                    .map(|d| format!(" — {d}"))
+                    .unwrap_or_default()
             ));
         }
         if let Some(e) = &t.apply_error {
