@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""moto, in-process, with a small shim for the EC2 launch-template behaviour amiroll relies on.
+"""moto, in-process, with a small shim for the AWS behaviour amiroll relies on and moto lacks.
 
 Usage:
     python3 tests/moto/server.py [PORT]        # or AMIROLL_MOTO_PORT=PORT; default 5790
@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError, InvalidLaunchTemplateVersionNotFound
 from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateBackend
@@ -231,6 +232,23 @@ def modify_launch_template(
     return _original_modify(self, default_version, template_name=template_name, template_id=template_id)
 
 
+# --- shim 4: UpdateAutoScalingGroup TerminationPolicies ----------------------------------------
+
+_original_update_group = AutoScalingResponse.update_auto_scaling_group
+
+
+def update_auto_scaling_group(self: AutoScalingResponse) -> Any:
+    """Imitates "UpdateAutoScalingGroup" (Amazon EC2 Auto Scaling API Reference): TerminationPolicies
+    given in the request replace the group's policies; members not given stay as they are. moto
+    ignores TerminationPolicies on update."""
+    result = _original_update_group(self)
+    policies = self._get_param("TerminationPolicies")
+    if policies:
+        group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
+        group.termination_policies = list(policies)
+    return result
+
+
 def install_shims() -> None:
     LaunchTemplates.create_launch_template_version = create_launch_template_version
     LaunchTemplates.delete_launch_template_versions = delete_launch_template_versions
@@ -238,6 +256,7 @@ def install_shims() -> None:
     LaunchTemplate.latest_version = latest_version
     LaunchTemplateBackend.describe_launch_template_versions = describe_launch_template_versions
     LaunchTemplateBackend.modify_launch_template = modify_launch_template
+    AutoScalingResponse.update_auto_scaling_group = update_auto_scaling_group
 
 
 def _port() -> int:

@@ -51,9 +51,7 @@ mod tests {
     #[test]
     fn timestamps_round_trip() {
         let t = Utc.with_ymd_and_hms(2026, 11, 26, 10, 30, 5).single();
-        let Some(t) = t else {
-            panic!("valid date")
-        };
+        let Some(t) = t else { panic!("valid date") };
         let t = t + chrono::Duration::milliseconds(250);
         assert_eq!(timestamp(&smithy_time(&t)), Some(t));
     }

@@ -22,15 +22,20 @@ pub fn classify(code: &str, http_status: Option<u16>) -> ErrorKind {
         | "EC2ThrottledException"
         | "SlowDown" => return ErrorKind::Throttling,
         // Auto Scaling `ResourceContention` is modelled as HTTP 500; the rest are 5xx codes.
-        "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable"
-        | "ResourceContention" | "RequestTimeout" | "RequestTimeoutException" => {
-            return ErrorKind::Transient
-        }
+        "InternalError"
+        | "InternalFailure"
+        | "ServiceUnavailable"
+        | "Unavailable"
+        | "ResourceContention"
+        | "RequestTimeout"
+        | "RequestTimeoutException" => return ErrorKind::Transient,
         "NotFound"
         | "ParameterNotFound"
         | "InvalidAMIID.NotFound"
         | "InvalidLaunchTemplateId.VersionNotFound" => return ErrorKind::NotFound,
-        "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException"
+        "UnauthorizedOperation"
+        | "AccessDenied"
+        | "AccessDeniedException"
         | "AuthorizationError" => return ErrorKind::AccessDenied,
         "IdempotentParameterMismatch"
         | "AlreadyExists"
@@ -186,7 +191,10 @@ mod tests {
     fn a_code_wins_over_the_status() {
         // Auto Scaling `ResourceContention` is HTTP 500 and still transient; a 500 carrying a
         // not-found code is not retried.
-        assert_eq!(classify("ParameterNotFound", Some(500)), ErrorKind::NotFound);
+        assert_eq!(
+            classify("ParameterNotFound", Some(500)),
+            ErrorKind::NotFound
+        );
         assert_eq!(classify("Throttling", Some(503)), ErrorKind::Throttling);
         assert_eq!(classify("LimitExceeded", Some(400)), ErrorKind::Other);
     }
@@ -202,7 +210,11 @@ mod tests {
         assert_eq!(mapped.kind, ErrorKind::Transient);
         assert_eq!(mapped.code, "DispatchFailure");
         assert_eq!(mapped.operation, "ec2:DescribeImages");
-        assert!(mapped.message.contains("connection refused"), "{}", mapped.message);
+        assert!(
+            mapped.message.contains("connection refused"),
+            "{}",
+            mapped.message
+        );
 
         let err: SdkError<DescribeImagesError> = SdkError::timeout_error("too slow");
         let mapped = from_sdk("ec2:DescribeImages", err);

@@ -310,11 +310,20 @@ fn map_group(
     let tags = g
         .tags()
         .iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
         .collect::<BTreeMap<_, _>>();
     Ok(AutoScalingGroup {
-        name: required(g.auto_scaling_group_name(), operation, "AutoScalingGroupName")?
-            .to_owned(),
+        name: required(
+            g.auto_scaling_group_name(),
+            operation,
+            "AutoScalingGroupName",
+        )?
+        .to_owned(),
         arn: g.auto_scaling_group_arn().map(str::to_owned),
         min_size: g.min_size().unwrap_or_default(),
         max_size: g.max_size().unwrap_or_default(),
@@ -337,8 +346,12 @@ fn map_scheduled_action(
     a: &aws_sdk_autoscaling::types::ScheduledUpdateGroupAction,
 ) -> Result<ScheduledAction, AwsError> {
     Ok(ScheduledAction {
-        group_name: required(a.auto_scaling_group_name(), operation, "AutoScalingGroupName")?
-            .to_owned(),
+        group_name: required(
+            a.auto_scaling_group_name(),
+            operation,
+            "AutoScalingGroupName",
+        )?
+        .to_owned(),
         name: required(a.scheduled_action_name(), operation, "ScheduledActionName")?.to_owned(),
         // `Time` is the deprecated alias of `StartTime`.
         start_time: required(
@@ -531,7 +544,8 @@ impl Aws for AwsAdapter {
             .await
             .map_err(|e| from_sdk(op::DESCRIBE_LAUNCH_TEMPLATES, e))?;
         let found = out.launch_templates().iter().find(|t| {
-            t.launch_template_id() == Some(id_or_name) || t.launch_template_name() == Some(id_or_name)
+            t.launch_template_id() == Some(id_or_name)
+                || t.launch_template_name() == Some(id_or_name)
         });
         match found {
             Some(t) => map_template(op::DESCRIBE_LAUNCH_TEMPLATES, t),
@@ -757,7 +771,10 @@ impl Aws for AwsAdapter {
     }
 
     /// "UpdateAutoScalingGroup" (Amazon EC2 Auto Scaling API Reference): only the members given.
-    async fn update_auto_scaling_group(&self, request: &UpdateGroupRequest) -> Result<(), AwsError> {
+    async fn update_auto_scaling_group(
+        &self,
+        request: &UpdateGroupRequest,
+    ) -> Result<(), AwsError> {
         self.autoscaling
             .update_auto_scaling_group()
             .auto_scaling_group_name(&request.group_name)
@@ -787,7 +804,10 @@ impl Aws for AwsAdapter {
                 .await
                 .map_err(|e| from_sdk(op::DESCRIBE_SCHEDULED_ACTIONS, e))?;
             for action in out.scheduled_update_group_actions() {
-                actions.push(map_scheduled_action(op::DESCRIBE_SCHEDULED_ACTIONS, action)?);
+                actions.push(map_scheduled_action(
+                    op::DESCRIBE_SCHEDULED_ACTIONS,
+                    action,
+                )?);
             }
             match non_empty_token(out.next_token()) {
                 Some(t) => token = Some(t),

@@ -1,1 +1,188 @@
-fn main() {}
+//! `amiroll`: keep EC2 Auto Scaling fleets on the newest AMI.
+//!
+//! A thin binary over `amiroll-core`: parse flags, load the configuration, connect (AWS or the
+//! simulated account), run the engine, print the result, exit with a meaningful code. Logs go to
+//! stderr, results to stdout.
+
+mod demo;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use amiroll_aws::{AwsAdapter, ConnectOptions};
+use amiroll_core::config::Config;
+use amiroll_core::{render, Engine};
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "amiroll",
+    version,
+    about = "Keep EC2 Auto Scaling fleets (ECS container instances first) on the newest AMI, safely.",
+    after_help = "Exit codes: check/plan 0 = all current, 2 = drift found, 1 = error; apply 0 = success, 1 = something failed.\nConfiguration: --config FILE, or the seed Lambda's environment variables launch_template_id, image_id_ssm_parameter, sns_arn, asg_name."
+)]
+struct Cli {
+    /// TOML configuration file (see examples/amiroll.toml). Without it, the seed's environment
+    /// variables are used.
+    #[arg(long, short = 'c', global = true, env = "AMIROLL_CONFIG_FILE")]
+    config: Option<std::path::PathBuf>,
+    /// AWS Region (default: the standard chain, e.g. AWS_REGION or the profile).
+    #[arg(long, global = true)]
+    region: Option<String>,
+    /// Named profile from the shared AWS config files.
+    #[arg(long, global = true)]
+    profile: Option<String>,
+    /// Send every AWS call to this endpoint (e.g. a local emulator). AWS_ENDPOINT_URL also works.
+    #[arg(long, global = true)]
+    endpoint_url: Option<String>,
+    /// Only these targets (repeatable).
+    #[arg(long = "target", short = 't', global = true)]
+    targets: Vec<String>,
+    /// Output format for results on stdout.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// More logs on stderr (-v debug, -vv trace).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Is every target on its newest AMI? Exit 0 all current, 2 drift found, 1 error.
+    Check,
+    /// The actions a run would take, each with its reason. Exit codes like `check`.
+    Plan,
+    /// Observe, plan and make the changes (or, with --dry-run, show them and change nothing).
+    Apply {
+        /// Print what would be done; change nothing, send no notification.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// A whole rollout against a simulated AWS account, in virtual time. No AWS account needed.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("amiroll: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("amiroll: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "amiroll=debug,amiroll_core=debug,amiroll_aws=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AMIROLL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = match &cli.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+            Config::from_toml(&text, &path.display().to_string())?
+        }
+        None => {
+            let env = |k: &str| std::env::var(k).ok();
+            if !Config::seed_env_present(env) {
+                bail!("no configuration: pass --config amiroll.toml (see examples/amiroll.toml) or set the seed's environment variables launch_template_id, image_id_ssm_parameter, sns_arn and asg_name");
+            }
+            Config::from_seed_env(env)?
+        }
+    };
+    config.select(&cli.targets)?;
+    Ok(config)
+}
+
+fn print(out: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        // A closed pipe (`amiroll plan | head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
+    Ok(format!("{}\n", serde_json::to_string_pretty(value)?))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    if let Command::Demo = cli.command {
+        let text = demo::run().await?;
+        print(&text)?;
+        return Ok(0);
+    }
+    let config = load_config(&cli)?;
+    let options = ConnectOptions {
+        region: cli.region.clone(),
+        profile: cli.profile.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+        max_attempts: None,
+        retry_mode_adaptive: false,
+    };
+    let aws = AwsAdapter::load(&options)
+        .await
+        .context("cannot set up AWS clients")?;
+    let engine = Engine::new(&aws);
+    let code = match cli.command {
+        Command::Check | Command::Plan => {
+            let plan = engine.plan(&config).await?;
+            let out = match (cli.output, &cli.command) {
+                (Output::Json, _) => json(&plan)?,
+                (Output::Text, Command::Check) => render::check_text(&plan),
+                (Output::Text, _) => render::plan_text(&plan),
+            };
+            print(&out)?;
+            plan.exit_code()
+        }
+        Command::Apply { dry_run } => {
+            let report = engine.run(&config, dry_run).await?;
+            let out = match cli.output {
+                Output::Json => json(&report)?,
+                Output::Text => render::report_text(&report),
+            };
+            print(&out)?;
+            report.exit_code()
+        }
+        Command::Demo => 0,
+    };
+    tracing::debug!(calls = ?engine.call_counts(), "AWS calls made");
+    Ok(u8::try_from(code).unwrap_or(1))
+}

@@ -838,6 +838,24 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
         if let Some(rv) = revert_to {
             protected.insert(rv);
         }
+        // Every observed group on this template, in this target or not, keeps its version.
+        for g in obs.groups.values() {
+            let spec = g
+                .launch_template
+                .as_ref()
+                .or(g.mixed_instances_policy.as_ref().map(|m| &m.template));
+            let on_template = spec.is_some_and(|s| {
+                s.template_id.as_deref() == Some(template_id.as_str())
+                    || s.template_name.as_deref() == Some(tmpl.template.name.as_str())
+            });
+            if let Some(n) = spec
+                .filter(|_| on_template)
+                .and_then(|s| s.version.as_deref())
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                protected.insert(n);
+            }
+        }
         for v in &views {
             protected.insert(v.effective);
             for i in instance_views(v.group, obs, &template_id) {

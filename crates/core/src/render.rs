@@ -59,6 +59,22 @@ fn target_header(out: &mut String, p: &TargetPlan) {
     }
 }
 
+/// `check`: per target, its state, without the actions.
+pub fn check_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for p in &plan.targets {
+        target_header(&mut out, p);
+        if !p.actions.is_empty() {
+            out.push_str(&format!(
+                "  {} change(s) pending; `amiroll plan` lists them\n",
+                p.actions.len()
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The plan: per target, its state and the actions with their reasons.
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();

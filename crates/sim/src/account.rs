@@ -134,7 +134,6 @@ pub(crate) struct InstanceState {
     pub group: String,
     pub az: String,
     pub image_id: String,
-    pub instance_type: Option<String>,
     pub template_id: Option<String>,
     pub template_version: Option<u64>,
     pub launch_time: Timestamp,
@@ -331,7 +330,9 @@ impl Account {
                 op,
                 ErrorKind::NotFound,
                 "InvalidLaunchTemplateId.NotFound",
-                format!("The specified launch template, with template ID {id_or_name}, does not exist."),
+                format!(
+                    "The specified launch template, with template ID {id_or_name}, does not exist."
+                ),
             )
         } else {
             AwsError::new(
@@ -430,7 +431,8 @@ impl Account {
     /// Checks termination policy names per "Control which Auto Scaling instances terminate during
     /// scale in": predefined names or a Lambda ARN (first only), `Default` last.
     pub(crate) fn validate_policies(op: &'static str, policies: &[String]) -> Result<(), AwsError> {
-        let invalid = |message: String| AwsError::new(op, ErrorKind::Invalid, "ValidationError", message);
+        let invalid =
+            |message: String| AwsError::new(op, ErrorKind::Invalid, "ValidationError", message);
         for (i, p) in policies.iter().enumerate() {
             if p.starts_with("arn:aws:lambda:") {
                 if i != 0 {
@@ -451,8 +453,13 @@ impl Account {
 
     /// Checks a group's template spec: exactly one of id/name, the template exists, and a numeric
     /// version exists.
-    pub(crate) fn validate_spec(&self, op: &'static str, spec: &TemplateSpec) -> Result<(), AwsError> {
-        let invalid = |message: String| AwsError::new(op, ErrorKind::Invalid, "ValidationError", message);
+    pub(crate) fn validate_spec(
+        &self,
+        op: &'static str,
+        spec: &TemplateSpec,
+    ) -> Result<(), AwsError> {
+        let invalid =
+            |message: String| AwsError::new(op, ErrorKind::Invalid, "ValidationError", message);
         if spec.template_id.is_some() == spec.template_name.is_some() {
             return Err(invalid(
                 "Specify exactly one of LaunchTemplateId and LaunchTemplateName".to_string(),
@@ -506,9 +513,9 @@ impl Account {
         let azs = g.azs.clone();
         let protect = g.protect_new;
 
-        let template_id = self
-            .spec_template_id(&spec)
-            .ok_or_else(|| "InvalidLaunchTemplateId.NotFound: the launch template does not exist".to_string())?;
+        let template_id = self.spec_template_id(&spec).ok_or_else(|| {
+            "InvalidLaunchTemplateId.NotFound: the launch template does not exist".to_string()
+        })?;
         let t = self
             .templates
             .get(&template_id)
@@ -552,7 +559,10 @@ impl Account {
         let image_healthy = image.healthy;
 
         // Balance across AZs: the zone with the fewest live instances, first in list order on ties.
-        let mut az = azs.first().cloned().unwrap_or_else(|| "us-east-1a".to_string());
+        let mut az = azs
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "us-east-1a".to_string());
         let mut fewest = usize::MAX;
         for zone in &azs {
             let n = self
@@ -568,6 +578,10 @@ impl Account {
 
         self.instance_counter += 1;
         let id = format!("i-{:017x}", self.instance_counter);
+        let type_text = instance_type
+            .as_deref()
+            .map(|t| format!(" ({t})"))
+            .unwrap_or_default();
         let now = self.clock;
         self.instances.insert(
             id.clone(),
@@ -576,7 +590,6 @@ impl Account {
                 group: group.to_string(),
                 az: az.clone(),
                 image_id: image_id.clone(),
-                instance_type,
                 template_id: Some(template_id.clone()),
                 template_version: Some(number),
                 launch_time: now,
@@ -588,7 +601,7 @@ impl Account {
             },
         );
         self.event(format!(
-            "autoscaling {group}: launched {id} in {az} from {template_id} version {number} ({image_id})"
+            "autoscaling {group}: launched {id}{type_text} in {az} from {template_id} version {number} ({image_id})"
         ));
         Ok(id)
     }
@@ -864,7 +877,11 @@ impl Account {
             };
             i.lifecycle = Lifecycle::InService;
             let group = i.group.clone();
-            let health = if i.image_healthy { "Healthy" } else { "Unhealthy" };
+            let health = if i.image_healthy {
+                "Healthy"
+            } else {
+                "Unhealthy"
+            };
             self.event(format!("autoscaling {group}: {id} InService ({health})"));
             self.observe(&group);
         }
@@ -905,7 +922,7 @@ fn oldest_launch_template<'a>(
     let foreign: Vec<&InstanceState> = candidates
         .iter()
         .copied()
-        .filter(|i| i.template_id.as_ref().map_or(true, |t| !current.contains(t)))
+        .filter(|i| !matches!(&i.template_id, Some(t) if current.contains(t)))
         .collect();
     if !foreign.is_empty() {
         return foreign;

@@ -1,0 +1,1043 @@
+//! The adapter over real HTTP against the local AWS emulator (`tests/moto/server.py`: moto with a
+//! small shim for launch-template behaviour moto lacks).
+//!
+//! Run: `python3 tests/moto/server.py 5790 &` then
+//! `AMIROLL_MOTO_URL=http://127.0.0.1:5790 cargo test -p amiroll-aws -- --include-ignored`.
+//! Every test makes its own uniquely named resources, so they run in parallel against one server.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use amiroll_aws::{AwsAdapter, ConnectOptions};
+use amiroll_core::port::{
+    Aws, CreateVersionRequest, ErrorKind, Notification, ScheduledAction, TemplateSpec,
+    UpdateGroupRequest,
+};
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_autoscaling::types as asg_types;
+use aws_sdk_ec2::config::Credentials;
+use aws_sdk_ec2::types as ec2_types;
+use chrono::{Duration, Utc};
+
+/// The AL2023 ECS-optimized AMI parameter moto preloads (its value is moto's snapshot; read it).
+const AL2023_PARAMETER: &str =
+    "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id";
+const USER_DATA: &str = "ZWNobyBoZWxsbw=="; // "echo hello"
+
+struct Env {
+    adapter: AwsAdapter,
+    ssm: aws_sdk_ssm::Client,
+    ec2: aws_sdk_ec2::Client,
+    asg: aws_sdk_autoscaling::Client,
+    sns: aws_sdk_sns::Client,
+}
+
+async fn env() -> Env {
+    let url = std::env::var("AMIROLL_MOTO_URL").unwrap_or_else(|_| {
+        panic!(
+            "AMIROLL_MOTO_URL is not set. These tests need the local AWS emulator: run \
+             `python3 tests/moto/server.py 5790 &` and set AMIROLL_MOTO_URL=http://127.0.0.1:5790 \
+             (scripts/test.sh does both)"
+        )
+    });
+    let conf = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await;
+    Env {
+        adapter: AwsAdapter::from_conf(&conf).await,
+        ssm: aws_sdk_ssm::Client::new(&conf),
+        ec2: aws_sdk_ec2::Client::new(&conf),
+        asg: aws_sdk_autoscaling::Client::new(&conf),
+        sns: aws_sdk_sns::Client::new(&conf),
+    }
+}
+
+/// A name no other test (or earlier run against the same server) uses.
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "amiroll-{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Two distinct AMIs from moto's default set: the AL2023 ECS-recommended one (from SSM) and another
+/// Amazon-owned one.
+async fn amis(env: &Env) -> (String, String) {
+    static AMIS: OnceLock<(String, String)> = OnceLock::new();
+    if let Some(pair) = AMIS.get() {
+        return pair.clone();
+    }
+    let param = env
+        .ssm
+        .get_parameter()
+        .name(AL2023_PARAMETER)
+        .send()
+        .await
+        .expect("GetParameter on the public AL2023 AMI parameter");
+    let current = param
+        .parameter()
+        .and_then(|p| p.value())
+        .expect("the AL2023 parameter has a value")
+        .to_owned();
+    let images = env
+        .ec2
+        .describe_images()
+        .owners("amazon")
+        .filters(
+            ec2_types::Filter::builder()
+                .name("name")
+                .values("al2023-ami-ecs-hvm-*")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeImages owner amazon");
+    let other = images
+        .images()
+        .iter()
+        .filter_map(|i| i.image_id())
+        .find(|id| *id != current)
+        .expect("a second Amazon-owned AMI in moto's default set")
+        .to_owned();
+    let _ = AMIS.set((current, other));
+    AMIS.get().cloned().expect("set above")
+}
+
+/// A launch template with ImageId, InstanceType and UserData; returns its id.
+async fn launch_template(env: &Env, name: &str, image_id: &str) -> String {
+    let out = env
+        .ec2
+        .create_launch_template()
+        .launch_template_name(name)
+        .version_description("v1")
+        .launch_template_data(
+            ec2_types::RequestLaunchTemplateData::builder()
+                .image_id(image_id)
+                .instance_type(ec2_types::InstanceType::T3Micro)
+                .user_data(USER_DATA)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateLaunchTemplate");
+    out.launch_template()
+        .and_then(|t| t.launch_template_id())
+        .expect("template id")
+        .to_owned()
+}
+
+/// A plain SDK `CreateLaunchTemplateVersion` with only an ImageId (fixture, not the adapter).
+async fn raw_version(env: &Env, template_id: &str, image_id: &str) -> i64 {
+    env.ec2
+        .create_launch_template_version()
+        .launch_template_id(template_id)
+        .source_version("1")
+        .launch_template_data(
+            ec2_types::RequestLaunchTemplateData::builder()
+                .image_id(image_id)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateLaunchTemplateVersion fixture")
+        .launch_template_version()
+        .and_then(|v| v.version_number())
+        .expect("version number")
+}
+
+/// A group of one instance on `template_id` `$Default`, tagged `team=amiroll`.
+async fn group(env: &Env, name: &str, template_id: &str) {
+    env.asg
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(1)
+        .max_size(3)
+        .desired_capacity(1)
+        .availability_zones("us-east-1a")
+        .launch_template(
+            asg_types::LaunchTemplateSpecification::builder()
+                .launch_template_id(template_id)
+                .version("$Default")
+                .build(),
+        )
+        .termination_policies("OldestLaunchTemplate")
+        .tags(
+            asg_types::Tag::builder()
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .key("team")
+                .value("amiroll")
+                .propagate_at_launch(false)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateAutoScalingGroup");
+}
+
+async fn topic(env: &Env) -> String {
+    env.sns
+        .create_topic()
+        .name(unique("topic"))
+        .send()
+        .await
+        .expect("CreateTopic")
+        .topic_arn()
+        .expect("topic arn")
+        .to_owned()
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+// --- SSM -------------------------------------------------------------------------------------
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn get_parameters_reads_public_and_own_parameters_and_lists_unknown_names() {
+    let env = env().await;
+    let (current, other) = amis(&env).await;
+    let own = format!("/amiroll-test/{}", unique("param"));
+    for value in [&other, &current] {
+        env.ssm
+            .put_parameter()
+            .name(&own)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .data_type("aws:ec2:image")
+            .overwrite(true)
+            .send()
+            .await
+            .expect("PutParameter");
+    }
+    let missing = format!("/amiroll-test/{}", unique("missing"));
+
+    let out = env
+        .adapter
+        .get_parameters(&[AL2023_PARAMETER.to_owned(), own.clone(), missing.clone()])
+        .await
+        .expect("get_parameters");
+
+    assert_eq!(out.invalid_parameters, vec![missing]);
+    assert_eq!(out.parameters.len(), 2);
+    let public = out
+        .parameters
+        .iter()
+        .find(|p| p.name == AL2023_PARAMETER)
+        .expect("public parameter returned");
+    assert_eq!(public.value, current);
+    assert!(public.version >= 1);
+    let mine = out
+        .parameters
+        .iter()
+        .find(|p| p.name == own)
+        .expect("own parameter returned");
+    assert_eq!(mine.value, current);
+    assert_eq!(mine.version, 2, "the overwrite bumped the version");
+    assert_eq!(mine.data_type.as_deref(), Some("aws:ec2:image"));
+    assert!(mine.last_modified.is_some());
+
+    let none = env.adapter.get_parameters(&[]).await.expect("no names");
+    assert!(none.parameters.is_empty() && none.invalid_parameters.is_empty());
+}
+
+// --- EC2 images and instance types ------------------------------------------------------------
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn describe_images_leaves_out_unknown_and_malformed_ids() {
+    let env = env().await;
+    let (current, other) = amis(&env).await;
+
+    let images = env
+        .adapter
+        .describe_images(&[
+            current.clone(),
+            "not-an-ami".to_owned(),
+            "ami-00000000000000000".to_owned(),
+            other.clone(),
+            current.clone(),
+        ])
+        .await
+        .expect("describe_images with bad ids mixed in");
+
+    let ids: BTreeSet<_> = images.iter().map(|i| i.image_id.clone()).collect();
+    assert_eq!(ids, BTreeSet::from([current.clone(), other.clone()]));
+    assert_eq!(images.len(), 2, "each id once");
+    for image in &images {
+        assert_eq!(image.state, "available");
+        assert!(!image.architecture.is_empty());
+        assert!(image.creation_date.is_some(), "{image:?}");
+        assert!(image.name.is_some(), "{image:?}");
+        assert!(image.owner_id.is_some(), "{image:?}");
+    }
+
+    let unknown = env
+        .adapter
+        .describe_images(&strings(&["ami-00000000000000000"]))
+        .await
+        .expect("only unknown ids");
+    assert!(unknown.is_empty());
+    assert!(env
+        .adapter
+        .describe_images(&[])
+        .await
+        .expect("no ids")
+        .is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn describe_instance_types_reports_architectures() {
+    let env = env().await;
+    let infos = env
+        .adapter
+        .describe_instance_types(&strings(&["t3.micro", "m6g.large"]))
+        .await
+        .expect("describe_instance_types");
+    let by_type: BTreeMap<_, _> = infos
+        .into_iter()
+        .map(|i| (i.instance_type, i.architectures))
+        .collect();
+    assert_eq!(by_type.len(), 2);
+    assert_eq!(by_type["t3.micro"], vec!["x86_64".to_owned()]);
+    assert_eq!(by_type["m6g.large"], vec!["arm64".to_owned()]);
+}
+
+// --- EC2 launch templates ---------------------------------------------------------------------
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn describe_launch_template_by_id_and_name_and_missing() {
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let name = unique("lt");
+    let id = launch_template(&env, &name, &current).await;
+
+    let by_id = env
+        .adapter
+        .describe_launch_template(&id)
+        .await
+        .expect("by id");
+    assert_eq!(by_id.id, id);
+    assert_eq!(by_id.name, name);
+    assert_eq!((by_id.default_version, by_id.latest_version), (1, 1));
+
+    let by_name = env
+        .adapter
+        .describe_launch_template(&name)
+        .await
+        .expect("by name");
+    assert_eq!(by_name, by_id);
+
+    let missing_id = env
+        .adapter
+        .describe_launch_template("lt-0123456789abcdef0")
+        .await
+        .expect_err("unknown id");
+    assert_eq!(missing_id.kind, ErrorKind::NotFound, "{missing_id}");
+    assert_eq!(missing_id.operation, "ec2:DescribeLaunchTemplates");
+
+    let missing_name = env
+        .adapter
+        .describe_launch_template(&unique("no-such-template"))
+        .await
+        .expect_err("unknown name");
+    assert_eq!(missing_name.kind, ErrorKind::NotFound, "{missing_name}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn describe_launch_template_versions_lists_every_version() {
+    let env = env().await;
+    let (current, other) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    assert_eq!(raw_version(&env, &id, &other).await, 2);
+    assert_eq!(raw_version(&env, &id, &current).await, 3);
+
+    let mut versions = env
+        .adapter
+        .describe_launch_template_versions(&id)
+        .await
+        .expect("versions");
+    versions.sort_by_key(|v| v.version);
+
+    let numbers: Vec<u64> = versions.iter().map(|v| v.version).collect();
+    assert_eq!(numbers, vec![1, 2, 3]);
+    assert!(versions.iter().all(|v| v.template_id == id));
+    assert!(versions.iter().all(|v| v.create_time.is_some()));
+    assert_eq!(
+        versions.iter().map(|v| v.is_default).collect::<Vec<_>>(),
+        vec![true, false, false]
+    );
+    assert_eq!(versions[0].image_id.as_deref(), Some(current.as_str()));
+    assert_eq!(versions[1].image_id.as_deref(), Some(other.as_str()));
+    assert_eq!(versions[0].instance_type.as_deref(), Some("t3.micro"));
+    assert_eq!(versions[0].description.as_deref(), Some("v1"));
+
+    let missing = env
+        .adapter
+        .describe_launch_template_versions("lt-0123456789abcdef0")
+        .await
+        .expect_err("unknown template");
+    assert_eq!(missing.kind, ErrorKind::NotFound, "{missing}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn create_launch_template_version_inherits_and_is_idempotent() {
+    let env = env().await;
+    let (current, other) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    let request = CreateVersionRequest {
+        template_id: id.clone(),
+        source_version: 1,
+        image_id: other.clone(),
+        description: format!("amiroll: {other}"),
+        client_token: unique("token"),
+    };
+
+    let created = env
+        .adapter
+        .create_launch_template_version(&request)
+        .await
+        .expect("create version");
+    assert_eq!(created.template_id, id);
+    assert_eq!(created.version, 2);
+    assert_eq!(created.image_id.as_deref(), Some(other.as_str()));
+    assert_eq!(
+        created.description.as_deref(),
+        Some(request.description.as_str())
+    );
+    assert!(!created.is_default);
+    // SourceVersion inheritance: the instance type came from version 1.
+    assert_eq!(created.instance_type.as_deref(), Some("t3.micro"));
+
+    // ... and so did the user data (read with the SDK: the port does not carry it).
+    let v2 = env
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_id(&id)
+        .versions("2")
+        .send()
+        .await
+        .expect("describe v2");
+    let data = v2
+        .launch_template_versions()
+        .first()
+        .and_then(|v| v.launch_template_data())
+        .expect("v2 data");
+    assert_eq!(data.user_data(), Some(USER_DATA));
+
+    // ClientToken: the same request again returns the same version and creates none.
+    let again = env
+        .adapter
+        .create_launch_template_version(&request)
+        .await
+        .expect("retry with the same token");
+    assert_eq!(again.version, 2);
+    let template = env
+        .adapter
+        .describe_launch_template(&id)
+        .await
+        .expect("template");
+    assert_eq!(template.latest_version, 2, "no second version");
+    let versions = env
+        .adapter
+        .describe_launch_template_versions(&id)
+        .await
+        .expect("versions");
+    assert_eq!(versions.len(), 2);
+
+    // The same token with other parameters is refused.
+    let mismatch = env
+        .adapter
+        .create_launch_template_version(&CreateVersionRequest {
+            image_id: current.clone(),
+            ..request.clone()
+        })
+        .await
+        .expect_err("token reused with different parameters");
+    assert_eq!(mismatch.kind, ErrorKind::Conflict, "{mismatch}");
+    assert_eq!(mismatch.code, "IdempotentParameterMismatch");
+    assert_eq!(mismatch.operation, "ec2:CreateLaunchTemplateVersion");
+
+    // An unknown source version is an error, not an empty version.
+    let bad_source = env
+        .adapter
+        .create_launch_template_version(&CreateVersionRequest {
+            source_version: 99,
+            client_token: unique("token"),
+            ..request
+        })
+        .await
+        .expect_err("unknown source version");
+    assert_eq!(bad_source.kind, ErrorKind::NotFound, "{bad_source}");
+    assert_eq!(bad_source.code, "InvalidLaunchTemplateId.VersionNotFound");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn modify_launch_template_default_version_moves_the_default() {
+    let env = env().await;
+    let (current, other) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    raw_version(&env, &id, &other).await;
+
+    let modified = env
+        .adapter
+        .modify_launch_template_default_version(&id, 2)
+        .await
+        .expect("modify");
+    assert_eq!(modified.id, id);
+    assert_eq!((modified.default_version, modified.latest_version), (2, 2));
+
+    let versions = env
+        .adapter
+        .describe_launch_template_versions(&id)
+        .await
+        .expect("versions");
+    let defaults: Vec<u64> = versions
+        .iter()
+        .filter(|v| v.is_default)
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(defaults, vec![2]);
+
+    let missing = env
+        .adapter
+        .modify_launch_template_default_version(&id, 7)
+        .await
+        .expect_err("no version 7");
+    assert_eq!(missing.kind, ErrorKind::NotFound, "{missing}");
+    assert_eq!(missing.code, "InvalidLaunchTemplateId.VersionNotFound");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn delete_launch_template_versions_reports_partial_failure() {
+    let env = env().await;
+    let (current, other) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    for _ in 0..3 {
+        raw_version(&env, &id, &other).await;
+    }
+
+    let out = env
+        .adapter
+        .delete_launch_template_versions(&id, &[1, 2, 3, 99])
+        .await
+        .expect("a partial failure is a success response");
+    let mut deleted = out.deleted.clone();
+    deleted.sort_unstable();
+    assert_eq!(deleted, vec![2, 3]);
+    let failed: BTreeMap<u64, String> = out
+        .failed
+        .iter()
+        .map(|f| (f.version, f.code.clone()))
+        .collect();
+    assert_eq!(
+        failed,
+        BTreeMap::from([
+            (1, "unexpectedError".to_owned()),
+            (99, "launchTemplateVersionDoesNotExist".to_owned()),
+        ])
+    );
+    assert!(out.failed.iter().all(|f| !f.message.is_empty()));
+
+    let mut left: Vec<u64> = env
+        .adapter
+        .describe_launch_template_versions(&id)
+        .await
+        .expect("versions")
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    left.sort_unstable();
+    assert_eq!(left, vec![1, 4]);
+
+    let nothing = env
+        .adapter
+        .delete_launch_template_versions(&id, &[])
+        .await
+        .expect("nothing to delete");
+    assert!(nothing.deleted.is_empty() && nothing.failed.is_empty());
+}
+
+// --- Auto Scaling and instances ---------------------------------------------------------------
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn describe_auto_scaling_groups_and_their_instances() {
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+
+    let groups = env
+        .adapter
+        .describe_auto_scaling_groups(&[name.clone(), unique("no-such-group")])
+        .await
+        .expect("describe groups");
+    assert_eq!(groups.len(), 1, "the missing group is absent");
+    let g = &groups[0];
+    assert_eq!(g.name, name);
+    assert!(
+        g.arn.as_deref().is_some_and(|a| a.contains(&name)),
+        "{:?}",
+        g.arn
+    );
+    assert_eq!((g.min_size, g.max_size, g.desired_capacity), (1, 3, 1));
+    assert_eq!(
+        g.launch_template,
+        Some(TemplateSpec {
+            template_id: Some(id.clone()),
+            template_name: g
+                .launch_template
+                .as_ref()
+                .and_then(|t| t.template_name.clone()),
+            version: Some("$Default".to_owned()),
+        })
+    );
+    assert_eq!(g.mixed_instances_policy, None);
+    assert_eq!(
+        g.termination_policies,
+        vec!["OldestLaunchTemplate".to_owned()]
+    );
+    assert!(g.suspended_processes.is_empty());
+    assert_eq!(g.tags.get("team").map(String::as_str), Some("amiroll"));
+    assert_eq!(g.instances.len(), 1);
+    let instance = &g.instances[0];
+    assert!(instance.is_in_service(), "{instance:?}");
+    assert!(instance.is_healthy(), "{instance:?}");
+    assert!(!instance.protected_from_scale_in);
+    assert_eq!(instance.availability_zone, "us-east-1a");
+
+    // DescribeInstances: the AMI and the launch-template tags EC2 adds.
+    let instances = env
+        .adapter
+        .describe_instances(&[
+            instance.instance_id.clone(),
+            "i-0123456789abcdef0".to_owned(),
+        ])
+        .await
+        .expect("describe instances with an unknown id mixed in");
+    assert_eq!(instances.len(), 1);
+    let ec2 = &instances[0];
+    assert_eq!(ec2.instance_id, instance.instance_id);
+    assert_eq!(ec2.image_id, current);
+    assert_eq!(ec2.state, "running");
+    assert!(ec2.launch_time.is_some());
+    assert_eq!(ec2.launch_template_id.as_deref(), Some(id.as_str()));
+    assert_eq!(ec2.launch_template_version, Some(1));
+
+    assert!(env
+        .adapter
+        .describe_auto_scaling_groups(&[])
+        .await
+        .expect("none")
+        .is_empty());
+    assert!(env
+        .adapter
+        .describe_instances(&[])
+        .await
+        .expect("none")
+        .is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn describe_auto_scaling_groups_maps_a_mixed_instances_policy() {
+    let env = env().await;
+    let (current, other) = amis(&env).await;
+    let main = launch_template(&env, &unique("lt"), &current).await;
+    let arm = launch_template(&env, &unique("lt-arm"), &other).await;
+    let name = unique("asg-mixed");
+    env.asg
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(&name)
+        .min_size(0)
+        .max_size(2)
+        .desired_capacity(0)
+        .availability_zones("us-east-1a")
+        .mixed_instances_policy(
+            asg_types::MixedInstancesPolicy::builder()
+                .launch_template(
+                    asg_types::LaunchTemplate::builder()
+                        .launch_template_specification(
+                            asg_types::LaunchTemplateSpecification::builder()
+                                .launch_template_id(&main)
+                                .version("$Latest")
+                                .build(),
+                        )
+                        .overrides(
+                            asg_types::LaunchTemplateOverrides::builder()
+                                .instance_type("t3.micro")
+                                .build(),
+                        )
+                        .overrides(
+                            asg_types::LaunchTemplateOverrides::builder()
+                                .instance_type("m6g.medium")
+                                .launch_template_specification(
+                                    asg_types::LaunchTemplateSpecification::builder()
+                                        .launch_template_id(&arm)
+                                        .version("$Default")
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateAutoScalingGroup with a MixedInstancesPolicy");
+
+    let groups = env
+        .adapter
+        .describe_auto_scaling_groups(std::slice::from_ref(&name))
+        .await
+        .expect("describe");
+    let g = groups.first().expect("the group");
+    assert_eq!(g.launch_template, None);
+    let policy = g.mixed_instances_policy.as_ref().expect("mixed policy");
+    assert_eq!(policy.template.template_id.as_deref(), Some(main.as_str()));
+    assert_eq!(policy.template.version.as_deref(), Some("$Latest"));
+    let types: Vec<_> = policy
+        .overrides
+        .iter()
+        .map(|o| o.instance_type.as_deref())
+        .collect();
+    assert_eq!(types, vec![Some("t3.micro"), Some("m6g.medium")]);
+    assert_eq!(policy.overrides[0].template, None);
+    let arm_spec = policy.overrides[1]
+        .template
+        .as_ref()
+        .expect("override template");
+    assert_eq!(arm_spec.template_id.as_deref(), Some(arm.as_str()));
+    assert_eq!(arm_spec.version.as_deref(), Some("$Default"));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn update_auto_scaling_group_sets_termination_policies_and_template() {
+    let env = env().await;
+    let (current, other) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    raw_version(&env, &id, &other).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+
+    env.adapter
+        .update_auto_scaling_group(&UpdateGroupRequest {
+            group_name: name.clone(),
+            launch_template: None,
+            termination_policies: Some(strings(&["OldestLaunchTemplate", "OldestInstance"])),
+        })
+        .await
+        .expect("update termination policies");
+    let g = env
+        .adapter
+        .describe_auto_scaling_groups(std::slice::from_ref(&name))
+        .await
+        .expect("describe")
+        .pop()
+        .expect("the group");
+    assert_eq!(
+        g.termination_policies,
+        strings(&["OldestLaunchTemplate", "OldestInstance"])
+    );
+    assert_eq!(
+        g.launch_template
+            .as_ref()
+            .and_then(|t| t.version.as_deref()),
+        Some("$Default"),
+        "the template was left alone"
+    );
+
+    env.adapter
+        .update_auto_scaling_group(&UpdateGroupRequest {
+            group_name: name.clone(),
+            launch_template: Some(TemplateSpec {
+                template_id: Some(id.clone()),
+                template_name: None,
+                version: Some("2".to_owned()),
+            }),
+            termination_policies: None,
+        })
+        .await
+        .expect("re-pin the template");
+    let g = env
+        .adapter
+        .describe_auto_scaling_groups(std::slice::from_ref(&name))
+        .await
+        .expect("describe")
+        .pop()
+        .expect("the group");
+    let spec = g.launch_template.expect("template spec");
+    assert_eq!(spec.template_id.as_deref(), Some(id.as_str()));
+    assert_eq!(spec.version.as_deref(), Some("2"));
+    assert_eq!(
+        g.termination_policies,
+        strings(&["OldestLaunchTemplate", "OldestInstance"]),
+        "the policies were left alone"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn scheduled_actions_put_describe_update_delete() {
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+    // Whole seconds: the wire format may drop sub-second precision.
+    let base = Utc::now() + Duration::hours(1);
+    let base = base - Duration::nanoseconds(i64::from(base.timestamp_subsec_nanos()));
+    let up = ScheduledAction {
+        group_name: name.clone(),
+        name: unique("up"),
+        start_time: base,
+        min_size: None,
+        max_size: None,
+        desired_capacity: Some(2),
+        recurrence: None,
+    };
+    let down = ScheduledAction {
+        group_name: name.clone(),
+        name: unique("down"),
+        start_time: base + Duration::minutes(15),
+        min_size: Some(1),
+        max_size: Some(3),
+        desired_capacity: Some(1),
+        recurrence: None,
+    };
+    for action in [&up, &down] {
+        env.adapter
+            .put_scheduled_update_group_action(action)
+            .await
+            .expect("put");
+    }
+
+    let mut listed = env
+        .adapter
+        .describe_scheduled_actions(&name)
+        .await
+        .expect("describe");
+    listed.sort_by_key(|a| a.start_time);
+    assert_eq!(listed, vec![up.clone(), down.clone()]);
+
+    // Same name again updates it.
+    let up3 = ScheduledAction {
+        desired_capacity: Some(3),
+        ..up.clone()
+    };
+    env.adapter
+        .put_scheduled_update_group_action(&up3)
+        .await
+        .expect("update by name");
+    let listed = env
+        .adapter
+        .describe_scheduled_actions(&name)
+        .await
+        .expect("describe");
+    assert_eq!(listed.len(), 2);
+    let updated = listed.iter().find(|a| a.name == up.name).expect("up");
+    assert_eq!(updated.desired_capacity, Some(3));
+
+    env.adapter
+        .delete_scheduled_action(&name, &up.name)
+        .await
+        .expect("delete");
+    let listed = env
+        .adapter
+        .describe_scheduled_actions(&name)
+        .await
+        .expect("describe");
+    assert_eq!(listed, vec![down.clone()]);
+
+    let missing = env
+        .adapter
+        .delete_scheduled_action(&name, &up.name)
+        .await
+        .expect_err("already deleted");
+    assert_eq!(missing.operation, "autoscaling:DeleteScheduledAction");
+    assert_eq!(missing.kind, ErrorKind::Invalid, "{missing}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn group_tags_create_update_delete() {
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+    let tags_of = |name: String| {
+        let adapter = env.adapter.clone();
+        async move {
+            adapter
+                .describe_auto_scaling_groups(&[name])
+                .await
+                .expect("describe")
+                .pop()
+                .expect("the group")
+                .tags
+        }
+    };
+
+    let tags = BTreeMap::from([
+        ("amiroll:state".to_owned(), "rolling".to_owned()),
+        ("amiroll:ami".to_owned(), current.clone()),
+    ]);
+    env.adapter
+        .create_or_update_tags(&name, &tags)
+        .await
+        .expect("create tags");
+    let seen = tags_of(name.clone()).await;
+    assert_eq!(
+        seen.get("amiroll:state").map(String::as_str),
+        Some("rolling")
+    );
+    assert_eq!(seen.get("amiroll:ami"), Some(&current));
+    assert_eq!(seen.get("team").map(String::as_str), Some("amiroll"));
+
+    // PropagateAtLaunch false (read with the SDK: the port keeps only key/value).
+    let described = env
+        .asg
+        .describe_tags()
+        .filters(
+            asg_types::Filter::builder()
+                .name("auto-scaling-group")
+                .values(&name)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeTags");
+    let state_tag = described
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("amiroll:state"))
+        .expect("state tag");
+    assert_eq!(state_tag.propagate_at_launch(), Some(false));
+    assert_eq!(state_tag.resource_type(), Some("auto-scaling-group"));
+
+    env.adapter
+        .create_or_update_tags(
+            &name,
+            &BTreeMap::from([("amiroll:state".to_owned(), "done".to_owned())]),
+        )
+        .await
+        .expect("update tag");
+    env.adapter
+        .delete_tags(&name, &strings(&["amiroll:ami"]))
+        .await
+        .expect("delete tag");
+    let seen = tags_of(name.clone()).await;
+    assert_eq!(seen.get("amiroll:state").map(String::as_str), Some("done"));
+    assert!(!seen.contains_key("amiroll:ami"));
+    assert_eq!(seen.get("team").map(String::as_str), Some("amiroll"));
+}
+
+// --- SNS -------------------------------------------------------------------------------------
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn get_topic_attributes_exists_and_missing() {
+    let env = env().await;
+    let arn = topic(&env).await;
+    env.adapter
+        .get_topic_attributes(&arn)
+        .await
+        .expect("existing topic");
+
+    let missing = env
+        .adapter
+        .get_topic_attributes(&format!("{arn}-missing"))
+        .await
+        .expect_err("missing topic");
+    assert_eq!(missing.kind, ErrorKind::NotFound, "{missing}");
+    assert_eq!(missing.code, "NotFound");
+    assert_eq!(missing.operation, "sns:GetTopicAttributes");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn publish_returns_a_message_id() {
+    let env = env().await;
+    let arn = topic(&env).await;
+    let notification = Notification {
+        topic_arn: arn.clone(),
+        subject: "amiroll: prod-asg updated".to_owned(),
+        message: "prod-asg now launches ami-0123".to_owned(),
+        attributes: BTreeMap::from([
+            ("event".to_owned(), "rolled".to_owned()),
+            ("target".to_owned(), "prod-asg".to_owned()),
+        ]),
+    };
+    let id = env.adapter.publish(&notification).await.expect("publish");
+    assert!(!id.is_empty());
+
+    let missing = env
+        .adapter
+        .publish(&Notification {
+            topic_arn: format!("{arn}-missing"),
+            ..notification
+        })
+        .await
+        .expect_err("missing topic");
+    assert_eq!(missing.kind, ErrorKind::NotFound, "{missing}");
+    assert_eq!(missing.operation, "sns:Publish");
+}
+
+// --- Without the emulator ---------------------------------------------------------------------
+
+/// A refused connection is a dispatch failure: transient, with the cause in the message.
+#[tokio::test]
+async fn an_unreachable_endpoint_is_transient() {
+    let adapter = AwsAdapter::load(&ConnectOptions {
+        region: Some("us-east-1".to_owned()),
+        profile: None,
+        endpoint_url: Some("http://127.0.0.1:9".to_owned()),
+        max_attempts: Some(1),
+        retry_mode_adaptive: false,
+    })
+    .await
+    .expect("config");
+    // Static credentials so no credential provider is consulted.
+    let conf = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await;
+    let offline = AwsAdapter::from_conf(&conf).await;
+    assert_eq!(adapter.region().as_deref(), Some("us-east-1"));
+
+    let err = offline
+        .get_topic_attributes("arn:aws:sns:us-east-1:123456789012:t")
+        .await
+        .expect_err("nothing listens on port 9");
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+    assert_eq!(err.code, "DispatchFailure");
+    assert_eq!(err.operation, "sns:GetTopicAttributes");
+}

@@ -1,0 +1,461 @@
+use std::time::Duration;
+
+use amiroll_core::port::{op, Aws, ErrorKind, InstanceOverride, TemplateSpec, UpdateGroupRequest};
+use futures::executor::block_on;
+
+use super::{account, fleet, strings, version_request};
+use crate::{GroupSpec, TemplateData};
+
+fn ids(sim: &crate::SimAws, group: &str) -> Vec<String> {
+    sim.group(group)
+        .instances
+        .iter()
+        .map(|i| i.instance_id.clone())
+        .collect()
+}
+
+fn id(n: u64) -> String {
+    format!("i-{n:017x}")
+}
+
+#[test]
+fn a_new_group_is_a_steady_balanced_fleet() {
+    let (sim, lt) = fleet();
+    let g = sim.group("web-asg");
+    assert_eq!((g.min_size, g.max_size, g.desired_capacity), (2, 6, 4));
+    assert_eq!(g.instances.len(), 4);
+    assert!(g
+        .instances
+        .iter()
+        .all(|i| i.is_in_service() && i.is_healthy()));
+    let in_a = g
+        .instances
+        .iter()
+        .filter(|i| i.availability_zone == "us-east-1a")
+        .count();
+    assert_eq!(in_a, 2);
+    assert_eq!(g.termination_policies, vec!["Default"]);
+    let spec = g.launch_template.expect("launch template");
+    assert_eq!(spec.template_id.as_deref(), Some(lt.as_str()));
+    assert_eq!(spec.template_name.as_deref(), Some("web"));
+    assert_eq!(spec.version.as_deref(), Some("$Default"));
+    assert_eq!(sim.min_in_service_healthy_seen("web-asg"), 4);
+    assert_eq!(sim.max_capacity_seen("web-asg"), 4);
+
+    let instances = block_on(sim.describe_instances(&ids(&sim, "web-asg"))).expect("describe");
+    assert!(instances.iter().all(|i| i.state == "running"
+        && i.image_id == "ami-old"
+        && i.launch_template_id.as_deref() == Some(lt.as_str())
+        && i.launch_template_version == Some(1)));
+}
+
+#[test]
+fn launches_resolve_latest_default_and_pinned_versions_at_launch_time() {
+    let (sim, lt) = account();
+    for (name, version) in [
+        ("latest", "$Latest"),
+        ("default", "$Default"),
+        ("pinned", "1"),
+    ] {
+        sim.create_group(GroupSpec::new(name, &lt, 0, 4, 1).with_version(version))
+            .expect("group");
+    }
+    block_on(sim.create_launch_template_version(&version_request(&lt, 1, "ami-new", "a")))
+        .expect("v2");
+    for g in ["latest", "default", "pinned"] {
+        sim.set_desired_capacity(g, 2).expect("scale");
+    }
+    assert_eq!(sim.instances_by_ami("latest").get("ami-new"), Some(&1));
+    assert_eq!(sim.instances_by_ami("default").get("ami-new"), None);
+    assert_eq!(sim.instances_by_ami("pinned").get("ami-new"), None);
+
+    block_on(sim.modify_launch_template_default_version(&lt, 2)).expect("default");
+    for g in ["latest", "default", "pinned"] {
+        sim.set_desired_capacity(g, 3).expect("scale");
+    }
+    assert_eq!(sim.instances_by_ami("latest").get("ami-new"), Some(&2));
+    assert_eq!(sim.instances_by_ami("default").get("ami-new"), Some(&1));
+    assert_eq!(sim.instances_by_ami("pinned").get("ami-old"), Some(&3));
+
+    let newest = ids(&sim, "default").pop().expect("instance");
+    let described = block_on(sim.describe_instances(&[newest])).expect("describe");
+    assert_eq!(described[0].launch_template_version, Some(2));
+    assert_eq!(described[0].state, "pending");
+}
+
+#[test]
+fn instances_come_into_service_after_the_boot_time() {
+    let (sim, _) = fleet();
+    sim.set_desired_capacity("web-asg", 5).expect("scale");
+    let new = id(5);
+    let state = |sim: &crate::SimAws| {
+        sim.group("web-asg")
+            .instances
+            .into_iter()
+            .find(|i| i.instance_id == new)
+            .map(|i| i.lifecycle_state)
+    };
+    assert_eq!(state(&sim).as_deref(), Some("Pending"));
+    sim.advance(Duration::from_secs(89));
+    assert_eq!(state(&sim).as_deref(), Some("Pending"));
+    sim.advance(Duration::from_secs(1));
+    assert_eq!(state(&sim).as_deref(), Some("InService"));
+
+    sim.set_boot_time(Duration::from_secs(10));
+    sim.set_desired_capacity("web-asg", 6).expect("scale");
+    sim.advance(Duration::from_secs(10));
+    assert!(sim
+        .group("web-asg")
+        .instances
+        .iter()
+        .all(|i| i.is_in_service()));
+}
+
+#[test]
+fn unhealthy_ami_instances_reach_in_service_unhealthy() {
+    let (sim, lt) = fleet();
+    block_on(sim.create_launch_template_version(&version_request(&lt, 1, "ami-bad", "bad")))
+        .expect("v2");
+    block_on(sim.modify_launch_template_default_version(&lt, 2)).expect("default");
+    sim.set_desired_capacity("web-asg", 6).expect("surge");
+    sim.advance(Duration::from_secs(3600));
+    let g = sim.group("web-asg");
+    let bad: Vec<_> = g.instances.iter().filter(|i| !i.is_healthy()).collect();
+    assert_eq!(bad.len(), 2);
+    assert!(bad
+        .iter()
+        .all(|i| i.is_in_service() && i.health_status == "Unhealthy"));
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-bad"), Some(&2));
+    assert_eq!(sim.min_in_service_healthy_seen("web-asg"), 4);
+    assert_eq!(sim.max_capacity_seen("web-asg"), 6);
+}
+
+#[test]
+fn scale_in_oldest_launch_template_respects_az_balance_first() {
+    let (sim, lt) = account();
+    sim.create_group(
+        GroupSpec::new("g", &lt, 0, 8, 4).with_termination_policies(&["OldestLaunchTemplate"]),
+    )
+    .expect("group");
+    block_on(sim.create_launch_template_version(&version_request(&lt, 1, "ami-new", "a")))
+        .expect("v2");
+    block_on(sim.modify_launch_template_default_version(&lt, 2)).expect("default");
+    sim.set_desired_capacity("g", 6).expect("surge");
+    sim.advance(Duration::from_secs(120));
+    // a: 1, 3, 5(new)   b: 2, 4, 6(new)
+    sim.set_desired_capacity("g", 4).expect("scale in");
+    assert_eq!(ids(&sim, "g"), vec![id(3), id(4), id(5), id(6)]);
+    sim.set_desired_capacity("g", 2).expect("scale in");
+    assert_eq!(ids(&sim, "g"), vec![id(5), id(6)]);
+    assert_eq!(sim.instances_by_ami("g").get("ami-new"), Some(&2));
+    let zones: Vec<String> = sim
+        .group("g")
+        .instances
+        .iter()
+        .map(|i| i.availability_zone.clone())
+        .collect();
+    assert_eq!(zones, vec!["us-east-1a", "us-east-1b"]);
+}
+
+#[test]
+fn scale_in_picks_the_fullest_zone_before_applying_the_policy() {
+    let (sim, lt) = account();
+    sim.create_group(
+        GroupSpec::new("g", &lt, 0, 4, 1).with_termination_policies(&["NewestInstance"]),
+    )
+    .expect("group");
+    sim.advance(Duration::from_secs(3600));
+    // i-1 (a, old); then i-2 (b) and i-3 (a), both newest.
+    sim.set_desired_capacity("g", 3).expect("scale out");
+    sim.advance(Duration::from_secs(120));
+    sim.set_desired_capacity("g", 2).expect("scale in");
+    assert_eq!(
+        ids(&sim, "g"),
+        vec![id(1), id(2)],
+        "newest in the fullest zone (a), not i-2"
+    );
+}
+
+fn repoint(sim: &crate::SimAws, group: &str, template: &str, version: Option<&str>) {
+    block_on(sim.update_auto_scaling_group(&UpdateGroupRequest {
+        group_name: group.to_string(),
+        launch_template: Some(TemplateSpec {
+            template_id: None,
+            template_name: Some(template.to_string()),
+            version: version.map(str::to_string),
+        }),
+        termination_policies: None,
+    }))
+    .expect("update");
+}
+
+#[test]
+fn scale_in_prefers_instances_on_another_template() {
+    let (sim, lt) = account();
+    sim.create_group(GroupSpec::new("g", &lt, 0, 6, 2))
+        .expect("group");
+    let other = sim
+        .create_launch_template("web-v2", TemplateData::new("ami-new", "t3.small"))
+        .expect("other");
+    repoint(&sim, "g", "web-v2", None);
+    sim.set_desired_capacity("g", 4).expect("surge");
+    // Back to the first template: the newer instances (3, 4) are now on a non-current template.
+    repoint(&sim, "g", "web", None);
+    sim.set_desired_capacity("g", 2).expect("scale in");
+    assert_eq!(ids(&sim, "g"), vec![id(1), id(2)]);
+    let described = block_on(sim.describe_instances(&ids(&sim, "g"))).expect("describe");
+    assert!(described
+        .iter()
+        .all(|i| i.launch_template_id.as_deref() == Some(lt.as_str())));
+    assert_ne!(other, lt);
+}
+
+#[test]
+fn scale_in_oldest_launch_template_takes_the_oldest_version_even_if_current() {
+    let (sim, lt) = account();
+    block_on(sim.create_launch_template_version(&version_request(&lt, 1, "ami-new", "a")))
+        .expect("v2");
+    sim.create_group(GroupSpec::new("g", &lt, 0, 6, 2).with_version("2"))
+        .expect("group");
+    // Roll back by pinning version 1; the surge instances (3, 4) run version 1.
+    repoint(&sim, "g", "web", Some("1"));
+    sim.set_desired_capacity("g", 4).expect("surge");
+    sim.set_desired_capacity("g", 2).expect("scale in");
+    assert_eq!(ids(&sim, "g"), vec![id(1), id(2)]);
+    assert_eq!(sim.instances_by_ami("g").get("ami-new"), Some(&2));
+}
+
+#[test]
+fn protected_instances_are_never_terminated() {
+    let (sim, lt) = account();
+    sim.create_group(GroupSpec::new("p", &lt, 0, 4, 3).protected_from_scale_in(true))
+        .expect("group");
+    assert!(sim
+        .group("p")
+        .instances
+        .iter()
+        .all(|i| i.protected_from_scale_in));
+    sim.set_desired_capacity("p", 1).expect("scale in");
+    assert_eq!(
+        sim.group_capacity("p"),
+        (0, 4, 1),
+        "desired is still decremented"
+    );
+    assert_eq!(sim.group("p").instances.len(), 3);
+    assert!(sim
+        .events()
+        .iter()
+        .any(|(_, e)| e.contains("all remaining instances are protected")));
+
+    // Removing protection from one instance lets the pending scale-in take exactly it.
+    sim.set_instance_protection("p", &[id(2).as_str()], false)
+        .expect("unprotect");
+    assert_eq!(ids(&sim, "p"), vec![id(1), id(3)]);
+}
+
+#[test]
+fn scale_in_skips_protected_instances_in_the_chosen_zone() {
+    let (sim, _) = fleet();
+    // a: i-1, i-3   b: i-2, i-4
+    sim.set_instance_protection("web-asg", &[id(1).as_str(), id(2).as_str()], true)
+        .expect("protect");
+    sim.set_desired_capacity("web-asg", 2).expect("scale in");
+    assert_eq!(ids(&sim, "web-asg"), vec![id(1), id(2)]);
+    let err = sim
+        .set_instance_protection("web-asg", &["i-00000000000000099"], true)
+        .expect_err("not in group");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+}
+
+#[test]
+fn launch_fails_without_a_usable_ami() {
+    let (sim, _) = account();
+    let lt_missing = sim
+        .create_launch_template("missing-ami", TemplateData::new("ami-nope", "t3.small"))
+        .expect("template");
+    sim.create_group(GroupSpec::new("m", &lt_missing, 0, 2, 1))
+        .expect("group");
+    assert!(sim.group("m").instances.is_empty());
+
+    let lt_arch = sim
+        .create_launch_template("wrong-arch", TemplateData::new("ami-arm", "t3.small"))
+        .expect("template");
+    sim.create_group(GroupSpec::new("w", &lt_arch, 0, 2, 1))
+        .expect("group");
+    assert!(sim.group("w").instances.is_empty());
+
+    let lt_ssm = sim
+        .create_launch_template("ssm", TemplateData::new("resolve:ssm:/ami/web", "t3.small"))
+        .expect("template");
+    sim.create_group(GroupSpec::new("s", &lt_ssm, 0, 2, 1))
+        .expect("group");
+    assert!(sim.group("s").instances.is_empty());
+    sim.put_parameter("/ami/web", "ami-new");
+    sim.advance(Duration::from_secs(300));
+    assert_eq!(
+        sim.instances_by_ami("s").get("ami-new"),
+        Some(&1),
+        "the retry resolves the SSM parameter at launch"
+    );
+
+    let events: Vec<String> = sim.events().into_iter().map(|(_, e)| e).collect();
+    assert!(events
+        .iter()
+        .any(|e| e.contains("autoscaling m: launch failed: InvalidAMIID.NotFound")));
+    assert!(events
+        .iter()
+        .any(|e| e.contains("autoscaling w: launch failed: InvalidParameterValue")));
+}
+
+#[test]
+fn mixed_groups_rotate_through_overrides() {
+    let (sim, lt) = account();
+    let arm = sim
+        .create_launch_template("web-arm", TemplateData::new("ami-arm", "m6g.large"))
+        .expect("arm");
+    sim.create_group(GroupSpec::new("mixed", &lt, 0, 4, 4).with_overrides(vec![
+        InstanceOverride {
+            instance_type: Some("t3.large".to_string()),
+            template: None,
+        },
+        InstanceOverride {
+            instance_type: Some("m6g.large".to_string()),
+            template: Some(TemplateSpec {
+                template_id: Some(arm.clone()),
+                template_name: None,
+                version: Some("$Latest".to_string()),
+            }),
+        },
+    ]))
+    .expect("group");
+    let by_ami = sim.instances_by_ami("mixed");
+    assert_eq!(
+        (by_ami.get("ami-old"), by_ami.get("ami-arm")),
+        (Some(&2), Some(&2))
+    );
+    let g = sim.group("mixed");
+    assert!(g.launch_template.is_none());
+    let policy = g.mixed_instances_policy.expect("mixed");
+    assert_eq!(policy.template.template_name.as_deref(), Some("web"));
+    assert_eq!(
+        policy.overrides[1]
+            .template
+            .as_ref()
+            .and_then(|t| t.template_name.as_deref()),
+        Some("web-arm")
+    );
+    let err = block_on(sim.update_auto_scaling_group(&UpdateGroupRequest {
+        group_name: "mixed".to_string(),
+        launch_template: Some(TemplateSpec {
+            template_id: Some(lt),
+            template_name: None,
+            version: Some("1".to_string()),
+        }),
+        termination_policies: None,
+    }))
+    .expect_err("mixed group");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+}
+
+#[test]
+fn describe_auto_scaling_groups_limits() {
+    let (sim, _) = fleet();
+    let groups = block_on(sim.describe_auto_scaling_groups(&strings(&["web-asg", "nope"])))
+        .expect("describe");
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].name, "web-asg");
+    assert!(groups[0]
+        .arn
+        .as_deref()
+        .is_some_and(|a| a.ends_with("autoScalingGroupName/web-asg")));
+    let many: Vec<String> = (0..101).map(|i| format!("g{i}")).collect();
+    let err = block_on(sim.describe_auto_scaling_groups(&many)).expect_err("101 names");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "ValidationError")
+    );
+    assert_eq!(err.operation, op::DESCRIBE_AUTO_SCALING_GROUPS);
+}
+
+#[test]
+fn update_group_validates_policies_and_template() {
+    let (sim, lt) = fleet();
+    let update = |policies: &[&str]| UpdateGroupRequest {
+        group_name: "web-asg".to_string(),
+        launch_template: None,
+        termination_policies: Some(strings(policies)),
+    };
+    for bad in [&["Bogus"][..], &["Default", "OldestInstance"][..]] {
+        let err = block_on(sim.update_auto_scaling_group(&update(bad))).expect_err("invalid");
+        assert_eq!(
+            (err.kind, err.code.as_str()),
+            (ErrorKind::Invalid, "ValidationError")
+        );
+    }
+    assert_eq!(sim.group("web-asg").termination_policies, vec!["Default"]);
+    block_on(sim.update_auto_scaling_group(&update(&["OldestLaunchTemplate", "Default"])))
+        .expect("valid");
+    assert_eq!(
+        sim.group("web-asg").termination_policies,
+        vec!["OldestLaunchTemplate", "Default"]
+    );
+
+    let bad_version = UpdateGroupRequest {
+        group_name: "web-asg".to_string(),
+        launch_template: Some(TemplateSpec {
+            template_id: Some(lt.clone()),
+            template_name: None,
+            version: Some("5".to_string()),
+        }),
+        termination_policies: None,
+    };
+    let err = block_on(sim.update_auto_scaling_group(&bad_version)).expect_err("no v5");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+
+    let missing = UpdateGroupRequest {
+        group_name: "nope".to_string(),
+        launch_template: None,
+        termination_policies: None,
+    };
+    let err = block_on(sim.update_auto_scaling_group(&missing)).expect_err("no group");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::NotFound, "ValidationError")
+    );
+}
+
+#[test]
+fn terminated_instances_stay_visible_for_an_hour() {
+    let (sim, _) = fleet();
+    sim.set_desired_capacity("web-asg", 3).expect("scale in");
+    let all: Vec<String> = (1..=4).map(id).collect();
+    let described = block_on(sim.describe_instances(&all)).expect("describe");
+    assert_eq!(described.len(), 4);
+    assert_eq!(
+        described.iter().filter(|i| i.state == "terminated").count(),
+        1
+    );
+    assert_eq!(sim.group("web-asg").instances.len(), 3);
+    sim.advance(Duration::from_secs(3600));
+    let described = block_on(sim.describe_instances(&all)).expect("describe");
+    assert_eq!(described.len(), 3);
+    assert!(described.iter().all(|i| i.state == "running"));
+}
+
+#[test]
+fn suspended_launch_and_terminate() {
+    let (sim, _) = fleet();
+    sim.suspend_processes("web-asg", &["Launch", "Terminate"])
+        .expect("suspend");
+    sim.set_desired_capacity("web-asg", 6).expect("up");
+    assert_eq!(sim.group("web-asg").instances.len(), 4);
+    sim.set_desired_capacity("web-asg", 2).expect("down");
+    assert_eq!(sim.group("web-asg").instances.len(), 4);
+    sim.resume_processes("web-asg", &["Terminate"])
+        .expect("resume");
+    assert_eq!(sim.group("web-asg").instances.len(), 2);
+    let err = sim
+        .suspend_processes("web-asg", &["Bogus"])
+        .expect_err("bad name");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+}
