@@ -21,7 +21,6 @@ const NEW_AMI: &str = "ami-0f9e8d7c6b5a49382";
 fn demo_config(topic: &str) -> String {
     format!(
         r#"[defaults]
-sns_topic = "{topic}"
 strategy = "scheduled-surge"
 surge_minutes = 15
 keep_versions = 2
@@ -32,6 +31,7 @@ name = "ecs-cluster"
 launch_template = "ecs-cluster"
 ami_parameter = "{PARAM}"
 groups = ["ecs-web", "ecs-batch"]
+sns_topic = "{topic}"
 
 # ecs-legacy pins version 1: amiroll refuses to touch it unless told (pinned = "update").
 [[target]]

@@ -1331,9 +1331,12 @@ fn start_round(
     } else {
         Capacity::of(g)
     };
-    let Some((surge_desired, surge_max)) =
-        surge_capacity(original, s.surge_factor, s.surge_max_capacity)
-    else {
+    let Some((surge_desired, surge_max)) = surge_capacity(
+        original,
+        g.desired_capacity,
+        s.surge_factor,
+        s.surge_max_capacity,
+    ) else {
         out.errors.push(format!(
             "group `{}`: surge_max_capacity {} leaves no room above the desired capacity {}; raise it",
             g.name,
@@ -1444,14 +1447,25 @@ fn start_round(
     );
 }
 
-/// The surge size: `desired × factor`, capped by the ceiling; max raised to fit. `None` when the
-/// ceiling leaves no room for even one extra instance.
-pub fn surge_capacity(original: Capacity, factor: u32, ceiling: Option<i32>) -> Option<(i32, i32)> {
-    let mut desired = original.desired.saturating_mul(factor as i32);
+/// The surge size: enough new instances to replace the whole original fleet
+/// (`original.desired × (factor − 1)`) on top of what runs now — `desired × factor` for a group
+/// at its original size — capped by the ceiling, with max raised to fit. `None` when the ceiling
+/// leaves no room for even one new instance.
+pub fn surge_capacity(
+    original: Capacity,
+    current_desired: i32,
+    factor: u32,
+    ceiling: Option<i32>,
+) -> Option<(i32, i32)> {
+    let base = current_desired.max(original.desired);
+    let extra = original
+        .desired
+        .saturating_mul(factor.saturating_sub(1) as i32);
+    let mut desired = base.saturating_add(extra);
     if let Some(c) = ceiling {
         desired = desired.min(c);
     }
-    if desired <= original.desired {
+    if desired <= base {
         return None;
     }
     Some((desired, original.max.max(desired)))

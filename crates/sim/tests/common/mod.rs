@@ -1,0 +1,197 @@
+//! A small ECS-like world in the simulated account, and helpers to run the engine against it.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use amiroll_core::config::Config;
+use amiroll_core::model::TargetStatus;
+use amiroll_core::port::op;
+use amiroll_core::{ApplyReport, Engine, RunError};
+use amiroll_sim::{GroupSpec, ImageSpec, SimAws, TemplateData};
+use chrono::TimeZone;
+
+pub const PARAM: &str = "/amiroll/ecs/image_id";
+pub const OLD: &str = "ami-0000000000000a001";
+pub const NEW: &str = "ami-0000000000000b002";
+pub const NEWER: &str = "ami-0000000000000c003";
+pub const BAD: &str = "ami-0000000000000d004";
+pub const ARM: &str = "ami-0000000000000e005";
+
+/// Operations that change something in AWS (publishing a notification is not one of them).
+pub const WRITES: &[&str] = &[
+    op::CREATE_LAUNCH_TEMPLATE_VERSION,
+    op::MODIFY_LAUNCH_TEMPLATE,
+    op::DELETE_LAUNCH_TEMPLATE_VERSIONS,
+    op::UPDATE_AUTO_SCALING_GROUP,
+    op::PUT_SCHEDULED_UPDATE_GROUP_ACTION,
+    op::DELETE_SCHEDULED_ACTION,
+    op::CREATE_OR_UPDATE_TAGS,
+    op::DELETE_TAGS,
+];
+
+fn day(y: i32, m: u32, d: u32) -> amiroll_core::port::Timestamp {
+    chrono::Utc
+        .with_ymd_and_hms(y, m, d, 0, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+pub struct World {
+    pub sim: SimAws,
+    pub lt: String,
+    pub topic: String,
+    pub toml: String,
+}
+
+impl World {
+    /// Template `ecs` v1 on OLD (m5.large, user data); group `web` ($Default, 1/4/2,
+    /// OldestLaunchTemplate) with two healthy instances; parameter on OLD; a topic.
+    pub fn new() -> World {
+        let sim = SimAws::new();
+        sim.set_yield_per_call(false);
+        for img in [
+            ImageSpec::new(OLD, "ecs-2026.10.01", "x86_64", day(2026, 10, 1)),
+            ImageSpec::new(NEW, "ecs-2026.11.20", "x86_64", day(2026, 11, 20)),
+            ImageSpec::new(NEWER, "ecs-2026.11.24", "x86_64", day(2026, 11, 24)),
+            ImageSpec::new(BAD, "ecs-2026.11.21-broken", "x86_64", day(2026, 11, 21)).unhealthy(),
+            ImageSpec::new(ARM, "ecs-2026.11.22-arm64", "arm64", day(2026, 11, 22)),
+        ] {
+            sim.register_image(img);
+        }
+        sim.put_parameter(PARAM, OLD);
+        let lt = sim
+            .create_launch_template(
+                "ecs",
+                TemplateData::new(OLD, "m5.large").with_user_data("ECS_CLUSTER=prod"),
+            )
+            .expect("template");
+        sim.create_group(
+            GroupSpec::new("web", &lt, 1, 4, 2)
+                .with_termination_policies(&["OldestLaunchTemplate"]),
+        )
+        .expect("group");
+        let topic = sim.create_topic("amiroll");
+        let toml = format!(
+            "[[target]]\nname = \"web\"\nlaunch_template = \"ecs\"\nami_parameter = \"{PARAM}\"\ngroups = [\"web\"]\nsns_topic = \"{topic}\"\n"
+        );
+        World {
+            sim,
+            lt,
+            topic,
+            toml,
+        }
+    }
+
+    pub fn setting(mut self, line: &str) -> World {
+        self.toml.push_str(line);
+        self.toml.push('\n');
+        self
+    }
+
+    pub fn config(&self) -> Config {
+        Config::from_toml(&self.toml, "test.toml").expect("valid config")
+    }
+
+    pub fn publish(&self, ami: &str) {
+        self.sim.put_parameter(PARAM, ami);
+    }
+
+    /// One `amiroll apply`.
+    pub fn apply(&self) -> Result<ApplyReport, RunError> {
+        let engine = Engine::new(&self.sim);
+        futures::executor::block_on(engine.run(&self.config(), false))
+    }
+
+    /// One `amiroll apply`, expected to complete.
+    pub fn apply_ok(&self) -> ApplyReport {
+        self.apply().expect("run completes")
+    }
+
+    /// Apply every 5 virtual minutes until every target is current, failed or in error; a crash
+    /// (from `crash_after`) clears the faults and the next run starts fresh, as the next
+    /// scheduled invocation would. Returns the last report.
+    pub fn converge(&self) -> ApplyReport {
+        let mut last = None;
+        for _ in 0..40 {
+            match self.apply() {
+                Ok(r) => {
+                    let settled = r.targets.iter().all(|t| {
+                        matches!(
+                            t.plan.status,
+                            TargetStatus::Current | TargetStatus::Failed | TargetStatus::Error
+                        ) && t.apply_error.is_none()
+                    });
+                    last = Some(r);
+                    if settled {
+                        break;
+                    }
+                }
+                Err(RunError::Crashed(_)) => {
+                    self.sim.clear_faults();
+                    continue;
+                }
+            }
+            self.sim.advance(Duration::from_secs(5 * 60));
+        }
+        last.expect("at least one run completed")
+    }
+
+    pub fn writes(&self) -> Vec<&'static str> {
+        self.sim
+            .call_log()
+            .into_iter()
+            .filter(|c| WRITES.contains(c))
+            .collect()
+    }
+
+    pub fn versions(&self) -> Vec<u64> {
+        self.sim
+            .template_versions(&self.lt)
+            .iter()
+            .map(|v| v.version)
+            .collect()
+    }
+
+    pub fn subjects(&self) -> Vec<String> {
+        self.sim
+            .published(&self.topic)
+            .into_iter()
+            .map(|n| n.subject)
+            .collect()
+    }
+
+    pub fn events_of(&self, event: &str) -> usize {
+        self.sim
+            .published(&self.topic)
+            .iter()
+            .filter(|n| n.attributes.get("event").map(String::as_str) == Some(event))
+            .count()
+    }
+
+    /// The fleet is on `ami` with its original capacity, no amiroll actions pending and no
+    /// rollout tags left.
+    pub fn assert_converged(&self, group: &str, ami: &str, capacity: (i32, i32, i32)) {
+        let by_ami = self.sim.instances_by_ami(group);
+        assert_eq!(
+            by_ami.keys().collect::<Vec<_>>(),
+            vec![ami],
+            "group {group} runs {by_ami:?}"
+        );
+        assert_eq!(by_ami[ami] as i32, capacity.2);
+        assert_eq!(self.sim.group_capacity(group), capacity);
+        assert!(
+            self.sim
+                .scheduled_actions(group)
+                .iter()
+                .all(|a| !a.name.starts_with("amiroll-")),
+            "leftover actions: {:?}",
+            self.sim.scheduled_actions(group)
+        );
+        let g = self.sim.group(group);
+        assert!(
+            !g.tags.keys().any(|k| k.starts_with("amiroll:rollout")),
+            "rollout tags left: {:?}",
+            g.tags
+        );
+    }
+}
