@@ -111,6 +111,12 @@ impl World {
     /// (from `crash_after`) clears the faults and the next run starts fresh, as the next
     /// scheduled invocation would. Returns the last report.
     pub fn converge(&self) -> ApplyReport {
+        self.converge_counting_crashes().0
+    }
+
+    /// [`World::converge`], also returning how many runs crashed.
+    pub fn converge_counting_crashes(&self) -> (ApplyReport, usize) {
+        let mut crashes = 0;
         let mut last = None;
         for _ in 0..40 {
             match self.apply() {
@@ -127,13 +133,14 @@ impl World {
                     }
                 }
                 Err(RunError::Crashed(_)) => {
+                    crashes += 1;
                     self.sim.clear_faults();
                     continue;
                 }
             }
             self.sim.advance(Duration::from_secs(5 * 60));
         }
-        last.expect("at least one run completed")
+        (last.expect("at least one run completed"), crashes)
     }
 
     pub fn writes(&self) -> Vec<&'static str> {
