@@ -552,6 +552,16 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
     for v in &views {
         if let VersionSpec::Pinned(n) = v.spec {
             let pinned_image = tmpl.version(n).and_then(|x| x.image_id.clone());
+            if pinned_image.as_deref() != Some(ami.as_str())
+                && s.pinned == Pinned::Update
+                && v.group.launch_template.is_none()
+                && !alias
+            {
+                return b.error(format!(
+                    "Auto Scaling group `{}` pins version {n} inside a mixed instances policy; amiroll re-pins only groups with a plain LaunchTemplate — move the policy to $Default or re-pin it yourself",
+                    v.group.name
+                ));
+            }
             if pinned_image.as_deref() != Some(ami.as_str()) && s.pinned == Pinned::Refuse && !alias
             {
                 return b.error(format!(

@@ -792,3 +792,72 @@ fn exit_codes_follow_check_semantics() {
     f.obs.parameters.clear();
     assert_eq!(planner::plan(&cfg, &f.obs).exit_code(), 1);
 }
+
+#[test]
+fn pinned_mixed_instances_group_is_refused_even_with_update() {
+    let mut f = Fleet::healthy().with_setting("pinned = \"update\"");
+    let g = f.group_mut("web-asg");
+    g.mixed_instances_policy = Some(amiroll_core::port::MixedInstancesPolicy {
+        template: amiroll_core::port::TemplateSpec {
+            template_id: Some(LT.to_string()),
+            template_name: None,
+            version: Some("1".to_string()),
+        },
+        overrides: vec![amiroll_core::port::InstanceOverride {
+            instance_type: Some("m5.large".to_string()),
+            template: None,
+        }],
+    });
+    g.launch_template = None;
+    let e = error_of(&f);
+    assert!(e.contains("mixed instances policy"), "{e}");
+}
+
+#[test]
+fn mixed_instances_override_types_are_checked_for_architecture() {
+    let mut f = Fleet::healthy();
+    let g = f.group_mut("web-asg");
+    g.mixed_instances_policy = Some(amiroll_core::port::MixedInstancesPolicy {
+        template: amiroll_core::port::TemplateSpec {
+            template_id: Some(LT.to_string()),
+            template_name: None,
+            version: None,
+        },
+        overrides: vec![amiroll_core::port::InstanceOverride {
+            instance_type: Some("m6g.large".to_string()),
+            template: None,
+        }],
+    });
+    g.launch_template = None;
+    let e = error_of(&f);
+    assert!(
+        e.contains("architecture mismatch") && e.contains("m6g.large"),
+        "{e}"
+    );
+}
+
+#[test]
+fn prune_keeps_a_version_another_target_pins() {
+    let mut f = Fleet::healthy().with_setting("prune = \"all\"");
+    let tmpl = f.template_mut();
+    tmpl.versions = (1..=5).map(|n| version(n, AMI_OLD, None)).collect();
+    tmpl.template.default_version = 5;
+    tmpl.template.latest_version = 5;
+    for i in f.obs.instances.values_mut() {
+        i.launch_template_version = Some(5);
+    }
+    // Observed because another target lists it; it pins v2 of the same template.
+    f.add_group("legacy", Some("2"), (1, 1, 1), AMI_OLD, 2);
+    let p = f.plan();
+    let deleted: Vec<u64> = p
+        .actions
+        .iter()
+        .filter_map(|a| match &a.action {
+            Action::DeleteVersions { versions, .. } => Some(versions.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(!deleted.contains(&2), "{deleted:?}");
+    assert!(deleted.contains(&1) && deleted.contains(&3));
+}
