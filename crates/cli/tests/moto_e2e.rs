@@ -1,0 +1,883 @@
+//! The `amiroll` binary end to end against the local AWS emulator (`tests/moto/server.py`: moto
+//! with a small shim for the launch-template behaviour moto lacks).
+//!
+//! Each test builds its own fleet with the AWS SDK (a launch template on an older AMI, a group on
+//! `$Default`, an SNS topic, an SSM parameter of its own holding "the newest AMI"), runs the built
+//! binary as a user would, and checks the exit code, the output and the AWS state afterwards.
+//! Names are unique per test and per run, so the tests run in parallel against one server.
+//!
+//! Run: `scripts/test.sh`, or `python3 tests/moto/server.py 5790 &` then
+//! `AMIROLL_MOTO_URL=http://127.0.0.1:5790 cargo test --workspace --test moto_e2e -- --ignored`.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_autoscaling::types as asg_types;
+use aws_sdk_ec2::config::Credentials;
+use aws_sdk_ec2::types as ec2_types;
+use serde_json::Value;
+
+/// The AL2023 ECS-optimized AMI parameter moto preloads (its value is moto's snapshot; read it).
+const AL2023_PARAMETER: &str =
+    "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id";
+const INSTANCE_TYPE: &str = "m5.large";
+/// `#!/bin/bash` / `echo ECS_CLUSTER=prod >> /etc/ecs/ecs.config`, base64 as EC2 takes it.
+const USER_DATA: &str =
+    "IyEvYmluL2Jhc2gKZWNobyBFQ1NfQ0xVU1RFUj1wcm9kID4+IC9ldGMvZWNzL2Vjcy5jb25maWcK";
+/// Longest a single `amiroll` run may take against the emulator.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+/// The seed's environment variables; cleared for every run unless a test sets them.
+const SEED_ENV: [&str; 4] = [
+    "launch_template_id",
+    "image_id_ssm_parameter",
+    "sns_arn",
+    "asg_name",
+];
+
+fn moto_url() -> String {
+    std::env::var("AMIROLL_MOTO_URL").unwrap_or_else(|_| {
+        panic!(
+            "AMIROLL_MOTO_URL is not set. These tests need the local AWS emulator: run \
+             `python3 tests/moto/server.py 5790 &` and set AMIROLL_MOTO_URL=http://127.0.0.1:5790 \
+             (scripts/test.sh does both)"
+        )
+    })
+}
+
+/// SDK clients on the emulator, for fixtures and for checking state afterwards.
+struct Moto {
+    url: String,
+    ssm: aws_sdk_ssm::Client,
+    ec2: aws_sdk_ec2::Client,
+    asg: aws_sdk_autoscaling::Client,
+    sns: aws_sdk_sns::Client,
+}
+
+async fn moto() -> Moto {
+    let url = moto_url();
+    let conf = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&url)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await;
+    Moto {
+        url,
+        ssm: aws_sdk_ssm::Client::new(&conf),
+        ec2: aws_sdk_ec2::Client::new(&conf),
+        asg: aws_sdk_autoscaling::Client::new(&conf),
+        sns: aws_sdk_sns::Client::new(&conf),
+    }
+}
+
+/// A name no other test (or earlier run against the same server) uses.
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "e2e-{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Two x86_64 AMIs from moto's default set: `new` is the AL2023 ECS-recommended one (from SSM),
+/// `old` another Amazon-owned AL2023 ECS image created no later than it (moto stamps its whole
+/// default set with one CreationDate, so ties are broken by name, which carries the build date).
+/// amiroll refuses downgrades, so the fleet must start on the older one.
+struct Amis {
+    old: String,
+    new: String,
+}
+
+async fn amis(m: &Moto) -> &'static Amis {
+    static AMIS: OnceLock<Amis> = OnceLock::new();
+    if let Some(a) = AMIS.get() {
+        return a;
+    }
+    let new = m
+        .ssm
+        .get_parameter()
+        .name(AL2023_PARAMETER)
+        .send()
+        .await
+        .expect("GetParameter on the public AL2023 AMI parameter")
+        .parameter()
+        .and_then(|p| p.value())
+        .expect("the AL2023 parameter has a value")
+        .to_owned();
+    let images = m
+        .ec2
+        .describe_images()
+        .owners("amazon")
+        .filters(
+            ec2_types::Filter::builder()
+                .name("name")
+                .values("al2023-ami-ecs-hvm-*")
+                .build(),
+        )
+        .filters(
+            ec2_types::Filter::builder()
+                .name("architecture")
+                .values("x86_64")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeImages owner amazon");
+    let key = |i: &ec2_types::Image| {
+        (
+            i.creation_date().unwrap_or_default().to_owned(),
+            i.name().unwrap_or_default().to_owned(),
+        )
+    };
+    let newest = images
+        .images()
+        .iter()
+        .find(|i| i.image_id() == Some(new.as_str()))
+        .map(key)
+        .expect("the AL2023 ECS-recommended AMI is among moto's x86_64 images");
+    let old = images
+        .images()
+        .iter()
+        .filter(|i| i.image_id() != Some(new.as_str()))
+        .filter(|i| i.architecture() == Some(&ec2_types::ArchitectureValues::X8664))
+        .filter(|i| key(i) < newest)
+        .min_by_key(|i| key(i))
+        .and_then(|i| i.image_id())
+        .expect("an older x86_64 Amazon-owned AMI in moto's default set")
+        .to_owned();
+    let _ = AMIS.set(Amis { old, new });
+    AMIS.get().expect("set above")
+}
+
+/// One target's worth of AWS resources, and a config file naming them.
+struct Fleet {
+    name: String,
+    template_id: String,
+    group: String,
+    topic_arn: String,
+    parameter: String,
+    old_ami: String,
+    new_ami: String,
+    dir: tempfile::TempDir,
+}
+
+/// A launch template (old AMI, m5.large, user data), a group on `$Default` (min 1, max 2,
+/// desired 1, OldestLaunchTemplate), an SNS topic, and an SSM parameter holding the old AMI.
+async fn fleet(m: &Moto, label: &str) -> Fleet {
+    let amis = amis(m).await;
+    let name = unique(label);
+    let template_id = m
+        .ec2
+        .create_launch_template()
+        .launch_template_name(format!("{name}-lt"))
+        .version_description("hand-made v1")
+        .launch_template_data(
+            ec2_types::RequestLaunchTemplateData::builder()
+                .image_id(&amis.old)
+                .instance_type(ec2_types::InstanceType::from(INSTANCE_TYPE))
+                .user_data(USER_DATA)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateLaunchTemplate")
+        .launch_template()
+        .and_then(|t| t.launch_template_id())
+        .expect("template id")
+        .to_owned();
+    let group = format!("{name}-asg");
+    m.asg
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(&group)
+        .min_size(1)
+        .max_size(2)
+        .desired_capacity(1)
+        .availability_zones("us-east-1a")
+        .launch_template(
+            asg_types::LaunchTemplateSpecification::builder()
+                .launch_template_id(&template_id)
+                .version("$Default")
+                .build(),
+        )
+        .termination_policies("OldestLaunchTemplate")
+        .send()
+        .await
+        .expect("CreateAutoScalingGroup");
+    let topic_arn = m
+        .sns
+        .create_topic()
+        .name(format!("{name}-topic"))
+        .send()
+        .await
+        .expect("CreateTopic")
+        .topic_arn()
+        .expect("topic arn")
+        .to_owned();
+    let fleet = Fleet {
+        parameter: format!("/amiroll-test/{name}/image_id"),
+        name,
+        template_id,
+        group,
+        topic_arn,
+        old_ami: amis.old.clone(),
+        new_ami: amis.new.clone(),
+        dir: tempfile::tempdir().expect("a temporary directory"),
+    };
+    fleet.set_parameter(m, &fleet.old_ami).await;
+    fleet
+}
+
+impl Fleet {
+    /// Point the fleet's AMI parameter at `value` (a new parameter version).
+    async fn set_parameter(&self, m: &Moto, value: &str) {
+        m.ssm
+            .put_parameter()
+            .name(&self.parameter)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("PutParameter");
+    }
+
+    /// The `[[target]]` table for this fleet, with `extra` lines appended.
+    fn toml(&self, groups: &[&str], topic: &str, extra: &str) -> String {
+        let groups = groups
+            .iter()
+            .map(|g| format!("\"{g}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "[[target]]\nname = \"{}\"\nlaunch_template = \"{}\"\nami_parameter = \"{}\"\ngroups = [{groups}]\nsns_topic = \"{topic}\"\n{extra}",
+            self.name, self.template_id, self.parameter
+        )
+    }
+
+    /// The fleet's own configuration file.
+    fn config(&self) -> PathBuf {
+        self.write_config(
+            "amiroll.toml",
+            &self.toml(&[&self.group], &self.topic_arn, ""),
+        )
+    }
+
+    fn write_config(&self, file: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(file);
+        std::fs::write(&path, text).expect("write the configuration file");
+        path
+    }
+
+    /// The launch template now: (default version, versions by number).
+    async fn template(
+        &self,
+        m: &Moto,
+    ) -> (i64, BTreeMap<i64, ec2_types::ResponseLaunchTemplateData>) {
+        let header = m
+            .ec2
+            .describe_launch_templates()
+            .launch_template_ids(&self.template_id)
+            .send()
+            .await
+            .expect("DescribeLaunchTemplates");
+        let default = header
+            .launch_templates()
+            .first()
+            .and_then(|t| t.default_version_number())
+            .expect("default version");
+        let versions = m
+            .ec2
+            .describe_launch_template_versions()
+            .launch_template_id(&self.template_id)
+            .send()
+            .await
+            .expect("DescribeLaunchTemplateVersions")
+            .launch_template_versions()
+            .iter()
+            .map(|v| {
+                (
+                    v.version_number().expect("version number"),
+                    v.launch_template_data().cloned().expect("version data"),
+                )
+            })
+            .collect();
+        (default, versions)
+    }
+
+    /// The group's pending scheduled actions, by name.
+    async fn scheduled_actions(
+        &self,
+        m: &Moto,
+    ) -> BTreeMap<String, asg_types::ScheduledUpdateGroupAction> {
+        m.asg
+            .describe_scheduled_actions()
+            .auto_scaling_group_name(&self.group)
+            .send()
+            .await
+            .expect("DescribeScheduledActions")
+            .scheduled_update_group_actions()
+            .iter()
+            .filter(|a| a.auto_scaling_group_name() == Some(self.group.as_str()))
+            .map(|a| {
+                (
+                    a.scheduled_action_name().unwrap_or_default().to_owned(),
+                    a.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// The group's tags, key → value.
+    async fn tags(&self, m: &Moto) -> BTreeMap<String, String> {
+        m.asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&self.group)
+            .send()
+            .await
+            .expect("DescribeAutoScalingGroups")
+            .auto_scaling_groups()
+            .first()
+            .expect("the group")
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Nothing amiroll would write is there: one version (the default), no scheduled actions, no
+    /// amiroll tags.
+    async fn assert_untouched(&self, m: &Moto, context: &str) {
+        let (default, versions) = self.template(m).await;
+        assert_eq!(default, 1, "{context}: the default version moved");
+        assert_eq!(
+            versions.keys().copied().collect::<Vec<_>>(),
+            vec![1],
+            "{context}: a version was created"
+        );
+        assert_eq!(
+            versions[&1].image_id(),
+            Some(self.old_ami.as_str()),
+            "{context}: version 1 changed"
+        );
+        let actions = self.scheduled_actions(m).await;
+        assert!(
+            actions.is_empty(),
+            "{context}: scheduled actions {actions:?}"
+        );
+        let tags = self.tags(m).await;
+        assert!(
+            !tags.keys().any(|k| k.starts_with("amiroll:")),
+            "{context}: amiroll tags {tags:?}"
+        );
+    }
+}
+
+/// What one run of the binary did.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+
+    fn expect_code(self, code: i32, what: &str) -> Run {
+        assert_eq!(
+            self.code, code,
+            "{what}: exit code {} (expected {code})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Run the built `amiroll` against the emulator. Every `AWS_*` variable and the seed's variables
+/// of the calling environment are removed so the run sees only the emulator and `env`.
+fn amiroll(m: &Moto, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_amiroll"));
+    cmd.args(args);
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("AWS_") || k.starts_with("AMIROLL_") || SEED_ENV.contains(&k.as_ref()) {
+            cmd.env_remove(&key);
+        }
+    }
+    // No shared config or credentials files from the machine running the tests.
+    let nowhere = std::env::temp_dir().join(format!("{}-no-aws-config", unique("none")));
+    cmd.env("AWS_CONFIG_FILE", &nowhere)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", &m.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the amiroll binary");
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
+    // A run that hangs (an emulator that stopped answering) fails the test instead of the suite.
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for amiroll") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`amiroll {}` did not finish within {RUN_TIMEOUT:?}",
+                args.join(" ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+/// Read a child's pipe to the end on its own thread (so a full pipe never blocks the child).
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn with_config<'a>(config: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--config", config];
+    v.extend_from_slice(args);
+    v
+}
+
+fn target<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    let targets = doc["targets"].as_array().expect("`targets` is an array");
+    assert_eq!(targets.len(), 1, "one target: {doc:#}");
+    assert_eq!(targets[0]["target"], name, "{doc:#}");
+    &targets[0]
+}
+
+// --- Everything current ---------------------------------------------------------------------
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn check_exits_0_when_the_parameter_names_the_ami_in_use() {
+    let m = moto().await;
+    let f = fleet(&m, "current").await;
+    let config = f.config();
+    let config = config.to_str().expect("utf-8 path");
+
+    let text = amiroll(&m, &with_config(config, &["check"]), &[]).expect_code(0, "check");
+    assert!(
+        text.stdout
+            .contains(&format!("target {} [current]", f.name)),
+        "{}",
+        text.stdout
+    );
+
+    let json = amiroll(
+        &m,
+        &with_config(config, &["check", "--output", "json"]),
+        &[],
+    )
+    .expect_code(0, "check --output json");
+    let doc = json.json();
+    let t = target(&doc, &f.name);
+    assert_eq!(t["status"], "current", "{t:#}");
+    assert_eq!(t["target_ami"]["image_id"], f.old_ami.as_str(), "{t:#}");
+    assert_eq!(t["template_id"], f.template_id.as_str(), "{t:#}");
+    assert_eq!(t["errors"], Value::Array(vec![]), "{t:#}");
+    assert_eq!(t["actions"], Value::Array(vec![]), "{t:#}");
+
+    let plan = amiroll(&m, &with_config(config, &["plan"]), &[]).expect_code(0, "plan");
+    assert!(plan.stdout.contains("(no changes)"), "{}", plan.stdout);
+
+    let apply = amiroll(&m, &with_config(config, &["apply"]), &[]).expect_code(0, "apply");
+    assert!(apply.stdout.contains("(no changes)"), "{}", apply.stdout);
+    f.assert_untouched(&m, "apply on a current fleet").await;
+}
+
+// --- Drift: check, plan, dry run, apply, apply again ----------------------------------------
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn a_new_ami_is_planned_then_applied_exactly_once() {
+    let m = moto().await;
+    let f = fleet(&m, "drift").await;
+    f.set_parameter(&m, &f.new_ami).await;
+    let config = f.config();
+    let config = config.to_str().expect("utf-8 path");
+
+    // check: drift, exit 2.
+    let check = amiroll(&m, &with_config(config, &["check", "-o", "json"]), &[])
+        .expect_code(2, "check with drift");
+    let doc = check.json();
+    let t = target(&doc, &f.name);
+    assert_eq!(t["status"], "drift", "{t:#}");
+    assert_eq!(t["target_ami"]["image_id"], f.new_ami.as_str(), "{t:#}");
+    assert_eq!(t["target_ami"]["parameter"], f.parameter.as_str(), "{t:#}");
+    assert_eq!(t["target_ami"]["parameter_version"], 2, "{t:#}");
+
+    // plan: exit 2, lists the new version (text and JSON).
+    let plan = amiroll(&m, &with_config(config, &["plan"]), &[]).expect_code(2, "plan");
+    let create = format!(
+        "create a version of {} from v1 with ImageId {}",
+        f.template_id, f.new_ami
+    );
+    assert!(plan.stdout.contains(&create), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains(&format!(
+            "make the new version the default version of {}",
+            f.template_id
+        )),
+        "{}",
+        plan.stdout
+    );
+    let plan = amiroll(&m, &with_config(config, &["plan", "-o", "json"]), &[])
+        .expect_code(2, "plan --output json");
+    let doc = plan.json();
+    let actions = target(&doc, &f.name)["actions"]
+        .as_array()
+        .expect("actions")
+        .clone();
+    let created: Vec<&Value> = actions
+        .iter()
+        .filter(|a| a["type"] == "create-version")
+        .collect();
+    assert_eq!(created.len(), 1, "{actions:#?}");
+    assert_eq!(created[0]["template_id"], f.template_id.as_str());
+    assert_eq!(created[0]["source_version"], 1);
+    assert_eq!(created[0]["image_id"], f.new_ami.as_str());
+    assert!(
+        created[0]["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "every action carries its reason: {actions:#?}"
+    );
+    let put: Vec<&Value> = actions
+        .iter()
+        .filter(|a| a["type"] == "put-scheduled-action")
+        .collect();
+    assert_eq!(put.len(), 2, "surge and settle: {actions:#?}");
+
+    // apply --dry-run: exit 0, nothing changes.
+    let dry = amiroll(&m, &with_config(config, &["apply", "--dry-run"]), &[])
+        .expect_code(0, "apply --dry-run");
+    assert!(
+        dry.stdout.contains("dry run: nothing was changed"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains(&format!("[not-done] {create}")),
+        "{}",
+        dry.stdout
+    );
+    f.assert_untouched(&m, "apply --dry-run").await;
+
+    // apply: exit 0, and the changes are really there.
+    let apply =
+        amiroll(&m, &with_config(config, &["apply", "-o", "json"]), &[]).expect_code(0, "apply");
+    let doc = apply.json();
+    assert_eq!(doc["dry_run"], false);
+    let t = target(&doc, &f.name);
+    assert_eq!(t["apply_error"], Value::Null, "{t:#}");
+    let results = t["results"].as_array().expect("results");
+    assert!(!results.is_empty(), "{t:#}");
+    assert!(
+        results.iter().all(|r| r["result"] == "done"),
+        "every action done: {results:#?}"
+    );
+    assert!(
+        t["notification"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("published rollout-started")),
+        "{t:#}"
+    );
+
+    // The template: v2 carries the new AMI and inherits the rest of v1; it is the default.
+    let (default, versions) = f.template(&m).await;
+    assert_eq!(versions.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(default, 2, "the new version is the default");
+    let v2 = &versions[&2];
+    assert_eq!(v2.image_id(), Some(f.new_ami.as_str()));
+    assert_eq!(
+        v2.instance_type().map(|t| t.as_str()),
+        Some(INSTANCE_TYPE),
+        "InstanceType inherited from v1"
+    );
+    assert_eq!(
+        v2.user_data(),
+        Some(USER_DATA),
+        "UserData inherited from v1"
+    );
+    assert_eq!(versions[&1].image_id(), Some(f.old_ami.as_str()), "v1 kept");
+
+    // The group: the round recorded in its tags, and the two scheduled actions of that round.
+    let tags = f.tags(&m).await;
+    let round = tags
+        .get("amiroll:rollout")
+        .unwrap_or_else(|| panic!("amiroll:rollout tag: {tags:?}"))
+        .clone();
+    assert_eq!(
+        tags.get("amiroll:rollout-ami"),
+        Some(&f.new_ami),
+        "{tags:?}"
+    );
+    assert_eq!(
+        tags.get("amiroll:original-capacity").map(String::as_str),
+        Some("min=1,max=2,desired=1"),
+        "{tags:?}"
+    );
+    assert_eq!(
+        tags.get("amiroll:rollback-version"),
+        Some(&format!("{}:1", f.template_id)),
+        "{tags:?}"
+    );
+    let actions = f.scheduled_actions(&m).await;
+    let surge_name = format!("amiroll-{round}-surge");
+    let settle_name = format!("amiroll-{round}-settle");
+    assert_eq!(
+        actions.keys().cloned().collect::<Vec<_>>(),
+        vec![settle_name.clone(), surge_name.clone()],
+        "{actions:#?}"
+    );
+    let surge = &actions[&surge_name];
+    assert_eq!(surge.desired_capacity(), Some(2), "{surge:?}");
+    assert_eq!(surge.max_size(), Some(2), "{surge:?}");
+    let settle = &actions[&settle_name];
+    assert_eq!(
+        (
+            settle.min_size(),
+            settle.max_size(),
+            settle.desired_capacity()
+        ),
+        (Some(1), Some(2), Some(1)),
+        "{settle:?}"
+    );
+    let (surge_at, settle_at) = (
+        surge.start_time().expect("surge start time"),
+        settle.start_time().expect("settle start time"),
+    );
+    let now = aws_sdk_autoscaling::primitives::DateTime::from(SystemTime::now());
+    assert!(surge_at.secs() > now.secs(), "the surge is in the future");
+    assert!(
+        settle_at.secs() > surge_at.secs(),
+        "the settle comes after the surge"
+    );
+
+    // apply again: the rollout is in flight; no second version, the same two actions.
+    let again = amiroll(&m, &with_config(config, &["apply", "-o", "json"]), &[])
+        .expect_code(0, "apply again");
+    let doc = again.json();
+    let t = target(&doc, &f.name);
+    assert_eq!(t["status"], "rolling", "{t:#}");
+    assert!(
+        !t["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .any(|r| r["action"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("create a version")),
+        "{t:#}"
+    );
+    let (default, versions) = f.template(&m).await;
+    assert_eq!(
+        versions.keys().copied().collect::<Vec<_>>(),
+        vec![1, 2],
+        "no second version"
+    );
+    assert_eq!(default, 2);
+    let again_actions = f.scheduled_actions(&m).await;
+    assert_eq!(
+        again_actions.keys().cloned().collect::<Vec<_>>(),
+        vec![settle_name, surge_name]
+    );
+    assert_eq!(f.tags(&m).await.get("amiroll:rollout"), Some(&round));
+
+    // check while rolling: not current, so exit 2.
+    amiroll(&m, &with_config(config, &["check"]), &[]).expect_code(2, "check while rolling");
+}
+
+// --- The seed's environment variables -------------------------------------------------------
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn the_seed_environment_variables_configure_check() {
+    let m = moto().await;
+    let f = fleet(&m, "seed").await;
+    let env = [
+        ("launch_template_id", f.template_id.as_str()),
+        ("image_id_ssm_parameter", f.parameter.as_str()),
+        ("sns_arn", f.topic_arn.as_str()),
+        ("asg_name", f.group.as_str()),
+    ];
+
+    let current = amiroll(&m, &["check"], &env).expect_code(0, "seed env, current");
+    // The seed's configuration names the target after the group.
+    assert!(
+        current
+            .stdout
+            .contains(&format!("target {} [current]", f.group)),
+        "{}",
+        current.stdout
+    );
+
+    f.set_parameter(&m, &f.new_ami).await;
+    let drift = amiroll(&m, &["check", "-o", "json"], &env).expect_code(2, "seed env, drift");
+    let doc = drift.json();
+    let t = target(&doc, &f.group);
+    assert_eq!(t["status"], "drift", "{t:#}");
+    assert_eq!(t["strategy"], "scheduled-surge", "{t:#}");
+    assert_eq!(t["sns_topic"], f.topic_arn.as_str(), "{t:#}");
+    assert_eq!(t["target_ami"]["image_id"], f.new_ami.as_str(), "{t:#}");
+    f.assert_untouched(&m, "check with the seed's variables")
+        .await;
+
+    // One variable missing: an error that names it.
+    let partial = amiroll(&m, &["check"], &env[..3]).expect_code(1, "seed env without asg_name");
+    assert!(partial.stderr.contains("asg_name"), "{}", partial.stderr);
+}
+
+// --- Bad input changes nothing --------------------------------------------------------------
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn a_missing_group_is_an_error_and_changes_nothing() {
+    let m = moto().await;
+    let f = fleet(&m, "nogroup").await;
+    f.set_parameter(&m, &f.new_ami).await;
+    let missing = format!("{}-missing", f.group);
+    let config = f.write_config(
+        "amiroll.toml",
+        &f.toml(&[&f.group, &missing], &f.topic_arn, ""),
+    );
+    let config = config.to_str().expect("utf-8 path");
+
+    let check = amiroll(&m, &with_config(config, &["check"]), &[]).expect_code(1, "check");
+    assert!(
+        check
+            .output()
+            .contains(&format!("Auto Scaling group `{missing}` not found")),
+        "{}",
+        check.output()
+    );
+    let apply = amiroll(&m, &with_config(config, &["apply"]), &[]).expect_code(1, "apply");
+    assert!(apply.output().contains(&missing), "{}", apply.output());
+    f.assert_untouched(&m, "apply with a missing group").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn a_json_parameter_where_an_id_is_expected_is_an_error_and_changes_nothing() {
+    let m = moto().await;
+    let f = fleet(&m, "json").await;
+    // What `…/recommended` (the JSON parameter) holds, put where an AMI id is expected.
+    let json = serde_json::json!({
+        "image_id": f.new_ami,
+        "image_name": "al2023-ami-ecs-hvm-2023.0.20260226-kernel-6.1-x86_64",
+        "ecs_agent_version": "1.100.0",
+        "os": "Amazon Linux 2023",
+        "schema_version": 1,
+        "source_image_name": "al2023-ami-minimal-2023.0.20260226-kernel-6.1-x86_64"
+    })
+    .to_string();
+    f.set_parameter(&m, &json).await;
+    let config = f.config();
+    let config = config.to_str().expect("utf-8 path");
+
+    let check = amiroll(&m, &with_config(config, &["check"]), &[]).expect_code(1, "check");
+    assert!(
+        check.output().contains(&format!(
+            "SSM parameter `{}` holds a JSON document",
+            f.parameter
+        )),
+        "{}",
+        check.output()
+    );
+    let apply = amiroll(&m, &with_config(config, &["apply"]), &[]).expect_code(1, "apply");
+    assert!(apply.output().contains(&f.parameter), "{}", apply.output());
+    f.assert_untouched(&m, "apply with a JSON parameter").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn a_missing_sns_topic_is_an_error_and_changes_nothing() {
+    let m = moto().await;
+    let f = fleet(&m, "notopic").await;
+    f.set_parameter(&m, &f.new_ami).await;
+    let missing = format!("{}-missing", f.topic_arn);
+    let config = f.write_config("amiroll.toml", &f.toml(&[&f.group], &missing, ""));
+    let config = config.to_str().expect("utf-8 path");
+
+    let check = amiroll(&m, &with_config(config, &["check"]), &[]).expect_code(1, "check");
+    assert!(
+        check
+            .output()
+            .contains(&format!("SNS topic `{missing}` does not exist")),
+        "{}",
+        check.output()
+    );
+    let apply = amiroll(&m, &with_config(config, &["apply"]), &[]).expect_code(1, "apply");
+    assert!(apply.output().contains(&missing), "{}", apply.output());
+    f.assert_untouched(&m, "apply with a missing topic").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn an_unknown_config_key_is_an_error_and_changes_nothing() {
+    let m = moto().await;
+    let f = fleet(&m, "badkey").await;
+    f.set_parameter(&m, &f.new_ami).await;
+    // The target table takes six lines; the misspelt key is on line 7.
+    let text = f.toml(&[&f.group], &f.topic_arn, "surge_minuets = 20\n");
+    assert_eq!(
+        text.lines().position(|l| l.starts_with("surge_minuets")),
+        Some(6)
+    );
+    let config = f.write_config("amiroll.toml", &text);
+    let config = config.to_str().expect("utf-8 path");
+
+    for args in [&["check"][..], &["apply"][..]] {
+        let run = amiroll(&m, &with_config(config, args), &[]).expect_code(1, args[0]);
+        assert!(run.stderr.contains("surge_minuets"), "{}", run.stderr);
+        assert!(run.stderr.contains("line 7"), "{}", run.stderr);
+        assert!(run.stdout.is_empty(), "no result on stdout: {}", run.stdout);
+    }
+    f.assert_untouched(&m, "apply with an unknown key").await;
+}

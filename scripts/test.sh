@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, property and simulator tests, then the real-protocol tests (the AWS
+# adapter and the `amiroll` binary end to end) against the local AWS emulator, tests/moto/server.py.
+#
+#   scripts/test.sh                          # from any directory
+#   scripts/test.sh -- --nocapture           # extra arguments go to both `cargo test` runs
+#   scripts/test.sh -p amiroll-cli           # only these packages (instead of --workspace)
+#     (a package-only run resolves features differently: its first build compiles the SDK again)
+#
+# Needs cargo, and python3 with moto[server] (see tests/moto/README.md). The emulator listens on
+# 127.0.0.1 only, on a free port, and is stopped on exit. CARGO_TARGET_DIR is honoured if set.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+section() { printf '\n==> %s\n' "$*"; }
+
+# The emulator starts first so that a missing moto fails in seconds, not after the first test run.
+section "starting the local AWS emulator (tests/moto/server.py)"
+# A free port: bind port 0, read it, close. (Should another process take it in between, the wait
+# below fails and shows the server's log.)
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+log="$(mktemp -t amiroll-moto.XXXXXX)"
+python3 tests/moto/server.py "$port" >"$log" 2>&1 &
+server_pid=$!
+
+on_exit() {
+    local status=$1
+    if kill -0 "$server_pid" 2>/dev/null; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    if ((status != 0)) && [[ -s "$log" ]]; then
+        echo "--- last lines of the emulator's log" >&2
+        tail -n 40 "$log" >&2
+    fi
+    rm -f "$log"
+}
+trap 'on_exit $?' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+deadline=$((SECONDS + 60))
+until grep -qx ready "$log"; do
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        echo "scripts/test.sh: the emulator exited before it was ready (is moto[server] installed? see tests/moto/README.md)" >&2
+        exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+        echo "scripts/test.sh: the emulator did not print \"ready\" within 60 s on 127.0.0.1:$port" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+echo "emulator ready on 127.0.0.1:$port (pid $server_pid)"
+
+# `--workspace` unless the caller picked packages (cargo ignores `-p` next to `--workspace`).
+# `--ignored` is a test-binary argument: it goes after the caller's own `--` if they gave one.
+scope=(--workspace)
+has_separator=0
+for a in "$@"; do
+    if [[ "$a" == "--" ]]; then
+        has_separator=1
+        break
+    fi
+    case "$a" in -p | -p?* | --package | --package=*) scope=() ;; esac
+done
+args=("${scope[@]+"${scope[@]}"}" "$@")
+if ((has_separator)); then
+    ignored=("${args[@]}" --ignored)
+else
+    ignored=("${args[@]}" -- --ignored)
+fi
+
+section "cargo test ${args[*]}"
+cargo test "${args[@]}"
+
+# The emulator tests are #[ignore]d so that a plain `cargo test` needs no server.
+section "AMIROLL_MOTO_URL=http://127.0.0.1:$port cargo test ${ignored[*]}"
+AMIROLL_MOTO_URL="http://127.0.0.1:$port" cargo test "${ignored[@]}"
+
+section "all tests passed"
