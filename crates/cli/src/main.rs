@@ -85,10 +85,18 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let json_output = cli.output == Output::Json;
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("amiroll: error: {e:#}");
+            if json_output {
+                // Machines reading stdout get something to parse too.
+                let _ = print(&format!(
+                    "{}\n",
+                    serde_json::json!({ "error": format!("{e:#}") })
+                ));
+            }
             ExitCode::from(1)
         }
     }

@@ -104,6 +104,9 @@ pub fn report_text(report: &ApplyReport) -> String {
     }
     for t in &report.targets {
         target_header(&mut out, &t.plan);
+        if !report.dry_run && t.results.iter().any(|r| r.result == "done") {
+            out.push_str("  (state above is as observed before these changes)\n");
+        }
         if t.results.is_empty() {
             out.push_str("  (no changes)\n");
         }
