@@ -21,13 +21,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
+from datetime import datetime, timezone
 from typing import Any
 
+from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError, InvalidLaunchTemplateVersionNotFound
 from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateBackend
 from moto.ec2.responses.launch_templates import LaunchTemplates
+from moto.ecs.exceptions import InvalidParameterException
+from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.server import ThreadedMotoServer
 
 # Shim state lives on moto's own objects, so `/moto-api/reset` (which rebuilds the backends) clears it.
@@ -249,6 +254,156 @@ def update_auto_scaling_group(self: AutoScalingResponse) -> Any:
     return result
 
 
+# --- shim 5: instance refresh (Start / Describe / Cancel / Rollback) ---------------------------
+#
+# moto 5.2.1 has none of the four actions (HTTP 500). moto dispatches a Query action to the
+# AutoScalingResponse method of the same name in snake_case and serializes an ActionResult (or a
+# ServiceException, by its code) with the botocore model, as for every moto Auto Scaling action,
+# so the methods below are simply added to that class. Refreshes live in memory per group and
+# never progress on their own: no instance is replaced, the status only changes on Cancel and
+# Rollback.
+
+# "DescribeInstanceRefreshes" Status values of a refresh that still runs (not terminal).
+_ACTIVE = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+
+
+class InstanceRefreshInProgress(AutoscalingClientError):
+    code = "InstanceRefreshInProgress"
+
+
+class ActiveInstanceRefreshNotFound(AutoscalingClientError):
+    code = "ActiveInstanceRefreshNotFound"
+
+
+class IrreversibleInstanceRefresh(AutoscalingClientError):
+    code = "IrreversibleInstanceRefresh"
+
+
+def _refreshes(self: AutoScalingResponse, group_name: str) -> list[dict]:
+    """The group's refreshes, oldest first, kept on moto's backend (so `/moto-api/reset` clears them)."""
+    store = self.autoscaling_backend.__dict__.setdefault("_amiroll_refreshes", {})
+    return store.setdefault(group_name, [])
+
+
+def _active(self: AutoScalingResponse, group_name: str) -> dict:
+    for refresh in _refreshes(self, group_name):
+        if refresh["Status"] in _ACTIVE:
+            return refresh
+    raise ActiveInstanceRefreshNotFound(f"No in progress or pending Instance Refresh found for Auto Scaling group {group_name}")
+
+
+def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    """Imitates "StartInstanceRefresh" (Amazon EC2 Auto Scaling API Reference).
+
+    An unknown group is a ValidationError. "only one instance refresh can be in progress at a time
+    for an Auto Scaling group" -> InstanceRefreshInProgress (HTTP 400) while one is active. Stores
+    the refresh as Pending with its Strategy (default Rolling), Preferences, DesiredConfiguration,
+    StartTime and InstancesToUpdate (the group's instance count); returns InstanceRefreshId.
+    """
+    name = self._get_param("AutoScalingGroupName")
+    group = self.autoscaling_backend.autoscaling_groups.get(name)
+    if group is None:
+        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup {name} not found")
+    with _LOCK:
+        refreshes = _refreshes(self, name)
+        active = [r for r in refreshes if r["Status"] in _ACTIVE]
+        if active:
+            raise InstanceRefreshInProgress(
+                f"An Instance Refresh is already in progress and blocks the execution of this Instance Refresh. "
+                f"(Existing Instance Refresh Id: {active[0]['InstanceRefreshId']})"
+            )
+        refresh: dict[str, Any] = {
+            "InstanceRefreshId": str(uuid.uuid4()),
+            "AutoScalingGroupName": name,
+            "Status": "Pending",
+            "StatusReason": "Waiting for instance refresh to start.",
+            "StartTime": datetime.now(timezone.utc),
+            "PercentageComplete": 0,
+            "InstancesToUpdate": len(group.instance_states),
+            "Strategy": self._get_param("Strategy") or "Rolling",
+            "Preferences": self._get_param("Preferences") or {},
+        }
+        desired = self._get_param("DesiredConfiguration")
+        if desired:
+            refresh["DesiredConfiguration"] = desired
+        refreshes.append(refresh)
+    return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+
+def describe_instance_refreshes(self: AutoScalingResponse) -> ActionResult:
+    """Imitates "DescribeInstanceRefreshes" (Amazon EC2 Auto Scaling API Reference): the group's
+    refreshes newest first, optionally only InstanceRefreshIds, MaxRecords (default 50, at most 100)
+    per page with NextToken. An unknown group lists nothing."""
+    name = self._get_param("AutoScalingGroupName")
+    ids = self._get_param("InstanceRefreshIds") or []
+    max_records = self._get_int_param("MaxRecords") or 50
+    if not 1 <= max_records <= 100:
+        raise ValidationError("MaxRecords must be between 1 and 100")
+    start = int(self._get_param("NextToken") or 0)
+    with _LOCK:
+        found = [dict(r) for r in reversed(_refreshes(self, name)) if not ids or r["InstanceRefreshId"] in ids]
+    page = found[start : start + max_records]
+    token = str(start + max_records) if start + max_records < len(found) else None
+    return ActionResult({"InstanceRefreshes": page, "NextToken": token})
+
+
+def cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    """Imitates "CancelInstanceRefresh" (Amazon EC2 Auto Scaling API Reference): the active refresh
+    (or rollback) becomes Cancelled (AWS passes through Cancelling while instances finish); none
+    active -> ActiveInstanceRefreshNotFound. Returns its InstanceRefreshId."""
+    name = self._get_param("AutoScalingGroupName")
+    with _LOCK:
+        refresh = _active(self, name)
+        refresh.update(Status="Cancelled", StatusReason="Instance refresh cancelled by the user.",
+                       EndTime=datetime.now(timezone.utc))
+    return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+
+def rollback_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    """Imitates "RollbackInstanceRefresh" (Amazon EC2 Auto Scaling API Reference): none active ->
+    ActiveInstanceRefreshNotFound; an active refresh without a DesiredConfiguration, or whose
+    template version is $Latest/$Default, -> IrreversibleInstanceRefresh; otherwise it becomes
+    RollbackSuccessful at once (AWS passes through RollbackInProgress while it replaces instances).
+    Returns its InstanceRefreshId."""
+    name = self._get_param("AutoScalingGroupName")
+    with _LOCK:
+        refresh = _active(self, name)
+        template = (refresh.get("DesiredConfiguration") or {}).get("LaunchTemplate")
+        if not template:
+            raise IrreversibleInstanceRefresh("The instance refresh cannot be rolled back: it has no desired configuration.")
+        if str(template.get("Version", "$Default")) in ("$Latest", "$Default"):
+            raise IrreversibleInstanceRefresh("The instance refresh cannot be rolled back: its launch template version is $Latest or $Default.")
+        refresh.update(Status="RollbackSuccessful", StatusReason="Instance refresh rolled back by the user.",
+                       PercentageComplete=0, EndTime=datetime.now(timezone.utc))
+    return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+
+# --- shim 6: DescribeCapacityProviders without names ----------------------------------------
+
+_original_describe_capacity_providers = EC2ContainerServiceResponse.describe_capacity_providers
+
+
+def describe_capacity_providers(self: EC2ContainerServiceResponse) -> ActionResult:
+    """Imitates "DescribeCapacityProviders" (Amazon ECS API Reference) without capacityProviders:
+    every capacity provider of the account, with the AWS-managed FARGATE and FARGATE_SPOT (which
+    have no autoScalingGroupProvider, as in the AWS CLI example "To describe all capacity
+    providers"), at most maxResults (1-10, default 10) per page with nextToken. moto answers
+    HTTP 500 when no names are given; with names moto's own answer is kept."""
+    if self._get_param("capacityProviders"):
+        return _original_describe_capacity_providers(self)
+    max_results = self._get_int_param("maxResults") or 10
+    if not 1 <= max_results <= 10:
+        raise InvalidParameterException("maxResults must be between 1 and 10.")
+    start = int(self._get_param("nextToken") or 0)
+    arn = f"arn:{self.partition}:ecs:{self.region}:{self.current_account}:capacity-provider/"
+    providers: list[Any] = list(self.ecs_backend.capacity_providers.values())
+    providers += [{"capacityProviderArn": arn + name, "name": name, "status": "ACTIVE", "tags": []}
+                  for name in ("FARGATE", "FARGATE_SPOT")]
+    page = providers[start : start + max_results]
+    token = str(start + max_results) if start + max_results < len(providers) else None
+    return ActionResult({"capacityProviders": page, "failures": [], "nextToken": token})
+
+
 def install_shims() -> None:
     LaunchTemplates.create_launch_template_version = create_launch_template_version
     LaunchTemplates.delete_launch_template_versions = delete_launch_template_versions
@@ -257,6 +412,11 @@ def install_shims() -> None:
     LaunchTemplateBackend.describe_launch_template_versions = describe_launch_template_versions
     LaunchTemplateBackend.modify_launch_template = modify_launch_template
     AutoScalingResponse.update_auto_scaling_group = update_auto_scaling_group
+    AutoScalingResponse.start_instance_refresh = start_instance_refresh
+    AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
+    AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
+    AutoScalingResponse.rollback_instance_refresh = rollback_instance_refresh
+    EC2ContainerServiceResponse.describe_capacity_providers = describe_capacity_providers
 
 
 def _port() -> int:

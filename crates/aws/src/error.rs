@@ -29,10 +29,12 @@ pub fn classify(code: &str, http_status: Option<u16>) -> ErrorKind {
         | "ResourceContention"
         | "RequestTimeout"
         | "RequestTimeoutException" => return ErrorKind::Transient,
+        // Auto Scaling `ActiveInstanceRefreshNotFound`: no refresh to cancel or roll back.
         "NotFound"
         | "ParameterNotFound"
         | "InvalidAMIID.NotFound"
-        | "InvalidLaunchTemplateId.VersionNotFound" => return ErrorKind::NotFound,
+        | "InvalidLaunchTemplateId.VersionNotFound"
+        | "ActiveInstanceRefreshNotFound" => return ErrorKind::NotFound,
         "UnauthorizedOperation"
         | "AccessDenied"
         | "AccessDeniedException"
@@ -42,7 +44,11 @@ pub fn classify(code: &str, http_status: Option<u16>) -> ErrorKind {
         | "InstanceRefreshInProgress"
         | "ScalingActivityInProgress"
         | "ResourceInUse" => return ErrorKind::Conflict,
-        "ValidationError" | "ValidationException" => return ErrorKind::Invalid,
+        // Auto Scaling `IrreversibleInstanceRefresh`: a refresh that cannot be rolled back (no
+        // desired configuration, `$Latest`/`$Default`, or an SSM-parameter AMI).
+        "ValidationError" | "ValidationException" | "IrreversibleInstanceRefresh" => {
+            return ErrorKind::Invalid
+        }
         _ => {}
     }
     if code.ends_with(".NotFound") || code.ends_with("NotFoundException") {
@@ -140,6 +146,7 @@ mod tests {
             "InvalidLaunchTemplateName.NotFoundException",
             "InvalidInstanceID.NotFound",
             "ResourceNotFoundException",
+            "ActiveInstanceRefreshNotFound",
         ] {
             assert_eq!(classify(code, Some(400)), ErrorKind::NotFound, "{code}");
         }
@@ -182,6 +189,7 @@ mod tests {
             "InvalidAMIID.Malformed",
             "InvalidLaunchTemplateId.Malformed",
             "InvalidLaunchTemplateName.MalformedException",
+            "IrreversibleInstanceRefresh",
         ] {
             assert_eq!(classify(code, Some(400)), ErrorKind::Invalid, "{code}");
         }

@@ -9,10 +9,11 @@ use std::fmt;
 use std::time::Duration;
 
 use amiroll_core::port::{
-    op, AutoScalingGroup, Aws, AwsError, CreateVersionRequest, DeleteVersionsOutput, Ec2Instance,
-    ErrorKind, GetParametersOutput, GroupInstance, Image, InstanceOverride, InstanceTypeInfo,
-    LaunchTemplate, LaunchTemplateVersion, MixedInstancesPolicy, Notification, ScheduledAction,
-    SsmParameter, TemplateSpec, Timestamp, UpdateGroupRequest, VersionDeleteFailure,
+    op, AutoScalingGroup, Aws, AwsError, CapacityProvider, CreateVersionRequest,
+    DeleteVersionsOutput, Ec2Instance, ErrorKind, GetParametersOutput, GroupInstance, Image,
+    InstanceOverride, InstanceRefresh, InstanceTypeInfo, LaunchTemplate, LaunchTemplateVersion,
+    MixedInstancesPolicy, Notification, RefreshPreferences, ScheduledAction, SsmParameter,
+    StartRefreshRequest, TemplateSpec, Timestamp, UpdateGroupRequest, VersionDeleteFailure,
 };
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -34,6 +35,9 @@ const TAG_TEMPLATE_VERSION: &str = "aws:ec2launchtemplate:version";
 
 /// `MaxResults` for `DescribeLaunchTemplateVersions` (its maximum).
 const VERSIONS_PAGE: i32 = 200;
+
+/// `MaxRecords` for `DescribeInstanceRefreshes` (its maximum; the default is 50).
+const REFRESHES_PAGE: i32 = 100;
 
 /// How to reach AWS. Everything unset falls back to the standard chain (environment, shared
 /// config/credentials files, SSO, container/instance metadata).
@@ -80,6 +84,7 @@ pub struct AwsAdapter {
     ec2: aws_sdk_ec2::Client,
     autoscaling: aws_sdk_autoscaling::Client,
     sns: aws_sdk_sns::Client,
+    ecs: aws_sdk_ecs::Client,
     region: Option<String>,
 }
 
@@ -91,6 +96,7 @@ impl AwsAdapter {
             ec2: aws_sdk_ec2::Client::new(conf),
             autoscaling: aws_sdk_autoscaling::Client::new(conf),
             sns: aws_sdk_sns::Client::new(conf),
+            ecs: aws_sdk_ecs::Client::new(conf),
             region: conf.region().map(|r| r.as_ref().to_owned()),
         }
     }
@@ -117,6 +123,9 @@ impl AwsAdapter {
     }
     pub fn sns_client(&self) -> &aws_sdk_sns::Client {
         &self.sns
+    }
+    pub fn ecs_client(&self) -> &aws_sdk_ecs::Client {
+        &self.ecs
     }
 }
 
@@ -364,6 +373,99 @@ fn map_scheduled_action(
         desired_capacity: a.desired_capacity(),
         recurrence: a.recurrence().map(str::to_owned),
     })
+}
+
+/// `RefreshPreferences` as the SDK sends them ("RefreshPreferences", Amazon EC2 Auto Scaling API
+/// Reference): every member the request has. `None` members, an empty `CheckpointPercentages`
+/// and an empty alarm list are left out (the SDK would send an empty list as a bare parameter).
+fn sdk_preferences(p: &RefreshPreferences) -> aws_sdk_autoscaling::types::RefreshPreferences {
+    use aws_sdk_autoscaling::types::{
+        AlarmSpecification, ScaleInProtectedInstances, StandbyInstances,
+    };
+    aws_sdk_autoscaling::types::RefreshPreferences::builder()
+        .min_healthy_percentage(p.min_healthy_percentage)
+        .max_healthy_percentage(p.max_healthy_percentage)
+        .skip_matching(p.skip_matching)
+        .set_instance_warmup(p.instance_warmup)
+        .auto_rollback(p.auto_rollback)
+        .set_checkpoint_percentages(
+            (!p.checkpoint_percentages.is_empty()).then(|| p.checkpoint_percentages.clone()),
+        )
+        .set_checkpoint_delay(p.checkpoint_delay)
+        .set_alarm_specification((!p.alarms.is_empty()).then(|| {
+            AlarmSpecification::builder()
+                .set_alarms(Some(p.alarms.clone()))
+                .build()
+        }))
+        .set_bake_time(p.bake_time)
+        .set_scale_in_protected_instances(
+            p.scale_in_protected_instances
+                .as_deref()
+                .map(ScaleInProtectedInstances::from),
+        )
+        .set_standby_instances(p.standby_instances.as_deref().map(StandbyInstances::from))
+        .build()
+}
+
+/// `StartInstanceRefresh` `DesiredConfiguration`: a `LaunchTemplate` by id and version number, when
+/// the request names one.
+fn sdk_desired(
+    request: &StartRefreshRequest,
+) -> Option<aws_sdk_autoscaling::types::DesiredConfiguration> {
+    request.desired.as_ref().map(|d| {
+        aws_sdk_autoscaling::types::DesiredConfiguration::builder()
+            .launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_id(&d.template_id)
+                    .version(d.version.to_string())
+                    .build(),
+            )
+            .build()
+    })
+}
+
+fn map_refresh(
+    operation: &'static str,
+    group_name: &str,
+    r: &aws_sdk_autoscaling::types::InstanceRefresh,
+) -> Result<InstanceRefresh, AwsError> {
+    Ok(InstanceRefresh {
+        id: required(r.instance_refresh_id(), operation, "InstanceRefreshId")?.to_owned(),
+        group_name: r.auto_scaling_group_name().unwrap_or(group_name).to_owned(),
+        status: required(r.status(), operation, "Status")?
+            .as_str()
+            .to_owned(),
+        status_reason: r.status_reason().map(str::to_owned),
+        start_time: r.start_time().and_then(timestamp),
+        end_time: r.end_time().and_then(timestamp),
+        percentage_complete: r.percentage_complete(),
+        instances_to_update: r.instances_to_update(),
+        desired_template: r
+            .desired_configuration()
+            .and_then(|d| d.launch_template())
+            .map(template_spec),
+    })
+}
+
+/// An ECS capacity provider backed by an Auto Scaling group; `None` for the others (Fargate,
+/// ECS Managed Instances).
+fn map_capacity_provider(
+    operation: &'static str,
+    p: &aws_sdk_ecs::types::CapacityProvider,
+) -> Result<Option<CapacityProvider>, AwsError> {
+    use aws_sdk_ecs::types::{ManagedDraining, ManagedScalingStatus, ManagedTerminationProtection};
+    let Some(asg) = p.auto_scaling_group_provider() else {
+        return Ok(None);
+    };
+    Ok(Some(CapacityProvider {
+        name: required(p.name(), operation, "capacityProviders.name")?.to_owned(),
+        auto_scaling_group_arn: asg.auto_scaling_group_arn().to_owned(),
+        managed_scaling: asg.managed_scaling().and_then(|m| m.status())
+            == Some(&ManagedScalingStatus::Enabled),
+        managed_termination_protection: asg.managed_termination_protection()
+            == Some(&ManagedTerminationProtection::Enabled),
+        managed_draining: asg.managed_draining() == Some(&ManagedDraining::Enabled),
+    }))
 }
 
 impl AwsAdapter {
@@ -950,6 +1052,123 @@ impl Aws for AwsAdapter {
             .map_err(|e| from_sdk(op::PUBLISH, e))?;
         Ok(required(out.message_id(), op::PUBLISH, "MessageId")?.to_owned())
     }
+
+    /// "StartInstanceRefresh" (Amazon EC2 Auto Scaling API Reference): `Strategy` `Rolling`, the
+    /// desired launch template version by number when given, and every preference the request
+    /// has. An active refresh fails with `InstanceRefreshInProgress` (`Conflict`).
+    async fn start_instance_refresh(
+        &self,
+        request: &StartRefreshRequest,
+    ) -> Result<String, AwsError> {
+        let out = self
+            .autoscaling
+            .start_instance_refresh()
+            .auto_scaling_group_name(&request.group_name)
+            .strategy(aws_sdk_autoscaling::types::RefreshStrategy::Rolling)
+            .set_desired_configuration(sdk_desired(request))
+            .preferences(sdk_preferences(&request.preferences))
+            .send()
+            .await
+            .map_err(|e| from_sdk(op::START_INSTANCE_REFRESH, e))?;
+        Ok(required(
+            out.instance_refresh_id(),
+            op::START_INSTANCE_REFRESH,
+            "InstanceRefreshId",
+        )?
+        .to_owned())
+    }
+
+    /// "DescribeInstanceRefreshes" (Amazon EC2 Auto Scaling API Reference): the group's refreshes
+    /// of the last six weeks, newest first as AWS orders them, all pages (`MaxRecords` 100).
+    async fn describe_instance_refreshes(
+        &self,
+        group_name: &str,
+    ) -> Result<Vec<InstanceRefresh>, AwsError> {
+        const OP: &str = op::DESCRIBE_INSTANCE_REFRESHES;
+        let mut refreshes = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .autoscaling
+                .describe_instance_refreshes()
+                .auto_scaling_group_name(group_name)
+                .max_records(REFRESHES_PAGE)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk(OP, e))?;
+            for refresh in out.instance_refreshes() {
+                refreshes.push(map_refresh(OP, group_name, refresh)?);
+            }
+            match non_empty_token(out.next_token()) {
+                Some(t) => token = Some(t),
+                None => return Ok(refreshes),
+            }
+        }
+    }
+
+    /// "RollbackInstanceRefresh" (Amazon EC2 Auto Scaling API Reference): no active refresh is
+    /// `ActiveInstanceRefreshNotFound` (`NotFound`); one without a desired configuration (or on
+    /// `$Latest`/`$Default` or an SSM-parameter AMI) is `IrreversibleInstanceRefresh` (`Invalid`).
+    async fn rollback_instance_refresh(&self, group_name: &str) -> Result<String, AwsError> {
+        let out = self
+            .autoscaling
+            .rollback_instance_refresh()
+            .auto_scaling_group_name(group_name)
+            .send()
+            .await
+            .map_err(|e| from_sdk(op::ROLLBACK_INSTANCE_REFRESH, e))?;
+        Ok(required(
+            out.instance_refresh_id(),
+            op::ROLLBACK_INSTANCE_REFRESH,
+            "InstanceRefreshId",
+        )?
+        .to_owned())
+    }
+
+    /// "CancelInstanceRefresh" (Amazon EC2 Auto Scaling API Reference), with the default
+    /// `WaitForTransitioningInstances`; no active refresh is `ActiveInstanceRefreshNotFound`
+    /// (`NotFound`).
+    async fn cancel_instance_refresh(&self, group_name: &str) -> Result<String, AwsError> {
+        let out = self
+            .autoscaling
+            .cancel_instance_refresh()
+            .auto_scaling_group_name(group_name)
+            .send()
+            .await
+            .map_err(|e| from_sdk(op::CANCEL_INSTANCE_REFRESH, e))?;
+        Ok(required(
+            out.instance_refresh_id(),
+            op::CANCEL_INSTANCE_REFRESH,
+            "InstanceRefreshId",
+        )?
+        .to_owned())
+    }
+
+    /// "DescribeCapacityProviders" (Amazon ECS API Reference) without names: every capacity
+    /// provider of the account, all pages. Providers without an `autoScalingGroupProvider`
+    /// (`FARGATE`, `FARGATE_SPOT`, ECS Managed Instances) are left out.
+    async fn describe_capacity_providers(&self) -> Result<Vec<CapacityProvider>, AwsError> {
+        const OP: &str = op::DESCRIBE_CAPACITY_PROVIDERS;
+        let mut providers = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .ecs
+                .describe_capacity_providers()
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk(OP, e))?;
+            for provider in out.capacity_providers() {
+                providers.extend(map_capacity_provider(OP, provider)?);
+            }
+            match non_empty_token(out.next_token()) {
+                Some(t) => token = Some(t),
+                None => return Ok(providers),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -967,6 +1186,227 @@ mod tests {
         assert_eq!(non_empty_token(None), None);
         assert_eq!(non_empty_token(Some("")), None);
         assert_eq!(non_empty_token(Some("t")), Some("t".to_owned()));
+    }
+
+    fn preferences() -> RefreshPreferences {
+        RefreshPreferences {
+            min_healthy_percentage: 100,
+            max_healthy_percentage: 200,
+            skip_matching: true,
+            instance_warmup: Some(30),
+            auto_rollback: true,
+            checkpoint_percentages: vec![20, 100],
+            checkpoint_delay: Some(600),
+            alarms: vec!["a".to_owned()],
+            bake_time: Some(0),
+            scale_in_protected_instances: Some("Refresh".to_owned()),
+            standby_instances: Some("Wait".to_owned()),
+        }
+    }
+
+    #[test]
+    fn every_preference_is_sent() {
+        let p = sdk_preferences(&preferences());
+        assert_eq!(p.min_healthy_percentage(), Some(100));
+        assert_eq!(p.max_healthy_percentage(), Some(200));
+        assert_eq!(p.skip_matching(), Some(true));
+        assert_eq!(p.instance_warmup(), Some(30));
+        assert_eq!(p.auto_rollback(), Some(true));
+        assert_eq!(p.checkpoint_percentages(), [20, 100]);
+        assert_eq!(p.checkpoint_delay(), Some(600));
+        assert_eq!(
+            p.alarm_specification().map(|a| a.alarms()),
+            Some(&["a".to_owned()][..])
+        );
+        assert_eq!(p.bake_time(), Some(0));
+        assert_eq!(
+            p.scale_in_protected_instances().map(|s| s.as_str()),
+            Some("Refresh")
+        );
+        assert_eq!(p.standby_instances().map(|s| s.as_str()), Some("Wait"));
+    }
+
+    #[test]
+    fn absent_preferences_are_left_out() {
+        let p = sdk_preferences(&RefreshPreferences {
+            instance_warmup: None,
+            checkpoint_percentages: Vec::new(),
+            checkpoint_delay: None,
+            alarms: Vec::new(),
+            bake_time: None,
+            scale_in_protected_instances: None,
+            standby_instances: None,
+            ..preferences()
+        });
+        assert_eq!(p.instance_warmup(), None);
+        assert_eq!(p.checkpoint_delay(), None);
+        assert_eq!(p.bake_time(), None);
+        assert_eq!(p.scale_in_protected_instances(), None);
+        assert_eq!(p.standby_instances(), None);
+        assert_eq!(p.alarm_specification(), None);
+        // `None`, not an empty list (which the Query protocol would send as a bare parameter).
+        assert_eq!(p.checkpoint_percentages, None);
+        // The four required members are always there.
+        assert_eq!(p.min_healthy_percentage(), Some(100));
+        assert_eq!(p.max_healthy_percentage(), Some(200));
+        assert_eq!(p.skip_matching(), Some(true));
+        assert_eq!(p.auto_rollback(), Some(true));
+    }
+
+    fn bare() -> RefreshPreferences {
+        RefreshPreferences {
+            min_healthy_percentage: 90,
+            max_healthy_percentage: 100,
+            skip_matching: false,
+            instance_warmup: None,
+            auto_rollback: false,
+            checkpoint_percentages: Vec::new(),
+            checkpoint_delay: None,
+            alarms: Vec::new(),
+            bake_time: None,
+            scale_in_protected_instances: None,
+            standby_instances: None,
+        }
+    }
+
+    #[test]
+    fn desired_configuration_names_the_version_by_number() {
+        let mut request = StartRefreshRequest {
+            group_name: "g".to_owned(),
+            desired: Some(amiroll_core::port::DesiredTemplate {
+                template_id: "lt-1".to_owned(),
+                version: 7,
+            }),
+            preferences: bare(),
+        };
+        let desired = sdk_desired(&request).expect("desired configuration");
+        let lt = desired.launch_template().expect("launch template");
+        assert_eq!(lt.launch_template_id(), Some("lt-1"));
+        assert_eq!(lt.launch_template_name(), None);
+        assert_eq!(lt.version(), Some("7"));
+        assert_eq!(desired.mixed_instances_policy(), None);
+        request.desired = None;
+        assert_eq!(sdk_desired(&request), None);
+    }
+
+    #[test]
+    fn refreshes_map_status_times_and_desired_template() {
+        use aws_sdk_autoscaling::types::{
+            DesiredConfiguration, InstanceRefresh as SdkRefresh, InstanceRefreshStatus,
+            LaunchTemplateSpecification,
+        };
+        let sdk = SdkRefresh::builder()
+            .instance_refresh_id("r-1")
+            .status(InstanceRefreshStatus::RollbackInProgress)
+            .status_reason("rolling back")
+            .start_time(aws_smithy_types::DateTime::from_secs(1_700_000_000))
+            .percentage_complete(40)
+            .instances_to_update(3)
+            .desired_configuration(
+                DesiredConfiguration::builder()
+                    .launch_template(
+                        LaunchTemplateSpecification::builder()
+                            .launch_template_id("lt-1")
+                            .version("7")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let r = map_refresh(op::DESCRIBE_INSTANCE_REFRESHES, "g", &sdk).expect("mapped");
+        assert_eq!(r.id, "r-1");
+        assert_eq!(r.group_name, "g", "falls back to the group asked for");
+        assert_eq!(r.status, "RollbackInProgress");
+        assert!(!r.is_terminal());
+        assert_eq!(r.status_reason.as_deref(), Some("rolling back"));
+        assert_eq!(r.start_time.map(|t| t.timestamp()), Some(1_700_000_000));
+        assert_eq!(r.end_time, None);
+        assert_eq!(r.percentage_complete, Some(40));
+        assert_eq!(r.instances_to_update, Some(3));
+        assert_eq!(
+            r.desired_template,
+            Some(TemplateSpec {
+                template_id: Some("lt-1".to_owned()),
+                template_name: None,
+                version: Some("7".to_owned()),
+            })
+        );
+
+        let no_status = SdkRefresh::builder().instance_refresh_id("r-2").build();
+        let err = map_refresh(op::DESCRIBE_INSTANCE_REFRESHES, "g", &no_status)
+            .expect_err("Status is always sent");
+        assert_eq!(err.code, "MalformedResponse");
+    }
+
+    #[test]
+    fn capacity_providers_without_a_group_are_skipped() {
+        use aws_sdk_ecs::types::{
+            AutoScalingGroupProvider, CapacityProvider as SdkProvider, ManagedDraining,
+            ManagedScaling, ManagedScalingStatus, ManagedTerminationProtection,
+        };
+        let fargate = SdkProvider::builder().name("FARGATE").build();
+        assert_eq!(
+            map_capacity_provider(op::DESCRIBE_CAPACITY_PROVIDERS, &fargate).expect("mapped"),
+            None
+        );
+
+        let asg = |scaling, protection, draining| {
+            AutoScalingGroupProvider::builder()
+                .auto_scaling_group_arn("arn:asg")
+                .managed_scaling(ManagedScaling::builder().status(scaling).build())
+                .managed_termination_protection(protection)
+                .managed_draining(draining)
+                .build()
+                .expect("provider")
+        };
+        let enabled = SdkProvider::builder()
+            .name("cp")
+            .auto_scaling_group_provider(asg(
+                ManagedScalingStatus::Enabled,
+                ManagedTerminationProtection::Enabled,
+                ManagedDraining::Enabled,
+            ))
+            .build();
+        assert_eq!(
+            map_capacity_provider(op::DESCRIBE_CAPACITY_PROVIDERS, &enabled).expect("mapped"),
+            Some(CapacityProvider {
+                name: "cp".to_owned(),
+                auto_scaling_group_arn: "arn:asg".to_owned(),
+                managed_scaling: true,
+                managed_termination_protection: true,
+                managed_draining: true,
+            })
+        );
+        let disabled = SdkProvider::builder()
+            .name("cp")
+            .auto_scaling_group_provider(asg(
+                ManagedScalingStatus::Disabled,
+                ManagedTerminationProtection::Disabled,
+                ManagedDraining::Disabled,
+            ))
+            .build();
+        let mapped = map_capacity_provider(op::DESCRIBE_CAPACITY_PROVIDERS, &disabled)
+            .expect("mapped")
+            .expect("an ASG provider");
+        assert!(
+            !mapped.managed_scaling
+                && !mapped.managed_termination_protection
+                && !mapped.managed_draining
+        );
+        // Absent members (older providers, or an emulator that drops them) read as disabled.
+        let bare = SdkProvider::builder()
+            .name("cp")
+            .auto_scaling_group_provider(
+                AutoScalingGroupProvider::builder()
+                    .auto_scaling_group_arn("arn:asg")
+                    .build()
+                    .expect("provider"),
+            )
+            .build();
+        let mapped = map_capacity_provider(op::DESCRIBE_CAPACITY_PROVIDERS, &bare)
+            .expect("mapped")
+            .expect("an ASG provider");
+        assert!(!mapped.managed_draining);
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
 //! The adapter over real HTTP against the local AWS emulator (`tests/moto/server.py`: moto with a
-//! small shim for launch-template behaviour moto lacks).
+//! small shim for launch-template, instance-refresh and capacity-provider behaviour moto lacks).
 //!
 //! Run: `python3 tests/moto/server.py 5790 &` then
 //! `AMIROLL_MOTO_URL=http://127.0.0.1:5790 cargo test -p amiroll-aws -- --include-ignored`.
@@ -12,8 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use amiroll_aws::{AwsAdapter, ConnectOptions};
 use amiroll_core::port::{
-    Aws, CreateVersionRequest, ErrorKind, Notification, ScheduledAction, TemplateSpec,
-    UpdateGroupRequest,
+    Aws, CapacityProvider, CreateVersionRequest, DesiredTemplate, ErrorKind, Notification,
+    RefreshPreferences, ScheduledAction, StartRefreshRequest, TemplateSpec, UpdateGroupRequest,
 };
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -33,6 +33,7 @@ struct Env {
     ec2: aws_sdk_ec2::Client,
     asg: aws_sdk_autoscaling::Client,
     sns: aws_sdk_sns::Client,
+    ecs: aws_sdk_ecs::Client,
 }
 
 async fn env() -> Env {
@@ -56,6 +57,7 @@ async fn env() -> Env {
         ec2: aws_sdk_ec2::Client::new(&conf),
         asg: aws_sdk_autoscaling::Client::new(&conf),
         sns: aws_sdk_sns::Client::new(&conf),
+        ecs: aws_sdk_ecs::Client::new(&conf),
     }
 }
 
@@ -955,6 +957,376 @@ async fn group_tags_create_update_delete() {
     assert_eq!(seen.get("amiroll:state").map(String::as_str), Some("done"));
     assert!(!seen.contains_key("amiroll:ami"));
     assert_eq!(seen.get("team").map(String::as_str), Some("amiroll"));
+}
+
+// --- Instance refresh (the emulator's shim 5) --------------------------------------------------
+
+fn every_preference() -> RefreshPreferences {
+    RefreshPreferences {
+        min_healthy_percentage: 100,
+        max_healthy_percentage: 150,
+        skip_matching: true,
+        instance_warmup: Some(60),
+        auto_rollback: true,
+        checkpoint_percentages: vec![50, 100],
+        checkpoint_delay: Some(300),
+        alarms: strings(&["amiroll-alarm-a", "amiroll-alarm-b"]),
+        bake_time: Some(120),
+        scale_in_protected_instances: Some("Refresh".to_owned()),
+        standby_instances: Some("Terminate".to_owned()),
+    }
+}
+
+fn bare_preferences() -> RefreshPreferences {
+    RefreshPreferences {
+        min_healthy_percentage: 90,
+        max_healthy_percentage: 100,
+        skip_matching: false,
+        instance_warmup: None,
+        auto_rollback: false,
+        checkpoint_percentages: Vec::new(),
+        checkpoint_delay: None,
+        alarms: Vec::new(),
+        bake_time: None,
+        scale_in_protected_instances: None,
+        standby_instances: None,
+    }
+}
+
+/// The refreshes as the SDK reads them (the port does not carry `Preferences`).
+async fn raw_refreshes(env: &Env, group: &str) -> Vec<asg_types::InstanceRefresh> {
+    env.asg
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(group)
+        .send()
+        .await
+        .expect("DescribeInstanceRefreshes")
+        .instance_refreshes()
+        .to_vec()
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn instance_refresh_start_describe_conflict_rollback() {
+    let env = env().await;
+    let (current, other) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    raw_version(&env, &id, &other).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+    let request = StartRefreshRequest {
+        group_name: name.clone(),
+        desired: Some(DesiredTemplate {
+            template_id: id.clone(),
+            version: 2,
+        }),
+        preferences: every_preference(),
+    };
+
+    let refresh_id = env
+        .adapter
+        .start_instance_refresh(&request)
+        .await
+        .expect("start");
+    assert!(!refresh_id.is_empty());
+
+    let refreshes = env
+        .adapter
+        .describe_instance_refreshes(&name)
+        .await
+        .expect("describe");
+    assert_eq!(refreshes.len(), 1);
+    let r = &refreshes[0];
+    assert_eq!(r.id, refresh_id);
+    assert_eq!(r.group_name, name);
+    assert_eq!(r.status, "Pending");
+    assert!(!r.is_terminal());
+    assert!(r.start_time.is_some(), "{r:?}");
+    assert_eq!(r.end_time, None);
+    assert_eq!(r.percentage_complete, Some(0));
+    assert_eq!(r.instances_to_update, Some(1));
+    assert_eq!(
+        r.desired_template,
+        Some(TemplateSpec {
+            template_id: Some(id.clone()),
+            template_name: None,
+            version: Some("2".to_owned()),
+        })
+    );
+
+    // Every preference reached the service (read with the SDK).
+    let raw = raw_refreshes(&env, &name).await;
+    let sent = raw
+        .first()
+        .and_then(|r| r.preferences())
+        .expect("preferences");
+    assert_eq!(sent.min_healthy_percentage(), Some(100));
+    assert_eq!(sent.max_healthy_percentage(), Some(150));
+    assert_eq!(sent.skip_matching(), Some(true));
+    assert_eq!(sent.instance_warmup(), Some(60));
+    assert_eq!(sent.auto_rollback(), Some(true));
+    assert_eq!(sent.checkpoint_percentages(), [50, 100]);
+    assert_eq!(sent.checkpoint_delay(), Some(300));
+    assert_eq!(
+        sent.alarm_specification().map(|a| a.alarms().to_vec()),
+        Some(strings(&["amiroll-alarm-a", "amiroll-alarm-b"]))
+    );
+    assert_eq!(sent.bake_time(), Some(120));
+    assert_eq!(
+        sent.scale_in_protected_instances().map(|s| s.as_str()),
+        Some("Refresh")
+    );
+    assert_eq!(
+        sent.standby_instances().map(|s| s.as_str()),
+        Some("Terminate")
+    );
+    assert_eq!(
+        raw.first().and_then(|r| r.strategy()).map(|s| s.as_str()),
+        Some("Rolling")
+    );
+
+    // One active refresh per group.
+    let conflict = env
+        .adapter
+        .start_instance_refresh(&request)
+        .await
+        .expect_err("a refresh is already active");
+    assert_eq!(conflict.kind, ErrorKind::Conflict, "{conflict}");
+    assert_eq!(conflict.code, "InstanceRefreshInProgress");
+    assert_eq!(conflict.operation, "autoscaling:StartInstanceRefresh");
+
+    let rolled_back = env
+        .adapter
+        .rollback_instance_refresh(&name)
+        .await
+        .expect("rollback");
+    assert_eq!(rolled_back, refresh_id);
+    let r = env
+        .adapter
+        .describe_instance_refreshes(&name)
+        .await
+        .expect("describe")
+        .remove(0);
+    assert_eq!(r.status, "RollbackSuccessful");
+    assert!(r.is_terminal());
+    assert!(r.end_time.is_some(), "{r:?}");
+
+    // Nothing is active any more.
+    let none = env
+        .adapter
+        .cancel_instance_refresh(&name)
+        .await
+        .expect_err("nothing to cancel");
+    assert_eq!(none.kind, ErrorKind::NotFound, "{none}");
+    assert_eq!(none.code, "ActiveInstanceRefreshNotFound");
+    assert_eq!(none.operation, "autoscaling:CancelInstanceRefresh");
+    let none = env
+        .adapter
+        .rollback_instance_refresh(&name)
+        .await
+        .expect_err("nothing to roll back");
+    assert_eq!(none.kind, ErrorKind::NotFound, "{none}");
+    assert_eq!(none.code, "ActiveInstanceRefreshNotFound");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn instance_refresh_without_desired_configuration_cancel_and_order() {
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+    let request = StartRefreshRequest {
+        group_name: name.clone(),
+        desired: None,
+        preferences: bare_preferences(),
+    };
+
+    let first = env
+        .adapter
+        .start_instance_refresh(&request)
+        .await
+        .expect("start");
+    // No desired configuration, and the optional preferences were left out.
+    let raw = raw_refreshes(&env, &name).await;
+    let raw = raw.first().expect("the refresh");
+    assert_eq!(raw.desired_configuration(), None);
+    let sent = raw.preferences().expect("preferences");
+    assert_eq!(sent.min_healthy_percentage(), Some(90));
+    assert_eq!(sent.max_healthy_percentage(), Some(100));
+    assert_eq!(sent.skip_matching(), Some(false));
+    assert_eq!(sent.auto_rollback(), Some(false));
+    assert_eq!(sent.instance_warmup(), None);
+    assert!(sent.checkpoint_percentages().is_empty());
+    assert_eq!(sent.checkpoint_delay(), None);
+    assert_eq!(sent.alarm_specification(), None);
+    assert_eq!(sent.bake_time(), None);
+    assert_eq!(sent.scale_in_protected_instances(), None);
+    assert_eq!(sent.standby_instances(), None);
+
+    // Without a desired configuration there is nothing to roll back to.
+    let irreversible = env
+        .adapter
+        .rollback_instance_refresh(&name)
+        .await
+        .expect_err("no desired configuration");
+    assert_eq!(irreversible.kind, ErrorKind::Invalid, "{irreversible}");
+    assert_eq!(irreversible.code, "IrreversibleInstanceRefresh");
+    assert_eq!(
+        irreversible.operation,
+        "autoscaling:RollbackInstanceRefresh"
+    );
+
+    let cancelled = env
+        .adapter
+        .cancel_instance_refresh(&name)
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled, first);
+    let second = env
+        .adapter
+        .start_instance_refresh(&request)
+        .await
+        .expect("start again once the first is cancelled");
+    assert_ne!(second, first);
+
+    let refreshes = env
+        .adapter
+        .describe_instance_refreshes(&name)
+        .await
+        .expect("describe");
+    let seen: Vec<(&str, &str)> = refreshes
+        .iter()
+        .map(|r| (r.id.as_str(), r.status.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(second.as_str(), "Pending"), (first.as_str(), "Cancelled")],
+        "newest first"
+    );
+    assert_eq!(refreshes[1].desired_template, None);
+
+    let missing = env
+        .adapter
+        .start_instance_refresh(&StartRefreshRequest {
+            group_name: unique("no-such-group"),
+            ..request
+        })
+        .await
+        .expect_err("unknown group");
+    assert_eq!(missing.kind, ErrorKind::Invalid, "{missing}");
+    assert_eq!(missing.code, "ValidationError");
+}
+
+// --- ECS capacity providers ----------------------------------------------------------------------
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn describe_capacity_providers_maps_group_providers_over_pages() {
+    use aws_sdk_ecs::types as ecs_types;
+
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+    let group_arn = env
+        .adapter
+        .describe_auto_scaling_groups(std::slice::from_ref(&name))
+        .await
+        .expect("describe group")
+        .pop()
+        .and_then(|g| g.arn)
+        .expect("group arn");
+    let cluster = unique("cluster");
+    env.ecs
+        .create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .expect("CreateCluster");
+
+    let provider = |enabled: bool| {
+        let (scaling, protection, draining) = if enabled {
+            (
+                ecs_types::ManagedScalingStatus::Enabled,
+                ecs_types::ManagedTerminationProtection::Enabled,
+                ecs_types::ManagedDraining::Enabled,
+            )
+        } else {
+            (
+                ecs_types::ManagedScalingStatus::Disabled,
+                ecs_types::ManagedTerminationProtection::Disabled,
+                ecs_types::ManagedDraining::Disabled,
+            )
+        };
+        ecs_types::AutoScalingGroupProvider::builder()
+            .auto_scaling_group_arn(&group_arn)
+            .managed_scaling(ecs_types::ManagedScaling::builder().status(scaling).build())
+            .managed_termination_protection(protection)
+            .managed_draining(draining)
+            .build()
+            .expect("AutoScalingGroupProvider")
+    };
+    let managed = unique("cp-managed");
+    let plain = unique("cp-plain");
+    // More providers than one page (10) holds, so the listing has to follow nextToken.
+    let mut names = vec![managed.clone(), plain.clone()];
+    names.extend((0..9).map(|i| unique(&format!("cp-filler{i}"))));
+    for (i, cp) in names.iter().enumerate() {
+        env.ecs
+            .create_capacity_provider()
+            .name(cp)
+            .auto_scaling_group_provider(provider(i == 0))
+            .send()
+            .await
+            .expect("CreateCapacityProvider");
+    }
+    env.ecs
+        .put_cluster_capacity_providers()
+        .cluster(&cluster)
+        .capacity_providers(&managed)
+        .capacity_providers(&plain)
+        .set_default_capacity_provider_strategy(Some(Vec::new()))
+        .send()
+        .await
+        .expect("PutClusterCapacityProviders");
+
+    let providers = env
+        .adapter
+        .describe_capacity_providers()
+        .await
+        .expect("describe_capacity_providers");
+    let by_name: BTreeMap<_, _> = providers.iter().map(|p| (p.name.clone(), p)).collect();
+    assert_eq!(by_name.len(), providers.len(), "each provider once");
+    for cp in &names {
+        assert!(by_name.contains_key(cp), "{cp} listed (all pages)");
+    }
+    assert!(
+        !by_name.contains_key("FARGATE") && !by_name.contains_key("FARGATE_SPOT"),
+        "providers without an Auto Scaling group are left out"
+    );
+    assert_eq!(
+        *by_name[&managed],
+        CapacityProvider {
+            name: managed.clone(),
+            auto_scaling_group_arn: group_arn.clone(),
+            managed_scaling: true,
+            managed_termination_protection: true,
+            managed_draining: true,
+        }
+    );
+    assert_eq!(
+        *by_name[&plain],
+        CapacityProvider {
+            name: plain.clone(),
+            auto_scaling_group_arn: group_arn.clone(),
+            managed_scaling: false,
+            managed_termination_protection: false,
+            managed_draining: false,
+        }
+    );
 }
 
 // --- SNS -------------------------------------------------------------------------------------

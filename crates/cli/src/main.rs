@@ -5,6 +5,7 @@
 //! stderr, results to stdout.
 
 mod demo;
+mod status;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -64,6 +65,36 @@ enum Command {
     /// Observe, plan and make the changes (or, with --dry-run, show them and change nothing).
     Apply {
         /// Print what would be done; change nothing, send no notification.
+        #[arg(long)]
+        dry_run: bool,
+        /// Clear the recorded failure of this target's last rollout and try its AMI again
+        /// (repeatable).
+        #[arg(long, value_name = "TARGET")]
+        acknowledge: Vec<String>,
+    },
+    /// Per target and group: AMI in use vs target, instances per AMI, the rollout in flight and
+    /// the last outcome. Exit codes like `check`.
+    Status {
+        /// Follow the rollouts in flight with a progress bar until they end; exit 0 when every
+        /// target is current, 1 on failure or rollback, 2 otherwise.
+        #[arg(long)]
+        wait: bool,
+        /// Seconds between observations with --wait.
+        #[arg(long, default_value_t = 15, value_name = "SECONDS")]
+        interval: u64,
+        /// Give up waiting after this many seconds (exit 2).
+        #[arg(long, default_value_t = 4 * 3600, value_name = "SECONDS")]
+        timeout: u64,
+    },
+    /// Roll the named targets back: an instance refresh in flight is rolled back by Auto Scaling;
+    /// otherwise the previous version becomes the default again and the groups are rolled back
+    /// to it with the target's strategy. The AMI rolled away from is not rolled to again until a
+    /// newer one is published or the failure is acknowledged.
+    Rollback {
+        /// The targets to roll back.
+        #[arg(required = true, value_name = "TARGET")]
+        targets: Vec<String>,
+        /// Print what would be done; change nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -131,11 +162,15 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
             Config::from_seed_env(env)?
         }
     };
-    config.select(&cli.targets)?;
+    let mut selected = cli.targets.clone();
+    if let Command::Rollback { targets, .. } = &cli.command {
+        selected.extend(targets.iter().cloned());
+    }
+    config.select(&selected)?;
     Ok(config)
 }
 
-fn print(out: &str) -> anyhow::Result<()> {
+pub(crate) fn print(out: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(out.as_bytes())
@@ -180,14 +215,49 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             print(&out)?;
             plan.exit_code()
         }
-        Command::Apply { dry_run } => {
-            let report = engine.run(&config, dry_run).await?;
+        Command::Apply {
+            dry_run,
+            ref acknowledge,
+        } => {
+            for t in acknowledge {
+                if !config.targets.iter().any(|x| &x.name == t) {
+                    bail!("--acknowledge names `{t}`, which is not a target");
+                }
+            }
+            let opts = amiroll_core::planner::PlanOptions {
+                acknowledge: acknowledge.iter().cloned().collect(),
+            };
+            let report = engine.run_with(&config, dry_run, &opts).await?;
             let out = match cli.output {
                 Output::Json => json(&report)?,
                 Output::Text => render::report_text(&report),
             };
             print(&out)?;
             report.exit_code()
+        }
+        Command::Rollback { dry_run, .. } => {
+            let report = engine.rollback(&config, dry_run).await?;
+            let out = match cli.output {
+                Output::Json => json(&report)?,
+                Output::Text => render::report_text(&report),
+            };
+            print(&out)?;
+            report.exit_code()
+        }
+        Command::Status {
+            wait,
+            interval,
+            timeout,
+        } => {
+            status::run(
+                &engine,
+                &config,
+                cli.output == Output::Json,
+                wait,
+                interval,
+                timeout,
+            )
+            .await?
         }
         Command::Demo => 0,
     };

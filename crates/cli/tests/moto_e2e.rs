@@ -262,7 +262,7 @@ impl Fleet {
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "[[target]]\nname = \"{}\"\nlaunch_template = \"{}\"\nami_parameter = \"{}\"\ngroups = [{groups}]\nsns_topic = \"{topic}\"\n{extra}",
+            "[[target]]\nname = \"{}\"\nlaunch_template = \"{}\"\nami_parameter = \"{}\"\ngroups = [{groups}]\nsns_topic = \"{topic}\"\nstrategy = \"scheduled-surge\"\n{extra}",
             self.name, self.template_id, self.parameter
         )
     }

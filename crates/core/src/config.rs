@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
+    /// `StartInstanceRefresh` with the new version by number (so rollback stays available),
+    /// launch before terminate, skip matching, auto rollback. The default for config files.
+    InstanceRefresh,
     /// The seed's way, fixed: two uniquely named scheduled actions surge the group from its real
     /// desired capacity and later restore the original sizes, gated on the new instances' health.
     ScheduledSurge,
@@ -23,10 +26,58 @@ pub enum Strategy {
 impl Strategy {
     pub fn as_str(self) -> &'static str {
         match self {
+            Strategy::InstanceRefresh => "instance-refresh",
             Strategy::ScheduledSurge => "scheduled-surge",
             Strategy::None => "none",
         }
     }
+}
+
+/// `ScaleInProtectedInstances` of an instance refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProtectedInstances {
+    Refresh,
+    Ignore,
+    Wait,
+}
+
+/// `StandbyInstances` of an instance refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StandbyInstances {
+    Terminate,
+    Ignore,
+    Wait,
+}
+
+impl ProtectedInstances {
+    pub fn aws_name(self) -> &'static str {
+        match self {
+            ProtectedInstances::Refresh => "Refresh",
+            ProtectedInstances::Ignore => "Ignore",
+            ProtectedInstances::Wait => "Wait",
+        }
+    }
+}
+
+impl StandbyInstances {
+    pub fn aws_name(self) -> &'static str {
+        match self {
+            StandbyInstances::Terminate => "Terminate",
+            StandbyInstances::Ignore => "Ignore",
+            StandbyInstances::Wait => "Wait",
+        }
+    }
+}
+
+/// A maintenance window: starts at each occurrence of a cron expression (5 fields) in a time
+/// zone and lasts `duration`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MaintenanceWindow {
+    pub cron: String,
+    pub time_zone: String,
+    pub duration_secs: u64,
 }
 
 /// Which old launch template versions may be deleted.
@@ -119,6 +170,23 @@ raw_settings! {
     surge_minutes: u32,
     surge_max_capacity: i32,
     max_attempts: u32,
+    min_healthy_percentage: i32,
+    max_healthy_percentage: i32,
+    instance_warmup: String,
+    skip_matching: bool,
+    auto_rollback: bool,
+    checkpoint_percentages: Vec<i32>,
+    checkpoint_delay: String,
+    alarms: Vec<String>,
+    bake_time: String,
+    scale_in_protected_instances: ProtectedInstances,
+    standby_instances: StandbyInstances,
+    min_ami_age: String,
+    maintenance_window: String,
+    maintenance_window_duration: String,
+    time_zone: String,
+    after: String,
+    after_soak: String,
 }
 
 /// The whole file.
@@ -154,27 +222,79 @@ pub struct TargetSettings {
     pub surge_max_capacity: Option<i32>,
     /// Surge rounds tried before a rollout is declared failed.
     pub max_attempts: u32,
+    /// Instance refresh: `MinHealthyPercentage` (default 100: never below the desired capacity).
+    pub min_healthy_percentage: i32,
+    /// Instance refresh: `MaxHealthyPercentage` (default 200: launch a whole batch before terminating).
+    pub max_healthy_percentage: i32,
+    /// Instance refresh: `InstanceWarmup` in seconds (default: the group's own).
+    pub instance_warmup_secs: Option<u64>,
+    pub skip_matching: bool,
+    pub auto_rollback: bool,
+    pub checkpoint_percentages: Vec<i32>,
+    pub checkpoint_delay_secs: Option<u64>,
+    /// CloudWatch alarm names (`AlarmSpecification`).
+    pub alarms: Vec<String>,
+    pub bake_time_secs: Option<u64>,
+    /// `None`: decided per group (`Refresh` when ECS managed termination protection is on).
+    pub scale_in_protected_instances: Option<ProtectedInstances>,
+    pub standby_instances: Option<StandbyInstances>,
+    /// Do not adopt an AMI younger than this (seconds since its creation).
+    pub min_ami_age_secs: u64,
+    pub maintenance_window: Option<MaintenanceWindow>,
+    /// Roll only after this target has run the same AMI successfully for `after_soak`.
+    pub after: Option<String>,
+    pub after_soak_secs: u64,
+}
+
+/// Parse a duration such as `90s`, `15m`, `24h`, `3d` (humantime syntax).
+pub fn parse_duration(key: &str, value: &str) -> Result<u64, String> {
+    humantime::parse_duration(value.trim())
+        .map(|d| d.as_secs())
+        .map_err(|e| {
+            format!("`{key}` = \"{value}\" is not a duration like 90s, 15m, 24h or 3d ({e})")
+        })
 }
 
 impl TargetSettings {
-    fn resolve(target: &RawSettings, defaults: &RawSettings) -> TargetSettings {
+    fn resolve(
+        target: &RawSettings,
+        defaults: &RawSettings,
+        default_strategy: Strategy,
+    ) -> Result<TargetSettings, String> {
         macro_rules! pick {
+            ($field:ident) => {
+                target.$field.clone().or_else(|| defaults.$field.clone())
+            };
             ($field:ident, $default:expr) => {
-                target
-                    .$field
-                    .clone()
-                    .or_else(|| defaults.$field.clone())
-                    .unwrap_or($default)
+                pick!($field).unwrap_or($default)
             };
         }
-        TargetSettings {
-            strategy: pick!(strategy, Strategy::ScheduledSurge),
+        let secs = |key: &str, v: Option<String>| -> Result<Option<u64>, String> {
+            v.map(|v| parse_duration(key, &v)).transpose()
+        };
+        let window = match pick!(maintenance_window) {
+            None => None,
+            Some(cron) => {
+                let time_zone = pick!(time_zone, "UTC".to_string());
+                let duration_secs = secs(
+                    "maintenance_window_duration",
+                    Some(pick!(maintenance_window_duration, "1h".to_string())),
+                )?
+                .unwrap_or(3600);
+                let w = MaintenanceWindow {
+                    cron,
+                    time_zone,
+                    duration_secs,
+                };
+                crate::gates::validate_window(&w)?;
+                Some(w)
+            }
+        };
+        Ok(TargetSettings {
+            strategy: pick!(strategy, default_strategy),
             keep_versions: pick!(keep_versions, 2),
             prune: pick!(prune, Prune::Own),
-            sns_topic: target
-                .sns_topic
-                .clone()
-                .or_else(|| defaults.sns_topic.clone()),
+            sns_topic: pick!(sns_topic),
             notify_when_current: pick!(notify_when_current, false),
             allow_deprecated: pick!(allow_deprecated, false),
             allow_downgrade: pick!(allow_downgrade, false),
@@ -183,9 +303,65 @@ impl TargetSettings {
             ami_format: pick!(ami_format, AmiFormat::Auto),
             surge_factor: pick!(surge_factor, 2),
             surge_minutes: pick!(surge_minutes, 15),
-            surge_max_capacity: target.surge_max_capacity.or(defaults.surge_max_capacity),
+            surge_max_capacity: pick!(surge_max_capacity),
             max_attempts: pick!(max_attempts, 3),
+            min_healthy_percentage: pick!(min_healthy_percentage, 100),
+            max_healthy_percentage: pick!(max_healthy_percentage, 200),
+            instance_warmup_secs: secs("instance_warmup", pick!(instance_warmup))?,
+            skip_matching: pick!(skip_matching, true),
+            auto_rollback: pick!(auto_rollback, true),
+            checkpoint_percentages: pick!(checkpoint_percentages, Vec::new()),
+            checkpoint_delay_secs: secs("checkpoint_delay", pick!(checkpoint_delay))?,
+            alarms: pick!(alarms, Vec::new()),
+            bake_time_secs: secs("bake_time", pick!(bake_time))?,
+            scale_in_protected_instances: pick!(scale_in_protected_instances),
+            standby_instances: pick!(standby_instances),
+            min_ami_age_secs: secs("min_ami_age", pick!(min_ami_age))?.unwrap_or(0),
+            maintenance_window: window,
+            after: target.after.clone(),
+            after_soak_secs: secs("after_soak", pick!(after_soak))?.unwrap_or(0),
+        })
+    }
+
+    /// Check the instance-refresh preferences against the API's ranges ("RefreshPreferences").
+    fn validate_refresh(&self) -> Result<(), String> {
+        let (min, max) = (self.min_healthy_percentage, self.max_healthy_percentage);
+        if !(0..=100).contains(&min) {
+            return Err(format!(
+                "`min_healthy_percentage` must be 0–100 (got {min})"
+            ));
         }
+        if !(100..=200).contains(&max) {
+            return Err(format!(
+                "`max_healthy_percentage` must be 100–200 (got {max})"
+            ));
+        }
+        if max - min > 100 {
+            return Err(format!(
+                "`max_healthy_percentage` ({max}) may be at most 100 above `min_healthy_percentage` ({min})"
+            ));
+        }
+        let cps = &self.checkpoint_percentages;
+        if cps.iter().any(|p| !(1..=100).contains(p)) || cps.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!(
+                "`checkpoint_percentages` must be ascending, unique, 1–100 (got {cps:?})"
+            ));
+        }
+        for (key, v) in [
+            ("checkpoint_delay", self.checkpoint_delay_secs),
+            ("bake_time", self.bake_time_secs),
+        ] {
+            if v.is_some_and(|v| v > 172_800) {
+                return Err(format!("`{key}` may be at most 48h (172800 s)"));
+            }
+        }
+        if self.alarms.len() > 10 {
+            return Err(format!(
+                "`alarms` may name at most 10 alarms (got {})",
+                self.alarms.len()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -193,6 +369,8 @@ impl TargetSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Target {
     pub name: String,
+    /// Observed (for `after` waves) but not planned: set when `--target` leaves it out.
+    pub observe_only: bool,
     pub launch_template: String,
     pub ami_parameter: String,
     pub groups: Vec<String>,
@@ -263,7 +441,7 @@ impl Config {
             source_name: source_name.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        Config::validate(raw, source_name)
+        Config::validate(raw, source_name, Strategy::InstanceRefresh)
     }
 
     /// The seed's four environment variables as a complete configuration: one target using
@@ -296,7 +474,7 @@ impl Config {
                 )
             }],
         };
-        Config::validate(raw, "seed environment variables")
+        Config::validate(raw, "seed environment variables", Strategy::ScheduledSurge)
     }
 
     /// Whether the seed's variables are present at all (any of them), to decide which source to use.
@@ -304,7 +482,17 @@ impl Config {
         SEED_ENV.iter().any(|v| lookup(v).is_some())
     }
 
-    fn validate(raw: RawConfig, source_name: &str) -> Result<Config, ConfigError> {
+    fn validate(
+        raw: RawConfig,
+        source_name: &str,
+        default_strategy: Strategy,
+    ) -> Result<Config, ConfigError> {
+        if raw.defaults.after.is_some() {
+            return Err(ConfigError::Parse {
+                source_name: source_name.to_string(),
+                message: "`after` belongs in a [[target]], not in [defaults]".to_string(),
+            });
+        }
         if raw.targets.is_empty() {
             return Err(ConfigError::Empty {
                 source_name: source_name.to_string(),
@@ -349,7 +537,9 @@ impl Config {
                     return Err(invalid(format!("group `{g}` is listed twice")));
                 }
             }
-            let settings = TargetSettings::resolve(&t.settings(), &raw.defaults);
+            let settings = TargetSettings::resolve(&t.settings(), &raw.defaults, default_strategy)
+                .map_err(&invalid)?;
+            settings.validate_refresh().map_err(&invalid)?;
             if settings.surge_factor < 2 {
                 return Err(invalid(format!(
                     "`surge_factor` must be at least 2 (got {})",
@@ -386,12 +576,37 @@ impl Config {
                 }
             }
             targets.push(Target {
+                observe_only: false,
                 name: t.name.clone(),
                 launch_template: t.launch_template.trim().to_string(),
                 ami_parameter: param.to_string(),
                 groups: t.groups.iter().map(|g| g.trim().to_string()).collect(),
                 settings,
             });
+        }
+        // Waves: `after` names another target, and the chain has no cycle.
+        for t in &targets {
+            let mut seen = BTreeSet::new();
+            let mut cur = t;
+            while let Some(prev) = &cur.settings.after {
+                if !seen.insert(cur.name.clone()) {
+                    return Err(ConfigError::Invalid {
+                        source_name: source_name.to_string(),
+                        target: t.name.clone(),
+                        message: format!("`after` forms a cycle through `{prev}`"),
+                    });
+                }
+                match targets.iter().find(|x| &x.name == prev) {
+                    Some(x) if x.name != cur.name => cur = x,
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            source_name: source_name.to_string(),
+                            target: cur.name.clone(),
+                            message: format!("`after` names `{prev}`, which is not another target"),
+                        })
+                    }
+                }
+            }
         }
         // A group may belong to one target only: two targets rolling one group would fight.
         let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
@@ -425,7 +640,26 @@ impl Config {
                 });
             }
         }
-        self.targets.retain(|t| names.contains(&t.name));
+        // Targets a selected one waits for (`after`) stay, observe-only, so the wave gate can
+        // read their state.
+        let mut keep: BTreeSet<String> = names.iter().cloned().collect();
+        let mut frontier: Vec<String> = names.to_vec();
+        while let Some(n) = frontier.pop() {
+            if let Some(prev) = self
+                .targets
+                .iter()
+                .find(|t| t.name == n)
+                .and_then(|t| t.settings.after.clone())
+            {
+                if keep.insert(prev.clone()) {
+                    frontier.push(prev);
+                }
+            }
+        }
+        self.targets.retain(|t| keep.contains(&t.name));
+        for t in &mut self.targets {
+            t.observe_only = !names.contains(&t.name);
+        }
         Ok(())
     }
 }
@@ -466,7 +700,7 @@ keep_versions = 5
         let prod = &c.targets[0];
         assert_eq!(prod.settings.keep_versions, 3);
         assert_eq!(prod.settings.surge_minutes, 20);
-        assert_eq!(prod.settings.strategy, Strategy::ScheduledSurge);
+        assert_eq!(prod.settings.strategy, Strategy::InstanceRefresh);
         assert_eq!(
             prod.settings.sns_topic.as_deref(),
             Some("arn:aws:sns:us-east-1:123456789012:amiroll")

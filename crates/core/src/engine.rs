@@ -152,8 +152,26 @@ impl<'a, A: Aws> Engine<'a, A> {
 
     /// Observe, plan, and (unless `dry_run`) apply.
     pub async fn run(&self, config: &Config, dry_run: bool) -> Result<ApplyReport, RunError> {
+        self.run_with(config, dry_run, &planner::PlanOptions::default())
+            .await
+    }
+
+    /// [`Engine::run`] with the user's choices for this run.
+    pub async fn run_with(
+        &self,
+        config: &Config,
+        dry_run: bool,
+        opts: &planner::PlanOptions,
+    ) -> Result<ApplyReport, RunError> {
         let obs = self.observe(config).await?;
-        let plan = planner::plan(config, &obs);
+        let plan = planner::plan_with(config, &obs, opts);
+        self.apply(plan, dry_run).await
+    }
+
+    /// Roll the named targets back (see [`crate::rollback`]), or with `dry_run` show how.
+    pub async fn rollback(&self, config: &Config, dry_run: bool) -> Result<ApplyReport, RunError> {
+        let obs = self.observe(config).await?;
+        let plan = crate::rollback::plan_rollback(config, &obs);
         self.apply(plan, dry_run).await
     }
 
@@ -414,6 +432,66 @@ impl<'a, A: Aws> Engine<'a, A> {
             }
         }
 
+        // Instance refreshes: for instance-refresh targets, and for any group that carries an
+        // amiroll refresh tag (a strategy change must not lose a refresh in flight).
+        for t in &config.targets {
+            let present: Vec<String> = t
+                .groups
+                .iter()
+                .filter(|g| {
+                    obs.groups.get(*g).is_some_and(|grp| {
+                        t.settings.strategy == Strategy::InstanceRefresh
+                            || grp.tags.contains_key(planner::tags::REFRESH_AMI)
+                    })
+                })
+                .cloned()
+                .collect();
+            for g in &present {
+                match self
+                    .call(op::DESCRIBE_INSTANCE_REFRESHES, || {
+                        self.aws.describe_instance_refreshes(g)
+                    })
+                    .await
+                {
+                    Ok(list) => {
+                        obs.refreshes.insert(g.clone(), list);
+                    }
+                    Err(e) => fail(&mut obs, &[t.name.as_str()], &e)?,
+                }
+            }
+        }
+
+        // ECS capacity providers, to know which groups ECS manages. Not being allowed to read
+        // them is not fatal: the ECS checks are skipped and the plan says so.
+        let rolling = config
+            .targets
+            .iter()
+            .any(|t| t.settings.strategy != Strategy::None && !t.groups.is_empty());
+        if rolling && !obs.groups.is_empty() {
+            match self
+                .call(op::DESCRIBE_CAPACITY_PROVIDERS, || {
+                    self.aws.describe_capacity_providers()
+                })
+                .await
+            {
+                Ok(list) => obs.capacity_providers = Some(list),
+                // Not allowed to read them (an account without ECS permissions): skip the ECS
+                // checks; the plan says so.
+                Err(e) if e.kind == ErrorKind::AccessDenied => {
+                    tracing::warn!(error = %e, "cannot read ECS capacity providers; ECS checks skipped");
+                }
+                Err(e) => {
+                    let rolling: Vec<&str> = config
+                        .targets
+                        .iter()
+                        .filter(|t| t.settings.strategy != Strategy::None)
+                        .map(|t| t.name.as_str())
+                        .collect();
+                    fail(&mut obs, &rolling, &e)?;
+                }
+            }
+        }
+
         // SNS topics: a missing topic is bad input, caught before anything changes.
         for topic in unique(
             config
@@ -482,15 +560,68 @@ impl<'a, A: Aws> Engine<'a, A> {
             return Ok(outcome);
         }
         let mut created: Option<u64> = None;
-        let actions = outcome.plan.actions.clone();
+        // Outcome records (the tags that say an outcome was announced) are written after the
+        // notification: a run that stops in between announces again rather than never.
+        let (records, changes): (Vec<PlannedAction>, Vec<PlannedAction>) = outcome
+            .plan
+            .actions
+            .clone()
+            .into_iter()
+            .partition(|a| a.action.records_outcome());
+        let ok = self
+            .execute_all(&changes, &mut created, &mut outcome)
+            .await?;
+        // Notify: the plan's event, or a failure if apply broke off.
+        let event = if outcome.apply_error.is_some() {
+            Some(Event::RolloutFailed)
+        } else {
+            outcome.plan.event
+        };
+        if let (Some(event), Some(topic)) = (event, outcome.plan.sns_topic.clone()) {
+            let n = notify::compose(&outcome, event, &topic);
+            match self.call(op::PUBLISH, || self.aws.publish(&n)).await {
+                Ok(id) => {
+                    outcome.notification = Some(format!("published {} ({id})", event.as_str()))
+                }
+                Err(e) if e.kind == ErrorKind::Crash => return Err(RunError::Crashed(e)),
+                Err(e) => outcome.notification = Some(format!("failed: {e}")),
+            }
+        }
+        if ok {
+            self.execute_all(&records, &mut created, &mut outcome)
+                .await?;
+        } else {
+            for r in &records {
+                outcome.results.push(ActionResult {
+                    action: r.action.describe(),
+                    reason: r.reason.clone(),
+                    result: "not-done".to_string(),
+                    detail: Some("skipped after the failure above".to_string()),
+                });
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Execute actions in order, stopping at the first failure (recorded in `outcome`).
+    /// Returns whether all succeeded; a crash ends the run.
+    async fn execute_all(
+        &self,
+        actions: &[PlannedAction],
+        created: &mut Option<u64>,
+        outcome: &mut TargetOutcome,
+    ) -> Result<bool, RunError> {
         for (i, pa) in actions.iter().enumerate() {
-            match self.execute(&pa.action, &mut created).await {
-                Ok(detail) => outcome.results.push(ActionResult {
-                    action: pa.action.describe(),
-                    reason: pa.reason.clone(),
-                    result: "done".to_string(),
-                    detail,
-                }),
+            match self.execute(&pa.action, created).await {
+                Ok(detail) => {
+                    tracing::info!(target = %outcome.plan.target, action = %pa.action.describe(), "done");
+                    outcome.results.push(ActionResult {
+                        action: pa.action.describe(),
+                        reason: pa.reason.clone(),
+                        result: "done".to_string(),
+                        detail,
+                    })
+                }
                 Err(e) => {
                     if e.kind == ErrorKind::Crash {
                         return Err(RunError::Crashed(e));
@@ -524,27 +655,11 @@ impl<'a, A: Aws> Engine<'a, A> {
                             format!("already done: {}", done.join("; "))
                         }
                     ));
-                    break;
+                    return Ok(false);
                 }
             }
         }
-        // Notify: the plan's event, or a failure if apply broke off.
-        let event = if outcome.apply_error.is_some() {
-            Some(Event::RolloutFailed)
-        } else {
-            outcome.plan.event
-        };
-        if let (Some(event), Some(topic)) = (event, outcome.plan.sns_topic.clone()) {
-            let n = notify::compose(&outcome, event, &topic);
-            match self.call(op::PUBLISH, || self.aws.publish(&n)).await {
-                Ok(id) => {
-                    outcome.notification = Some(format!("published {} ({id})", event.as_str()))
-                }
-                Err(e) if e.kind == ErrorKind::Crash => return Err(RunError::Crashed(e)),
-                Err(e) => outcome.notification = Some(format!("failed: {e}")),
-            }
-        }
-        Ok(outcome)
+        Ok(true)
     }
 
     fn resolve(version: VersionRef, created: &Option<u64>) -> Result<u64, AwsError> {
@@ -750,6 +865,58 @@ impl<'a, A: Aws> Engine<'a, A> {
                 })
                 .await?;
                 Ok(None)
+            }
+            Action::StartInstanceRefresh {
+                group,
+                template_id,
+                version,
+                preferences,
+            } => {
+                let desired = match version {
+                    Some(v) => Some(DesiredTemplate {
+                        template_id: template_id.clone(),
+                        version: Self::resolve(*v, created)?,
+                    }),
+                    None => None,
+                };
+                let req = StartRefreshRequest {
+                    group_name: group.clone(),
+                    desired,
+                    preferences: preferences.clone(),
+                };
+                let id =
+                    match self
+                        .call(op::START_INSTANCE_REFRESH, || {
+                            self.aws.start_instance_refresh(&req)
+                        })
+                        .await
+                    {
+                        Ok(id) => id,
+                        // One refresh at a time per group: someone is already rolling it. That is
+                        // "already rolling", not an error to retry; the next run follows it.
+                        Err(e) if e.code == "InstanceRefreshInProgress" => return Ok(Some(
+                            "an instance refresh is already in progress; the next run follows it"
+                                .to_string(),
+                        )),
+                        Err(e) => return Err(e),
+                    };
+                let tags: BTreeMap<String, String> =
+                    [(planner::tags::REFRESH.to_string(), id.clone())]
+                        .into_iter()
+                        .collect();
+                self.call(op::CREATE_OR_UPDATE_TAGS, || {
+                    self.aws.create_or_update_tags(group, &tags)
+                })
+                .await?;
+                Ok(Some(format!("started {id}")))
+            }
+            Action::RollbackInstanceRefresh { group } => {
+                let id = self
+                    .call(op::ROLLBACK_INSTANCE_REFRESH, || {
+                        self.aws.rollback_instance_refresh(group)
+                    })
+                    .await?;
+                Ok(Some(format!("rolling back {id}")))
             }
             Action::DeleteScheduledAction { group, name } => {
                 match self

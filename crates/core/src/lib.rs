@@ -6,11 +6,13 @@
 
 pub mod config;
 pub mod engine;
+pub mod gates;
 pub mod model;
 pub mod notify;
 pub mod planner;
 pub mod port;
 pub mod render;
+pub mod rollback;
 
 pub use config::{Config, ConfigError, Strategy, Target, TargetSettings};
 pub use engine::{ApplyReport, Engine, RetryPolicy, RunError, TargetOutcome};

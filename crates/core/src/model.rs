@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::port::{
-    AutoScalingGroup, Ec2Instance, Image, LaunchTemplate, LaunchTemplateVersion, ScheduledAction,
-    SsmParameter, Timestamp,
+    AutoScalingGroup, CapacityProvider, Ec2Instance, Image, InstanceRefresh, LaunchTemplate,
+    LaunchTemplateVersion, RefreshPreferences, ScheduledAction, SsmParameter, Timestamp,
 };
 
 /// A launch template with all of its versions.
@@ -41,6 +41,11 @@ pub struct Observation {
     pub instances: BTreeMap<String, Ec2Instance>,
     /// Pending scheduled actions by group (only for groups whose strategy uses them).
     pub scheduled_actions: BTreeMap<String, Vec<ScheduledAction>>,
+    /// Instance refreshes by group, newest first (groups of instance-refresh targets, and any
+    /// group with an amiroll refresh tag).
+    pub refreshes: BTreeMap<String, Vec<InstanceRefresh>>,
+    /// ECS capacity providers of the account; `None` if they could not be read.
+    pub capacity_providers: Option<Vec<CapacityProvider>>,
     /// SNS topics: `true` if it exists.
     pub topics: BTreeMap<String, bool>,
     /// Target name → an error that stopped observing it (missing template, access denied, ...).
@@ -136,6 +141,17 @@ pub enum Action {
         group: String,
         name: String,
     },
+    /// Start an instance refresh; the engine tags the group with the refresh id it gets back.
+    StartInstanceRefresh {
+        group: String,
+        template_id: String,
+        /// `None`: no desired configuration (a `resolve:ssm:` template).
+        version: Option<VersionRef>,
+        preferences: RefreshPreferences,
+    },
+    RollbackInstanceRefresh {
+        group: String,
+    },
 }
 
 impl Action {
@@ -198,14 +214,64 @@ impl Action {
             Action::DeleteScheduledAction { group, name } => {
                 format!("delete scheduled action `{name}` of {group}")
             }
+            Action::StartInstanceRefresh {
+                group,
+                template_id,
+                version,
+                preferences: p,
+            } => format!(
+                "start an instance refresh of {group}{} (healthy {}–{}%, skip matching {}, auto rollback {}{}{})",
+                match version {
+                    Some(v) => format!(" to {v} of {template_id}"),
+                    None => " (no desired configuration)".to_string(),
+                },
+                p.min_healthy_percentage,
+                p.max_healthy_percentage,
+                p.skip_matching,
+                p.auto_rollback,
+                if p.checkpoint_percentages.is_empty() {
+                    String::new()
+                } else {
+                    format!(", checkpoints {:?}", p.checkpoint_percentages)
+                },
+                p.scale_in_protected_instances
+                    .as_ref()
+                    .map(|x| format!(", protected instances {x}"))
+                    .unwrap_or_default()
+            ),
+            Action::RollbackInstanceRefresh { group } => {
+                format!("roll back the instance refresh in flight on {group}")
+            }
+        }
+    }
+
+    /// Whether this action records that an outcome was reached and announced (a rollout's
+    /// success or failure, a refresh's end). The engine writes these after the notification.
+    pub fn records_outcome(&self) -> bool {
+        const MARKS: [&str; 3] = [
+            "amiroll:announced",
+            "amiroll:failed-ami",
+            "amiroll:succeeded-ami",
+        ];
+        match self {
+            Action::TagGroup { tags, .. } => MARKS.iter().any(|k| tags.contains_key(*k)),
+            // Closing a surge round.
+            Action::UntagGroup { keys, .. } => keys.iter().any(|k| k == "amiroll:rollout"),
+            _ => false,
         }
     }
 
     /// Whether this action changes what instances launch or how many run (not housekeeping).
     pub fn moves_fleet(&self) -> bool {
-        !matches!(
+        matches!(
             self,
-            Action::DeleteVersions { .. } | Action::UntagGroup { .. }
+            Action::CreateVersion { .. }
+                | Action::SetDefaultVersion { .. }
+                | Action::PinGroupVersion { .. }
+                | Action::SetTerminationPolicies { .. }
+                | Action::PutScheduledAction { .. }
+                | Action::StartInstanceRefresh { .. }
+                | Action::RollbackInstanceRefresh { .. }
         )
     }
 }
@@ -229,6 +295,9 @@ pub enum Event {
     RolloutStarted,
     RolloutSucceeded,
     RolloutFailed,
+    RolledBack,
+    Cancelled,
+    RollbackStarted,
     Error,
     Current,
 }
@@ -239,6 +308,9 @@ impl Event {
             Event::RolloutStarted => "rollout-started",
             Event::RolloutSucceeded => "rollout-succeeded",
             Event::RolloutFailed => "rollout-failed",
+            Event::RolledBack => "rolled-back",
+            Event::Cancelled => "cancelled",
+            Event::RollbackStarted => "rollback-started",
             Event::Error => "error",
             Event::Current => "current",
         }
@@ -260,6 +332,20 @@ pub struct GroupReport {
     pub desired_capacity: i32,
     /// One line on the group's state (e.g. "surged; 2/2 new instances healthy; settle at …").
     pub state: String,
+    /// A rollout under way on this group, if any.
+    pub rollout: Option<RolloutProgress>,
+    /// The last recorded outcome (from the group's amiroll tags), if any.
+    pub last_outcome: Option<String>,
+}
+
+/// Progress of a rollout in flight, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolloutProgress {
+    pub strategy: String,
+    /// 0–100 when known.
+    pub percent: Option<i32>,
+    /// E.g. the refresh status and reason, or the surge's time left.
+    pub detail: String,
 }
 
 /// A non-fatal observation worth telling the user.

@@ -27,6 +27,9 @@ pub fn compose(outcome: &TargetOutcome, event: Event, topic_arn: &str) -> Notifi
         Event::RolloutStarted => format!("rolling to {ami}"),
         Event::RolloutSucceeded => format!("now on {ami}"),
         Event::RolloutFailed => format!("rollout to {ami} FAILED"),
+        Event::RolledBack => format!("rollout to {ami} ROLLED BACK"),
+        Event::Cancelled => format!("rollout to {ami} cancelled"),
+        Event::RollbackStarted => "rolling back".to_string(),
         Event::Error => "error, nothing changed".to_string(),
         Event::Current => format!("current on {ami}"),
     };

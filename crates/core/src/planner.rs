@@ -18,8 +18,12 @@ use chrono::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::config::{AmiFormat, Pinned, Prune, Strategy, Target, TargetSettings};
+use crate::gates;
 use crate::model::*;
-use crate::port::{AutoScalingGroup, ScheduledAction, Timestamp};
+use crate::port::{
+    AutoScalingGroup, CapacityProvider, InstanceRefresh, RefreshPreferences, ScheduledAction,
+    Timestamp,
+};
 
 /// Group tags that carry rollout state between runs. State that must outlive a run lives in AWS,
 /// never on local disk.
@@ -41,6 +45,20 @@ pub mod tags {
     pub const FAILED_AMI: &str = "amiroll:failed-ami";
     pub const FAILED_REASON: &str = "amiroll:failed-reason";
 
+    /// Opt-out: a group with this tag (any value) is never touched.
+    pub const SKIP: &str = "amiroll:skip";
+    /// Id of the instance refresh amiroll started.
+    pub const REFRESH: &str = "amiroll:refresh";
+    /// AMI that refresh rolls to.
+    pub const REFRESH_AMI: &str = "amiroll:refresh-ami";
+    /// `refresh-id:Status` of the last outcome announced, so it is announced once.
+    pub const ANNOUNCED: &str = "amiroll:announced";
+    /// AMI the group last rolled to successfully, and when (for waves).
+    pub const SUCCEEDED_AMI: &str = "amiroll:succeeded-ami";
+    pub const SUCCEEDED_AT: &str = "amiroll:succeeded-at";
+    /// How the group named its version before amiroll pinned it to keep rollback available.
+    pub const PINNED_FROM: &str = "amiroll:pinned-from";
+
     /// Tags removed when a round ends (succeeded or failed).
     pub const ROUND: &[&str] = &[ROLLOUT, ROLLOUT_AMI, SURGE, SURGE_AT, SETTLE_AT, ATTEMPT];
 }
@@ -60,9 +78,27 @@ pub const MAX_DELETE_PER_CALL: usize = 200;
 
 /// Plan every target.
 pub fn plan(config: &crate::config::Config, obs: &Observation) -> Plan {
+    plan_with(config, obs, &PlanOptions::default())
+}
+
+/// Choices the user makes for one run.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Targets whose failed rollout the user acknowledged: the failure tags are removed and the
+    /// AMI may be tried again.
+    pub acknowledge: BTreeSet<String>,
+}
+
+/// Plan every target that is not observe-only.
+pub fn plan_with(config: &crate::config::Config, obs: &Observation, opts: &PlanOptions) -> Plan {
     Plan {
         generated_at: obs.now,
-        targets: config.targets.iter().map(|t| plan_target(t, obs)).collect(),
+        targets: config
+            .targets
+            .iter()
+            .filter(|t| !t.observe_only)
+            .map(|t| plan_target(t, &config.targets, obs, opts))
+            .collect(),
     }
 }
 
@@ -139,7 +175,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn truncate(s: &str, max: usize) -> String {
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
@@ -190,7 +226,7 @@ impl Capacity {
     }
 }
 
-fn fmt_time(t: Timestamp) -> String {
+pub(crate) fn fmt_time(t: Timestamp) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
@@ -218,16 +254,20 @@ struct GroupView<'a> {
 }
 
 /// A non-terminating instance of a group with its AMI.
-struct InstanceView {
-    id: String,
-    image: Option<String>,
-    in_service: bool,
-    healthy: bool,
-    protected: bool,
-    template_version: Option<u64>,
+pub(crate) struct InstanceView {
+    pub(crate) id: String,
+    pub(crate) image: Option<String>,
+    pub(crate) in_service: bool,
+    pub(crate) healthy: bool,
+    pub(crate) protected: bool,
+    pub(crate) template_version: Option<u64>,
 }
 
-fn instance_views(g: &AutoScalingGroup, obs: &Observation, template_id: &str) -> Vec<InstanceView> {
+pub(crate) fn instance_views(
+    g: &AutoScalingGroup,
+    obs: &Observation,
+    template_id: &str,
+) -> Vec<InstanceView> {
     g.instances
         .iter()
         .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
@@ -319,7 +359,12 @@ impl Builder {
 }
 
 /// Plan one target.
-pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
+pub fn plan_target(
+    t: &Target,
+    all: &[Target],
+    obs: &Observation,
+    opts: &PlanOptions,
+) -> TargetPlan {
     let mut b = Builder::new(t);
     let s = &t.settings;
     let now = obs.now;
@@ -356,10 +401,15 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
     b.plan.template_id = Some(template_id.clone());
 
     let mut views: Vec<GroupView> = Vec::new();
+    let mut skipped: Vec<&AutoScalingGroup> = Vec::new();
     for name in &t.groups {
         let Some(g) = obs.groups.get(name) else {
             return b.error(format!("Auto Scaling group `{name}` not found"));
         };
+        if g.tags.contains_key(tags::SKIP) {
+            skipped.push(g);
+            continue;
+        }
         let (spec, override_types, foreign_override) = match (&g.launch_template, &g.mixed_instances_policy) {
             (Some(spec), _) => (spec.clone(), Vec::new(), None),
             (None, Some(mixed)) => {
@@ -430,6 +480,42 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
             effective,
             override_types,
         });
+    }
+
+    for g in &skipped {
+        b.info(format!(
+            "group `{}` is tagged {}: amiroll never touches it",
+            g.name,
+            tags::SKIP
+        ));
+        let spec = g.launch_template.as_ref().and_then(|s| s.version.clone());
+        if !matches!(spec.as_deref(), Some(v) if v.parse::<u64>().is_ok()) {
+            b.warn(format!(
+                "group `{}` (skipped) launches {} of the template: when its default/latest moves, its new launches follow",
+                g.name,
+                spec.unwrap_or_else(|| "$Default".to_string())
+            ));
+        }
+        b.plan.groups.push(GroupReport {
+            name: g.name.clone(),
+            version_spec: g
+                .launch_template
+                .as_ref()
+                .and_then(|s| s.version.clone())
+                .unwrap_or_else(|| "$Default".to_string()),
+            effective_version: None,
+            instances_by_ami: BTreeMap::new(),
+            min_size: g.min_size,
+            max_size: g.max_size,
+            desired_capacity: g.desired_capacity,
+            state: format!("skipped ({} tag)", tags::SKIP),
+            rollout: None,
+            last_outcome: None,
+        });
+    }
+    if views.is_empty() && !skipped.is_empty() {
+        b.plan.summary = "every group of this target opted out; nothing to do".to_string();
+        return b.plan;
     }
 
     // Failed earlier? Then hold everything for this AMI.
@@ -549,21 +635,26 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
     }
 
     // Group references that amiroll must not break.
+    let refresh = s.strategy == Strategy::InstanceRefresh;
     for v in &views {
         if let VersionSpec::Pinned(n) = v.spec {
             let pinned_image = tmpl.version(n).and_then(|x| x.image_id.clone());
-            if pinned_image.as_deref() != Some(ami.as_str())
-                && s.pinned == Pinned::Update
-                && v.group.launch_template.is_none()
-                && !alias
+            let moves = pinned_image.as_deref() != Some(ami.as_str()) && !alias;
+            // A pin amiroll made (its own version, left by a successful refresh, or a pin taken
+            // to keep rollback available) is amiroll's to move.
+            let ours = tmpl
+                .version(n)
+                .and_then(|x| x.description.as_deref())
+                .is_some_and(|d| d.starts_with(DESCRIPTION_PREFIX))
+                || v.group.tags.contains_key(tags::PINNED_FROM);
+            if moves && !refresh && s.pinned == Pinned::Update && v.group.launch_template.is_none()
             {
                 return b.error(format!(
                     "Auto Scaling group `{}` pins version {n} inside a mixed instances policy; amiroll re-pins only groups with a plain LaunchTemplate — move the policy to $Default or re-pin it yourself",
                     v.group.name
                 ));
             }
-            if pinned_image.as_deref() != Some(ami.as_str()) && s.pinned == Pinned::Refuse && !alias
-            {
+            if moves && s.pinned == Pinned::Refuse && !(refresh && ours) {
                 return b.error(format!(
                     "Auto Scaling group `{}` pins version {n} of launch template `{}`; amiroll cannot roll it without `pinned = \"update\"` in the target (it would then re-pin the group to the new version)",
                     v.group.name, t.launch_template
@@ -572,56 +663,128 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
         }
     }
 
-    if !failed_groups.is_empty() {
-        b.plan.status = TargetStatus::Failed;
+    // ECS: a group behind a capacity provider ("Amazon ECS capacity providers").
+    let provider_of = |g: &AutoScalingGroup| -> Option<&CapacityProvider> {
+        let arn = g.arn.as_deref()?;
+        obs.capacity_providers
+            .as_ref()?
+            .iter()
+            .find(|cp| cp.auto_scaling_group_arn == arn)
+    };
+    for v in &views {
+        let Some(cp) = provider_of(v.group) else {
+            continue;
+        };
+        if cp.managed_scaling && s.strategy == Strategy::ScheduledSurge {
+            return b.error(format!(
+                "Auto Scaling group `{}` backs ECS capacity provider `{}` with managed scaling on: ECS owns the group's desired capacity and would undo a scheduled surge — use strategy = \"instance-refresh\"",
+                v.group.name, cp.name
+            ));
+        }
+        if !cp.managed_draining && s.strategy != Strategy::None {
+            b.warn(format!(
+                "group `{}` backs ECS capacity provider `{}` without managed draining: tasks on replaced instances are stopped without draining — turn managed draining on",
+                v.group.name, cp.name
+            ));
+        }
+        if cp.managed_termination_protection && refresh && s.scale_in_protected_instances.is_none()
+        {
+            b.info(format!(
+                "group `{}`: capacity provider `{}` protects instances from scale in; the refresh uses ScaleInProtectedInstances = Refresh so they are replaced",
+                v.group.name, cp.name
+            ));
+        }
+    }
+    if obs.capacity_providers.is_none() && !views.is_empty() && s.strategy != Strategy::None {
+        b.info("ECS capacity providers could not be read; the ECS checks were skipped".to_string());
+    }
+
+    // An acknowledged failure is cleared and the AMI tried again.
+    let acknowledged = opts.acknowledge.contains(&t.name);
+    if acknowledged {
+        for v in views
+            .iter()
+            .filter(|v| v.group.tags.contains_key(tags::FAILED_AMI))
+        {
+            b.act(
+                Action::UntagGroup {
+                    group: v.group.name.clone(),
+                    keys: vec![
+                        tags::FAILED_AMI.to_string(),
+                        tags::FAILED_REASON.to_string(),
+                    ],
+                },
+                "the failure was acknowledged (--acknowledge)",
+            );
+        }
+    }
+    let failed_block = !failed_groups.is_empty() && !acknowledged;
+
+    // What holds a new rollout back (in-flight rollouts are still followed).
+    let mut hold_reason: Option<String> = None;
+    if failed_block {
         let reason = views
             .iter()
             .find_map(|v| v.group.tags.get(tags::FAILED_REASON).cloned())
             .unwrap_or_default();
-        b.plan.summary = format!(
-            "the rollout to {ami} failed earlier on {} ({reason}); nothing is done for this AMI until a newer AMI is published or the `{}` tag is removed",
+        hold_reason = Some(format!(
+            "the rollout to {ami} failed earlier on {} ({reason}); it is not retried until a newer AMI is published or the failure is acknowledged (`amiroll apply --acknowledge {}`)",
             failed_groups.join(", "),
-            tags::FAILED_AMI
-        );
-        for v in &views {
-            let inst = instance_views(v.group, obs, &template_id);
-            b.plan.groups.push(group_report(
-                v,
-                &inst,
-                "rollout failed; old instances kept".to_string(),
-            ));
-        }
-        return b.plan;
+            t.name
+        ));
     }
-
-    // A round in flight for another AMI holds this one back: never two rollouts at once.
-    let other_flight: Vec<(&str, String)> = views
+    let flights: Vec<(String, String)> = views
         .iter()
         .filter_map(|v| {
-            let tagged = v.group.tags.get(tags::ROLLOUT_AMI)?;
-            v.group.tags.get(tags::ROLLOUT)?;
-            (tagged != &ami).then(|| (v.group.name.as_str(), tagged.clone()))
+            let g = v.group;
+            if g.tags.contains_key(tags::ROLLOUT) {
+                return g
+                    .tags
+                    .get(tags::ROLLOUT_AMI)
+                    .map(|a| (g.name.clone(), a.clone()));
+            }
+            let active = obs
+                .refreshes
+                .get(&g.name)
+                .and_then(|rs| rs.first())
+                .filter(|r| !r.is_terminal())?;
+            let what = if g.tags.get(tags::REFRESH).map(String::as_str) == Some(active.id.as_str())
+                || g.tags.contains_key(tags::REFRESH_AMI)
+            {
+                g.tags.get(tags::REFRESH_AMI).cloned().unwrap_or_default()
+            } else {
+                format!("an instance refresh amiroll did not start ({})", active.id)
+            };
+            Some((g.name.clone(), what))
         })
         .collect();
-    let hold = !other_flight.is_empty();
-    if hold {
-        b.info(format!(
+    let other_flight: Vec<&(String, String)> = flights.iter().filter(|(_, a)| a != &ami).collect();
+    if hold_reason.is_none() && !other_flight.is_empty() {
+        hold_reason = Some(format!(
             "a rollout to {} is in flight on {}; {ami} waits until it ends",
             other_flight[0].1,
             other_flight
                 .iter()
-                .map(|(g, _)| *g)
+                .map(|(g, _)| g.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
     }
+    let starting_new = flights.is_empty();
+    if hold_reason.is_none() && starting_new {
+        hold_reason = gate_reason(t, all, obs, &ami, image.creation_date);
+    }
+    let hold = hold_reason.is_some();
+    if let Some(r) = &hold_reason {
+        b.info(r.clone());
+    }
 
-    // 5. Template changes: one version per AMI, from the source version, then the default.
+    // 5. Template changes: one version per AMI, from the source version.
     let mut target_version: Option<VersionRef> = None;
     let mut template_changed = false;
     if alias {
         b.info(format!(
-            "version {source} of `{}` takes its AMI from `{}` at launch; amiroll leaves the template as it is and only replaces instances (instance-refresh rollback is not available for such templates)",
+            "version {source} of `{}` takes its AMI from `{}` at launch; amiroll leaves the template as it is and only replaces instances — instance-refresh rollback is not available for such templates",
             t.launch_template, source_image
         ));
         if let Some(alias_param) = source_image.strip_prefix("resolve:ssm:") {
@@ -676,7 +839,9 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
         let default_image = tmpl
             .version(tmpl.template.default_version)
             .and_then(|v| v.image_id.clone());
-        if let Some(tv) = target_version {
+        if let (Some(tv), false) = (target_version, refresh) {
+            // Without a refresh, the default moves now: that is what makes $Default groups
+            // launch the new AMI. (A refresh moves it once the fleet runs the AMI.)
             let already_default = tv == VersionRef::Number(tmpl.template.default_version);
             if !already_default && default_image.as_deref() != Some(ami.as_str()) {
                 b.act(
@@ -729,47 +894,54 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
     }
 
     // 6. The fleet, group by group.
+    let mut events: Vec<Event> = Vec::new();
     let mut started = false;
-    let mut succeeded = false;
-    let mut failed = false;
     let mut in_flight = false;
+    let mut failed = false;
     let mut all_converged = true;
     let mut revert_to: Option<u64> = None;
+    let mut pre_actions: Vec<PlannedAction> = Vec::new();
     for v in &views {
         let inst = instance_views(v.group, obs, &template_id);
         let g = v.group;
-        let group_ami = if hold {
-            g.tags.get(tags::ROLLOUT_AMI).cloned()
-        } else {
-            Some(ami.clone())
-        };
-        let Some(group_ami) = group_ami else {
-            // Held group with no round of its own: wait.
-            all_converged = false;
-            b.plan.groups.push(group_report(
-                v,
-                &inst,
-                format!("waits for the rollout in flight to end before {ami}"),
-            ));
-            continue;
-        };
+        let last_outcome = last_outcome(g);
         match s.strategy {
             Strategy::None => {
                 let off = inst
                     .iter()
-                    .filter(|i| i.image.as_deref() != Some(group_ami.as_str()))
+                    .filter(|i| i.image.as_deref() != Some(ami.as_str()))
                     .count();
                 if off > 0 {
                     all_converged = false;
                 }
                 let state = if off == 0 {
                     "on target".to_string()
+                } else if hold {
+                    format!("{off} instance(s) not on {ami}; waiting")
                 } else {
-                    format!("{off} instance(s) not on {group_ami}; strategy `none` leaves them until they are replaced")
+                    format!("{off} instance(s) not on {ami}; strategy `none` leaves them until they are replaced")
                 };
-                b.plan.groups.push(group_report(v, &inst, state));
+                b.plan
+                    .groups
+                    .push(group_report(v, &inst, state, None, last_outcome));
             }
             Strategy::ScheduledSurge => {
+                let group_ami = if hold {
+                    g.tags.get(tags::ROLLOUT_AMI).cloned()
+                } else {
+                    Some(ami.clone())
+                };
+                let Some(group_ami) = group_ami else {
+                    all_converged = false;
+                    b.plan.groups.push(group_report(
+                        v,
+                        &inst,
+                        format!("waits: {}", hold_reason.clone().unwrap_or_default()),
+                        None,
+                        last_outcome,
+                    ));
+                    continue;
+                };
                 let pending = obs
                     .scheduled_actions
                     .get(&g.name)
@@ -785,9 +957,7 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
                     template_id: &template_id,
                     rollback_version: source,
                 });
-                for a in out.actions {
-                    b.plan.actions.push(a);
-                }
+                b.plan.actions.extend(out.actions);
                 for w in out.warnings {
                     b.warn(w);
                 }
@@ -795,17 +965,90 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
                     b.plan.errors.extend(out.errors);
                     return b.finish_error();
                 }
-                started |= out.started;
-                succeeded |= out.succeeded;
-                failed |= out.failed;
-                in_flight |= out.in_flight;
-                if !out.converged {
-                    all_converged = false;
+                if out.started {
+                    events.push(Event::RolloutStarted);
+                }
+                if out.succeeded {
+                    events.push(Event::RolloutSucceeded);
                 }
                 if out.failed {
+                    events.push(Event::RolloutFailed);
                     revert_to = revert_to.or(out.revert_to);
                 }
-                b.plan.groups.push(group_report(v, &inst, out.state));
+                started |= out.started;
+                failed |= out.failed;
+                in_flight |= out.in_flight;
+                all_converged &= out.converged;
+                let progress = out
+                    .in_flight
+                    .then(|| surge_progress(g, &group_ami, &inst, now));
+                b.plan
+                    .groups
+                    .push(group_report(v, &inst, out.state, progress, last_outcome));
+            }
+            Strategy::InstanceRefresh => {
+                let out = plan_refresh_group(&RefreshInput {
+                    view: v,
+                    ami: &ami,
+                    instances: &inst,
+                    refreshes: obs.refreshes.get(&g.name).map(Vec::as_slice).unwrap_or(&[]),
+                    now,
+                    settings: s,
+                    template_id: &template_id,
+                    target_version,
+                    alias,
+                    may_start: !hold,
+                    hold_reason: hold_reason.as_deref(),
+                    provider: provider_of(g),
+                    rollback_version: source,
+                });
+                pre_actions.extend(out.pre_actions);
+                b.plan.actions.extend(out.actions);
+                for w in out.warnings {
+                    b.warn(w);
+                }
+                if !out.errors.is_empty() {
+                    b.plan.errors.extend(out.errors);
+                    return b.finish_error();
+                }
+                events.extend(out.events.iter().copied());
+                started |= out.started;
+                failed |= out.failed;
+                in_flight |= out.in_flight;
+                all_converged &= out.converged;
+                b.plan.groups.push(group_report(
+                    v,
+                    &inst,
+                    out.state,
+                    out.progress,
+                    last_outcome,
+                ));
+            }
+        }
+    }
+    // Pins that keep rollback available come before the new version exists.
+    if !pre_actions.is_empty() {
+        let rest = std::mem::take(&mut b.plan.actions);
+        b.plan.actions = pre_actions.into_iter().chain(rest).collect();
+    }
+
+    // With a refresh, the default follows once the whole fleet runs the AMI.
+    if refresh && !hold && !failed && !in_flight && all_converged {
+        if let Some(tv) = target_version {
+            let default_image = tmpl
+                .version(tmpl.template.default_version)
+                .and_then(|v| v.image_id.clone());
+            if tv != VersionRef::Number(tmpl.template.default_version)
+                && default_image.as_deref() != Some(ami.as_str())
+            {
+                b.act(
+                    Action::SetDefaultVersion {
+                        template_id: template_id.clone(),
+                        version: tv,
+                    },
+                    format!("every group runs {ami}; the default follows so that other launches get it too"),
+                );
+                template_changed = true;
             }
         }
     }
@@ -865,21 +1108,27 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
             {
                 protected.insert(n);
             }
+            if let Some(n) = tag_version(g, &template_id) {
+                protected.insert(n);
+            }
+        }
+        // Versions an in-flight or recent refresh names.
+        for rs in obs.refreshes.values() {
+            for r in rs.iter().take(5) {
+                if let Some(d) = &r.desired_template {
+                    if d.template_id.as_deref() == Some(template_id.as_str()) {
+                        if let Some(n) = d.version.as_deref().and_then(|v| v.parse::<u64>().ok()) {
+                            protected.insert(n);
+                        }
+                    }
+                }
+            }
         }
         for v in &views {
             protected.insert(v.effective);
             for i in instance_views(v.group, obs, &template_id) {
                 if let Some(n) = i.template_version {
                     protected.insert(n);
-                }
-            }
-            if let Some(rv) = v.group.tags.get(tags::ROLLBACK_VERSION) {
-                if let Some((tid, n)) = rv.rsplit_once(':') {
-                    if tid == template_id {
-                        if let Ok(n) = n.parse::<u64>() {
-                            protected.insert(n);
-                        }
-                    }
                 }
             }
         }
@@ -922,26 +1171,33 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
     // 8. Status, summary and notification.
     let p = &mut b.plan;
     let fleet_moves = p.actions.iter().any(|a| a.action.moves_fleet());
-    p.status = if failed {
+    let succeeded = events.contains(&Event::RolloutSucceeded);
+    p.status = if failed || (failed_block && !in_flight) {
         TargetStatus::Failed
-    } else if in_flight || hold {
+    } else if in_flight || !other_flight.is_empty() {
         TargetStatus::Rolling
     } else if fleet_moves || template_changed || !all_converged {
         TargetStatus::Drift
     } else {
         TargetStatus::Current
     };
-    p.event = if failed {
-        Some(Event::RolloutFailed)
-    } else if started || (template_changed && s.strategy == Strategy::None) {
-        Some(Event::RolloutStarted)
-    } else if succeeded {
-        Some(Event::RolloutSucceeded)
-    } else if p.status == TargetStatus::Current && s.notify_when_current {
-        Some(Event::Current)
-    } else {
-        None
-    };
+    if started || (template_changed && s.strategy == Strategy::None) {
+        events.push(Event::RolloutStarted);
+    }
+    if p.status == TargetStatus::Current && s.notify_when_current && events.is_empty() {
+        events.push(Event::Current);
+    }
+    // One notification per run: the most important event.
+    p.event = [
+        Event::RolloutFailed,
+        Event::RolledBack,
+        Event::Cancelled,
+        Event::RolloutStarted,
+        Event::RolloutSucceeded,
+        Event::Current,
+    ]
+    .into_iter()
+    .find(|e| events.contains(e));
     p.summary = match p.status {
         TargetStatus::Current if succeeded => {
             format!("rollout to {ami} finished: every in-service instance runs it")
@@ -950,23 +1206,164 @@ pub fn plan_target(t: &Target, obs: &Observation) -> TargetPlan {
             format!("current: template and every in-service instance on {ami}")
         }
         TargetStatus::Drift if started => format!("rolling to {ami} with {}", s.strategy.as_str()),
-        TargetStatus::Drift => format!("not on {ami}; the plan moves it"),
-        TargetStatus::Rolling => format!(
-            "rollout to {} in flight",
-            if hold {
-                other_flight[0].1.clone()
-            } else {
-                ami.clone()
-            }
+        TargetStatus::Drift if hold => format!(
+            "not on {ami}; waiting: {}",
+            hold_reason.clone().unwrap_or_default()
         ),
-        TargetStatus::Failed => format!("rollout to {ami} failed; old instances kept"),
+        TargetStatus::Drift => format!("not on {ami}; the plan moves it"),
+        TargetStatus::Rolling => match other_flight.first() {
+            Some((_, a)) => format!("rollout to {a} in flight; {ami} waits"),
+            None => format!("rollout to {ami} in flight"),
+        },
+        TargetStatus::Failed if failed_block => hold_reason.clone().unwrap_or_default(),
+        TargetStatus::Failed => {
+            format!("rollout to {ami} failed; see the groups for what was kept")
+        }
         TargetStatus::Error => String::new(),
     };
     b.plan
 }
 
-fn group_report(v: &GroupView, inst: &[InstanceView], state: String) -> GroupReport {
+/// The version recorded in a group's `amiroll:rollback-version` tag, for this template.
+fn tag_version(g: &AutoScalingGroup, template_id: &str) -> Option<u64> {
+    let (tid, n) = g.tags.get(tags::ROLLBACK_VERSION)?.rsplit_once(':')?;
+    (tid == template_id).then(|| n.parse().ok()).flatten()
+}
+
+/// The last outcome recorded in a group's tags.
+fn last_outcome(g: &AutoScalingGroup) -> Option<String> {
+    if let Some(a) = g.tags.get(tags::FAILED_AMI) {
+        return Some(format!(
+            "failed: {a} ({})",
+            g.tags.get(tags::FAILED_REASON).cloned().unwrap_or_default()
+        ));
+    }
+    match (
+        g.tags.get(tags::SUCCEEDED_AMI),
+        g.tags.get(tags::SUCCEEDED_AT),
+    ) {
+        (Some(a), Some(at)) => Some(format!("succeeded: {a} at {at}")),
+        _ => None,
+    }
+}
+
+/// Soak, maintenance window and wave: the first gate that holds a new rollout back.
+fn gate_reason(
+    t: &Target,
+    all: &[Target],
+    obs: &Observation,
+    ami: &str,
+    created: Option<Timestamp>,
+) -> Option<String> {
+    let s = &t.settings;
+    let now = obs.now;
+    if s.min_ami_age_secs > 0 {
+        match created {
+            Some(c) => {
+                if let Some(at) = gates::soak_until(c, s.min_ami_age_secs, now) {
+                    return Some(format!(
+                        "{ami} was created {} and is younger than min_ami_age ({}); it becomes eligible at {}",
+                        fmt_time(c),
+                        humantime::format_duration(std::time::Duration::from_secs(s.min_ami_age_secs)),
+                        fmt_time(at)
+                    ));
+                }
+            }
+            None => {
+                return Some(format!(
+                    "{ami} has no creation date, so min_ami_age cannot be checked"
+                ))
+            }
+        }
+    }
+    if let Some(w) = &s.maintenance_window {
+        match gates::window_state(w, now) {
+            Ok(gates::WindowState::Open { .. }) => {}
+            Ok(gates::WindowState::Closed { opens }) => {
+                return Some(format!(
+                    "outside the maintenance window `{}` ({}); it next opens at {}",
+                    w.cron,
+                    w.time_zone,
+                    fmt_time(opens)
+                ))
+            }
+            Err(e) => return Some(e),
+        }
+    }
+    if let Some(prev_name) = &s.after {
+        let prev = all.iter().find(|x| &x.name == prev_name)?;
+        let groups: Vec<&AutoScalingGroup> = prev
+            .groups
+            .iter()
+            .filter_map(|g| obs.groups.get(g))
+            .collect();
+        if groups.is_empty() {
+            return Some(format!(
+                "waits for target `{prev_name}`, whose groups could not be observed"
+            ));
+        }
+        let mut since: Option<Timestamp> = None;
+        for g in &groups {
+            let ok = g.tags.get(tags::SUCCEEDED_AMI).map(String::as_str) == Some(ami);
+            let at = g.tags.get(tags::SUCCEEDED_AT).and_then(|x| parse_time(x));
+            match (ok, at) {
+                (true, Some(at)) => since = Some(since.map_or(at, |s: Timestamp| s.max(at))),
+                _ => {
+                    return Some(format!(
+                        "waits for target `{prev_name}` to run {ami} successfully (group `{}` has not yet)",
+                        g.name
+                    ))
+                }
+            }
+        }
+        let since = since?;
+        let ready = since + Duration::seconds(s.after_soak_secs as i64);
+        if now < ready {
+            return Some(format!(
+                "target `{prev_name}` has run {ami} since {}; after_soak holds this target until {}",
+                fmt_time(since),
+                fmt_time(ready)
+            ));
+        }
+    }
+    None
+}
+
+fn surge_progress(
+    g: &AutoScalingGroup,
+    ami: &str,
+    inst: &[InstanceView],
+    now: Timestamp,
+) -> RolloutProgress {
+    let total = inst.len().max(1);
+    let on = inst
+        .iter()
+        .filter(|i| i.image.as_deref() == Some(ami) && i.in_service && i.healthy)
+        .count();
+    let settle = g.tags.get(tags::SETTLE_AT).and_then(|t| parse_time(t));
+    RolloutProgress {
+        strategy: "scheduled-surge".to_string(),
+        percent: Some(((on * 100) / total) as i32),
+        detail: match settle {
+            Some(at) if at > now => format!(
+                "{on}/{total} instance(s) healthy on {ami}; settle in {} min",
+                (at - now).num_minutes()
+            ),
+            _ => format!("{on}/{total} instance(s) healthy on {ami}"),
+        },
+    }
+}
+
+fn group_report(
+    v: &GroupView,
+    inst: &[InstanceView],
+    state: String,
+    rollout: Option<RolloutProgress>,
+    last_outcome: Option<String>,
+) -> GroupReport {
     GroupReport {
+        rollout,
+        last_outcome,
         name: v.group.name.clone(),
         version_spec: v.spec_text.clone(),
         effective_version: Some(v.effective),
@@ -976,6 +1373,316 @@ fn group_report(v: &GroupView, inst: &[InstanceView], state: String) -> GroupRep
         desired_capacity: v.group.desired_capacity,
         state,
     }
+}
+
+struct RefreshInput<'a> {
+    view: &'a GroupView<'a>,
+    ami: &'a str,
+    instances: &'a [InstanceView],
+    /// Newest first.
+    refreshes: &'a [InstanceRefresh],
+    now: Timestamp,
+    settings: &'a TargetSettings,
+    template_id: &'a str,
+    target_version: Option<VersionRef>,
+    alias: bool,
+    may_start: bool,
+    hold_reason: Option<&'a str>,
+    provider: Option<&'a CapacityProvider>,
+    rollback_version: u64,
+}
+
+#[derive(Default)]
+struct RefreshOutcome {
+    /// Actions that must run before the template changes (pins that keep rollback available).
+    pre_actions: Vec<PlannedAction>,
+    actions: Vec<PlannedAction>,
+    errors: Vec<String>,
+    warnings: Vec<String>,
+    events: Vec<Event>,
+    state: String,
+    progress: Option<RolloutProgress>,
+    started: bool,
+    failed: bool,
+    in_flight: bool,
+    converged: bool,
+}
+
+impl RefreshOutcome {
+    fn act(&mut self, action: Action, reason: impl Into<String>) {
+        self.actions.push(PlannedAction {
+            action,
+            reason: reason.into(),
+        });
+    }
+}
+
+/// The preferences amiroll sends, from the target's settings and the group's ECS setup.
+pub fn refresh_preferences(
+    s: &TargetSettings,
+    provider: Option<&CapacityProvider>,
+    auto_rollback: bool,
+    skip_matching: bool,
+) -> RefreshPreferences {
+    let protected = s.scale_in_protected_instances.map(|p| p.aws_name()).or(
+        // ECS managed termination protection keeps instances protected; replace them anyway
+        // ("Amazon ECS managed instance draining").
+        provider
+            .filter(|cp| cp.managed_termination_protection)
+            .map(|_| "Refresh"),
+    );
+    RefreshPreferences {
+        min_healthy_percentage: s.min_healthy_percentage,
+        max_healthy_percentage: s.max_healthy_percentage,
+        skip_matching,
+        instance_warmup: s.instance_warmup_secs.map(|v| v as i32),
+        auto_rollback,
+        checkpoint_percentages: s.checkpoint_percentages.clone(),
+        checkpoint_delay: s.checkpoint_delay_secs.map(|v| v as i32),
+        alarms: s.alarms.clone(),
+        bake_time: s.bake_time_secs.map(|v| v as i32),
+        scale_in_protected_instances: protected.map(str::to_string),
+        standby_instances: s.standby_instances.map(|x| x.aws_name().to_string()),
+    }
+}
+
+/// The instance-refresh state machine for one group, derived every run from the group's
+/// refreshes (`DescribeInstanceRefreshes`), its tags and its instances.
+fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
+    let g = inp.view.group;
+    let s = inp.settings;
+    let mut out = RefreshOutcome::default();
+    let ours = g.tags.get(tags::REFRESH);
+    let latest = inp.refreshes.first();
+
+    // A refresh in flight: follow it, never start another ("one at a time per group").
+    if let Some(r) = latest.filter(|r| !r.is_terminal()) {
+        out.in_flight = true;
+        let pct = r.percentage_complete.unwrap_or(0);
+        out.progress = Some(RolloutProgress {
+            strategy: "instance-refresh".to_string(),
+            percent: Some(pct),
+            detail: format!(
+                "{} {}{}",
+                r.id,
+                r.status,
+                r.status_reason
+                    .as_ref()
+                    .map(|x| format!(": {x}"))
+                    .unwrap_or_default()
+            ),
+        });
+        out.state = format!("instance refresh {} {} ({pct}% done)", r.id, r.status);
+        if ours.map(String::as_str) != Some(r.id.as_str()) {
+            if g.tags.contains_key(tags::REFRESH_AMI) {
+                // Started by an amiroll run that stopped before recording the id.
+                out.act(
+                    Action::TagGroup {
+                        group: g.name.clone(),
+                        tags: [(tags::REFRESH.to_string(), r.id.clone())]
+                            .into_iter()
+                            .collect(),
+                    },
+                    "adopt the refresh an earlier run started but did not record",
+                );
+            } else {
+                out.warnings.push(format!(
+                    "group `{}` has an instance refresh amiroll did not start ({} {}); amiroll waits for it",
+                    g.name, r.id, r.status
+                ));
+            }
+        }
+        return out;
+    }
+
+    // A finished refresh amiroll started: announce its outcome once.
+    let ours_done = latest.filter(|r| {
+        Some(&r.id) == ours || (ours.is_none() && g.tags.contains_key(tags::REFRESH_AMI))
+    });
+    if let Some(r) = ours_done {
+        let key = format!("{}:{}", r.id, r.status);
+        if g.tags.get(tags::ANNOUNCED) != Some(&key) {
+            let rolled = g
+                .tags
+                .get(tags::REFRESH_AMI)
+                .cloned()
+                .unwrap_or_else(|| inp.ami.to_string());
+            let reason = r.status_reason.clone().unwrap_or_default();
+            let mut t: BTreeMap<String, String> = BTreeMap::new();
+            t.insert(tags::ANNOUNCED.to_string(), key);
+            t.insert(tags::REFRESH.to_string(), r.id.clone());
+            let event = match r.status.as_str() {
+                "Successful" => {
+                    t.insert(tags::SUCCEEDED_AMI.to_string(), rolled.clone());
+                    t.insert(
+                        tags::SUCCEEDED_AT.to_string(),
+                        fmt_time(r.end_time.unwrap_or(inp.now)),
+                    );
+                    Event::RolloutSucceeded
+                }
+                status => {
+                    t.insert(tags::FAILED_AMI.to_string(), rolled.clone());
+                    t.insert(
+                        tags::FAILED_REASON.to_string(),
+                        truncate(&format!("instance refresh {status}: {reason}"), 250),
+                    );
+                    match status {
+                        "RollbackSuccessful" => Event::RolledBack,
+                        "Cancelled" => Event::Cancelled,
+                        _ => Event::RolloutFailed,
+                    }
+                }
+            };
+            out.act(
+                Action::TagGroup {
+                    group: g.name.clone(),
+                    tags: t,
+                },
+                format!(
+                    "instance refresh {} ended {}{}; record it so it is announced once",
+                    r.id,
+                    r.status,
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({reason})")
+                    }
+                ),
+            );
+            out.events.push(event);
+            if event != Event::RolloutSucceeded {
+                out.failed = true;
+                out.state = format!(
+                    "instance refresh {} ended {}{}",
+                    r.id,
+                    r.status,
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {reason}")
+                    }
+                );
+                return out;
+            }
+        }
+    }
+
+    let off_target: Vec<&InstanceView> = inp
+        .instances
+        .iter()
+        .filter(|i| i.image.as_deref() != Some(inp.ami))
+        .collect();
+    if off_target.is_empty() {
+        out.converged = true;
+        out.state = "on target".to_string();
+        return out;
+    }
+    if !inp.may_start {
+        out.state = format!(
+            "{} instance(s) not on {}; waits: {}",
+            off_target.len(),
+            inp.ami,
+            inp.hold_reason.unwrap_or("held")
+        );
+        return out;
+    }
+    let blocked: Vec<&String> = g
+        .suspended_processes
+        .iter()
+        .filter(|p| matches!(p.as_str(), "Launch" | "Terminate" | "InstanceRefresh"))
+        .collect();
+    if !blocked.is_empty() {
+        out.errors.push(format!(
+            "group `{}` has suspended processes {}; an instance refresh cannot launch or replace instances — resume them first",
+            g.name,
+            blocked.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+        return out;
+    }
+
+    // Rollback needs a numbered desired version, a template without `resolve:ssm:`, and a group
+    // that is not on $Latest/$Default ("Undo changes with a manual or auto rollback").
+    let unnumbered = inp.view.spec != VersionSpec::Pinned(inp.view.effective);
+    let mut auto_rollback = s.auto_rollback && !inp.alias;
+    if inp.alias && s.auto_rollback {
+        out.warnings.push(format!(
+            "group `{}`: the template resolves its AMI from SSM, so the refresh has no desired configuration, skips nothing and cannot roll back",
+            g.name
+        ));
+    }
+    if unnumbered && auto_rollback {
+        // Pin the group to the number it launches today: nothing changes for its launches, and
+        // the saved configuration a rollback returns to becomes that numbered version.
+        // The tag goes first: a run that stops between the two still knows the pin is amiroll's.
+        out.pre_actions.push(PlannedAction {
+            action: Action::TagGroup {
+                group: g.name.clone(),
+                tags: [(tags::PINNED_FROM.to_string(), inp.view.spec_text.clone())]
+                    .into_iter()
+                    .collect(),
+            },
+            reason: "remember how the group named its version before amiroll pins it".to_string(),
+        });
+        out.pre_actions.push(PlannedAction {
+            action: Action::PinGroupVersion {
+                group: g.name.clone(),
+                template_id: inp.template_id.to_string(),
+                version: VersionRef::Number(inp.view.effective),
+            },
+            reason: format!(
+                "the group launches {} (v{}); rollback is only available from a numbered version, so pin it to v{} first — its launches do not change",
+                inp.view.spec_text, inp.view.effective, inp.view.effective
+            ),
+        });
+    }
+    if !s.auto_rollback && !inp.alias {
+        out.warnings.push(format!(
+            "group `{}`: auto_rollback = false — a failed refresh stops where it is and the new instances stay",
+            g.name
+        ));
+        auto_rollback = false;
+    }
+    let skip_matching = s.skip_matching && !inp.alias;
+    let prefs = refresh_preferences(s, inp.provider, auto_rollback, skip_matching);
+    let mut t: BTreeMap<String, String> = BTreeMap::new();
+    t.insert(tags::REFRESH_AMI.to_string(), inp.ami.to_string());
+    t.insert(
+        tags::ROLLBACK_VERSION.to_string(),
+        format!("{}:{}", inp.template_id, inp.rollback_version),
+    );
+    out.act(
+        Action::TagGroup {
+            group: g.name.clone(),
+            tags: t,
+        },
+        "record the AMI this refresh rolls to, so any later run can follow and announce it",
+    );
+    out.act(
+        Action::UntagGroup {
+            group: g.name.clone(),
+            keys: vec![tags::REFRESH.to_string(), tags::ANNOUNCED.to_string()],
+        },
+        "forget the previous refresh",
+    );
+    out.act(
+        Action::StartInstanceRefresh {
+            group: g.name.clone(),
+            template_id: inp.template_id.to_string(),
+            version: if inp.alias { None } else { inp.target_version },
+            preferences: prefs,
+        },
+        format!(
+            "{} instance(s) run an old AMI; replace them launch-before-terminate",
+            off_target.len()
+        ),
+    );
+    out.started = true;
+    out.state = format!(
+        "instance refresh to {} starts ({} instance(s) to replace)",
+        inp.ami,
+        off_target.len()
+    );
+    out
 }
 
 /// Versions to delete: every existing version that is neither among the newest `keep` (counting
@@ -999,29 +1706,29 @@ pub fn versions_to_prune(
     out
 }
 
-struct SurgeInput<'a> {
-    group: &'a AutoScalingGroup,
-    rollout_ami: &'a str,
-    instances: &'a [InstanceView],
-    pending: &'a [ScheduledAction],
-    now: Timestamp,
-    settings: &'a TargetSettings,
-    template_id: &'a str,
-    rollback_version: u64,
+pub(crate) struct SurgeInput<'a> {
+    pub(crate) group: &'a AutoScalingGroup,
+    pub(crate) rollout_ami: &'a str,
+    pub(crate) instances: &'a [InstanceView],
+    pub(crate) pending: &'a [ScheduledAction],
+    pub(crate) now: Timestamp,
+    pub(crate) settings: &'a TargetSettings,
+    pub(crate) template_id: &'a str,
+    pub(crate) rollback_version: u64,
 }
 
 #[derive(Default)]
-struct SurgeOutcome {
-    actions: Vec<PlannedAction>,
-    errors: Vec<String>,
-    warnings: Vec<String>,
-    state: String,
-    started: bool,
-    succeeded: bool,
-    failed: bool,
-    in_flight: bool,
-    converged: bool,
-    revert_to: Option<u64>,
+pub(crate) struct SurgeOutcome {
+    pub(crate) actions: Vec<PlannedAction>,
+    pub(crate) errors: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) state: String,
+    pub(crate) started: bool,
+    pub(crate) succeeded: bool,
+    pub(crate) failed: bool,
+    pub(crate) in_flight: bool,
+    pub(crate) converged: bool,
+    pub(crate) revert_to: Option<u64>,
 }
 
 impl SurgeOutcome {
@@ -1224,6 +1931,18 @@ fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
             .filter(|k| g.tags.contains_key(k))
             .collect();
         out.act(
+            Action::TagGroup {
+                group: g.name.clone(),
+                tags: [
+                    (tags::SUCCEEDED_AMI.to_string(), ami.to_string()),
+                    (tags::SUCCEEDED_AT.to_string(), fmt_time(inp.now)),
+                ]
+                .into_iter()
+                .collect(),
+            },
+            "record the success (waves wait for it)",
+        );
+        out.act(
             Action::UntagGroup {
                 group: g.name.clone(),
                 keys,
@@ -1273,7 +1992,7 @@ fn opt(v: Option<i32>) -> String {
 }
 
 /// Begin a surge round: tags first (so a crash after them is resumed), then the two actions.
-fn start_round(
+pub(crate) fn start_round(
     inp: &SurgeInput,
     out: &mut SurgeOutcome,
     attempt: u32,

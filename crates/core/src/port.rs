@@ -99,6 +99,11 @@ pub mod op {
     pub const DELETE_TAGS: &str = "autoscaling:DeleteTags";
     pub const GET_TOPIC_ATTRIBUTES: &str = "sns:GetTopicAttributes";
     pub const PUBLISH: &str = "sns:Publish";
+    pub const START_INSTANCE_REFRESH: &str = "autoscaling:StartInstanceRefresh";
+    pub const DESCRIBE_INSTANCE_REFRESHES: &str = "autoscaling:DescribeInstanceRefreshes";
+    pub const ROLLBACK_INSTANCE_REFRESH: &str = "autoscaling:RollbackInstanceRefresh";
+    pub const CANCEL_INSTANCE_REFRESH: &str = "autoscaling:CancelInstanceRefresh";
+    pub const DESCRIBE_CAPACITY_PROVIDERS: &str = "ecs:DescribeCapacityProviders";
 
     /// Every operation the port has, in a stable order.
     pub const ALL: &[&str] = &[
@@ -120,6 +125,11 @@ pub mod op {
         DELETE_TAGS,
         GET_TOPIC_ATTRIBUTES,
         PUBLISH,
+        START_INSTANCE_REFRESH,
+        DESCRIBE_INSTANCE_REFRESHES,
+        ROLLBACK_INSTANCE_REFRESH,
+        CANCEL_INSTANCE_REFRESH,
+        DESCRIBE_CAPACITY_PROVIDERS,
     ];
 }
 
@@ -325,6 +335,90 @@ pub struct Notification {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// `RefreshPreferences` of `StartInstanceRefresh` ("RefreshPreferences", Auto Scaling API
+/// reference). amiroll always sends every member, so AWS defaults never apply by accident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshPreferences {
+    /// 0–100; 100 with a max above 100 means launch before terminate.
+    pub min_healthy_percentage: i32,
+    /// 100–200; at most 100 above the minimum.
+    pub max_healthy_percentage: i32,
+    pub skip_matching: bool,
+    /// Seconds after InService before an instance counts as updated.
+    pub instance_warmup: Option<i32>,
+    pub auto_rollback: bool,
+    /// Ascending, unique, 1–100; the refresh pauses at each.
+    pub checkpoint_percentages: Vec<i32>,
+    /// Seconds to wait at a checkpoint.
+    pub checkpoint_delay: Option<i32>,
+    /// CloudWatch alarm names; one in ALARM fails the refresh.
+    pub alarms: Vec<String>,
+    /// Seconds to wait after the last replacement before `Successful`.
+    pub bake_time: Option<i32>,
+    /// `Refresh`, `Ignore` or `Wait`.
+    pub scale_in_protected_instances: Option<String>,
+    /// `Terminate`, `Ignore` or `Wait`.
+    pub standby_instances: Option<String>,
+}
+
+/// `StartInstanceRefresh`, `Strategy` `Rolling`. `desired` names a template version by number in
+/// `DesiredConfiguration` (so that `AutoRollback` and `RollbackInstanceRefresh` stay available);
+/// `None` sends no desired configuration (templates whose ImageId is `resolve:ssm:` cannot have
+/// one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartRefreshRequest {
+    pub group_name: String,
+    pub desired: Option<DesiredTemplate>,
+    pub preferences: RefreshPreferences,
+}
+
+/// `DesiredConfiguration.LaunchTemplate`: a template and a version number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredTemplate {
+    pub template_id: String,
+    pub version: u64,
+}
+
+/// One instance refresh (`DescribeInstanceRefreshes`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRefresh {
+    pub id: String,
+    pub group_name: String,
+    /// `Pending`, `InProgress`, `Successful`, `Failed`, `Cancelling`, `Cancelled`,
+    /// `RollbackInProgress`, `RollbackFailed`, `RollbackSuccessful`, `Baking`.
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub start_time: Option<Timestamp>,
+    pub end_time: Option<Timestamp>,
+    pub percentage_complete: Option<i32>,
+    pub instances_to_update: Option<i32>,
+    /// The desired configuration's launch template, when one was given.
+    pub desired_template: Option<TemplateSpec>,
+}
+
+impl InstanceRefresh {
+    /// Statuses after which nothing more happens (inferred from the status descriptions).
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "Successful" | "Failed" | "Cancelled" | "RollbackSuccessful" | "RollbackFailed"
+        )
+    }
+}
+
+/// An ECS capacity provider backed by an Auto Scaling group (`DescribeCapacityProviders`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityProvider {
+    pub name: String,
+    pub auto_scaling_group_arn: String,
+    /// Managed scaling `ENABLED`: ECS owns the group's desired capacity.
+    pub managed_scaling: bool,
+    /// Managed termination protection `ENABLED`.
+    pub managed_termination_protection: bool,
+    /// Managed draining `ENABLED`.
+    pub managed_draining: bool,
+}
+
 /// Every remote call amiroll makes, plus the clock.
 ///
 /// Futures are `Send` so the engine can run on a multi-threaded runtime (the Lambda).
@@ -449,4 +543,34 @@ pub trait Aws: Sync {
         &self,
         notification: &Notification,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// `autoscaling:StartInstanceRefresh`; returns the refresh id. An active refresh is a
+    /// `Conflict` with code `InstanceRefreshInProgress`.
+    fn start_instance_refresh(
+        &self,
+        request: &StartRefreshRequest,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// `autoscaling:DescribeInstanceRefreshes` for one group, newest first (AWS keeps six weeks).
+    fn describe_instance_refreshes(
+        &self,
+        group_name: &str,
+    ) -> impl Future<Output = Result<Vec<InstanceRefresh>, AwsError>> + Send;
+
+    /// `autoscaling:RollbackInstanceRefresh`; returns the refresh id.
+    fn rollback_instance_refresh(
+        &self,
+        group_name: &str,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// `autoscaling:CancelInstanceRefresh`; returns the refresh id.
+    fn cancel_instance_refresh(
+        &self,
+        group_name: &str,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// `ecs:DescribeCapacityProviders`: every capacity provider of the account (all pages).
+    fn describe_capacity_providers(
+        &self,
+    ) -> impl Future<Output = Result<Vec<CapacityProvider>, AwsError>> + Send;
 }

@@ -131,3 +131,59 @@ pub fn report_text(report: &ApplyReport) -> String {
     }
     out
 }
+
+/// `status`: per target and group, the AMI in use vs the target, instances per AMI, the rollout
+/// in flight and the last outcome.
+pub fn status_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for p in &plan.targets {
+        out.push_str(&format!(
+            "{} [{}] target AMI {}\n",
+            p.target,
+            p.status.as_str(),
+            p.target_ami
+                .as_ref()
+                .map(|a| a.image_id.clone())
+                .unwrap_or_else(|| "-".to_string())
+        ));
+        out.push_str(&format!("  {}\n", p.summary));
+        for g in &p.groups {
+            let amis = g
+                .instances_by_ami
+                .iter()
+                .map(|(a, n)| format!("{n}×{a}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            out.push_str(&format!(
+                "  {:<24} {} = v{}  {}\n",
+                g.name,
+                g.version_spec,
+                g.effective_version
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                if amis.is_empty() {
+                    "-".to_string()
+                } else {
+                    amis
+                }
+            ));
+            if let Some(r) = &g.rollout {
+                out.push_str(&format!(
+                    "  {:<24} in flight: {}{} — {}\n",
+                    "",
+                    r.strategy,
+                    r.percent.map(|x| format!(" {x}%")).unwrap_or_default(),
+                    r.detail
+                ));
+            }
+            if let Some(o) = &g.last_outcome {
+                out.push_str(&format!("  {:<24} last outcome: {o}\n", ""));
+            }
+        }
+        for e in &p.errors {
+            out.push_str(&format!("  error: {e}\n"));
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -21,6 +21,8 @@ fn kinds(p: &amiroll_core::model::TargetPlan) -> Vec<&'static str> {
             Action::UntagGroup { .. } => "untag",
             Action::PutScheduledAction { .. } => "put-action",
             Action::DeleteScheduledAction { .. } => "delete-action",
+            Action::StartInstanceRefresh { .. } => "start-refresh",
+            Action::RollbackInstanceRefresh { .. } => "rollback-refresh",
         })
         .collect()
 }
@@ -637,9 +639,10 @@ fn finished_round_untags_and_announces_success() {
     let p = f.plan();
     assert_eq!(p.status, TargetStatus::Current);
     assert_eq!(p.event, Some(Event::RolloutSucceeded));
-    assert!(
-        matches!(&p.actions[0].action, Action::UntagGroup { keys, .. } if keys.contains(&tags::ROLLOUT.to_string()))
-    );
+    assert!(p.actions.iter().any(|a| matches!(&a.action,
+        Action::UntagGroup { keys, .. } if keys.contains(&tags::ROLLOUT.to_string()))));
+    assert!(p.actions.iter().any(|a| matches!(&a.action,
+        Action::TagGroup { tags: tg, .. } if tg.get(tags::SUCCEEDED_AMI).map(String::as_str) == Some(AMI_NEW))));
 }
 
 #[test]

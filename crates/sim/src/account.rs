@@ -1,5 +1,6 @@
 //! The account's state, the virtual clock, and what Auto Scaling does on its own: launching,
-//! terminating, instances coming into service, scheduled actions firing.
+//! terminating, instances coming into service, scheduled actions firing (instance refreshes
+//! progress in `refresh.rs`, ECS managed scaling in `ecs.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -10,7 +11,9 @@ use amiroll_core::port::{
 };
 use chrono::SecondsFormat;
 
+use crate::ecs::CapacityProviderState;
 use crate::faults::Faults;
+use crate::refresh::RefreshState;
 use crate::types::{ImageSpec, TemplateData};
 
 /// Terminated instances stay visible to `DescribeInstances` this long (about an hour in EC2).
@@ -209,6 +212,10 @@ pub(crate) struct GroupState {
     /// Last problem reported in the timeline (reported again only when it changes).
     pub last_problem: Option<String>,
     pub stats: GroupStats,
+    /// `DefaultInstanceWarmup` (instance refreshes use it when the request sets no warm-up).
+    pub default_warmup: Option<Duration>,
+    /// When ECS managed scaling next puts the desired capacity back.
+    pub ecs_correct_at: Option<Timestamp>,
 }
 
 pub(crate) struct Account {
@@ -235,6 +242,10 @@ pub(crate) struct Account {
     pub topics: BTreeSet<String>,
     pub published: Vec<Notification>,
     pub message_counter: u64,
+    /// Every instance refresh, oldest first.
+    pub refreshes: Vec<RefreshState>,
+    pub refresh_counter: u64,
+    pub capacity_providers: BTreeMap<String, CapacityProviderState>,
     pub events: Vec<(Timestamp, String)>,
     pub calls: Vec<&'static str>,
     pub faults: Faults,
@@ -298,6 +309,9 @@ impl Account {
             topics: BTreeSet::new(),
             published: Vec::new(),
             message_counter: 0,
+            refreshes: Vec::new(),
+            refresh_counter: 0,
+            capacity_providers: BTreeMap::new(),
             events: Vec::new(),
             calls: Vec::new(),
             faults: Faults::default(),
@@ -489,9 +503,23 @@ impl Account {
 
     // ----- Auto Scaling's own behaviour -----
 
-    /// Launch one instance into `group`, per "Launch an instance from a launch template": the
-    /// group's template version is resolved now and its ImageId used. `Err` = why it failed.
+    /// Launch one instance into `group` for a scale-out: from the group's configuration, or
+    /// from the desired configuration of an active instance refresh ("How an instance refresh
+    /// works": scale-outs during a refresh use the desired configuration).
     pub(crate) fn launch_one(&mut self, group: &str) -> Result<String, String> {
+        let spec = self.refresh_launch_spec(group);
+        self.launch_from(group, spec)
+    }
+
+    /// Launch one instance into `group`, per "Launch an instance from a launch template": the
+    /// template version (the group's, or `spec_override`'s) is resolved now and its ImageId used.
+    /// For a mixed instances policy the overrides' instance types still rotate. `Err` = why it
+    /// failed.
+    pub(crate) fn launch_from(
+        &mut self,
+        group: &str,
+        spec_override: Option<TemplateSpec>,
+    ) -> Result<String, String> {
         let Some(g) = self.groups.get_mut(group) else {
             return Err(format!("group {group} does not exist"));
         };
@@ -510,6 +538,7 @@ impl Account {
             (None, Some(spec)) => (spec.clone(), None),
             (None, None) => return Err("the group has no launch template".to_string()),
         };
+        let spec = spec_override.unwrap_or(spec);
         let azs = g.azs.clone();
         let protect = g.protect_new;
 
@@ -625,7 +654,7 @@ impl Account {
             .ok_or_else(|| format!("ParameterVersionNotFound: {param}"))
     }
 
-    fn terminate(&mut self, id: &str) {
+    pub(crate) fn terminate(&mut self, id: &str) {
         let now = self.clock;
         if let Some(i) = self.instances.get_mut(id) {
             i.lifecycle = Lifecycle::Terminated;
@@ -659,7 +688,8 @@ impl Account {
                 return;
             };
             let live = self.live_instances(group).len();
-            let desired = usize::try_from(g.desired).unwrap_or(0);
+            // Instances an instance refresh launched ahead of terminating old ones are extra.
+            let desired = usize::try_from(g.desired).unwrap_or(0) + self.refresh_surplus(group);
             if live < desired {
                 if g.suspended.contains("Launch") {
                     break;
@@ -825,6 +855,7 @@ impl Account {
             "autoscaling {group}: scheduled action {name} fired: min/max/desired {}/{}/{} -> {min}/{max}/{desired}",
             before.0, before.1, before.2
         ));
+        self.ecs_note_desired_change(group);
         self.reconcile(group);
     }
 
@@ -841,11 +872,19 @@ impl Account {
                 .map(|a| a.action.start_time)
         });
         let retries = self.groups.values().filter_map(|g| g.retry_at);
-        ready.chain(actions).chain(retries).min()
+        let ecs = self.groups.values().filter_map(|g| g.ecs_correct_at);
+        ready
+            .chain(actions)
+            .chain(retries)
+            .chain(ecs)
+            .chain(self.refresh_wake_times())
+            .min()
     }
 
-    /// Process everything due at or before the current time.
+    /// Process everything due at or before the current time (instance refreshes first react to
+    /// what the call changed).
     pub(crate) fn settle(&mut self) {
+        self.step_refreshes();
         let target = self.clock;
         self.run_until(target);
     }
@@ -910,6 +949,18 @@ impl Account {
         for group in retries {
             self.reconcile(&group);
         }
+
+        let corrections: Vec<String> = self
+            .groups
+            .values()
+            .filter(|g| g.ecs_correct_at.is_some_and(|t| t <= now))
+            .map(|g| g.name.clone())
+            .collect();
+        for group in corrections {
+            self.ecs_correct_desired(&group);
+        }
+
+        self.step_refreshes();
     }
 }
 

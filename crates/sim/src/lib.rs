@@ -78,13 +78,69 @@
 //!   data type `text` unless set with [`SimAws::put_parameter_with_type`].
 //! - **SNS**: messages are stored, not delivered; message ids are counters in UUID form.
 //! - **Missing groups**: `UpdateAutoScalingGroup`, `PutScheduledUpdateGroupAction`,
-//!   `DeleteScheduledAction` and `DescribeScheduledActions` fail with kind `NotFound` and code
-//!   `ValidationError`; `CreateOrUpdateTags`/`DeleteTags` with kind `Invalid`, code
-//!   `ValidationError`.
+//!   `DeleteScheduledAction`, `DescribeScheduledActions` and the four instance-refresh operations
+//!   fail with kind `NotFound` and code `ValidationError`; `CreateOrUpdateTags`/`DeleteTags` with
+//!   kind `Invalid`, code `ValidationError`.
+//! - **Instance refreshes** ("StartInstanceRefresh", "RefreshPreferences", "How an instance
+//!   refresh works", "Undo changes with a manual or auto rollback"; see `refresh.rs`):
+//!   - `Rolling` only, with a launch template `DesiredConfiguration` by version number or none.
+//!     On a mixed group the desired template replaces the policy's launch template (override
+//!     templates stay; override instance types keep rotating). Ids are counters in UUID form.
+//!   - Instances to update are the live instances (`Pending` ones too) when the refresh starts,
+//!     replaced in instance-id order. `SkipMatching` matches on template id and version number
+//!     only; without a desired configuration every instance is replaced (from the group's own
+//!     configuration). `InstancesToUpdate` reports the instances still to update.
+//!   - Batches: launch before terminate while the group has fewer than ⌊D × max / 100⌋ live
+//!     instances (D = desired capacity; the group's MaxSize is not enforced), terminate then
+//!     launch while more than ⌈D × min / 100⌉ instances are `InService`, `Healthy` and not
+//!     warming up. When neither is possible and no replacement is under way, one instance is
+//!     replaced anyway, terminate then launch (as AWS does with min = max = 100): small groups
+//!     can dip below the floor then.
+//!   - Warm-up: `InstanceWarmup`, else the group's `DefaultInstanceWarmup`
+//!     ([`SimAws::set_instance_warmup`]), else 0 — counted from `InService`
+//!     (`HealthCheckGracePeriod` is not modelled). A new instance is judged once, at the end of
+//!     its warm-up: `Unhealthy` fails the refresh at once (no retries); a launch failure fails it
+//!     at once too. On `Failed`/`RollbackFailed`, launch-before-terminate replacements under way
+//!     are abandoned (their new instances terminate, the old ones stay).
+//!   - Instances launched before their old ones terminate are not counted against the desired
+//!     capacity (no scale-in of them); scale-outs during a refresh launch from the desired
+//!     configuration.
+//!   - Checkpoints: the refresh starts no more replacements than the next checkpoint needs, and
+//!     pauses there for `CheckpointDelay` (default 3600 s) with status `InProgress` and a
+//!     StatusReason starting "Waiting for checkpoint" (AWS has no pause status). A checkpoint of
+//!     100 does not pause; when the last checkpoint is below 100 the refresh ends `Successful`
+//!     after its delay, leaving the rest of the instances as they are.
+//!   - `ScaleInProtectedInstances=Wait` (default): unprotected instances are replaced first, then
+//!     the refresh waits one hour for protection to go and fails; it applies during a rollback
+//!     too. `StandbyInstances` and `AlarmSpecification` are validated but have no effect (no
+//!     Standby, no CloudWatch). Suspending `Launch`, `Terminate` or `InstanceRefresh` pauses a
+//!     refresh indefinitely. Not modelled: warm pools, `ReplaceRootVolume`, lifecycle hooks, the
+//!     14-day limit, `LimitExceeded`, EventBridge events.
+//!   - The group takes the desired configuration (pinned by number) only at `Successful`, after
+//!     `BakeTime`. A rollback therefore launches from the group's own configuration (the saved
+//!     one), replacing the instances the refresh launched; `PercentageComplete` falls linearly
+//!     from its value at the rollback to 0. The rollback reason is the StatusReason (the port
+//!     has no `RollbackDetails`). `RollbackInstanceRefresh` accepts `Pending`, `InProgress` and
+//!     `Baking` refreshes only (others: `ActiveInstanceRefreshNotFound`).
+//!   - `CancelInstanceRefresh` (also of a rollback) waits in `Cancelling` for the replacements
+//!     under way (`WaitForTransitioningInstances=true`), then `Cancelled`; cancelling a
+//!     `Cancelling` refresh returns its id again.
+//!   - `DescribeInstanceRefreshes` returns the previous six weeks in one page.
+//! - **ECS capacity providers** ("Amazon ECS capacity providers", "DescribeCapacityProviders"):
+//!   only providers backed by a group (created with [`SimAws::create_capacity_provider`]; no
+//!   Fargate providers, clusters, tasks, updates or deletion). Managed termination protection
+//!   protects every instance of the group from scale in, existing and new (ECS would protect
+//!   only instances running tasks). Managed scaling keeps the desired capacity at its value when
+//!   the provider was created: a change by a scheduled action or
+//!   [`SimAws::set_desired_capacity`] is put back (within min/max) at the next whole minute, with
+//!   the event "ECS managed scaling set desired back to N" — no target tracking. Managed
+//!   draining is recorded only (no lifecycle hook, terminations are immediate).
 
 mod account;
+mod ecs;
 mod faults;
 mod ops;
+mod refresh;
 mod types;
 
 #[cfg(test)]
@@ -98,9 +154,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use amiroll_core::port::{
-    op, AutoScalingGroup, Aws, AwsError, CreateVersionRequest, DeleteVersionsOutput, Ec2Instance,
-    ErrorKind, GetParametersOutput, Image, InstanceTypeInfo, LaunchTemplate, LaunchTemplateVersion,
-    MixedInstancesPolicy, Notification, ScheduledAction, SsmParameter, TemplateSpec, Timestamp,
+    op, AutoScalingGroup, Aws, AwsError, CapacityProvider, CreateVersionRequest,
+    DeleteVersionsOutput, Ec2Instance, ErrorKind, GetParametersOutput, Image, InstanceRefresh,
+    InstanceTypeInfo, LaunchTemplate, LaunchTemplateVersion, MixedInstancesPolicy, Notification,
+    ScheduledAction, SsmParameter, StartRefreshRequest, TemplateSpec, Timestamp,
     UpdateGroupRequest,
 };
 use chrono::TimeZone;
@@ -125,6 +182,9 @@ pub mod setup_op {
     pub const RESUME_PROCESSES: &str = "autoscaling:ResumeProcesses";
     pub const SET_INSTANCE_PROTECTION: &str = "autoscaling:SetInstanceProtection";
     pub const SET_DESIRED_CAPACITY: &str = "autoscaling:SetDesiredCapacity";
+    /// `UpdateAutoScalingGroup` with `DefaultInstanceWarmup`.
+    pub const SET_DEFAULT_INSTANCE_WARMUP: &str = "autoscaling:UpdateAutoScalingGroup";
+    pub const CREATE_CAPACITY_PROVIDER: &str = "ecs:CreateCapacityProvider";
 }
 
 /// Where the virtual clock starts: 2026-11-26T13:00:00Z.
@@ -466,6 +526,8 @@ impl SimAws {
                 retry_at: None,
                 last_problem: None,
                 stats: GroupStats::default(),
+                default_warmup: None,
+                ecs_correct_at: None,
             },
         );
         a.event(format!(
@@ -626,6 +688,7 @@ impl SimAws {
         a.event(format!(
             "autoscaling {group}: desired capacity {before} -> {desired}"
         ));
+        a.ecs_note_desired_change(group);
         a.reconcile(group);
         a.settle();
         Ok(())
@@ -638,6 +701,56 @@ impl SimAws {
         a.put_scheduled_action(&action)?;
         a.settle();
         Ok(())
+    }
+
+    /// `DefaultInstanceWarmup` of a group: the warm-up instance refreshes use when their
+    /// preferences set none (without either, the warm-up is 0 s after `InService`).
+    pub fn set_instance_warmup(&self, group: &str, warmup: Duration) -> Result<(), AwsError> {
+        let mut a = self.lock();
+        let Some(g) = a.groups.get_mut(group) else {
+            return Err(Account::group_not_found(
+                setup_op::SET_DEFAULT_INSTANCE_WARMUP,
+                ErrorKind::NotFound,
+                group,
+            ));
+        };
+        g.default_warmup = Some(warmup);
+        a.event(format!(
+            "autoscaling {group}: default instance warm-up {} s",
+            warmup.as_secs()
+        ));
+        Ok(())
+    }
+
+    /// `CreateCapacityProvider` for an Auto Scaling group; returns the provider's ARN.
+    ///
+    /// - Managed termination protection needs managed scaling (`InvalidParameterException`);
+    ///   with it, the group's instances (and every new one) are protected from scale in.
+    /// - Managed scaling keeps the group's desired capacity at its value now: a change (a
+    ///   scheduled action, [`SimAws::set_desired_capacity`]) is put back at the next one-minute
+    ///   tick, with the event "ECS managed scaling set desired back to N".
+    /// - Managed draining is recorded only.
+    ///
+    /// Other errors (`ClientException`): invalid or duplicate name, unknown group, group already
+    /// used by another provider.
+    pub fn create_capacity_provider(
+        &self,
+        name: &str,
+        group_name: &str,
+        managed_scaling: bool,
+        managed_termination_protection: bool,
+        managed_draining: bool,
+    ) -> Result<String, AwsError> {
+        let mut a = self.lock();
+        let arn = a.create_capacity_provider(
+            name,
+            group_name,
+            managed_scaling,
+            managed_termination_protection,
+            managed_draining,
+        )?;
+        a.settle();
+        Ok(arn)
     }
 
     /// Time from launch to `InService` for instances launched from now on (default 90 s).
@@ -653,7 +766,8 @@ impl SimAws {
     }
 
     /// Move the clock forward, processing every event due on the way in time order (instances
-    /// coming into service, scheduled actions firing, launch retries).
+    /// coming into service, scheduled actions firing, launch retries, instance refreshes
+    /// progressing, ECS managed scaling ticks).
     pub fn advance(&self, duration: Duration) {
         let mut a = self.lock();
         let target = account::add(a.clock, duration);
@@ -787,6 +901,19 @@ impl SimAws {
             data_type: Some(p.data_type.clone()),
             last_modified: Some(p.last_modified),
         })
+    }
+
+    /// Every instance refresh of the group, newest first (whatever their age); empty for an
+    /// unknown group.
+    pub fn instance_refreshes(&self, group: &str) -> Vec<InstanceRefresh> {
+        self.lock().refreshes_of(group)
+    }
+
+    /// Every capacity provider, as `DescribeCapacityProviders` shows them.
+    pub fn capacity_providers(&self) -> Vec<CapacityProvider> {
+        self.lock()
+            .describe_capacity_providers()
+            .unwrap_or_default()
     }
 
     /// Every port call attempted (including failed ones), in order.
@@ -1081,5 +1208,46 @@ impl Aws for SimAws {
     async fn publish(&self, notification: &Notification) -> Result<String, AwsError> {
         self.pause().await;
         self.call(op::PUBLISH, |a| a.publish(notification))
+    }
+
+    async fn start_instance_refresh(
+        &self,
+        request: &StartRefreshRequest,
+    ) -> Result<String, AwsError> {
+        self.pause().await;
+        self.call(op::START_INSTANCE_REFRESH, |a| {
+            a.start_instance_refresh(request)
+        })
+    }
+
+    async fn describe_instance_refreshes(
+        &self,
+        group_name: &str,
+    ) -> Result<Vec<InstanceRefresh>, AwsError> {
+        self.pause().await;
+        self.call(op::DESCRIBE_INSTANCE_REFRESHES, |a| {
+            a.describe_instance_refreshes(group_name)
+        })
+    }
+
+    async fn rollback_instance_refresh(&self, group_name: &str) -> Result<String, AwsError> {
+        self.pause().await;
+        self.call(op::ROLLBACK_INSTANCE_REFRESH, |a| {
+            a.rollback_instance_refresh(group_name)
+        })
+    }
+
+    async fn cancel_instance_refresh(&self, group_name: &str) -> Result<String, AwsError> {
+        self.pause().await;
+        self.call(op::CANCEL_INSTANCE_REFRESH, |a| {
+            a.cancel_instance_refresh(group_name)
+        })
+    }
+
+    async fn describe_capacity_providers(&self) -> Result<Vec<CapacityProvider>, AwsError> {
+        self.pause().await;
+        self.call(op::DESCRIBE_CAPACITY_PROVIDERS, |a| {
+            a.describe_capacity_providers()
+        })
     }
 }

@@ -111,7 +111,7 @@ impl Fleet {
         );
         let mut f = Fleet {
             config_toml: format!(
-                "[[target]]\nname = \"web\"\nlaunch_template = \"{LT}\"\nami_parameter = \"{PARAM}\"\ngroups = [\"web-asg\"]\nsns_topic = \"{TOPIC}\"\n"
+                "[[target]]\nname = \"web\"\nlaunch_template = \"{LT}\"\nami_parameter = \"{PARAM}\"\ngroups = [\"web-asg\"]\nsns_topic = \"{TOPIC}\"\nstrategy = \"scheduled-surge\"\n"
             ),
             obs,
         };

@@ -1,7 +1,9 @@
 //! Unit tests for the simulated account's modelled behaviours.
 
+mod ecs;
 mod faults;
 mod groups;
+mod refresh;
 mod scheduled;
 mod services;
 mod templates;

@@ -72,7 +72,7 @@ impl World {
         .expect("group");
         let topic = sim.create_topic("amiroll");
         let toml = format!(
-            "[[target]]\nname = \"web\"\nlaunch_template = \"ecs\"\nami_parameter = \"{PARAM}\"\ngroups = [\"web\"]\nsns_topic = \"{topic}\"\n"
+            "[[target]]\nname = \"web\"\nlaunch_template = \"ecs\"\nami_parameter = \"{PARAM}\"\ngroups = [\"web\"]\nsns_topic = \"{topic}\"\nstrategy = \"scheduled-surge\"\n"
         );
         World {
             sim,

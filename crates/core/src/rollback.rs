@@ -1,0 +1,393 @@
+//! `amiroll rollback`: plan the way back to the version each group ran before.
+//!
+//! - A refresh in flight → `RollbackInstanceRefresh` ("Undo changes with a manual or auto
+//!   rollback"): Auto Scaling replaces what it deployed so far with the saved configuration.
+//! - Otherwise the retained previous version (the `amiroll:rollback-version` tag, else the newest
+//!   older version with another AMI — pruning keeps it) becomes the default again and the group
+//!   is rolled back to it with the target's strategy.
+//!
+//! The AMI rolled away from is recorded as failed on each group, so later runs do not roll
+//! forward to it again until a newer AMI is published or the failure is acknowledged.
+
+use std::collections::BTreeMap;
+
+use crate::config::{Config, Strategy, Target};
+use crate::model::*;
+use crate::planner::{self, tags, SurgeInput, SurgeOutcome};
+use crate::port::AutoScalingGroup;
+
+/// Plan a rollback of every (selected) target.
+pub fn plan_rollback(config: &Config, obs: &Observation) -> Plan {
+    Plan {
+        generated_at: obs.now,
+        targets: config
+            .targets
+            .iter()
+            .filter(|t| !t.observe_only)
+            .map(|t| rollback_target(t, obs))
+            .collect(),
+    }
+}
+
+fn blank(t: &Target) -> TargetPlan {
+    TargetPlan {
+        target: t.name.clone(),
+        status: TargetStatus::Rolling,
+        summary: String::new(),
+        template_id: None,
+        target_ami: None,
+        strategy: t.settings.strategy.as_str().to_string(),
+        groups: Vec::new(),
+        findings: Vec::new(),
+        errors: Vec::new(),
+        actions: Vec::new(),
+        event: Some(Event::RollbackStarted),
+        sns_topic: t.settings.sns_topic.clone(),
+    }
+}
+
+fn error(mut p: TargetPlan, message: String) -> TargetPlan {
+    p.summary = format!("nothing changed: {message}");
+    p.errors.push(message);
+    p.actions.clear();
+    p.status = TargetStatus::Error;
+    p.event = Some(Event::Error);
+    p
+}
+
+fn act(p: &mut TargetPlan, action: Action, reason: impl Into<String>) {
+    p.actions.push(PlannedAction {
+        action,
+        reason: reason.into(),
+    });
+}
+
+fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
+    let mut p = blank(t);
+    let s = &t.settings;
+    if let Some(e) = obs.target_errors.get(&t.name) {
+        return error(p, e.clone());
+    }
+    let Some(tmpl) = obs.templates.get(&t.launch_template) else {
+        return error(
+            p,
+            format!("launch template `{}` not found", t.launch_template),
+        );
+    };
+    let template_id = tmpl.template.id.clone();
+    p.template_id = Some(template_id.clone());
+    let stamp = planner::fmt_time(obs.now);
+    let mut default_to: Option<u64> = None;
+    // With scheduled-surge, the version (copied from this one) that the rollback creates.
+    let mut copy: Option<u64> = None;
+    for name in &t.groups {
+        let Some(g) = obs.groups.get(name) else {
+            return error(p, format!("Auto Scaling group `{name}` not found"));
+        };
+        if g.tags.contains_key(tags::SKIP) {
+            p.findings.push(Finding {
+                level: Level::Info,
+                message: format!("group `{name}` is tagged {}: left alone", tags::SKIP),
+            });
+            continue;
+        }
+        let spec = g
+            .launch_template
+            .as_ref()
+            .or(g.mixed_instances_policy.as_ref().map(|m| &m.template));
+        let spec_text = spec
+            .and_then(|s| s.version.clone())
+            .unwrap_or_else(|| "$Default".to_string());
+        let effective = match spec_text.as_str() {
+            "$Default" => tmpl.template.default_version,
+            "$Latest" => tmpl.template.latest_version,
+            n => match n.parse::<u64>() {
+                Ok(n) => n,
+                Err(_) => {
+                    return error(p, format!("group `{name}` names version `{n}`"));
+                }
+            },
+        };
+        let current_ami = tmpl
+            .version(effective)
+            .and_then(|v| v.image_id.clone())
+            .unwrap_or_default();
+        let mark_failed = |ami: &str| Action::TagGroup {
+            group: name.clone(),
+            tags: [
+                (tags::FAILED_AMI.to_string(), ami.to_string()),
+                (
+                    tags::FAILED_REASON.to_string(),
+                    format!("rolled back by `amiroll rollback` at {stamp}"),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        };
+
+        // 1. A refresh in flight: Auto Scaling undoes it.
+        if let Some(r) = obs
+            .refreshes
+            .get(name)
+            .and_then(|rs| rs.first())
+            .filter(|r| !r.is_terminal())
+        {
+            if r.status.starts_with("Rollback") || r.status == "Cancelling" {
+                return error(
+                    p,
+                    format!(
+                        "group `{name}`: instance refresh {} is already {}",
+                        r.id, r.status
+                    ),
+                );
+            }
+            let ami = g
+                .tags
+                .get(tags::REFRESH_AMI)
+                .cloned()
+                .unwrap_or_else(|| current_ami.clone());
+            act(
+                &mut p,
+                Action::RollbackInstanceRefresh { group: name.clone() },
+                format!("instance refresh {} is {}; Auto Scaling replaces what it deployed so far with the configuration saved before it", r.id, r.status),
+            );
+            act(
+                &mut p,
+                mark_failed(&ami),
+                format!("do not roll forward to {ami} again"),
+            );
+            p.groups.push(report(
+                g,
+                &spec_text,
+                effective,
+                format!("rolling back instance refresh {}", r.id),
+            ));
+            continue;
+        }
+
+        // 2. The retained previous version.
+        let tagged = g
+            .tags
+            .get(tags::ROLLBACK_VERSION)
+            .and_then(|v| v.rsplit_once(':'))
+            .filter(|(tid, _)| *tid == template_id)
+            .and_then(|(_, n)| n.parse::<u64>().ok())
+            .filter(|n| *n != effective && tmpl.version(*n).is_some());
+        let previous = tagged.or_else(|| {
+            tmpl.versions
+                .iter()
+                .filter(|v| v.version < effective)
+                .filter(|v| {
+                    v.image_id
+                        .as_deref()
+                        .is_some_and(|i| planner::is_ami_id(i) && i != current_ami)
+                })
+                .map(|v| v.version)
+                .max()
+        });
+        let Some(prev) = previous else {
+            return error(
+                p,
+                format!(
+                    "group `{name}` launches v{effective} of `{}` and no earlier version with another AMI is left to roll back to",
+                    t.launch_template
+                ),
+            );
+        };
+        let Some(prev_ami) = tmpl.version(prev).and_then(|v| v.image_id.clone()) else {
+            return error(
+                p,
+                format!("version {prev} of `{}` has no ImageId", t.launch_template),
+            );
+        };
+        if tmpl
+            .version(tmpl.template.default_version)
+            .and_then(|v| v.image_id.as_deref())
+            == Some(current_ami.as_str())
+        {
+            default_to = Some(prev);
+        }
+        // Stop a surge round in flight first: its settle would remove the wrong instances.
+        let pending = obs.scheduled_actions.get(name).cloned().unwrap_or_default();
+        for a in pending
+            .iter()
+            .filter(|a| a.name.starts_with(planner::ACTION_PREFIX))
+        {
+            act(
+                &mut p,
+                Action::DeleteScheduledAction {
+                    group: name.clone(),
+                    name: a.name.clone(),
+                },
+                "stop the surge round in flight before rolling back",
+            );
+        }
+        let mut g_after: AutoScalingGroup = g.clone();
+        if g.tags.contains_key(tags::ROLLOUT) {
+            let keys: Vec<String> = tags::ROUND.iter().map(|k| k.to_string()).collect();
+            for k in &keys {
+                g_after.tags.remove(k);
+            }
+            act(
+                &mut p,
+                Action::UntagGroup {
+                    group: name.clone(),
+                    keys,
+                },
+                "end the round in flight",
+            );
+        }
+        act(
+            &mut p,
+            mark_failed(&current_ami),
+            format!("do not roll forward to {current_ami} again"),
+        );
+        // A scheduled surge removes instances of the oldest version first ("Control which Auto
+        // Scaling instances terminate during scale in"), so going back to an *older* version
+        // would remove the very instances it launched. Roll forward instead, to a new version
+        // that copies the previous one.
+        let back_to = if s.strategy == Strategy::ScheduledSurge {
+            if copy.is_none() {
+                copy = Some(prev);
+                act(
+                    &mut p,
+                    Action::CreateVersion {
+                        template_id: template_id.clone(),
+                        source_version: prev,
+                        image_id: prev_ami.clone(),
+                        description: planner::truncate(
+                            &format!(
+                                "{} {prev_ami} (rollback) from v{prev} via amiroll rollback",
+                                planner::DESCRIPTION_PREFIX
+                            ),
+                            255,
+                        ),
+                        client_token: planner::client_token(&template_id, prev, &prev_ami),
+                    },
+                    format!("a copy of v{prev} ({prev_ami}) newer than v{effective}, so the settle removes the v{effective} instances"),
+                );
+            }
+            VersionRef::Created
+        } else {
+            VersionRef::Number(prev)
+        };
+        if spec_text.parse::<u64>().is_ok() && s.strategy != Strategy::InstanceRefresh {
+            act(
+                &mut p,
+                Action::PinGroupVersion {
+                    group: name.clone(),
+                    template_id: template_id.clone(),
+                    version: back_to,
+                },
+                format!("the group pins v{effective}; pin it back to {back_to} ({prev_ami})"),
+            );
+        }
+        let state = match s.strategy {
+            Strategy::InstanceRefresh => {
+                let prefs = planner::refresh_preferences(s, None, false, true);
+                act(
+                    &mut p,
+                    Action::TagGroup {
+                        group: name.clone(),
+                        tags: [(tags::REFRESH_AMI.to_string(), prev_ami.clone())]
+                            .into_iter()
+                            .collect(),
+                    },
+                    "record the AMI this refresh rolls back to",
+                );
+                act(
+                    &mut p,
+                    Action::UntagGroup {
+                        group: name.clone(),
+                        keys: vec![tags::REFRESH.to_string(), tags::ANNOUNCED.to_string()],
+                    },
+                    "forget the previous refresh",
+                );
+                act(
+                    &mut p,
+                    Action::StartInstanceRefresh {
+                        group: name.clone(),
+                        template_id: template_id.clone(),
+                        version: Some(VersionRef::Number(prev)),
+                        preferences: prefs,
+                    },
+                    format!("replace the instances on {current_ami} with v{prev} ({prev_ami})"),
+                );
+                format!("instance refresh back to v{prev} ({prev_ami})")
+            }
+            Strategy::ScheduledSurge => {
+                let inst = planner::instance_views(g, obs, &template_id);
+                let off: Vec<&planner::InstanceView> = inst
+                    .iter()
+                    .filter(|i| i.image.as_deref() != Some(prev_ami.as_str()))
+                    .collect();
+                let mut out = SurgeOutcome::default();
+                planner::start_round(
+                    &SurgeInput {
+                        group: &g_after,
+                        rollout_ami: &prev_ami,
+                        instances: &inst,
+                        pending: &[],
+                        now: obs.now,
+                        settings: s,
+                        template_id: &template_id,
+                        rollback_version: effective,
+                    },
+                    &mut out,
+                    1,
+                    &off,
+                );
+                if !out.errors.is_empty() {
+                    return error(p, out.errors.join("; "));
+                }
+                p.actions.extend(out.actions);
+                format!("surge back to v{prev} ({prev_ami}) — {}", out.state)
+            }
+            Strategy::None => format!("new launches use v{prev} ({prev_ami}) again"),
+        };
+        p.groups.push(report(g, &spec_text, effective, state));
+    }
+    if let Some(prev) = default_to {
+        // The default goes back first (right after the copy, if any), so that every launch from
+        // here on uses the old AMI.
+        let after_copy = p
+            .actions
+            .iter()
+            .position(|a| matches!(a.action, Action::CreateVersion { .. }))
+            .map_or(0, |i| i + 1);
+        let (at, version) = match copy {
+            Some(_) => (after_copy, VersionRef::Created),
+            None => (0, VersionRef::Number(prev)),
+        };
+        p.actions.insert(
+            at,
+            PlannedAction {
+                action: Action::SetDefaultVersion {
+                    template_id: template_id.clone(),
+                    version,
+                },
+                reason: format!("new launches go back to the AMI of v{prev}"),
+            },
+        );
+    }
+    p.summary = format!(
+        "rolling back {} group(s) to the version they ran before",
+        p.groups.len()
+    );
+    p
+}
+
+fn report(g: &AutoScalingGroup, spec: &str, effective: u64, state: String) -> GroupReport {
+    GroupReport {
+        name: g.name.clone(),
+        version_spec: spec.to_string(),
+        effective_version: Some(effective),
+        instances_by_ami: BTreeMap::new(),
+        min_size: g.min_size,
+        max_size: g.max_size,
+        desired_capacity: g.desired_capacity,
+        state,
+        rollout: None,
+        last_outcome: None,
+    }
+}

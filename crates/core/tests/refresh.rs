@@ -1,0 +1,502 @@
+//! Planner scenarios for the instance-refresh strategy, the gates, ECS awareness and rollback.
+
+mod common;
+
+use amiroll_core::model::{Action, Event, TargetStatus, VersionRef};
+use amiroll_core::planner::{self, tags, PlanOptions};
+use amiroll_core::port::{CapacityProvider, InstanceRefresh, TemplateSpec};
+use common::*;
+
+const ARN: &str =
+    "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:1111:autoScalingGroupName/web-asg";
+
+/// The healthy fixture with the instance-refresh strategy (the config-file default).
+fn refresh_fleet() -> Fleet {
+    let mut f = Fleet::healthy();
+    f.config_toml = f
+        .config_toml
+        .replace("strategy = \"scheduled-surge\"\n", "");
+    f.group_mut("web-asg").arn = Some(ARN.to_string());
+    f.obs.refreshes.insert("web-asg".to_string(), vec![]);
+    f.obs.capacity_providers = Some(vec![]);
+    f
+}
+
+fn refresh(id: &str, status: &str, version: Option<&str>) -> InstanceRefresh {
+    InstanceRefresh {
+        id: id.to_string(),
+        group_name: "web-asg".to_string(),
+        status: status.to_string(),
+        status_reason: (status == "Failed").then(|| "i-1 failed health checks".to_string()),
+        start_time: Some(t("2026-11-26T12:00:00Z")),
+        end_time: None,
+        percentage_complete: Some(50),
+        instances_to_update: Some(1),
+        desired_template: version.map(|v| TemplateSpec {
+            template_id: Some(LT.to_string()),
+            template_name: None,
+            version: Some(v.to_string()),
+        }),
+    }
+}
+
+fn start_of(
+    p: &amiroll_core::model::TargetPlan,
+) -> Option<(Option<VersionRef>, amiroll_core::port::RefreshPreferences)> {
+    p.actions.iter().find_map(|a| match &a.action {
+        Action::StartInstanceRefresh {
+            version,
+            preferences,
+            ..
+        } => Some((*version, preferences.clone())),
+        _ => None,
+    })
+}
+
+fn plan_opts(f: &Fleet, opts: &PlanOptions) -> amiroll_core::model::TargetPlan {
+    planner::plan_with(&f.config(), &f.obs, opts)
+        .targets
+        .into_iter()
+        .next()
+        .expect("one target")
+}
+
+#[test]
+fn refresh_starts_with_a_numbered_version_and_safe_preferences() {
+    let p = refresh_fleet().plan();
+    assert_eq!(p.status, TargetStatus::Drift);
+    assert_eq!(p.event, Some(Event::RolloutStarted));
+    // The group is pinned to the number it launches first, so rollback stays available; the
+    // default only moves once the fleet runs the AMI.
+    let first = &p.actions[1].action;
+    assert!(
+        matches!(
+            first,
+            Action::PinGroupVersion {
+                version: VersionRef::Number(1),
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    assert!(!p
+        .actions
+        .iter()
+        .any(|a| matches!(a.action, Action::SetDefaultVersion { .. })));
+    let (version, prefs) = start_of(&p).expect("a refresh");
+    assert_eq!(version, Some(VersionRef::Created));
+    assert_eq!(
+        (prefs.min_healthy_percentage, prefs.max_healthy_percentage),
+        (100, 200)
+    );
+    assert!(prefs.skip_matching && prefs.auto_rollback);
+    let pos = |k: fn(&Action) -> bool| p.actions.iter().position(|a| k(&a.action));
+    assert!(
+        pos(|a| matches!(a, Action::PinGroupVersion { .. }))
+            < pos(|a| matches!(a, Action::CreateVersion { .. })),
+        "pin before the new version exists"
+    );
+}
+
+#[test]
+fn preferences_come_from_the_config() {
+    let f = refresh_fleet().with_setting(
+        "min_healthy_percentage = 90\nmax_healthy_percentage = 120\ninstance_warmup = \"5m\"\ncheckpoint_percentages = [20, 100]\ncheckpoint_delay = \"10m\"\nalarms = [\"web-5xx\"]\nbake_time = \"15m\"\nscale_in_protected_instances = \"ignore\"\nstandby_instances = \"terminate\"\nskip_matching = false",
+    );
+    let (_, prefs) = start_of(&f.plan()).expect("a refresh");
+    assert_eq!(prefs.min_healthy_percentage, 90);
+    assert_eq!(prefs.max_healthy_percentage, 120);
+    assert_eq!(prefs.instance_warmup, Some(300));
+    assert_eq!(prefs.checkpoint_percentages, vec![20, 100]);
+    assert_eq!(prefs.checkpoint_delay, Some(600));
+    assert_eq!(prefs.alarms, vec!["web-5xx".to_string()]);
+    assert_eq!(prefs.bake_time, Some(900));
+    assert_eq!(
+        prefs.scale_in_protected_instances.as_deref(),
+        Some("Ignore")
+    );
+    assert_eq!(prefs.standby_instances.as_deref(), Some("Terminate"));
+    assert!(!prefs.skip_matching);
+}
+
+#[test]
+fn refresh_preferences_out_of_range_are_config_errors() {
+    for (line, needle) in [
+        ("min_healthy_percentage = 101", "min_healthy_percentage"),
+        ("max_healthy_percentage = 250", "max_healthy_percentage"),
+        (
+            "min_healthy_percentage = 50\nmax_healthy_percentage = 200",
+            "at most 100 above",
+        ),
+        (
+            "checkpoint_percentages = [50, 20]",
+            "checkpoint_percentages",
+        ),
+        ("bake_time = \"3d\"", "bake_time"),
+        ("min_ami_age = \"soon\"", "min_ami_age"),
+        (
+            "maintenance_window = \"0 2 * * FUNDAY\"",
+            "maintenance_window",
+        ),
+        (
+            "maintenance_window = \"0 2 * * SAT\"\ntime_zone = \"Mars/Olympus\"",
+            "time_zone",
+        ),
+        ("after = \"nobody\"", "nobody"),
+    ] {
+        let f = refresh_fleet().with_setting(line);
+        let err = amiroll_core::Config::from_toml(&f.config_toml, "t.toml")
+            .expect_err(line)
+            .to_string();
+        assert!(err.contains(needle), "{line}: {err}");
+    }
+}
+
+#[test]
+fn a_refresh_in_flight_is_followed_and_nothing_else_starts() {
+    let mut f = refresh_fleet();
+    let tmpl = f.template_mut();
+    tmpl.versions.push(version(
+        2,
+        AMI_NEW,
+        Some(&format!("amiroll: {AMI_NEW} (x) from v1 via {PARAM}:5")),
+    ));
+    tmpl.template.latest_version = 2;
+    f.group_mut("web-asg")
+        .tags
+        .insert(tags::REFRESH.to_string(), "r-1".to_string());
+    f.group_mut("web-asg")
+        .tags
+        .insert(tags::REFRESH_AMI.to_string(), AMI_NEW.to_string());
+    f.obs.refreshes.insert(
+        "web-asg".to_string(),
+        vec![refresh("r-1", "InProgress", Some("2"))],
+    );
+    let p = f.plan();
+    assert_eq!(p.status, TargetStatus::Rolling);
+    assert!(
+        p.actions.iter().all(|a| !a.action.moves_fleet()),
+        "{:#?}",
+        p.actions
+    );
+    let progress = p.groups[0].rollout.clone().expect("progress");
+    assert_eq!(progress.percent, Some(50));
+}
+
+#[test]
+fn someone_elses_refresh_holds_the_rollout() {
+    let mut f = refresh_fleet();
+    f.obs.refreshes.insert(
+        "web-asg".to_string(),
+        vec![refresh("r-x", "InProgress", None)],
+    );
+    let p = f.plan();
+    assert_eq!(p.status, TargetStatus::Rolling);
+    assert!(start_of(&p).is_none());
+    assert!(p
+        .findings
+        .iter()
+        .any(|x| x.message.contains("did not start")));
+}
+
+#[test]
+fn outcomes_are_announced_once() {
+    for (status, event) in [
+        ("Successful", Event::RolloutSucceeded),
+        ("Failed", Event::RolloutFailed),
+        ("RollbackSuccessful", Event::RolledBack),
+        ("Cancelled", Event::Cancelled),
+    ] {
+        let mut f = refresh_fleet();
+        let g = f.group_mut("web-asg");
+        g.tags.insert(tags::REFRESH.to_string(), "r-1".to_string());
+        g.tags
+            .insert(tags::REFRESH_AMI.to_string(), AMI_NEW.to_string());
+        f.obs.refreshes.insert(
+            "web-asg".to_string(),
+            vec![refresh("r-1", status, Some("2"))],
+        );
+        if status == "Successful" {
+            for i in f.obs.instances.values_mut() {
+                i.image_id = AMI_NEW.to_string();
+            }
+        }
+        let p = f.plan();
+        assert_eq!(p.event, Some(event), "{status}: {p:#?}");
+        let tagged = p.actions.iter().find_map(|a| match &a.action {
+            Action::TagGroup { tags: tg, .. } if tg.contains_key(tags::ANNOUNCED) => {
+                Some(tg.clone())
+            }
+            _ => None,
+        });
+        let tg = tagged.expect("the outcome is recorded");
+        assert_eq!(tg[tags::ANNOUNCED], format!("r-1:{status}"));
+        if status == "Successful" {
+            assert_eq!(tg[tags::SUCCEEDED_AMI], AMI_NEW);
+        } else {
+            assert_eq!(tg[tags::FAILED_AMI], AMI_NEW);
+            assert_eq!(p.status, TargetStatus::Failed);
+            assert!(start_of(&p).is_none(), "{status}: never restarted blindly");
+        }
+        // Recorded: the next run says nothing more.
+        f.group_mut("web-asg").tags.extend(tg);
+        assert_eq!(f.plan().event, None, "{status} announced twice");
+    }
+}
+
+#[test]
+fn success_moves_the_default_and_keeps_the_rollback_version() {
+    let mut f = refresh_fleet();
+    let tmpl = f.template_mut();
+    tmpl.versions.push(version(
+        2,
+        AMI_NEW,
+        Some(&format!("amiroll: {AMI_NEW} (x) from v1 via {PARAM}:5")),
+    ));
+    tmpl.template.latest_version = 2;
+    // The refresh pinned the group to v2 and replaced every instance.
+    let g = f.group_mut("web-asg");
+    g.launch_template = Some(TemplateSpec {
+        template_id: Some(LT.to_string()),
+        template_name: None,
+        version: Some("2".to_string()),
+    });
+    g.tags
+        .insert(tags::PINNED_FROM.to_string(), "$Default".to_string());
+    g.tags
+        .insert(tags::ANNOUNCED.to_string(), "r-1:Successful".to_string());
+    g.tags.insert(tags::REFRESH.to_string(), "r-1".to_string());
+    for i in f.obs.instances.values_mut() {
+        i.image_id = AMI_NEW.to_string();
+        i.launch_template_version = Some(2);
+    }
+    f.obs.refreshes.insert(
+        "web-asg".to_string(),
+        vec![refresh("r-1", "Successful", Some("2"))],
+    );
+    let p = f.plan();
+    assert!(p.actions.iter().any(|a| matches!(
+        a.action,
+        Action::SetDefaultVersion {
+            version: VersionRef::Number(2),
+            ..
+        }
+    )));
+    assert!(!p.actions.iter().any(
+        |a| matches!(&a.action, Action::DeleteVersions { versions, .. } if versions.contains(&1))
+    ));
+    // The group's pin to v2 is amiroll's own: a newer AMI rolls it without `pinned = "update"`.
+    let newer = "ami-0ddddddddddddddd4";
+    f.obs.images.insert(
+        newer.to_string(),
+        image(newer, "x86_64", "2026-11-25T00:00:00Z"),
+    );
+    f.set_param(newer);
+    let p = f.plan();
+    assert_eq!(p.status, TargetStatus::Drift, "{:?}", p.errors);
+    let (v, prefs) = start_of(&p).expect("refresh");
+    assert_eq!(v, Some(VersionRef::Created));
+    assert!(
+        prefs.auto_rollback,
+        "a pinned group keeps rollback without another pin"
+    );
+}
+
+#[test]
+fn resolve_ssm_templates_lose_rollback_and_are_told() {
+    let mut f = refresh_fleet();
+    f.template_mut().versions[0].image_id = Some(format!("resolve:ssm:{PARAM}"));
+    let p = f.plan();
+    let (v, prefs) = start_of(&p).expect("refresh");
+    assert_eq!(v, None, "no desired configuration");
+    assert!(!prefs.auto_rollback && !prefs.skip_matching);
+    assert!(p
+        .findings
+        .iter()
+        .any(|x| x.message.contains("cannot roll back")));
+}
+
+#[test]
+fn ecs_capacity_providers_shape_the_rollout() {
+    let cp = |scaling: bool, mtp: bool, draining: bool| CapacityProvider {
+        name: "cp-web".to_string(),
+        auto_scaling_group_arn: ARN.to_string(),
+        managed_scaling: scaling,
+        managed_termination_protection: mtp,
+        managed_draining: draining,
+    };
+    // Managed termination protection → protected instances are replaced.
+    let mut f = refresh_fleet();
+    f.obs.capacity_providers = Some(vec![cp(true, true, true)]);
+    let (_, prefs) = start_of(&f.plan()).expect("refresh");
+    assert_eq!(
+        prefs.scale_in_protected_instances.as_deref(),
+        Some("Refresh")
+    );
+    // Managed draining off → a warning.
+    f.obs.capacity_providers = Some(vec![cp(true, false, false)]);
+    assert!(f
+        .plan()
+        .findings
+        .iter()
+        .any(|x| x.message.contains("without draining")
+            || x.message.contains("without managed draining")));
+    // Managed scaling refuses scheduled-surge and points to instance-refresh.
+    let mut f = Fleet::healthy();
+    f.group_mut("web-asg").arn = Some(ARN.to_string());
+    f.obs.capacity_providers = Some(vec![cp(true, false, true)]);
+    let p = f.plan();
+    assert_eq!(p.status, TargetStatus::Error);
+    assert!(p.errors[0].contains("managed scaling") && p.errors[0].contains("instance-refresh"));
+}
+
+#[test]
+fn soak_holds_until_the_ami_is_old_enough() {
+    // AMI_NEW was created 2026-11-20; now is 2026-11-26 13:00.
+    let f = refresh_fleet().with_setting("min_ami_age = \"7d\"");
+    let p = f.plan();
+    assert_eq!(p.status, TargetStatus::Drift);
+    assert!(p.actions.iter().all(|a| !a.action.moves_fleet()));
+    assert!(p.summary.contains("2026-11-27T00:00:00Z"), "{}", p.summary);
+    let mut f = f;
+    f.obs.now = t("2026-11-27T00:00:00Z");
+    assert!(
+        start_of(&f.plan()).is_some(),
+        "released at the eligible time"
+    );
+}
+
+#[test]
+fn maintenance_window_plans_but_does_not_start_outside() {
+    let mut f = refresh_fleet().with_setting(
+        "maintenance_window = \"0 2 * * SAT\"\ntime_zone = \"Europe/Berlin\"\nmaintenance_window_duration = \"4h\"",
+    );
+    let p = f.plan();
+    assert!(start_of(&p).is_none());
+    assert!(p.summary.contains("2026-11-28T01:00:00Z"), "{}", p.summary);
+    f.obs.now = t("2026-11-28T01:30:00Z");
+    assert!(start_of(&f.plan()).is_some());
+    f.obs.now = t("2026-11-28T05:00:00Z");
+    assert!(start_of(&f.plan()).is_none(), "closed again");
+}
+
+#[test]
+fn opted_out_groups_are_never_touched() {
+    let mut f = refresh_fleet();
+    f.group_mut("web-asg")
+        .tags
+        .insert(tags::SKIP.to_string(), "true".to_string());
+    let p = f.plan();
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+    assert!(p.groups[0].state.contains("skipped"));
+    assert!(p.findings.iter().any(|x| x.message.contains(tags::SKIP)));
+}
+
+#[test]
+fn waves_wait_for_the_earlier_target_and_its_soak() {
+    let mut f = refresh_fleet();
+    f.add_group("staging-asg", None, (1, 2, 1), AMI_OLD, 1);
+    f.config_toml.push_str(&format!(
+        "after = \"staging\"\nafter_soak = \"24h\"\n[[target]]\nname = \"staging\"\nlaunch_template = \"{LT}\"\nami_parameter = \"{PARAM}\"\ngroups = [\"staging-asg\"]\n"
+    ));
+    let prod = |f: &Fleet| {
+        planner::plan(&f.config(), &f.obs)
+            .targets
+            .into_iter()
+            .find(|t| t.target == "web")
+            .expect("prod")
+    };
+    let p = prod(&f);
+    assert!(start_of(&p).is_none());
+    assert!(p.summary.contains("staging"), "{}", p.summary);
+    // Staging succeeded at 12:00 today: prod waits until tomorrow 12:00.
+    let g = f.group_mut("staging-asg");
+    g.tags
+        .insert(tags::SUCCEEDED_AMI.to_string(), AMI_NEW.to_string());
+    g.tags.insert(
+        tags::SUCCEEDED_AT.to_string(),
+        "2026-11-26T12:00:00Z".to_string(),
+    );
+    let p = prod(&f);
+    assert!(start_of(&p).is_none());
+    assert!(p.summary.contains("2026-11-27T12:00:00Z"), "{}", p.summary);
+    f.obs.now = t("2026-11-27T12:00:00Z");
+    assert!(start_of(&prod(&f)).is_some());
+}
+
+#[test]
+fn acknowledging_a_failure_clears_it_and_retries() {
+    let mut f = refresh_fleet();
+    let g = f.group_mut("web-asg");
+    g.tags
+        .insert(tags::FAILED_AMI.to_string(), AMI_NEW.to_string());
+    g.tags.insert(
+        tags::FAILED_REASON.to_string(),
+        "instance refresh Failed".to_string(),
+    );
+    let p = f.plan();
+    assert_eq!(p.status, TargetStatus::Failed);
+    assert!(start_of(&p).is_none());
+    assert!(p.summary.contains("--acknowledge web"), "{}", p.summary);
+    let opts = PlanOptions {
+        acknowledge: ["web".to_string()].into_iter().collect(),
+    };
+    let p = plan_opts(&f, &opts);
+    assert!(p.actions.iter().any(|a| matches!(&a.action,
+        Action::UntagGroup { keys, .. } if keys.contains(&tags::FAILED_AMI.to_string()))));
+    assert!(start_of(&p).is_some());
+}
+
+#[test]
+fn rollback_of_a_refresh_in_flight_uses_the_api() {
+    let mut f = refresh_fleet();
+    let g = f.group_mut("web-asg");
+    g.tags.insert(tags::REFRESH.to_string(), "r-1".to_string());
+    g.tags
+        .insert(tags::REFRESH_AMI.to_string(), AMI_NEW.to_string());
+    f.obs.refreshes.insert(
+        "web-asg".to_string(),
+        vec![refresh("r-1", "InProgress", Some("2"))],
+    );
+    let plan = amiroll_core::rollback::plan_rollback(&f.config(), &f.obs);
+    let p = &plan.targets[0];
+    assert!(matches!(
+        p.actions[0].action,
+        Action::RollbackInstanceRefresh { .. }
+    ));
+    assert!(p.actions.iter().any(|a| matches!(&a.action,
+        Action::TagGroup { tags: tg, .. } if tg.get(tags::FAILED_AMI).map(String::as_str) == Some(AMI_NEW))));
+    assert_eq!(p.event, Some(Event::RollbackStarted));
+}
+
+#[test]
+fn rollback_after_success_returns_to_the_previous_version() {
+    let mut f = refresh_fleet();
+    let tmpl = f.template_mut();
+    tmpl.versions
+        .push(version(2, AMI_NEW, Some("amiroll: x from v1 via p:1")));
+    tmpl.template.latest_version = 2;
+    tmpl.template.default_version = 2;
+    for i in f.obs.instances.values_mut() {
+        i.image_id = AMI_NEW.to_string();
+    }
+    let plan = amiroll_core::rollback::plan_rollback(&f.config(), &f.obs);
+    let p = &plan.targets[0];
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    assert!(matches!(
+        p.actions[0].action,
+        Action::SetDefaultVersion {
+            version: VersionRef::Number(1),
+            ..
+        }
+    ));
+    let (v, _) = start_of(p).expect("refresh back");
+    assert_eq!(v, Some(VersionRef::Number(1)));
+
+    // Nothing older left: a clear error, no change.
+    let f = refresh_fleet();
+    let plan = amiroll_core::rollback::plan_rollback(&f.config(), &f.obs);
+    assert_eq!(plan.targets[0].status, TargetStatus::Error);
+    assert!(plan.targets[0].errors[0].contains("no earlier version"));
+    assert!(plan.targets[0].actions.is_empty());
+}

@@ -1,0 +1,726 @@
+use std::time::Duration;
+
+use amiroll_core::port::{
+    Aws, DesiredTemplate, ErrorKind, InstanceRefresh, RefreshPreferences, StartRefreshRequest,
+};
+use futures::executor::block_on;
+
+use super::{account, fleet};
+use crate::{GroupSpec, SimAws, TemplateData};
+
+fn prefs(min: i32, max: i32) -> RefreshPreferences {
+    RefreshPreferences {
+        min_healthy_percentage: min,
+        max_healthy_percentage: max,
+        skip_matching: false,
+        instance_warmup: Some(60),
+        auto_rollback: false,
+        checkpoint_percentages: Vec::new(),
+        checkpoint_delay: None,
+        alarms: Vec::new(),
+        bake_time: None,
+        scale_in_protected_instances: None,
+        standby_instances: None,
+    }
+}
+
+fn request(
+    group: &str,
+    lt: &str,
+    version: u64,
+    preferences: RefreshPreferences,
+) -> StartRefreshRequest {
+    StartRefreshRequest {
+        group_name: group.to_string(),
+        desired: Some(DesiredTemplate {
+            template_id: lt.to_string(),
+            version,
+        }),
+        preferences,
+    }
+}
+
+/// A new version of the template with `ami`; returns its number.
+fn version(sim: &SimAws, lt: &str, ami: &str) -> u64 {
+    sim.create_launch_template_version_raw(
+        lt,
+        Some(1),
+        TemplateData {
+            image_id: Some(ami.to_string()),
+            ..TemplateData::default()
+        },
+        None,
+    )
+    .expect("version")
+}
+
+fn latest(sim: &SimAws, group: &str) -> InstanceRefresh {
+    sim.instance_refreshes(group)
+        .into_iter()
+        .next()
+        .expect("a refresh")
+}
+
+/// Advance in 10-second steps until the refresh is terminal (at most `limit` seconds), checking
+/// `check` after every step; returns the seconds it took.
+fn run_to_end(sim: &SimAws, group: &str, limit: u64, mut check: impl FnMut(&SimAws)) -> u64 {
+    let mut waited = 0;
+    while !latest(sim, group).is_terminal() {
+        assert!(
+            waited < limit,
+            "refresh still {:?} after {waited} s",
+            latest(sim, group)
+        );
+        sim.advance(Duration::from_secs(10));
+        waited += 10;
+        check(sim);
+    }
+    waited
+}
+
+/// `account()` plus a group `big` (min 0, max 20, desired 10).
+fn big_fleet() -> (SimAws, String) {
+    let (sim, lt) = account();
+    sim.create_group(GroupSpec::new("big", &lt, 0, 20, 10))
+        .expect("group");
+    (sim, lt)
+}
+
+#[test]
+fn a_good_ami_launches_before_terminating_and_pins_the_group() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    let id = block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 200))))
+        .expect("start");
+
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.id, id);
+    assert_eq!(r.status, "InProgress");
+    assert_eq!(r.instances_to_update, Some(4));
+    assert_eq!(r.percentage_complete, Some(0));
+    assert_eq!(r.start_time, Some(sim.now()));
+    let desired = r.desired_template.expect("desired template");
+    assert_eq!(desired.template_id.as_deref(), Some(lt.as_str()));
+    assert_eq!(desired.version.as_deref(), Some("2"));
+    // Launch before terminate: four new instances next to the four old ones.
+    assert_eq!(sim.group("web-asg").instances.len(), 8);
+
+    run_to_end(&sim, "web-asg", 3600, |sim| {
+        let g = sim.group("web-asg");
+        assert!(g.instances.len() <= 8);
+        let healthy = g
+            .instances
+            .iter()
+            .filter(|i| i.is_in_service() && i.is_healthy())
+            .count();
+        assert!(healthy >= 4, "{healthy} healthy");
+    });
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "Successful");
+    assert_eq!(r.percentage_complete, Some(100));
+    assert_eq!(r.instances_to_update, Some(0));
+    assert!(r.end_time.is_some());
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-new"), Some(&4));
+    assert_eq!(sim.instances_by_ami("web-asg").len(), 1);
+    assert_eq!(sim.min_in_service_healthy_seen("web-asg"), 4);
+    assert_eq!(sim.max_instances_seen("web-asg"), 8);
+    assert!(sim.max_capacity_seen("web-asg") <= 8);
+
+    // The group now uses the desired configuration, pinned by number.
+    let spec = sim.group("web-asg").launch_template.expect("template");
+    assert_eq!(spec.template_id.as_deref(), Some(lt.as_str()));
+    assert_eq!(spec.version.as_deref(), Some("2"));
+    // Warm-up: InService at 90 s, counted after 60 s more, then the old ones go.
+    let events = sim.events();
+    assert!(events
+        .iter()
+        .any(|(_, e)| e.contains(&id) && e.contains("Successful")));
+    assert!(events
+        .iter()
+        .any(|(_, e)| e.contains("launch template set to") && e.contains("version 2")));
+    assert_eq!(
+        r.end_time
+            .map(|t| (t - r.start_time.unwrap()).num_seconds()),
+        Some(150)
+    );
+}
+
+#[test]
+fn skip_matching_leaves_matching_instances_alone() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    sim.set_default_version(&lt, v2).expect("default");
+    sim.set_desired_capacity("web-asg", 6).expect("scale out");
+    sim.advance(Duration::from_secs(90));
+    let matching: Vec<String> = sim
+        .group("web-asg")
+        .instances
+        .iter()
+        .filter(|i| sim.instance(&i.instance_id).unwrap().image_id == "ami-new")
+        .map(|i| i.instance_id.clone())
+        .collect();
+    assert_eq!(matching.len(), 2);
+    sim.reset_stats("web-asg");
+
+    let mut p = prefs(100, 150);
+    p.skip_matching = true;
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p))).expect("start");
+    assert_eq!(latest(&sim, "web-asg").instances_to_update, Some(4));
+    run_to_end(&sim, "web-asg", 3600, |_| {});
+    assert_eq!(latest(&sim, "web-asg").status, "Successful");
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-new"), Some(&6));
+    let ids: Vec<String> = sim
+        .group("web-asg")
+        .instances
+        .iter()
+        .map(|i| i.instance_id.clone())
+        .collect();
+    assert!(matching.iter().all(|m| ids.contains(m)));
+    // 150% of 6: at most 9 instances.
+    assert_eq!(sim.max_instances_seen("web-asg"), 9);
+    assert_eq!(sim.min_in_service_healthy_seen("web-asg"), 6);
+
+    // Without skip matching every instance is replaced.
+    let mut p = prefs(100, 200);
+    p.instance_warmup = Some(0);
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p))).expect("start");
+    assert_eq!(latest(&sim, "web-asg").instances_to_update, Some(6));
+    run_to_end(&sim, "web-asg", 3600, |_| {});
+    let ids_after: Vec<String> = sim
+        .group("web-asg")
+        .instances
+        .iter()
+        .map(|i| i.instance_id.clone())
+        .collect();
+    assert!(matching.iter().all(|m| !ids_after.contains(m)));
+}
+
+#[test]
+fn terminate_then_launch_stays_within_the_floor() {
+    let (sim, lt) = big_fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    block_on(sim.start_instance_refresh(&request("big", &lt, v2, prefs(90, 100)))).expect("start");
+    // 90% of 10: one instance at a time, terminated first.
+    let g = sim.group("big");
+    assert_eq!(g.instances.len(), 10);
+    assert_eq!(
+        g.instances
+            .iter()
+            .filter(|i| i.lifecycle_state == "Pending")
+            .count(),
+        1
+    );
+    let took = run_to_end(&sim, "big", 36_000, |sim| {
+        assert!(sim.group("big").instances.len() <= 10);
+    });
+    assert_eq!(latest(&sim, "big").status, "Successful");
+    assert_eq!(sim.instances_by_ami("big").get("ami-new"), Some(&10));
+    assert_eq!(sim.max_instances_seen("big"), 10);
+    assert_eq!(sim.min_in_service_healthy_seen("big"), 9);
+    // Ten rounds of boot (90 s) plus warm-up (60 s).
+    assert!((1500..=1510).contains(&took), "{took}");
+}
+
+#[test]
+fn a_bad_ami_fails_the_refresh_after_the_warm_up() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-bad");
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 200))))
+        .expect("start");
+    run_to_end(&sim, "web-asg", 3600, |_| {});
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "Failed");
+    let reason = r.status_reason.expect("reason");
+    assert!(
+        reason.contains("Unhealthy") && reason.contains("i-"),
+        "{reason}"
+    );
+    // Failed at InService (90 s) + warm-up (60 s).
+    assert_eq!(
+        r.end_time
+            .map(|t| (t - r.start_time.unwrap()).num_seconds()),
+        Some(150)
+    );
+    // The surplus bad instances are gone; the old fleet never lost capacity.
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-old"), Some(&4));
+    assert_eq!(sim.instances_by_ami("web-asg").len(), 1);
+    assert_eq!(sim.min_in_service_healthy_seen("web-asg"), 4);
+    // The group keeps its configuration.
+    let spec = sim.group("web-asg").launch_template.expect("template");
+    assert_eq!(spec.version.as_deref(), Some("$Default"));
+}
+
+#[test]
+fn auto_rollback_replaces_a_bad_ami_back_with_the_old_one() {
+    let (sim, lt) = big_fleet();
+    let v2 = version(&sim, &lt, "ami-bad");
+    let mut p = prefs(90, 100);
+    p.auto_rollback = true;
+    block_on(sim.start_instance_refresh(&request("big", &lt, v2, p))).expect("start");
+    sim.advance(Duration::from_secs(149));
+    assert_eq!(latest(&sim, "big").status, "InProgress");
+    sim.advance(Duration::from_secs(1));
+    let r = latest(&sim, "big");
+    assert_eq!(r.status, "RollbackInProgress");
+    assert!(r
+        .status_reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("Unhealthy"));
+    run_to_end(&sim, "big", 3600, |_| {});
+    let r = latest(&sim, "big");
+    assert_eq!(r.status, "RollbackSuccessful");
+    assert_eq!(r.percentage_complete, Some(0));
+    assert!(r
+        .status_reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("Unhealthy"));
+    assert_eq!(sim.instances_by_ami("big").get("ami-old"), Some(&10));
+    assert_eq!(sim.instances_by_ami("big").len(), 1);
+    let events = sim.events();
+    assert!(events.iter().any(|(_, e)| e.contains("RollbackInProgress")));
+    assert!(events.iter().any(|(_, e)| e.contains("RollbackSuccessful")));
+}
+
+#[test]
+fn auto_rollback_during_launch_before_terminate_drops_the_new_instances() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-bad");
+    let mut p = prefs(100, 200);
+    p.auto_rollback = true;
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p))).expect("start");
+    run_to_end(&sim, "web-asg", 3600, |_| {});
+    assert_eq!(latest(&sim, "web-asg").status, "RollbackSuccessful");
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-old"), Some(&4));
+    assert_eq!(sim.instances_by_ami("web-asg").len(), 1);
+    assert_eq!(sim.min_in_service_healthy_seen("web-asg"), 4);
+}
+
+#[test]
+fn a_checkpoint_pauses_for_the_delay() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    let mut p = prefs(100, 200);
+    p.checkpoint_percentages = vec![50, 100];
+    p.checkpoint_delay = Some(600);
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p))).expect("start");
+    // Only half the fleet is replaced before the checkpoint.
+    assert_eq!(sim.group("web-asg").instances.len(), 6);
+    sim.advance(Duration::from_secs(150));
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "InProgress");
+    assert_eq!(r.percentage_complete, Some(50));
+    assert!(r
+        .status_reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("Waiting for checkpoint"));
+    sim.advance(Duration::from_secs(599));
+    assert_eq!(sim.group("web-asg").instances.len(), 4);
+    assert_eq!(latest(&sim, "web-asg").percentage_complete, Some(50));
+    sim.advance(Duration::from_secs(1));
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status_reason, None);
+    assert_eq!(sim.group("web-asg").instances.len(), 6);
+    sim.advance(Duration::from_secs(150));
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "Successful");
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-new"), Some(&4));
+}
+
+#[test]
+fn the_last_checkpoint_below_100_ends_the_refresh_there() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    let mut p = prefs(100, 200);
+    p.checkpoint_percentages = vec![25];
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p))).expect("start");
+    sim.advance(Duration::from_secs(150));
+    assert!(latest(&sim, "web-asg")
+        .status_reason
+        .unwrap_or_default()
+        .contains("Waiting for checkpoint"));
+    // Default delay: one hour.
+    sim.advance(Duration::from_secs(3599));
+    assert_eq!(latest(&sim, "web-asg").status, "InProgress");
+    sim.advance(Duration::from_secs(1));
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "Successful");
+    assert_eq!(r.percentage_complete, Some(25));
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-new"), Some(&1));
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-old"), Some(&3));
+}
+
+#[test]
+fn bake_time_delays_successful() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    let mut p = prefs(100, 200);
+    p.bake_time = Some(300);
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p))).expect("start");
+    sim.advance(Duration::from_secs(150));
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "Baking");
+    assert_eq!(r.percentage_complete, Some(100));
+    assert!(!r.is_terminal());
+    // Not yet pinned while baking.
+    assert_eq!(
+        sim.group("web-asg")
+            .launch_template
+            .unwrap()
+            .version
+            .as_deref(),
+        Some("$Default")
+    );
+    sim.advance(Duration::from_secs(299));
+    assert_eq!(latest(&sim, "web-asg").status, "Baking");
+    sim.advance(Duration::from_secs(1));
+    assert_eq!(latest(&sim, "web-asg").status, "Successful");
+    assert_eq!(
+        sim.group("web-asg")
+            .launch_template
+            .unwrap()
+            .version
+            .as_deref(),
+        Some("2")
+    );
+}
+
+#[test]
+fn one_active_refresh_per_group() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    let first = block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 200))))
+        .expect("start");
+    let err = block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 200))))
+        .expect_err("second");
+    assert_eq!(err.kind, ErrorKind::Conflict);
+    assert_eq!(err.code, "InstanceRefreshInProgress");
+    run_to_end(&sim, "web-asg", 3600, |_| {});
+    let second =
+        block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 200))))
+            .expect("after the first ended");
+    assert_ne!(first, second);
+    let listed = block_on(sim.describe_instance_refreshes("web-asg")).expect("describe");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].id, second);
+    assert_eq!(listed[1].id, first);
+}
+
+#[test]
+fn rollback_and_cancel_need_an_active_refresh() {
+    let (sim, _) = fleet();
+    for err in [
+        block_on(sim.rollback_instance_refresh("web-asg")).expect_err("rollback"),
+        block_on(sim.cancel_instance_refresh("web-asg")).expect_err("cancel"),
+    ] {
+        assert_eq!(err.kind, ErrorKind::NotFound);
+        assert_eq!(err.code, "ActiveInstanceRefreshNotFound");
+    }
+    let err = block_on(sim.describe_instance_refreshes("nope")).expect_err("missing group");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::NotFound, "ValidationError")
+    );
+}
+
+#[test]
+fn start_validation() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    let ssm = sim
+        .create_launch_template_version_raw(
+            &lt,
+            Some(1),
+            TemplateData {
+                image_id: Some("resolve:ssm:/amiroll/web".to_string()),
+                ..TemplateData::default()
+            },
+            None,
+        )
+        .expect("ssm version");
+    let start = |r: StartRefreshRequest| block_on(sim.start_instance_refresh(&r));
+
+    let mut p = prefs(100, 200);
+    p.auto_rollback = true;
+    let err = start(StartRefreshRequest {
+        group_name: "web-asg".to_string(),
+        desired: None,
+        preferences: p.clone(),
+    })
+    .expect_err("no desired");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "ValidationError")
+    );
+    assert!(
+        err.message.contains("DesiredConfiguration"),
+        "{}",
+        err.message
+    );
+    let err = start(request("web-asg", &lt, ssm, p.clone())).expect_err("ssm");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "ValidationError")
+    );
+    assert!(err.message.contains("resolve:ssm:"), "{}", err.message);
+
+    let err = start(request("nope", &lt, v2, prefs(100, 200))).expect_err("group");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::NotFound, "ValidationError")
+    );
+    let err = start(request("web-asg", &lt, 99, prefs(100, 200))).expect_err("version");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "ValidationError")
+    );
+
+    type Change = Box<dyn Fn(&mut RefreshPreferences)>;
+    let bad: Vec<Change> = vec![
+        Box::new(|p| p.min_healthy_percentage = 101),
+        Box::new(|p| p.min_healthy_percentage = -1),
+        Box::new(|p| p.max_healthy_percentage = 99),
+        Box::new(|p| p.max_healthy_percentage = 201),
+        Box::new(|p| {
+            p.min_healthy_percentage = 50;
+            p.max_healthy_percentage = 200;
+        }),
+        Box::new(|p| p.checkpoint_percentages = vec![50, 50]),
+        Box::new(|p| p.checkpoint_percentages = vec![60, 20]),
+        Box::new(|p| p.checkpoint_percentages = vec![0]),
+        Box::new(|p| p.checkpoint_percentages = vec![101]),
+        Box::new(|p| {
+            p.checkpoint_percentages = vec![50];
+            p.checkpoint_delay = Some(172_801);
+        }),
+        Box::new(|p| p.bake_time = Some(172_801)),
+        Box::new(|p| p.instance_warmup = Some(-1)),
+        Box::new(|p| p.scale_in_protected_instances = Some("Replace".to_string())),
+    ];
+    for (i, change) in bad.iter().enumerate() {
+        let mut p = prefs(100, 200);
+        change(&mut p);
+        let err = start(request("web-asg", &lt, v2, p)).expect_err(&format!("case {i}"));
+        assert_eq!(
+            (err.kind, err.code.as_str()),
+            (ErrorKind::Invalid, "ValidationError"),
+            "case {i}"
+        );
+    }
+    // Nothing was started.
+    assert!(sim.instance_refreshes("web-asg").is_empty());
+    // Without AutoRollback an SSM-parameter template is fine.
+    sim.put_parameter("/amiroll/web", "ami-new");
+    start(request("web-asg", &lt, ssm, prefs(100, 200))).expect("ssm without rollback");
+}
+
+#[test]
+fn manual_rollback_and_irreversible_refreshes() {
+    let (sim, lt) = fleet();
+    // No desired configuration: irreversible.
+    block_on(sim.start_instance_refresh(&StartRefreshRequest {
+        group_name: "web-asg".to_string(),
+        desired: None,
+        preferences: prefs(100, 200),
+    }))
+    .expect("start");
+    let err = block_on(sim.rollback_instance_refresh("web-asg")).expect_err("irreversible");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "IrreversibleInstanceRefresh")
+    );
+    run_to_end(&sim, "web-asg", 3600, |_| {});
+    // Without a desired configuration the group's own configuration is used and kept.
+    assert_eq!(latest(&sim, "web-asg").status, "Successful");
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-old"), Some(&4));
+
+    let v2 = version(&sim, &lt, "ami-new");
+    sim.reset_stats("web-asg");
+    let id = block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 200))))
+        .expect("start");
+    sim.advance(Duration::from_secs(150));
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-new"), Some(&4));
+    // It completed; a finished refresh cannot be rolled back. Start another with a bake time.
+    let v3 = version(&sim, &lt, "ami-old");
+    let mut p = prefs(100, 200);
+    p.bake_time = Some(600);
+    let _ = id;
+    let id = block_on(sim.start_instance_refresh(&request("web-asg", &lt, v3, p))).expect("start");
+    sim.advance(Duration::from_secs(150));
+    assert_eq!(latest(&sim, "web-asg").status, "Baking");
+    assert_eq!(
+        block_on(sim.rollback_instance_refresh("web-asg")).expect("rollback"),
+        id
+    );
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "RollbackInProgress");
+    assert_eq!(r.percentage_complete, Some(100));
+    run_to_end(&sim, "web-asg", 3600, |_| {});
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "RollbackSuccessful");
+    assert!(r
+        .status_reason
+        .unwrap_or_default()
+        .contains("RollbackInstanceRefresh"));
+    // Back on version 2 (the group's configuration before this refresh).
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-new"), Some(&4));
+    assert_eq!(
+        sim.group("web-asg")
+            .launch_template
+            .unwrap()
+            .version
+            .as_deref(),
+        Some("2")
+    );
+    assert_eq!(sim.min_in_service_healthy_seen("web-asg"), 4);
+}
+
+#[test]
+fn cancel_keeps_the_replacements_done_so_far() {
+    let (sim, lt) = big_fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    block_on(sim.start_instance_refresh(&request("big", &lt, v2, prefs(90, 100)))).expect("start");
+    sim.advance(Duration::from_secs(300));
+    let id = block_on(sim.cancel_instance_refresh("big")).expect("cancel");
+    assert_eq!(id, latest(&sim, "big").id);
+    // The replacement under way finishes first.
+    assert_eq!(latest(&sim, "big").status, "Cancelling");
+    sim.advance(Duration::from_secs(150));
+    let r = latest(&sim, "big");
+    assert_eq!(r.status, "Cancelled");
+    assert_eq!(r.percentage_complete, Some(30));
+    assert_eq!(sim.instances_by_ami("big").get("ami-new"), Some(&3));
+    assert_eq!(sim.instances_by_ami("big").get("ami-old"), Some(&7));
+    assert_eq!(
+        sim.group("big").launch_template.unwrap().version.as_deref(),
+        Some("$Default")
+    );
+    let err = block_on(sim.cancel_instance_refresh("big")).expect_err("none active");
+    assert_eq!(err.code, "ActiveInstanceRefreshNotFound");
+}
+
+fn protect_two(sim: &SimAws) -> Vec<String> {
+    let ids: Vec<String> = sim
+        .group("web-asg")
+        .instances
+        .iter()
+        .take(2)
+        .map(|i| i.instance_id.clone())
+        .collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    sim.set_instance_protection("web-asg", &refs, true)
+        .expect("protect");
+    ids
+}
+
+#[test]
+fn protected_instances_wait_then_fail() {
+    let (sim, lt) = fleet();
+    let protected = protect_two(&sim);
+    let v2 = version(&sim, &lt, "ami-new");
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 200))))
+        .expect("start");
+    assert_eq!(latest(&sim, "web-asg").instances_to_update, Some(4));
+    sim.advance(Duration::from_secs(150));
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "InProgress");
+    assert_eq!(r.percentage_complete, Some(50));
+    assert!(r.status_reason.unwrap_or_default().contains(&protected[0]));
+    sim.advance(Duration::from_secs(3599));
+    assert_eq!(latest(&sim, "web-asg").status, "InProgress");
+    sim.advance(Duration::from_secs(1));
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "Failed");
+    assert!(r.status_reason.unwrap_or_default().contains("protection"));
+}
+
+#[test]
+fn protected_instances_wait_until_protection_is_removed() {
+    let (sim, lt) = fleet();
+    let protected = protect_two(&sim);
+    let v2 = version(&sim, &lt, "ami-new");
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 200))))
+        .expect("start");
+    sim.advance(Duration::from_secs(600));
+    let refs: Vec<&str> = protected.iter().map(String::as_str).collect();
+    sim.set_instance_protection("web-asg", &refs, false)
+        .expect("unprotect");
+    sim.advance(Duration::from_secs(150));
+    assert_eq!(latest(&sim, "web-asg").status, "Successful");
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-new"), Some(&4));
+}
+
+#[test]
+fn protected_instances_ignored_or_refreshed() {
+    let (sim, lt) = fleet();
+    let protected = protect_two(&sim);
+    let v2 = version(&sim, &lt, "ami-new");
+    let mut p = prefs(100, 200);
+    p.scale_in_protected_instances = Some("Ignore".to_string());
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p))).expect("start");
+    assert_eq!(latest(&sim, "web-asg").instances_to_update, Some(2));
+    sim.advance(Duration::from_secs(150));
+    assert_eq!(latest(&sim, "web-asg").status, "Successful");
+    let ids: Vec<String> = sim
+        .group("web-asg")
+        .instances
+        .iter()
+        .map(|i| i.instance_id.clone())
+        .collect();
+    assert!(protected.iter().all(|p| ids.contains(p)));
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-old"), Some(&2));
+
+    let mut p = prefs(100, 200);
+    p.scale_in_protected_instances = Some("Refresh".to_string());
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p))).expect("start");
+    assert_eq!(latest(&sim, "web-asg").instances_to_update, Some(4));
+    sim.advance(Duration::from_secs(150));
+    assert_eq!(latest(&sim, "web-asg").status, "Successful");
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-new"), Some(&4));
+    let ids: Vec<String> = sim
+        .group("web-asg")
+        .instances
+        .iter()
+        .map(|i| i.instance_id.clone())
+        .collect();
+    assert!(protected.iter().all(|p| !ids.contains(p)));
+}
+
+#[test]
+fn warm_up_defaults_to_the_group_and_then_zero() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    let mut p = prefs(100, 200);
+    p.instance_warmup = None;
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p.clone()))).expect("start");
+    sim.advance(Duration::from_secs(90));
+    assert_eq!(latest(&sim, "web-asg").status, "Successful");
+
+    sim.set_instance_warmup("web-asg", Duration::from_secs(300))
+        .expect("warmup");
+    let v3 = version(&sim, &lt, "ami-old");
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v3, p))).expect("start");
+    sim.advance(Duration::from_secs(389));
+    assert_eq!(latest(&sim, "web-asg").status, "InProgress");
+    sim.advance(Duration::from_secs(1));
+    assert_eq!(latest(&sim, "web-asg").status, "Successful");
+}
+
+#[test]
+fn scale_outs_during_a_refresh_use_the_desired_configuration() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 150))))
+        .expect("start");
+    // 150% of 4: two at a time.
+    assert_eq!(sim.group("web-asg").instances.len(), 6);
+    sim.set_desired_capacity("web-asg", 5).expect("scale out");
+    // The extra instance comes from version 2 and does not count against the refresh.
+    assert_eq!(sim.group("web-asg").instances.len(), 7);
+    run_to_end(&sim, "web-asg", 3600, |_| {});
+    assert_eq!(latest(&sim, "web-asg").status, "Successful");
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-new"), Some(&5));
+    assert_eq!(sim.instances_by_ami("web-asg").len(), 1);
+}
