@@ -21,16 +21,25 @@ const NEW_AMI: &str = "ami-0f9e8d7c6b5a49382";
 fn demo_config(topic: &str) -> String {
     format!(
         r#"[defaults]
-strategy = "scheduled-surge"
-surge_minutes = 15
 keep_versions = 2
 
-# ecs-web launches $Default, ecs-batch $Latest: both resolve to the same version today.
+# ecs-web: the default strategy, an instance refresh (launch before terminate, auto rollback).
 [[target]]
-name = "ecs-cluster"
+name = "web"
 launch_template = "ecs-cluster"
 ami_parameter = "{PARAM}"
-groups = ["ecs-web", "ecs-batch"]
+groups = ["ecs-web"]
+instance_warmup = "2m"
+sns_topic = "{topic}"
+
+# ecs-batch launches $Latest and uses the seed's way, fixed: a scheduled surge and settle.
+[[target]]
+name = "batch"
+launch_template = "ecs-cluster"
+ami_parameter = "{PARAM}"
+groups = ["ecs-batch"]
+strategy = "scheduled-surge"
+surge_minutes = 15
 sns_topic = "{topic}"
 
 # ecs-legacy pins version 1: amiroll refuses to touch it unless told (pinned = "update").
@@ -39,6 +48,7 @@ name = "legacy"
 launch_template = "ecs-cluster"
 ami_parameter = "{PARAM}"
 groups = ["ecs-legacy"]
+strategy = "scheduled-surge"
 "#
     )
 }
@@ -169,7 +179,7 @@ pub async fn run() -> anyhow::Result<String> {
     }
     writeln!(
         out,
-        "\nThe pinned group was refused with an explanation and left alone; the others were surged, checked healthy, settled and are on {NEW_AMI}. Version 1 is kept for rollback."
+        "\nThe pinned group was refused with an explanation and left alone. ecs-web was replaced by an instance refresh (launch before terminate, rollback available) and ecs-batch by a health-gated surge and settle; both run {NEW_AMI}. Version 1 is kept for rollback."
     )?;
     Ok(out)
 }
@@ -209,6 +219,8 @@ mod tests {
             out.contains("ecs-legacy  min 1 max 1 desired 1: 1× ami-0a1b2c3d4e5f60718"),
             "{out}"
         );
-        assert!(out.contains("now on ami-0f9e8d7c6b5a49382"), "{out}");
+        assert!(out.contains("web now on ami-0f9e8d7c6b5a49382"), "{out}");
+        assert!(out.contains("batch now on ami-0f9e8d7c6b5a49382"), "{out}");
+        assert!(out.contains("instance refresh"), "{out}");
     }
 }
