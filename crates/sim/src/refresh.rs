@@ -443,6 +443,31 @@ impl Account {
             }
             None => None,
         };
+        // "You can only roll back to a previous version of a launch template if the version is a
+        // specific numbered version" ("Undo changes with a manual or auto rollback").
+        let g = self
+            .groups
+            .get(group)
+            .ok_or_else(|| Account::group_not_found(OP, ErrorKind::NotFound, group))?;
+        let group_spec = g
+            .launch_template
+            .as_ref()
+            .or(g.mixed.as_ref().map(|m| &m.template))
+            .and_then(|s| s.version.clone());
+        if p.auto_rollback
+            && !group_spec
+                .as_deref()
+                .is_some_and(|v| v.parse::<u64>().is_ok())
+        {
+            return Err(invalid(
+                OP,
+                "ValidationError",
+                format!(
+                    "AutoRollback is not supported: group {group} uses the launch template's {} version",
+                    group_spec.unwrap_or_else(|| "$Default".to_string())
+                ),
+            ));
+        }
         if let Some(i) = self.active_refresh(group) {
             return Err(AwsError::new(
                 OP,

@@ -140,6 +140,7 @@ fn ecs_protected_fleets_refresh_with_refresh_preference() {
             None,
         )
         .expect("version");
+    super::pin(&sim, "web-asg", &lt, 1);
     let preferences = RefreshPreferences {
         min_healthy_percentage: 100,
         max_healthy_percentage: 200,

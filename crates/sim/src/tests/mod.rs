@@ -86,3 +86,19 @@ pub(crate) fn version_request(
         client_token: token.to_string(),
     }
 }
+
+/// Pin a group to a version number (`UpdateAutoScalingGroup`): refreshes with AutoRollback need
+/// a numbered version ("Undo changes with a manual or auto rollback").
+pub(crate) fn pin(sim: &SimAws, group: &str, template: &str, version: u64) {
+    use amiroll_core::port::{Aws, TemplateSpec, UpdateGroupRequest};
+    futures::executor::block_on(sim.update_auto_scaling_group(&UpdateGroupRequest {
+        group_name: group.to_string(),
+        launch_template: Some(TemplateSpec {
+            template_id: Some(template.to_string()),
+            template_name: None,
+            version: Some(version.to_string()),
+        }),
+        termination_policies: None,
+    }))
+    .expect("pin the group");
+}

@@ -256,6 +256,7 @@ fn auto_rollback_replaces_a_bad_ami_back_with_the_old_one() {
     let v2 = version(&sim, &lt, "ami-bad");
     let mut p = prefs(90, 100);
     p.auto_rollback = true;
+    super::pin(&sim, "big", &lt, 1);
     block_on(sim.start_instance_refresh(&request("big", &lt, v2, p))).expect("start");
     sim.advance(Duration::from_secs(149));
     assert_eq!(latest(&sim, "big").status, "InProgress");
@@ -289,6 +290,7 @@ fn auto_rollback_during_launch_before_terminate_drops_the_new_instances() {
     let v2 = version(&sim, &lt, "ami-bad");
     let mut p = prefs(100, 200);
     p.auto_rollback = true;
+    super::pin(&sim, "web-asg", &lt, 1);
     block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p))).expect("start");
     run_to_end(&sim, "web-asg", 3600, |_| {});
     assert_eq!(latest(&sim, "web-asg").status, "RollbackSuccessful");
@@ -466,6 +468,9 @@ fn start_validation() {
     );
     assert!(err.message.contains("resolve:ssm:"), "{}", err.message);
 
+    // AutoRollback from a group on $Default/$Latest: not a numbered version to return to.
+    let err = start(request("web-asg", &lt, v2, p.clone())).expect_err("$Default group");
+    assert!(err.message.contains("$Default"), "{}", err.message);
     let err = start(request("nope", &lt, v2, prefs(100, 200))).expect_err("group");
     assert_eq!(
         (err.kind, err.code.as_str()),
