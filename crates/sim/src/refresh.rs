@@ -387,9 +387,9 @@ impl Account {
     ) -> Result<String, AwsError> {
         const OP: &str = op::START_INSTANCE_REFRESH;
         let group = req.group_name.as_str();
-        let Some(g) = self.groups.get(group) else {
+        if !self.groups.contains_key(group) {
             return Err(Account::group_not_found(OP, ErrorKind::NotFound, group));
-        };
+        }
         let p = &req.preferences;
         validate_preferences(p).map_err(|m| invalid(OP, "ValidationError", m))?;
         let desired_template_id = match &req.desired {
@@ -454,11 +454,10 @@ impl Account {
             .as_ref()
             .or(g.mixed.as_ref().map(|m| &m.template))
             .and_then(|s| s.version.clone());
-        if p.auto_rollback
-            && !group_spec
-                .as_deref()
-                .is_some_and(|v| v.parse::<u64>().is_ok())
-        {
+        let numbered = group_spec
+            .as_deref()
+            .is_some_and(|v| v.parse::<u64>().is_ok());
+        if p.auto_rollback && !numbered {
             return Err(invalid(
                 OP,
                 "ValidationError",
