@@ -262,8 +262,15 @@ impl Fleet {
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "[[target]]\nname = \"{}\"\nlaunch_template = \"{}\"\nami_parameter = \"{}\"\ngroups = [{groups}]\nsns_topic = \"{topic}\"\nstrategy = \"scheduled-surge\"\n{extra}",
-            self.name, self.template_id, self.parameter
+            "[[target]]\nname = \"{}\"\nlaunch_template = \"{}\"\nami_parameter = \"{}\"\ngroups = [{groups}]\nsns_topic = \"{topic}\"\n{}{extra}",
+            self.name,
+            self.template_id,
+            self.parameter,
+            if extra.contains("strategy") {
+                ""
+            } else {
+                "strategy = \"scheduled-surge\"\n"
+            }
         )
     }
 
@@ -864,11 +871,11 @@ async fn an_unknown_config_key_is_an_error_and_changes_nothing() {
     let m = moto().await;
     let f = fleet(&m, "badkey").await;
     f.set_parameter(&m, &f.new_ami).await;
-    // The target table takes six lines; the misspelt key is on line 7.
+    // The target table takes seven lines; the misspelt key is on line 8.
     let text = f.toml(&[&f.group], &f.topic_arn, "surge_minuets = 20\n");
     assert_eq!(
         text.lines().position(|l| l.starts_with("surge_minuets")),
-        Some(6)
+        Some(7)
     );
     let config = f.write_config("amiroll.toml", &text);
     let config = config.to_str().expect("utf-8 path");
@@ -876,8 +883,116 @@ async fn an_unknown_config_key_is_an_error_and_changes_nothing() {
     for args in [&["check"][..], &["apply"][..]] {
         let run = amiroll(&m, &with_config(config, args), &[]).expect_code(1, args[0]);
         assert!(run.stderr.contains("surge_minuets"), "{}", run.stderr);
-        assert!(run.stderr.contains("line 7"), "{}", run.stderr);
+        assert!(run.stderr.contains("line 8"), "{}", run.stderr);
         assert!(run.stdout.is_empty(), "no result on stdout: {}", run.stdout);
     }
     f.assert_untouched(&m, "apply with an unknown key").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn instance_refresh_starts_is_followed_and_rolls_back_over_http() {
+    let m = moto().await;
+    let f = fleet(&m, "refresh").await;
+    f.set_parameter(&m, &f.new_ami).await;
+    let config = f.write_config(
+        "refresh.toml",
+        &f.toml(
+            &[&f.group],
+            &f.topic_arn,
+            "strategy = \"instance-refresh\"\n",
+        ),
+    );
+    let config = config.to_str().expect("utf-8 path");
+
+    // apply: the group is pinned to v1 (rollback needs a numbered version), v2 is created and a
+    // refresh to v2 starts; the default stays on v1 until the fleet runs the AMI.
+    amiroll(&m, &with_config(config, &["apply"]), &[]).expect_code(0, "apply");
+    let group = m
+        .asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&f.group)
+        .send()
+        .await
+        .expect("DescribeAutoScalingGroups");
+    let spec = group.auto_scaling_groups()[0]
+        .launch_template()
+        .and_then(|s| s.version())
+        .map(str::to_owned);
+    assert_eq!(
+        spec.as_deref(),
+        Some("1"),
+        "pinned to keep rollback available"
+    );
+    let refreshes = m
+        .asg
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(&f.group)
+        .send()
+        .await
+        .expect("DescribeInstanceRefreshes");
+    let r = &refreshes.instance_refreshes()[0];
+    let id = r.instance_refresh_id().expect("id").to_owned();
+    let desired = r
+        .desired_configuration()
+        .and_then(|d| d.launch_template())
+        .and_then(|t| t.version())
+        .map(str::to_owned);
+    assert_eq!(desired.as_deref(), Some("2"), "desired version by number");
+    let prefs = r.preferences().expect("preferences");
+    assert_eq!(prefs.min_healthy_percentage(), Some(100));
+    assert_eq!(prefs.max_healthy_percentage(), Some(200));
+    assert_eq!(prefs.auto_rollback(), Some(true));
+    assert_eq!(prefs.skip_matching(), Some(true));
+    let tags = f.tags(&m).await;
+    assert_eq!(tags.get("amiroll:refresh"), Some(&id), "{tags:?}");
+
+    // A second run while the refresh is in flight starts nothing.
+    let again = amiroll(&m, &with_config(config, &["apply", "-o", "json"]), &[])
+        .expect_code(0, "apply during the refresh");
+    assert_eq!(target(&again.json(), &f.name)["status"], "rolling");
+    let count = m
+        .asg
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(&f.group)
+        .send()
+        .await
+        .expect("DescribeInstanceRefreshes")
+        .instance_refreshes()
+        .len();
+    assert_eq!(count, 1, "one refresh only");
+
+    // status: rolling (exit 2), with the refresh in the JSON.
+    let status = amiroll(&m, &with_config(config, &["status", "-o", "json"]), &[])
+        .expect_code(2, "status during the refresh");
+    let doc = status.json();
+    let g = &target(&doc, &f.name)["groups"][0];
+    assert_eq!(g["rollout"]["strategy"], "instance-refresh", "{g:#}");
+
+    // rollback: RollbackInstanceRefresh; the next run announces the outcome and marks the AMI.
+    amiroll(&m, &with_config(config, &["rollback", &f.name]), &[]).expect_code(0, "rollback");
+    let refreshes = m
+        .asg
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(&f.group)
+        .send()
+        .await
+        .expect("DescribeInstanceRefreshes");
+    assert_eq!(
+        refreshes.instance_refreshes()[0]
+            .status()
+            .map(|s| s.as_str()),
+        Some("RollbackSuccessful")
+    );
+    let after = amiroll(&m, &with_config(config, &["apply", "-o", "json"]), &[])
+        .expect_code(0, "apply after the rollback");
+    let t = target(&after.json(), &f.name).clone();
+    assert_eq!(t["status"], "failed", "{t:#}");
+    let tags = f.tags(&m).await;
+    assert_eq!(tags.get("amiroll:failed-ami"), Some(&f.new_ami), "{tags:?}");
+    assert_eq!(
+        tags.get("amiroll:announced"),
+        Some(&format!("{id}:RollbackSuccessful")),
+        "{tags:?}"
+    );
 }
