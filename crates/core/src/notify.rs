@@ -65,29 +65,7 @@ pub fn compose(outcome: &TargetOutcome, event: Event, topic_arn: &str) -> Notifi
     if !p.groups.is_empty() {
         text.push_str("\nGroups:\n");
         for g in &p.groups {
-            let amis = g
-                .instances_by_ami
-                .iter()
-                .map(|(a, n)| format!("{n}× {a}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            text.push_str(&format!(
-                "  - {} ({} → v{}; min {} max {} desired {}): {}{}\n",
-                g.name,
-                g.version_spec,
-                g.effective_version
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-                g.min_size,
-                g.max_size,
-                g.desired_capacity,
-                g.state,
-                if amis.is_empty() {
-                    String::new()
-                } else {
-                    format!(" [{amis}]")
-                }
-            ));
+            text.push_str(&format!("  - {}\n", crate::render::group_line(g)));
         }
     }
     if !outcome.results.is_empty() {

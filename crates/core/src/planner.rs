@@ -236,9 +236,32 @@ fn parse_time(s: &str) -> Option<Timestamp> {
         .map(|t| t.with_timezone(&chrono::Utc))
 }
 
+/// A group's `LaunchTemplateSpecification.Version` resolved against its template: how it is
+/// written (`$Default` when absent) and the number it means today.
+pub(crate) fn resolve_version(
+    group: &str,
+    version: Option<&str>,
+    template: &crate::port::LaunchTemplate,
+) -> Result<(VersionSpec, String, u64), String> {
+    let text = version.unwrap_or("$Default").to_string();
+    let (spec, n) = match text.as_str() {
+        "$Default" => (VersionSpec::Default, template.default_version),
+        "$Latest" => (VersionSpec::Latest, template.latest_version),
+        other => match other.parse::<u64>() {
+            Ok(n) => (VersionSpec::Pinned(n), n),
+            Err(_) => {
+                return Err(format!(
+                    "Auto Scaling group `{group}` names launch template version `{other}`, which is neither a number, $Default nor $Latest"
+                ))
+            }
+        },
+    };
+    Ok((spec, text, n))
+}
+
 /// How a group references its template, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum VersionSpec {
+pub(crate) enum VersionSpec {
     Default,
     Latest,
     Pinned(u64),
@@ -451,22 +474,11 @@ pub fn plan_target(
                 f.template_id.or(f.template_name).unwrap_or_default()
             ));
         }
-        let spec_text = spec
-            .version
-            .clone()
-            .unwrap_or_else(|| "$Default".to_string());
-        let (vs, effective) = match spec_text.as_str() {
-            "$Default" => (VersionSpec::Default, tmpl.template.default_version),
-            "$Latest" => (VersionSpec::Latest, tmpl.template.latest_version),
-            other => match other.parse::<u64>() {
-                Ok(n) => (VersionSpec::Pinned(n), n),
-                Err(_) => {
-                    return b.error(format!(
-                        "Auto Scaling group `{name}` names launch template version `{other}`, which is neither a number, $Default nor $Latest"
-                    ))
-                }
-            },
-        };
+        let (vs, spec_text, effective) =
+            match resolve_version(name, spec.version.as_deref(), &tmpl.template) {
+                Ok(r) => r,
+                Err(e) => return b.error(e),
+            };
         if tmpl.version(effective).is_none() {
             return b.error(format!(
                 "Auto Scaling group `{name}` launches version {effective} of `{}`, which does not exist: the group cannot launch instances; fix the group first",

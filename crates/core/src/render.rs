@@ -3,6 +3,33 @@
 use crate::engine::ApplyReport;
 use crate::model::{Level, Plan, TargetPlan};
 
+/// One group on one line: name, version, sizes, instances per AMI and state.
+pub fn group_line(g: &crate::model::GroupReport) -> String {
+    let amis = g
+        .instances_by_ami
+        .iter()
+        .map(|(a, n)| format!("{n}×{a}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "{} ({} = v{}, min/max/desired {}/{}/{}) {}: {}",
+        g.name,
+        g.version_spec,
+        g.effective_version
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+        g.min_size,
+        g.max_size,
+        g.desired_capacity,
+        if amis.is_empty() {
+            "-".to_string()
+        } else {
+            amis
+        },
+        g.state
+    )
+}
+
 fn target_header(out: &mut String, p: &TargetPlan) {
     out.push_str(&format!(
         "target {} [{}]: {}\n",
@@ -23,29 +50,7 @@ fn target_header(out: &mut String, p: &TargetPlan) {
         out.push_str(&format!("  template {t}, strategy {}\n", p.strategy));
     }
     for g in &p.groups {
-        let amis = g
-            .instances_by_ami
-            .iter()
-            .map(|(a, n)| format!("{n}×{a}"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        out.push_str(&format!(
-            "  group    {} ({} = v{}, {}/{}/{}) {}: {}\n",
-            g.name,
-            g.version_spec,
-            g.effective_version
-                .map(|v| v.to_string())
-                .unwrap_or_default(),
-            g.min_size,
-            g.max_size,
-            g.desired_capacity,
-            if amis.is_empty() {
-                "-".to_string()
-            } else {
-                amis
-            },
-            g.state
-        ));
+        out.push_str(&format!("  group    {}\n", group_line(g)));
     }
     for e in &p.errors {
         out.push_str(&format!("  error    {e}\n"));

@@ -95,18 +95,13 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
             .launch_template
             .as_ref()
             .or(g.mixed_instances_policy.as_ref().map(|m| &m.template));
-        let spec_text = spec
-            .and_then(|s| s.version.clone())
-            .unwrap_or_else(|| "$Default".to_string());
-        let effective = match spec_text.as_str() {
-            "$Default" => tmpl.template.default_version,
-            "$Latest" => tmpl.template.latest_version,
-            n => match n.parse::<u64>() {
-                Ok(n) => n,
-                Err(_) => {
-                    return error(p, format!("group `{name}` names version `{n}`"));
-                }
-            },
+        let (_, spec_text, effective) = match planner::resolve_version(
+            name,
+            spec.and_then(|s| s.version.as_deref()),
+            &tmpl.template,
+        ) {
+            Ok(r) => r,
+            Err(e) => return error(p, e),
         };
         let current_ami = tmpl
             .version(effective)
