@@ -218,6 +218,7 @@ fn map_version(
     let data = v.launch_template_data();
     Ok(LaunchTemplateVersion {
         template_id: required(v.launch_template_id(), operation, "LaunchTemplateId")?.to_owned(),
+        template_name: v.launch_template_name().map(str::to_owned),
         version: required(
             v.version_number().and_then(version_number),
             operation,
@@ -666,6 +667,35 @@ impl Aws for AwsAdapter {
 
     /// "DescribeLaunchTemplateVersions" (Amazon EC2 API Reference): every version, MaxResults 200
     /// per page with NextToken.
+    /// "DescribeLaunchTemplateVersions" (Amazon EC2 API Reference): with no template named, only
+    /// `$Latest` and `$Default` are allowed, and they describe every template's latest and
+    /// default versions — the whole fleet's in one call (plus pages).
+    async fn describe_current_template_versions(
+        &self,
+    ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
+        let mut versions = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .ec2
+                .describe_launch_template_versions()
+                .versions("$Default")
+                .versions("$Latest")
+                .max_results(VERSIONS_PAGE)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, e))?;
+            for version in out.launch_template_versions() {
+                versions.push(map_version(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, version)?);
+            }
+            match non_empty_token(out.next_token()) {
+                Some(t) => token = Some(t),
+                None => return Ok(versions),
+            }
+        }
+    }
+
     async fn describe_launch_template_versions(
         &self,
         template_id: &str,

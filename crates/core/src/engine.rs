@@ -170,7 +170,7 @@ impl<'a, A: Aws> Engine<'a, A> {
 
     /// Roll the named targets back (see [`crate::rollback`]), or with `dry_run` show how.
     pub async fn rollback(&self, config: &Config, dry_run: bool) -> Result<ApplyReport, RunError> {
-        let obs = self.observe(config).await?;
+        let obs = self.observe_with(config, true).await?;
         let plan = crate::rollback::plan_rollback(config, &obs);
         self.apply(plan, dry_run).await
     }
@@ -183,25 +183,23 @@ impl<'a, A: Aws> Engine<'a, A> {
 
     /// Read everything the planner needs, with batched calls.
     pub async fn observe(&self, config: &Config) -> Result<Observation, RunError> {
+        self.observe_with(config, false).await
+    }
+
+    /// [`Engine::observe`]; with `every_detail`, the detailed reads are made for every target,
+    /// not only the ones that may change (a rollback needs every version and refresh).
+    pub async fn observe_with(
+        &self,
+        config: &Config,
+        every_detail: bool,
+    ) -> Result<Observation, RunError> {
         let mut obs = Observation {
             now: self.aws.now(),
             ..Observation::default()
         };
-        let fail =
-            |obs: &mut Observation, targets: &[&str], e: &AwsError| -> Result<(), RunError> {
-                if e.kind == ErrorKind::Crash {
-                    return Err(RunError::Crashed(e.clone()));
-                }
-                for t in targets {
-                    obs.target_errors
-                        .entry(t.to_string())
-                        .or_insert_with(|| e.to_string());
-                }
-                Ok(())
-            };
         let all_targets: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
 
-        // SSM: one GetParameters per 10 names.
+        // 1. SSM: one GetParameters per 10 names.
         let names: Vec<String> = unique(config.targets.iter().map(|t| t.ami_parameter.clone()));
         for chunk in names.chunks(10) {
             match self
@@ -214,58 +212,13 @@ impl<'a, A: Aws> Engine<'a, A> {
                     }
                 }
                 Err(e) => {
-                    let affected: Vec<&str> = config
-                        .targets
-                        .iter()
-                        .filter(|t| chunk.contains(&t.ami_parameter))
-                        .map(|t| t.name.as_str())
-                        .collect();
+                    let affected = targets_where(config, |t| chunk.contains(&t.ami_parameter));
                     fail(&mut obs, &affected, &e)?;
                 }
             }
         }
 
-        // Launch templates: header and versions, one template at a time.
-        for reference in unique(config.targets.iter().map(|t| t.launch_template.clone())) {
-            let users: Vec<&str> = config
-                .targets
-                .iter()
-                .filter(|t| t.launch_template == reference)
-                .map(|t| t.name.as_str())
-                .collect();
-            let header = match self
-                .call(op::DESCRIBE_LAUNCH_TEMPLATES, || {
-                    self.aws.describe_launch_template(&reference)
-                })
-                .await
-            {
-                Ok(h) => h,
-                Err(e) if e.kind == ErrorKind::NotFound => continue, // the planner reports it
-                Err(e) => {
-                    fail(&mut obs, &users, &e)?;
-                    continue;
-                }
-            };
-            match self
-                .call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
-                    self.aws.describe_launch_template_versions(&header.id)
-                })
-                .await
-            {
-                Ok(versions) => {
-                    obs.templates.insert(
-                        reference.clone(),
-                        ObservedTemplate {
-                            template: header,
-                            versions,
-                        },
-                    );
-                }
-                Err(e) => fail(&mut obs, &users, &e)?,
-            }
-        }
-
-        // Groups: one DescribeAutoScalingGroups per 100 names.
+        // 2. Groups: one DescribeAutoScalingGroups per 100 names.
         let group_names: Vec<String> = unique(config.targets.iter().flat_map(|t| t.groups.clone()));
         for chunk in group_names.chunks(100) {
             match self
@@ -280,18 +233,57 @@ impl<'a, A: Aws> Engine<'a, A> {
                     }
                 }
                 Err(e) => {
-                    let affected: Vec<&str> = config
-                        .targets
-                        .iter()
-                        .filter(|t| t.groups.iter().any(|g| chunk.contains(g)))
-                        .map(|t| t.name.as_str())
-                        .collect();
+                    let affected =
+                        targets_where(config, |t| t.groups.iter().any(|g| chunk.contains(g)));
                     fail(&mut obs, &affected, &e)?;
                 }
             }
         }
 
-        // Instances: what the fleet really runs.
+        // 3. Templates: the default and latest version of every template, in one call.
+        match self
+            .call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
+                self.aws.describe_current_template_versions()
+            })
+            .await
+        {
+            Ok(current) => {
+                for reference in unique(config.targets.iter().map(|t| t.launch_template.clone())) {
+                    let versions: Vec<LaunchTemplateVersion> = current
+                        .iter()
+                        .filter(|v| {
+                            v.template_id == reference
+                                || v.template_name.as_deref() == Some(reference.as_str())
+                        })
+                        .cloned()
+                        .collect();
+                    // A template that is not listed does not exist; the planner says so.
+                    let Some(first) = versions.first() else {
+                        continue;
+                    };
+                    let template = LaunchTemplate {
+                        id: first.template_id.clone(),
+                        name: first.template_name.clone().unwrap_or_default(),
+                        default_version: versions
+                            .iter()
+                            .find(|v| v.is_default)
+                            .map_or(first.version, |v| v.version),
+                        latest_version: versions.iter().map(|v| v.version).max().unwrap_or(0),
+                    };
+                    obs.templates.insert(
+                        reference,
+                        ObservedTemplate {
+                            template,
+                            versions,
+                            complete: false,
+                        },
+                    );
+                }
+            }
+            Err(e) => fail(&mut obs, &all_targets, &e)?,
+        }
+
+        // 4. Instances: what the fleet really runs.
         let instance_ids: Vec<String> = unique(obs.groups.values().flat_map(|g| {
             g.instances
                 .iter()
@@ -299,7 +291,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                 .map(|i| i.instance_id.clone())
                 .collect::<Vec<_>>()
         }));
-        for chunk in instance_ids.chunks(200) {
+        for chunk in instance_ids.chunks(1000) {
             match self
                 .call(op::DESCRIBE_INSTANCES, || {
                     self.aws.describe_instances(chunk)
@@ -315,51 +307,155 @@ impl<'a, A: Aws> Engine<'a, A> {
             }
         }
 
-        // Images: candidates, the AMIs of the versions in use, and the AMIs instances run.
-        let mut image_ids: BTreeSet<String> = BTreeSet::new();
-        let mut instance_types: BTreeSet<String> = BTreeSet::new();
-        for t in &config.targets {
-            if let Some(p) = obs.parameters.get(&t.ami_parameter) {
-                if let Ok(ami) = planner::parse_ami_value(&p.value, t.expected_format(), &p.name) {
-                    image_ids.insert(ami);
+        // 5. Images: the candidates, the AMIs of the versions known so far, the AMIs running.
+        self.observe_images(config, &mut obs).await?;
+
+        // 6. The details, only for targets that may change (a fleet that is current costs the
+        //    batched reads above and nothing more).
+        let detailed: Vec<&crate::config::Target> = config
+            .targets
+            .iter()
+            .filter(|t| every_detail || planner::needs_detail(t, &obs))
+            .collect();
+        for reference in unique(detailed.iter().map(|t| t.launch_template.clone())) {
+            let Some(id) = obs.templates.get(&reference).map(|t| t.template.id.clone()) else {
+                continue;
+            };
+            match self
+                .call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
+                    self.aws.describe_launch_template_versions(&id)
+                })
+                .await
+            {
+                Ok(versions) => {
+                    if let Some(t) = obs.templates.get_mut(&reference) {
+                        t.versions = versions;
+                        t.complete = true;
+                    }
+                }
+                Err(e) => {
+                    let users = targets_where(config, |t| t.launch_template == reference);
+                    fail(&mut obs, &users, &e)?;
                 }
             }
-            if let Some(tmpl) = obs.templates.get(&t.launch_template) {
-                let mut wanted = vec![tmpl.template.default_version, tmpl.template.latest_version];
-                for g in t.groups.iter().filter_map(|g| obs.groups.get(g)) {
-                    let spec = g
-                        .launch_template
-                        .as_ref()
-                        .or(g.mixed_instances_policy.as_ref().map(|m| &m.template));
-                    if let Some(n) = spec
-                        .and_then(|s| s.version.as_deref())
-                        .and_then(|v| v.parse::<u64>().ok())
+        }
+        if !detailed.is_empty() {
+            // Pinned versions may name AMIs not seen yet.
+            self.observe_images(config, &mut obs).await?;
+            self.observe_instance_types(config, &mut obs).await?;
+        }
+        for t in &detailed {
+            let present: Vec<String> = t
+                .groups
+                .iter()
+                .filter(|g| obs.groups.contains_key(*g))
+                .cloned()
+                .collect();
+            for g in &present {
+                if t.settings.strategy == Strategy::ScheduledSurge {
+                    match self
+                        .call(op::DESCRIBE_SCHEDULED_ACTIONS, || {
+                            self.aws.describe_scheduled_actions(g)
+                        })
+                        .await
                     {
-                        wanted.push(n);
-                    }
-                    if let Some(m) = &g.mixed_instances_policy {
-                        instance_types
-                            .extend(m.overrides.iter().filter_map(|o| o.instance_type.clone()));
+                        Ok(list) => {
+                            obs.scheduled_actions.insert(g.clone(), list);
+                        }
+                        Err(e) => fail(&mut obs, &[t.name.as_str()], &e)?,
                     }
                 }
-                for v in tmpl.versions.iter().filter(|v| wanted.contains(&v.version)) {
-                    if let Some(img) = v.image_id.as_ref().filter(|i| planner::is_ami_id(i)) {
-                        image_ids.insert(img.clone());
-                    }
-                    if let Some(it) = &v.instance_type {
-                        instance_types.insert(it.clone());
+                // Instance refreshes: for instance-refresh targets, and for any group that
+                // carries an amiroll refresh tag (a strategy change must not lose a refresh).
+                let tagged = obs
+                    .groups
+                    .get(g)
+                    .is_some_and(|grp| grp.tags.contains_key(planner::tags::REFRESH_AMI));
+                if t.settings.strategy == Strategy::InstanceRefresh || tagged {
+                    match self
+                        .call(op::DESCRIBE_INSTANCE_REFRESHES, || {
+                            self.aws.describe_instance_refreshes(g)
+                        })
+                        .await
+                    {
+                        Ok(list) => {
+                            obs.refreshes.insert(g.clone(), list);
+                        }
+                        Err(e) => fail(&mut obs, &[t.name.as_str()], &e)?,
                     }
                 }
             }
         }
-        image_ids.extend(
-            obs.instances
-                .values()
-                .map(|i| i.image_id.clone())
-                .filter(|i| planner::is_ami_id(i)),
-        );
-        let image_ids: Vec<String> = image_ids.into_iter().collect();
-        for chunk in image_ids.chunks(100) {
+
+        // ECS capacity providers, to know which groups ECS manages.
+        let rolling: Vec<&str> = detailed
+            .iter()
+            .filter(|t| t.settings.strategy != Strategy::None && !t.groups.is_empty())
+            .map(|t| t.name.as_str())
+            .collect();
+        if !rolling.is_empty() && !obs.groups.is_empty() {
+            match self
+                .call(op::DESCRIBE_CAPACITY_PROVIDERS, || {
+                    self.aws.describe_capacity_providers()
+                })
+                .await
+            {
+                Ok(list) => obs.capacity_providers = Some(list),
+                // Not allowed to read them (an account without ECS permissions): skip the ECS
+                // checks; the plan says so.
+                Err(e) if e.kind == ErrorKind::AccessDenied => {
+                    tracing::warn!(error = %e, "cannot read ECS capacity providers; ECS checks skipped");
+                }
+                Err(e) => fail(&mut obs, &rolling, &e)?,
+            }
+        }
+
+        // SNS topics of the targets that may notify: a missing topic is bad input, caught
+        // before anything changes.
+        for topic in unique(detailed.iter().filter_map(|t| t.settings.sns_topic.clone())) {
+            match self
+                .call(op::GET_TOPIC_ATTRIBUTES, || {
+                    self.aws.get_topic_attributes(&topic)
+                })
+                .await
+            {
+                Ok(()) => {
+                    obs.topics.insert(topic, true);
+                }
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    obs.topics.insert(topic, false);
+                }
+                Err(e) => {
+                    let affected = targets_where(config, |t| {
+                        t.settings.sns_topic.as_deref() == Some(topic.as_str())
+                    });
+                    fail(&mut obs, &affected, &e)?;
+                }
+            }
+        }
+        Ok(obs)
+    }
+
+    /// `DescribeImages` for every AMI the planner may look at and has not seen yet.
+    async fn observe_images(&self, config: &Config, obs: &mut Observation) -> Result<(), RunError> {
+        let mut wanted: BTreeSet<String> = BTreeSet::new();
+        for t in &config.targets {
+            if let Some(p) = obs.parameters.get(&t.ami_parameter) {
+                if let Ok(ami) = planner::parse_ami_value(&p.value, t.expected_format(), &p.name) {
+                    wanted.insert(ami);
+                }
+            }
+            if let Some(tmpl) = obs.templates.get(&t.launch_template) {
+                wanted.extend(tmpl.versions.iter().filter_map(|v| v.image_id.clone()));
+            }
+        }
+        wanted.extend(obs.instances.values().map(|i| i.image_id.clone()));
+        let ids: Vec<String> = wanted
+            .into_iter()
+            .filter(|i| planner::is_ami_id(i) && !obs.images.contains_key(i))
+            .collect();
+        let all: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+        for chunk in ids.chunks(100) {
             match self
                 .call(op::DESCRIBE_IMAGES, || self.aws.describe_images(chunk))
                 .await
@@ -369,11 +465,32 @@ impl<'a, A: Aws> Engine<'a, A> {
                         obs.images.insert(i.image_id.clone(), i);
                     }
                 }
-                Err(e) => fail(&mut obs, &all_targets, &e)?,
+                Err(e) => fail(obs, &all, &e)?,
             }
         }
-        let instance_types: Vec<String> = instance_types.into_iter().collect();
-        for chunk in instance_types.chunks(100) {
+        Ok(())
+    }
+
+    /// `DescribeInstanceTypes` for the types of the versions in use and the groups' overrides.
+    async fn observe_instance_types(
+        &self,
+        config: &Config,
+        obs: &mut Observation,
+    ) -> Result<(), RunError> {
+        let mut types: BTreeSet<String> = BTreeSet::new();
+        for t in &config.targets {
+            if let Some(tmpl) = obs.templates.get(&t.launch_template) {
+                types.extend(tmpl.versions.iter().filter_map(|v| v.instance_type.clone()));
+            }
+            for g in t.groups.iter().filter_map(|g| obs.groups.get(g)) {
+                if let Some(m) = &g.mixed_instances_policy {
+                    types.extend(m.overrides.iter().filter_map(|o| o.instance_type.clone()));
+                }
+            }
+        }
+        let types: Vec<String> = types.into_iter().collect();
+        let all: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+        for chunk in types.chunks(100) {
             match self
                 .call(op::DESCRIBE_INSTANCE_TYPES, || {
                     self.aws.describe_instance_types(chunk)
@@ -386,7 +503,8 @@ impl<'a, A: Aws> Engine<'a, A> {
                             .insert(it.instance_type, it.architectures);
                     }
                 }
-                // An unknown type is reported by the planner as "not checked".
+                // An unknown type fails the whole call: ask one by one; the planner reports
+                // the unknown ones as "not checked".
                 Err(e) if e.kind == ErrorKind::Invalid => {
                     for it in chunk {
                         if let Ok(list) = self
@@ -401,128 +519,10 @@ impl<'a, A: Aws> Engine<'a, A> {
                         }
                     }
                 }
-                Err(e) => fail(&mut obs, &all_targets, &e)?,
+                Err(e) => fail(obs, &all, &e)?,
             }
         }
-
-        // Scheduled actions, for groups whose strategy uses them.
-        for t in config
-            .targets
-            .iter()
-            .filter(|t| t.settings.strategy == Strategy::ScheduledSurge)
-        {
-            let present: Vec<String> = t
-                .groups
-                .iter()
-                .filter(|g| obs.groups.contains_key(*g))
-                .cloned()
-                .collect();
-            for g in &present {
-                match self
-                    .call(op::DESCRIBE_SCHEDULED_ACTIONS, || {
-                        self.aws.describe_scheduled_actions(g)
-                    })
-                    .await
-                {
-                    Ok(list) => {
-                        obs.scheduled_actions.insert(g.clone(), list);
-                    }
-                    Err(e) => fail(&mut obs, &[t.name.as_str()], &e)?,
-                }
-            }
-        }
-
-        // Instance refreshes: for instance-refresh targets, and for any group that carries an
-        // amiroll refresh tag (a strategy change must not lose a refresh in flight).
-        for t in &config.targets {
-            let present: Vec<String> = t
-                .groups
-                .iter()
-                .filter(|g| {
-                    obs.groups.get(*g).is_some_and(|grp| {
-                        t.settings.strategy == Strategy::InstanceRefresh
-                            || grp.tags.contains_key(planner::tags::REFRESH_AMI)
-                    })
-                })
-                .cloned()
-                .collect();
-            for g in &present {
-                match self
-                    .call(op::DESCRIBE_INSTANCE_REFRESHES, || {
-                        self.aws.describe_instance_refreshes(g)
-                    })
-                    .await
-                {
-                    Ok(list) => {
-                        obs.refreshes.insert(g.clone(), list);
-                    }
-                    Err(e) => fail(&mut obs, &[t.name.as_str()], &e)?,
-                }
-            }
-        }
-
-        // ECS capacity providers, to know which groups ECS manages. Not being allowed to read
-        // them is not fatal: the ECS checks are skipped and the plan says so.
-        let rolling = config
-            .targets
-            .iter()
-            .any(|t| t.settings.strategy != Strategy::None && !t.groups.is_empty());
-        if rolling && !obs.groups.is_empty() {
-            match self
-                .call(op::DESCRIBE_CAPACITY_PROVIDERS, || {
-                    self.aws.describe_capacity_providers()
-                })
-                .await
-            {
-                Ok(list) => obs.capacity_providers = Some(list),
-                // Not allowed to read them (an account without ECS permissions): skip the ECS
-                // checks; the plan says so.
-                Err(e) if e.kind == ErrorKind::AccessDenied => {
-                    tracing::warn!(error = %e, "cannot read ECS capacity providers; ECS checks skipped");
-                }
-                Err(e) => {
-                    let rolling: Vec<&str> = config
-                        .targets
-                        .iter()
-                        .filter(|t| t.settings.strategy != Strategy::None)
-                        .map(|t| t.name.as_str())
-                        .collect();
-                    fail(&mut obs, &rolling, &e)?;
-                }
-            }
-        }
-
-        // SNS topics: a missing topic is bad input, caught before anything changes.
-        for topic in unique(
-            config
-                .targets
-                .iter()
-                .filter_map(|t| t.settings.sns_topic.clone()),
-        ) {
-            match self
-                .call(op::GET_TOPIC_ATTRIBUTES, || {
-                    self.aws.get_topic_attributes(&topic)
-                })
-                .await
-            {
-                Ok(()) => {
-                    obs.topics.insert(topic, true);
-                }
-                Err(e) if e.kind == ErrorKind::NotFound => {
-                    obs.topics.insert(topic, false);
-                }
-                Err(e) => {
-                    let affected: Vec<&str> = config
-                        .targets
-                        .iter()
-                        .filter(|t| t.settings.sns_topic.as_deref() == Some(topic.as_str()))
-                        .map(|t| t.name.as_str())
-                        .collect();
-                    fail(&mut obs, &affected, &e)?;
-                }
-            }
-        }
-        Ok(obs)
+        Ok(())
     }
 
     /// Execute a plan (or, with `dry_run`, report what would be done) and notify.
@@ -935,6 +935,29 @@ impl<'a, A: Aws> Engine<'a, A> {
             }
         }
     }
+}
+
+/// Record an observe error against targets; a crash ends the run.
+fn fail(obs: &mut Observation, targets: &[&str], e: &AwsError) -> Result<(), RunError> {
+    if e.kind == ErrorKind::Crash {
+        return Err(RunError::Crashed(e.clone()));
+    }
+    for t in targets {
+        obs.target_errors
+            .entry(t.to_string())
+            .or_insert_with(|| e.to_string());
+    }
+    Ok(())
+}
+
+/// The names of the targets that match.
+fn targets_where(config: &Config, f: impl Fn(&crate::config::Target) -> bool) -> Vec<&str> {
+    config
+        .targets
+        .iter()
+        .filter(|t| f(t))
+        .map(|t| t.name.as_str())
+        .collect()
 }
 
 fn unique(items: impl Iterator<Item = String>) -> Vec<String> {

@@ -13,7 +13,10 @@ use crate::port::{
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ObservedTemplate {
     pub template: LaunchTemplate,
+    /// Every version when `complete`; otherwise only the default and the latest.
     pub versions: Vec<LaunchTemplateVersion>,
+    /// Whether `versions` lists every version (needed to reuse one or to prune).
+    pub complete: bool,
 }
 
 impl ObservedTemplate {

@@ -102,6 +102,91 @@ pub fn plan_with(config: &crate::config::Config, obs: &Observation, opts: &PlanO
     }
 }
 
+/// Whether a target needs the detailed reads (every template version, instance types, scheduled
+/// actions, refreshes, capacity providers, topics) or is plainly current from the batched ones.
+/// A target is plainly current when its AMI parses, every group launches a known version whose
+/// AMI is the candidate, every instance runs it, and no group carries rollout state.
+pub fn needs_detail(t: &Target, obs: &Observation) -> bool {
+    if t.settings.notify_when_current || obs.target_errors.contains_key(&t.name) {
+        return true;
+    }
+    let Some(ami) = obs
+        .parameters
+        .get(&t.ami_parameter)
+        .and_then(|p| parse_ami_value(&p.value, t.expected_format(), &p.name).ok())
+    else {
+        return true;
+    };
+    let Some(tmpl) = obs.templates.get(&t.launch_template) else {
+        return true;
+    };
+    if t.groups.is_empty() {
+        return tmpl
+            .version(tmpl.template.default_version)
+            .and_then(|v| v.image_id.as_deref())
+            != Some(ami.as_str());
+    }
+    for name in &t.groups {
+        let Some(g) = obs.groups.get(name) else {
+            return true;
+        };
+        if g.tags.contains_key(tags::SKIP) {
+            continue;
+        }
+        if rollout_state(g) {
+            return true;
+        }
+        let spec = g
+            .launch_template
+            .as_ref()
+            .or(g.mixed_instances_policy.as_ref().map(|m| &m.template));
+        let Ok((_, _, n)) = resolve_version(
+            name,
+            spec.and_then(|s| s.version.as_deref()),
+            &tmpl.template,
+        ) else {
+            return true;
+        };
+        let image = tmpl.version(n).and_then(|v| v.image_id.clone());
+        let alias = image
+            .as_deref()
+            .is_some_and(|i| i.starts_with("resolve:ssm:"));
+        if image.is_none() || (!alias && image.as_deref() != Some(ami.as_str())) {
+            return true;
+        }
+        let off = g
+            .instances
+            .iter()
+            .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+            .any(|i| {
+                obs.instances
+                    .get(&i.instance_id)
+                    .map(|e| e.image_id.as_str())
+                    != Some(ami.as_str())
+            });
+        if off {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether a group carries state of a rollout that is not settled: a surge round, a failure, or
+/// a refresh whose outcome has not been announced.
+fn rollout_state(g: &AutoScalingGroup) -> bool {
+    if g.tags.contains_key(tags::ROLLOUT) || g.tags.contains_key(tags::FAILED_AMI) {
+        return true;
+    }
+    if g.tags.contains_key(tags::REFRESH_AMI) {
+        let settled = match (g.tags.get(tags::REFRESH), g.tags.get(tags::ANNOUNCED)) {
+            (Some(id), Some(announced)) => announced.starts_with(&format!("{id}:")),
+            _ => false,
+        };
+        return !settled;
+    }
+    false
+}
+
 /// Read the AMI id out of a parameter value in the expected format.
 pub fn parse_ami_value(value: &str, format: AmiFormat, parameter: &str) -> Result<String, String> {
     let v = value.trim();
@@ -1093,7 +1178,7 @@ pub fn plan_target(
     }
 
     // 7. Prune old versions, keeping the rollback version and everything in use.
-    if s.prune != Prune::Off && s.keep_versions > 0 && !hold && !alias {
+    if s.prune != Prune::Off && s.keep_versions > 0 && !hold && !alias && tmpl.complete {
         let mut protected: BTreeSet<u64> = BTreeSet::new();
         protected.insert(tmpl.template.default_version);
         protected.insert(source);

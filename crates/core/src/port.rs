@@ -190,6 +190,8 @@ pub struct LaunchTemplate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchTemplateVersion {
     pub template_id: String,
+    /// The template's name, when AWS reports it.
+    pub template_name: Option<String>,
     pub version: u64,
     pub description: Option<String>,
     /// An AMI id, a `resolve:ssm:` reference, or absent (templates may omit it).
@@ -454,6 +456,15 @@ pub trait Aws: Sync {
         &self,
         id_or_name: &str,
     ) -> impl Future<Output = Result<LaunchTemplate, AwsError>> + Send;
+
+    /// `ec2:DescribeLaunchTemplateVersions` naming no template, with `Versions` `$Default` and
+    /// `$Latest`: the default and the latest version of every launch template in the account
+    /// (all pages) — one call for a whole fleet ("DescribeLaunchTemplateVersions": "To describe
+    /// the default or latest version of every launch template, specify $Default or $Latest and
+    /// no launch template").
+    fn describe_current_template_versions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<LaunchTemplateVersion>, AwsError>> + Send;
 
     /// `ec2:DescribeLaunchTemplateVersions`: every version of one template (all pages).
     fn describe_launch_template_versions(

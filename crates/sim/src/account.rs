@@ -103,6 +103,7 @@ impl TemplateState {
     pub fn view(&self, number: u64) -> Option<LaunchTemplateVersion> {
         self.versions.get(&number).map(|v| LaunchTemplateVersion {
             template_id: self.id.clone(),
+            template_name: Some(self.name.clone()),
             version: number,
             description: v.description.clone(),
             image_id: v.data.image_id.clone(),

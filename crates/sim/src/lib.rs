@@ -1081,6 +1081,15 @@ impl Aws for SimAws {
         })
     }
 
+    async fn describe_current_template_versions(
+        &self,
+    ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
+        self.pause().await;
+        self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, |a| {
+            Ok(a.describe_current_template_versions())
+        })
+    }
+
     async fn describe_launch_template_versions(
         &self,
         template_id: &str,

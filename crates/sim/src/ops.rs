@@ -142,6 +142,18 @@ impl Account {
         Ok(t.versions.keys().filter_map(|n| t.view(*n)).collect())
     }
 
+    /// `DescribeLaunchTemplateVersions` with `$Default` and `$Latest` and no template: the
+    /// default and latest version of every template (one entry when they are the same).
+    pub(crate) fn describe_current_template_versions(&self) -> Vec<LaunchTemplateVersion> {
+        let mut out = Vec::new();
+        for t in self.templates.values() {
+            let mut numbers = vec![t.default_version, t.latest()];
+            numbers.dedup();
+            out.extend(numbers.into_iter().filter_map(|n| t.view(n)));
+        }
+        out
+    }
+
     /// Store a new version (no validation); returns its number.
     pub(crate) fn add_version(
         &mut self,

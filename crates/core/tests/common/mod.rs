@@ -44,6 +44,7 @@ pub fn image(id: &str, arch: &str, created: &str) -> Image {
 pub fn version(n: u64, ami: &str, description: Option<&str>) -> LaunchTemplateVersion {
     LaunchTemplateVersion {
         template_id: LT.to_string(),
+        template_name: Some("ecs".to_string()),
         version: n,
         description: description.map(str::to_string),
         image_id: Some(ami.to_string()),
@@ -107,6 +108,7 @@ impl Fleet {
                     latest_version: 1,
                 },
                 versions: vec![version(1, AMI_OLD, Some("hand-made"))],
+                complete: true,
             },
         );
         let mut f = Fleet {
