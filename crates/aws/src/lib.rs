@@ -902,6 +902,36 @@ impl Aws for AwsAdapter {
         }
     }
 
+    /// "DescribeAutoScalingGroups" with `Filters` `tag-key`: every group carrying the tag.
+    async fn describe_auto_scaling_groups_by_tag(
+        &self,
+        key: &str,
+    ) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        let filter = aws_sdk_autoscaling::types::Filter::builder()
+            .name("tag-key")
+            .values(key)
+            .build();
+        let mut groups = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .autoscaling
+                .describe_auto_scaling_groups()
+                .filters(filter.clone())
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk(op::DESCRIBE_AUTO_SCALING_GROUPS, e))?;
+            for group in out.auto_scaling_groups() {
+                groups.push(map_group(op::DESCRIBE_AUTO_SCALING_GROUPS, group)?);
+            }
+            match non_empty_token(out.next_token()) {
+                Some(t) => token = Some(t),
+                None => return Ok(groups),
+            }
+        }
+    }
+
     /// "UpdateAutoScalingGroup" (Amazon EC2 Auto Scaling API Reference): only the members given.
     async fn update_auto_scaling_group(
         &self,

@@ -141,6 +141,22 @@ macro_rules! raw_settings {
             $(pub $field: Option<$ty>,)*
         }
 
+        /// `[discover]`: groups tagged with `tag` become targets, with these settings.
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawDiscover {
+            /// The tag key whose value is the AMI parameter (default `amiroll:ami-parameter`).
+            pub tag: Option<String>,
+            $(pub $field: Option<$ty>,)*
+        }
+
+        impl RawDiscover {
+            /// The discovery rule's settings.
+            pub fn settings(&self) -> RawSettings {
+                RawSettings { $($field: self.$field.clone(),)* }
+            }
+        }
+
         impl RawTarget {
             /// A target with no settings of its own.
             pub fn new(name: String, launch_template: String, ami_parameter: String, groups: Vec<String>) -> Self {
@@ -193,11 +209,63 @@ raw_settings! {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// Regions to run in (default: the one the credentials chain or `--region` gives).
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// How many account × region places are observed and planned at once (default 4).
+    pub concurrency: Option<u32>,
+    /// SDK attempts per call (default: the SDK's, 3).
+    pub aws_max_attempts: Option<u32>,
+    /// SDK retry mode: `standard` (default) or `adaptive`.
+    pub aws_retry_mode: Option<RetryMode>,
     #[serde(default)]
     pub defaults: RawSettings,
+    #[serde(default, rename = "account")]
+    pub accounts: Vec<RawAccount>,
+    pub discover: Option<RawDiscover>,
     #[serde(default, rename = "target")]
     pub targets: Vec<RawTarget>,
 }
+
+/// `[[account]]`: another account, reached by assuming a role (session name `amiroll`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccount {
+    pub id: String,
+    pub role_arn: String,
+    pub external_id: Option<String>,
+}
+
+/// The SDK's retry mode ("Retry behavior", AWS SDKs and Tools Reference Guide).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetryMode {
+    Standard,
+    /// Standard plus client-side rate limiting when throttled.
+    Adaptive,
+}
+
+/// Where the targets are looked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Scope {
+    /// Empty: the default region only.
+    pub regions: Vec<String>,
+    /// Empty: the caller's own account only.
+    pub accounts: Vec<RawAccount>,
+    pub concurrency: usize,
+    pub aws_max_attempts: Option<u32>,
+    pub aws_retry_mode: RetryMode,
+}
+
+/// A discovery rule, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Discover {
+    pub tag: String,
+    pub settings: TargetSettings,
+}
+
+/// The default discovery tag key.
+pub const DISCOVERY_TAG: &str = "amiroll:ami-parameter";
 
 /// Resolved settings of one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -399,6 +467,9 @@ impl Target {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Config {
     pub targets: Vec<Target>,
+    /// Groups tagged this way become targets too (see [`Config::with_discovered`]).
+    pub discover: Option<Discover>,
+    pub scope: Scope,
     /// Where the configuration came from, for messages.
     pub source: String,
 }
@@ -462,6 +533,12 @@ impl Config {
         }
         let group = values["asg_name"].clone();
         let raw = RawConfig {
+            regions: Vec::new(),
+            concurrency: None,
+            aws_max_attempts: None,
+            aws_retry_mode: None,
+            accounts: Vec::new(),
+            discover: None,
             defaults: RawSettings::default(),
             targets: vec![RawTarget {
                 strategy: Some(Strategy::ScheduledSurge),
@@ -493,10 +570,11 @@ impl Config {
                 message: "`after` belongs in a [[target]], not in [defaults]".to_string(),
             });
         }
-        if raw.targets.is_empty() {
+        if raw.targets.is_empty() && raw.discover.is_none() {
             return Err(ConfigError::Empty {
                 source_name: source_name.to_string(),
-                message: "no [[target]] tables: add at least one target".to_string(),
+                message: "no [[target]] tables and no [discover]: add at least one target"
+                    .to_string(),
             });
         }
         let mut names = BTreeSet::new();
@@ -621,10 +699,134 @@ impl Config {
                 }
             }
         }
+        let discover = match &raw.discover {
+            None => None,
+            Some(d) => {
+                let invalid = |message: String| ConfigError::Parse {
+                    source_name: source_name.to_string(),
+                    message: format!("[discover]: {message}"),
+                };
+                if d.after.is_some() {
+                    return Err(invalid("`after` belongs in a [[target]]".to_string()));
+                }
+                let settings =
+                    TargetSettings::resolve(&d.settings(), &raw.defaults, default_strategy)
+                        .map_err(&invalid)?;
+                settings.validate_refresh().map_err(&invalid)?;
+                let tag = d.tag.clone().unwrap_or_else(|| DISCOVERY_TAG.to_string());
+                if tag.trim().is_empty() || tag.len() > 128 {
+                    return Err(invalid(format!("`tag` = \"{tag}\" is not a tag key")));
+                }
+                Some(Discover { tag, settings })
+            }
+        };
+        let mut ids = BTreeSet::new();
+        for a in &raw.accounts {
+            let ok_id = a.id.len() == 12 && a.id.bytes().all(|b| b.is_ascii_digit());
+            let ok_arn = a.role_arn.starts_with("arn:") && a.role_arn.contains(":role/");
+            if !ok_id || !ok_arn || !ids.insert(a.id.clone()) {
+                return Err(ConfigError::Parse {
+                    source_name: source_name.to_string(),
+                    message: format!(
+                        "[[account]] `{}`: `id` must be a 12-digit account id (once) and `role_arn` an IAM role ARN (got `{}`)",
+                        a.id, a.role_arn
+                    ),
+                });
+            }
+        }
+        let concurrency = raw.concurrency.unwrap_or(4);
+        if concurrency == 0 || concurrency > 64 {
+            return Err(ConfigError::Parse {
+                source_name: source_name.to_string(),
+                message: format!("`concurrency` must be 1–64 (got {concurrency})"),
+            });
+        }
+        if raw.aws_max_attempts == Some(0) {
+            return Err(ConfigError::Parse {
+                source_name: source_name.to_string(),
+                message: "`aws_max_attempts` must be at least 1".to_string(),
+            });
+        }
         Ok(Config {
             targets,
+            discover,
+            scope: Scope {
+                regions: raw.regions.clone(),
+                accounts: raw.accounts.clone(),
+                concurrency: concurrency as usize,
+                aws_max_attempts: raw.aws_max_attempts,
+                aws_retry_mode: raw.aws_retry_mode.unwrap_or(RetryMode::Standard),
+            },
             source: source_name.to_string(),
         })
+    }
+
+    /// Add a target for every discovered group (a group carrying the discovery tag; its value is
+    /// the AMI parameter, its launch template is the one the group launches). A group that an
+    /// explicit target already lists, or whose name is a target's name, is a conflict: an error
+    /// that names both, and nothing is changed.
+    pub fn with_discovered(
+        &self,
+        groups: &[crate::port::AutoScalingGroup],
+    ) -> Result<Config, ConfigError> {
+        let Some(rule) = &self.discover else {
+            return Ok(self.clone());
+        };
+        let mut out = self.clone();
+        let mut found: Vec<&crate::port::AutoScalingGroup> = groups
+            .iter()
+            .filter(|g| g.tags.contains_key(&rule.tag))
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        for g in found {
+            let conflict = |message: String| ConfigError::Invalid {
+                source_name: self.source.clone(),
+                target: g.name.clone(),
+                message,
+            };
+            if let Some(t) = self.targets.iter().find(|t| t.groups.contains(&g.name)) {
+                return Err(conflict(format!(
+                    "group `{}` is tagged {} and also listed in target `{}`; remove the tag or the group from the target",
+                    g.name, rule.tag, t.name
+                )));
+            }
+            if self.targets.iter().any(|t| t.name == g.name) {
+                return Err(conflict(format!(
+                    "discovered group `{}` has the name of an explicit target; rename the target",
+                    g.name
+                )));
+            }
+            let parameter = g.tags.get(&rule.tag).cloned().unwrap_or_default();
+            if parameter.trim().is_empty()
+                || !parameter.starts_with('/') && !parameter.starts_with("arn:")
+            {
+                return Err(conflict(format!(
+                    "group `{}` is tagged {} = `{parameter}`, which is not an SSM parameter name",
+                    g.name, rule.tag
+                )));
+            }
+            let spec = g
+                .launch_template
+                .as_ref()
+                .or(g.mixed_instances_policy.as_ref().map(|m| &m.template));
+            let Some(template) =
+                spec.and_then(|s| s.template_id.clone().or(s.template_name.clone()))
+            else {
+                return Err(conflict(format!(
+                    "discovered group `{}` does not launch from a launch template",
+                    g.name
+                )));
+            };
+            out.targets.push(Target {
+                name: g.name.clone(),
+                observe_only: false,
+                launch_template: template,
+                ami_parameter: parameter,
+                groups: vec![g.name.clone()],
+                settings: rule.settings.clone(),
+            });
+        }
+        Ok(out)
     }
 
     /// Keep only the named targets (errors on an unknown name).

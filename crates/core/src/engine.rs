@@ -41,6 +41,12 @@ impl Default for RetryPolicy {
 pub enum RunError {
     #[error("the run stopped: {0}")]
     Crashed(AwsError),
+    /// Discovery could not read the tagged groups.
+    #[error("discovery failed: {0}")]
+    Discovery(AwsError),
+    /// The configuration, with what discovery found, is not valid (e.g. a conflict).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// What happened to one planned action.
@@ -163,22 +169,46 @@ impl<'a, A: Aws> Engine<'a, A> {
         dry_run: bool,
         opts: &planner::PlanOptions,
     ) -> Result<ApplyReport, RunError> {
-        let obs = self.observe(config).await?;
-        let plan = planner::plan_with(config, &obs, opts);
+        let config = self.discover(config).await?;
+        let obs = self.observe(&config).await?;
+        let plan = planner::plan_with(&config, &obs, opts);
         self.apply(plan, dry_run).await
+    }
+
+    /// The configuration with a target for every group the `[discover]` rule finds (one
+    /// `DescribeAutoScalingGroups` by tag filter, all pages).
+    pub async fn discover(&self, config: &Config) -> Result<Config, RunError> {
+        let Some(rule) = &config.discover else {
+            return Ok(config.clone());
+        };
+        let groups = match self
+            .call(op::DESCRIBE_AUTO_SCALING_GROUPS, || {
+                self.aws.describe_auto_scaling_groups_by_tag(&rule.tag)
+            })
+            .await
+        {
+            Ok(g) => g,
+            Err(e) if e.kind == ErrorKind::Crash => return Err(RunError::Crashed(e)),
+            Err(e) => return Err(RunError::Discovery(e)),
+        };
+        config
+            .with_discovered(&groups)
+            .map_err(|e| RunError::Config(e.to_string()))
     }
 
     /// Roll the named targets back (see [`crate::rollback`]), or with `dry_run` show how.
     pub async fn rollback(&self, config: &Config, dry_run: bool) -> Result<ApplyReport, RunError> {
-        let obs = self.observe_with(config, true).await?;
-        let plan = crate::rollback::plan_rollback(config, &obs);
+        let config = self.discover(config).await?;
+        let obs = self.observe_with(&config, true).await?;
+        let plan = crate::rollback::plan_rollback(&config, &obs);
         self.apply(plan, dry_run).await
     }
 
     /// Observe and plan, changing nothing.
     pub async fn plan(&self, config: &Config) -> Result<Plan, RunError> {
-        let obs = self.observe(config).await?;
-        Ok(planner::plan(config, &obs))
+        let config = self.discover(config).await?;
+        let obs = self.observe(&config).await?;
+        Ok(planner::plan(&config, &obs))
     }
 
     /// Read everything the planner needs, with batched calls.

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod fleet;
 pub mod gates;
 pub mod model;
 pub mod notify;

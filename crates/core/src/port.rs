@@ -504,6 +504,13 @@ pub trait Aws: Sync {
         names: &[String],
     ) -> impl Future<Output = Result<Vec<AutoScalingGroup>, AwsError>> + Send;
 
+    /// `autoscaling:DescribeAutoScalingGroups` with the filter `tag-key` = `key`: every group
+    /// carrying that tag (all pages).
+    fn describe_auto_scaling_groups_by_tag(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<AutoScalingGroup>, AwsError>> + Send;
+
     /// `autoscaling:UpdateAutoScalingGroup`.
     fn update_auto_scaling_group(
         &self,

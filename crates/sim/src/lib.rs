@@ -1152,6 +1152,16 @@ impl Aws for SimAws {
         })
     }
 
+    async fn describe_auto_scaling_groups_by_tag(
+        &self,
+        key: &str,
+    ) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        self.pause().await;
+        self.call(op::DESCRIBE_AUTO_SCALING_GROUPS, |a| {
+            Ok(a.describe_groups_by_tag(key))
+        })
+    }
+
     async fn update_auto_scaling_group(
         &self,
         request: &UpdateGroupRequest,

@@ -409,6 +409,16 @@ impl Account {
 
     /// `DescribeAutoScalingGroups` ("DescribeAutoScalingGroups"): ≤ 100 names, missing groups
     /// absent, no names = every group.
+    /// `DescribeAutoScalingGroups` with the filter `tag-key` ("DescribeAutoScalingGroups":
+    /// `Filters`): every group carrying the tag.
+    pub(crate) fn describe_groups_by_tag(&self, key: &str) -> Vec<AutoScalingGroup> {
+        self.groups
+            .values()
+            .filter(|g| g.tags.contains_key(key))
+            .map(|g| self.group_view(g))
+            .collect()
+    }
+
     pub(crate) fn describe_groups(
         &self,
         names: &[String],

@@ -137,6 +137,7 @@ impl World {
                     self.sim.clear_faults();
                     continue;
                 }
+                Err(e) => panic!("the run failed as a whole: {e}"),
             }
             self.sim.advance(Duration::from_secs(5 * 60));
         }

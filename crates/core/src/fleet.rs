@@ -1,0 +1,133 @@
+//! Many accounts and regions: the same engine over one port per place, observed, planned and
+//! applied in parallel with bounded concurrency. One place failing does not stop the others; the
+//! report says which failed and why.
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::engine::{ApplyReport, CallCounts, Engine, RetryPolicy, RunError};
+use crate::planner::PlanOptions;
+use crate::port::Aws;
+
+/// One account × region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Place {
+    /// `None`: the caller's own account.
+    pub account: Option<String>,
+    /// `None`: the default region of the credentials chain.
+    pub region: Option<String>,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            self.account.as_deref().unwrap_or("own account"),
+            self.region.as_deref().unwrap_or("default region")
+        )
+    }
+}
+
+/// What happened in one place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlaceReport {
+    pub place: Place,
+    /// The apply report, when the run completed.
+    pub report: Option<ApplyReport>,
+    /// Why the place failed as a whole (could not connect, discovery failed, the run stopped).
+    pub error: Option<String>,
+    /// Remote calls made there, by operation.
+    pub calls: CallCounts,
+}
+
+impl PlaceReport {
+    /// Whether anything failed here (the whole place, or one of its targets).
+    pub fn failed(&self) -> bool {
+        self.error.is_some() || self.report.as_ref().is_some_and(|r| r.exit_code() != 0)
+    }
+}
+
+/// The places a configuration covers: every account (own, then `[[account]]`) × every region.
+pub fn places(config: &Config) -> Vec<Place> {
+    let regions: Vec<Option<String>> = if config.scope.regions.is_empty() {
+        vec![None]
+    } else {
+        config.scope.regions.iter().cloned().map(Some).collect()
+    };
+    let accounts: Vec<Option<String>> = if config.scope.accounts.is_empty() {
+        vec![None]
+    } else {
+        config
+            .scope
+            .accounts
+            .iter()
+            .map(|a| Some(a.id.clone()))
+            .collect()
+    };
+    accounts
+        .iter()
+        .flat_map(|a| {
+            regions.iter().map(move |r| Place {
+                account: a.clone(),
+                region: r.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Apply (or dry-run) the configuration in every place at once, `concurrency` at a time.
+/// `connect` failures are given as `Err` in `ports`.
+pub async fn apply_everywhere<A: Aws>(
+    ports: Vec<(Place, Result<A, String>)>,
+    config: &Config,
+    dry_run: bool,
+    opts: &PlanOptions,
+    retry: RetryPolicy,
+) -> Vec<PlaceReport> {
+    let concurrency = config.scope.concurrency.max(1);
+    let mut reports: Vec<PlaceReport> = stream::iter(ports)
+        .map(|(place, port)| async move {
+            let aws = match port {
+                Ok(aws) => aws,
+                Err(e) => {
+                    return PlaceReport {
+                        place,
+                        report: None,
+                        error: Some(format!("cannot connect: {e}")),
+                        calls: CallCounts::new(),
+                    }
+                }
+            };
+            let engine = Engine::new(&aws).with_retry(retry);
+            let result = engine.run_with(config, dry_run, opts).await;
+            let calls = engine.call_counts();
+            match result {
+                Ok(report) => PlaceReport {
+                    place,
+                    report: Some(report),
+                    error: None,
+                    calls,
+                },
+                Err(e) => PlaceReport {
+                    place,
+                    report: None,
+                    error: Some(match e {
+                        RunError::Crashed(e) | RunError::Discovery(e) => e.to_string(),
+                        RunError::Config(m) => m,
+                    }),
+                    calls,
+                },
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    // A stable order for people and machines, whatever finished first.
+    reports.sort_by(|a, b| {
+        (a.place.account.as_deref(), a.place.region.as_deref())
+            .cmp(&(b.place.account.as_deref(), b.place.region.as_deref()))
+    });
+    reports
+}
