@@ -160,7 +160,17 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
             continue;
         }
 
-        // 2. The retained previous version.
+        // 2. After a failed round the default already went back, but instances on the failed AMI
+        //    may still run (a failed surge keeps them): roll the group onto the version it
+        //    launches now, which removes them.
+        let failed_ami = g.tags.get(tags::FAILED_AMI).cloned();
+        let cleanup = failed_ami.as_deref().is_some_and(|bad| {
+            bad != current_ami
+                && planner::instance_views(g, obs, &template_id)
+                    .iter()
+                    .any(|i| i.image.as_deref() == Some(bad))
+        });
+        // 3. Otherwise the retained previous version.
         let tagged = g
             .tags
             .get(tags::ROLLBACK_VERSION)
@@ -168,18 +178,22 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
             .filter(|(tid, _)| *tid == template_id)
             .and_then(|(_, n)| n.parse::<u64>().ok())
             .filter(|n| *n != effective && tmpl.version(*n).is_some());
-        let previous = tagged.or_else(|| {
-            tmpl.versions
-                .iter()
-                .filter(|v| v.version < effective)
-                .filter(|v| {
-                    v.image_id
-                        .as_deref()
-                        .is_some_and(|i| planner::is_ami_id(i) && i != current_ami)
-                })
-                .map(|v| v.version)
-                .max()
-        });
+        let previous = if cleanup {
+            Some(effective)
+        } else {
+            tagged.or_else(|| {
+                tmpl.versions
+                    .iter()
+                    .filter(|v| v.version < effective)
+                    .filter(|v| {
+                        v.image_id
+                            .as_deref()
+                            .is_some_and(|i| planner::is_ami_id(i) && i != current_ami)
+                    })
+                    .map(|v| v.version)
+                    .max()
+            })
+        };
         let Some(prev) = previous else {
             return error(
                 p,
@@ -195,10 +209,12 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                 format!("version {prev} of `{}` has no ImageId", t.launch_template),
             );
         };
+        let surge_copy = s.strategy == Strategy::ScheduledSurge;
         if tmpl
             .version(tmpl.template.default_version)
             .and_then(|v| v.image_id.as_deref())
             == Some(current_ami.as_str())
+            && (surge_copy || prev != tmpl.template.default_version)
         {
             default_to = Some(prev);
         }
@@ -232,11 +248,13 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                 "end the round in flight",
             );
         }
-        act(
-            &mut p,
-            mark_failed(&current_ami),
-            format!("do not roll forward to {current_ami} again"),
-        );
+        if !cleanup {
+            act(
+                &mut p,
+                mark_failed(&current_ami),
+                format!("do not roll forward to {current_ami} again"),
+            );
+        }
         // A scheduled surge removes instances of the oldest version first ("Control which Auto
         // Scaling instances terminate during scale in"), so going back to an *older* version
         // would remove the very instances it launched. Roll forward instead, to a new version
@@ -335,6 +353,11 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                 if !out.errors.is_empty() {
                     return error(p, out.errors.join("; "));
                 }
+                // The failure stays recorded: the rollback must not clear it.
+                out.actions.retain(|a| {
+                    !matches!(&a.action, Action::UntagGroup { keys, .. }
+                        if keys.iter().any(|k| k == tags::FAILED_AMI))
+                });
                 p.actions.extend(out.actions);
                 format!("surge back to v{prev} ({prev_ami}) — {}", out.state)
             }

@@ -519,3 +519,29 @@ fn dry_run_changes_nothing_and_sends_nothing() {
     assert!(w.writes().is_empty());
     assert_eq!(w.sim.call_count(op::PUBLISH), 0);
 }
+
+#[test]
+fn rollback_after_a_failed_surge_removes_the_bad_instances_and_restores_capacity() {
+    let w = World::new();
+    w.publish(BAD);
+    w.converge();
+    assert_eq!(
+        w.sim.instances_by_ami("web").get(BAD),
+        Some(&2),
+        "the failed round kept them"
+    );
+    let engine = amiroll_core::Engine::new(&w.sim);
+    let r = futures::executor::block_on(engine.rollback(&w.config(), false)).expect("rollback");
+    assert!(
+        r.targets[0].plan.errors.is_empty(),
+        "{:?}",
+        r.targets[0].plan.errors
+    );
+    assert!(
+        r.targets[0].apply_error.is_none(),
+        "{:?}",
+        r.targets[0].apply_error
+    );
+    w.converge();
+    w.assert_converged("web", OLD, (1, 4, 2));
+}
