@@ -7,8 +7,11 @@
 #   scripts/test.sh -p amiroll-cli           # only these packages (instead of --workspace)
 #     (a package-only run resolves features differently: its first build compiles the SDK again)
 #
-# Needs cargo, and python3 with moto[server] (see tests/moto/README.md). The emulator listens on
-# 127.0.0.1 only, on a free port, and is stopped on exit. CARGO_TARGET_DIR is honoured if set.
+# Needs cargo, and python3 with moto[server] (see tests/moto/README.md), parliament and cfn-lint
+# (the IAM policy lint, tests/iam/lint.py). Two emulators listen on 127.0.0.1 only, on free ports,
+# and are stopped on exit: the plain one, and one that enforces IAM (tests/iam/server.py with
+# INITIAL_NO_AUTH_ACTION_COUNT=0) for the generated policy's tests (crates/cli/tests/iam.rs).
+# CARGO_TARGET_DIR is honoured if set.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,18 +26,31 @@ port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 log="$(mktemp -t amiroll-moto.XXXXXX)"
 python3 tests/moto/server.py "$port" >"$log" 2>&1 &
 server_pid=$!
+# The second emulator enforces IAM from the first request on (the tests open their own window to
+# create users through /moto-api/reset-auth). moto reads the variable when it is imported.
+iam_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+iam_log="$(mktemp -t amiroll-moto-iam.XXXXXX)"
+INITIAL_NO_AUTH_ACTION_COUNT=0 python3 tests/iam/server.py "$iam_port" >"$iam_log" 2>&1 &
+iam_server_pid=$!
 
 on_exit() {
     local status=$1
-    if kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    local pid
+    for pid in "$server_pid" "$iam_server_pid"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     if ((status != 0)) && [[ -s "$log" ]]; then
         echo "--- last lines of the emulator's log" >&2
         tail -n 40 "$log" >&2
     fi
-    rm -f "$log"
+    if ((status != 0)) && [[ -s "$iam_log" ]]; then
+        echo "--- last lines of the IAM-enforcing emulator's log" >&2
+        tail -n 40 "$iam_log" >&2
+    fi
+    rm -f "$log" "$iam_log"
 }
 trap 'on_exit $?' EXIT
 trap 'exit 130' INT
@@ -53,6 +69,18 @@ until grep -qx ready "$log"; do
     sleep 0.2
 done
 echo "emulator ready on 127.0.0.1:$port (pid $server_pid)"
+until grep -qx ready "$iam_log"; do
+    if ! kill -0 "$iam_server_pid" 2>/dev/null; then
+        echo "scripts/test.sh: the IAM-enforcing emulator (tests/iam/server.py) exited before it was ready" >&2
+        exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+        echo "scripts/test.sh: the IAM-enforcing emulator did not print \"ready\" within 60 s on 127.0.0.1:$iam_port" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+echo "IAM-enforcing emulator ready on 127.0.0.1:$iam_port (pid $iam_server_pid)"
 
 # `--workspace` unless the caller picked packages (cargo ignores `-p` next to `--workspace`).
 # `--ignored` is a test-binary argument: it goes after the caller's own `--` if they gave one.
@@ -76,7 +104,13 @@ section "cargo test ${args[*]}"
 cargo test "${args[@]}"
 
 # The emulator tests are #[ignore]d so that a plain `cargo test` needs no server.
-section "AMIROLL_MOTO_URL=http://127.0.0.1:$port cargo test ${ignored[*]}"
-AMIROLL_MOTO_URL="http://127.0.0.1:$port" cargo test "${ignored[@]}"
+section "AMIROLL_MOTO_URL=http://127.0.0.1:$port AMIROLL_MOTO_IAM_URL=http://127.0.0.1:$iam_port cargo test ${ignored[*]}"
+AMIROLL_MOTO_URL="http://127.0.0.1:$port" AMIROLL_MOTO_IAM_URL="http://127.0.0.1:$iam_port" \
+    cargo test "${ignored[@]}"
+
+# The generated IAM policies are minimal: parliament (and cfn-lint on the CloudFormation form).
+section "python3 tests/iam/lint.py"
+cargo build --quiet -p amiroll-cli
+python3 tests/iam/lint.py "${CARGO_TARGET_DIR:-target}/debug/amiroll"
 
 section "all tests passed"

@@ -52,6 +52,10 @@ pub struct ConnectOptions {
     pub max_attempts: Option<u32>,
     /// Adaptive retry mode (client-side rate limiting after throttling) instead of standard.
     pub retry_mode_adaptive: bool,
+    /// Assume this role (another account) with session name `amiroll`.
+    pub role_arn: Option<String>,
+    /// The external id the role's trust policy asks for.
+    pub external_id: Option<String>,
 }
 
 /// Why [`AwsAdapter::load`] failed.
@@ -160,7 +164,24 @@ pub async fn load_config(options: &ConnectOptions) -> Result<SdkConfig, ConnectE
     if conf.region().is_none() {
         return Err(ConnectError::NoRegion);
     }
-    Ok(conf)
+    let Some(role) = &options.role_arn else {
+        return Ok(conf);
+    };
+    // Another account: assume its role with the session name `amiroll` ("AssumeRole", AWS STS
+    // API Reference); the base credentials come from the standard chain above.
+    let mut assume = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+        .session_name("amiroll")
+        .configure(&conf);
+    if let Some(id) = &options.external_id {
+        assume = assume.external_id(id.clone());
+    }
+    let provider = assume.build().await;
+    Ok(conf
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build())
 }
 
 fn required<T>(value: Option<T>, operation: &'static str, what: &str) -> Result<T, AwsError> {

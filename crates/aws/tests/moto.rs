@@ -1390,7 +1390,7 @@ async fn an_unreachable_endpoint_is_transient() {
         profile: None,
         endpoint_url: Some("http://127.0.0.1:9".to_owned()),
         max_attempts: Some(1),
-        retry_mode_adaptive: false,
+        ..ConnectOptions::default()
     })
     .await
     .expect("config");

@@ -100,6 +100,28 @@ enum Command {
     },
     /// A whole rollout against a simulated AWS account, in virtual time. No AWS account needed.
     Demo,
+    /// Print the least-privilege IAM policy for the configuration: exactly the actions its
+    /// targets' strategies and features call, scoped to their templates, groups, parameters and
+    /// topics. Makes no AWS call. Region from --region, account from --account-id (else `*`).
+    IamPolicy {
+        /// `json`: the policy document; `cloudformation`: a template with an
+        /// AWS::IAM::ManagedPolicy holding it (Region/account default to the stack's).
+        #[arg(long, value_enum, default_value_t = PolicyFormat::Json)]
+        format: PolicyFormat,
+        /// The 12-digit account id in the ARNs.
+        #[arg(long, value_name = "ACCOUNT_ID")]
+        account_id: Option<String>,
+        /// The role of the launch templates' instance profile (repeatable): Auto Scaling checks
+        /// iam:PassRole for it when amiroll pins a group or starts an instance refresh.
+        #[arg(long = "pass-role", value_name = "ROLE_ARN")]
+        pass_roles: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PolicyFormat {
+    Json,
+    Cloudformation,
 }
 
 fn main() -> ExitCode {
@@ -193,12 +215,26 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let config = load_config(&cli)?;
+    if let Command::IamPolicy {
+        format,
+        ref account_id,
+        ref pass_roles,
+    } = cli.command
+    {
+        print(&iam_policy(
+            &config,
+            cli.region.as_deref(),
+            account_id.as_deref(),
+            pass_roles,
+            format,
+        )?)?;
+        return Ok(0);
+    }
     let options = ConnectOptions {
         region: cli.region.clone(),
         profile: cli.profile.clone(),
         endpoint_url: cli.endpoint_url.clone(),
-        max_attempts: None,
-        retry_mode_adaptive: false,
+        ..ConnectOptions::default()
     };
     let aws = AwsAdapter::load(&options)
         .await
@@ -259,8 +295,49 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             )
             .await?
         }
-        Command::Demo => 0,
+        Command::Demo | Command::IamPolicy { .. } => 0,
     };
     tracing::debug!(calls = ?engine.call_counts(), "AWS calls made");
     Ok(u8::try_from(code).unwrap_or(1))
+}
+
+/// `amiroll iam-policy`: the document (or a CloudFormation template holding it) on stdout, notes
+/// for the person deploying it on stderr.
+fn iam_policy(
+    config: &Config,
+    region: Option<&str>,
+    account: Option<&str>,
+    pass_roles: &[String],
+    format: PolicyFormat,
+) -> anyhow::Result<String> {
+    use amiroll_core::iam;
+    if let Some(a) = account {
+        if a.len() != 12 || !a.chars().all(|c| c.is_ascii_digit()) {
+            bail!("--account-id must be a 12-digit AWS account id, got `{a}`");
+        }
+    }
+    for r in pass_roles {
+        if !(r.starts_with("arn:") && r.contains(":iam::") && r.contains(":role/")) {
+            bail!(
+                "--pass-role must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME), got `{r}`"
+            );
+        }
+    }
+    let cloudformation = format == PolicyFormat::Cloudformation;
+    // In a template, what is not given is the stack's own Region, account and partition.
+    let options = iam::Options {
+        region: region.or(cloudformation.then_some("${AWS::Region}")),
+        account: account.or(cloudformation.then_some("${AWS::AccountId}")),
+        partition: (cloudformation && region.is_none()).then_some("${AWS::Partition}"),
+        pass_roles,
+    };
+    for note in iam::notes(config, &options) {
+        eprintln!("amiroll: note: {note}");
+    }
+    let doc = iam::policy_with(config, &options);
+    Ok(if cloudformation {
+        iam::cloudformation(&doc, &config.source)
+    } else {
+        format!("{}\n", doc.to_json())
+    })
 }

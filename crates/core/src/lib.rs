@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod fleet;
 pub mod gates;
+pub mod iam;
 pub mod model;
 pub mod notify;
 pub mod planner;

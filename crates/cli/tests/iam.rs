@@ -1,0 +1,1028 @@
+//! `amiroll iam-policy`: the generated policy is sufficient and consistent.
+//!
+//! - In the simulator: every call the engine makes while rolling out, rolling back and being
+//!   acknowledged, per strategy, is an action of the policy generated for that configuration.
+//! - `deploy/template.yaml`'s function policy has the statements and actions the generator gives
+//!   for the seed's four environment variables.
+//! - The CLI: formats, flags, notes.
+//! - `#[ignore]`d, against a second emulator that enforces IAM (`AMIROLL_MOTO_IAM_URL`:
+//!   `INITIAL_NO_AUTH_ACTION_COUNT=0 python3 tests/iam/server.py PORT`: tests/moto/server.py plus a
+//!   fix to moto's signature check, which scripts/test.sh starts): `amiroll check`, `apply`,
+//!   `status` and `rollback` succeed as an IAM user that holds only the generated policy, and
+//!   `apply` fails with AccessDenied when one action is missing.
+//!
+//! moto checks the action of each request but not its resource: it evaluates every request
+//! against the resource `"*"`, so an Allow scoped to an ARN never matches there (moto-gaps §6). The
+//! emulator tests therefore rewrite every `Resource` of the generated policy to `"*"` before
+//! attaching it; they prove the action list is sufficient, not the ARNs. The ARNs are covered by
+//! the unit tests in `crates/core/src/iam.rs` and by parliament (`tests/iam/lint.sh`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use amiroll_core::config::Config;
+use amiroll_core::iam;
+use amiroll_core::planner::PlanOptions;
+use amiroll_core::port::op;
+use amiroll_core::Engine;
+use amiroll_sim::{GroupSpec, ImageSpec, SimAws, TemplateData};
+use serde_json::{json, Value};
+
+const PUBLIC_PARAM: &str = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+// --- The CLI --------------------------------------------------------------------------------
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    fn expect_code(self, code: i32, what: &str) -> Run {
+        assert_eq!(
+            self.code, code,
+            "{what}: exit code {} (expected {code})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+const SEED_ENV: [&str; 4] = [
+    "launch_template_id",
+    "image_id_ssm_parameter",
+    "sns_arn",
+    "asg_name",
+];
+
+/// Run the built binary with only `env` (plus PATH) from the environment that matters: no
+/// `AWS_*`, `AMIROLL_*` or seed variables of the caller. `aws` = (endpoint, key id, secret).
+fn amiroll(args: &[&str], env: &[(&str, &str)], aws: Option<(&str, &str, &str)>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_amiroll"));
+    cmd.args(args);
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("AWS_") || k.starts_with("AMIROLL_") || SEED_ENV.contains(&k.as_ref()) {
+            cmd.env_remove(&key);
+        }
+    }
+    let nowhere = std::env::temp_dir().join(format!("{}-no-aws-config", unique("none")));
+    cmd.env("AWS_CONFIG_FILE", &nowhere)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "us-east-1");
+    if let Some((url, id, secret)) = aws {
+        cmd.env("AWS_ENDPOINT_URL", url)
+            .env("AWS_ACCESS_KEY_ID", id)
+            .env("AWS_SECRET_ACCESS_KEY", secret);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the amiroll binary");
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for amiroll") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`amiroll {}` did not finish within 120 s", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "iam-{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn seed_env<'a>(
+    template: &'a str,
+    parameter: &'a str,
+    topic: &'a str,
+    group: &'a str,
+) -> [(&'static str, &'a str); 4] {
+    [
+        ("launch_template_id", template),
+        ("image_id_ssm_parameter", parameter),
+        ("sns_arn", topic),
+        ("asg_name", group),
+    ]
+}
+
+fn write_config(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("amiroll.toml");
+    std::fs::write(&path, text).expect("write the configuration");
+    (dir, path)
+}
+
+#[test]
+fn iam_policy_prints_the_document_and_makes_no_aws_call() {
+    let (_dir, path) = write_config(&format!(
+        "[[target]]\nname = \"web\"\nlaunch_template = \"lt-0123456789abcdef0\"\nami_parameter = \"{PUBLIC_PARAM}\"\ngroups = [\"web-asg\"]\n"
+    ));
+    let config = path.to_str().expect("utf-8 path");
+    // An endpoint that does not answer: the command must not need one.
+    let run = amiroll(
+        &[
+            "--config",
+            config,
+            "--region",
+            "eu-west-1",
+            "iam-policy",
+            "--account-id",
+            "123456789012",
+            "--pass-role",
+            "arn:aws:iam::123456789012:role/ecsInstanceRole",
+        ],
+        &[],
+        Some(("http://127.0.0.1:9", "x", "y")),
+    )
+    .expect_code(0, "iam-policy");
+    let doc = run.json();
+    assert_eq!(doc["Version"], "2012-10-17");
+    let text = doc.to_string();
+    assert!(
+        text.contains("arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0123456789abcdef0"),
+        "{doc:#}"
+    );
+    assert!(
+        text.contains("arn:aws:ssm:eu-west-1::parameter/aws/service/ecs/"),
+        "{doc:#}"
+    );
+    assert!(text.contains("iam:PassRole"), "{doc:#}");
+    assert!(run.stderr.is_empty(), "no notes needed: {}", run.stderr);
+
+    // Without --pass-role, the instance-refresh target gets a note on stderr.
+    let run = amiroll(&["--config", config, "iam-policy"], &[], None).expect_code(0, "notes");
+    assert!(run.stderr.contains("--pass-role"), "{}", run.stderr);
+    assert!(!run.stdout.contains("iam:PassRole"));
+
+    let run = amiroll(
+        &[
+            "--config",
+            config,
+            "iam-policy",
+            "--format",
+            "cloudformation",
+        ],
+        &[],
+        None,
+    )
+    .expect_code(0, "cloudformation");
+    assert!(
+        run.stdout.contains("Type: AWS::IAM::ManagedPolicy"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "!Sub \"arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:launch-template/lt-0123456789abcdef0\""
+        ),
+        "{}",
+        run.stdout
+    );
+
+    let bad = amiroll(
+        &["--config", config, "iam-policy", "--account-id", "12345"],
+        &[],
+        None,
+    )
+    .expect_code(1, "bad account id");
+    assert!(bad.stderr.contains("--account-id"), "{}", bad.stderr);
+    let bad = amiroll(
+        &[
+            "--config",
+            config,
+            "iam-policy",
+            "--pass-role",
+            "ecsInstanceRole",
+        ],
+        &[],
+        None,
+    )
+    .expect_code(1, "bad role");
+    assert!(bad.stderr.contains("--pass-role"), "{}", bad.stderr);
+}
+
+// --- deploy/template.yaml --------------------------------------------------------------------
+
+/// Sid → actions of the statements between the `BEGIN amiroll iam-policy` and `END` markers.
+fn template_statements(text: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let start = text
+        .find("# BEGIN amiroll iam-policy")
+        .expect("the BEGIN marker in deploy/template.yaml");
+    let end = text
+        .find("# END amiroll iam-policy")
+        .expect("the END marker in deploy/template.yaml");
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut sid: Option<String> = None;
+    let mut in_actions = false;
+    for line in text[start..end].lines() {
+        let t = line.trim();
+        if let Some(s) = t.strip_prefix("- Sid:") {
+            sid = Some(s.trim().to_string());
+            in_actions = false;
+        } else if t == "Action:" {
+            in_actions = true;
+        } else if in_actions {
+            match t.strip_prefix("- ") {
+                Some(a) if a.contains(':') && !a.contains(' ') => {
+                    out.entry(sid.clone().expect("an Sid before the actions"))
+                        .or_default()
+                        .insert(a.trim_matches('"').to_string());
+                }
+                _ => in_actions = false,
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_deploy_template_holds_the_generated_seed_policy() {
+    let text = std::fs::read_to_string(workspace().join("deploy/template.yaml"))
+        .expect("deploy/template.yaml");
+    let in_template = template_statements(&text);
+    let env = seed_env(
+        "lt-0123456789abcdef0",
+        PUBLIC_PARAM,
+        "arn:aws:sns:us-east-1:123456789012:amiroll",
+        "ecs-asg",
+    );
+    let generated = amiroll(&["iam-policy"], &env, None)
+        .expect_code(0, "iam-policy for the seed's variables")
+        .json();
+    let mut want: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for st in generated["Statement"].as_array().expect("statements") {
+        want.insert(
+            st["Sid"].as_str().expect("Sid").to_string(),
+            st["Action"]
+                .as_array()
+                .expect("actions")
+                .iter()
+                .map(|a| a.as_str().expect("action").to_string())
+                .collect(),
+        );
+    }
+    assert_eq!(
+        in_template, want,
+        "deploy/template.yaml's function policy must equal `amiroll iam-policy` for the seed's variables"
+    );
+    // The same with a parameter of one's own (only the ARN form differs).
+    let own = seed_env(
+        "lt-0123456789abcdef0",
+        "/golden/ami",
+        "arn:aws:sns:us-east-1:123456789012:amiroll",
+        "ecs-asg",
+    );
+    let generated = amiroll(&["iam-policy"], &own, None).expect_code(0, "own parameter");
+    assert!(generated
+        .stdout
+        .contains("\"arn:aws:ssm:*:*:parameter/golden/ami\""));
+}
+
+// --- Sufficiency in the simulator -------------------------------------------------------------
+
+const OLD: &str = "ami-0a1b2c3d4e5f60718";
+const NEW: &str = "ami-0f9e8d7c6b5a49382";
+const NEWER: &str = "ami-0123456789abcdef0";
+
+struct Sim {
+    sim: SimAws,
+    template: String,
+    topic: String,
+}
+
+/// An account with OLD and NEW registered, the public parameter naming NEW, template `ecs` on
+/// OLD, and one group per (name, version spec, termination policies).
+fn sim_account(groups: &[(&str, Option<&str>, &[&str])]) -> Sim {
+    let sim = SimAws::new();
+    sim.set_yield_per_call(false);
+    sim.set_boot_time(Duration::from_secs(60));
+    let day = chrono::Duration::days(1);
+    sim.register_image(ImageSpec::new(
+        OLD,
+        "al2023-ecs-old",
+        "x86_64",
+        sim.now() - day * 30,
+    ));
+    sim.register_image(ImageSpec::new(
+        NEW,
+        "al2023-ecs-new",
+        "x86_64",
+        sim.now() - day,
+    ));
+    sim.put_parameter(PUBLIC_PARAM, NEW);
+    let template = sim
+        .create_launch_template("ecs", TemplateData::new(OLD, "m5.large"))
+        .expect("template");
+    for (name, version, policies) in groups {
+        let mut spec =
+            GroupSpec::new(*name, &template, 1, 4, 2).with_termination_policies(policies);
+        if let Some(v) = version {
+            spec = spec.with_version(*v);
+        }
+        sim.create_group(spec).expect("group");
+    }
+    let topic = sim.create_topic("amiroll");
+    Sim {
+        sim,
+        template,
+        topic,
+    }
+}
+
+/// Apply every 2 virtual minutes, `runs` times.
+async fn apply_for(engine: &Engine<'_, SimAws>, sim: &SimAws, config: &Config, runs: usize) {
+    for _ in 0..runs {
+        engine.run(config, false).await.expect("the run completes");
+        sim.advance(Duration::from_secs(120));
+    }
+}
+
+/// Publish NEWER (a day newer than NEW) in the parameter.
+fn publish_newer(sim: &SimAws) {
+    sim.register_image(ImageSpec::new(
+        NEWER,
+        "al2023-ecs-newer",
+        "x86_64",
+        sim.now(),
+    ));
+    sim.advance(Duration::from_secs(60));
+    sim.put_parameter(PUBLIC_PARAM, NEWER);
+}
+
+/// The operations called since `from` (an index into the call log) are all in `config`'s
+/// generated policy; returns them.
+fn assert_allowed(sim: &SimAws, from: usize, config: &Config, what: &str) -> BTreeSet<String> {
+    let allowed = iam::policy(config, Some("us-east-1"), Some("123456789012")).actions();
+    let called: BTreeSet<String> = sim.call_log()[from..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let missing: Vec<&String> = called.difference(&allowed).collect();
+    assert!(
+        missing.is_empty(),
+        "{what}: the engine called {missing:?}, which the generated policy does not allow\npolicy actions: {allowed:?}"
+    );
+    called
+}
+
+fn contains_all(called: &BTreeSet<String>, ops: &[&str], what: &str) {
+    for o in ops {
+        assert!(
+            called.contains(*o),
+            "{what}: the scenario never called {o}: {called:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn seed_style_scheduled_surge_calls_only_what_the_policy_allows() {
+    let s = sim_account(&[("ecs-asg", None, &["OldestLaunchTemplate", "Default"])]);
+    let env = seed_env(&s.template, PUBLIC_PARAM, &s.topic, "ecs-asg");
+    let config = Config::from_seed_env(|k| {
+        env.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .expect("seed configuration");
+    let engine = Engine::new(&s.sim);
+    let from = s.sim.call_log().len();
+
+    // A whole rollout to NEW, then NEWER starts, is rolled back, and acknowledged.
+    apply_for(&engine, &s.sim, &config, 20).await;
+    assert_eq!(
+        s.sim.instances_by_ami("ecs-asg").keys().collect::<Vec<_>>(),
+        vec![NEW],
+        "{:?}",
+        s.sim.events()
+    );
+    publish_newer(&s.sim);
+    apply_for(&engine, &s.sim, &config, 2).await;
+    engine.rollback(&config, false).await.expect("rollback");
+    s.sim.advance(Duration::from_secs(120));
+    let opts = PlanOptions {
+        acknowledge: [env[3].1.to_string()].into_iter().collect(),
+    };
+    engine
+        .run_with(&config, false, &opts)
+        .await
+        .expect("acknowledged run");
+    apply_for(&engine, &s.sim, &config, 3).await;
+
+    let called = assert_allowed(&s.sim, from, &config, "seed-style scheduled-surge");
+    contains_all(
+        &called,
+        &[
+            op::CREATE_LAUNCH_TEMPLATE_VERSION,
+            op::MODIFY_LAUNCH_TEMPLATE,
+            op::PUT_SCHEDULED_UPDATE_GROUP_ACTION,
+            op::DELETE_SCHEDULED_ACTION,
+            op::CREATE_OR_UPDATE_TAGS,
+            op::DELETE_TAGS,
+            op::PUBLISH,
+        ],
+        "seed-style scheduled-surge",
+    );
+}
+
+#[tokio::test]
+async fn instance_refresh_calls_only_what_the_policy_allows() {
+    let s = sim_account(&[("web", None, &["Default"])]);
+    let config = Config::from_toml(
+        &format!(
+            "[[target]]\nname = \"web\"\nlaunch_template = \"{}\"\nami_parameter = \"{PUBLIC_PARAM}\"\ngroups = [\"web\"]\nsns_topic = \"{}\"\nprune = \"all\"\nkeep_versions = 1\n",
+            s.template, s.topic
+        ),
+        "refresh.toml",
+    )
+    .expect("configuration");
+    let engine = Engine::new(&s.sim);
+    let from = s.sim.call_log().len();
+
+    apply_for(&engine, &s.sim, &config, 30).await;
+    assert_eq!(
+        s.sim.instances_by_ami("web").keys().collect::<Vec<_>>(),
+        vec![NEW],
+        "{:?}",
+        s.sim.events()
+    );
+    // NEWER: the refresh starts and is rolled back while in flight.
+    publish_newer(&s.sim);
+    engine
+        .run(&config, false)
+        .await
+        .expect("the refresh starts");
+    assert!(
+        s.sim
+            .instance_refreshes("web")
+            .first()
+            .is_some_and(|r| !r.is_terminal()),
+        "a refresh in flight: {:?}",
+        s.sim.instance_refreshes("web")
+    );
+    engine.rollback(&config, false).await.expect("rollback");
+    apply_for(&engine, &s.sim, &config, 30).await;
+    let opts = PlanOptions {
+        acknowledge: ["web".to_string()].into_iter().collect(),
+    };
+    engine
+        .run_with(&config, false, &opts)
+        .await
+        .expect("acknowledged run");
+    apply_for(&engine, &s.sim, &config, 30).await;
+
+    let called = assert_allowed(&s.sim, from, &config, "instance-refresh");
+    contains_all(
+        &called,
+        &[
+            op::UPDATE_AUTO_SCALING_GROUP,
+            op::START_INSTANCE_REFRESH,
+            op::DESCRIBE_INSTANCE_REFRESHES,
+            op::ROLLBACK_INSTANCE_REFRESH,
+            op::DELETE_LAUNCH_TEMPLATE_VERSIONS,
+            op::DESCRIBE_LAUNCH_TEMPLATES,
+            op::PUBLISH,
+        ],
+        "instance-refresh",
+    );
+    assert!(!called.contains(op::DESCRIBE_SCHEDULED_ACTIONS));
+}
+
+#[tokio::test]
+async fn pinned_groups_and_termination_policies_call_only_what_the_policy_allows() {
+    let s = sim_account(&[
+        ("pinned", Some("1"), &["OldestLaunchTemplate"]),
+        ("surge", None, &["Default"]),
+    ]);
+    let config = Config::from_toml(
+        &format!(
+            "[defaults]\nprune = \"off\"\n\
+             [[target]]\nname = \"none\"\nlaunch_template = \"{t}\"\nami_parameter = \"{PUBLIC_PARAM}\"\ngroups = [\"pinned\"]\nstrategy = \"none\"\npinned = \"update\"\n\
+             [[target]]\nname = \"surge\"\nlaunch_template = \"{t}\"\nami_parameter = \"{PUBLIC_PARAM}\"\ngroups = [\"surge\"]\nstrategy = \"scheduled-surge\"\nset_termination_policy = true\nafter = \"none\"\n",
+            t = s.template
+        ),
+        "mixed.toml",
+    )
+    .expect("configuration");
+    let engine = Engine::new(&s.sim);
+    let from = s.sim.call_log().len();
+    apply_for(&engine, &s.sim, &config, 20).await;
+    publish_newer(&s.sim);
+    apply_for(&engine, &s.sim, &config, 2).await;
+    engine.rollback(&config, false).await.expect("rollback");
+    apply_for(&engine, &s.sim, &config, 3).await;
+
+    let called = assert_allowed(&s.sim, from, &config, "none + scheduled-surge");
+    contains_all(
+        &called,
+        &[
+            op::UPDATE_AUTO_SCALING_GROUP,
+            op::PUT_SCHEDULED_UPDATE_GROUP_ACTION,
+        ],
+        "none + scheduled-surge",
+    );
+    assert!(!called.contains(op::DELETE_LAUNCH_TEMPLATE_VERSIONS));
+    let p = iam::policy(&config, None, None).actions();
+    assert!(!p.contains(op::DELETE_LAUNCH_TEMPLATE_VERSIONS));
+    assert!(!p.contains(op::DESCRIBE_LAUNCH_TEMPLATES));
+}
+
+// --- Against an emulator that enforces IAM (#[ignore]) --------------------------------------
+
+fn iam_url() -> String {
+    std::env::var("AMIROLL_MOTO_IAM_URL").unwrap_or_else(|_| {
+        panic!(
+            "AMIROLL_MOTO_IAM_URL is not set. These tests need a second local AWS emulator that \
+             enforces IAM: `INITIAL_NO_AUTH_ACTION_COUNT=0 python3 tests/iam/server.py 5791 &` and \
+             AMIROLL_MOTO_IAM_URL=http://127.0.0.1:5791 (scripts/test.sh does both)"
+        )
+    })
+}
+
+#[derive(Clone, Debug)]
+struct Keys {
+    id: String,
+    secret: String,
+}
+
+fn helper(args: &[&str], keys: Option<&Keys>) -> Keys {
+    let script = workspace().join("tests/iam/moto_iam.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script).args(args);
+    if let Some(k) = keys {
+        cmd.env("AWS_ACCESS_KEY_ID", &k.id)
+            .env("AWS_SECRET_ACCESS_KEY", &k.secret);
+    }
+    let out = cmd.output().expect("run python3 tests/iam/moto_iam.py");
+    assert!(
+        out.status.success(),
+        "moto_iam.py {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("keys as JSON");
+    Keys {
+        id: v["AccessKeyId"].as_str().expect("key id").to_string(),
+        secret: v["SecretAccessKey"].as_str().expect("secret").to_string(),
+    }
+}
+
+/// An admin user (Allow *), made once per test process in an unauthenticated window that no
+/// other request of this process can use (every test waits here first).
+fn admin() -> &'static Keys {
+    static ADMIN: OnceLock<Keys> = OnceLock::new();
+    ADMIN.get_or_init(|| helper(&["admin", &iam_url()], None))
+}
+
+/// A user holding only `policy` (inline).
+fn user_with(policy: &Value) -> Keys {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("policy.json");
+    std::fs::write(&file, policy.to_string()).expect("write the policy");
+    let name = unique("user");
+    helper(
+        &[
+            "user",
+            &iam_url(),
+            &name,
+            file.to_str().expect("utf-8 path"),
+        ],
+        Some(admin()),
+    )
+}
+
+/// The generated policy as moto can evaluate it: every Resource `"*"` (moto matches requests
+/// against `"*"` only; conditions it treats as met).
+fn for_moto(mut policy: Value) -> Value {
+    for st in policy["Statement"]
+        .as_array_mut()
+        .expect("statements")
+        .iter_mut()
+    {
+        st["Resource"] = json!("*");
+    }
+    policy
+}
+
+fn without(mut policy: Value, action: &str) -> Value {
+    for st in policy["Statement"]
+        .as_array_mut()
+        .expect("statements")
+        .iter_mut()
+    {
+        if let Some(a) = st["Action"].as_array_mut() {
+            a.retain(|x| x != action);
+        }
+    }
+    policy["Statement"]
+        .as_array_mut()
+        .expect("statements")
+        .retain(|st| st["Action"].as_array().is_some_and(|a| !a.is_empty()));
+    policy
+}
+
+struct Clients {
+    ssm: aws_sdk_ssm::Client,
+    ec2: aws_sdk_ec2::Client,
+    asg: aws_sdk_autoscaling::Client,
+    sns: aws_sdk_sns::Client,
+}
+
+async fn clients(keys: &Keys) -> Clients {
+    use aws_config::{BehaviorVersion, Region};
+    let conf = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(iam_url())
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            &keys.id,
+            &keys.secret,
+            None,
+            None,
+            "moto-iam",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await;
+    Clients {
+        ssm: aws_sdk_ssm::Client::new(&conf),
+        ec2: aws_sdk_ec2::Client::new(&conf),
+        asg: aws_sdk_autoscaling::Client::new(&conf),
+        sns: aws_sdk_sns::Client::new(&conf),
+    }
+}
+
+/// The AL2023 ECS AMI moto's public parameter names, and an older Amazon AL2023 ECS image.
+async fn moto_amis(c: &Clients) -> (String, String) {
+    use aws_sdk_ec2::types::{ArchitectureValues, Filter, Image};
+    let new = c
+        .ssm
+        .get_parameter()
+        .name(PUBLIC_PARAM)
+        .send()
+        .await
+        .expect("GetParameter (admin)")
+        .parameter()
+        .and_then(|p| p.value())
+        .expect("value")
+        .to_owned();
+    let images = c
+        .ec2
+        .describe_images()
+        .owners("amazon")
+        .filters(
+            Filter::builder()
+                .name("name")
+                .values("al2023-ami-ecs-hvm-*")
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name("architecture")
+                .values("x86_64")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeImages (admin)");
+    let key = |i: &Image| {
+        (
+            i.creation_date().unwrap_or_default().to_owned(),
+            i.name().unwrap_or_default().to_owned(),
+        )
+    };
+    let newest = images
+        .images()
+        .iter()
+        .find(|i| i.image_id() == Some(new.as_str()))
+        .map(key)
+        .expect("the AL2023 ECS AMI among moto's images");
+    let old = images
+        .images()
+        .iter()
+        .filter(|i| i.image_id() != Some(new.as_str()))
+        .filter(|i| i.architecture() == Some(&ArchitectureValues::X8664))
+        .filter(|i| key(i) < newest)
+        .min_by_key(|i| key(i))
+        .and_then(|i| i.image_id())
+        .expect("an older Amazon-owned AMI")
+        .to_owned();
+    (old, new)
+}
+
+struct Fleet {
+    template_id: String,
+    group: String,
+    topic_arn: String,
+    parameter: String,
+}
+
+/// As the admin: a template on the old AMI, a group on `$Default` (OldestLaunchTemplate), a
+/// topic, and a parameter of one's own already naming the new AMI.
+async fn moto_fleet(c: &Clients, label: &str) -> Fleet {
+    use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+    use aws_sdk_ec2::types::{InstanceType, RequestLaunchTemplateData};
+    let (old, new) = moto_amis(c).await;
+    let name = unique(label);
+    let template_id = c
+        .ec2
+        .create_launch_template()
+        .launch_template_name(format!("{name}-lt"))
+        .launch_template_data(
+            RequestLaunchTemplateData::builder()
+                .image_id(&old)
+                .instance_type(InstanceType::from("m5.large"))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateLaunchTemplate (admin)")
+        .launch_template()
+        .and_then(|t| t.launch_template_id())
+        .expect("template id")
+        .to_owned();
+    let group = format!("{name}-asg");
+    c.asg
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(&group)
+        .min_size(1)
+        .max_size(2)
+        .desired_capacity(1)
+        .availability_zones("us-east-1a")
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .launch_template_id(&template_id)
+                .version("$Default")
+                .build(),
+        )
+        .termination_policies("OldestLaunchTemplate")
+        .send()
+        .await
+        .expect("CreateAutoScalingGroup (admin)");
+    let topic_arn = c
+        .sns
+        .create_topic()
+        .name(format!("{name}-topic"))
+        .send()
+        .await
+        .expect("CreateTopic (admin)")
+        .topic_arn()
+        .expect("topic arn")
+        .to_owned();
+    let parameter = format!("/amiroll-iam/{name}/image_id");
+    c.ssm
+        .put_parameter()
+        .name(&parameter)
+        .value(&new)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("PutParameter (admin)");
+    Fleet {
+        template_id,
+        group,
+        topic_arn,
+        parameter,
+    }
+}
+
+async fn template_versions(c: &Clients, f: &Fleet) -> (i64, Vec<i64>) {
+    let header = c
+        .ec2
+        .describe_launch_templates()
+        .launch_template_ids(&f.template_id)
+        .send()
+        .await
+        .expect("DescribeLaunchTemplates (admin)");
+    let default = header.launch_templates()[0]
+        .default_version_number()
+        .expect("default");
+    let versions = c
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_id(&f.template_id)
+        .send()
+        .await
+        .expect("DescribeLaunchTemplateVersions (admin)")
+        .launch_template_versions()
+        .iter()
+        .filter_map(|v| v.version_number())
+        .collect();
+    (default, versions)
+}
+
+fn as_user<'a>(url: &'a str, k: &'a Keys) -> Option<(&'a str, &'a str, &'a str)> {
+    Some((url, k.id.as_str(), k.secret.as_str()))
+}
+
+fn assert_no_denial(run: &Run, what: &str) {
+    let out = run.output();
+    assert!(
+        !out.contains("AccessDenied") && !out.contains("not authorized"),
+        "{what}: a call was denied\n{out}"
+    );
+    assert!(
+        !out.contains("capacity providers could not be read")
+            && !out.contains("cannot read ECS capacity providers"),
+        "{what}: the ECS read was denied\n{out}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs an emulator that enforces IAM: scripts/test.sh starts it"]
+async fn the_seed_configuration_runs_as_a_user_holding_only_its_generated_policy() {
+    let url = iam_url();
+    let admin_clients = clients(admin()).await;
+    let f = moto_fleet(&admin_clients, "seed").await;
+    let env = seed_env(&f.template_id, &f.parameter, &f.topic_arn, &f.group);
+    let policy = amiroll(&["iam-policy"], &env, None)
+        .expect_code(0, "iam-policy")
+        .json();
+    let user = user_with(&for_moto(policy));
+
+    // The user is really restricted: a call outside the policy is denied.
+    let denied = clients(&user)
+        .await
+        .ssm
+        .put_parameter()
+        .name(&f.parameter)
+        .value("ami-00000000000000000")
+        .overwrite(true)
+        .send()
+        .await;
+    assert!(denied.is_err(), "PutParameter is not in the policy");
+
+    let check = amiroll(&["check", "-o", "json"], &env, as_user(&url, &user))
+        .expect_code(2, "check as the restricted user (drift)");
+    assert_no_denial(&check, "check");
+    let doc = check.json();
+    assert_eq!(doc["targets"][0]["status"], "drift", "{doc:#}");
+
+    let apply = amiroll(&["apply", "-o", "json"], &env, as_user(&url, &user))
+        .expect_code(0, "apply as the restricted user");
+    assert_no_denial(&apply, "apply");
+    let t = &apply.json()["targets"][0];
+    assert_eq!(t["apply_error"], Value::Null, "{t:#}");
+    assert!(
+        t["notification"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("published")),
+        "{t:#}"
+    );
+    let (default, versions) = template_versions(&admin_clients, &f).await;
+    assert_eq!((default, versions), (2, vec![1, 2]), "v2 made the default");
+    let actions = admin_clients
+        .asg
+        .describe_scheduled_actions()
+        .auto_scaling_group_name(&f.group)
+        .send()
+        .await
+        .expect("DescribeScheduledActions (admin)");
+    let ours = actions
+        .scheduled_update_group_actions()
+        .iter()
+        .filter(|a| a.auto_scaling_group_name() == Some(f.group.as_str()))
+        .count();
+    assert_eq!(ours, 2, "surge and settle scheduled");
+
+    // Runs while the round is in flight (what the follow-up schedule does), and status.
+    let again = amiroll(&["apply"], &env, as_user(&url, &user)).expect_code(0, "apply again");
+    assert_no_denial(&again, "apply again");
+    let status = amiroll(&["status"], &env, as_user(&url, &user));
+    assert_no_denial(&status, "status");
+    assert_eq!(status.code, 2, "rolling: {}", status.output());
+}
+
+#[tokio::test]
+#[ignore = "needs an emulator that enforces IAM: scripts/test.sh starts it"]
+async fn instance_refresh_apply_and_rollback_run_as_a_user_holding_only_its_generated_policy() {
+    let url = iam_url();
+    let admin_clients = clients(admin()).await;
+    let f = moto_fleet(&admin_clients, "refresh").await;
+    let (_dir, path) = write_config(&format!(
+        "[[target]]\nname = \"web\"\nlaunch_template = \"{}\"\nami_parameter = \"{}\"\ngroups = [\"{}\"]\nsns_topic = \"{}\"\nprune = \"all\"\n",
+        f.template_id, f.parameter, f.group, f.topic_arn
+    ));
+    let config = path.to_str().expect("utf-8 path");
+    let policy = amiroll(
+        &[
+            "--config",
+            config,
+            "iam-policy",
+            "--pass-role",
+            "arn:aws:iam::123456789012:role/ecsInstanceRole",
+        ],
+        &[],
+        None,
+    )
+    .expect_code(0, "iam-policy")
+    .json();
+    let user = user_with(&for_moto(policy));
+    let run = |args: &[&str]| {
+        let mut a = vec!["--config", config];
+        a.extend_from_slice(args);
+        amiroll(&a, &[], as_user(&url, &user))
+    };
+
+    let check = run(&["check"]).expect_code(2, "check (drift)");
+    assert_no_denial(&check, "check");
+    let apply = run(&["apply", "-o", "json"]).expect_code(0, "apply starts the refresh");
+    assert_no_denial(&apply, "apply");
+    let refreshes = admin_clients
+        .asg
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(&f.group)
+        .send()
+        .await
+        .expect("DescribeInstanceRefreshes (admin)");
+    assert_eq!(refreshes.instance_refreshes().len(), 1, "one refresh");
+
+    let rollback = run(&["rollback", "web"]).expect_code(0, "rollback as the restricted user");
+    assert_no_denial(&rollback, "rollback");
+    let after = run(&["apply", "-o", "json"]).expect_code(0, "apply after the rollback");
+    assert_no_denial(&after, "apply after the rollback");
+    assert_eq!(after.json()["targets"][0]["status"], "failed");
+    let status = run(&["status"]);
+    assert_no_denial(&status, "status");
+}
+
+#[tokio::test]
+#[ignore = "needs an emulator that enforces IAM: scripts/test.sh starts it"]
+async fn a_policy_missing_create_launch_template_version_makes_apply_fail_with_access_denied() {
+    let url = iam_url();
+    let admin_clients = clients(admin()).await;
+    let f = moto_fleet(&admin_clients, "denied").await;
+    let env = seed_env(&f.template_id, &f.parameter, &f.topic_arn, &f.group);
+    let policy = amiroll(&["iam-policy"], &env, None)
+        .expect_code(0, "iam-policy")
+        .json();
+    let user = user_with(&without(
+        for_moto(policy),
+        op::CREATE_LAUNCH_TEMPLATE_VERSION,
+    ));
+
+    // Reading is still allowed.
+    amiroll(&["check"], &env, as_user(&url, &user)).expect_code(2, "check (drift)");
+    let apply = amiroll(&["apply", "-o", "json"], &env, as_user(&url, &user))
+        .expect_code(1, "apply without ec2:CreateLaunchTemplateVersion");
+    let t = &apply.json()["targets"][0];
+    let error = t["apply_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(op::CREATE_LAUNCH_TEMPLATE_VERSION) && error.contains("AccessDenied"),
+        "{t:#}"
+    );
+    let (default, versions) = template_versions(&admin_clients, &f).await;
+    assert_eq!((default, versions), (1, vec![1]), "nothing was created");
+}

@@ -1,0 +1,194 @@
+//! amiroll as a Lambda function: the `bootstrap` binary for the `provided.al2023` runtime runs the
+//! same engine as the CLI.
+//!
+//! [`handle`] is the whole function, generic over the [`Aws`] port so that tests run it against
+//! the simulated account: recognise the event ([`event`]), narrow the configuration to what the
+//! event concerns, run the engine (`apply`, a dry run, or `plan`), and return a [`Summary`].
+//! `main.rs` only wires the real SDK adapter, the configuration from the environment
+//! ([`settings`]) and JSON logs to the Lambda runtime.
+//!
+//! Idempotency: the engine is a reconciler, so an invocation delivered twice (EventBridge and
+//! Scheduler deliver at least once; Lambda retries a failed asynchronous invocation twice) finds
+//! the work of the first already done in AWS and does nothing more. No state is kept in the
+//! function.
+
+pub mod event;
+pub mod settings;
+pub mod summary;
+
+use amiroll_core::config::{Config, ConfigError};
+use amiroll_core::planner::PlanOptions;
+use amiroll_core::port::Aws;
+use amiroll_core::{Engine, RunError};
+use serde_json::Value;
+
+pub use event::{EventError, Invocation, ManualCommand};
+pub use settings::{choose, load_config, ConfigSource};
+pub use summary::Summary;
+
+/// Why an invocation failed as a whole. (A target that fails is reported in the [`Summary`]
+/// instead: the other targets' results still matter.)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error("no configuration: set AMIROLL_CONFIG (the TOML document), AMIROLL_CONFIG_PARAMETER (an SSM parameter holding it), or the seed's variables launch_template_id, image_id_ssm_parameter, sns_arn and asg_name")]
+    NoConfiguration,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("configuration parameter {name}: {message}")]
+    ConfigParameter { name: String, message: String },
+    #[error("invalid request: {0}")]
+    Request(String),
+    #[error("{detail_type:?} names group {group:?}, which is in no target of the configuration ({source_name}); configured groups: {configured}")]
+    GroupNotConfigured {
+        detail_type: String,
+        group: String,
+        source_name: String,
+        configured: String,
+    },
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("cannot set up AWS clients: {0}")]
+    Connect(String),
+}
+
+impl HandlerError {
+    /// A stable name for the Lambda error response's `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandlerError::Event(e) => e.error_type(),
+            HandlerError::NoConfiguration => "amiroll.NoConfiguration",
+            HandlerError::Config(_) | HandlerError::ConfigParameter { .. } => {
+                "amiroll.InvalidConfiguration"
+            }
+            HandlerError::Request(_) => "amiroll.InvalidRequest",
+            HandlerError::GroupNotConfigured { .. } => "amiroll.GroupNotConfigured",
+            HandlerError::Run(_) => "amiroll.RunStopped",
+            HandlerError::Connect(_) => "amiroll.Connect",
+        }
+    }
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// One invocation: recognise `event`, run the engine on the targets it concerns, summarise.
+pub async fn handle<A: Aws>(
+    aws: &A,
+    mut config: Config,
+    event: &Value,
+) -> Result<Summary, HandlerError> {
+    let invocation = event::parse(event)?;
+    tracing::info!(
+        invocation = %serde_json::to_string(&invocation).unwrap_or_default(),
+        config_source = %config.source,
+        "invocation received"
+    );
+    let mut dry_run = false;
+    let mut command = ManualCommand::Apply;
+    let mut options = PlanOptions::default();
+    match &invocation {
+        Invocation::Scheduled(_) => {}
+        Invocation::Manual(request) => {
+            config
+                .select(&request.targets)
+                .map_err(|e| HandlerError::Request(e.to_string()))?;
+            for name in &request.acknowledge {
+                if !config
+                    .targets
+                    .iter()
+                    .any(|t| &t.name == name && !t.observe_only)
+                {
+                    return Err(HandlerError::Request(format!(
+                        "`acknowledge` names `{name}`, which is not a selected target"
+                    )));
+                }
+            }
+            command = request.command;
+            dry_run = request.dry_run;
+            options.acknowledge = request.acknowledge.iter().cloned().collect();
+        }
+        Invocation::InstanceRefresh(ev) => {
+            let owners: Vec<String> = config
+                .targets
+                .iter()
+                .filter(|t| t.groups.iter().any(|g| g == &ev.group))
+                .map(|t| t.name.clone())
+                .collect();
+            if owners.is_empty() {
+                let configured: Vec<&str> = config
+                    .targets
+                    .iter()
+                    .flat_map(|t| t.groups.iter().map(String::as_str))
+                    .collect();
+                return Err(HandlerError::GroupNotConfigured {
+                    detail_type: ev.detail_type.clone(),
+                    group: ev.group.clone(),
+                    source_name: config.source.clone(),
+                    configured: if configured.is_empty() {
+                        "none".to_string()
+                    } else {
+                        configured.join(", ")
+                    },
+                });
+            }
+            config.select(&owners)?;
+        }
+    }
+
+    let engine = Engine::new(aws);
+    let summary = match command {
+        ManualCommand::Apply => {
+            let report = engine.run_with(&config, dry_run, &options).await?;
+            Summary::from_report(invocation, &config.source, &report)
+        }
+        ManualCommand::Plan => {
+            let plan = engine.plan(&config).await?;
+            Summary::from_plan(invocation, &config.source, &plan)
+        }
+    };
+    log_summary(&summary);
+    tracing::debug!(calls = ?engine.call_counts(), "AWS calls made");
+    Ok(summary)
+}
+
+/// One log line per target (ERROR for a failed one, so a metric filter can alarm on it), then
+/// the whole summary.
+fn log_summary(summary: &Summary) {
+    for t in &summary.targets {
+        let changed: Vec<&str> = t.changed.iter().map(|s| s.action.as_str()).collect();
+        if t.failed() {
+            tracing::error!(
+                target_name = %t.target,
+                status = t.status.as_str(),
+                errors = ?t.errors,
+                apply_error = t.apply_error.as_deref().unwrap_or(""),
+                changed = ?changed,
+                notification = t.notification.as_deref().unwrap_or(""),
+                "{}", t.summary
+            );
+        } else {
+            tracing::info!(
+                target_name = %t.target,
+                status = t.status.as_str(),
+                changed = ?changed,
+                in_flight = t.in_flight.len(),
+                notification = t.notification.as_deref().unwrap_or(""),
+                "{}", t.summary
+            );
+        }
+    }
+    tracing::info!(
+        ok = summary.ok,
+        dry_run = summary.dry_run,
+        summary = %serde_json::to_string(summary).unwrap_or_default(),
+        "invocation done"
+    );
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Build the Lambda function's `bootstrap` binary and zip it for the provided.al2023 runtime
+# ("Building Lambda functions with Rust": the zip holds an executable named `bootstrap` at its root).
+#
+#   deploy/package.sh            # x86_64 (and arm64 when this machine can build it)
+#   AMIROLL_PROFILE=release deploy/package.sh
+#
+# Output: target/lambda/amiroll-x86_64.zip (and amiroll-arm64.zip), under CARGO_TARGET_DIR if set.
+# The `dist` profile (root Cargo.toml: LTO, one codegen unit, stripped, opt-level "s") gives the
+# smallest binary; a cold build takes ~10-15 minutes on 2 cores and its link needs ~11 GB of memory.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+profile="${AMIROLL_PROFILE:-dist}"
+target_dir="${CARGO_TARGET_DIR:-target}"
+out_dir="$target_dir/lambda"
+# Amazon Linux 2023 ships glibc 2.34: a binary needing newer symbols fails to start there.
+max_glibc="2.34"
+
+mkdir -p "$out_dir"
+
+# Newest GLIBC_x.y symbol version the binary needs (empty if objdump is missing).
+glibc_needed() {
+    command -v objdump >/dev/null || return 0
+    objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1
+}
+
+# build ARCH TRIPLE: build `bootstrap` for TRIPLE and zip it as amiroll-ARCH.zip.
+build() {
+    local arch=$1 triple=$2
+    echo "==> cargo build --profile $profile -p amiroll-lambda --bin bootstrap --target $triple"
+    cargo build --profile "$profile" -p amiroll-lambda --bin bootstrap --target "$triple"
+    local bin="$target_dir/$triple/$profile/bootstrap"
+    local needed
+    needed="$(glibc_needed "$bin")"
+    if [[ -n "$needed" ]] && [[ "$(printf '%s\n%s\n' "$needed" "$max_glibc" | sort -V | tail -n 1)" != "$max_glibc" ]]; then
+        echo "package.sh: $bin needs glibc $needed; provided.al2023 has $max_glibc. Build on an older distribution or with 'cargo lambda build' (zig)." >&2
+        exit 1
+    fi
+    local zip="$out_dir/amiroll-$arch.zip"
+    rm -f "$zip"
+    # `bootstrap` at the root of the archive, executable bit kept.
+    if command -v zip >/dev/null; then
+        zip -j -q "$zip" "$bin"
+    else
+        python3 -m zipfile -c "$zip" "$bin"
+    fi
+    echo "==> $zip: $(du -k "$zip" | cut -f1) KiB (bootstrap $(du -k "$bin" | cut -f1) KiB, needs glibc ${needed:-?})"
+}
+
+build x86_64 x86_64-unknown-linux-gnu
+
+# arm64 (Graviton) needs the Rust target and a cross linker; build it only when both are here.
+arm_triple=aarch64-unknown-linux-gnu
+if rustup target list --installed 2>/dev/null | grep -qx "$arm_triple" &&
+    command -v aarch64-linux-gnu-gcc >/dev/null; then
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+        CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+        build arm64 "$arm_triple"
+else
+    cat <<EOF
+==> arm64 skipped: this machine cannot build for $arm_triple.
+    It needs the Rust target and a cross linker:
+        rustup target add $arm_triple
+        apt-get install gcc-aarch64-linux-gnu     # linker and C compiler for aws-lc/ring
+    then run deploy/package.sh again. Or use cargo-lambda (pip install cargo-lambda ziglang):
+        cargo lambda build --release --arm64 -p amiroll-lambda --bin bootstrap
+    and zip target/lambda/bootstrap/bootstrap at the root of the archive.
+EOF
+fi
