@@ -11,7 +11,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use amiroll_aws::{AwsAdapter, ConnectOptions};
-use amiroll_core::config::Config;
+use amiroll_core::config::{Config, RetryMode};
+use amiroll_core::fleet::{self, Place};
 use amiroll_core::{render, Engine};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -43,11 +44,23 @@ struct Cli {
     /// Output format for results on stdout.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// SDK attempts per AWS call (default: `aws_max_attempts` in the config, else the SDK's 3).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_attempts: Option<u32>,
+    /// SDK retry mode: standard, or adaptive (client-side rate limiting after throttling).
+    #[arg(long, global = true, value_enum)]
+    retry_mode: Option<RetryModeArg>,
     /// More logs on stderr (-v debug, -vv trace).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RetryModeArg {
+    Standard,
+    Adaptive,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -230,14 +243,39 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         )?)?;
         return Ok(0);
     }
-    let options = ConnectOptions {
-        region: cli.region.clone(),
-        profile: cli.profile.clone(),
-        endpoint_url: cli.endpoint_url.clone(),
-        ..ConnectOptions::default()
+    // Every account × region the configuration covers; one connection each.
+    let places = fleet::places(&config);
+    let mut ports: Vec<(Place, Result<AwsAdapter, String>)> = Vec::new();
+    for place in &places {
+        let account = place
+            .account
+            .as_ref()
+            .and_then(|id| config.scope.accounts.iter().find(|a| &a.id == id));
+        let options = ConnectOptions {
+            region: place.region.clone().or(cli.region.clone()),
+            profile: cli.profile.clone(),
+            endpoint_url: cli.endpoint_url.clone(),
+            max_attempts: cli.max_attempts.or(config.scope.aws_max_attempts),
+            retry_mode_adaptive: match cli.retry_mode {
+                Some(m) => m == RetryModeArg::Adaptive,
+                None => config.scope.aws_retry_mode == RetryMode::Adaptive,
+            },
+            role_arn: account.map(|a| a.role_arn.clone()),
+            external_id: account.and_then(|a| a.external_id.clone()),
+        };
+        let port = AwsAdapter::load(&options)
+            .await
+            .map_err(|e| format!("{e:#}"));
+        ports.push((place.clone(), port));
+    }
+    if ports.len() > 1 {
+        return many_places(&cli, &config, ports).await;
+    }
+    let Some((_, port)) = ports.pop() else {
+        bail!("no place to run in");
     };
-    let aws = AwsAdapter::load(&options)
-        .await
+    let aws = port
+        .map_err(|e| anyhow::anyhow!(e))
         .context("cannot set up AWS clients")?;
     let engine = Engine::new(&aws);
     let code = match cli.command {
@@ -298,6 +336,87 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Demo | Command::IamPolicy { .. } => 0,
     };
     tracing::debug!(calls = ?engine.call_counts(), "AWS calls made");
+    Ok(u8::try_from(code).unwrap_or(1))
+}
+
+/// Several accounts or regions: plan or apply everywhere at once (bounded), one report per place.
+/// One place failing does not stop the others; the output says which failed.
+async fn many_places(
+    cli: &Cli,
+    config: &Config,
+    ports: Vec<(Place, Result<AwsAdapter, String>)>,
+) -> anyhow::Result<u8> {
+    let retry = amiroll_core::RetryPolicy::default();
+    let code = match &cli.command {
+        Command::Check | Command::Plan => {
+            let plans = fleet::plan_everywhere(ports, config, retry).await;
+            if cli.output == Output::Json {
+                print(&json(&plans)?)?;
+            } else {
+                let mut out = String::new();
+                for p in &plans {
+                    out.push_str(&format!("== {}\n", p.place));
+                    match (&p.plan, &p.error) {
+                        (Some(plan), _) if matches!(cli.command, Command::Check) => {
+                            out.push_str(&render::check_text(plan))
+                        }
+                        (Some(plan), _) => out.push_str(&render::plan_text(plan)),
+                        (None, e) => out.push_str(&format!(
+                            "FAILED: {}\n\n",
+                            e.clone().unwrap_or_default()
+                        )),
+                    }
+                }
+                print(&out)?;
+            }
+            plans
+                .iter()
+                .map(|p| p.plan.as_ref().map_or(1, |plan| plan.exit_code()))
+                .fold(0, |acc, c| if acc == 1 || c == 1 { 1 } else { acc.max(c) })
+        }
+        Command::Apply {
+            dry_run,
+            acknowledge,
+        } => {
+            let opts = amiroll_core::planner::PlanOptions {
+                acknowledge: acknowledge.iter().cloned().collect(),
+            };
+            let reports = fleet::apply_everywhere(ports, config, *dry_run, &opts, retry).await;
+            if cli.output == Output::Json {
+                print(&json(&reports)?)?;
+            } else {
+                let mut out = String::new();
+                for r in &reports {
+                    out.push_str(&format!("== {}\n", r.place));
+                    match (&r.report, &r.error) {
+                        (Some(report), _) => out.push_str(&render::report_text(report)),
+                        (None, e) => out.push_str(&format!(
+                            "FAILED: {}\n\n",
+                            e.clone().unwrap_or_default()
+                        )),
+                    }
+                }
+                let failed: Vec<String> = reports
+                    .iter()
+                    .filter(|r| r.failed())
+                    .map(|r| r.place.to_string())
+                    .collect();
+                if !failed.is_empty() {
+                    out.push_str(&format!("failed in: {}\n", failed.join(", ")));
+                }
+                print(&out)?;
+            }
+            i32::from(reports.iter().any(|r| r.failed()))
+        }
+        _ => bail!(
+            "`{}` works on one account and region at a time: pass --region (and a configuration without [[account]])",
+            match cli.command {
+                Command::Status { .. } => "status",
+                Command::Rollback { .. } => "rollback",
+                _ => "this command",
+            }
+        ),
+    };
     Ok(u8::try_from(code).unwrap_or(1))
 }
 

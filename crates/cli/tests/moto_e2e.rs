@@ -996,3 +996,45 @@ async fn instance_refresh_starts_is_followed_and_rolls_back_over_http() {
         "{tags:?}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn several_regions_are_checked_and_a_failing_one_is_named() {
+    let m = moto().await;
+    let f = fleet(&m, "regions").await;
+    // The fleet exists in us-east-1 only: eu-west-1 reports its target as an error.
+    let text = format!(
+        "regions = [\"us-east-1\", \"eu-west-1\"]\n{}",
+        f.toml(&[&f.group], &f.topic_arn, "")
+    );
+    let config = f.write_config("regions.toml", &text);
+    let config = config.to_str().expect("utf-8 path");
+    let run = amiroll(&m, &with_config(config, &["check"]), &[]).expect_code(1, "check");
+    assert!(
+        run.stdout.contains("== own account/eu-west-1"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("== own account/us-east-1"),
+        "{}",
+        run.stdout
+    );
+    let json = amiroll(&m, &with_config(config, &["check", "-o", "json"]), &[])
+        .expect_code(1, "check json")
+        .json();
+    let places = json.as_array().expect("one entry per place");
+    assert_eq!(places.len(), 2);
+    let us = places
+        .iter()
+        .find(|p| p["place"]["region"] == "us-east-1")
+        .expect("us-east-1");
+    assert_eq!(us["plan"]["targets"][0]["status"], "current", "{us:#}");
+    let apply = amiroll(&m, &with_config(config, &["apply", "--dry-run"]), &[])
+        .expect_code(1, "apply --dry-run");
+    assert!(
+        apply.stdout.contains("failed in: own account/eu-west-1"),
+        "{}",
+        apply.stdout
+    );
+}

@@ -131,3 +131,54 @@ pub async fn apply_everywhere<A: Aws>(
     });
     reports
 }
+
+/// What `check`/`plan` found in one place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlacePlan {
+    pub place: Place,
+    pub plan: Option<crate::model::Plan>,
+    pub error: Option<String>,
+}
+
+/// Observe and plan every place at once, `concurrency` at a time; changes nothing.
+pub async fn plan_everywhere<A: Aws>(
+    ports: Vec<(Place, Result<A, String>)>,
+    config: &Config,
+    retry: RetryPolicy,
+) -> Vec<PlacePlan> {
+    let concurrency = config.scope.concurrency.max(1);
+    let mut plans: Vec<PlacePlan> = stream::iter(ports)
+        .map(|(place, port)| async move {
+            let aws = match port {
+                Ok(aws) => aws,
+                Err(e) => {
+                    return PlacePlan {
+                        place,
+                        plan: None,
+                        error: Some(format!("cannot connect: {e}")),
+                    }
+                }
+            };
+            let engine = Engine::new(&aws).with_retry(retry);
+            match engine.plan(config).await {
+                Ok(plan) => PlacePlan {
+                    place,
+                    plan: Some(plan),
+                    error: None,
+                },
+                Err(e) => PlacePlan {
+                    place,
+                    plan: None,
+                    error: Some(e.to_string()),
+                },
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    plans.sort_by(|a, b| {
+        (a.place.account.as_deref(), a.place.region.as_deref())
+            .cmp(&(b.place.account.as_deref(), b.place.region.as_deref()))
+    });
+    plans
+}
