@@ -294,7 +294,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             ref acknowledge,
         } => {
             for t in acknowledge {
-                if !config.targets.iter().any(|x| &x.name == t) {
+                // Discovered targets are only known when the command runs.
+                if config.discover.is_none() && !config.targets.iter().any(|x| &x.name == t) {
                     bail!("--acknowledge names `{t}`, which is not a target");
                 }
             }

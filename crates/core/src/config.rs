@@ -470,6 +470,9 @@ pub struct Config {
     /// Groups tagged this way become targets too (see [`Config::with_discovered`]).
     pub discover: Option<Discover>,
     pub scope: Scope,
+    /// The targets the user selected (`--target`, `rollback TARGET`); empty: all. With
+    /// discovery, names are checked once the discovered targets are known.
+    pub selection: Vec<String>,
     /// Where the configuration came from, for messages.
     pub source: String,
 }
@@ -749,6 +752,7 @@ impl Config {
         }
         Ok(Config {
             targets,
+            selection: Vec::new(),
             discover,
             scope: Scope {
                 regions: raw.regions.clone(),
@@ -819,12 +823,20 @@ impl Config {
             };
             out.targets.push(Target {
                 name: g.name.clone(),
-                observe_only: false,
+                observe_only: !self.selection.is_empty() && !self.selection.contains(&g.name),
                 launch_template: template,
                 ami_parameter: parameter,
                 groups: vec![g.name.clone()],
                 settings: rule.settings.clone(),
             });
+        }
+        for n in &self.selection {
+            if !out.targets.iter().any(|t| &t.name == n) {
+                return Err(ConfigError::Parse {
+                    source_name: self.source.clone(),
+                    message: format!("no target named `{n}` (configured or discovered)"),
+                });
+            }
         }
         Ok(out)
     }
@@ -834,8 +846,10 @@ impl Config {
         if names.is_empty() {
             return Ok(());
         }
+        self.selection = names.to_vec();
         for n in names {
-            if !self.targets.iter().any(|t| &t.name == n) {
+            // A discovered target's name is only known when the command runs.
+            if !self.targets.iter().any(|t| &t.name == n) && self.discover.is_none() {
                 return Err(ConfigError::Parse {
                     source_name: self.source.clone(),
                     message: format!("no target named `{n}`"),

@@ -1953,6 +1953,16 @@ fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
         desired_capacity: Some(original.desired),
         recurrence: None,
     };
+    // How many new instances the surge launches: a whole new fleet, or fewer when the ceiling
+    // capped the surge (the settle then keeps some old ones and the next round replaces them).
+    let surged_to = tag(tags::SURGE)
+        .split(',')
+        .find_map(|kv| {
+            kv.strip_prefix("desired=")
+                .and_then(|n| n.parse::<i32>().ok())
+        })
+        .unwrap_or(original.desired * 2);
+    let expected_new = original.desired.min(surged_to - original.desired).max(1);
     let unhealthy_reason = || {
         if !new_unhealthy.is_empty() {
             Some(format!(
@@ -1963,10 +1973,10 @@ fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
                     .collect::<Vec<_>>()
                     .join(", ")
             ))
-        } else if inp.now >= gate_closes && new_healthy < original.desired {
+        } else if inp.now >= gate_closes && new_healthy < expected_new {
             Some(format!(
-                "only {new_healthy} of {} new instance(s) on {ami} are in service and healthy {} minutes before the settle",
-                original.desired, HEALTH_GATE_MINUTES
+                "only {new_healthy} of {expected_new} new instance(s) on {ami} are in service and healthy {} minutes before the settle",
+                HEALTH_GATE_MINUTES
             ))
         } else {
             None
@@ -2003,9 +2013,8 @@ fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
             return out;
         }
         out.state = format!(
-            "surged to {}; {new_healthy}/{} new instance(s) healthy; settle at {}",
+            "surged to {}; {new_healthy}/{expected_new} new instance(s) healthy; settle at {}",
             g.desired_capacity,
-            original.desired,
             fmt_time(settle_at)
         );
         if !settle_pending {

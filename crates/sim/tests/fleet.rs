@@ -191,3 +191,25 @@ fn account_and_scope_settings_are_validated() {
         assert!(err.contains(needle), "{text}: {err}");
     }
 }
+
+#[test]
+fn target_selection_applies_to_discovered_targets() {
+    let sim = account(4);
+    let mut config = Config::from_toml(DISCOVER, "d.toml").expect("config");
+    config.select(&["ecs-2-asg".to_string()]).expect("deferred");
+    let engine = Engine::new(&sim);
+    let plan = futures::executor::block_on(engine.plan(&config)).expect("plan");
+    let names: Vec<&str> = plan.targets.iter().map(|t| t.target.as_str()).collect();
+    assert_eq!(names, vec!["ecs-2-asg"]);
+    futures::executor::block_on(engine.run(&config, false)).expect("run");
+    assert_eq!(
+        sim.call_count(op::CREATE_LAUNCH_TEMPLATE_VERSION),
+        1,
+        "only the selected one"
+    );
+
+    let mut config = Config::from_toml(DISCOVER, "d.toml").expect("config");
+    config.select(&["nope".to_string()]).expect("deferred");
+    let err = futures::executor::block_on(engine.plan(&config)).expect_err("unknown");
+    assert!(err.to_string().contains("`nope`"), "{err}");
+}

@@ -545,3 +545,54 @@ fn rollback_after_a_failed_surge_removes_the_bad_instances_and_restores_capacity
     w.converge();
     w.assert_converged("web", OLD, (1, 4, 2));
 }
+
+#[test]
+fn a_surge_capped_by_the_ceiling_replaces_the_fleet_in_rounds() {
+    // One AZ: each capped round replaces one instance.
+    let w = World::new().setting("surge_max_capacity = 3");
+    w.sim
+        .create_group(
+            GroupSpec::new("one-az", &w.lt, 1, 4, 2)
+                .with_availability_zones(&["us-east-1a"])
+                .with_termination_policies(&["OldestLaunchTemplate"]),
+        )
+        .expect("group");
+    let w = World {
+        toml: w.toml.replace("[\"web\"]", "[\"one-az\"]"),
+        ..w
+    };
+    w.publish(NEW);
+    let last = w.converge();
+    assert_eq!(
+        last.targets[0].plan.status,
+        TargetStatus::Current,
+        "{:#?}",
+        last.targets[0].plan
+    );
+    w.assert_converged("one-az", NEW, (1, 4, 2));
+    assert!(
+        w.sim.max_capacity_seen("one-az") <= 3,
+        "never past the ceiling"
+    );
+}
+
+#[test]
+fn a_capped_surge_that_az_balance_defeats_fails_safely() {
+    // Two AZs: scale-in balances AZs before any termination policy ("Control which Auto Scaling
+    // instances terminate during scale in"), so a one-instance surge can keep removing new
+    // instances. After max_attempts rounds the rollout stops with the capacity restored and the
+    // old instance named, never past the ceiling.
+    let w = World::new().setting("surge_max_capacity = 3");
+    w.publish(NEW);
+    let last = w.converge();
+    let t = &last.targets[0];
+    assert_eq!(t.plan.status, TargetStatus::Failed, "{:#?}", t.plan);
+    assert!(
+        t.plan.groups[0].state.contains("still run an old AMI"),
+        "{}",
+        t.plan.groups[0].state
+    );
+    assert_eq!(w.sim.group_capacity("web"), (1, 4, 2));
+    assert!(w.sim.max_capacity_seen("web") <= 3);
+    assert!(w.sim.min_in_service_healthy_seen("web") >= 2);
+}
