@@ -86,7 +86,7 @@ enum Command {
         acknowledge: Vec<String>,
     },
     /// Per target and group: AMI in use vs target, instances per AMI, the rollout in flight and
-    /// the last outcome. Exit codes like `check`.
+    /// the last outcome. Exit 0 when all is current, 1 on a failure or an error, 2 otherwise.
     Status {
         /// Follow the rollouts in flight with a progress bar until they end; exit 0 when every
         /// target is current, 1 on failure or rollback, 2 otherwise.

@@ -391,6 +391,47 @@ impl TargetSettings {
         })
     }
 
+    /// Every check of the resolved settings, for targets and for `[discover]` alike.
+    fn validate(&self) -> Result<(), String> {
+        self.validate_refresh()?;
+        if self.surge_factor < 2 {
+            return Err(format!(
+                "`surge_factor` must be at least 2 (got {})",
+                self.surge_factor
+            ));
+        }
+        if self.surge_minutes < 5 {
+            return Err(format!(
+                "`surge_minutes` must be at least 5 so new instances can boot and be checked before the settle (got {})",
+                self.surge_minutes
+            ));
+        }
+        if let Some(cap) = self.surge_max_capacity {
+            if cap < 1 {
+                return Err(format!(
+                    "`surge_max_capacity` must be at least 1 (got {cap})"
+                ));
+            }
+        }
+        if self.keep_versions > 200 {
+            return Err(format!(
+                "`keep_versions` must be at most 200 (got {})",
+                self.keep_versions
+            ));
+        }
+        if self.max_attempts == 0 {
+            return Err("`max_attempts` must be at least 1".to_string());
+        }
+        if let Some(topic) = &self.sns_topic {
+            if !is_sns_topic_arn(topic) {
+                return Err(format!(
+                    "`sns_topic` must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), got `{topic}`"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Check the instance-refresh preferences against the API's ranges ("RefreshPreferences").
     fn validate_refresh(&self) -> Result<(), String> {
         let (min, max) = (self.min_healthy_percentage, self.max_healthy_percentage);
@@ -620,42 +661,7 @@ impl Config {
             }
             let settings = TargetSettings::resolve(&t.settings(), &raw.defaults, default_strategy)
                 .map_err(&invalid)?;
-            settings.validate_refresh().map_err(&invalid)?;
-            if settings.surge_factor < 2 {
-                return Err(invalid(format!(
-                    "`surge_factor` must be at least 2 (got {})",
-                    settings.surge_factor
-                )));
-            }
-            if settings.surge_minutes < 5 {
-                return Err(invalid(format!(
-                    "`surge_minutes` must be at least 5 so new instances can boot and be checked before the settle (got {})",
-                    settings.surge_minutes
-                )));
-            }
-            if let Some(cap) = settings.surge_max_capacity {
-                if cap < 1 {
-                    return Err(invalid(format!(
-                        "`surge_max_capacity` must be at least 1 (got {cap})"
-                    )));
-                }
-            }
-            if settings.keep_versions > 200 {
-                return Err(invalid(format!(
-                    "`keep_versions` must be at most 200 (got {})",
-                    settings.keep_versions
-                )));
-            }
-            if settings.max_attempts == 0 {
-                return Err(invalid("`max_attempts` must be at least 1".to_string()));
-            }
-            if let Some(topic) = &settings.sns_topic {
-                if !is_sns_topic_arn(topic) {
-                    return Err(invalid(format!(
-                        "`sns_topic` must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), got `{topic}`"
-                    )));
-                }
-            }
+            settings.validate().map_err(&invalid)?;
             targets.push(Target {
                 observe_only: false,
                 name: t.name.clone(),
@@ -715,7 +721,7 @@ impl Config {
                 let settings =
                     TargetSettings::resolve(&d.settings(), &raw.defaults, default_strategy)
                         .map_err(&invalid)?;
-                settings.validate_refresh().map_err(&invalid)?;
+                settings.validate().map_err(&invalid)?;
                 let tag = d.tag.clone().unwrap_or_else(|| DISCOVERY_TAG.to_string());
                 if tag.trim().is_empty() || tag.len() > 128 {
                     return Err(invalid(format!("`tag` = \"{tag}\" is not a tag key")));

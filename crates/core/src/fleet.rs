@@ -49,7 +49,8 @@ impl PlaceReport {
     }
 }
 
-/// The places a configuration covers: every account (own, then `[[account]]`) × every region.
+/// The places a configuration covers: every `[[account]]` (or, without any, the caller's own
+/// account) × every region (or, without `regions`, the default one).
 pub fn places(config: &Config) -> Vec<Place> {
     let regions: Vec<Option<String>> = if config.scope.regions.is_empty() {
         vec![None]

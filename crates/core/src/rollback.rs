@@ -297,7 +297,14 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
         }
         let state = match s.strategy {
             Strategy::InstanceRefresh => {
-                let prefs = planner::refresh_preferences(s, None, false, true);
+                // ECS managed termination protection: replace protected instances too.
+                let provider = g.arn.as_deref().and_then(|arn| {
+                    obs.capacity_providers
+                        .as_ref()?
+                        .iter()
+                        .find(|cp| cp.auto_scaling_group_arn == arn)
+                });
+                let prefs = planner::refresh_preferences(s, provider, false, true);
                 act(
                     &mut p,
                     Action::TagGroup {

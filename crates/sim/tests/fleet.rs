@@ -184,6 +184,8 @@ fn account_and_scope_settings_are_validated() {
         ("aws_max_attempts = 0\n[discover]\n", "aws_max_attempts"),
         ("aws_retry_mode = \"yolo\"\n[discover]\n", "yolo"),
         ("[discover]\nafter = \"x\"\n", "after"),
+        ("[discover]\nsurge_factor = 1\n", "surge_factor"),
+        ("[discover]\nsns_topic = \"nope\"\n", "sns_topic"),
     ] {
         let err = Config::from_toml(text, "c.toml")
             .expect_err(text)
