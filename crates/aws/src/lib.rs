@@ -909,6 +909,9 @@ impl Aws for AwsAdapter {
                 .autoscaling
                 .describe_auto_scaling_groups()
                 .set_auto_scaling_group_names(Some(names.clone()))
+                // MaxRecords defaults to 50; 100 is the most a page holds
+                // ("DescribeAutoScalingGroups").
+                .max_records(100)
                 .set_next_token(token.take())
                 .send()
                 .await
@@ -939,6 +942,7 @@ impl Aws for AwsAdapter {
                 .autoscaling
                 .describe_auto_scaling_groups()
                 .filters(filter.clone())
+                .max_records(100)
                 .set_next_token(token.take())
                 .send()
                 .await

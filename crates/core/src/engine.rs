@@ -287,8 +287,49 @@ impl<'a, A: Aws> Engine<'a, A> {
                         })
                         .cloned()
                         .collect();
-                    // A template that is not listed does not exist; the planner says so.
+                    // Not in the account-wide listing: ask for the template itself before calling
+                    // it missing (a listing cut short must not read as "not found").
                     let Some(first) = versions.first() else {
+                        match self
+                            .call(op::DESCRIBE_LAUNCH_TEMPLATES, || {
+                                self.aws.describe_launch_template(&reference)
+                            })
+                            .await
+                        {
+                            Ok(template) => {
+                                let id = template.id.clone();
+                                match self
+                                    .call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
+                                        self.aws.describe_launch_template_versions(&id)
+                                    })
+                                    .await
+                                {
+                                    Ok(versions) => {
+                                        obs.templates.insert(
+                                            reference.clone(),
+                                            ObservedTemplate {
+                                                template,
+                                                versions,
+                                                complete: true,
+                                            },
+                                        );
+                                    }
+                                    Err(e) => {
+                                        let users = targets_where(config, |t| {
+                                            t.launch_template == reference
+                                        });
+                                        fail(&mut obs, &users, &e)?;
+                                    }
+                                }
+                            }
+                            // Really missing: the planner says so.
+                            Err(e) if e.kind == ErrorKind::NotFound => {}
+                            Err(e) => {
+                                let users =
+                                    targets_where(config, |t| t.launch_template == reference);
+                                fail(&mut obs, &users, &e)?;
+                            }
+                        }
                         continue;
                     };
                     let template = LaunchTemplate {
