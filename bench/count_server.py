@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""The project's local emulator (tests/moto/server.py, moto with its shims), with AWS calls counted.
+
+Usage: python3 bench/count_server.py PORT      # binds 127.0.0.1 only, prints "ready"
+
+Bench-only. It loads tests/moto/server.py unchanged and wraps moto's WSGI application in a small
+middleware, so there is no extra network hop between the tools and moto:
+
+* every request is counted as `service:Action` — the service from the SigV4 credential scope, the
+  action from the `X-Amz-Target` header (JSON protocols) or the `Action` form/query field (query
+  protocols) — together with the time moto spent answering it;
+* `GET /__counts` returns {"calls": {label: n}, "server_ms": {label: ms}, "total": n};
+* `POST /__reset` (or GET) zeroes the counters. moto's own `/moto-api/...` requests are not counted.
+
+Two more bench-only shims, each imitating documented AWS behaviour that moto 5.2.1 lacks and that
+only shows at fleet sizes the project's tests do not reach (`GET /__shims?paging=0` turns both off,
+`?paging=1` on again; on by default):
+
+* "DescribeLaunchTemplateVersions" for all templates of the account (`Versions` $Latest/$Default,
+  no template id or name) is paginated: at most `MaxResults` (1-200) per response and a
+  `NextToken` for the rest. moto cuts the list at `MaxResults` and never returns a token, so a
+  caller sees only the first templates.
+* "DescribeInstances" with `InstanceIds`: "You cannot specify this parameter [MaxResults] and the
+  instance IDs parameter in the same request" — every instance asked for comes back in one
+  response. moto pages such a request at 100 reservations.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import re
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from urllib.parse import parse_qs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVER = os.path.join(HERE, os.pardir, "tests", "moto", "server.py")
+
+_spec = importlib.util.spec_from_file_location("amiroll_moto_server", SERVER)
+moto_server = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(moto_server)
+
+from moto.core.responses import ActionResult  # noqa: E402
+from moto.ec2.responses.instances import InstanceResponse  # noqa: E402
+from moto.ec2.responses.launch_templates import LaunchTemplates  # noqa: E402
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
+
+_LOCK = threading.Lock()
+_CALLS: Counter = Counter()
+_SERVER_S: defaultdict = defaultdict(float)
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+
+
+def _label(environ: dict) -> tuple[str, dict]:
+    """`service:Action` of a request; the body is read and put back for moto."""
+    m = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    service = m.group(1) if m else "unknown"
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return f"{service}:{target.rsplit('.', 1)[-1]}", environ
+    action = parse_qs(environ.get("QUERY_STRING", "")).get("Action", [None])[0]
+    if action is None:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        ctype = environ.get("CONTENT_TYPE", "")
+        if "x-www-form-urlencoded" in ctype or body.startswith(b"Action="):
+            action = parse_qs(body.decode("utf-8", "replace")).get("Action", [None])[0]
+    return f"{service}:{action or environ.get('REQUEST_METHOD', '?') + ' ' + environ.get('PATH_INFO', '')}", environ
+
+
+def _json(start_response, value) -> list[bytes]:
+    body = json.dumps(value, sort_keys=True).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+_SHIMS = {"paging": True}
+_original_dltv = LaunchTemplates.describe_launch_template_versions
+_original_describe_instances = InstanceResponse.describe_instances
+
+
+def describe_launch_template_versions(self: LaunchTemplates) -> ActionResult:
+    if not _SHIMS["paging"] or self._get_param("LaunchTemplateId") or self._get_param("LaunchTemplateName"):
+        return _original_dltv(self)
+    versions = self._get_param("Versions", [])
+    max_results = self._get_int_param("MaxResults", 200)
+    start = int(self._get_param("NextToken") or 0)
+    self.error_on_dryrun()
+    found = self.ec2_backend.describe_launch_template_versions(
+        template_name=None, template_id=None, versions=versions,
+        min_version=None, max_version=None, max_results=10**9,
+    )
+    page = found[start : start + max_results]
+    token = str(start + max_results) if start + max_results < len(found) else None
+    return ActionResult({
+        "LaunchTemplateVersions": [moto_server._version_result(self, t, v) for t, v in page],
+        "NextToken": token,
+    })
+
+
+def describe_instances(self: InstanceResponse) -> ActionResult:
+    ids = self._get_param("InstanceIds", [])
+    if not _SHIMS["paging"] or not ids or self._get_param("NextToken"):
+        return _original_describe_instances(self)
+    self.error_on_dryrun()
+    reservations = self.ec2_backend.get_reservations_by_instance_ids(ids, filters=self._filters_from_querystring())
+    return ActionResult({"Reservations": reservations, "NextToken": None})
+
+
+LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions
+InstanceResponse.describe_instances = describe_instances
+
+_original_call = DomainDispatcherApplication.__call__
+
+
+def counted_call(self, environ, start_response):
+    path = environ.get("PATH_INFO", "")
+    if path == "/__counts":
+        with _LOCK:
+            calls = dict(_CALLS)
+            server_ms = {k: round(v * 1000, 3) for k, v in _SERVER_S.items()}
+        return _json(start_response, {"calls": calls, "server_ms": server_ms, "total": sum(calls.values())})
+    if path == "/__reset":
+        with _LOCK:
+            _CALLS.clear()
+            _SERVER_S.clear()
+        return _json(start_response, {"reset": True})
+    if path == "/__shims":
+        value = parse_qs(environ.get("QUERY_STRING", "")).get("paging", [None])[0]
+        if value is not None:
+            _SHIMS["paging"] = value not in ("0", "false", "off")
+        return _json(start_response, dict(_SHIMS))
+    if path.startswith("/moto-api"):
+        return _original_call(self, environ, start_response)
+    label, environ = _label(environ)
+    t0 = time.perf_counter()
+    try:
+        return _original_call(self, environ, start_response)
+    finally:
+        elapsed = time.perf_counter() - t0
+        with _LOCK:
+            _CALLS[label] += 1
+            _SERVER_S[label] += elapsed
+
+
+DomainDispatcherApplication.__call__ = counted_call
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    moto_server.main()

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The benchmark: the seed's Lambda handler vs `amiroll check` / `amiroll apply --dry-run` over
+# N = 1, 50, 200 no-op targets on the local emulator (127.0.0.1 only). Writes docs/performance.md.
+#
+#   bench/run.sh                         # everything; ~10 min extra when the release build is stale
+#   BENCH_SIZES=1,50 BENCH_REPEATS=1 bench/run.sh   # quicker, for trying changes to the harness
+#
+# Needs: python3 with moto[server] and boto3 (tests/moto/README.md), /usr/bin/time (Debian `time`,
+# installed with apt-get when missing and running as root), cargo. Honours CARGO_TARGET_DIR.
+# BENCH_OUT=path writes the document elsewhere; BENCH_RAW=path also keeps every measurement (JSON).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
+BIN=$TARGET_DIR/release/amiroll
+OUT=${BENCH_OUT:-$ROOT/docs/performance.md}
+SIZES=${BENCH_SIZES:-1,50,200}
+REPEATS=${BENCH_REPEATS:-3}
+SEED=${AMIROLL_SEED_TEXT:-/work/shared/seed/000_4d772bf91f84b3a9.txt}
+
+say() { printf '[bench] %s\n' "$*" >&2; }
+
+# 1. Tools.
+if [[ ! -x /usr/bin/time ]]; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        say "installing Debian 'time' for /usr/bin/time -v"
+        apt-get install -y time >/dev/null || { apt-get update >/dev/null && apt-get install -y time >/dev/null; }
+    else
+        say "/usr/bin/time is missing: apt-get install time"; exit 1
+    fi
+fi
+python3 -c 'import moto, boto3, werkzeug' 2>/dev/null || { say "python3 needs moto[server] and boto3 (pip install 'moto[server]')"; exit 1; }
+
+# 2. The seed's handler must be the seed's code, byte for byte.
+if [[ -f $SEED ]]; then
+    python3 - "$SEED" bench/seed_lambda.py <<'EOF' || exit 1
+import re, sys
+seed = re.search(r"```python\n(.*?)```", open(sys.argv[1]).read(), re.S).group(1)
+ours = open(sys.argv[2]).read().split("# ---- END OF HEADER ----\n", 1)[1]
+if seed != ours:
+    sys.exit("[bench] bench/seed_lambda.py is no longer the seed's code verbatim")
+EOF
+fi
+
+# 3. The release binary, rebuilt when missing or older than its sources.
+stale=""
+if [[ ! -x $BIN ]]; then
+    stale="missing"
+elif [[ -n $(find crates Cargo.toml Cargo.lock \( -name '*.rs' -o -name '*.toml' -o -name Cargo.lock \) -newer "$BIN" -print -quit) ]]; then
+    stale="older than its sources"
+fi
+if [[ -n $stale ]]; then
+    say "release binary $stale: cargo build --release -p amiroll-cli (about 10 min on 2 cores)"
+    cargo build --release -p amiroll-cli
+fi
+[[ -x $BIN ]] || { say "no binary at $BIN"; exit 1; }
+
+# 4. The emulator with call counting, on a free port of 127.0.0.1.
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+LOG=$(mktemp -t amiroll-bench-server.XXXXXX)
+python3 bench/count_server.py "$PORT" >"$LOG" 2>&1 &
+SERVER_PID=$!
+trap 'kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 1 300); do
+    grep -q '^ready' "$LOG" && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$LOG" >&2; say "the emulator did not start"; exit 1; }
+    sleep 0.1
+done
+grep -q '^ready' "$LOG" || { say "the emulator did not answer within 30 s"; exit 1; }
+say "emulator on 127.0.0.1:$PORT (pid $SERVER_PID)"
+
+# 5. Measure and write the document.
+CMD=bench/run.sh
+[[ $REPEATS != 3 ]] && CMD="BENCH_REPEATS=$REPEATS $CMD"
+[[ $SIZES != 1,50,200 ]] && CMD="BENCH_SIZES=$SIZES $CMD"
+python3 bench/bench.py \
+    --amiroll "$BIN" \
+    --endpoint "http://127.0.0.1:$PORT" \
+    --target-dir "$TARGET_DIR" \
+    --sizes "$SIZES" \
+    --repeats "$REPEATS" \
+    --out "$OUT" \
+    ${BENCH_RAW:+--raw "$BENCH_RAW"} \
+    --command "$CMD"
