@@ -1066,7 +1066,13 @@ pub fn plan_target(
                     events.push(Event::RolloutStarted);
                 }
                 if out.succeeded {
-                    events.push(Event::RolloutSucceeded);
+                    // A round to another AMI than the candidate finishing is a rollback (to the
+                    // AMI the fleet ran before), not the candidate's success.
+                    events.push(if group_ami == ami {
+                        Event::RolloutSucceeded
+                    } else {
+                        Event::RolledBack
+                    });
                 }
                 if out.failed {
                     events.push(Event::RolloutFailed);
