@@ -9,7 +9,8 @@ middleware, so there is no extra network hop between the tools and moto:
 * every request is counted as `service:Action` — the service from the SigV4 credential scope, the
   action from the `X-Amz-Target` header (JSON protocols) or the `Action` form/query field (query
   protocols) — together with the time moto spent answering it;
-* `GET /__counts` returns {"calls": {label: n}, "server_ms": {label: ms}, "total": n};
+* `GET /__counts` returns {"calls": {label: n}, "server_ms": {label: ms}, "total": n,
+  "max_in_flight": the most requests moto was answering at the same time};
 * `POST /__reset` (or GET) zeroes the counters. moto's own `/moto-api/...` requests are not counted.
 
 Two more bench-only shims, each imitating documented AWS behaviour that moto 5.2.1 lacks and that
@@ -53,6 +54,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E
 _LOCK = threading.Lock()
 _CALLS: Counter = Counter()
 _SERVER_S: defaultdict = defaultdict(float)
+_INFLIGHT = {"now": 0, "max": 0}
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
 
@@ -125,11 +127,14 @@ def counted_call(self, environ, start_response):
         with _LOCK:
             calls = dict(_CALLS)
             server_ms = {k: round(v * 1000, 3) for k, v in _SERVER_S.items()}
-        return _json(start_response, {"calls": calls, "server_ms": server_ms, "total": sum(calls.values())})
+            max_inflight = _INFLIGHT["max"]
+        return _json(start_response, {"calls": calls, "server_ms": server_ms, "total": sum(calls.values()),
+                                      "max_in_flight": max_inflight})
     if path == "/__reset":
         with _LOCK:
             _CALLS.clear()
             _SERVER_S.clear()
+            _INFLIGHT["max"] = _INFLIGHT["now"]
         return _json(start_response, {"reset": True})
     if path == "/__shims":
         value = parse_qs(environ.get("QUERY_STRING", "")).get("paging", [None])[0]
@@ -139,12 +144,16 @@ def counted_call(self, environ, start_response):
     if path.startswith("/moto-api"):
         return _original_call(self, environ, start_response)
     label, environ = _label(environ)
+    with _LOCK:
+        _INFLIGHT["now"] += 1
+        _INFLIGHT["max"] = max(_INFLIGHT["max"], _INFLIGHT["now"])
     t0 = time.perf_counter()
     try:
         return _original_call(self, environ, start_response)
     finally:
         elapsed = time.perf_counter() - t0
         with _LOCK:
+            _INFLIGHT["now"] -= 1
             _CALLS[label] += 1
             _SERVER_S[label] += elapsed
 

@@ -58,6 +58,18 @@ if [[ -n $stale ]]; then
 fi
 [[ -x $BIN ]] || { say "no binary at $BIN"; exit 1; }
 
+# Optional: a size-optimised build (cargo build --profile dist -p amiroll-cli), measured at N = 1
+# for the peak-RSS comparison when present and up to date. Never built here.
+DIST=$TARGET_DIR/dist/amiroll
+DIST_ARGS=()
+if [[ -x $DIST ]]; then
+    if [[ -z $(find crates Cargo.toml Cargo.lock \( -name '*.rs' -o -name '*.toml' -o -name Cargo.lock \) -newer "$DIST" -print -quit) ]]; then
+        DIST_ARGS=(--dist-binary "$DIST")
+    else
+        say "skipping $DIST: older than its sources"
+    fi
+fi
+
 # 4. The emulator with call counting, on a free port of 127.0.0.1.
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 LOG=$(mktemp -t amiroll-bench-server.XXXXXX)
@@ -84,4 +96,5 @@ python3 bench/bench.py \
     --repeats "$REPEATS" \
     --out "$OUT" \
     ${BENCH_RAW:+--raw "$BENCH_RAW"} \
+    "${DIST_ARGS[@]}" \
     --command "$CMD"
