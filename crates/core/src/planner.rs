@@ -707,6 +707,9 @@ pub fn plan_target(
                 ));
             }
             Some(_) => {}
+            // Types are only read for targets that may change (an incomplete template means the
+            // target was plainly current and they were not asked for).
+            None if !tmpl.complete => {}
             None => b.warn(format!(
                 "instance type {it} is unknown in this region; the AMI's architecture was not checked against it"
             )),
@@ -792,7 +795,11 @@ pub fn plan_target(
             ));
         }
     }
-    if obs.capacity_providers.is_none() && !views.is_empty() && s.strategy != Strategy::None {
+    if obs.capacity_providers.is_none()
+        && tmpl.complete
+        && !views.is_empty()
+        && s.strategy != Strategy::None
+    {
         b.info("ECS capacity providers could not be read; the ECS checks were skipped".to_string());
     }
 
