@@ -675,6 +675,9 @@ def render(res: dict, args) -> str:
     w("")
     w(f"- `target/release/amiroll`: {b['binary'] / 2**20:.1f} MiB ({b['binary']} bytes)"
       + (f"; stripped (`strip -o`): {b['stripped'] / 2**20:.1f} MiB ({b['stripped']} bytes)" if "stripped" in b else ""))
+    if res.get("dist"):
+        w(f"- `{res['dist']['path']}` (profile `dist`, built separately; not used for the goals): "
+          f"{res['dist']['size'] / 2**20:.1f} MiB ({res['dist']['size']} bytes)")
     if "lambda_zip" in b:
         w(f"- `target/lambda/amiroll-x86_64.zip` (deploy/package.sh): {b['lambda_zip'] / 2**20:.2f} MiB "
           f"({b['lambda_zip']} bytes, built {b['lambda_zip_mtime']})")
