@@ -13,7 +13,8 @@ use amiroll_core::port::{
     DeleteVersionsOutput, Ec2Instance, ErrorKind, GetParametersOutput, GroupInstance, Image,
     InstanceOverride, InstanceRefresh, InstanceTypeInfo, LaunchTemplate, LaunchTemplateVersion,
     MixedInstancesPolicy, Notification, RefreshPreferences, ScheduledAction, SsmParameter,
-    StartRefreshRequest, TemplateSpec, Timestamp, UpdateGroupRequest, VersionDeleteFailure,
+    StartRefreshRequest, TemplateSpec, Timestamp, UpdateGroupRequest, VersionAlias,
+    VersionDeleteFailure,
 };
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -335,6 +336,7 @@ fn map_group(
                 health_status: i.health_status().unwrap_or_default().to_owned(),
                 protected_from_scale_in: i.protected_from_scale_in().unwrap_or(false),
                 availability_zone: i.availability_zone().unwrap_or_default().to_owned(),
+                launch_template: i.launch_template().map(template_spec),
             })
         })
         .collect::<Result<Vec<_>, AwsError>>()?;
@@ -693,6 +695,7 @@ impl Aws for AwsAdapter {
     /// default versions — the whole fleet's in one call (plus pages).
     async fn describe_current_template_versions(
         &self,
+        which: VersionAlias,
     ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
         let mut versions = Vec::new();
         let mut token = None;
@@ -700,8 +703,7 @@ impl Aws for AwsAdapter {
             let out = self
                 .ec2
                 .describe_launch_template_versions()
-                .versions("$Default")
-                .versions("$Latest")
+                .versions(which.as_str())
                 .max_results(VERSIONS_PAGE)
                 .set_next_token(token.take())
                 .send()

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
+use futures::future::join_all;
 use serde::Serialize;
 
 use crate::config::{Config, Strategy};
@@ -229,13 +230,29 @@ impl<'a, A: Aws> Engine<'a, A> {
         };
         let all_targets: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
 
-        // 1. SSM: one GetParameters per 10 names.
+        // 1. The batched reads, sent at the same time: SSM (one GetParameters per 10 names), the
+        //    groups (one DescribeAutoScalingGroups per 100 names) and the default version of
+        //    every launch template (one account-wide listing).
         let names: Vec<String> = unique(config.targets.iter().map(|t| t.ami_parameter.clone()));
-        for chunk in names.chunks(10) {
-            match self
-                .call(op::GET_PARAMETERS, || self.aws.get_parameters(chunk))
-                .await
-            {
+        let group_names: Vec<String> = unique(config.targets.iter().flat_map(|t| t.groups.clone()));
+        let name_chunks: Vec<&[String]> = names.chunks(10).collect();
+        let group_chunks: Vec<&[String]> = group_names.chunks(100).collect();
+        let (params, groups, defaults) = futures::join!(
+            join_all(name_chunks.iter().map(|chunk| {
+                self.call(op::GET_PARAMETERS, move || self.aws.get_parameters(chunk))
+            })),
+            join_all(group_chunks.iter().map(|chunk| {
+                self.call(op::DESCRIBE_AUTO_SCALING_GROUPS, move || {
+                    self.aws.describe_auto_scaling_groups(chunk)
+                })
+            })),
+            self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
+                self.aws
+                    .describe_current_template_versions(VersionAlias::Default)
+            }),
+        );
+        for (chunk, result) in name_chunks.iter().zip(params) {
+            match result {
                 Ok(out) => {
                     for p in out.parameters {
                         obs.parameters.insert(p.name.clone(), p);
@@ -247,18 +264,10 @@ impl<'a, A: Aws> Engine<'a, A> {
                 }
             }
         }
-
-        // 2. Groups: one DescribeAutoScalingGroups per 100 names.
-        let group_names: Vec<String> = unique(config.targets.iter().flat_map(|t| t.groups.clone()));
-        for chunk in group_names.chunks(100) {
-            match self
-                .call(op::DESCRIBE_AUTO_SCALING_GROUPS, || {
-                    self.aws.describe_auto_scaling_groups(chunk)
-                })
-                .await
-            {
-                Ok(groups) => {
-                    for g in groups {
+        for (chunk, result) in group_chunks.iter().zip(groups) {
+            match result {
+                Ok(list) => {
+                    for g in list {
                         obs.groups.insert(g.name.clone(), g);
                     }
                 }
@@ -270,231 +279,250 @@ impl<'a, A: Aws> Engine<'a, A> {
             }
         }
 
-        // 3. Templates: the default and latest version of every template, in one call.
-        match self
-            .call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
-                self.aws.describe_current_template_versions()
-            })
-            .await
-        {
-            Ok(current) => {
-                for reference in unique(config.targets.iter().map(|t| t.launch_template.clone())) {
-                    let versions: Vec<LaunchTemplateVersion> = current
-                        .iter()
-                        .filter(|v| {
-                            v.template_id == reference
-                                || v.template_name.as_deref() == Some(reference.as_str())
-                        })
-                        .cloned()
-                        .collect();
-                    // Not in the account-wide listing: ask for the template itself before calling
-                    // it missing (a listing cut short must not read as "not found").
-                    let Some(first) = versions.first() else {
-                        match self
-                            .call(op::DESCRIBE_LAUNCH_TEMPLATES, || {
-                                self.aws.describe_launch_template(&reference)
-                            })
-                            .await
-                        {
-                            Ok(template) => {
-                                let id = template.id.clone();
-                                match self
-                                    .call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
-                                        self.aws.describe_launch_template_versions(&id)
-                                    })
-                                    .await
-                                {
-                                    Ok(versions) => {
-                                        obs.templates.insert(
-                                            reference.clone(),
-                                            ObservedTemplate {
-                                                template,
-                                                versions,
-                                                complete: true,
-                                            },
-                                        );
-                                    }
-                                    Err(e) => {
-                                        let users = targets_where(config, |t| {
-                                            t.launch_template == reference
-                                        });
-                                        fail(&mut obs, &users, &e)?;
-                                    }
-                                }
-                            }
-                            // Really missing: the planner says so.
-                            Err(e) if e.kind == ErrorKind::NotFound => {}
-                            Err(e) => {
-                                let users =
-                                    targets_where(config, |t| t.launch_template == reference);
-                                fail(&mut obs, &users, &e)?;
-                            }
-                        }
-                        continue;
-                    };
-                    let template = LaunchTemplate {
-                        id: first.template_id.clone(),
-                        name: first.template_name.clone().unwrap_or_default(),
-                        default_version: versions
-                            .iter()
-                            .find(|v| v.is_default)
-                            .map_or(first.version, |v| v.version),
-                        latest_version: versions.iter().map(|v| v.version).max().unwrap_or(0),
-                    };
-                    obs.templates.insert(
-                        reference,
-                        ObservedTemplate {
-                            template,
-                            versions,
-                            complete: false,
-                        },
-                    );
-                }
+        // 2. Templates. The `$Latest` version of every template too, in one more listing, only
+        //    when a group launches `$Latest` (most fleets launch `$Default` or a number).
+        let mut current = match defaults {
+            Ok(list) => Some(list),
+            Err(e) => {
+                fail(&mut obs, &all_targets, &e)?;
+                None
             }
-            Err(e) => fail(&mut obs, &all_targets, &e)?,
-        }
-
-        // 4. Instances: what the fleet really runs.
-        let instance_ids: Vec<String> = unique(obs.groups.values().flat_map(|g| {
-            g.instances
-                .iter()
-                .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
-                .map(|i| i.instance_id.clone())
-                .collect::<Vec<_>>()
-        }));
-        for chunk in instance_ids.chunks(1000) {
+        };
+        let latest_wanted = config
+            .targets
+            .iter()
+            .flat_map(|t| t.groups.iter())
+            .filter_map(|g| obs.groups.get(g))
+            .any(launches_latest);
+        if latest_wanted && current.is_some() {
             match self
-                .call(op::DESCRIBE_INSTANCES, || {
-                    self.aws.describe_instances(chunk)
+                .call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
+                    self.aws
+                        .describe_current_template_versions(VersionAlias::Latest)
                 })
                 .await
             {
-                Ok(list) => {
-                    for i in list {
-                        obs.instances.insert(i.instance_id.clone(), i);
+                Ok(latest) => {
+                    if let Some(list) = current.as_mut() {
+                        for v in latest {
+                            if !list
+                                .iter()
+                                .any(|d| d.template_id == v.template_id && d.version == v.version)
+                            {
+                                list.push(v);
+                            }
+                        }
                     }
                 }
-                Err(e) => fail(&mut obs, &all_targets, &e)?,
+                Err(e) => {
+                    fail(&mut obs, &all_targets, &e)?;
+                    current = None;
+                }
+            }
+        }
+        if let Some(current) = current {
+            for reference in unique(config.targets.iter().map(|t| t.launch_template.clone())) {
+                let versions: Vec<LaunchTemplateVersion> = current
+                    .iter()
+                    .filter(|v| {
+                        v.template_id == reference
+                            || v.template_name.as_deref() == Some(reference.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                match versions.first() {
+                    Some(first) => {
+                        let template = LaunchTemplate {
+                            id: first.template_id.clone(),
+                            name: first.template_name.clone().unwrap_or_default(),
+                            default_version: versions
+                                .iter()
+                                .find(|v| v.is_default)
+                                .map_or(first.version, |v| v.version),
+                            latest_version: versions.iter().map(|v| v.version).max().unwrap_or(0),
+                        };
+                        obs.templates.insert(
+                            reference,
+                            ObservedTemplate {
+                                template,
+                                versions,
+                                complete: false,
+                            },
+                        );
+                    }
+                    // Not in the account-wide listing: ask for the template itself before
+                    // calling it missing (a listing cut short must not read as "not found").
+                    None => self.observe_template(config, &reference, &mut obs).await?,
+                }
             }
         }
 
-        // 5. Images: the candidates, the AMIs of the versions known so far, the AMIs running.
-        self.observe_images(config, &mut obs).await?;
+        // 3. Images: the candidates and the AMIs of the versions known so far.
+        let ids = wanted_images(config, &obs);
+        let images = self.read_images(&ids).await;
+        merge_images(config, &mut obs, images)?;
 
-        // 6. The details, only for targets that may change (a fleet that is current costs the
-        //    batched reads above and nothing more).
+        // 4. The details, only for targets that may change: a fleet that is current costs the
+        //    batched reads above and nothing more (its instances' AMIs follow from the versions
+        //    the groups record for them; see `planner::instance_launch`). The reads are
+        //    independent and are sent at the same time.
         let detailed: Vec<&crate::config::Target> = config
             .targets
             .iter()
             .filter(|t| every_detail || planner::needs_detail(t, &obs))
             .collect();
-        for reference in unique(detailed.iter().map(|t| t.launch_template.clone())) {
-            let Some(id) = obs.templates.get(&reference).map(|t| t.template.id.clone()) else {
-                continue;
-            };
-            match self
-                .call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
-                    self.aws.describe_launch_template_versions(&id)
-                })
-                .await
-            {
-                Ok(versions) => {
-                    if let Some(t) = obs.templates.get_mut(&reference) {
-                        t.versions = versions;
-                        t.complete = true;
-                    }
-                }
-                Err(e) => {
-                    let users = targets_where(config, |t| t.launch_template == reference);
-                    fail(&mut obs, &users, &e)?;
-                }
-            }
+        if detailed.is_empty() {
+            return Ok(obs);
         }
-        if !detailed.is_empty() {
-            // Pinned versions may name AMIs not seen yet.
-            self.observe_images(config, &mut obs).await?;
-            self.observe_instance_types(config, &mut obs).await?;
-        }
-        for t in &detailed {
-            let present: Vec<String> = t
-                .groups
-                .iter()
-                .filter(|g| obs.groups.contains_key(*g))
-                .cloned()
+        let detail_templates: Vec<(String, String)> =
+            unique(detailed.iter().map(|t| t.launch_template.clone()))
+                .into_iter()
+                .filter_map(|r| obs.templates.get(&r).map(|t| (r, t.template.id.clone())))
                 .collect();
-            for g in &present {
+        // What the fleet really runs: every instance of the detailed targets' groups.
+        let instance_ids: Vec<String> = unique(
+            detailed
+                .iter()
+                .flat_map(|t| t.groups.iter())
+                .filter_map(|g| obs.groups.get(g))
+                .flat_map(|g| {
+                    g.instances
+                        .iter()
+                        .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+                        .map(|i| i.instance_id.clone())
+                        .collect::<Vec<_>>()
+                }),
+        );
+        let instance_chunks: Vec<&[String]> = instance_ids.chunks(1000).collect();
+        // Per group: scheduled actions for scheduled-surge targets; instance refreshes for
+        // instance-refresh targets and for any group that carries an amiroll refresh tag (a
+        // strategy change must not lose a refresh).
+        let mut action_reads: Vec<(&str, String)> = Vec::new();
+        let mut refresh_reads: Vec<(&str, String)> = Vec::new();
+        for t in &detailed {
+            for g in t.groups.iter().filter(|g| obs.groups.contains_key(*g)) {
                 if t.settings.strategy == Strategy::ScheduledSurge {
-                    match self
-                        .call(op::DESCRIBE_SCHEDULED_ACTIONS, || {
-                            self.aws.describe_scheduled_actions(g)
-                        })
-                        .await
-                    {
-                        Ok(list) => {
-                            obs.scheduled_actions.insert(g.clone(), list);
-                        }
-                        Err(e) => fail(&mut obs, &[t.name.as_str()], &e)?,
-                    }
+                    action_reads.push((t.name.as_str(), g.clone()));
                 }
-                // Instance refreshes: for instance-refresh targets, and for any group that
-                // carries an amiroll refresh tag (a strategy change must not lose a refresh).
                 let tagged = obs
                     .groups
                     .get(g)
                     .is_some_and(|grp| grp.tags.contains_key(planner::tags::REFRESH_AMI));
                 if t.settings.strategy == Strategy::InstanceRefresh || tagged {
-                    match self
-                        .call(op::DESCRIBE_INSTANCE_REFRESHES, || {
-                            self.aws.describe_instance_refreshes(g)
-                        })
-                        .await
-                    {
-                        Ok(list) => {
-                            obs.refreshes.insert(g.clone(), list);
-                        }
-                        Err(e) => fail(&mut obs, &[t.name.as_str()], &e)?,
-                    }
+                    refresh_reads.push((t.name.as_str(), g.clone()));
                 }
             }
         }
-
         // ECS capacity providers, to know which groups ECS manages.
         let rolling: Vec<&str> = detailed
             .iter()
             .filter(|t| t.settings.strategy != Strategy::None && !t.groups.is_empty())
             .map(|t| t.name.as_str())
             .collect();
-        if !rolling.is_empty() && !obs.groups.is_empty() {
-            match self
-                .call(op::DESCRIBE_CAPACITY_PROVIDERS, || {
-                    self.aws.describe_capacity_providers()
+        let read_providers = !rolling.is_empty() && !obs.groups.is_empty();
+        // SNS topics of the targets that may notify: a missing topic is bad input, caught before
+        // anything changes.
+        let topics: Vec<String> =
+            unique(detailed.iter().filter_map(|t| t.settings.sns_topic.clone()));
+
+        let (versions, instances, actions, refreshes, providers, topic_results) = futures::join!(
+            join_all(detail_templates.iter().map(|(_, id)| {
+                self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, move || {
+                    self.aws.describe_launch_template_versions(id)
                 })
-                .await
-            {
-                Ok(list) => obs.capacity_providers = Some(list),
-                // Not allowed to read them (an account without ECS permissions): skip the ECS
-                // checks; the plan says so.
-                Err(e) if e.kind == ErrorKind::AccessDenied => {
-                    tracing::warn!(error = %e, "cannot read ECS capacity providers; ECS checks skipped");
+            })),
+            join_all(instance_chunks.iter().map(|chunk| {
+                self.call(op::DESCRIBE_INSTANCES, move || {
+                    self.aws.describe_instances(chunk)
+                })
+            })),
+            join_all(action_reads.iter().map(|(_, g)| {
+                self.call(op::DESCRIBE_SCHEDULED_ACTIONS, move || {
+                    self.aws.describe_scheduled_actions(g)
+                })
+            })),
+            join_all(refresh_reads.iter().map(|(_, g)| {
+                self.call(op::DESCRIBE_INSTANCE_REFRESHES, move || {
+                    self.aws.describe_instance_refreshes(g)
+                })
+            })),
+            async {
+                if read_providers {
+                    Some(
+                        self.call(op::DESCRIBE_CAPACITY_PROVIDERS, || {
+                            self.aws.describe_capacity_providers()
+                        })
+                        .await,
+                    )
+                } else {
+                    None
                 }
-                Err(e) => fail(&mut obs, &rolling, &e)?,
+            },
+            join_all(topics.iter().map(|topic| {
+                self.call(op::GET_TOPIC_ATTRIBUTES, move || {
+                    self.aws.get_topic_attributes(topic)
+                })
+            })),
+        );
+        for ((reference, _), result) in detail_templates.iter().zip(versions) {
+            match result {
+                Ok(versions) => {
+                    if let Some(t) = obs.templates.get_mut(reference) {
+                        t.set_complete(versions);
+                    }
+                }
+                Err(e) => {
+                    let users = targets_where(config, |t| &t.launch_template == reference);
+                    fail(&mut obs, &users, &e)?;
+                }
             }
         }
-
-        // SNS topics of the targets that may notify: a missing topic is bad input, caught
-        // before anything changes.
-        for topic in unique(detailed.iter().filter_map(|t| t.settings.sns_topic.clone())) {
-            match self
-                .call(op::GET_TOPIC_ATTRIBUTES, || {
-                    self.aws.get_topic_attributes(&topic)
-                })
-                .await
-            {
+        for result in instances {
+            match result {
+                Ok(list) => {
+                    for i in list {
+                        obs.instances.insert(i.instance_id.clone(), i);
+                    }
+                }
+                Err(e) => {
+                    let users: Vec<&str> = detailed.iter().map(|t| t.name.as_str()).collect();
+                    fail(&mut obs, &users, &e)?;
+                }
+            }
+        }
+        for ((target, g), result) in action_reads.iter().zip(actions) {
+            match result {
+                Ok(list) => {
+                    obs.scheduled_actions.insert(g.clone(), list);
+                }
+                Err(e) => fail(&mut obs, &[target], &e)?,
+            }
+        }
+        for ((target, g), result) in refresh_reads.iter().zip(refreshes) {
+            match result {
+                Ok(list) => {
+                    obs.refreshes.insert(g.clone(), list);
+                }
+                Err(e) => fail(&mut obs, &[target], &e)?,
+            }
+        }
+        match providers {
+            Some(Ok(list)) => obs.capacity_providers = Some(list),
+            // Not allowed to read them (an account without ECS permissions): skip the ECS
+            // checks; the plan says so.
+            Some(Err(e)) if e.kind == ErrorKind::AccessDenied => {
+                tracing::warn!(error = %e, "cannot read ECS capacity providers; ECS checks skipped");
+            }
+            Some(Err(e)) => fail(&mut obs, &rolling, &e)?,
+            None => {}
+        }
+        for (topic, result) in topics.iter().zip(topic_results) {
+            match result {
                 Ok(()) => {
-                    obs.topics.insert(topic, true);
+                    obs.topics.insert(topic.clone(), true);
                 }
                 Err(e) if e.kind == ErrorKind::NotFound => {
-                    obs.topics.insert(topic, false);
+                    obs.topics.insert(topic.clone(), false);
                 }
                 Err(e) => {
                     let affected = targets_where(config, |t| {
@@ -504,63 +532,88 @@ impl<'a, A: Aws> Engine<'a, A> {
                 }
             }
         }
+
+        // 5. What the new reads name: the AMIs of every version and of the running instances,
+        //    and the instance types of the versions and the groups' overrides.
+        let ids = wanted_images(config, &obs);
+        let types = wanted_instance_types(config, &obs);
+        let (images, types) =
+            futures::join!(self.read_images(&ids), self.read_instance_types(&types));
+        merge_images(config, &mut obs, images)?;
+        let all: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+        for result in types {
+            match result {
+                Ok(list) => {
+                    for it in list {
+                        obs.instance_types
+                            .insert(it.instance_type, it.architectures);
+                    }
+                }
+                Err(e) => fail(&mut obs, &all, &e)?,
+            }
+        }
         Ok(obs)
     }
 
-    /// `DescribeImages` for every AMI the planner may look at and has not seen yet.
-    async fn observe_images(&self, config: &Config, obs: &mut Observation) -> Result<(), RunError> {
-        let mut wanted: BTreeSet<String> = BTreeSet::new();
-        for t in &config.targets {
-            if let Some(p) = obs.parameters.get(&t.ami_parameter) {
-                if let Ok(ami) = planner::parse_ami_value(&p.value, t.expected_format(), &p.name) {
-                    wanted.insert(ami);
-                }
-            }
-            if let Some(tmpl) = obs.templates.get(&t.launch_template) {
-                wanted.extend(tmpl.versions.iter().filter_map(|v| v.image_id.clone()));
-            }
-        }
-        wanted.extend(obs.instances.values().map(|i| i.image_id.clone()));
-        let ids: Vec<String> = wanted
-            .into_iter()
-            .filter(|i| planner::is_ami_id(i) && !obs.images.contains_key(i))
-            .collect();
-        let all: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
-        for chunk in ids.chunks(100) {
-            match self
-                .call(op::DESCRIBE_IMAGES, || self.aws.describe_images(chunk))
-                .await
-            {
-                Ok(images) => {
-                    for i in images {
-                        obs.images.insert(i.image_id.clone(), i);
-                    }
-                }
-                Err(e) => fail(obs, &all, &e)?,
-            }
-        }
-        Ok(())
-    }
-
-    /// `DescribeInstanceTypes` for the types of the versions in use and the groups' overrides.
-    async fn observe_instance_types(
+    /// A template missing from the account-wide listing: `DescribeLaunchTemplates` for it, then
+    /// all its versions. A template that really does not exist is left out (the planner says so).
+    async fn observe_template(
         &self,
         config: &Config,
+        reference: &str,
         obs: &mut Observation,
     ) -> Result<(), RunError> {
-        let mut types: BTreeSet<String> = BTreeSet::new();
-        for t in &config.targets {
-            if let Some(tmpl) = obs.templates.get(&t.launch_template) {
-                types.extend(tmpl.versions.iter().filter_map(|v| v.instance_type.clone()));
+        let users = || targets_where(config, |t| t.launch_template == reference);
+        let template = match self
+            .call(op::DESCRIBE_LAUNCH_TEMPLATES, || {
+                self.aws.describe_launch_template(reference)
+            })
+            .await
+        {
+            Ok(template) => template,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return fail(obs, &users(), &e),
+        };
+        let id = template.id.clone();
+        match self
+            .call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
+                self.aws.describe_launch_template_versions(&id)
+            })
+            .await
+        {
+            Ok(versions) => {
+                obs.templates.insert(
+                    reference.to_string(),
+                    ObservedTemplate {
+                        template,
+                        versions,
+                        complete: true,
+                    },
+                );
+                Ok(())
             }
-            for g in t.groups.iter().filter_map(|g| obs.groups.get(g)) {
-                if let Some(m) = &g.mixed_instances_policy {
-                    types.extend(m.overrides.iter().filter_map(|o| o.instance_type.clone()));
-                }
-            }
+            Err(e) => fail(obs, &users(), &e),
         }
-        let types: Vec<String> = types.into_iter().collect();
-        let all: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+    }
+
+    /// `DescribeImages` for `ids`, 100 a call, sent at the same time.
+    async fn read_images(&self, ids: &[String]) -> Vec<Result<Vec<Image>, AwsError>> {
+        join_all(
+            ids.chunks(100).map(|chunk| {
+                self.call(op::DESCRIBE_IMAGES, move || self.aws.describe_images(chunk))
+            }),
+        )
+        .await
+    }
+
+    /// `DescribeInstanceTypes` for `types`, 100 a call. An unknown type fails the whole call:
+    /// such a chunk is asked again one type at a time, and the planner reports the unknown ones
+    /// as "not checked".
+    async fn read_instance_types(
+        &self,
+        types: &[String],
+    ) -> Vec<Result<Vec<InstanceTypeInfo>, AwsError>> {
+        let mut out = Vec::new();
         for chunk in types.chunks(100) {
             match self
                 .call(op::DESCRIBE_INSTANCE_TYPES, || {
@@ -568,14 +621,6 @@ impl<'a, A: Aws> Engine<'a, A> {
                 })
                 .await
             {
-                Ok(list) => {
-                    for it in list {
-                        obs.instance_types
-                            .insert(it.instance_type, it.architectures);
-                    }
-                }
-                // An unknown type fails the whole call: ask one by one; the planner reports
-                // the unknown ones as "not checked".
                 Err(e) if e.kind == ErrorKind::Invalid => {
                     for it in chunk {
                         if let Ok(list) = self
@@ -584,16 +629,14 @@ impl<'a, A: Aws> Engine<'a, A> {
                             })
                             .await
                         {
-                            for x in list {
-                                obs.instance_types.insert(x.instance_type, x.architectures);
-                            }
+                            out.push(Ok(list));
                         }
                     }
                 }
-                Err(e) => fail(obs, &all, &e)?,
+                other => out.push(other),
             }
         }
-        Ok(())
+        out
     }
 
     /// Execute a plan (or, with `dry_run`, report what would be done) and notify.
@@ -1006,6 +1049,75 @@ impl<'a, A: Aws> Engine<'a, A> {
             }
         }
     }
+}
+
+/// Whether a group launches `$Latest` of a template (its own, its mixed policy's or an
+/// override's).
+fn launches_latest(g: &AutoScalingGroup) -> bool {
+    let latest = |spec: &TemplateSpec| spec.version.as_deref() == Some("$Latest");
+    g.launch_template.as_ref().is_some_and(latest)
+        || g.mixed_instances_policy.as_ref().is_some_and(|m| {
+            latest(&m.template)
+                || m.overrides
+                    .iter()
+                    .any(|o| o.template.as_ref().is_some_and(latest))
+        })
+}
+
+/// Every AMI the planner may look at and has not seen yet: the candidates, the AMIs of the
+/// versions read, the AMIs the instances read run.
+fn wanted_images(config: &Config, obs: &Observation) -> Vec<String> {
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for t in &config.targets {
+        if let Some(p) = obs.parameters.get(&t.ami_parameter) {
+            if let Ok(ami) = planner::parse_ami_value(&p.value, t.expected_format(), &p.name) {
+                wanted.insert(ami);
+            }
+        }
+        if let Some(tmpl) = obs.templates.get(&t.launch_template) {
+            wanted.extend(tmpl.versions.iter().filter_map(|v| v.image_id.clone()));
+        }
+    }
+    wanted.extend(obs.instances.values().map(|i| i.image_id.clone()));
+    wanted
+        .into_iter()
+        .filter(|i| planner::is_ami_id(i) && !obs.images.contains_key(i))
+        .collect()
+}
+
+fn merge_images(
+    config: &Config,
+    obs: &mut Observation,
+    results: Vec<Result<Vec<Image>, AwsError>>,
+) -> Result<(), RunError> {
+    let all: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+    for result in results {
+        match result {
+            Ok(images) => {
+                for i in images {
+                    obs.images.insert(i.image_id.clone(), i);
+                }
+            }
+            Err(e) => fail(obs, &all, &e)?,
+        }
+    }
+    Ok(())
+}
+
+/// The instance types of the versions read and of the groups' overrides.
+fn wanted_instance_types(config: &Config, obs: &Observation) -> Vec<String> {
+    let mut types: BTreeSet<String> = BTreeSet::new();
+    for t in &config.targets {
+        if let Some(tmpl) = obs.templates.get(&t.launch_template) {
+            types.extend(tmpl.versions.iter().filter_map(|v| v.instance_type.clone()));
+        }
+        for g in t.groups.iter().filter_map(|g| obs.groups.get(g)) {
+            if let Some(m) = &g.mixed_instances_policy {
+                types.extend(m.overrides.iter().filter_map(|o| o.instance_type.clone()));
+            }
+        }
+    }
+    types.into_iter().collect()
 }
 
 /// Record an observe error against targets; a crash ends the run.

@@ -12,8 +12,10 @@ use crate::port::{
 /// A launch template with all of its versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ObservedTemplate {
+    /// The template. `latest_version` is known when `complete` or when the account-wide
+    /// `$Latest` listing was read (a group launches `$Latest`); otherwise it is the default.
     pub template: LaunchTemplate,
-    /// Every version when `complete`; otherwise only the default and the latest.
+    /// Every version when `complete`; otherwise the default (and the latest when read).
     pub versions: Vec<LaunchTemplateVersion>,
     /// Whether `versions` lists every version (needed to reuse one or to prune).
     pub complete: bool,
@@ -22,6 +24,18 @@ pub struct ObservedTemplate {
 impl ObservedTemplate {
     pub fn version(&self, n: u64) -> Option<&LaunchTemplateVersion> {
         self.versions.iter().find(|v| v.version == n)
+    }
+
+    /// Every version of the template, as read: the default and the latest follow from them.
+    pub fn set_complete(&mut self, versions: Vec<LaunchTemplateVersion>) {
+        if let Some(d) = versions.iter().find(|v| v.is_default) {
+            self.template.default_version = d.version;
+        }
+        if let Some(latest) = versions.iter().map(|v| v.version).max() {
+            self.template.latest_version = latest;
+        }
+        self.versions = versions;
+        self.complete = true;
     }
 }
 

@@ -21,8 +21,8 @@ use crate::config::{AmiFormat, Pinned, Prune, Strategy, Target, TargetSettings};
 use crate::gates;
 use crate::model::*;
 use crate::port::{
-    AutoScalingGroup, CapacityProvider, InstanceRefresh, RefreshPreferences, ScheduledAction,
-    Timestamp,
+    AutoScalingGroup, CapacityProvider, GroupInstance, InstanceRefresh, RefreshPreferences,
+    ScheduledAction, Timestamp,
 };
 
 /// Group tags that carry rollout state between runs. State that must outlive a run lives in AWS,
@@ -158,12 +158,7 @@ pub fn needs_detail(t: &Target, obs: &Observation) -> bool {
             .instances
             .iter()
             .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
-            .any(|i| {
-                obs.instances
-                    .get(&i.instance_id)
-                    .map(|e| e.image_id.as_str())
-                    != Some(ami.as_str())
-            });
+            .any(|i| instance_launch(i, obs, &tmpl.template.id).0.as_deref() != Some(ami.as_str()));
         if off {
             return true;
         }
@@ -380,19 +375,62 @@ pub(crate) fn instance_views(
         .iter()
         .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
         .map(|i| {
-            let ec2 = obs.instances.get(&i.instance_id);
+            let (image, template_version) = instance_launch(i, obs, template_id);
             InstanceView {
                 id: i.instance_id.clone(),
-                image: ec2.map(|e| e.image_id.clone()),
+                image,
                 in_service: i.is_in_service(),
                 healthy: i.is_healthy(),
                 protected: i.protected_from_scale_in,
-                template_version: ec2
-                    .filter(|e| e.launch_template_id.as_deref() == Some(template_id))
-                    .and_then(|e| e.launch_template_version),
+                template_version,
             }
         })
         .collect()
+}
+
+/// The AMI a group's instance runs and the version of `template_id` it was launched from.
+///
+/// `DescribeInstances` answers both when it was read. Otherwise the group's own record of the
+/// instance (`DescribeAutoScalingGroups` lists each instance's launch template and version) gives
+/// the version, and the version gives the AMI: "Launch templates are immutable; after you create a
+/// launch template, you can't modify it. Instead, you can create a new version" ("Modify a launch
+/// template (manage launch template versions)",
+/// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/manage-launch-template-versions.html),
+/// so an instance launched from a version runs that version's `ImageId`. That inference is made only for a
+/// numbered version of this template that was read and names an AMI id (not a
+/// `resolve:ssm:` alias, which is resolved at launch); anything else is `None`, and the
+/// engine then reads the instance itself.
+pub(crate) fn instance_launch(
+    i: &GroupInstance,
+    obs: &Observation,
+    template_id: &str,
+) -> (Option<String>, Option<u64>) {
+    if let Some(e) = obs.instances.get(&i.instance_id) {
+        let version = e
+            .launch_template_version
+            .filter(|_| e.launch_template_id.as_deref() == Some(template_id));
+        return (Some(e.image_id.clone()), version);
+    }
+    let Some(spec) = &i.launch_template else {
+        return (None, None);
+    };
+    if spec.template_id.as_deref() != Some(template_id) {
+        return (None, None);
+    }
+    let Some(n) = spec.version.as_deref().and_then(|v| v.parse::<u64>().ok()) else {
+        return (None, None);
+    };
+    let image = obs
+        .templates
+        .values()
+        .find(|t| t.template.id == template_id)
+        .and_then(|t| t.version(n))
+        .and_then(|v| v.image_id.clone())
+        .filter(|id| is_ami_id(id));
+    match image {
+        Some(id) => (Some(id), Some(n)),
+        None => (None, Some(n)),
+    }
 }
 
 fn by_ami(views: &[InstanceView]) -> BTreeMap<String, usize> {

@@ -262,6 +262,13 @@ pub struct GroupInstance {
     pub health_status: String,
     pub protected_from_scale_in: bool,
     pub availability_zone: String,
+    /// The launch template and the version the instance was launched from, as Auto Scaling
+    /// records it (the `Instance` data type's `LaunchTemplate`: "The launch template for the
+    /// instance", https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_Instance.html).
+    /// The `OldestLaunchTemplate` termination policy and instance refresh's skip matching act on
+    /// this per-instance version. Absent for instances launched from a launch configuration.
+    #[serde(default)]
+    pub launch_template: Option<TemplateSpec>,
 }
 
 impl GroupInstance {
@@ -270,6 +277,24 @@ impl GroupInstance {
     }
     pub fn is_healthy(&self) -> bool {
         self.health_status.eq_ignore_ascii_case("healthy")
+    }
+}
+
+/// A version alias that names one version of every template in an account-wide listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersionAlias {
+    /// `$Default`.
+    Default,
+    /// `$Latest`.
+    Latest,
+}
+
+impl VersionAlias {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionAlias::Default => "$Default",
+            VersionAlias::Latest => "$Latest",
+        }
     }
 }
 
@@ -457,13 +482,14 @@ pub trait Aws: Sync {
         id_or_name: &str,
     ) -> impl Future<Output = Result<LaunchTemplate, AwsError>> + Send;
 
-    /// `ec2:DescribeLaunchTemplateVersions` naming no template, with `Versions` `$Default` and
-    /// `$Latest`: the default and the latest version of every launch template in the account
-    /// (all pages) — one call for a whole fleet ("DescribeLaunchTemplateVersions": "To describe
-    /// the default or latest version of every launch template, specify $Default or $Latest and
-    /// no launch template").
+    /// `ec2:DescribeLaunchTemplateVersions` naming no template, with `Versions` `$Default` or
+    /// `$Latest`: that version of every launch template in the account (all pages) — one call
+    /// for a whole fleet ("DescribeLaunchTemplateVersions": "To describe the default or latest
+    /// version of every launch template, specify $Default or $Latest and no launch template",
+    /// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeLaunchTemplateVersions.html).
     fn describe_current_template_versions(
         &self,
+        which: VersionAlias,
     ) -> impl Future<Output = Result<Vec<LaunchTemplateVersion>, AwsError>> + Send;
 
     /// `ec2:DescribeLaunchTemplateVersions`: every version of one template (all pages).

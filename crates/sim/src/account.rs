@@ -175,6 +175,11 @@ impl InstanceState {
             .to_string(),
             protected_from_scale_in: self.protected,
             availability_zone: self.az.clone(),
+            launch_template: self.template_id.as_ref().map(|id| TemplateSpec {
+                template_id: Some(id.clone()),
+                template_name: None,
+                version: self.template_version.map(|v| v.to_string()),
+            }),
         }
     }
 }

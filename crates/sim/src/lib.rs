@@ -158,7 +158,7 @@ use amiroll_core::port::{
     DeleteVersionsOutput, Ec2Instance, ErrorKind, GetParametersOutput, Image, InstanceRefresh,
     InstanceTypeInfo, LaunchTemplate, LaunchTemplateVersion, MixedInstancesPolicy, Notification,
     ScheduledAction, SsmParameter, StartRefreshRequest, TemplateSpec, Timestamp,
-    UpdateGroupRequest,
+    UpdateGroupRequest, VersionAlias,
 };
 use chrono::TimeZone;
 
@@ -1083,10 +1083,11 @@ impl Aws for SimAws {
 
     async fn describe_current_template_versions(
         &self,
+        which: VersionAlias,
     ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
         self.pause().await;
         self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, |a| {
-            Ok(a.describe_current_template_versions())
+            Ok(a.describe_current_template_versions(which))
         })
     }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use amiroll_core::port::{
     op, AutoScalingGroup, AwsError, CreateVersionRequest, DeleteVersionsOutput, Ec2Instance,
     ErrorKind, GetParametersOutput, Image, InstanceTypeInfo, LaunchTemplate, LaunchTemplateVersion,
-    Notification, ScheduledAction, SsmParameter, UpdateGroupRequest,
+    Notification, ScheduledAction, SsmParameter, UpdateGroupRequest, VersionAlias,
 };
 
 use crate::account::{
@@ -142,16 +142,21 @@ impl Account {
         Ok(t.versions.keys().filter_map(|n| t.view(*n)).collect())
     }
 
-    /// `DescribeLaunchTemplateVersions` with `$Default` and `$Latest` and no template: the
-    /// default and latest version of every template (one entry when they are the same).
-    pub(crate) fn describe_current_template_versions(&self) -> Vec<LaunchTemplateVersion> {
-        let mut out = Vec::new();
-        for t in self.templates.values() {
-            let mut numbers = vec![t.default_version, t.latest()];
-            numbers.dedup();
-            out.extend(numbers.into_iter().filter_map(|n| t.view(n)));
-        }
-        out
+    /// `DescribeLaunchTemplateVersions` with `$Default` or `$Latest` and no template: that
+    /// version of every template.
+    pub(crate) fn describe_current_template_versions(
+        &self,
+        which: VersionAlias,
+    ) -> Vec<LaunchTemplateVersion> {
+        self.templates
+            .values()
+            .filter_map(|t| {
+                t.view(match which {
+                    VersionAlias::Default => t.default_version,
+                    VersionAlias::Latest => t.latest(),
+                })
+            })
+            .collect()
     }
 
     /// Store a new version (no validation); returns its number.

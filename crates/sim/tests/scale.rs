@@ -3,7 +3,7 @@
 
 use amiroll_core::config::Config;
 use amiroll_core::model::TargetStatus;
-use amiroll_core::port::op;
+use amiroll_core::port::{op, Aws, UpdateGroupRequest};
 use amiroll_core::Engine;
 use amiroll_sim::{GroupSpec, ImageSpec, SimAws, TemplateData};
 
@@ -12,11 +12,7 @@ const NEW: &str = "ami-0000000000000b002";
 
 /// `n` targets, each with its own parameter, template and one-instance group, all current.
 fn fleet(n: usize) -> (SimAws, Config) {
-    let sim = SimAws::new();
-    sim.set_yield_per_call(false);
-    let day = |d| sim.now() - chrono::Duration::days(d);
-    sim.register_image(ImageSpec::new(OLD, "ecs-old", "x86_64", day(30)));
-    sim.register_image(ImageSpec::new(NEW, "ecs-new", "x86_64", day(5)));
+    let sim = account();
     let topic = sim.create_topic("amiroll");
     let mut toml = format!("[defaults]\nsns_topic = \"{topic}\"\n");
     for i in 0..n {
@@ -39,6 +35,16 @@ fn fleet(n: usize) -> (SimAws, Config) {
     }
     let config = Config::from_toml(&toml, "scale.toml").expect("config");
     (sim, config)
+}
+
+/// An account with the old and the new AMI.
+fn account() -> SimAws {
+    let sim = SimAws::new();
+    sim.set_yield_per_call(false);
+    let day = |d| sim.now() - chrono::Duration::days(d);
+    sim.register_image(ImageSpec::new(OLD, "ecs-old", "x86_64", day(30)));
+    sim.register_image(ImageSpec::new(NEW, "ecs-new", "x86_64", day(5)));
+    sim
 }
 
 fn budget(n: usize) -> usize {
@@ -72,6 +78,16 @@ fn a_current_fleet_is_checked_with_batched_calls() {
         assert_eq!(sim.call_count(op::DESCRIBE_LAUNCH_TEMPLATES), 0);
         assert_eq!(sim.call_count(op::DESCRIBE_INSTANCE_REFRESHES), 0);
         assert_eq!(sim.call_count(op::GET_TOPIC_ATTRIBUTES), 0);
+        // The instances' AMIs follow from the versions their groups record for them.
+        assert_eq!(sim.call_count(op::DESCRIBE_INSTANCES), 0);
+        for t in &plan.targets {
+            let running: Vec<(&String, &usize)> = t
+                .groups
+                .iter()
+                .flat_map(|g| g.instances_by_ami.iter())
+                .collect();
+            assert_eq!(running, vec![(&OLD.to_string(), &1)], "{}", t.target);
+        }
     }
 }
 
@@ -96,4 +112,170 @@ fn only_the_targets_that_may_change_get_the_detailed_reads() {
     assert_eq!(sim.call_count(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS), 1 + 2);
     assert_eq!(sim.call_count(op::DESCRIBE_INSTANCE_REFRESHES), 2);
     assert_eq!(sim.call_count(op::GET_TOPIC_ATTRIBUTES), 1);
+    // The drifting targets' instances are read, in one call.
+    assert_eq!(sim.call_count(op::DESCRIBE_INSTANCES), 1);
+}
+
+/// The plan of each target as status + summary, for comparing two plans.
+fn verdicts(plan: &amiroll_core::model::Plan) -> Vec<(String, TargetStatus, String)> {
+    plan.targets
+        .iter()
+        .map(|t| (t.target.clone(), t.status, t.summary.clone()))
+        .collect()
+}
+
+#[test]
+fn a_template_that_is_current_with_instances_on_an_older_version_still_rolls() {
+    // The default version carries the candidate, but the group's instance was launched from v1
+    // (the old AMI): the group's record says v1, so the target gets the detailed reads and the
+    // plan rolls the group, exactly as when every instance is read.
+    let (sim, config) = fleet(3);
+    let lt = sim.template("web-template-1").id;
+    let v2 = sim
+        .create_launch_template_version_raw(&lt, None, TemplateData::new(NEW, "m5.large"), None)
+        .expect("v2");
+    sim.set_default_version(&lt, v2).expect("default");
+    sim.put_parameter("/fleet/1/image_id", NEW);
+    let engine = Engine::new(&sim);
+    let plan = futures::executor::block_on(engine.plan(&config)).expect("plan");
+    let t1 = plan.targets.iter().find(|t| t.target == "t1").expect("t1");
+    assert_ne!(t1.status, TargetStatus::Current, "{}", t1.summary);
+    assert_eq!(
+        t1.groups[0].instances_by_ami.get(OLD),
+        Some(&1),
+        "the instance is seen on the old AMI"
+    );
+    assert_eq!(sim.call_count(op::DESCRIBE_INSTANCES), 1);
+    let full = futures::executor::block_on(async {
+        let obs = engine.observe_with(&config, true).await.expect("observe");
+        amiroll_core::planner::plan(&config, &obs)
+    });
+    assert_eq!(verdicts(&plan), verdicts(&full));
+}
+
+#[test]
+fn a_group_on_latest_costs_one_more_listing_and_sees_the_latest_version() {
+    let sim = account();
+    sim.put_parameter("/latest/image_id", NEW);
+    let lt = sim
+        .create_launch_template("latest-template", TemplateData::new(OLD, "m5.large"))
+        .expect("template");
+    // v2 carries the candidate but is not the default; the group launches $Latest = v2.
+    sim.create_launch_template_version_raw(&lt, None, TemplateData::new(NEW, "m5.large"), None)
+        .expect("v2");
+    sim.create_group(GroupSpec::new("asg-latest", &lt, 1, 2, 1).with_version("$Latest"))
+        .expect("group");
+    let config = Config::from_toml(
+        &format!(
+            "[[target]]\nname = \"latest\"\nlaunch_template = \"{lt}\"\nami_parameter = \"/latest/image_id\"\ngroups = [\"asg-latest\"]\nstrategy = \"scheduled-surge\"\n"
+        ),
+        "latest.toml",
+    )
+    .expect("config");
+    let engine = Engine::new(&sim);
+    let obs = futures::executor::block_on(engine.observe(&config)).expect("observe");
+    assert_eq!(sim.call_count(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS), 2);
+    let tmpl = obs.templates.get(&lt).expect("template observed");
+    assert_eq!(
+        (tmpl.template.default_version, tmpl.template.latest_version),
+        (1, 2)
+    );
+    // The same verdict as with every detail read.
+    let plan = amiroll_core::planner::plan(&config, &obs);
+    let full = futures::executor::block_on(async {
+        let obs = engine.observe_with(&config, true).await.expect("observe");
+        amiroll_core::planner::plan(&config, &obs)
+    });
+    assert_eq!(verdicts(&plan), verdicts(&full));
+}
+
+#[test]
+fn the_batched_plan_is_the_plan_with_every_detail_read() {
+    // Six states, twice each: untouched; parameter moved; new default carrying the candidate
+    // with the instance still on v1; the same with the instance replaced from v2; a group on
+    // $Latest; a group launching a pinned old version.
+    let (sim, config) = fleet(12);
+    for i in 0..12 {
+        let lt = sim.template(&format!("web-template-{i}")).id;
+        let param = format!("/fleet/{i}/image_id");
+        let group = format!("asg-{i}");
+        let new_version = || {
+            sim.create_launch_template_version_raw(
+                &lt,
+                None,
+                TemplateData::new(NEW, "m5.large"),
+                None,
+            )
+            .expect("v2")
+        };
+        match i % 6 {
+            0 => {}
+            1 => {
+                sim.put_parameter(&param, NEW);
+            }
+            2 => {
+                let v2 = new_version();
+                sim.set_default_version(&lt, v2).expect("default");
+                sim.put_parameter(&param, NEW);
+            }
+            3 => {
+                let v2 = new_version();
+                sim.set_default_version(&lt, v2).expect("default");
+                sim.put_parameter(&param, NEW);
+                sim.set_desired_capacity(&group, 2).expect("scale out");
+                sim.advance(std::time::Duration::from_secs(600));
+                sim.set_desired_capacity(&group, 1).expect("scale in");
+                sim.advance(std::time::Duration::from_secs(600));
+                assert_eq!(
+                    sim.instances_by_ami(&group).get(NEW),
+                    Some(&1),
+                    "the group was replaced onto v2"
+                );
+            }
+            4 => {
+                new_version();
+                sim.put_parameter(&param, NEW);
+                let mut spec = sim.group(&group).launch_template.expect("spec");
+                spec.version = Some("$Latest".to_string());
+                spec.template_name = None;
+                futures::executor::block_on(sim.update_auto_scaling_group(&UpdateGroupRequest {
+                    group_name: group.clone(),
+                    launch_template: Some(spec),
+                    termination_policies: None,
+                }))
+                .expect("launch $Latest");
+            }
+            _ => {
+                let v2 = new_version();
+                sim.set_default_version(&lt, v2).expect("default");
+            }
+        }
+    }
+    let engine = Engine::new(&sim);
+    let batched = futures::executor::block_on(engine.plan(&config)).expect("plan");
+    let full = futures::executor::block_on(async {
+        let obs = engine.observe_with(&config, true).await.expect("observe");
+        amiroll_core::planner::plan(&config, &obs)
+    });
+    assert_eq!(verdicts(&batched), verdicts(&full));
+    for (b, f) in batched.targets.iter().zip(&full.targets) {
+        let by_ami = |t: &amiroll_core::model::TargetPlan| {
+            t.groups
+                .iter()
+                .map(|g| (g.name.clone(), g.instances_by_ami.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(by_ami(b), by_ami(f), "{}", b.target);
+    }
+    // Only untouched targets and the one replaced onto v2 were current without their instances.
+    let current: Vec<&str> = batched
+        .targets
+        .iter()
+        .filter(|t| t.status == TargetStatus::Current)
+        .map(|t| t.target.as_str())
+        .collect();
+    assert!(
+        current.contains(&"t3") && current.contains(&"t9"),
+        "{current:?}"
+    );
 }

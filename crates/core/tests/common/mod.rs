@@ -61,6 +61,7 @@ pub fn instance(id: &str) -> GroupInstance {
         health_status: "Healthy".to_string(),
         protected_from_scale_in: false,
         availability_zone: "us-east-1a".to_string(),
+        launch_template: None,
     }
 }
 
