@@ -86,9 +86,6 @@ class Emulator:
     def reset_counts(self) -> None:
         self._get("/__reset")
 
-    def paging_shims(self, on: bool) -> None:
-        self._get(f"/__shims?paging={int(on)}")
-
     def counts(self) -> dict:
         return self._get("/__counts")
 
@@ -333,9 +330,16 @@ def loadavg() -> str:
 
 
 def sizes(amiroll: str, workdir: str, target_dir: str) -> dict:
+    """The binary's size; when it still has symbols (`file` does not say "stripped"), also its size
+    after `strip -o`."""
     out = {"binary": os.path.getsize(amiroll)}
+    if shutil.which("file"):
+        desc = subprocess.run(["file", "-L", amiroll], capture_output=True, text=True).stdout
+        out["already_stripped"] = ", stripped" in desc
     stripped = os.path.join(workdir, "amiroll.stripped")
-    if shutil.which("strip") and subprocess.run(["strip", "-o", stripped, amiroll]).returncode == 0:
+    if (not out.get("already_stripped") and shutil.which("strip")
+            and subprocess.run(["strip", "-o", stripped, amiroll]).returncode == 0
+            and os.path.getsize(stripped) < out["binary"]):
         out["stripped"] = os.path.getsize(stripped)
     zip_path = os.path.join(target_dir, "lambda", "amiroll-x86_64.zip")
     if os.path.exists(zip_path):
@@ -472,7 +476,6 @@ def main() -> int:
     ap.add_argument("--target-dir", required=True)
     ap.add_argument("--command", default="bench/run.sh")
     ap.add_argument("--raw", help="also write every measurement here (JSON)")
-    ap.add_argument("--dist-binary", help="a size-optimised build (profile dist) to compare peak RSS at N = 1")
     args = ap.parse_args()
     sizes_n = [int(x) for x in args.sizes.split(",")]
     work = tempfile.mkdtemp(prefix="amiroll-bench-")
@@ -511,34 +514,12 @@ def main() -> int:
                 runs[tool].append(r)
                 log(f"N={n} {tool} #{rep + 1}: {r['wall_ms']:.1f} ms wall, {r['cpu_ms']:.1f} ms CPU, "
                     f"{r['rss_mib']:.1f} MiB, {r['calls']} calls{' — ' + problem if problem else ''}")
-        unshimmed = None
-        if n >= 100:
-            # The same check against the emulator without the bench's paging shims (as the
-            # project's tests run it), to show what they change.
-            emu.paging_shims(False)
-            try:
-                r = measure(argv_for("check", args.amiroll, setup), env, emu, work, f"unshimmed-{n}")
-            finally:
-                emu.paging_shims(True)
-            unshimmed = {"exit": r["exit"], "calls": r["calls"], "by_action": r["by_action"],
-                         "wall_ms": r["wall_ms"], "tail": tail(r["stderr"], 2) or tail(r["stdout"], 2),
-                         "errors": sum(1 for x in r["stdout"].splitlines() if "[error]" in x)}
-            log(f"N={n} check without the paging shims: exit {r['exit']}, {r['calls']} calls")
         results["sizes"][n] = {
-            "unshimmed": unshimmed,
             "runs": runs,
             "problems": problems,
             "verbose": verbose_check(env, emu, work, args.amiroll, setup, n),
             "load": [load_before, loadavg()],
         }
-        if n == sizes_n[0] and args.dist_binary:
-            d_runs = [measure(argv_for("check", args.dist_binary, setup), env, emu, work, f"dist-{i}")
-                      for i in range(args.repeats)]
-            if all(r["exit"] == 0 for r in d_runs):
-                results["dist"] = {"path": os.path.relpath(args.dist_binary, ROOT),
-                                   "size": os.path.getsize(args.dist_binary), "runs": len(d_runs),
-                                   **{k: stats([r[k] for r in d_runs]) for k in ("wall_ms", "rss_mib")}}
-                log(f"N={n} check with the dist binary: {results['dist']['rss_mib']['median']:.1f} MiB")
         if n == sizes_n[0]:
             results["memory"] = memory_breakdown(env, work, args.amiroll, setup["config"])
             drift_result = drift(env, emu, work, args.amiroll, setup, new_ami)
@@ -596,7 +577,7 @@ def render(res: dict, args) -> str:
     w("## Machine")
     w("")
     w(f"- {m['nproc']} CPUs: {m['cpu']}; {m['ram_gib']:.1f} GiB RAM; {m['os']}")
-    w(f"- {m['rustc']}; amiroll {m['amiroll'].replace('amiroll ', '')} (release profile), tree at {m['git']}")
+    w(f"- {m['rustc']}; amiroll {m['amiroll'].replace('amiroll ', '')} (release profile: LTO, one codegen unit, opt-level s, stripped), tree at {m['git']}")
     w(f"- Python {m['python']}, boto3 {m['boto3']}, moto {m['moto']} (tests/moto/server.py with its shims)")
     w(f"- Load average (1/5/15 min) at start {res['load']['start']}, at end {res['load']['end']}; "
       "other work on the machine (builds) shows up as noise.")
@@ -607,12 +588,12 @@ def render(res: dict, args) -> str:
     w(args.command)
     w("```")
     w("")
-    w("- Emulator: `bench/count_server.py` = `tests/moto/server.py` unchanged, plus a WSGI middleware "
-      "that counts every request as `service:Action` and sums the time moto spends answering "
-      "(**server ms**), and two bench-only shims for AWS paging behaviour moto lacks: the account-wide "
-      "`DescribeLaunchTemplateVersions` ($Latest/$Default) returns a `NextToken` past `MaxResults` (moto "
-      "truncates silently), and `DescribeInstances` with `InstanceIds` answers in one response (moto pages "
-      "at 100). 127.0.0.1 only.")
+    w("- Emulator: `bench/count_server.py` = `tests/moto/server.py` unchanged (the emulator the project's "
+      "tests use, with all its shims, including AWS's paging: the account-wide "
+      "`DescribeLaunchTemplateVersions` ($Latest/$Default) returns a `NextToken` past `MaxResults`, and "
+      "`DescribeInstances` with `InstanceIds` answers in one response), plus a WSGI middleware that counts "
+      "every request as `service:Action` and sums the time moto spends answering (**server ms**). "
+      "127.0.0.1 only.")
     w(f"- Targets per N: launch template `bench-N-i` (ImageId, InstanceType, UserData), group "
       "`bench-N-i` (min 1, max 2, desired 1, `$Default`, `OldestLaunchTemplate`), parameter "
       f"`/bench/N/i/image_id` holding the AMI the template already uses, one SNS topic. AMIs: {res['ami']}.")
@@ -653,11 +634,6 @@ def render(res: dict, args) -> str:
         first = s["runs"]["check"][0]
         w("- check, time inside moto per action (first run): " + ", ".join(
             f"{k} {v:.0f} ms" for k, v in sorted(first.get("server_by_action", {}).items(), key=lambda kv: -kv[1])))
-        u = s.get("unshimmed")
-        if u:
-            w(f"- Without the bench's two paging shims (the emulator as the project's tests run it), "
-              f"`amiroll check` exits {u['exit']} after {u['calls']} calls ({by_action(u)}); "
-              f"{u['errors']} target(s) in error. Last lines: {u['tail']}")
         v = s["verbose"]
         w(f"- `amiroll -v check`: the engine's own count `{v['engine_counts']}`")
         w(f"- load average before/after: {s['load'][0]} / {s['load'][1]}")
@@ -673,11 +649,9 @@ def render(res: dict, args) -> str:
     b = res["binary"]
     w("## Sizes")
     w("")
-    w(f"- `target/release/amiroll`: {b['binary'] / 2**20:.1f} MiB ({b['binary']} bytes)"
+    w(f"- `target/release/amiroll` (release profile): {b['binary'] / 2**20:.1f} MiB ({b['binary']} bytes)"
+      + (", stripped" if b.get("already_stripped") else "")
       + (f"; stripped (`strip -o`): {b['stripped'] / 2**20:.1f} MiB ({b['stripped']} bytes)" if "stripped" in b else ""))
-    if res.get("dist"):
-        w(f"- `{res['dist']['path']}` (profile `dist`, built separately; not used for the goals): "
-          f"{res['dist']['size'] / 2**20:.1f} MiB ({res['dist']['size']} bytes)")
     if "lambda_zip" in b:
         w(f"- `target/lambda/amiroll-x86_64.zip` (deploy/package.sh): {b['lambda_zip'] / 2**20:.2f} MiB "
           f"({b['lambda_zip']} bytes, built {b['lambda_zip_mtime']})")
@@ -799,11 +773,6 @@ def explain(res: dict) -> list[str]:
             f"heap is small ({mem['anon_kb'] / 1024:.1f} MiB anonymous memory"
             + (f", heaptrack peak {mem['peak_heap']}" if mem.get("peak_heap") else "") + "). "
             "The lever is the size of the code, not what amiroll allocates.")
-        dist = res.get("dist")
-        if dist:
-            out.append(f"  The same check with the size-optimised `{dist['path']}` (profile `dist`: opt-level s, LTO, "
-                       f"stripped; {dist['size'] / 2**20:.1f} MiB): {fmt(dist['rss_mib'])} MiB peak RSS, "
-                       f"{fmt(dist['wall_ms'])} ms wall (median (min–max) of {dist['runs']}).")
     return out
 
 

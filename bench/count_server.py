@@ -13,17 +13,8 @@ middleware, so there is no extra network hop between the tools and moto:
   "max_in_flight": the most requests moto was answering at the same time};
 * `POST /__reset` (or GET) zeroes the counters. moto's own `/moto-api/...` requests are not counted.
 
-Two more bench-only shims, each imitating documented AWS behaviour that moto 5.2.1 lacks and that
-only shows at fleet sizes the project's tests do not reach (`GET /__shims?paging=0` turns both off,
-`?paging=1` on again; on by default):
-
-* "DescribeLaunchTemplateVersions" for all templates of the account (`Versions` $Latest/$Default,
-  no template id or name) is paginated: at most `MaxResults` (1-200) per response and a
-  `NextToken` for the rest. moto cuts the list at `MaxResults` and never returns a token, so a
-  caller sees only the first templates.
-* "DescribeInstances" with `InstanceIds`: "You cannot specify this parameter [MaxResults] and the
-  instance IDs parameter in the same request" — every instance asked for comes back in one
-  response. moto pages such a request at 100 reservations.
+It adds no shim of its own: moto behaves exactly as tests/moto/server.py makes it behave for the
+project's tests (its shims are listed in tests/moto/README.md).
 """
 
 from __future__ import annotations
@@ -46,9 +37,6 @@ _spec = importlib.util.spec_from_file_location("amiroll_moto_server", SERVER)
 moto_server = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(moto_server)
 
-from moto.core.responses import ActionResult  # noqa: E402
-from moto.ec2.responses.instances import InstanceResponse  # noqa: E402
-from moto.ec2.responses.launch_templates import LaunchTemplates  # noqa: E402
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
 
 _LOCK = threading.Lock()
@@ -82,42 +70,6 @@ def _json(start_response, value) -> list[bytes]:
     return [body]
 
 
-_SHIMS = {"paging": True}
-_original_dltv = LaunchTemplates.describe_launch_template_versions
-_original_describe_instances = InstanceResponse.describe_instances
-
-
-def describe_launch_template_versions(self: LaunchTemplates) -> ActionResult:
-    if not _SHIMS["paging"] or self._get_param("LaunchTemplateId") or self._get_param("LaunchTemplateName"):
-        return _original_dltv(self)
-    versions = self._get_param("Versions", [])
-    max_results = self._get_int_param("MaxResults", 200)
-    start = int(self._get_param("NextToken") or 0)
-    self.error_on_dryrun()
-    found = self.ec2_backend.describe_launch_template_versions(
-        template_name=None, template_id=None, versions=versions,
-        min_version=None, max_version=None, max_results=10**9,
-    )
-    page = found[start : start + max_results]
-    token = str(start + max_results) if start + max_results < len(found) else None
-    return ActionResult({
-        "LaunchTemplateVersions": [moto_server._version_result(self, t, v) for t, v in page],
-        "NextToken": token,
-    })
-
-
-def describe_instances(self: InstanceResponse) -> ActionResult:
-    ids = self._get_param("InstanceIds", [])
-    if not _SHIMS["paging"] or not ids or self._get_param("NextToken"):
-        return _original_describe_instances(self)
-    self.error_on_dryrun()
-    reservations = self.ec2_backend.get_reservations_by_instance_ids(ids, filters=self._filters_from_querystring())
-    return ActionResult({"Reservations": reservations, "NextToken": None})
-
-
-LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions
-InstanceResponse.describe_instances = describe_instances
-
 _original_call = DomainDispatcherApplication.__call__
 
 
@@ -136,11 +88,6 @@ def counted_call(self, environ, start_response):
             _SERVER_S.clear()
             _INFLIGHT["max"] = _INFLIGHT["now"]
         return _json(start_response, {"reset": True})
-    if path == "/__shims":
-        value = parse_qs(environ.get("QUERY_STRING", "")).get("paging", [None])[0]
-        if value is not None:
-            _SHIMS["paging"] = value not in ("0", "false", "off")
-        return _json(start_response, dict(_SHIMS))
     if path.startswith("/moto-api"):
         return _original_call(self, environ, start_response)
     label, environ = _label(environ)

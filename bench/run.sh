@@ -2,7 +2,7 @@
 # The benchmark: the seed's Lambda handler vs `amiroll check` / `amiroll apply --dry-run` over
 # N = 1, 50, 200 no-op targets on the local emulator (127.0.0.1 only). Writes docs/performance.md.
 #
-#   bench/run.sh                         # everything; ~10 min extra when the release build is stale
+#   bench/run.sh                         # everything; ~15-25 min extra when the release build is stale
 #   BENCH_SIZES=1,50 BENCH_REPEATS=1 bench/run.sh   # quicker, for trying changes to the harness
 #
 # Needs: python3 with moto[server] and boto3 (tests/moto/README.md), /usr/bin/time (Debian `time`,
@@ -45,7 +45,8 @@ if seed != ours:
 EOF
 fi
 
-# 3. The release binary, rebuilt when missing or older than its sources.
+# 3. The release binary (release profile: LTO, one codegen unit, opt-level s, stripped), rebuilt
+#    when missing or older than its sources.
 stale=""
 if [[ ! -x $BIN ]]; then
     stale="missing"
@@ -53,22 +54,10 @@ elif [[ -n $(find crates Cargo.toml Cargo.lock \( -name '*.rs' -o -name '*.toml'
     stale="older than its sources"
 fi
 if [[ -n $stale ]]; then
-    say "release binary $stale: cargo build --release -p amiroll-cli (about 10 min on 2 cores)"
+    say "release binary $stale: cargo build --release -p amiroll-cli (LTO; about 15-25 min cold on 2 cores)"
     cargo build --release -p amiroll-cli
 fi
 [[ -x $BIN ]] || { say "no binary at $BIN"; exit 1; }
-
-# Optional: a size-optimised build (cargo build --profile dist -p amiroll-cli), measured at N = 1
-# for the peak-RSS comparison when present and up to date. Never built here.
-DIST=$TARGET_DIR/dist/amiroll
-DIST_ARGS=()
-if [[ -x $DIST ]]; then
-    if [[ -z $(find crates Cargo.toml Cargo.lock \( -name '*.rs' -o -name '*.toml' -o -name Cargo.lock \) -newer "$DIST" -print -quit) ]]; then
-        DIST_ARGS=(--dist-binary "$DIST")
-    else
-        say "skipping $DIST: older than its sources"
-    fi
-fi
 
 # 4. The emulator with call counting, on a free port of 127.0.0.1.
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -96,5 +85,4 @@ python3 bench/bench.py \
     --repeats "$REPEATS" \
     --out "$OUT" \
     ${BENCH_RAW:+--raw "$BENCH_RAW"} \
-    "${DIST_ARGS[@]}" \
     --command "$CMD"

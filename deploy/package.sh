@@ -2,17 +2,17 @@
 # Build the Lambda function's `bootstrap` binary and zip it for the provided.al2023 runtime
 # ("Building Lambda functions with Rust": the zip holds an executable named `bootstrap` at its root).
 #
-#   deploy/package.sh            # x86_64 (and arm64 when this machine can build it)
-#   AMIROLL_PROFILE=release deploy/package.sh
+#   deploy/package.sh                        # x86_64 (and arm64 when this machine can build it)
+#   AMIROLL_PROFILE=NAME deploy/package.sh   # another Cargo profile (default: release)
 #
 # Output: target/lambda/amiroll-x86_64.zip (and amiroll-arm64.zip), under CARGO_TARGET_DIR if set.
-# The `dist` profile (root Cargo.toml: LTO, one codegen unit, stripped, opt-level "s") gives the
-# smallest binary; a cold build takes ~10-15 minutes on 2 cores and its link needs ~11 GB of memory.
+# The release profile (root Cargo.toml: LTO, one codegen unit, stripped, opt-level "s") gives the
+# smallest binary; a cold build takes ~15-25 minutes on 2 cores and its link needs ~11 GB of memory.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-profile="${AMIROLL_PROFILE:-dist}"
+profile="${AMIROLL_PROFILE:-release}"
 target_dir="${CARGO_TARGET_DIR:-target}"
 out_dir="$target_dir/lambda"
 # Amazon Linux 2023 ships glibc 2.34: a binary needing newer symbols fails to start there.
@@ -31,7 +31,10 @@ build() {
     local arch=$1 triple=$2
     echo "==> cargo build --profile $profile -p amiroll-lambda --bin bootstrap --target $triple"
     cargo build --profile "$profile" -p amiroll-lambda --bin bootstrap --target "$triple"
-    local bin="$target_dir/$triple/$profile/bootstrap"
+    # Cargo names the output directory after the profile, except `dev` (and `test`), which land in `debug`.
+    local profile_dir=$profile
+    case $profile in dev | test) profile_dir=debug ;; esac
+    local bin="$target_dir/$triple/$profile_dir/bootstrap"
     local needed
     needed="$(glibc_needed "$bin")"
     if [[ -n "$needed" ]] && [[ "$(printf '%s\n%s\n' "$needed" "$max_glibc" | sort -V | tail -n 1)" != "$max_glibc" ]]; then

@@ -26,10 +26,17 @@ from datetime import datetime, timezone
 from typing import Any
 
 from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
+from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
-from moto.ec2.exceptions import EC2ClientError, InvalidLaunchTemplateVersionNotFound
+from moto.ec2.exceptions import (
+    EC2ClientError,
+    InvalidLaunchTemplateVersionNotFound,
+    InvalidNextToken,
+    InvalidParameterValue,
+)
 from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateBackend
+from moto.ec2.responses.instances import InstanceResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ecs.exceptions import InvalidParameterException
 from moto.ecs.responses import EC2ContainerServiceResponse
@@ -404,6 +411,118 @@ def describe_capacity_providers(self: EC2ContainerServiceResponse) -> ActionResu
     return ActionResult({"capacityProviders": page, "failures": [], "nextToken": token})
 
 
+# --- shim 7: DescribeLaunchTemplateVersions for every template of the account, paged -----------
+
+_original_describe_versions_response = LaunchTemplates.describe_launch_template_versions
+
+
+def describe_launch_template_versions_paged(self: LaunchTemplates) -> ActionResult:
+    """Imitates "DescribeLaunchTemplateVersions" (Amazon EC2 API Reference) for all the launch
+    templates of the account (`Versions` `$Latest` and/or `$Default`, no LaunchTemplateId or
+    LaunchTemplateName): MaxResults is "The maximum number of results to return in a single call.
+    To retrieve the remaining results, make another call with the returned NextToken value. This
+    value can be between 1 and 200." At most MaxResults entries per response (200 when absent; AWS
+    documents no default) and a NextToken for the rest; MaxResults outside 1-200 is
+    InvalidParameterValue, a malformed NextToken InvalidNextToken. moto cuts the list at MaxResults
+    (default 15) and never returns a token, so a caller sees only the first templates. With a
+    template named, moto's own answer (with shim 3's deleted versions left out) is kept."""
+    if self._get_param("LaunchTemplateId") or self._get_param("LaunchTemplateName"):
+        return _original_describe_versions_response(self)
+    versions = self._get_param("Versions", [])
+    max_results = self._get_int_param("MaxResults", 200)
+    if not 1 <= max_results <= 200:
+        raise InvalidParameterValue(f"Value ( {max_results} ) for parameter maxResults is invalid. "
+                                    "Parameter must be between 1 and 200.")
+    token = self._get_param("NextToken")
+    if token is not None and not str(token).isdigit():
+        raise InvalidNextToken(str(token))
+    start = int(token or 0)
+    self.error_on_dryrun()
+    # Through shim 3's backend method: deleted versions are left out, moto's validation is kept.
+    found = self.ec2_backend.describe_launch_template_versions(
+        template_name=None, template_id=None, versions=versions,
+        min_version=None, max_version=None, max_results=10**9,
+    )
+    page = found[start : start + max_results]
+    next_token = str(start + max_results) if start + max_results < len(found) else None
+    return ActionResult({
+        "LaunchTemplateVersions": [_version_result(self, t, v) for t, v in page],
+        "NextToken": next_token,
+    })
+
+
+# --- shim 8: DescribeInstances with InstanceIds, in one response -------------------------------
+
+_original_describe_instances = InstanceResponse.describe_instances
+
+
+def describe_instances(self: InstanceResponse) -> ActionResult:
+    """Imitates "DescribeInstances" (Amazon EC2 API Reference) with InstanceIds: MaxResults "You
+    cannot specify this parameter and the instance IDs parameter in the same request", so every
+    instance asked for comes back in one response, without a NextToken. moto pages such a request
+    at 100 reservations. Without InstanceIds, with MaxResults (moto's
+    InvalidParameterCombination) or with a NextToken, moto's own answer is kept."""
+    ids = self._get_param("InstanceIds", [])
+    if not ids or self._get_param("MaxResults") is not None or self._get_param("NextToken"):
+        return _original_describe_instances(self)
+    self.error_on_dryrun()
+    reservations = self.ec2_backend.get_reservations_by_instance_ids(ids, filters=self._filters_from_querystring())
+    return ActionResult({"Reservations": reservations, "NextToken": None})
+
+
+# --- shim 9: an Auto Scaling instance's launch template version --------------------------------
+
+_LT_ID_TAG = "aws:ec2launchtemplate:id"
+_LT_VERSION_TAG = "aws:ec2launchtemplate:version"
+_original_instance_launch_template = InstanceState.launch_template  # the property object
+_original_replace_instances = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+
+def _instance_launch_template(self: InstanceState) -> dict[str, Any] | None:
+    """Imitates the `Instance` data type (Amazon EC2 Auto Scaling API Reference, "Instance",
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_Instance.html), which
+    DescribeAutoScalingGroups and DescribeAutoScalingInstances share in moto: LaunchTemplate is
+    "The launch template for the instance", i.e. the version the instance was launched from. Auto
+    Scaling tracks that version per instance; the OldestLaunchTemplate termination policy and an
+    instance refresh's skip matching act on it ("Configure termination policies for Amazon EC2
+    Auto Scaling", https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-termination-policies.html).
+    moto reports the template's current default version for every instance. Here LaunchTemplateId
+    and Version come from the instance's `aws:ec2launchtemplate:id` / `aws:ec2launchtemplate:version`
+    tags (which moto sets at launch) and LaunchTemplateName from the template in the EC2 backend
+    (left out if the template is gone); an instance without the tags keeps moto's answer."""
+    instance = self.instance
+    tags = instance.ec2_backend.tags.get(instance.id, {})
+    template_id, version = tags.get(_LT_ID_TAG), tags.get(_LT_VERSION_TAG)
+    if not template_id or not version:
+        return _original_instance_launch_template.fget(self)
+    result: dict[str, Any] = {"LaunchTemplateId": template_id}
+    template = instance.ec2_backend.launch_templates.get(template_id)
+    if template is not None:
+        result["LaunchTemplateName"] = template.name
+    result["Version"] = version
+    return result
+
+
+def replace_autoscaling_group_instances(self: FakeAutoScalingGroup, count_needed: int, propagated_tags: dict[str, str]) -> None:
+    """Part of shim 9. Imitates "LaunchTemplateSpecification" (Amazon EC2 Auto Scaling API
+    Reference): a group's Version "$Latest" or "$Default" makes Auto Scaling select the latest or
+    default version "when launching instances", a number selects that version. moto launches with
+    the AMI, instance type and user data of the group's version but calls RunInstances without a
+    Version, so the instance's `aws:ec2launchtemplate:version` tag says the template's default
+    version; here that tag of each newly launched instance is set to the version the group's
+    reference resolved to, which `_instance_launch_template` then reports."""
+    before = {state.instance.id for state in self.instance_states}
+    _original_replace_instances(self, count_needed, propagated_tags)
+    if self.ec2_launch_template is None:
+        return
+    number = str(self.ec2_launch_template.get_version(self.launch_template_version).number)
+    for state in self.instance_states:
+        if state.instance.id not in before:
+            tags = state.instance.ec2_backend.tags.get(state.instance.id, {})
+            if tags.get(_LT_ID_TAG) == self.ec2_launch_template.id:
+                tags[_LT_VERSION_TAG] = number
+
+
 def install_shims() -> None:
     LaunchTemplates.create_launch_template_version = create_launch_template_version
     LaunchTemplates.delete_launch_template_versions = delete_launch_template_versions
@@ -417,6 +536,10 @@ def install_shims() -> None:
     AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
     AutoScalingResponse.rollback_instance_refresh = rollback_instance_refresh
     EC2ContainerServiceResponse.describe_capacity_providers = describe_capacity_providers
+    LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions_paged
+    InstanceResponse.describe_instances = describe_instances
+    InstanceState.launch_template = property(_instance_launch_template)
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
 
 
 def _port() -> int:

@@ -14,6 +14,7 @@ use amiroll_aws::{AwsAdapter, ConnectOptions};
 use amiroll_core::port::{
     Aws, CapacityProvider, CreateVersionRequest, DesiredTemplate, ErrorKind, Notification,
     RefreshPreferences, ScheduledAction, StartRefreshRequest, TemplateSpec, UpdateGroupRequest,
+    VersionAlias,
 };
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -660,6 +661,60 @@ async fn describe_auto_scaling_groups_and_their_instances() {
         .await
         .expect("none")
         .is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn group_instances_report_their_launch_version() {
+    // The engine judges a current fleet's instances by the version the group records for each
+    // one (no DescribeInstances): after the default moves to v2, the instance launched from v1
+    // must still read v1, and the account-wide listings name v2 as default and latest.
+    let env = env().await;
+    let (current, other) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+    let v2 = raw_version(&env, &id, &other).await;
+    assert_eq!(v2, 2);
+    env.adapter
+        .modify_launch_template_default_version(&id, 2)
+        .await
+        .expect("default v2");
+
+    let groups = env
+        .adapter
+        .describe_auto_scaling_groups(std::slice::from_ref(&name))
+        .await
+        .expect("describe group");
+    let instance = &groups[0].instances[0];
+    let spec = instance
+        .launch_template
+        .as_ref()
+        .expect("instance template");
+    assert_eq!(spec.template_id.as_deref(), Some(id.as_str()));
+    assert_eq!(spec.version.as_deref(), Some("1"), "{instance:?}");
+
+    for (which, number, default) in [
+        (VersionAlias::Default, 2, true),
+        (VersionAlias::Latest, 2, true),
+    ] {
+        let listed = env
+            .adapter
+            .describe_current_template_versions(which)
+            .await
+            .expect("account-wide listing");
+        let ours: Vec<_> = listed.iter().filter(|v| v.template_id == id).collect();
+        assert_eq!(ours.len(), 1, "{which:?}: {ours:?}");
+        assert_eq!(
+            (
+                ours[0].version,
+                ours[0].is_default,
+                ours[0].image_id.as_deref()
+            ),
+            (number, default, Some(other.as_str())),
+            "{which:?}"
+        );
+    }
 }
 
 #[tokio::test]
