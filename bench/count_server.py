@@ -10,8 +10,13 @@ middleware, so there is no extra network hop between the tools and moto:
   action from the `X-Amz-Target` header (JSON protocols) or the `Action` form/query field (query
   protocols) — together with the time moto spent answering it;
 * `GET /__counts` returns {"calls": {label: n}, "server_ms": {label: ms}, "total": n,
-  "max_in_flight": the most requests moto was answering at the same time};
-* `POST /__reset` (or GET) zeroes the counters. moto's own `/moto-api/...` requests are not counted.
+  "max_in_flight": the most requests moto was answering at the same time, "busy_ms": ms}.
+  `server_ms` is summed per request, so requests answered at the same time count their overlap
+  more than once (the sum can exceed the wall time). `busy_ms` is wall-clock time during which at
+  least one counted request was in flight (the union of the request intervals): the time moto was
+  answering anything. With one request at a time the two agree;
+* `POST /__reset` (or GET) zeroes the counters (a request in flight at the reset counts its busy
+  time from the reset on). moto's own `/moto-api/...` requests are not counted.
 
 It adds no shim of its own: moto behaves exactly as tests/moto/server.py makes it behave for the
 project's tests (its shims are listed in tests/moto/README.md).
@@ -43,6 +48,9 @@ _LOCK = threading.Lock()
 _CALLS: Counter = Counter()
 _SERVER_S: defaultdict = defaultdict(float)
 _INFLIGHT = {"now": 0, "max": 0}
+# Union of the counted requests' intervals: "since" is when in-flight last went 0 -> 1 (None when
+# idle); "busy_s" the closed busy periods' total.
+_BUSY: dict = {"since": None, "busy_s": 0.0}
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
 
@@ -80,29 +88,40 @@ def counted_call(self, environ, start_response):
             calls = dict(_CALLS)
             server_ms = {k: round(v * 1000, 3) for k, v in _SERVER_S.items()}
             max_inflight = _INFLIGHT["max"]
+            busy = _BUSY["busy_s"]
+            if _BUSY["since"] is not None:  # a counted request is still in flight
+                busy += time.perf_counter() - _BUSY["since"]
         return _json(start_response, {"calls": calls, "server_ms": server_ms, "total": sum(calls.values()),
-                                      "max_in_flight": max_inflight})
+                                      "max_in_flight": max_inflight, "busy_ms": round(busy * 1000, 3)})
     if path == "/__reset":
         with _LOCK:
             _CALLS.clear()
             _SERVER_S.clear()
             _INFLIGHT["max"] = _INFLIGHT["now"]
+            _BUSY["busy_s"] = 0.0
+            if _BUSY["since"] is not None:
+                _BUSY["since"] = time.perf_counter()
         return _json(start_response, {"reset": True})
     if path.startswith("/moto-api"):
         return _original_call(self, environ, start_response)
     label, environ = _label(environ)
     with _LOCK:
+        t0 = time.perf_counter()
         _INFLIGHT["now"] += 1
         _INFLIGHT["max"] = max(_INFLIGHT["max"], _INFLIGHT["now"])
-    t0 = time.perf_counter()
+        if _INFLIGHT["now"] == 1:
+            _BUSY["since"] = t0
     try:
         return _original_call(self, environ, start_response)
     finally:
-        elapsed = time.perf_counter() - t0
         with _LOCK:
+            t1 = time.perf_counter()
             _INFLIGHT["now"] -= 1
             _CALLS[label] += 1
-            _SERVER_S[label] += elapsed
+            _SERVER_S[label] += t1 - t0
+            if _INFLIGHT["now"] == 0 and _BUSY["since"] is not None:
+                _BUSY["busy_s"] += t1 - _BUSY["since"]
+                _BUSY["since"] = None
 
 
 DomainDispatcherApplication.__call__ = counted_call
