@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
-use futures::future::join_all;
+use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::config::{Config, Strategy};
@@ -238,10 +238,10 @@ impl<'a, A: Aws> Engine<'a, A> {
         let name_chunks: Vec<&[String]> = names.chunks(10).collect();
         let group_chunks: Vec<&[String]> = group_names.chunks(100).collect();
         let (params, groups, defaults) = futures::join!(
-            join_all(name_chunks.iter().map(|chunk| {
+            in_flight(name_chunks.iter().map(|chunk| {
                 self.call(op::GET_PARAMETERS, move || self.aws.get_parameters(chunk))
             })),
-            join_all(group_chunks.iter().map(|chunk| {
+            in_flight(group_chunks.iter().map(|chunk| {
                 self.call(op::DESCRIBE_AUTO_SCALING_GROUPS, move || {
                     self.aws.describe_auto_scaling_groups(chunk)
                 })
@@ -426,22 +426,22 @@ impl<'a, A: Aws> Engine<'a, A> {
             unique(detailed.iter().filter_map(|t| t.settings.sns_topic.clone()));
 
         let (versions, instances, actions, refreshes, providers, topic_results) = futures::join!(
-            join_all(detail_templates.iter().map(|(_, id)| {
+            in_flight(detail_templates.iter().map(|(_, id)| {
                 self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, move || {
                     self.aws.describe_launch_template_versions(id)
                 })
             })),
-            join_all(instance_chunks.iter().map(|chunk| {
+            in_flight(instance_chunks.iter().map(|chunk| {
                 self.call(op::DESCRIBE_INSTANCES, move || {
                     self.aws.describe_instances(chunk)
                 })
             })),
-            join_all(action_reads.iter().map(|(_, g)| {
+            in_flight(action_reads.iter().map(|(_, g)| {
                 self.call(op::DESCRIBE_SCHEDULED_ACTIONS, move || {
                     self.aws.describe_scheduled_actions(g)
                 })
             })),
-            join_all(refresh_reads.iter().map(|(_, g)| {
+            in_flight(refresh_reads.iter().map(|(_, g)| {
                 self.call(op::DESCRIBE_INSTANCE_REFRESHES, move || {
                     self.aws.describe_instance_refreshes(g)
                 })
@@ -458,7 +458,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                     None
                 }
             },
-            join_all(topics.iter().map(|topic| {
+            in_flight(topics.iter().map(|topic| {
                 self.call(op::GET_TOPIC_ATTRIBUTES, move || {
                     self.aws.get_topic_attributes(topic)
                 })
@@ -598,7 +598,7 @@ impl<'a, A: Aws> Engine<'a, A> {
 
     /// `DescribeImages` for `ids`, 100 a call, sent at the same time.
     async fn read_images(&self, ids: &[String]) -> Vec<Result<Vec<Image>, AwsError>> {
-        join_all(
+        in_flight(
             ids.chunks(100).map(|chunk| {
                 self.call(op::DESCRIBE_IMAGES, move || self.aws.describe_images(chunk))
             }),
@@ -1049,6 +1049,20 @@ impl<'a, A: Aws> Engine<'a, A> {
             }
         }
     }
+}
+
+/// How many reads of one kind (one operation) are in flight at once. The batched reads of a
+/// fleet are few (one per 10 parameters, per 100 groups, …), so a small bound keeps a large fleet
+/// from bursting into the per-account request-rate limits ("Request throttling for the Amazon EC2
+/// API"; SSM and Auto Scaling throttle the same way) while independent reads still overlap.
+const READS_IN_FLIGHT: usize = 4;
+
+/// Run `reads` with at most [`READS_IN_FLIGHT`] in flight; results in input order.
+async fn in_flight<T>(reads: impl IntoIterator<Item = impl Future<Output = T>>) -> Vec<T> {
+    stream::iter(reads)
+        .buffered(READS_IN_FLIGHT)
+        .collect()
+        .await
 }
 
 /// Whether a group launches `$Latest` of a template (its own, its mixed policy's or an
