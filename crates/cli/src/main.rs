@@ -244,7 +244,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         return Ok(0);
     }
     // Every account × region the configuration covers; one connection each.
-    let places = fleet::places(&config);
+    let places = fleet::places_in(&config, cli.region.as_deref()).map_err(anyhow::Error::msg)?;
     let mut ports: Vec<(Place, Result<AwsAdapter, String>)> = Vec::new();
     for place in &places {
         let account = place

@@ -78,6 +78,35 @@ pub fn places(config: &Config) -> Vec<Place> {
         .collect()
 }
 
+/// [`places`], narrowed to `region` when one is given (`--region`): with a `regions` list, only
+/// that region of each account, and a region not in the list is an error that names it; without
+/// one, every account in that region.
+pub fn places_in(config: &Config, region: Option<&str>) -> Result<Vec<Place>, String> {
+    let all = places(config);
+    let Some(region) = region else {
+        return Ok(all);
+    };
+    if config.scope.regions.is_empty() {
+        return Ok(all
+            .into_iter()
+            .map(|p| Place {
+                region: Some(region.to_string()),
+                ..p
+            })
+            .collect());
+    }
+    if !config.scope.regions.iter().any(|r| r == region) {
+        return Err(format!(
+            "--region {region} is not one of the configuration's regions ({})",
+            config.scope.regions.join(", ")
+        ));
+    }
+    Ok(all
+        .into_iter()
+        .filter(|p| p.region.as_deref() == Some(region))
+        .collect())
+}
+
 /// Apply (or dry-run) the configuration in every place at once, `concurrency` at a time.
 /// `connect` failures are given as `Err` in `ports`.
 pub async fn apply_everywhere<A: Aws>(
@@ -182,4 +211,51 @@ pub async fn plan_everywhere<A: Aws>(
             .cmp(&(b.place.account.as_deref(), b.place.region.as_deref()))
     });
     plans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        Config::from_toml(
+            &format!(
+                "{extra}\n[[target]]\nname = \"web\"\nlaunch_template = \"lt-0123456789abcdef0\"\nami_parameter = \"/p\"\ngroups = [\"asg\"]\n"
+            ),
+            "fleet.toml",
+        )
+        .expect("config")
+    }
+
+    fn regions(places: &[Place]) -> Vec<Option<&str>> {
+        places.iter().map(|p| p.region.as_deref()).collect()
+    }
+
+    #[test]
+    fn region_narrows_a_regions_list_and_names_an_unknown_one() {
+        let c = config("regions = [\"us-east-1\", \"eu-west-1\"]");
+        assert_eq!(
+            regions(&places_in(&c, None).expect("all")),
+            vec![Some("us-east-1"), Some("eu-west-1")]
+        );
+        assert_eq!(
+            regions(&places_in(&c, Some("eu-west-1")).expect("one")),
+            vec![Some("eu-west-1")]
+        );
+        let e = places_in(&c, Some("ap-south-1")).expect_err("not listed");
+        assert!(
+            e.contains("ap-south-1") && e.contains("us-east-1, eu-west-1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn region_without_a_regions_list_is_the_region_of_every_account() {
+        let c = config("");
+        assert_eq!(regions(&places_in(&c, None).expect("default")), vec![None]);
+        assert_eq!(
+            regions(&places_in(&c, Some("eu-west-1")).expect("given")),
+            vec![Some("eu-west-1")]
+        );
+    }
 }
