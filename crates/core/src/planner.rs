@@ -1042,6 +1042,8 @@ pub fn plan_target(
     let mut failed = false;
     let mut all_converged = true;
     let mut revert_to: Option<u64> = None;
+    // The AMIs of the rounds that failed in this run.
+    let mut failed_amis: BTreeSet<String> = BTreeSet::new();
     let mut pre_actions: Vec<PlannedAction> = Vec::new();
     for v in &views {
         let inst = instance_views(v.group, obs, &template_id);
@@ -1122,6 +1124,7 @@ pub fn plan_target(
                 if out.failed {
                     events.push(Event::RolloutFailed);
                     revert_to = revert_to.or(out.revert_to);
+                    failed_amis.insert(group_ami.clone());
                 }
                 started |= out.started;
                 failed |= out.failed;
@@ -1225,6 +1228,34 @@ pub fn plan_target(
                 },
                 "the rollout failed; new launches go back to the version the fleet ran before",
             );
+        }
+        // A group pinned to a version that carries the AMI that failed (amiroll re-pinned it for
+        // the round, `pinned = "update"`) goes back too: left there, its next launch would bring
+        // that AMI back into the fleet.
+        if tmpl.version(rv).is_some() {
+            for v in &views {
+                let VersionSpec::Pinned(n) = v.spec else {
+                    continue;
+                };
+                let pinned_image = tmpl.version(n).and_then(|x| x.image_id.as_deref());
+                if n == rv || !pinned_image.is_some_and(|i| failed_amis.contains(i)) {
+                    continue;
+                }
+                let group = v.group.name.clone();
+                b.plan.actions.retain(|a| {
+                    !matches!(&a.action, Action::PinGroupVersion { group: g, .. } if *g == group)
+                });
+                b.act(
+                    Action::PinGroupVersion {
+                        group,
+                        template_id: template_id.clone(),
+                        version: VersionRef::Number(rv),
+                    },
+                    format!(
+                        "the rollout failed; the group pins v{n}, and goes back to v{rv}, the version the fleet ran before"
+                    ),
+                );
+            }
         }
     }
 

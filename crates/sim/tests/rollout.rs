@@ -171,6 +171,81 @@ fn seed_bug_5_a_pinned_group_is_refused_and_nothing_changes() {
 }
 
 #[test]
+fn a_failed_surge_re_pins_a_pinned_group_to_the_version_it_ran_before() {
+    // pinned = "update": amiroll re-pins the group to the new version for the round. When the
+    // round fails, the group must go back with the default; left on the bad version, its next
+    // launch would bring the AMI that failed back into the fleet.
+    let w = World::new();
+    w.sim
+        .create_group(
+            GroupSpec::new("pinned", &w.lt, 1, 4, 2)
+                .with_version("1")
+                .with_termination_policies(&["OldestLaunchTemplate"]),
+        )
+        .expect("group");
+    let w = World {
+        toml: w.toml.replace("[\"web\"]", "[\"pinned\"]"),
+        ..w
+    }
+    .setting("pinned = \"update\"");
+    w.publish(BAD);
+    let last = w.converge();
+    assert_eq!(
+        last.targets[0].plan.status,
+        TargetStatus::Failed,
+        "{:#?}",
+        last.targets[0].plan
+    );
+    assert_eq!(w.sim.template(&w.lt).default_version, 1);
+    let g = w.sim.group("pinned");
+    assert_eq!(
+        g.launch_template.and_then(|s| s.version).as_deref(),
+        Some("1"),
+        "the group launches the version it ran before"
+    );
+    // A scale-out now launches the old AMI, not the one that failed.
+    w.sim.set_desired_capacity("pinned", 4).expect("scale out");
+    w.sim.advance(Duration::from_secs(600));
+    let by_ami = w.sim.instances_by_ami("pinned");
+    assert_eq!(
+        by_ami.get(BAD),
+        Some(&2),
+        "no new instance on the bad AMI: {by_ami:?}"
+    );
+    // Later runs leave it there and do not retry.
+    for _ in 0..2 {
+        let r = w.apply_ok();
+        assert_eq!(r.targets[0].plan.status, TargetStatus::Failed);
+    }
+    let g = w.sim.group("pinned");
+    assert_eq!(
+        g.launch_template.and_then(|s| s.version).as_deref(),
+        Some("1")
+    );
+    // `rollback` then removes the bad instances and restores the original capacity.
+    w.sim
+        .set_desired_capacity("pinned", 2)
+        .expect("scale back in");
+    w.sim.advance(Duration::from_secs(600));
+    let engine = amiroll_core::Engine::new(&w.sim);
+    let r = futures::executor::block_on(engine.rollback(&w.config(), false)).expect("rollback");
+    assert!(
+        r.targets[0].plan.errors.is_empty(),
+        "{:?}",
+        r.targets[0].plan.errors
+    );
+    assert!(
+        r.targets[0].apply_error.is_none(),
+        "{:?}",
+        r.targets[0].apply_error
+    );
+    w.converge();
+    let by_ami = w.sim.instances_by_ami("pinned");
+    assert_eq!(by_ami.get(BAD), None, "{by_ami:?}");
+    assert_eq!(by_ami.get(OLD), Some(&2), "{by_ami:?}");
+}
+
+#[test]
 fn seed_bug_5_latest_group_never_sees_an_unvalidated_version() {
     let w = World::new();
     w.sim
