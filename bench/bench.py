@@ -225,6 +225,10 @@ def measure(argv: list[str], env: dict, emu: Emulator, workdir: str, tag: str) -
         "busy_ms": counts.get("busy_ms", 0.0),
         "server_by_action": counts.get("server_ms", {}),
         "max_in_flight": counts.get("max_in_flight", 0),
+        # Spawn to the first request moto received, and moto's last answer to exit (perf_counter is
+        # CLOCK_MONOTONIC, the clock count_server.py stamps requests with).
+        "startup_ms": (counts["first_request_at"] - t0) * 1000 if counts.get("first_request_at") else None,
+        "tail_ms": (t0 + wall - counts["last_response_at"]) * 1000 if counts.get("last_response_at") else None,
         "stdout": stdout,
         "stderr": stderr,
     }
@@ -578,6 +582,7 @@ def main() -> int:
             "load": [load_before, loadavg()],
         }
         if n == sizes_n[0]:
+            results["trust_store"] = small_trust_store(env, emu, work, args.amiroll, setup, args.repeats)
             results["memory"] = memory_breakdown(env, work, args.amiroll, setup["config"])
             drift_result = drift(env, emu, work, args.amiroll, setup, new_ami)
             log(f"seed drift run: exit {drift_result['seed']['exit']}")
@@ -593,6 +598,43 @@ def main() -> int:
         f.write(render(results, args))
     log(f"wrote {args.out} (work files in {work})")
     return 0
+
+
+def small_trust_store(env: dict, emu: Emulator, workdir: str, amiroll: str, setup: dict, repeats: int) -> dict:
+    """Diagnostic: `amiroll check` with a trust store of one certificate (SSL_CERT_FILE, and
+    SSL_CERT_DIR pointing nowhere). The AWS SDK for Rust loads the system's TLS root certificates
+    when it builds its HTTPS client, before the first request, even when the endpoint is the
+    emulator's http:// URL; boto3 reads its CA bundle only when it opens an HTTPS connection, so
+    against the emulator the seed never pays for it. Against AWS both do. Not used for the goals."""
+    bundle = next((p for p in ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
+                   if os.path.exists(p)), None)
+    if not bundle:
+        return {}
+    one = os.path.join(workdir, "one-ca.pem")
+    with open(bundle) as src, open(one, "w") as dst:
+        block = []
+        for line in src:
+            block.append(line)
+            if line.startswith("-----END CERTIFICATE-----"):
+                break
+        dst.write("".join(block))
+    small = dict(env, SSL_CERT_FILE=one, SSL_CERT_DIR=os.path.join(workdir, "no-such-dir"))
+    runs = {"system": [], "one": []}
+    for rep in range(repeats):
+        for key, e in (("system", env), ("one", small)):
+            r = measure(argv_for("check", amiroll, setup), e, emu, workdir, f"trust-{key}-{rep}")
+            r.pop("stdout")
+            r.pop("stderr")
+            runs[key].append(r)
+    out = {"bundle": bundle}
+    for key, rs in runs.items():
+        out[key] = {
+            "wall_ms": statistics.median(r["wall_ms"] for r in rs),
+            "startup_ms": statistics.median(r["startup_ms"] for r in rs if r.get("startup_ms") is not None)
+            if any(r.get("startup_ms") is not None for r in rs) else None,
+        }
+    log(f"trust store: system {out['system']['wall_ms']:.1f} ms, one certificate {out['one']['wall_ms']:.1f} ms")
+    return out
 
 
 def log(msg: str) -> None:
@@ -926,11 +968,36 @@ def render_time_goes(res: dict) -> str:
                          f"in the client")
         L.append(f"- N = {n}: " + "; ".join(parts) + ".")
         L.append("  Requests reached moto — " + "; ".join(f"{tool}: {sent(runs[tool])}" for tool in TOOLS) + ".")
+        phases = []
+        for tool in TOOLS:
+            ups = [r["startup_ms"] for r in runs[tool] if r.get("startup_ms") is not None]
+            tails = [r["tail_ms"] for r in runs[tool] if r.get("tail_ms") is not None]
+            wall = med(res, ni, tool, "wall_ms")
+            if ups and tails and wall:
+                up, tail = statistics.median(ups), statistics.median(tails)
+                phases.append(f"{tool} {up:.1f} ms from spawn to its first request, {wall - up - tail:.1f} ms from "
+                              f"there to moto's last answer, {tail:.1f} ms from that answer to exit")
+        if phases:
+            L.append("  Phases (medians; spawn to first request = process start, imports or configuration, "
+                     "clients, credentials and TLS roots): " + "; ".join(phases) + ".")
         sw, sb = med(res, ni, "seed", "wall_ms"), med(res, ni, "seed", "busy_ms")
         cw, cb = med(res, ni, "check", "wall_ms"), med(res, ni, "check", "busy_ms")
         if sw and cw and cw - cb > 0:
             L.append(f"  Outside the emulator (wall − moto busy ms): seed {sw - sb:.0f} ms vs check {cw - cb:.0f} ms = "
                      f"{(sw - sb) / (cw - cb):.1f}× (with the emulator's time: {sw / cw:.1f}×).")
+    ts = res.get("trust_store") or {}
+    if ts.get("system") and ts.get("one"):
+        first = list(res["sizes"])[0]
+        su, ou = ts["system"].get("startup_ms"), ts["one"].get("startup_ms")
+        L.append(f"- TLS roots (N = {first}, diagnostic, not used for the goals): the AWS SDK for Rust loads the "
+                 f"system's root certificates ({ts['bundle']} and the certificate directory) when it builds its "
+                 f"HTTPS client, before the first request, even for the emulator's http:// endpoint; boto3 reads "
+                 f"its CA bundle only when it opens an HTTPS connection, so against the emulator the seed never "
+                 f"pays for it (against AWS both do). `amiroll check` with the system's roots: "
+                 f"{ts['system']['wall_ms']:.1f} ms wall"
+                 + (f", first request after {su:.1f} ms" if su is not None else "")
+                 + f"; with a one-certificate trust store (`SSL_CERT_FILE`): {ts['one']['wall_ms']:.1f} ms"
+                 + (f", first request after {ou:.1f} ms" if ou is not None else "") + " (medians).")
     mem = res.get("memory") or {}
     if "binary_kb" in mem:
         L.append(f"- Memory of `amiroll check` (N = {list(res['sizes'])[0]}), read from /proc/PID/smaps while it waits "

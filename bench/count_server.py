@@ -51,6 +51,10 @@ _INFLIGHT = {"now": 0, "max": 0}
 # Union of the counted requests' intervals: "since" is when in-flight last went 0 -> 1 (None when
 # idle); "busy_s" the closed busy periods' total.
 _BUSY: dict = {"since": None, "busy_s": 0.0}
+# When the first counted request arrived and the last answer left since the reset, on
+# time.perf_counter's clock (CLOCK_MONOTONIC on Linux: one clock for every process of the machine,
+# so the bench can set them against the moment it started a tool).
+_EDGES: dict = {"first": None, "last": None}
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
 
@@ -91,14 +95,17 @@ def counted_call(self, environ, start_response):
             busy = _BUSY["busy_s"]
             if _BUSY["since"] is not None:  # a counted request is still in flight
                 busy += time.perf_counter() - _BUSY["since"]
+            edges = dict(_EDGES)
         return _json(start_response, {"calls": calls, "server_ms": server_ms, "total": sum(calls.values()),
-                                      "max_in_flight": max_inflight, "busy_ms": round(busy * 1000, 3)})
+                                      "max_in_flight": max_inflight, "busy_ms": round(busy * 1000, 3),
+                                      "first_request_at": edges["first"], "last_response_at": edges["last"]})
     if path == "/__reset":
         with _LOCK:
             _CALLS.clear()
             _SERVER_S.clear()
             _INFLIGHT["max"] = _INFLIGHT["now"]
             _BUSY["busy_s"] = 0.0
+            _EDGES["first"] = _EDGES["last"] = None
             if _BUSY["since"] is not None:
                 _BUSY["since"] = time.perf_counter()
         return _json(start_response, {"reset": True})
@@ -111,6 +118,8 @@ def counted_call(self, environ, start_response):
         _INFLIGHT["max"] = max(_INFLIGHT["max"], _INFLIGHT["now"])
         if _INFLIGHT["now"] == 1:
             _BUSY["since"] = t0
+        if _EDGES["first"] is None:
+            _EDGES["first"] = t0
     try:
         return _original_call(self, environ, start_response)
     finally:
@@ -119,6 +128,7 @@ def counted_call(self, environ, start_response):
             _INFLIGHT["now"] -= 1
             _CALLS[label] += 1
             _SERVER_S[label] += t1 - t0
+            _EDGES["last"] = t1
             if _INFLIGHT["now"] == 0 and _BUSY["since"] is not None:
                 _BUSY["busy_s"] += t1 - _BUSY["since"]
                 _BUSY["since"] = None
