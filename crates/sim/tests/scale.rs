@@ -116,6 +116,14 @@ fn only_the_targets_that_may_change_get_the_detailed_reads() {
     assert_eq!(sim.call_count(op::DESCRIBE_INSTANCES), 1);
 }
 
+/// The plan from every detail read (every version, every instance), as `rollback` observes.
+fn full_plan(engine: &Engine<'_, SimAws>, config: &Config) -> amiroll_core::model::Plan {
+    futures::executor::block_on(async {
+        let obs = engine.observe_with(config, true).await.expect("observe");
+        amiroll_core::planner::plan(config, &obs)
+    })
+}
+
 /// The plan of each target as status + summary, for comparing two plans.
 fn verdicts(plan: &amiroll_core::model::Plan) -> Vec<(String, TargetStatus, String)> {
     plan.targets
@@ -146,10 +154,7 @@ fn a_template_that_is_current_with_instances_on_an_older_version_still_rolls() {
         "the instance is seen on the old AMI"
     );
     assert_eq!(sim.call_count(op::DESCRIBE_INSTANCES), 1);
-    let full = futures::executor::block_on(async {
-        let obs = engine.observe_with(&config, true).await.expect("observe");
-        amiroll_core::planner::plan(&config, &obs)
-    });
+    let full = full_plan(&engine, &config);
     assert_eq!(verdicts(&plan), verdicts(&full));
 }
 
@@ -182,10 +187,7 @@ fn a_group_on_latest_costs_one_more_listing_and_sees_the_latest_version() {
     );
     // The same verdict as with every detail read.
     let plan = amiroll_core::planner::plan(&config, &obs);
-    let full = futures::executor::block_on(async {
-        let obs = engine.observe_with(&config, true).await.expect("observe");
-        amiroll_core::planner::plan(&config, &obs)
-    });
+    let full = full_plan(&engine, &config);
     assert_eq!(verdicts(&plan), verdicts(&full));
 }
 
@@ -253,10 +255,7 @@ fn the_batched_plan_is_the_plan_with_every_detail_read() {
     }
     let engine = Engine::new(&sim);
     let batched = futures::executor::block_on(engine.plan(&config)).expect("plan");
-    let full = futures::executor::block_on(async {
-        let obs = engine.observe_with(&config, true).await.expect("observe");
-        amiroll_core::planner::plan(&config, &obs)
-    });
+    let full = full_plan(&engine, &config);
     assert_eq!(verdicts(&batched), verdicts(&full));
     for (b, f) in batched.targets.iter().zip(&full.targets) {
         let by_ami = |t: &amiroll_core::model::TargetPlan| {
