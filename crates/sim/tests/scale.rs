@@ -12,6 +12,11 @@ const NEW: &str = "ami-0000000000000b002";
 
 /// `n` targets, each with its own parameter, template and one-instance group, all current.
 fn fleet(n: usize) -> (SimAws, Config) {
+    fleet_with(n, |_| String::new())
+}
+
+/// [`fleet`] with `extra(i)` added to target `i`'s table.
+fn fleet_with(n: usize, extra: impl Fn(usize) -> String) -> (SimAws, Config) {
     let sim = account();
     let topic = sim.create_topic("amiroll");
     let mut toml = format!("[defaults]\nsns_topic = \"{topic}\"\n");
@@ -30,7 +35,8 @@ fn fleet(n: usize) -> (SimAws, Config) {
         )
         .expect("group");
         toml.push_str(&format!(
-            "[[target]]\nname = \"t{i}\"\nlaunch_template = \"{lt}\"\nami_parameter = \"{param}\"\ngroups = [\"asg-{i}\"]\n"
+            "[[target]]\nname = \"t{i}\"\nlaunch_template = \"{lt}\"\nami_parameter = \"{param}\"\ngroups = [\"asg-{i}\"]\n{}\n",
+            extra(i)
         ));
     }
     let config = Config::from_toml(&toml, "scale.toml").expect("config");
@@ -277,4 +283,132 @@ fn the_batched_plan_is_the_plan_with_every_detail_read() {
         current.contains(&"t3") && current.contains(&"t9"),
         "{current:?}"
     );
+}
+
+/// One thing that happens to a small fleet between two looks at it.
+#[derive(Debug, Clone)]
+enum Step {
+    /// The target's parameter names this AMI.
+    Publish(usize, &'static str),
+    /// Someone adds a version with this AMI (not the default).
+    NewVersion(usize, &'static str),
+    /// Someone makes the newest version the default.
+    DefaultToLatest(usize),
+    /// The group launches this version reference.
+    Launch(usize, &'static str),
+    /// The group's desired capacity changes; ten minutes pass.
+    Scale(usize, i32),
+    /// One `amiroll apply`; five minutes pass.
+    Apply,
+    /// Time passes.
+    Wait(u64),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let ami = prop_oneof![Just(OLD), Just(NEW)];
+    prop_oneof![
+        (0..3usize, ami.clone()).prop_map(|(t, a)| Step::Publish(t, a)),
+        (0..3usize, ami).prop_map(|(t, a)| Step::NewVersion(t, a)),
+        (0..3usize).prop_map(Step::DefaultToLatest),
+        (
+            0..3usize,
+            prop_oneof![Just("$Default"), Just("$Latest"), Just("1")]
+        )
+            .prop_map(|(t, v)| Step::Launch(t, v)),
+        (0..3usize, 1..=2i32).prop_map(|(t, d)| Step::Scale(t, d)),
+        Just(Step::Apply),
+        Just(Step::Apply),
+        (1..120u64).prop_map(Step::Wait),
+    ]
+}
+
+fn run(sim: &SimAws, config: &Config, s: &Step) {
+    let lt = |t: usize| sim.template(&format!("web-template-{t}")).id;
+    let minutes = |m: u64| std::time::Duration::from_secs(60 * m);
+    match *s {
+        Step::Publish(t, ami) => {
+            sim.put_parameter(&format!("/fleet/{t}/image_id"), ami);
+        }
+        Step::NewVersion(t, ami) => {
+            let _ = sim.create_launch_template_version_raw(
+                &lt(t),
+                None,
+                TemplateData::new(ami, "m5.large"),
+                None,
+            );
+        }
+        Step::DefaultToLatest(t) => {
+            let id = lt(t);
+            let _ = sim.set_default_version(&id, sim.template(&id).latest_version);
+        }
+        Step::Launch(t, version) => {
+            let group = format!("asg-{t}");
+            let Some(mut spec) = sim.group(&group).launch_template else {
+                return;
+            };
+            spec.version = Some(version.to_string());
+            spec.template_name = None;
+            let _ =
+                futures::executor::block_on(sim.update_auto_scaling_group(&UpdateGroupRequest {
+                    group_name: group,
+                    launch_template: Some(spec),
+                    termination_policies: None,
+                }));
+        }
+        Step::Scale(t, desired) => {
+            let _ = sim.set_desired_capacity(&format!("asg-{t}"), desired);
+            sim.advance(minutes(10));
+        }
+        Step::Apply => {
+            let engine = Engine::new(sim);
+            let _ = futures::executor::block_on(engine.run(config, false));
+            sim.advance(minutes(5));
+        }
+        Step::Wait(m) => sim.advance(minutes(m)),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Whatever happened to the fleet (people adding versions, moving defaults, re-pointing and
+    /// scaling groups, amiroll rolling it), the plan made from the batched reads is the plan
+    /// made with every instance and version read: a target judged current without reading its
+    /// instances really is current, and every other target gets the same actions.
+    #[test]
+    fn the_batched_plan_matches_the_full_plan_whatever_happened(
+        steps in proptest::collection::vec(step(), 1..14)
+    ) {
+        // One target per strategy; a pinned group may be re-pinned.
+        let (sim, config) = fleet_with(3, |i| {
+            let strategy = ["instance-refresh", "scheduled-surge", "none"][i];
+            format!("strategy = \"{strategy}\"\npinned = \"update\"\nset_termination_policy = true")
+        });
+        for s in &steps {
+            run(&sim, &config, s);
+            let engine = Engine::new(&sim);
+            let batched = futures::executor::block_on(engine.plan(&config)).expect("plan");
+            let full = full_plan(&engine, &config);
+            for (b, f) in batched.targets.iter().zip(&full.targets) {
+                let ami_of = |p: &amiroll_core::model::TargetPlan| {
+                    p.groups.iter().map(|g| g.instances_by_ami.clone()).collect::<Vec<_>>()
+                };
+                proptest::prop_assert_eq!(ami_of(b), ami_of(f), "{} after {:?}", &b.target, s);
+                // Only pruning may differ: it needs every version, which the batched reads
+                // leave out for a target that is plainly current.
+                let kept = |p: &amiroll_core::model::TargetPlan| {
+                    p.actions
+                        .iter()
+                        .filter(|a| {
+                            !matches!(a.action, amiroll_core::model::Action::DeleteVersions { .. })
+                        })
+                        .cloned()
+                        .collect::<Vec<_>>()
+                };
+                proptest::prop_assert_eq!(b.status, f.status, "{} after {:?}", &b.target, s);
+                proptest::prop_assert_eq!(kept(b), kept(f), "{} after {:?}", &b.target, s);
+            }
+        }
+    }
 }
