@@ -1204,6 +1204,45 @@ pub fn plan_target(
         }
     }
 
+    // A target that others wait for (`after`) and that runs the AMI everywhere without having
+    // recorded it (strategy `none`, instances replaced by someone else, or current before amiroll
+    // rolled it): record it, or the waves behind it would wait forever. The soak of the targets
+    // behind it starts now.
+    let waiting: Vec<&str> = all
+        .iter()
+        .filter(|x| x.settings.after.as_deref() == Some(t.name.as_str()))
+        .map(|x| x.name.as_str())
+        .collect();
+    if !waiting.is_empty() && all_converged && !failed && !in_flight && !started {
+        for v in &views {
+            let recorded = v.group.tags.get(tags::SUCCEEDED_AMI) == Some(&ami)
+                || b.plan.actions.iter().any(|a| {
+                    matches!(&a.action, Action::TagGroup { group, tags: t }
+                        if *group == v.group.name && t.contains_key(tags::SUCCEEDED_AMI))
+                });
+            if recorded {
+                continue;
+            }
+            b.act(
+                Action::TagGroup {
+                    group: v.group.name.clone(),
+                    tags: BTreeMap::from([
+                        (tags::SUCCEEDED_AMI.to_string(), ami.clone()),
+                        (tags::SUCCEEDED_AT.to_string(), fmt_time(now)),
+                    ]),
+                },
+                format!(
+                    "every instance runs {ami}; record it, because {} wait(s) for this target (after)",
+                    waiting
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+    }
+
     // A failed round puts the default back to the version the fleet ran before, so that new
     // launches stop using the AMI that failed.
     if let Some(rv) = revert_to {

@@ -262,6 +262,73 @@ fn wave_gate_waits_for_staging_and_its_soak() {
 }
 
 #[test]
+fn a_wave_does_not_wait_forever_for_a_target_that_never_records_a_rollout() {
+    // Staging uses strategy `none`: amiroll moves its template, and someone replaces the
+    // instances. No rollout of amiroll's ever finishes there, so no success is recorded; prod
+    // (after = "staging") must still go once staging runs the AMI, not wait forever.
+    let w = world();
+    w.sim
+        .create_group(
+            GroupSpec::new("staging", &w.lt, 1, 2, 1)
+                .with_termination_policies(&["OldestLaunchTemplate"]),
+        )
+        .expect("group");
+    let toml = format!(
+        "{}after = \"staging\"\n[[target]]\nname = \"staging\"\nlaunch_template = \"ecs\"\nami_parameter = \"{PARAM}\"\ngroups = [\"staging\"]\nstrategy = \"none\"\n",
+        w.toml
+    );
+    let w = World { toml, ..w };
+    w.publish(NEW);
+    w.apply_ok();
+    assert_eq!(
+        on(&w, "staging"),
+        vec![OLD.to_string()],
+        "strategy none leaves them"
+    );
+    assert_eq!(
+        on(&w, "web"),
+        vec![OLD.to_string()],
+        "prod waits for staging"
+    );
+    // Someone replaces staging's instance (it launches the new default).
+    w.sim.set_desired_capacity("staging", 2).expect("scale out");
+    w.sim.advance(Duration::from_secs(600));
+    w.sim.set_desired_capacity("staging", 1).expect("scale in");
+    w.sim.advance(Duration::from_secs(600));
+    assert_eq!(on(&w, "staging"), vec![NEW.to_string()]);
+    // A check records nothing and shows staging as current.
+    let engine = Engine::new(&w.sim);
+    let plan = futures::executor::block_on(engine.plan(&w.config())).expect("plan");
+    let staging = plan
+        .targets
+        .iter()
+        .find(|t| t.target == "staging")
+        .expect("staging");
+    assert_eq!(staging.status, TargetStatus::Current, "{}", staging.summary);
+    // The next runs record that staging runs the AMI, and prod follows.
+    let last = w.converge();
+    assert!(
+        last.targets
+            .iter()
+            .all(|t| t.plan.status == TargetStatus::Current),
+        "{:#?}",
+        last.targets
+            .iter()
+            .map(|t| (&t.plan.target, t.plan.status, &t.plan.summary))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(on(&w, "web"), vec![NEW.to_string()]);
+    assert_eq!(
+        w.sim
+            .group("staging")
+            .tags
+            .get("amiroll:succeeded-ami")
+            .map(String::as_str),
+        Some(NEW)
+    );
+}
+
+#[test]
 fn rollback_during_a_refresh_returns_the_fleet_to_the_old_ami() {
     let w = world().setting("instance_warmup = \"10m\"");
     w.publish(NEW);
