@@ -529,7 +529,7 @@ def main() -> int:
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--sizes", default="1,50,200")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--target-dir", required=True)
     ap.add_argument("--command", default="bench/run.sh")
     ap.add_argument("--raw", help="also write every measurement here (JSON)")

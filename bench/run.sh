@@ -18,7 +18,7 @@ case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
 BIN=$TARGET_DIR/release/amiroll
 OUT=${BENCH_OUT:-$ROOT/docs/performance.md}
 SIZES=${BENCH_SIZES:-1,50,200}
-REPEATS=${BENCH_REPEATS:-3}
+REPEATS=${BENCH_REPEATS:-5}
 SEED=${AMIROLL_SEED_TEXT:-/work/shared/seed/000_4d772bf91f84b3a9.txt}
 
 say() { printf '[bench] %s\n' "$*" >&2; }
@@ -75,7 +75,7 @@ say "emulator on 127.0.0.1:$PORT (pid $SERVER_PID)"
 
 # 5. Measure and write the document.
 CMD=bench/run.sh
-[[ $REPEATS != 3 ]] && CMD="BENCH_REPEATS=$REPEATS $CMD"
+[[ $REPEATS != 5 ]] && CMD="BENCH_REPEATS=$REPEATS $CMD"
 [[ $SIZES != 1,50,200 ]] && CMD="BENCH_SIZES=$SIZES $CMD"
 python3 bench/bench.py \
     --amiroll "$BIN" \
