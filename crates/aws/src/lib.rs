@@ -202,6 +202,25 @@ fn non_empty_token(token: Option<&str>) -> Option<String> {
     token.filter(|t| !t.is_empty()).map(str::to_owned)
 }
 
+/// Every page of a listing: `page(token)` sends one request and returns its items and the
+/// next token; AWS ends a listing with no token or an empty one.
+async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, AwsError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
+{
+    let mut items = Vec::new();
+    let mut token = None;
+    loop {
+        let (page_items, next) = page(token.take()).await?;
+        items.extend(page_items);
+        match non_empty_token(next.as_deref()) {
+            Some(t) => token = Some(t),
+            None => return Ok(items),
+        }
+    }
+}
+
 /// `DescribeImages`: "If you specify an AMI ID that does not exist, an error is returned"
 /// (`InvalidAMIID.NotFound`, or `InvalidAMIID.Malformed` for a badly formed id) — for the whole call.
 fn is_unknown_image(err: &AwsError) -> bool {
@@ -495,50 +514,45 @@ fn map_capacity_provider(
 impl AwsAdapter {
     /// One `DescribeImages` call (all pages) for `ids`.
     async fn describe_images_once(&self, ids: &[String]) -> Result<Vec<Image>, AwsError> {
-        let mut images = Vec::new();
-        let mut token = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .ec2
                 .describe_images()
                 .set_image_ids(Some(ids.to_vec()))
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| from_sdk(op::DESCRIBE_IMAGES, e))?;
-            for image in out.images() {
-                images.push(map_image(op::DESCRIBE_IMAGES, image)?);
-            }
-            match non_empty_token(out.next_token()) {
-                Some(t) => token = Some(t),
-                None => return Ok(images),
-            }
-        }
+            let images = out
+                .images()
+                .iter()
+                .map(|image| map_image(op::DESCRIBE_IMAGES, image))
+                .collect::<Result<Vec<_>, AwsError>>()?;
+            Ok((images, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// One `DescribeInstances` listing (all pages) for `ids`.
     async fn describe_instances_once(&self, ids: &[String]) -> Result<Vec<Ec2Instance>, AwsError> {
-        let mut instances = Vec::new();
-        let mut token = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .ec2
                 .describe_instances()
                 .set_instance_ids(Some(ids.to_vec()))
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| from_sdk(op::DESCRIBE_INSTANCES, e))?;
-            for reservation in out.reservations() {
-                for instance in reservation.instances() {
-                    instances.push(map_instance(op::DESCRIBE_INSTANCES, instance)?);
-                }
-            }
-            match non_empty_token(out.next_token()) {
-                Some(t) => token = Some(t),
-                None => return Ok(instances),
-            }
-        }
+            let instances = out
+                .reservations()
+                .iter()
+                .flat_map(|reservation| reservation.instances())
+                .map(|instance| map_instance(op::DESCRIBE_INSTANCES, instance))
+                .collect::<Result<Vec<_>, AwsError>>()?;
+            Ok((instances, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 }
 
@@ -617,43 +631,43 @@ impl Aws for AwsAdapter {
         if types.is_empty() {
             return Ok(Vec::new());
         }
-        let wanted: Vec<aws_sdk_ec2::types::InstanceType> = types
+        let wanted: &Vec<aws_sdk_ec2::types::InstanceType> = &types
             .iter()
             .map(|t| aws_sdk_ec2::types::InstanceType::from(t.as_str()))
             .collect();
-        let mut infos = Vec::new();
-        let mut token = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .ec2
                 .describe_instance_types()
                 .set_instance_types(Some(wanted.clone()))
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| from_sdk(op::DESCRIBE_INSTANCE_TYPES, e))?;
-            for info in out.instance_types() {
-                let instance_type = required(
-                    info.instance_type(),
-                    op::DESCRIBE_INSTANCE_TYPES,
-                    "InstanceType",
-                )?;
-                infos.push(InstanceTypeInfo {
-                    instance_type: instance_type.as_str().to_owned(),
-                    architectures: info
-                        .processor_info()
-                        .map(|p| p.supported_architectures())
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|a| a.as_str().to_owned())
-                        .collect(),
-                });
-            }
-            match non_empty_token(out.next_token()) {
-                Some(t) => token = Some(t),
-                None => return Ok(infos),
-            }
-        }
+            let infos = out
+                .instance_types()
+                .iter()
+                .map(|info| {
+                    let instance_type = required(
+                        info.instance_type(),
+                        op::DESCRIBE_INSTANCE_TYPES,
+                        "InstanceType",
+                    )?;
+                    Ok(InstanceTypeInfo {
+                        instance_type: instance_type.as_str().to_owned(),
+                        architectures: info
+                            .processor_info()
+                            .map(|p| p.supported_architectures())
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|a| a.as_str().to_owned())
+                            .collect(),
+                    })
+                })
+                .collect::<Result<Vec<_>, AwsError>>()?;
+            Ok((infos, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// "DescribeLaunchTemplates" (Amazon EC2 API Reference). Ids start with `lt-`; anything else
@@ -697,52 +711,48 @@ impl Aws for AwsAdapter {
         &self,
         which: VersionAlias,
     ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
-        let mut versions = Vec::new();
-        let mut token = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .ec2
                 .describe_launch_template_versions()
                 .versions(which.as_str())
                 .max_results(VERSIONS_PAGE)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| from_sdk(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, e))?;
-            for version in out.launch_template_versions() {
-                versions.push(map_version(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, version)?);
-            }
-            match non_empty_token(out.next_token()) {
-                Some(t) => token = Some(t),
-                None => return Ok(versions),
-            }
-        }
+            let versions = out
+                .launch_template_versions()
+                .iter()
+                .map(|version| map_version(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, version))
+                .collect::<Result<Vec<_>, AwsError>>()?;
+            Ok((versions, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     async fn describe_launch_template_versions(
         &self,
         template_id: &str,
     ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
-        let mut versions = Vec::new();
-        let mut token = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .ec2
                 .describe_launch_template_versions()
                 .launch_template_id(template_id)
                 .max_results(VERSIONS_PAGE)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| from_sdk(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, e))?;
-            for version in out.launch_template_versions() {
-                versions.push(map_version(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, version)?);
-            }
-            match non_empty_token(out.next_token()) {
-                Some(t) => token = Some(t),
-                None => return Ok(versions),
-            }
-        }
+            let versions = out
+                .launch_template_versions()
+                .iter()
+                .map(|version| map_version(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, version))
+                .collect::<Result<Vec<_>, AwsError>>()?;
+            Ok((versions, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// "CreateLaunchTemplateVersion" (Amazon EC2 API Reference): with `SourceVersion` the new
@@ -899,14 +909,12 @@ impl Aws for AwsAdapter {
         &self,
         names: &[String],
     ) -> Result<Vec<AutoScalingGroup>, AwsError> {
-        let names = unique(names);
+        let names = &unique(names);
         if names.is_empty() {
             // No names would list every group in the Region.
             return Ok(Vec::new());
         }
-        let mut groups = Vec::new();
-        let mut token = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .autoscaling
                 .describe_auto_scaling_groups()
@@ -914,18 +922,18 @@ impl Aws for AwsAdapter {
                 // MaxRecords defaults to 50; 100 is the most a page holds
                 // ("DescribeAutoScalingGroups").
                 .max_records(100)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| from_sdk(op::DESCRIBE_AUTO_SCALING_GROUPS, e))?;
-            for group in out.auto_scaling_groups() {
-                groups.push(map_group(op::DESCRIBE_AUTO_SCALING_GROUPS, group)?);
-            }
-            match non_empty_token(out.next_token()) {
-                Some(t) => token = Some(t),
-                None => return Ok(groups),
-            }
-        }
+            let groups = out
+                .auto_scaling_groups()
+                .iter()
+                .map(|group| map_group(op::DESCRIBE_AUTO_SCALING_GROUPS, group))
+                .collect::<Result<Vec<_>, AwsError>>()?;
+            Ok((groups, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// "DescribeAutoScalingGroups" with `Filters` `tag-key`: every group carrying the tag.
@@ -933,30 +941,28 @@ impl Aws for AwsAdapter {
         &self,
         key: &str,
     ) -> Result<Vec<AutoScalingGroup>, AwsError> {
-        let filter = aws_sdk_autoscaling::types::Filter::builder()
+        let filter = &aws_sdk_autoscaling::types::Filter::builder()
             .name("tag-key")
             .values(key)
             .build();
-        let mut groups = Vec::new();
-        let mut token = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .autoscaling
                 .describe_auto_scaling_groups()
                 .filters(filter.clone())
                 .max_records(100)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| from_sdk(op::DESCRIBE_AUTO_SCALING_GROUPS, e))?;
-            for group in out.auto_scaling_groups() {
-                groups.push(map_group(op::DESCRIBE_AUTO_SCALING_GROUPS, group)?);
-            }
-            match non_empty_token(out.next_token()) {
-                Some(t) => token = Some(t),
-                None => return Ok(groups),
-            }
-        }
+            let groups = out
+                .auto_scaling_groups()
+                .iter()
+                .map(|group| map_group(op::DESCRIBE_AUTO_SCALING_GROUPS, group))
+                .collect::<Result<Vec<_>, AwsError>>()?;
+            Ok((groups, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// "UpdateAutoScalingGroup" (Amazon EC2 Auto Scaling API Reference): only the members given.
@@ -981,28 +987,23 @@ impl Aws for AwsAdapter {
         &self,
         group_name: &str,
     ) -> Result<Vec<ScheduledAction>, AwsError> {
-        let mut actions = Vec::new();
-        let mut token = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .autoscaling
                 .describe_scheduled_actions()
                 .auto_scaling_group_name(group_name)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| from_sdk(op::DESCRIBE_SCHEDULED_ACTIONS, e))?;
-            for action in out.scheduled_update_group_actions() {
-                actions.push(map_scheduled_action(
-                    op::DESCRIBE_SCHEDULED_ACTIONS,
-                    action,
-                )?);
-            }
-            match non_empty_token(out.next_token()) {
-                Some(t) => token = Some(t),
-                None => return Ok(actions),
-            }
-        }
+            let actions = out
+                .scheduled_update_group_actions()
+                .iter()
+                .map(|action| map_scheduled_action(op::DESCRIBE_SCHEDULED_ACTIONS, action))
+                .collect::<Result<Vec<_>, AwsError>>()?;
+            Ok((actions, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// "PutScheduledUpdateGroupAction" (Amazon EC2 Auto Scaling API Reference): create or update
@@ -1172,26 +1173,24 @@ impl Aws for AwsAdapter {
         group_name: &str,
     ) -> Result<Vec<InstanceRefresh>, AwsError> {
         const OP: &str = op::DESCRIBE_INSTANCE_REFRESHES;
-        let mut refreshes = Vec::new();
-        let mut token = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .autoscaling
                 .describe_instance_refreshes()
                 .auto_scaling_group_name(group_name)
                 .max_records(REFRESHES_PAGE)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| from_sdk(OP, e))?;
-            for refresh in out.instance_refreshes() {
-                refreshes.push(map_refresh(OP, group_name, refresh)?);
-            }
-            match non_empty_token(out.next_token()) {
-                Some(t) => token = Some(t),
-                None => return Ok(refreshes),
-            }
-        }
+            let refreshes = out
+                .instance_refreshes()
+                .iter()
+                .map(|refresh| map_refresh(OP, group_name, refresh))
+                .collect::<Result<Vec<_>, AwsError>>()?;
+            Ok((refreshes, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// "RollbackInstanceRefresh" (Amazon EC2 Auto Scaling API Reference): no active refresh is
@@ -1237,24 +1236,23 @@ impl Aws for AwsAdapter {
     /// (`FARGATE`, `FARGATE_SPOT`, ECS Managed Instances) are left out.
     async fn describe_capacity_providers(&self) -> Result<Vec<CapacityProvider>, AwsError> {
         const OP: &str = op::DESCRIBE_CAPACITY_PROVIDERS;
-        let mut providers = Vec::new();
-        let mut token = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .ecs
                 .describe_capacity_providers()
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| from_sdk(OP, e))?;
-            for provider in out.capacity_providers() {
-                providers.extend(map_capacity_provider(OP, provider)?);
-            }
-            match non_empty_token(out.next_token()) {
-                Some(t) => token = Some(t),
-                None => return Ok(providers),
-            }
-        }
+            let providers = out
+                .capacity_providers()
+                .iter()
+                .map(|provider| map_capacity_provider(OP, provider))
+                .filter_map(Result::transpose)
+                .collect::<Result<Vec<_>, AwsError>>()?;
+            Ok((providers, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 }
 
