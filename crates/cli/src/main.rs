@@ -350,7 +350,7 @@ async fn many_places(
     let retry = amiroll_core::RetryPolicy::default();
     let code = match &cli.command {
         Command::Check | Command::Plan => {
-            let plans = fleet::plan_everywhere(ports, config, retry).await;
+            let plans = fleet::plan_everywhere(&ports, config, retry).await;
             if cli.output == Output::Json {
                 print(&json(&plans)?)?;
             } else {
@@ -409,10 +409,24 @@ async fn many_places(
             }
             i32::from(reports.iter().any(|r| r.failed()))
         }
+        Command::Status {
+            wait,
+            interval,
+            timeout,
+        } => {
+            status::run_many(
+                &ports,
+                config,
+                cli.output == Output::Json,
+                *wait,
+                *interval,
+                *timeout,
+            )
+            .await?
+        }
         _ => bail!(
             "`{}` works on one account and region at a time: pass --region (and a configuration without [[account]])",
             match cli.command {
-                Command::Status { .. } => "status",
                 Command::Rollback { .. } => "rollback",
                 _ => "this command",
             }

@@ -1037,4 +1037,30 @@ async fn several_regions_are_checked_and_a_failing_one_is_named() {
         "{}",
         apply.stdout
     );
+    // `status` covers every place too, and `--region` picks one of the list.
+    let status = amiroll(&m, &with_config(config, &["status"]), &[]).expect_code(1, "status");
+    assert!(
+        status.stdout.contains("== own account/us-east-1")
+            && status.stdout.contains("== own account/eu-west-1"),
+        "{}",
+        status.stdout
+    );
+    let one = amiroll(
+        &m,
+        &with_config(config, &["--region", "us-east-1", "status"]),
+        &[],
+    )
+    .expect_code(0, "status --region us-east-1");
+    assert!(!one.stdout.contains("eu-west-1"), "{}", one.stdout);
+    let outside = amiroll(
+        &m,
+        &with_config(config, &["--region", "ap-south-1", "check"]),
+        &[],
+    )
+    .expect_code(1, "a region outside the list");
+    assert!(
+        outside.stderr.contains("--region ap-south-1 is not one of"),
+        "{}",
+        outside.stderr
+    );
 }

@@ -171,14 +171,16 @@ pub struct PlacePlan {
 }
 
 /// Observe and plan every place at once, `concurrency` at a time; changes nothing.
+/// The ports are borrowed, so a caller can plan again (`status --wait`).
 pub async fn plan_everywhere<A: Aws>(
-    ports: Vec<(Place, Result<A, String>)>,
+    ports: &[(Place, Result<A, String>)],
     config: &Config,
     retry: RetryPolicy,
 ) -> Vec<PlacePlan> {
     let concurrency = config.scope.concurrency.max(1);
     let mut plans: Vec<PlacePlan> = stream::iter(ports)
         .map(|(place, port)| async move {
+            let place = place.clone();
             let aws = match port {
                 Ok(aws) => aws,
                 Err(e) => {
@@ -189,7 +191,7 @@ pub async fn plan_everywhere<A: Aws>(
                     }
                 }
             };
-            let engine = Engine::new(&aws).with_retry(retry);
+            let engine = Engine::new(aws).with_retry(retry);
             match engine.plan(config).await {
                 Ok(plan) => PlacePlan {
                     place,
