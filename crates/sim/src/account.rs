@@ -228,6 +228,8 @@ pub(crate) struct Account {
     pub clock: Timestamp,
     pub boot_time: Duration,
     pub yield_per_call: bool,
+    /// Calls of each operation under way (entered, not answered yet), and the most seen at once.
+    pub in_flight: BTreeMap<&'static str, (usize, usize)>,
     pub params: BTreeMap<String, Vec<ParamVersion>>,
     pub images: BTreeMap<String, ImageSpec>,
     pub instance_types: BTreeMap<String, Vec<String>>,
@@ -302,6 +304,7 @@ impl Account {
             clock: start,
             boot_time: Duration::from_secs(90),
             yield_per_call: true,
+            in_flight: BTreeMap::new(),
             params: BTreeMap::new(),
             images: BTreeMap::new(),
             instance_types,

@@ -257,6 +257,9 @@ impl SimAws {
         let (result, hooks) = {
             let mut a = self.lock();
             a.calls.push(operation);
+            if let Some((now, _)) = a.in_flight.get_mut(operation) {
+                *now = now.saturating_sub(1);
+            }
             let result = match a.faults.on_call(operation) {
                 Some(injected) => Err(injected),
                 None => {
@@ -274,6 +277,18 @@ impl SimAws {
             hook(self);
         }
         result
+    }
+
+    /// A call of `operation` begins: counted as in flight until [`SimAws::call`] answers it,
+    /// then the yield of [`SimAws::pause`].
+    async fn enter(&self, operation: &'static str) {
+        {
+            let mut a = self.lock();
+            let (now, max) = a.in_flight.entry(operation).or_insert((0, 0));
+            *now += 1;
+            *max = (*max).max(*now);
+        }
+        self.pause().await;
     }
 
     async fn pause(&self) {
@@ -921,6 +936,16 @@ impl SimAws {
         self.lock().calls.clone()
     }
 
+    /// The most calls of `operation` that were under way at the same time (a call is under way
+    /// from the moment the caller makes it until it is answered; with
+    /// [`SimAws::set_yield_per_call`] on, concurrent callers overlap).
+    pub fn max_in_flight(&self, operation: &str) -> usize {
+        self.lock()
+            .in_flight
+            .get(operation)
+            .map_or(0, |(_, max)| *max)
+    }
+
     /// How many calls of `operation` were attempted.
     pub fn call_count(&self, operation: &str) -> usize {
         self.lock()
@@ -1055,12 +1080,12 @@ impl Aws for SimAws {
     }
 
     async fn get_parameters(&self, names: &[String]) -> Result<GetParametersOutput, AwsError> {
-        self.pause().await;
+        self.enter(op::GET_PARAMETERS).await;
         self.call(op::GET_PARAMETERS, |a| a.get_parameters(names))
     }
 
     async fn describe_images(&self, image_ids: &[String]) -> Result<Vec<Image>, AwsError> {
-        self.pause().await;
+        self.enter(op::DESCRIBE_IMAGES).await;
         self.call(op::DESCRIBE_IMAGES, |a| a.describe_images(image_ids))
     }
 
@@ -1068,14 +1093,14 @@ impl Aws for SimAws {
         &self,
         instance_types: &[String],
     ) -> Result<Vec<InstanceTypeInfo>, AwsError> {
-        self.pause().await;
+        self.enter(op::DESCRIBE_INSTANCE_TYPES).await;
         self.call(op::DESCRIBE_INSTANCE_TYPES, |a| {
             a.describe_instance_types(instance_types)
         })
     }
 
     async fn describe_launch_template(&self, id_or_name: &str) -> Result<LaunchTemplate, AwsError> {
-        self.pause().await;
+        self.enter(op::DESCRIBE_LAUNCH_TEMPLATES).await;
         self.call(op::DESCRIBE_LAUNCH_TEMPLATES, |a| {
             a.describe_launch_template(id_or_name)
         })
@@ -1085,7 +1110,7 @@ impl Aws for SimAws {
         &self,
         which: VersionAlias,
     ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
-        self.pause().await;
+        self.enter(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS).await;
         self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, |a| {
             Ok(a.describe_current_template_versions(which))
         })
@@ -1095,7 +1120,7 @@ impl Aws for SimAws {
         &self,
         template_id: &str,
     ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
-        self.pause().await;
+        self.enter(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS).await;
         self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, |a| {
             a.describe_launch_template_versions(template_id)
         })
@@ -1105,7 +1130,7 @@ impl Aws for SimAws {
         &self,
         request: &CreateVersionRequest,
     ) -> Result<LaunchTemplateVersion, AwsError> {
-        self.pause().await;
+        self.enter(op::CREATE_LAUNCH_TEMPLATE_VERSION).await;
         self.call(op::CREATE_LAUNCH_TEMPLATE_VERSION, |a| {
             a.create_launch_template_version(request)
         })
@@ -1116,7 +1141,7 @@ impl Aws for SimAws {
         template_id: &str,
         version: u64,
     ) -> Result<LaunchTemplate, AwsError> {
-        self.pause().await;
+        self.enter(op::MODIFY_LAUNCH_TEMPLATE).await;
         self.call(op::MODIFY_LAUNCH_TEMPLATE, |a| {
             a.set_default(op::MODIFY_LAUNCH_TEMPLATE, template_id, version)
         })
@@ -1127,7 +1152,7 @@ impl Aws for SimAws {
         template_id: &str,
         versions: &[u64],
     ) -> Result<DeleteVersionsOutput, AwsError> {
-        self.pause().await;
+        self.enter(op::DELETE_LAUNCH_TEMPLATE_VERSIONS).await;
         self.call(op::DELETE_LAUNCH_TEMPLATE_VERSIONS, |a| {
             a.delete_versions(template_id, versions)
         })
@@ -1137,7 +1162,7 @@ impl Aws for SimAws {
         &self,
         instance_ids: &[String],
     ) -> Result<Vec<Ec2Instance>, AwsError> {
-        self.pause().await;
+        self.enter(op::DESCRIBE_INSTANCES).await;
         self.call(op::DESCRIBE_INSTANCES, |a| {
             a.describe_instances(instance_ids)
         })
@@ -1147,7 +1172,7 @@ impl Aws for SimAws {
         &self,
         names: &[String],
     ) -> Result<Vec<AutoScalingGroup>, AwsError> {
-        self.pause().await;
+        self.enter(op::DESCRIBE_AUTO_SCALING_GROUPS).await;
         self.call(op::DESCRIBE_AUTO_SCALING_GROUPS, |a| {
             a.describe_groups(names)
         })
@@ -1157,7 +1182,7 @@ impl Aws for SimAws {
         &self,
         key: &str,
     ) -> Result<Vec<AutoScalingGroup>, AwsError> {
-        self.pause().await;
+        self.enter(op::DESCRIBE_AUTO_SCALING_GROUPS).await;
         self.call(op::DESCRIBE_AUTO_SCALING_GROUPS, |a| {
             Ok(a.describe_groups_by_tag(key))
         })
@@ -1167,7 +1192,7 @@ impl Aws for SimAws {
         &self,
         request: &UpdateGroupRequest,
     ) -> Result<(), AwsError> {
-        self.pause().await;
+        self.enter(op::UPDATE_AUTO_SCALING_GROUP).await;
         self.call(op::UPDATE_AUTO_SCALING_GROUP, |a| a.update_group(request))
     }
 
@@ -1175,7 +1200,7 @@ impl Aws for SimAws {
         &self,
         group_name: &str,
     ) -> Result<Vec<ScheduledAction>, AwsError> {
-        self.pause().await;
+        self.enter(op::DESCRIBE_SCHEDULED_ACTIONS).await;
         self.call(op::DESCRIBE_SCHEDULED_ACTIONS, |a| {
             a.describe_scheduled_actions(group_name)
         })
@@ -1185,7 +1210,7 @@ impl Aws for SimAws {
         &self,
         action: &ScheduledAction,
     ) -> Result<(), AwsError> {
-        self.pause().await;
+        self.enter(op::PUT_SCHEDULED_UPDATE_GROUP_ACTION).await;
         self.call(op::PUT_SCHEDULED_UPDATE_GROUP_ACTION, |a| {
             a.put_scheduled_action(action)
         })
@@ -1196,7 +1221,7 @@ impl Aws for SimAws {
         group_name: &str,
         action_name: &str,
     ) -> Result<(), AwsError> {
-        self.pause().await;
+        self.enter(op::DELETE_SCHEDULED_ACTION).await;
         self.call(op::DELETE_SCHEDULED_ACTION, |a| {
             a.delete_scheduled_action(group_name, action_name)
         })
@@ -1207,26 +1232,26 @@ impl Aws for SimAws {
         group_name: &str,
         tags: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
-        self.pause().await;
+        self.enter(op::CREATE_OR_UPDATE_TAGS).await;
         self.call(op::CREATE_OR_UPDATE_TAGS, |a| {
             a.create_or_update_tags(group_name, tags)
         })
     }
 
     async fn delete_tags(&self, group_name: &str, keys: &[String]) -> Result<(), AwsError> {
-        self.pause().await;
+        self.enter(op::DELETE_TAGS).await;
         self.call(op::DELETE_TAGS, |a| a.delete_tags(group_name, keys))
     }
 
     async fn get_topic_attributes(&self, topic_arn: &str) -> Result<(), AwsError> {
-        self.pause().await;
+        self.enter(op::GET_TOPIC_ATTRIBUTES).await;
         self.call(op::GET_TOPIC_ATTRIBUTES, |a| {
             a.get_topic_attributes(topic_arn)
         })
     }
 
     async fn publish(&self, notification: &Notification) -> Result<String, AwsError> {
-        self.pause().await;
+        self.enter(op::PUBLISH).await;
         self.call(op::PUBLISH, |a| a.publish(notification))
     }
 
@@ -1234,7 +1259,7 @@ impl Aws for SimAws {
         &self,
         request: &StartRefreshRequest,
     ) -> Result<String, AwsError> {
-        self.pause().await;
+        self.enter(op::START_INSTANCE_REFRESH).await;
         self.call(op::START_INSTANCE_REFRESH, |a| {
             a.start_instance_refresh(request)
         })
@@ -1244,28 +1269,28 @@ impl Aws for SimAws {
         &self,
         group_name: &str,
     ) -> Result<Vec<InstanceRefresh>, AwsError> {
-        self.pause().await;
+        self.enter(op::DESCRIBE_INSTANCE_REFRESHES).await;
         self.call(op::DESCRIBE_INSTANCE_REFRESHES, |a| {
             a.describe_instance_refreshes(group_name)
         })
     }
 
     async fn rollback_instance_refresh(&self, group_name: &str) -> Result<String, AwsError> {
-        self.pause().await;
+        self.enter(op::ROLLBACK_INSTANCE_REFRESH).await;
         self.call(op::ROLLBACK_INSTANCE_REFRESH, |a| {
             a.rollback_instance_refresh(group_name)
         })
     }
 
     async fn cancel_instance_refresh(&self, group_name: &str) -> Result<String, AwsError> {
-        self.pause().await;
+        self.enter(op::CANCEL_INSTANCE_REFRESH).await;
         self.call(op::CANCEL_INSTANCE_REFRESH, |a| {
             a.cancel_instance_refresh(group_name)
         })
     }
 
     async fn describe_capacity_providers(&self) -> Result<Vec<CapacityProvider>, AwsError> {
-        self.pause().await;
+        self.enter(op::DESCRIBE_CAPACITY_PROVIDERS).await;
         self.call(op::DESCRIBE_CAPACITY_PROVIDERS, |a| {
             a.describe_capacity_providers()
         })

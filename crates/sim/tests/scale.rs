@@ -98,6 +98,39 @@ fn a_current_fleet_is_checked_with_batched_calls() {
 }
 
 #[test]
+fn the_batched_reads_overlap_but_at_most_four_of_one_kind_at_once() {
+    // 200 targets: 20 GetParameters and 2 DescribeAutoScalingGroups. Each simulated call yields
+    // once before it is answered, so reads sent together are under way together.
+    let (sim, config) = fleet(200);
+    sim.set_yield_per_call(true);
+    let engine = Engine::new(&sim);
+    let plan = futures::executor::block_on(engine.plan(&config)).expect("plan");
+    assert!(plan
+        .targets
+        .iter()
+        .all(|t| t.status == TargetStatus::Current));
+    assert_eq!(
+        sim.max_in_flight(op::GET_PARAMETERS),
+        4,
+        "bounded, and more than one"
+    );
+    assert_eq!(sim.max_in_flight(op::DESCRIBE_AUTO_SCALING_GROUPS), 2);
+    assert_eq!(sim.max_in_flight(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS), 1);
+    // The kinds were under way at the same time: answers to GetParameters came after the
+    // template listing's.
+    let log = sim.call_log();
+    let first_listing = log
+        .iter()
+        .position(|c| *c == op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS)
+        .expect("listing");
+    let parameters_after = log[first_listing..]
+        .iter()
+        .filter(|c| **c == op::GET_PARAMETERS)
+        .count();
+    assert!(parameters_after > 0, "{log:?}");
+}
+
+#[test]
 fn only_the_targets_that_may_change_get_the_detailed_reads() {
     let (sim, config) = fleet(50);
     for i in [3, 17] {
