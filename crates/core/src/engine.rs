@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::config::{Config, Strategy};
+use crate::config::Config;
 use crate::model::*;
 use crate::notify;
 use crate::planner;
@@ -366,67 +366,14 @@ impl<'a, A: Aws> Engine<'a, A> {
         //    batched reads above and nothing more (its instances' AMIs follow from the versions
         //    the groups record for them; see `planner::instance_launch`). The reads are
         //    independent and are sent at the same time.
-        let detailed: Vec<&crate::config::Target> = config
-            .targets
-            .iter()
-            .filter(|t| every_detail || planner::needs_detail(t, &obs))
-            .collect();
-        if detailed.is_empty() {
+        let reads = planner::detail_reads(config, &obs, every_detail);
+        if reads.targets.is_empty() {
             return Ok(obs);
         }
-        let detail_templates: Vec<(String, String)> =
-            unique(detailed.iter().map(|t| t.launch_template.clone()))
-                .into_iter()
-                .filter_map(|r| obs.templates.get(&r).map(|t| (r, t.template.id.clone())))
-                .collect();
-        // What the fleet really runs: every instance of the detailed targets' groups.
-        let instance_ids: Vec<String> = unique(
-            detailed
-                .iter()
-                .flat_map(|t| t.groups.iter())
-                .filter_map(|g| obs.groups.get(g))
-                .flat_map(|g| {
-                    g.instances
-                        .iter()
-                        .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
-                        .map(|i| i.instance_id.clone())
-                        .collect::<Vec<_>>()
-                }),
-        );
-        let instance_chunks: Vec<&[String]> = instance_ids.chunks(1000).collect();
-        // Per group: scheduled actions for scheduled-surge targets; instance refreshes for
-        // instance-refresh targets and for any group that carries an amiroll refresh tag (a
-        // strategy change must not lose a refresh).
-        let mut action_reads: Vec<(&str, String)> = Vec::new();
-        let mut refresh_reads: Vec<(&str, String)> = Vec::new();
-        for t in &detailed {
-            for g in t.groups.iter().filter(|g| obs.groups.contains_key(*g)) {
-                if t.settings.strategy == Strategy::ScheduledSurge {
-                    action_reads.push((t.name.as_str(), g.clone()));
-                }
-                let tagged = obs
-                    .groups
-                    .get(g)
-                    .is_some_and(|grp| grp.tags.contains_key(planner::tags::REFRESH_AMI));
-                if t.settings.strategy == Strategy::InstanceRefresh || tagged {
-                    refresh_reads.push((t.name.as_str(), g.clone()));
-                }
-            }
-        }
-        // ECS capacity providers, to know which groups ECS manages.
-        let rolling: Vec<&str> = detailed
-            .iter()
-            .filter(|t| t.settings.strategy != Strategy::None && !t.groups.is_empty())
-            .map(|t| t.name.as_str())
-            .collect();
-        let read_providers = !rolling.is_empty() && !obs.groups.is_empty();
-        // SNS topics of the targets that may notify: a missing topic is bad input, caught before
-        // anything changes.
-        let topics: Vec<String> =
-            unique(detailed.iter().filter_map(|t| t.settings.sns_topic.clone()));
+        let instance_chunks: Vec<&[String]> = reads.instances.chunks(1000).collect();
 
         let (versions, instances, actions, refreshes, providers, topic_results) = futures::join!(
-            in_flight(detail_templates.iter().map(|(_, id)| {
+            in_flight(reads.templates.iter().map(|(_, id)| {
                 self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, move || {
                     self.aws.describe_launch_template_versions(id)
                 })
@@ -436,18 +383,18 @@ impl<'a, A: Aws> Engine<'a, A> {
                     self.aws.describe_instances(chunk)
                 })
             })),
-            in_flight(action_reads.iter().map(|(_, g)| {
+            in_flight(reads.scheduled_actions.iter().map(|(_, g)| {
                 self.call(op::DESCRIBE_SCHEDULED_ACTIONS, move || {
                     self.aws.describe_scheduled_actions(g)
                 })
             })),
-            in_flight(refresh_reads.iter().map(|(_, g)| {
+            in_flight(reads.refreshes.iter().map(|(_, g)| {
                 self.call(op::DESCRIBE_INSTANCE_REFRESHES, move || {
                     self.aws.describe_instance_refreshes(g)
                 })
             })),
             async {
-                if read_providers {
+                if !reads.capacity_providers_for.is_empty() {
                     Some(
                         self.call(op::DESCRIBE_CAPACITY_PROVIDERS, || {
                             self.aws.describe_capacity_providers()
@@ -458,13 +405,13 @@ impl<'a, A: Aws> Engine<'a, A> {
                     None
                 }
             },
-            in_flight(topics.iter().map(|topic| {
+            in_flight(reads.topics.iter().map(|topic| {
                 self.call(op::GET_TOPIC_ATTRIBUTES, move || {
                     self.aws.get_topic_attributes(topic)
                 })
             })),
         );
-        for ((reference, _), result) in detail_templates.iter().zip(versions) {
+        for ((reference, _), result) in reads.templates.iter().zip(versions) {
             match result {
                 Ok(versions) => {
                     if let Some(t) = obs.templates.get_mut(reference) {
@@ -485,25 +432,25 @@ impl<'a, A: Aws> Engine<'a, A> {
                     }
                 }
                 Err(e) => {
-                    let users: Vec<&str> = detailed.iter().map(|t| t.name.as_str()).collect();
+                    let users: Vec<&str> = reads.targets.iter().map(String::as_str).collect();
                     fail(&mut obs, &users, &e)?;
                 }
             }
         }
-        for ((target, g), result) in action_reads.iter().zip(actions) {
+        for ((target, g), result) in reads.scheduled_actions.iter().zip(actions) {
             match result {
                 Ok(list) => {
                     obs.scheduled_actions.insert(g.clone(), list);
                 }
-                Err(e) => fail(&mut obs, &[target], &e)?,
+                Err(e) => fail(&mut obs, &[target.as_str()], &e)?,
             }
         }
-        for ((target, g), result) in refresh_reads.iter().zip(refreshes) {
+        for ((target, g), result) in reads.refreshes.iter().zip(refreshes) {
             match result {
                 Ok(list) => {
                     obs.refreshes.insert(g.clone(), list);
                 }
-                Err(e) => fail(&mut obs, &[target], &e)?,
+                Err(e) => fail(&mut obs, &[target.as_str()], &e)?,
             }
         }
         match providers {
@@ -513,10 +460,17 @@ impl<'a, A: Aws> Engine<'a, A> {
             Some(Err(e)) if e.kind == ErrorKind::AccessDenied => {
                 tracing::warn!(error = %e, "cannot read ECS capacity providers; ECS checks skipped");
             }
-            Some(Err(e)) => fail(&mut obs, &rolling, &e)?,
+            Some(Err(e)) => {
+                let rolling: Vec<&str> = reads
+                    .capacity_providers_for
+                    .iter()
+                    .map(String::as_str)
+                    .collect();
+                fail(&mut obs, &rolling, &e)?
+            }
             None => {}
         }
-        for (topic, result) in topics.iter().zip(topic_results) {
+        for (topic, result) in reads.topics.iter().zip(topic_results) {
             match result {
                 Ok(()) => {
                     obs.topics.insert(topic.clone(), true);

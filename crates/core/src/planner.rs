@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Duration;
 use sha2::{Digest, Sha256};
 
-use crate::config::{AmiFormat, Pinned, Prune, Strategy, Target, TargetSettings};
+use crate::config::{AmiFormat, Config, Pinned, Prune, Strategy, Target, TargetSettings};
 use crate::gates;
 use crate::model::*;
 use crate::port::{
@@ -164,6 +164,97 @@ pub fn needs_detail(t: &Target, obs: &Observation) -> bool {
         }
     }
     false
+}
+
+/// The detailed reads of a run, chosen from the configuration and the batched reads: everything
+/// [`plan`] needs for the targets that may change ([`needs_detail`]), or for every target with
+/// `every_detail` (a rollback). A target that is plainly current gets none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DetailReads {
+    /// The targets that get them.
+    pub targets: Vec<String>,
+    /// Every version of these templates: (reference in the configuration, template id).
+    pub templates: Vec<(String, String)>,
+    /// What the fleet really runs: every instance (not terminating) of those targets' groups.
+    pub instances: Vec<String>,
+    /// (target, group): the scheduled actions of scheduled-surge targets' groups.
+    pub scheduled_actions: Vec<(String, String)>,
+    /// (target, group): the instance refreshes of instance-refresh targets' groups, and of any
+    /// group that carries an amiroll refresh tag (a strategy change must not lose a refresh).
+    pub refreshes: Vec<(String, String)>,
+    /// The targets that roll groups, for which the ECS capacity providers are read (to know which
+    /// groups ECS manages); empty: they are not read.
+    pub capacity_providers_for: Vec<String>,
+    /// The SNS topics of those targets: a missing topic is bad input, caught before anything
+    /// changes.
+    pub topics: Vec<String>,
+}
+
+/// See [`DetailReads`].
+pub fn detail_reads(config: &Config, obs: &Observation, every_detail: bool) -> DetailReads {
+    let detailed: Vec<&Target> = config
+        .targets
+        .iter()
+        .filter(|t| every_detail || needs_detail(t, obs))
+        .collect();
+    let mut r = DetailReads {
+        targets: detailed.iter().map(|t| t.name.clone()).collect(),
+        ..DetailReads::default()
+    };
+    let mut seen = BTreeSet::new();
+    for t in &detailed {
+        if let Some(tmpl) = obs.templates.get(&t.launch_template) {
+            if seen.insert(t.launch_template.clone()) {
+                r.templates
+                    .push((t.launch_template.clone(), tmpl.template.id.clone()));
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for g in detailed
+        .iter()
+        .flat_map(|t| t.groups.iter())
+        .filter_map(|g| obs.groups.get(g))
+    {
+        for i in g
+            .instances
+            .iter()
+            .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+        {
+            if seen.insert(i.instance_id.clone()) {
+                r.instances.push(i.instance_id.clone());
+            }
+        }
+    }
+    for t in &detailed {
+        for g in t.groups.iter() {
+            let Some(group) = obs.groups.get(g) else {
+                continue;
+            };
+            if t.settings.strategy == Strategy::ScheduledSurge {
+                r.scheduled_actions.push((t.name.clone(), g.clone()));
+            }
+            if t.settings.strategy == Strategy::InstanceRefresh
+                || group.tags.contains_key(tags::REFRESH_AMI)
+            {
+                r.refreshes.push((t.name.clone(), g.clone()));
+            }
+        }
+    }
+    if !obs.groups.is_empty() {
+        r.capacity_providers_for = detailed
+            .iter()
+            .filter(|t| t.settings.strategy != Strategy::None && !t.groups.is_empty())
+            .map(|t| t.name.clone())
+            .collect();
+    }
+    let mut seen = BTreeSet::new();
+    r.topics = detailed
+        .iter()
+        .filter_map(|t| t.settings.sns_topic.clone())
+        .filter(|topic| seen.insert(topic.clone()))
+        .collect();
+    r
 }
 
 /// Whether a group carries state of a rollout that is not settled: a surge round, a failure, or

@@ -864,3 +864,77 @@ fn prune_keeps_a_version_another_target_pins() {
     assert!(!deleted.contains(&2), "{deleted:?}");
     assert!(deleted.contains(&1) && deleted.contains(&3));
 }
+
+// --- which detailed reads a run makes -------------------------------------------------------
+
+#[test]
+fn a_plainly_current_target_gets_no_detailed_reads_unless_every_detail_is_asked() {
+    let mut f = Fleet::healthy();
+    f.set_param(AMI_OLD);
+    // Its instances follow from the version the group records for them; nothing read yet.
+    f.obs.instances.clear();
+    for i in &mut f.group_mut("web-asg").instances {
+        i.launch_template = Some(amiroll_core::port::TemplateSpec {
+            template_id: Some(LT.to_string()),
+            template_name: None,
+            version: Some("1".to_string()),
+        });
+    }
+    let reads = planner::detail_reads(&f.config(), &f.obs, false);
+    assert_eq!(reads, planner::DetailReads::default());
+    let all = planner::detail_reads(&f.config(), &f.obs, true);
+    assert_eq!(all.targets, vec!["web".to_string()]);
+    assert_eq!(all.instances.len(), 2);
+    // Without the group's record of the version, the instances must be read.
+    for i in &mut f.group_mut("web-asg").instances {
+        i.launch_template = None;
+    }
+    assert_eq!(
+        planner::detail_reads(&f.config(), &f.obs, false).targets,
+        vec!["web".to_string()]
+    );
+}
+
+#[test]
+fn a_drifting_surge_target_reads_its_versions_instances_actions_providers_and_topic() {
+    let f = Fleet::healthy();
+    let reads = planner::detail_reads(&f.config(), &f.obs, false);
+    assert_eq!(reads.targets, vec!["web".to_string()]);
+    assert_eq!(reads.templates, vec![(LT.to_string(), LT.to_string())]);
+    assert_eq!(
+        reads.instances,
+        vec!["i-web-asg-0".to_string(), "i-web-asg-1".to_string()]
+    );
+    assert_eq!(
+        reads.scheduled_actions,
+        vec![("web".to_string(), "web-asg".to_string())]
+    );
+    assert!(reads.refreshes.is_empty(), "{reads:?}");
+    assert_eq!(reads.capacity_providers_for, vec!["web".to_string()]);
+    assert_eq!(reads.topics, vec![TOPIC.to_string()]);
+}
+
+#[test]
+fn a_refresh_tag_is_followed_whatever_the_strategy_and_none_reads_no_rollout_state() {
+    // A group left with an amiroll refresh tag (the target moved to scheduled-surge mid-refresh)
+    // still gets its refreshes read.
+    let mut f = Fleet::healthy();
+    f.group_mut("web-asg")
+        .tags
+        .insert(tags::REFRESH_AMI.to_string(), AMI_NEW.to_string());
+    let reads = planner::detail_reads(&f.config(), &f.obs, false);
+    assert_eq!(
+        reads.refreshes,
+        vec![("web".to_string(), "web-asg".to_string())]
+    );
+    // Strategy `none`: no scheduled actions, no refreshes (without the tag), no ECS providers.
+    let mut f = Fleet::healthy();
+    f.config_toml = f
+        .config_toml
+        .replace("strategy = \"scheduled-surge\"", "strategy = \"none\"");
+    let reads = planner::detail_reads(&f.config(), &f.obs, false);
+    assert_eq!(reads.targets, vec!["web".to_string()]);
+    assert!(reads.scheduled_actions.is_empty(), "{reads:?}");
+    assert!(reads.refreshes.is_empty(), "{reads:?}");
+    assert!(reads.capacity_providers_for.is_empty(), "{reads:?}");
+}
