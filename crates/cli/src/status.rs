@@ -70,6 +70,39 @@ fn bar() -> ProgressBar {
     bar
 }
 
+/// Plan again every `interval` seconds while something is `busy`, with its `progress` on a bar,
+/// until nothing is in flight or `timeout` seconds have passed; the last plan.
+async fn follow<T, Fut>(
+    mut current: T,
+    busy: impl Fn(&T) -> bool,
+    progress: impl Fn(&T) -> (u64, String),
+    interval: u64,
+    timeout: u64,
+    replan: impl Fn() -> Fut,
+) -> anyhow::Result<T>
+where
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    if !busy(&current) {
+        return Ok(current);
+    }
+    let bar = bar();
+    let started = std::time::Instant::now();
+    while busy(&current) {
+        let (pos, msg) = progress(&current);
+        bar.set_position(pos);
+        bar.set_message(msg);
+        if started.elapsed() >= Duration::from_secs(timeout) {
+            bar.abandon_with_message("still in flight; gave up waiting");
+            return Ok(current);
+        }
+        tokio::time::sleep(Duration::from_secs(interval.max(1))).await;
+        current = replan().await?;
+    }
+    bar.finish_and_clear();
+    Ok(current)
+}
+
 pub async fn run<A: Aws>(
     engine: &Engine<'_, A>,
     config: &Config,
@@ -79,21 +112,11 @@ pub async fn run<A: Aws>(
     timeout: u64,
 ) -> anyhow::Result<i32> {
     let mut plan = engine.plan(config).await?;
-    if wait && in_flight(&plan) {
-        let bar = bar();
-        let started = std::time::Instant::now();
-        while in_flight(&plan) {
-            let (pos, msg) = progress(&plan);
-            bar.set_position(pos);
-            bar.set_message(msg);
-            if started.elapsed() >= Duration::from_secs(timeout) {
-                bar.abandon_with_message("still in flight; gave up waiting");
-                break;
-            }
-            tokio::time::sleep(Duration::from_secs(interval.max(1))).await;
-            plan = engine.plan(config).await?;
-        }
-        bar.finish_and_clear();
+    if wait {
+        plan = follow(plan, in_flight, progress, interval, timeout, || async {
+            Ok(engine.plan(config).await?)
+        })
+        .await?;
     }
     let out = if json {
         format!("{}\n", serde_json::to_string_pretty(&plan)?)
@@ -118,27 +141,25 @@ pub async fn run_many<A: Aws>(
     let retry = amiroll_core::RetryPolicy::default();
     let busy = |plans: &[PlacePlan]| plans.iter().any(|p| p.plan.as_ref().is_some_and(in_flight));
     let mut plans = fleet::plan_everywhere(ports, config, retry).await;
-    if wait && busy(&plans) {
-        let bar = bar();
-        let started = std::time::Instant::now();
-        while busy(&plans) {
+    if wait {
+        let each = |plans: &Vec<PlacePlan>| {
             let prefixes: Vec<String> = plans.iter().map(|p| format!("{} ", p.place)).collect();
             let each: Vec<(&str, &Plan)> = plans
                 .iter()
                 .zip(&prefixes)
                 .filter_map(|(p, prefix)| p.plan.as_ref().map(|plan| (prefix.as_str(), plan)))
                 .collect();
-            let (pos, msg) = progress_of(&each);
-            bar.set_position(pos);
-            bar.set_message(msg);
-            if started.elapsed() >= Duration::from_secs(timeout) {
-                bar.abandon_with_message("still in flight; gave up waiting");
-                break;
-            }
-            tokio::time::sleep(Duration::from_secs(interval.max(1))).await;
-            plans = fleet::plan_everywhere(ports, config, retry).await;
-        }
-        bar.finish_and_clear();
+            progress_of(&each)
+        };
+        plans = follow(
+            plans,
+            |p| busy(p),
+            each,
+            interval,
+            timeout,
+            || async { Ok(fleet::plan_everywhere(ports, config, retry).await) },
+        )
+        .await?;
     }
     let out = if json {
         format!("{}\n", serde_json::to_string_pretty(&plans)?)
@@ -160,4 +181,42 @@ pub async fn run_many<A: Aws>(
         .iter()
         .map(|p| p.plan.as_ref().map_or(1, code))
         .fold(0, |acc, c| if acc == 1 || c == 1 { 1 } else { acc.max(c) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::follow;
+
+    fn none(_: &u32) -> (u64, String) {
+        (0, String::new())
+    }
+
+    #[tokio::test]
+    async fn follow_returns_at_once_when_nothing_is_in_flight_or_time_is_up() {
+        let calls = Cell::new(0);
+        let replan = || {
+            calls.set(calls.get() + 1);
+            async { Ok(0u32) }
+        };
+        let idle = follow(7u32, |n| *n > 0 && *n != 7, none, 1, 60, replan).await;
+        assert_eq!(idle.ok(), Some(7));
+        let timed_out = follow(5u32, |n| *n > 0, none, 1, 0, replan).await;
+        assert_eq!(timed_out.ok(), Some(5), "still in flight, given up");
+        assert_eq!(calls.get(), 0, "no plan was made again");
+    }
+
+    #[tokio::test]
+    async fn follow_plans_again_until_nothing_is_in_flight() {
+        let left = Cell::new(2u32);
+        let replan = || {
+            left.set(left.get() - 1);
+            let n = left.get();
+            async move { Ok(n) }
+        };
+        let last = follow(left.get(), |n| *n > 0, none, 1, 60, replan).await;
+        assert_eq!(last.ok(), Some(0));
+        assert_eq!(left.get(), 0, "planned twice more");
+    }
 }

@@ -26,6 +26,23 @@ fn rollback(w: &World) -> amiroll_core::ApplyReport {
     futures::executor::block_on(engine.rollback(&w.config(), false)).expect("rollback runs")
 }
 
+/// [`world`] with a second target `staging` (group `staging`, 1/2/1, on the same template) that
+/// `web` waits for (`after`); `web_lines` and `staging_lines` go into each target's table.
+fn with_staging(web_lines: &str, staging_lines: &str) -> World {
+    let w = world();
+    w.sim
+        .create_group(
+            GroupSpec::new("staging", &w.lt, 1, 2, 1)
+                .with_termination_policies(&["OldestLaunchTemplate"]),
+        )
+        .expect("group");
+    let toml = format!(
+        "{}after = \"staging\"\n{web_lines}[[target]]\nname = \"staging\"\nlaunch_template = \"ecs\"\nami_parameter = \"{PARAM}\"\ngroups = [\"staging\"]\n{staging_lines}",
+        w.toml
+    );
+    World { toml, ..w }
+}
+
 fn on(w: &World, group: &str) -> Vec<String> {
     w.sim.instances_by_ami(group).keys().cloned().collect()
 }
@@ -225,18 +242,7 @@ fn opt_out_gate_never_touches_the_group() {
 
 #[test]
 fn wave_gate_waits_for_staging_and_its_soak() {
-    let w = world();
-    w.sim
-        .create_group(
-            GroupSpec::new("staging", &w.lt, 1, 2, 1)
-                .with_termination_policies(&["OldestLaunchTemplate"]),
-        )
-        .expect("group");
-    let toml = format!(
-        "{}after = \"staging\"\nafter_soak = \"24h\"\n[[target]]\nname = \"staging\"\nlaunch_template = \"ecs\"\nami_parameter = \"{PARAM}\"\ngroups = [\"staging\"]\n",
-        w.toml
-    );
-    let w = World { toml, ..w };
+    let w = with_staging("after_soak = \"24h\"\n", "");
     w.publish(NEW);
     w.converge();
     assert_eq!(on(&w, "staging"), vec![NEW.to_string()]);
@@ -266,18 +272,7 @@ fn a_wave_does_not_wait_forever_for_a_target_that_never_records_a_rollout() {
     // Staging uses strategy `none`: amiroll moves its template, and someone replaces the
     // instances. No rollout of amiroll's ever finishes there, so no success is recorded; prod
     // (after = "staging") must still go once staging runs the AMI, not wait forever.
-    let w = world();
-    w.sim
-        .create_group(
-            GroupSpec::new("staging", &w.lt, 1, 2, 1)
-                .with_termination_policies(&["OldestLaunchTemplate"]),
-        )
-        .expect("group");
-    let toml = format!(
-        "{}after = \"staging\"\n[[target]]\nname = \"staging\"\nlaunch_template = \"ecs\"\nami_parameter = \"{PARAM}\"\ngroups = [\"staging\"]\nstrategy = \"none\"\n",
-        w.toml
-    );
-    let w = World { toml, ..w };
+    let w = with_staging("", "strategy = \"none\"\n");
     w.publish(NEW);
     w.apply_ok();
     assert_eq!(
