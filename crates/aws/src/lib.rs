@@ -556,6 +556,65 @@ impl AwsAdapter {
     }
 }
 
+impl AwsAdapter {
+    /// "DescribeLaunchTemplateVersions" (all pages, 200 a page): every version of one template, or
+    /// with `which` and no template that version of every template of the account.
+    async fn list_versions(
+        &self,
+        template_id: Option<&str>,
+        which: Option<VersionAlias>,
+    ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
+        all_pages(|token| async move {
+            let out = self
+                .ec2
+                .describe_launch_template_versions()
+                .set_launch_template_id(template_id.map(str::to_owned))
+                .set_versions(which.map(|w| vec![w.as_str().to_owned()]))
+                .max_results(VERSIONS_PAGE)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| from_sdk(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, e))?;
+            let versions = out
+                .launch_template_versions()
+                .iter()
+                .map(|version| map_version(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, version))
+                .collect::<Result<Vec<_>, AwsError>>()?;
+            Ok((versions, out.next_token().map(str::to_owned)))
+        })
+        .await
+    }
+
+    /// "DescribeAutoScalingGroups" (all pages) by names or by a filter. MaxRecords defaults to 50;
+    /// 100 is the most a page holds.
+    async fn list_groups(
+        &self,
+        names: Option<Vec<String>>,
+        filter: Option<aws_sdk_autoscaling::types::Filter>,
+    ) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        let (names, filter) = (&names, &filter);
+        all_pages(|token| async move {
+            let out = self
+                .autoscaling
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(names.clone())
+                .set_filters(filter.clone().map(|f| vec![f]))
+                .max_records(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| from_sdk(op::DESCRIBE_AUTO_SCALING_GROUPS, e))?;
+            let groups = out
+                .auto_scaling_groups()
+                .iter()
+                .map(|group| map_group(op::DESCRIBE_AUTO_SCALING_GROUPS, group))
+                .collect::<Result<Vec<_>, AwsError>>()?;
+            Ok((groups, out.next_token().map(str::to_owned)))
+        })
+        .await
+    }
+}
+
 impl Aws for AwsAdapter {
     fn now(&self) -> Timestamp {
         chrono::Utc::now()
@@ -711,48 +770,14 @@ impl Aws for AwsAdapter {
         &self,
         which: VersionAlias,
     ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
-        all_pages(|token| async move {
-            let out = self
-                .ec2
-                .describe_launch_template_versions()
-                .versions(which.as_str())
-                .max_results(VERSIONS_PAGE)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| from_sdk(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, e))?;
-            let versions = out
-                .launch_template_versions()
-                .iter()
-                .map(|version| map_version(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, version))
-                .collect::<Result<Vec<_>, AwsError>>()?;
-            Ok((versions, out.next_token().map(str::to_owned)))
-        })
-        .await
+        self.list_versions(None, Some(which)).await
     }
 
     async fn describe_launch_template_versions(
         &self,
         template_id: &str,
     ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
-        all_pages(|token| async move {
-            let out = self
-                .ec2
-                .describe_launch_template_versions()
-                .launch_template_id(template_id)
-                .max_results(VERSIONS_PAGE)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| from_sdk(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, e))?;
-            let versions = out
-                .launch_template_versions()
-                .iter()
-                .map(|version| map_version(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, version))
-                .collect::<Result<Vec<_>, AwsError>>()?;
-            Ok((versions, out.next_token().map(str::to_owned)))
-        })
-        .await
+        self.list_versions(Some(template_id), None).await
     }
 
     /// "CreateLaunchTemplateVersion" (Amazon EC2 API Reference): with `SourceVersion` the new
@@ -909,31 +934,12 @@ impl Aws for AwsAdapter {
         &self,
         names: &[String],
     ) -> Result<Vec<AutoScalingGroup>, AwsError> {
-        let names = &unique(names);
+        let names = unique(names);
         if names.is_empty() {
             // No names would list every group in the Region.
             return Ok(Vec::new());
         }
-        all_pages(|token| async move {
-            let out = self
-                .autoscaling
-                .describe_auto_scaling_groups()
-                .set_auto_scaling_group_names(Some(names.clone()))
-                // MaxRecords defaults to 50; 100 is the most a page holds
-                // ("DescribeAutoScalingGroups").
-                .max_records(100)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| from_sdk(op::DESCRIBE_AUTO_SCALING_GROUPS, e))?;
-            let groups = out
-                .auto_scaling_groups()
-                .iter()
-                .map(|group| map_group(op::DESCRIBE_AUTO_SCALING_GROUPS, group))
-                .collect::<Result<Vec<_>, AwsError>>()?;
-            Ok((groups, out.next_token().map(str::to_owned)))
-        })
-        .await
+        self.list_groups(Some(names), None).await
     }
 
     /// "DescribeAutoScalingGroups" with `Filters` `tag-key`: every group carrying the tag.
@@ -941,28 +947,11 @@ impl Aws for AwsAdapter {
         &self,
         key: &str,
     ) -> Result<Vec<AutoScalingGroup>, AwsError> {
-        let filter = &aws_sdk_autoscaling::types::Filter::builder()
+        let filter = aws_sdk_autoscaling::types::Filter::builder()
             .name("tag-key")
             .values(key)
             .build();
-        all_pages(|token| async move {
-            let out = self
-                .autoscaling
-                .describe_auto_scaling_groups()
-                .filters(filter.clone())
-                .max_records(100)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| from_sdk(op::DESCRIBE_AUTO_SCALING_GROUPS, e))?;
-            let groups = out
-                .auto_scaling_groups()
-                .iter()
-                .map(|group| map_group(op::DESCRIBE_AUTO_SCALING_GROUPS, group))
-                .collect::<Result<Vec<_>, AwsError>>()?;
-            Ok((groups, out.next_token().map(str::to_owned)))
-        })
-        .await
+        self.list_groups(None, Some(filter)).await
     }
 
     /// "UpdateAutoScalingGroup" (Amazon EC2 Auto Scaling API Reference): only the members given.
