@@ -382,7 +382,7 @@ async fn many_places(
             let opts = amiroll_core::planner::PlanOptions {
                 acknowledge: acknowledge.iter().cloned().collect(),
             };
-            let reports = fleet::apply_everywhere(ports, config, *dry_run, &opts, retry).await;
+            let reports = fleet::apply_everywhere(&ports, config, *dry_run, &opts, retry).await;
             if cli.output == Output::Json {
                 print(&json(&reports)?)?;
             } else {

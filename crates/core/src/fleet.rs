@@ -110,56 +110,73 @@ pub fn places_in(config: &Config, region: Option<&str>) -> Result<Vec<Place>, St
 /// Apply (or dry-run) the configuration in every place at once, `concurrency` at a time.
 /// `connect` failures are given as `Err` in `ports`.
 pub async fn apply_everywhere<A: Aws>(
-    ports: Vec<(Place, Result<A, String>)>,
+    ports: &[(Place, Result<A, String>)],
     config: &Config,
     dry_run: bool,
     opts: &PlanOptions,
     retry: RetryPolicy,
 ) -> Vec<PlaceReport> {
-    let concurrency = config.scope.concurrency.max(1);
-    let mut reports: Vec<PlaceReport> = stream::iter(ports)
+    in_every_place(ports, config, |aws| async move {
+        let engine = Engine::new(aws).with_retry(retry);
+        let result = engine.run_with(config, dry_run, opts).await;
+        (result, engine.call_counts())
+    })
+    .await
+    .into_iter()
+    .map(|(place, done)| match done {
+        Ok((Ok(report), calls)) => PlaceReport {
+            place,
+            report: Some(report),
+            error: None,
+            calls,
+        },
+        Ok((Err(e), calls)) => PlaceReport {
+            place,
+            report: None,
+            error: Some(match e {
+                RunError::Crashed(e) | RunError::Discovery(e) => e.to_string(),
+                RunError::Config(m) => m,
+            }),
+            calls,
+        },
+        Err(e) => PlaceReport {
+            place,
+            report: None,
+            error: Some(e),
+            calls: CallCounts::new(),
+        },
+    })
+    .collect()
+}
+
+/// `work` in every place at once, `concurrency` at a time, in a stable order for people and
+/// machines (account, then region), whatever finished first. A place whose connection failed
+/// gets `Err("cannot connect: …")` and no work.
+async fn in_every_place<'a, A, T, Fut>(
+    ports: &'a [(Place, Result<A, String>)],
+    config: &Config,
+    work: impl Fn(&'a A) -> Fut,
+) -> Vec<(Place, Result<T, String>)>
+where
+    A: Aws,
+    Fut: std::future::Future<Output = T>,
+{
+    let work = &work;
+    let mut done: Vec<(Place, Result<T, String>)> = stream::iter(ports)
         .map(|(place, port)| async move {
-            let aws = match port {
-                Ok(aws) => aws,
-                Err(e) => {
-                    return PlaceReport {
-                        place,
-                        report: None,
-                        error: Some(format!("cannot connect: {e}")),
-                        calls: CallCounts::new(),
-                    }
-                }
-            };
-            let engine = Engine::new(&aws).with_retry(retry);
-            let result = engine.run_with(config, dry_run, opts).await;
-            let calls = engine.call_counts();
-            match result {
-                Ok(report) => PlaceReport {
-                    place,
-                    report: Some(report),
-                    error: None,
-                    calls,
-                },
-                Err(e) => PlaceReport {
-                    place,
-                    report: None,
-                    error: Some(match e {
-                        RunError::Crashed(e) | RunError::Discovery(e) => e.to_string(),
-                        RunError::Config(m) => m,
-                    }),
-                    calls,
-                },
+            match port {
+                Ok(aws) => (place.clone(), Ok(work(aws).await)),
+                Err(e) => (place.clone(), Err(format!("cannot connect: {e}"))),
             }
         })
-        .buffer_unordered(concurrency)
+        .buffer_unordered(config.scope.concurrency.max(1))
         .collect()
         .await;
-    // A stable order for people and machines, whatever finished first.
-    reports.sort_by(|a, b| {
-        (a.place.account.as_deref(), a.place.region.as_deref())
-            .cmp(&(b.place.account.as_deref(), b.place.region.as_deref()))
+    done.sort_by(|(a, _), (b, _)| {
+        (a.account.as_deref(), a.region.as_deref())
+            .cmp(&(b.account.as_deref(), b.region.as_deref()))
     });
-    reports
+    done
 }
 
 /// What `check`/`plan` found in one place.
@@ -177,42 +194,28 @@ pub async fn plan_everywhere<A: Aws>(
     config: &Config,
     retry: RetryPolicy,
 ) -> Vec<PlacePlan> {
-    let concurrency = config.scope.concurrency.max(1);
-    let mut plans: Vec<PlacePlan> = stream::iter(ports)
-        .map(|(place, port)| async move {
-            let place = place.clone();
-            let aws = match port {
-                Ok(aws) => aws,
-                Err(e) => {
-                    return PlacePlan {
-                        place,
-                        plan: None,
-                        error: Some(format!("cannot connect: {e}")),
-                    }
-                }
-            };
-            let engine = Engine::new(aws).with_retry(retry);
-            match engine.plan(config).await {
-                Ok(plan) => PlacePlan {
-                    place,
-                    plan: Some(plan),
-                    error: None,
-                },
-                Err(e) => PlacePlan {
-                    place,
-                    plan: None,
-                    error: Some(e.to_string()),
-                },
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    plans.sort_by(|a, b| {
-        (a.place.account.as_deref(), a.place.region.as_deref())
-            .cmp(&(b.place.account.as_deref(), b.place.region.as_deref()))
-    });
-    plans
+    in_every_place(ports, config, |aws| async move {
+        Engine::new(aws)
+            .with_retry(retry)
+            .plan(config)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .into_iter()
+    .map(|(place, done)| match done.and_then(|plan| plan) {
+        Ok(plan) => PlacePlan {
+            place,
+            plan: Some(plan),
+            error: None,
+        },
+        Err(e) => PlacePlan {
+            place,
+            plan: None,
+            error: Some(e),
+        },
+    })
+    .collect()
 }
 
 #[cfg(test)]

@@ -143,7 +143,7 @@ fn many_places_in_parallel_one_failing_does_not_stop_the_others() {
         ..RetryPolicy::default()
     };
     let reports = futures::executor::block_on(apply_everywhere(
-        ports,
+        &ports,
         &config,
         false,
         &PlanOptions::default(),
