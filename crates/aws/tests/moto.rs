@@ -6,9 +6,7 @@
 //! Every test makes its own uniquely named resources, so they run in parallel against one server.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use amiroll_aws::{AwsAdapter, ConnectOptions};
 use amiroll_core::port::{
@@ -16,10 +14,7 @@ use amiroll_core::port::{
     RefreshPreferences, ScheduledAction, StartRefreshRequest, TemplateSpec, UpdateGroupRequest,
     VersionAlias,
 };
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_autoscaling::types as asg_types;
-use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types as ec2_types;
 use chrono::{Duration, Utc};
 
@@ -45,13 +40,7 @@ async fn env() -> Env {
              (scripts/test.sh does both)"
         )
     });
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await;
+    let conf = amiroll_testkit::sdk_config(&url, "testing", "testing").await;
     Env {
         adapter: AwsAdapter::from_conf(&conf).await,
         ssm: aws_sdk_ssm::Client::new(&conf),
@@ -64,16 +53,7 @@ async fn env() -> Env {
 
 /// A name no other test (or earlier run against the same server) uses.
 fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "amiroll-{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    amiroll_testkit::unique(&format!("amiroll-{prefix}"))
 }
 
 /// Two distinct AMIs from moto's default set: the AL2023 ECS-recommended one (from SSM) and another
@@ -1450,13 +1430,7 @@ async fn an_unreachable_endpoint_is_transient() {
     .await
     .expect("config");
     // Static credentials so no credential provider is consulted.
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url("http://127.0.0.1:9")
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await;
+    let conf = amiroll_testkit::sdk_config("http://127.0.0.1:9", "testing", "testing").await;
     let offline = AwsAdapter::from_conf(&conf).await;
     assert_eq!(adapter.region().as_deref(), Some("us-east-1"));
 

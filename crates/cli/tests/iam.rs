@@ -21,9 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use amiroll_core::config::Config;
 use amiroll_core::iam;
@@ -133,16 +132,7 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String
 }
 
 fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "iam-{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    amiroll_testkit::unique(&format!("iam-{prefix}"))
 }
 
 fn seed_env<'a>(
@@ -682,84 +672,13 @@ struct Clients {
 }
 
 async fn clients(keys: &Keys) -> Clients {
-    use aws_config::{BehaviorVersion, Region};
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(iam_url())
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-            &keys.id,
-            &keys.secret,
-            None,
-            None,
-            "moto-iam",
-        ))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await;
+    let conf = amiroll_testkit::sdk_config(&iam_url(), &keys.id, &keys.secret).await;
     Clients {
         ssm: aws_sdk_ssm::Client::new(&conf),
         ec2: aws_sdk_ec2::Client::new(&conf),
         asg: aws_sdk_autoscaling::Client::new(&conf),
         sns: aws_sdk_sns::Client::new(&conf),
     }
-}
-
-/// The AL2023 ECS AMI moto's public parameter names, and an older Amazon AL2023 ECS image.
-async fn moto_amis(c: &Clients) -> (String, String) {
-    use aws_sdk_ec2::types::{ArchitectureValues, Filter, Image};
-    let new = c
-        .ssm
-        .get_parameter()
-        .name(PUBLIC_PARAM)
-        .send()
-        .await
-        .expect("GetParameter (admin)")
-        .parameter()
-        .and_then(|p| p.value())
-        .expect("value")
-        .to_owned();
-    let images = c
-        .ec2
-        .describe_images()
-        .owners("amazon")
-        .filters(
-            Filter::builder()
-                .name("name")
-                .values("al2023-ami-ecs-hvm-*")
-                .build(),
-        )
-        .filters(
-            Filter::builder()
-                .name("architecture")
-                .values("x86_64")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("DescribeImages (admin)");
-    let key = |i: &Image| {
-        (
-            i.creation_date().unwrap_or_default().to_owned(),
-            i.name().unwrap_or_default().to_owned(),
-        )
-    };
-    let newest = images
-        .images()
-        .iter()
-        .find(|i| i.image_id() == Some(new.as_str()))
-        .map(key)
-        .expect("the AL2023 ECS AMI among moto's images");
-    let old = images
-        .images()
-        .iter()
-        .filter(|i| i.image_id() != Some(new.as_str()))
-        .filter(|i| i.architecture() == Some(&ArchitectureValues::X8664))
-        .filter(|i| key(i) < newest)
-        .min_by_key(|i| key(i))
-        .and_then(|i| i.image_id())
-        .expect("an older Amazon-owned AMI")
-        .to_owned();
-    (old, new)
 }
 
 struct Fleet {
@@ -772,64 +691,15 @@ struct Fleet {
 /// As the admin: a template on the old AMI, a group on `$Default` (OldestLaunchTemplate), a
 /// topic, and a parameter of one's own already naming the new AMI.
 async fn moto_fleet(c: &Clients, label: &str) -> Fleet {
-    use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
-    use aws_sdk_ec2::types::{InstanceType, RequestLaunchTemplateData};
-    let (old, new) = moto_amis(c).await;
+    let (old, new) = amiroll_testkit::amis(&c.ssm, &c.ec2).await;
     let name = unique(label);
-    let template_id = c
-        .ec2
-        .create_launch_template()
-        .launch_template_name(format!("{name}-lt"))
-        .launch_template_data(
-            RequestLaunchTemplateData::builder()
-                .image_id(&old)
-                .instance_type(InstanceType::from("m5.large"))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateLaunchTemplate (admin)")
-        .launch_template()
-        .and_then(|t| t.launch_template_id())
-        .expect("template id")
-        .to_owned();
+    let template_id =
+        amiroll_testkit::launch_template(&c.ec2, &format!("{name}-lt"), &old, None, None).await;
     let group = format!("{name}-asg");
-    c.asg
-        .create_auto_scaling_group()
-        .auto_scaling_group_name(&group)
-        .min_size(1)
-        .max_size(2)
-        .desired_capacity(1)
-        .availability_zones("us-east-1a")
-        .launch_template(
-            LaunchTemplateSpecification::builder()
-                .launch_template_id(&template_id)
-                .version("$Default")
-                .build(),
-        )
-        .termination_policies("OldestLaunchTemplate")
-        .send()
-        .await
-        .expect("CreateAutoScalingGroup (admin)");
-    let topic_arn = c
-        .sns
-        .create_topic()
-        .name(format!("{name}-topic"))
-        .send()
-        .await
-        .expect("CreateTopic (admin)")
-        .topic_arn()
-        .expect("topic arn")
-        .to_owned();
+    amiroll_testkit::group(&c.asg, &group, &template_id, &["OldestLaunchTemplate"]).await;
+    let topic_arn = amiroll_testkit::topic(&c.sns, &format!("{name}-topic")).await;
     let parameter = format!("/amiroll-iam/{name}/image_id");
-    c.ssm
-        .put_parameter()
-        .name(&parameter)
-        .value(&new)
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .expect("PutParameter (admin)");
+    amiroll_testkit::put_parameter(&c.ssm, &parameter, &new).await;
     Fleet {
         template_id,
         group,

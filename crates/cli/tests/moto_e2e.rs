@@ -13,20 +13,14 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
+use amiroll_testkit as testkit;
 use aws_sdk_autoscaling::types as asg_types;
-use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types as ec2_types;
 use serde_json::Value;
 
-/// The AL2023 ECS-optimized AMI parameter moto preloads (its value is moto's snapshot; read it).
-const AL2023_PARAMETER: &str =
-    "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id";
 const INSTANCE_TYPE: &str = "m5.large";
 /// `#!/bin/bash` / `echo ECS_CLUSTER=prod >> /etc/ecs/ecs.config`, base64 as EC2 takes it.
 const USER_DATA: &str =
@@ -62,13 +56,7 @@ struct Moto {
 
 async fn moto() -> Moto {
     let url = moto_url();
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&url)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await;
+    let conf = testkit::sdk_config(&url, "testing", "testing").await;
     Moto {
         url,
         ssm: aws_sdk_ssm::Client::new(&conf),
@@ -80,16 +68,7 @@ async fn moto() -> Moto {
 
 /// A name no other test (or earlier run against the same server) uses.
 fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "e2e-{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    testkit::unique(&format!("e2e-{prefix}"))
 }
 
 /// Two x86_64 AMIs from moto's default set: `new` is the AL2023 ECS-recommended one (from SSM),
@@ -106,58 +85,7 @@ async fn amis(m: &Moto) -> &'static Amis {
     if let Some(a) = AMIS.get() {
         return a;
     }
-    let new = m
-        .ssm
-        .get_parameter()
-        .name(AL2023_PARAMETER)
-        .send()
-        .await
-        .expect("GetParameter on the public AL2023 AMI parameter")
-        .parameter()
-        .and_then(|p| p.value())
-        .expect("the AL2023 parameter has a value")
-        .to_owned();
-    let images = m
-        .ec2
-        .describe_images()
-        .owners("amazon")
-        .filters(
-            ec2_types::Filter::builder()
-                .name("name")
-                .values("al2023-ami-ecs-hvm-*")
-                .build(),
-        )
-        .filters(
-            ec2_types::Filter::builder()
-                .name("architecture")
-                .values("x86_64")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("DescribeImages owner amazon");
-    let key = |i: &ec2_types::Image| {
-        (
-            i.creation_date().unwrap_or_default().to_owned(),
-            i.name().unwrap_or_default().to_owned(),
-        )
-    };
-    let newest = images
-        .images()
-        .iter()
-        .find(|i| i.image_id() == Some(new.as_str()))
-        .map(key)
-        .expect("the AL2023 ECS-recommended AMI is among moto's x86_64 images");
-    let old = images
-        .images()
-        .iter()
-        .filter(|i| i.image_id() != Some(new.as_str()))
-        .filter(|i| i.architecture() == Some(&ec2_types::ArchitectureValues::X8664))
-        .filter(|i| key(i) < newest)
-        .min_by_key(|i| key(i))
-        .and_then(|i| i.image_id())
-        .expect("an older x86_64 Amazon-owned AMI in moto's default set")
-        .to_owned();
+    let (old, new) = testkit::amis(&m.ssm, &m.ec2).await;
     let _ = AMIS.set(Amis { old, new });
     AMIS.get().expect("set above")
 }
@@ -179,53 +107,17 @@ struct Fleet {
 async fn fleet(m: &Moto, label: &str) -> Fleet {
     let amis = amis(m).await;
     let name = unique(label);
-    let template_id = m
-        .ec2
-        .create_launch_template()
-        .launch_template_name(format!("{name}-lt"))
-        .version_description("hand-made v1")
-        .launch_template_data(
-            ec2_types::RequestLaunchTemplateData::builder()
-                .image_id(&amis.old)
-                .instance_type(ec2_types::InstanceType::from(INSTANCE_TYPE))
-                .user_data(USER_DATA)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateLaunchTemplate")
-        .launch_template()
-        .and_then(|t| t.launch_template_id())
-        .expect("template id")
-        .to_owned();
+    let template_id = testkit::launch_template(
+        &m.ec2,
+        &format!("{name}-lt"),
+        &amis.old,
+        Some(USER_DATA),
+        Some("hand-made v1"),
+    )
+    .await;
     let group = format!("{name}-asg");
-    m.asg
-        .create_auto_scaling_group()
-        .auto_scaling_group_name(&group)
-        .min_size(1)
-        .max_size(2)
-        .desired_capacity(1)
-        .availability_zones("us-east-1a")
-        .launch_template(
-            asg_types::LaunchTemplateSpecification::builder()
-                .launch_template_id(&template_id)
-                .version("$Default")
-                .build(),
-        )
-        .termination_policies("OldestLaunchTemplate")
-        .send()
-        .await
-        .expect("CreateAutoScalingGroup");
-    let topic_arn = m
-        .sns
-        .create_topic()
-        .name(format!("{name}-topic"))
-        .send()
-        .await
-        .expect("CreateTopic")
-        .topic_arn()
-        .expect("topic arn")
-        .to_owned();
+    testkit::group(&m.asg, &group, &template_id, &["OldestLaunchTemplate"]).await;
+    let topic_arn = testkit::topic(&m.sns, &format!("{name}-topic")).await;
     let fleet = Fleet {
         parameter: format!("/amiroll-test/{name}/image_id"),
         name,
@@ -243,15 +135,7 @@ async fn fleet(m: &Moto, label: &str) -> Fleet {
 impl Fleet {
     /// Point the fleet's AMI parameter at `value` (a new parameter version).
     async fn set_parameter(&self, m: &Moto, value: &str) {
-        m.ssm
-            .put_parameter()
-            .name(&self.parameter)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .overwrite(true)
-            .send()
-            .await
-            .expect("PutParameter");
+        testkit::put_parameter(&m.ssm, &self.parameter, value).await;
     }
 
     /// The `[[target]]` table for this fleet, with `extra` lines appended.

@@ -14,19 +14,12 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_autoscaling::types as asg_types;
-use aws_sdk_ec2::config::Credentials;
-use aws_sdk_ec2::types as ec2_types;
 use serde_json::{json, Value};
 
-const AL2023_PARAMETER: &str =
-    "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id";
 const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:amiroll";
 /// Longest the function may take for all the test's invocations.
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -42,16 +35,7 @@ fn moto_url() -> String {
 }
 
 fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "lambda-{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    amiroll_testkit::unique(&format!("lambda-{prefix}"))
 }
 
 // --- The fleet ------------------------------------------------------------------------------
@@ -65,13 +49,7 @@ struct Moto {
 
 async fn moto() -> Moto {
     let url = moto_url();
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&url)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await;
+    let conf = amiroll_testkit::sdk_config(&url, "testing", "testing").await;
     Moto {
         url,
         ssm: aws_sdk_ssm::Client::new(&conf),
@@ -80,111 +58,17 @@ async fn moto() -> Moto {
     }
 }
 
-/// Two x86_64 AMIs from moto's default set, `old` no newer than `new` (the AL2023 ECS one), so
-/// that moving to `new` is not a downgrade (same choice as moto_e2e.rs).
-async fn amis(m: &Moto) -> (String, String) {
-    let new = m
-        .ssm
-        .get_parameter()
-        .name(AL2023_PARAMETER)
-        .send()
-        .await
-        .expect("GetParameter on the public AL2023 AMI parameter")
-        .parameter()
-        .and_then(|p| p.value())
-        .expect("the AL2023 parameter has a value")
-        .to_owned();
-    let images = m
-        .ec2
-        .describe_images()
-        .owners("amazon")
-        .filters(
-            ec2_types::Filter::builder()
-                .name("name")
-                .values("al2023-ami-ecs-hvm-*")
-                .build(),
-        )
-        .filters(
-            ec2_types::Filter::builder()
-                .name("architecture")
-                .values("x86_64")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("DescribeImages owner amazon");
-    let key = |i: &ec2_types::Image| {
-        (
-            i.creation_date().unwrap_or_default().to_owned(),
-            i.name().unwrap_or_default().to_owned(),
-        )
-    };
-    let newest = images
-        .images()
-        .iter()
-        .find(|i| i.image_id() == Some(new.as_str()))
-        .map(key)
-        .expect("the AL2023 ECS-recommended AMI is among moto's x86_64 images");
-    let old = images
-        .images()
-        .iter()
-        .filter(|i| i.image_id() != Some(new.as_str()))
-        .filter(|i| key(i) < newest)
-        .min_by_key(|i| key(i))
-        .and_then(|i| i.image_id())
-        .expect("an older x86_64 Amazon-owned AMI in moto's default set")
-        .to_owned();
-    (old, new)
-}
-
 /// A launch template on the old AMI, a group on `$Default` (1/2/1), and a parameter of its own
 /// naming the new AMI. Returns (target name, template id, new AMI, TOML configuration).
 async fn fleet(m: &Moto) -> (String, String, String, String) {
-    let (old, new) = amis(m).await;
+    let (old, new) = amiroll_testkit::amis(&m.ssm, &m.ec2).await;
     let name = unique("fleet");
-    let template_id = m
-        .ec2
-        .create_launch_template()
-        .launch_template_name(format!("{name}-lt"))
-        .launch_template_data(
-            ec2_types::RequestLaunchTemplateData::builder()
-                .image_id(&old)
-                .instance_type(ec2_types::InstanceType::from("m5.large"))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateLaunchTemplate")
-        .launch_template()
-        .and_then(|t| t.launch_template_id())
-        .expect("template id")
-        .to_owned();
+    let template_id =
+        amiroll_testkit::launch_template(&m.ec2, &format!("{name}-lt"), &old, None, None).await;
     let group = format!("{name}-asg");
-    m.asg
-        .create_auto_scaling_group()
-        .auto_scaling_group_name(&group)
-        .min_size(1)
-        .max_size(2)
-        .desired_capacity(1)
-        .availability_zones("us-east-1a")
-        .launch_template(
-            asg_types::LaunchTemplateSpecification::builder()
-                .launch_template_id(&template_id)
-                .version("$Default")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateAutoScalingGroup");
+    amiroll_testkit::group(&m.asg, &group, &template_id, &[]).await;
     let parameter = format!("/amiroll-test/{name}/image_id");
-    m.ssm
-        .put_parameter()
-        .name(&parameter)
-        .value(&new)
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .expect("PutParameter");
+    amiroll_testkit::put_parameter(&m.ssm, &parameter, &new).await;
     let toml = format!(
         "[[target]]\nname = \"{name}\"\nlaunch_template = \"{template_id}\"\nami_parameter = \"{parameter}\"\ngroups = [\"{group}\"]\nstrategy = \"none\"\n"
     );
