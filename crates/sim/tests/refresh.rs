@@ -133,10 +133,7 @@ fn a_checkpoint_pauses_the_refresh() {
                 .with_termination_policies(&["OldestLaunchTemplate"]),
         )
         .expect("group");
-    let w = World {
-        toml: w.toml.replace("[\"web\"]", "[\"big\"]"),
-        ..w
-    };
+    let w = w.targeting(&["big"]);
     w.publish(NEW);
     w.apply_ok();
     // Enough time for half the fleet, not for the checkpoint delay.

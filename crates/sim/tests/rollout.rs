@@ -143,10 +143,7 @@ fn seed_bug_5_a_pinned_group_is_refused_and_nothing_changes() {
     w.sim
         .create_group(GroupSpec::new("pinned", &w.lt, 1, 2, 1).with_version("1"))
         .expect("group");
-    let w = World {
-        toml: w.toml.replace("[\"web\"]", "[\"pinned\"]"),
-        ..w
-    };
+    let w = w.targeting(&["pinned"]);
     w.publish(NEW);
     let r = w.apply_ok();
     let t = &r.targets[0];
@@ -183,11 +180,7 @@ fn a_failed_surge_re_pins_a_pinned_group_to_the_version_it_ran_before() {
                 .with_termination_policies(&["OldestLaunchTemplate"]),
         )
         .expect("group");
-    let w = World {
-        toml: w.toml.replace("[\"web\"]", "[\"pinned\"]"),
-        ..w
-    }
-    .setting("pinned = \"update\"");
+    let w = w.targeting(&["pinned"]).setting("pinned = \"update\"");
     w.publish(BAD);
     let last = w.converge();
     assert_eq!(
@@ -255,10 +248,7 @@ fn seed_bug_5_latest_group_never_sees_an_unvalidated_version() {
                 .with_termination_policies(&["OldestLaunchTemplate"]),
         )
         .expect("group");
-    let w = World {
-        toml: w.toml.replace("[\"web\"]", "[\"web\", \"latest\"]"),
-        ..w
-    };
+    let w = w.targeting(&["web", "latest"]);
     w.publish(ARM); // wrong architecture for m5.large
     let r = w.apply_ok();
     assert_eq!(r.targets[0].plan.status, TargetStatus::Error);
@@ -363,10 +353,7 @@ fn seed_bug_8_desired_at_max_and_min_above_one() {
             )
             .expect("group");
     }
-    let w = World {
-        toml: w.toml.replace("[\"web\"]", "[\"web\", \"full\", \"wide\"]"),
-        ..w
-    };
+    let w = w.targeting(&["web", "full", "wide"]);
     w.publish(NEW);
     w.converge();
     w.assert_converged("full", NEW, (1, 1, 1));
@@ -387,10 +374,7 @@ fn seed_bug_9_action_names_are_unique_per_group_and_seed_leftovers_are_reported(
                 .with_termination_policies(&["OldestLaunchTemplate"]),
         )
         .expect("group");
-    let w = World {
-        toml: w.toml.replace("[\"web\"]", "[\"web\", \"api\"]"),
-        ..w
-    };
+    let w = w.targeting(&["web", "api"]);
     w.sim
         .add_scheduled_action(amiroll_core::port::ScheduledAction {
             group_name: "web".to_string(),
@@ -437,10 +421,7 @@ fn seed_bug_10_termination_policy_is_required_or_set() {
     w.sim
         .create_group(GroupSpec::new("dflt", &w.lt, 1, 4, 2))
         .expect("group with the Default policy");
-    let w = World {
-        toml: w.toml.replace("[\"web\"]", "[\"dflt\"]"),
-        ..w
-    };
+    let w = w.targeting(&["dflt"]);
     w.publish(NEW);
     let r = w.apply_ok();
     assert!(r.targets[0].plan.errors[0].contains("OldestLaunchTemplate"));
@@ -523,10 +504,7 @@ fn seed_bug_15_17_notifications_and_descriptions_say_what_happened() {
 fn bad_input_changes_nothing() {
     // Missing group.
     let w = World::new();
-    let w = World {
-        toml: w.toml.replace("[\"web\"]", "[\"nope\"]"),
-        ..w
-    };
+    let w = w.targeting(&["nope"]);
     w.publish(NEW);
     let r = w.apply_ok();
     assert!(r.targets[0].plan.errors[0].contains("`nope`"));
@@ -632,10 +610,7 @@ fn a_surge_capped_by_the_ceiling_replaces_the_fleet_in_rounds() {
                 .with_termination_policies(&["OldestLaunchTemplate"]),
         )
         .expect("group");
-    let w = World {
-        toml: w.toml.replace("[\"web\"]", "[\"one-az\"]"),
-        ..w
-    };
+    let w = w.targeting(&["one-az"]);
     w.publish(NEW);
     let last = w.converge();
     assert_eq!(

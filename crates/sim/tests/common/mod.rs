@@ -82,6 +82,17 @@ impl World {
         }
     }
 
+    /// The target rolls these groups instead of `web`.
+    pub fn targeting(mut self, groups: &[&str]) -> World {
+        let list = groups
+            .iter()
+            .map(|g| format!("\"{g}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.toml = self.toml.replace("[\"web\"]", &format!("[{list}]"));
+        self
+    }
+
     pub fn setting(mut self, line: &str) -> World {
         self.toml.push_str(line);
         self.toml.push('\n');
