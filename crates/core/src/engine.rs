@@ -288,12 +288,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                 None
             }
         };
-        let latest_wanted = config
-            .targets
-            .iter()
-            .flat_map(|t| t.groups.iter())
-            .filter_map(|g| obs.groups.get(g))
-            .any(launches_latest);
+        let latest_wanted = planner::latest_listing_needed(config, &obs);
         if latest_wanted && current.is_some() {
             match self
                 .call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
@@ -358,7 +353,7 @@ impl<'a, A: Aws> Engine<'a, A> {
         }
 
         // 3. Images: the candidates and the AMIs of the versions known so far.
-        let ids = wanted_images(config, &obs);
+        let ids = planner::wanted_images(config, &obs);
         let images = self.read_images(&ids).await;
         merge_images(config, &mut obs, images)?;
 
@@ -489,8 +484,8 @@ impl<'a, A: Aws> Engine<'a, A> {
 
         // 5. What the new reads name: the AMIs of every version and of the running instances,
         //    and the instance types of the versions and the groups' overrides.
-        let ids = wanted_images(config, &obs);
-        let types = wanted_instance_types(config, &obs);
+        let ids = planner::wanted_images(config, &obs);
+        let types = planner::wanted_instance_types(config, &obs);
         let (images, types) =
             futures::join!(self.read_images(&ids), self.read_instance_types(&types));
         merge_images(config, &mut obs, images)?;
@@ -1019,40 +1014,6 @@ async fn in_flight<T>(reads: impl IntoIterator<Item = impl Future<Output = T>>) 
         .await
 }
 
-/// Whether a group launches `$Latest` of a template (its own, its mixed policy's or an
-/// override's).
-fn launches_latest(g: &AutoScalingGroup) -> bool {
-    let latest = |spec: &TemplateSpec| spec.version.as_deref() == Some("$Latest");
-    g.launch_template.as_ref().is_some_and(latest)
-        || g.mixed_instances_policy.as_ref().is_some_and(|m| {
-            latest(&m.template)
-                || m.overrides
-                    .iter()
-                    .any(|o| o.template.as_ref().is_some_and(latest))
-        })
-}
-
-/// Every AMI the planner may look at and has not seen yet: the candidates, the AMIs of the
-/// versions read, the AMIs the instances read run.
-fn wanted_images(config: &Config, obs: &Observation) -> Vec<String> {
-    let mut wanted: BTreeSet<String> = BTreeSet::new();
-    for t in &config.targets {
-        if let Some(p) = obs.parameters.get(&t.ami_parameter) {
-            if let Ok(ami) = planner::parse_ami_value(&p.value, t.expected_format(), &p.name) {
-                wanted.insert(ami);
-            }
-        }
-        if let Some(tmpl) = obs.templates.get(&t.launch_template) {
-            wanted.extend(tmpl.versions.iter().filter_map(|v| v.image_id.clone()));
-        }
-    }
-    wanted.extend(obs.instances.values().map(|i| i.image_id.clone()));
-    wanted
-        .into_iter()
-        .filter(|i| planner::is_ami_id(i) && !obs.images.contains_key(i))
-        .collect()
-}
-
 fn merge_images(
     config: &Config,
     obs: &mut Observation,
@@ -1070,22 +1031,6 @@ fn merge_images(
         }
     }
     Ok(())
-}
-
-/// The instance types of the versions read and of the groups' overrides.
-fn wanted_instance_types(config: &Config, obs: &Observation) -> Vec<String> {
-    let mut types: BTreeSet<String> = BTreeSet::new();
-    for t in &config.targets {
-        if let Some(tmpl) = obs.templates.get(&t.launch_template) {
-            types.extend(tmpl.versions.iter().filter_map(|v| v.instance_type.clone()));
-        }
-        for g in t.groups.iter().filter_map(|g| obs.groups.get(g)) {
-            if let Some(m) = &g.mixed_instances_policy {
-                types.extend(m.overrides.iter().filter_map(|o| o.instance_type.clone()));
-            }
-        }
-    }
-    types.into_iter().collect()
 }
 
 /// Record an observe error against targets; a crash ends the run.

@@ -22,7 +22,7 @@ use crate::gates;
 use crate::model::*;
 use crate::port::{
     AutoScalingGroup, CapacityProvider, GroupInstance, InstanceRefresh, RefreshPreferences,
-    ScheduledAction, Timestamp,
+    ScheduledAction, TemplateSpec, Timestamp,
 };
 
 /// Group tags that carry rollout state between runs. State that must outlive a run lives in AWS,
@@ -164,6 +164,67 @@ pub fn needs_detail(t: &Target, obs: &Observation) -> bool {
         }
     }
     false
+}
+
+/// Whether the account-wide `$Latest` listing is needed besides the `$Default` one: some group of
+/// a target launches `$Latest`.
+pub fn latest_listing_needed(config: &Config, obs: &Observation) -> bool {
+    config
+        .targets
+        .iter()
+        .flat_map(|t| t.groups.iter())
+        .filter_map(|g| obs.groups.get(g))
+        .any(launches_latest)
+}
+
+/// Whether a group launches `$Latest` of a template (its own, its mixed policy's or an
+/// override's).
+fn launches_latest(g: &AutoScalingGroup) -> bool {
+    let latest = |spec: &TemplateSpec| spec.version.as_deref() == Some("$Latest");
+    g.launch_template.as_ref().is_some_and(latest)
+        || g.mixed_instances_policy.as_ref().is_some_and(|m| {
+            latest(&m.template)
+                || m.overrides
+                    .iter()
+                    .any(|o| o.template.as_ref().is_some_and(latest))
+        })
+}
+
+/// Every AMI [`plan`] may look at and that was not read yet: the candidates, the AMIs of the
+/// versions read, the AMIs the instances read run.
+pub fn wanted_images(config: &Config, obs: &Observation) -> Vec<String> {
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for t in &config.targets {
+        if let Some(p) = obs.parameters.get(&t.ami_parameter) {
+            if let Ok(ami) = parse_ami_value(&p.value, t.expected_format(), &p.name) {
+                wanted.insert(ami);
+            }
+        }
+        if let Some(tmpl) = obs.templates.get(&t.launch_template) {
+            wanted.extend(tmpl.versions.iter().filter_map(|v| v.image_id.clone()));
+        }
+    }
+    wanted.extend(obs.instances.values().map(|i| i.image_id.clone()));
+    wanted
+        .into_iter()
+        .filter(|i| is_ami_id(i) && !obs.images.contains_key(i))
+        .collect()
+}
+
+/// The instance types of the versions read and of the groups' overrides.
+pub fn wanted_instance_types(config: &Config, obs: &Observation) -> Vec<String> {
+    let mut types: BTreeSet<String> = BTreeSet::new();
+    for t in &config.targets {
+        if let Some(tmpl) = obs.templates.get(&t.launch_template) {
+            types.extend(tmpl.versions.iter().filter_map(|v| v.instance_type.clone()));
+        }
+        for g in t.groups.iter().filter_map(|g| obs.groups.get(g)) {
+            if let Some(m) = &g.mixed_instances_policy {
+                types.extend(m.overrides.iter().filter_map(|o| o.instance_type.clone()));
+            }
+        }
+    }
+    types.into_iter().collect()
 }
 
 /// The detailed reads of a run, chosen from the configuration and the batched reads: everything
