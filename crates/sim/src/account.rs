@@ -257,7 +257,12 @@ pub(crate) struct Account {
     pub events: Vec<(Timestamp, String)>,
     pub calls: Vec<&'static str>,
     pub faults: Faults,
+    /// How late each scheduled action fires after its StartTime (none: on time).
+    pub action_delay: Option<ActionDelayFn>,
 }
+
+/// How late a scheduled action fires (see `SimAws::set_scheduled_action_delay`).
+pub(crate) type ActionDelayFn = std::sync::Arc<dyn Fn(&ScheduledAction) -> Duration + Send + Sync>;
 
 impl Account {
     pub(crate) fn new(start: Timestamp) -> Self {
@@ -324,6 +329,7 @@ impl Account {
             events: Vec::new(),
             calls: Vec::new(),
             faults: Faults::default(),
+            action_delay: None,
         }
     }
 
@@ -868,6 +874,14 @@ impl Account {
         self.reconcile(group);
     }
 
+    /// When a scheduled action fires: its StartTime, plus the injected delay if any.
+    fn fire_time(&self, action: &ScheduledAction) -> Timestamp {
+        match &self.action_delay {
+            Some(delay) => add(action.start_time, delay(action)),
+            None => action.start_time,
+        }
+    }
+
     fn next_event_time(&self) -> Option<Timestamp> {
         let ready = self
             .instances
@@ -878,7 +892,7 @@ impl Account {
             g.actions
                 .values()
                 .filter(|a| !a.fired)
-                .map(|a| a.action.start_time)
+                .map(|a| self.fire_time(&a.action))
         });
         let retries = self.groups.values().filter_map(|g| g.retry_at);
         let ecs = self.groups.values().filter_map(|g| g.ecs_correct_at);
@@ -940,8 +954,14 @@ impl Account {
             .flat_map(|g| {
                 g.actions
                     .values()
-                    .filter(|a| !a.fired && a.action.start_time <= now)
-                    .map(|a| (a.action.start_time, g.name.clone(), a.action.name.clone()))
+                    .filter(|a| !a.fired && self.fire_time(&a.action) <= now)
+                    .map(|a| {
+                        (
+                            self.fire_time(&a.action),
+                            g.name.clone(),
+                            a.action.name.clone(),
+                        )
+                    })
             })
             .collect();
         due.sort();

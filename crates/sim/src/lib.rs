@@ -18,8 +18,11 @@
 //! # How a call works
 //!
 //! Every port call is recorded in the call log, then fault injection decides whether it fails
-//! (see [`SimAws::fail_nth`], [`SimAws::throttle`], [`SimAws::crash_after`]), then the operation
-//! runs. A failed call — injected or rejected by the simulated service — changes no state.
+//! (see [`SimAws::fail_nth`], [`SimAws::throttle`], [`SimAws::time_out`],
+//! [`SimAws::crash_after`]), then the operation runs. A failed call — injected or rejected by the
+//! simulated service — changes no state, except an *ambiguous write*
+//! ([`SimAws::fail_nth_after_effect`]): the call takes effect, then the caller sees an error.
+//! Observers registered with [`SimAws::on_every_call`] run after every call, failed or not.
 //! After a successful call, everything due at the current time is processed (e.g. an instance
 //! launched with a zero boot time comes into service). By default each call first yields once to
 //! the executor, so engine runs joined on one thread interleave call by call (see
@@ -34,7 +37,8 @@
 //!   call sees the effects of the previous ones); no real throttling (only injected).
 //! - **Time** moves only through `advance`/`sleep`; calls take no time. The clock is shared, so
 //!   concurrent sleepers each move it forward. Scheduled actions fire exactly at their StartTime
-//!   (AWS may be up to ~2 minutes late).
+//!   (AWS may be up to ~2 minutes late) unless [`SimAws::set_scheduled_action_delay`] makes them
+//!   late; actions are not kept in order then (AWS runs one group's actions in the order given).
 //! - **Instances** go `Pending` → `InService` after a fixed boot time (default 90 s) and terminate
 //!   instantly (no `Terminating`, lifecycle hooks, warm pools, Standby, draining). Terminated
 //!   instances leave the group at once and stay visible to `DescribeInstances` for one hour.
@@ -254,14 +258,26 @@ impl SimAws {
         operation: &'static str,
         f: impl FnOnce(&mut Account) -> Result<T, AwsError>,
     ) -> Result<T, AwsError> {
-        let (result, hooks) = {
+        let (result, hooks, observers) = {
             let mut a = self.lock();
             a.calls.push(operation);
             if let Some((now, _)) = a.in_flight.get_mut(operation) {
                 *now = now.saturating_sub(1);
             }
             let result = match a.faults.on_call(operation) {
-                Some(injected) => Err(injected),
+                // An ambiguous write: the call takes effect, then the caller sees the error.
+                Some(injected) if injected.after_effect => match f(&mut a) {
+                    Ok(_) => {
+                        a.settle();
+                        a.event(format!(
+                            "{operation}: applied, but the caller sees {}",
+                            injected.error.code
+                        ));
+                        Err(injected.error)
+                    }
+                    Err(e) => Err(e),
+                },
+                Some(injected) => Err(injected.error),
                 None => {
                     let r = f(&mut a);
                     if r.is_ok() {
@@ -271,10 +287,13 @@ impl SimAws {
                 }
             };
             let hooks = a.faults.due_hooks(operation);
-            (result, hooks)
+            (result, hooks, a.faults.observers())
         };
         for hook in hooks {
             hook(self);
+        }
+        for observer in observers {
+            observer(self, operation, result.as_ref().err());
         }
         result
     }
@@ -1049,6 +1068,74 @@ impl SimAws {
     /// with [`ErrorKind::Crash`] and no effect until [`SimAws::clear_faults`].
     pub fn crash_after(&self, total_calls: usize) {
         self.lock().faults.crash_after(total_calls);
+    }
+
+    /// Calls `n ..= n + times - 1` of `operation` (1-based, counted from now) fail with
+    /// `ErrorKind::Transient` and code `RequestTimeout`, without effect: the request never reached
+    /// the service, or timed out before it acted (the SDK's "timeout" errors; `times` past the
+    /// engine's attempts makes the timeout outlast every retry).
+    pub fn time_out(&self, operation: &'static str, n: usize, times: usize) {
+        if times == 0 {
+            return;
+        }
+        let n = n.max(1);
+        self.lock().faults.fail_range(
+            operation,
+            n,
+            n + times - 1,
+            ErrorKind::Transient,
+            "RequestTimeout",
+            "the request timed out",
+        );
+    }
+
+    /// An *ambiguous write*: the `n`-th call of `operation` (1-based, counted from now) takes
+    /// effect as usual, then the caller sees an error of `kind`/`code` (e.g. a 5xx or a timeout
+    /// after the service acted). If the operation itself fails, the caller sees that failure.
+    pub fn fail_nth_after_effect(
+        &self,
+        operation: &'static str,
+        n: usize,
+        kind: ErrorKind,
+        code: &str,
+    ) {
+        self.lock().faults.fail_range_after_effect(
+            operation,
+            n,
+            n.max(1),
+            kind,
+            code,
+            &format!("injected failure of call {n} of {operation}, after it took effect"),
+        );
+    }
+
+    /// Run `f` after every port call, failed ones included (an injected fault, a crash, an error
+    /// of the simulated service), with the operation and the error the caller saw — after the
+    /// call's effects and any [`SimAws::after_call`] hook, before the caller sees the result. To
+    /// check invariants after every call. Observers stay until the account is dropped
+    /// ([`SimAws::clear_faults`] keeps them).
+    pub fn on_every_call(
+        &self,
+        f: impl Fn(&SimAws, &'static str, Option<&AwsError>) + Send + Sync + 'static,
+    ) {
+        self.lock()
+            .faults
+            .observe_every_call(std::sync::Arc::new(f));
+    }
+
+    /// Make scheduled actions fire late: each one fires at its `StartTime` plus `delay(action)`
+    /// instead of at its `StartTime`. AWS documents that an action "usually runs within seconds"
+    /// of its start time but may be delayed up to about 2 minutes ("Scheduled scaling for Amazon
+    /// EC2 Auto Scaling",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-scheduled-scaling.html).
+    /// A late action stays listed by `DescribeScheduledActions` until it fires.
+    pub fn set_scheduled_action_delay(
+        &self,
+        delay: impl Fn(&ScheduledAction) -> Duration + Send + Sync + 'static,
+    ) {
+        let mut a = self.lock();
+        a.action_delay = Some(std::sync::Arc::new(delay));
+        a.settle();
     }
 
     /// Remove every injected failure and the crash (hooks stay).

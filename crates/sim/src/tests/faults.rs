@@ -237,3 +237,75 @@ fn sleep_advances_virtual_time_without_a_call() {
     assert_eq!(sim.now() - before, chrono::Duration::seconds(30));
     assert!(sim.call_log().is_empty());
 }
+
+#[test]
+fn an_ambiguous_write_takes_effect_and_the_caller_sees_an_error() {
+    let (sim, lt) = account();
+    sim.fail_nth_after_effect(
+        op::CREATE_LAUNCH_TEMPLATE_VERSION,
+        1,
+        ErrorKind::Transient,
+        "InternalError",
+    );
+    let err =
+        block_on(sim.create_launch_template_version(&version_request(&lt, 1, "ami-new", "t")))
+            .expect_err("the caller sees a failure");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Transient, "InternalError")
+    );
+    assert_eq!(
+        sim.template(&lt).latest_version,
+        2,
+        "the version was created"
+    );
+    // The retry with the same token is a replay, as with AWS.
+    let retry =
+        block_on(sim.create_launch_template_version(&version_request(&lt, 1, "ami-new", "t")))
+            .expect("retry");
+    assert_eq!(retry.version, 2);
+    assert_eq!(sim.template(&lt).latest_version, 2);
+}
+
+#[test]
+fn a_time_out_fails_without_effect_for_its_window() {
+    let (sim, lt) = account();
+    sim.time_out(op::MODIFY_LAUNCH_TEMPLATE, 1, 2);
+    for _ in 0..2 {
+        let e = block_on(sim.modify_launch_template_default_version(&lt, 1)).expect_err("timeout");
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::Transient, "RequestTimeout")
+        );
+    }
+    block_on(sim.modify_launch_template_default_version(&lt, 1)).expect("third call passes");
+}
+
+#[test]
+fn observers_see_every_call_failed_ones_too() {
+    use std::sync::{Arc, Mutex};
+    let (sim, lt) = account();
+    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    sim.on_every_call(move |s, operation, error| {
+        // The observer may read the account: the lock is not held.
+        let _ = s.now();
+        log.lock()
+            .expect("log")
+            .push((operation.to_string(), error.map(|e| e.code.clone())));
+    });
+    sim.fail_nth(op::DESCRIBE_LAUNCH_TEMPLATES, 1, ErrorKind::Other, "Boom");
+    let _ = block_on(sim.describe_launch_template(&lt));
+    block_on(sim.describe_launch_template(&lt)).expect("second");
+    sim.crash_after(0);
+    let _ = block_on(sim.describe_launch_template(&lt));
+    sim.clear_faults();
+    block_on(sim.describe_launch_template(&lt)).expect("observers survive clear_faults");
+    let seen = seen.lock().expect("log").clone();
+    let codes: Vec<Option<&str>> = seen.iter().map(|(_, c)| c.as_deref()).collect();
+    assert_eq!(
+        codes,
+        vec![Some("Boom"), None, Some("SimulatedCrash"), None]
+    );
+    assert!(seen.iter().all(|(o, _)| o == op::DESCRIBE_LAUNCH_TEMPLATES));
+}

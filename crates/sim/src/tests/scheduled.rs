@@ -305,3 +305,29 @@ fn recurring_actions_fire_once_and_stay_listed() {
         1
     );
 }
+
+#[test]
+fn a_late_action_fires_after_its_delay_and_stays_listed_until_then() {
+    let (sim, _) = fleet();
+    let at = add_secs(sim.now(), 600);
+    sim.set_scheduled_action_delay(|a| {
+        Duration::from_secs(if a.name == "surge" { 120 } else { 0 })
+    });
+    block_on(sim.put_scheduled_update_group_action(&action("surge", at, None, Some(8), Some(8))))
+        .expect("put");
+    sim.advance(Duration::from_secs(600 + 119));
+    assert_eq!(sim.group_capacity("web-asg"), (2, 6, 4), "not yet");
+    assert_eq!(
+        block_on(sim.describe_scheduled_actions("web-asg"))
+            .expect("describe")
+            .len(),
+        1,
+        "still listed while late"
+    );
+    sim.advance(Duration::from_secs(1));
+    assert_eq!(sim.group_capacity("web-asg"), (2, 8, 8));
+    assert!(sim
+        .events()
+        .iter()
+        .any(|(t, e)| *t == add_secs(at, 120) && e.contains("scheduled action surge fired")));
+}
