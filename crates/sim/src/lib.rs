@@ -737,6 +737,90 @@ impl SimAws {
         Ok(())
     }
 
+    // ----- outside actors (not port calls: not logged, no faults) -----
+
+    /// Someone deletes a scheduled action (as `DeleteScheduledAction`: an unknown name is a
+    /// `ValidationError`).
+    pub fn remove_scheduled_action(&self, group: &str, name: &str) -> Result<(), AwsError> {
+        let mut a = self.lock();
+        a.delete_scheduled_action(group, name)?;
+        a.settle();
+        Ok(())
+    }
+
+    /// Someone sets tags on a group (as `CreateOrUpdateTags`).
+    pub fn tag_group(&self, group: &str, tags: &[(&str, &str)]) -> Result<(), AwsError> {
+        let tags: BTreeMap<String, String> = tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut a = self.lock();
+        a.create_or_update_tags(group, &tags)?;
+        a.settle();
+        Ok(())
+    }
+
+    /// Someone removes tags from a group (as `DeleteTags`).
+    pub fn untag_group(&self, group: &str, keys: &[&str]) -> Result<(), AwsError> {
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let mut a = self.lock();
+        a.delete_tags(group, &keys)?;
+        a.settle();
+        Ok(())
+    }
+
+    /// `DeleteAutoScalingGroup` with `ForceDelete`: the group, its scheduled actions and its
+    /// instances go at once (no draining, no lifecycle hooks; the instances stay visible to
+    /// `DescribeInstances` as terminated). Its instance refreshes stay in the refresh list.
+    pub fn delete_group(&self, group: &str) -> Result<(), AwsError> {
+        let mut a = self.lock();
+        if !a.groups.contains_key(group) {
+            return Err(Account::group_not_found(
+                "autoscaling:DeleteAutoScalingGroup",
+                ErrorKind::NotFound,
+                group,
+            ));
+        }
+        let ids: Vec<String> = a
+            .live_instances(group)
+            .iter()
+            .map(|i| i.id.clone())
+            .collect();
+        for id in ids {
+            a.terminate(&id);
+        }
+        a.groups.remove(group);
+        a.event(format!("autoscaling {group}: group deleted"));
+        a.settle();
+        Ok(())
+    }
+
+    /// `DeleteLaunchTemplate` (by id or name): the template and every version go; groups that
+    /// launch it fail their next launches.
+    pub fn delete_launch_template(&self, template: &str) -> Result<(), AwsError> {
+        let mut a = self.lock();
+        let id = a.template("ec2:DeleteLaunchTemplate", template)?.id.clone();
+        a.templates.remove(&id);
+        a.event(format!("ec2 {id}: launch template deleted"));
+        a.settle();
+        Ok(())
+    }
+
+    /// `DeleteParameter`: the parameter and its history go.
+    pub fn delete_parameter(&self, name: &str) -> Result<(), AwsError> {
+        let mut a = self.lock();
+        if a.params.remove(name).is_none() {
+            return Err(AwsError::new(
+                "ssm:DeleteParameter",
+                ErrorKind::NotFound,
+                "ParameterNotFound",
+                format!("Parameter {name} not found."),
+            ));
+        }
+        a.event(format!("ssm {name}: deleted"));
+        Ok(())
+    }
+
     /// `DefaultInstanceWarmup` of a group: the warm-up instance refreshes use when their
     /// preferences set none (without either, the warm-up is 0 s after `InService`).
     pub fn set_instance_warmup(&self, group: &str, warmup: Duration) -> Result<(), AwsError> {

@@ -309,3 +309,33 @@ fn observers_see_every_call_failed_ones_too() {
     );
     assert!(seen.iter().all(|(o, _)| o == op::DESCRIBE_LAUNCH_TEMPLATES));
 }
+
+#[test]
+fn outside_actors_delete_and_tag_without_port_calls() {
+    let (sim, lt) = fleet();
+    sim.tag_group("web-asg", &[("owner", "ops"), ("team", "a")])
+        .expect("tag");
+    sim.untag_group("web-asg", &["team"]).expect("untag");
+    assert_eq!(
+        sim.group("web-asg").tags.keys().collect::<Vec<_>>(),
+        vec!["owner"]
+    );
+    sim.put_parameter("/p", "ami-new");
+    sim.delete_parameter("/p").expect("delete parameter");
+    assert!(sim.parameter("/p").is_none());
+    assert!(sim.delete_parameter("/p").is_err());
+    let live: Vec<String> = sim
+        .group("web-asg")
+        .instances
+        .iter()
+        .map(|i| i.instance_id.clone())
+        .collect();
+    sim.delete_group("web-asg").expect("delete group");
+    assert!(sim.try_group("web-asg").is_none());
+    assert!(live
+        .iter()
+        .all(|id| sim.instance(id).expect("still described").state == "terminated"));
+    sim.delete_launch_template(&lt).expect("delete template");
+    assert!(sim.try_template(&lt).is_none());
+    assert!(sim.call_log().is_empty(), "no port call was made");
+}

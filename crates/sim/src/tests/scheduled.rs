@@ -331,3 +331,16 @@ fn a_late_action_fires_after_its_delay_and_stays_listed_until_then() {
         .iter()
         .any(|(t, e)| *t == add_secs(at, 120) && e.contains("scheduled action surge fired")));
 }
+
+#[test]
+fn someone_removing_an_action_stops_it_from_firing() {
+    let (sim, _) = fleet();
+    let at = add_secs(sim.now(), 60);
+    sim.add_scheduled_action(action("surge", at, None, Some(8), Some(8)))
+        .expect("put");
+    sim.remove_scheduled_action("web-asg", "surge")
+        .expect("remove");
+    assert!(sim.remove_scheduled_action("web-asg", "surge").is_err());
+    sim.advance(Duration::from_secs(120));
+    assert_eq!(sim.group_capacity("web-asg"), (2, 6, 4));
+}
