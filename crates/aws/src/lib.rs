@@ -954,7 +954,10 @@ impl Aws for AwsAdapter {
         self.list_groups(None, Some(filter)).await
     }
 
-    /// "UpdateAutoScalingGroup" (Amazon EC2 Auto Scaling API Reference): only the members given.
+    /// "UpdateAutoScalingGroup" (Amazon EC2 Auto Scaling API Reference,
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_UpdateAutoScalingGroup.html):
+    /// only the members given (an omitted size keeps its value; AWS checks
+    /// min ≤ desired ≤ max and answers `ValidationError` otherwise).
     async fn update_auto_scaling_group(
         &self,
         request: &UpdateGroupRequest,
@@ -964,9 +967,33 @@ impl Aws for AwsAdapter {
             .auto_scaling_group_name(&request.group_name)
             .set_launch_template(request.launch_template.as_ref().map(sdk_template_spec))
             .set_termination_policies(request.termination_policies.clone())
+            .set_min_size(request.min_size)
+            .set_max_size(request.max_size)
+            .set_desired_capacity(request.desired_capacity)
             .send()
             .await
             .map_err(|e| from_sdk(op::UPDATE_AUTO_SCALING_GROUP, e))?;
+        Ok(())
+    }
+
+    /// "SetInstanceProtection" (Amazon EC2 Auto Scaling API Reference,
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_SetInstanceProtection.html):
+    /// up to 50 `InstanceIds` of one group and `ProtectedFromScaleIn`. An instance outside the
+    /// group is a `ValidationError` (`Invalid`).
+    async fn set_instance_protection(
+        &self,
+        group_name: &str,
+        instance_ids: &[String],
+        protected: bool,
+    ) -> Result<(), AwsError> {
+        self.autoscaling
+            .set_instance_protection()
+            .auto_scaling_group_name(group_name)
+            .set_instance_ids(Some(instance_ids.to_vec()))
+            .protected_from_scale_in(protected)
+            .send()
+            .await
+            .map_err(|e| from_sdk(op::SET_INSTANCE_PROTECTION, e))?;
         Ok(())
     }
 

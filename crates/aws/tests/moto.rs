@@ -786,6 +786,7 @@ async fn update_auto_scaling_group_sets_termination_policies_and_template() {
             group_name: name.clone(),
             launch_template: None,
             termination_policies: Some(strings(&["OldestLaunchTemplate", "OldestInstance"])),
+            ..Default::default()
         })
         .await
         .expect("update termination policies");
@@ -817,6 +818,7 @@ async fn update_auto_scaling_group_sets_termination_policies_and_template() {
                 version: Some("2".to_owned()),
             }),
             termination_policies: None,
+            ..Default::default()
         })
         .await
         .expect("re-pin the template");
@@ -835,6 +837,140 @@ async fn update_auto_scaling_group_sets_termination_policies_and_template() {
         strings(&["OldestLaunchTemplate", "OldestInstance"]),
         "the policies were left alone"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn update_auto_scaling_group_sets_the_sizes() {
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+
+    // "UpdateAutoScalingGroup": MinSize, MaxSize and DesiredCapacity together; the group
+    // launches to the new desired capacity.
+    env.adapter
+        .update_auto_scaling_group(&UpdateGroupRequest {
+            group_name: name.clone(),
+            min_size: Some(2),
+            max_size: Some(5),
+            desired_capacity: Some(3),
+            ..Default::default()
+        })
+        .await
+        .expect("set the sizes");
+    let g = env
+        .adapter
+        .describe_auto_scaling_groups(std::slice::from_ref(&name))
+        .await
+        .expect("describe")
+        .pop()
+        .expect("the group");
+    assert_eq!((g.min_size, g.max_size, g.desired_capacity), (2, 5, 3));
+    assert_eq!(g.instances.len(), 3);
+    assert_eq!(
+        g.termination_policies,
+        strings(&["OldestLaunchTemplate"]),
+        "the policies were left alone"
+    );
+
+    // Only the desired capacity: min and max stay.
+    env.adapter
+        .update_auto_scaling_group(&UpdateGroupRequest {
+            group_name: name.clone(),
+            desired_capacity: Some(2),
+            ..Default::default()
+        })
+        .await
+        .expect("scale in");
+    let g = env
+        .adapter
+        .describe_auto_scaling_groups(std::slice::from_ref(&name))
+        .await
+        .expect("describe")
+        .pop()
+        .expect("the group");
+    assert_eq!((g.min_size, g.max_size, g.desired_capacity), (2, 5, 2));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn set_instance_protection_protects_and_unprotects() {
+    // moto records ProtectedFromScaleIn per instance (it ignores ids outside the group and answers
+    // 500 for an unknown group, so the AWS validation is tested in the simulator only).
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+    env.adapter
+        .update_auto_scaling_group(&UpdateGroupRequest {
+            group_name: name.clone(),
+            desired_capacity: Some(2),
+            ..Default::default()
+        })
+        .await
+        .expect("two instances");
+    let protected_ids = |g: &amiroll_core::port::AutoScalingGroup| -> BTreeSet<String> {
+        g.instances
+            .iter()
+            .filter(|i| i.protected_from_scale_in)
+            .map(|i| i.instance_id.clone())
+            .collect()
+    };
+    let describe = || async {
+        env.adapter
+            .describe_auto_scaling_groups(std::slice::from_ref(&name))
+            .await
+            .expect("describe")
+            .pop()
+            .expect("the group")
+    };
+    let g = describe().await;
+    assert_eq!(g.instances.len(), 2);
+    assert!(protected_ids(&g).is_empty());
+    let all: Vec<String> = g.instances.iter().map(|i| i.instance_id.clone()).collect();
+    let first = all[0].clone();
+
+    env.adapter
+        .set_instance_protection(&name, &all, true)
+        .await
+        .expect("protect both");
+    assert_eq!(
+        protected_ids(&describe().await),
+        all.iter().cloned().collect::<BTreeSet<_>>()
+    );
+
+    env.adapter
+        .set_instance_protection(&name, std::slice::from_ref(&first), false)
+        .await
+        .expect("unprotect one");
+    let g = describe().await;
+    assert_eq!(
+        protected_ids(&g),
+        all[1..].iter().cloned().collect::<BTreeSet<_>>()
+    );
+    // Raw read: the adapter sent ProtectedFromScaleIn as a boolean, per instance.
+    let raw = env
+        .asg
+        .describe_auto_scaling_instances()
+        .set_instance_ids(Some(all.clone()))
+        .send()
+        .await
+        .expect("DescribeAutoScalingInstances");
+    let by_id: BTreeMap<&str, bool> = raw
+        .auto_scaling_instances()
+        .iter()
+        .map(|i| {
+            (
+                i.instance_id().unwrap_or(""),
+                i.protected_from_scale_in().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(by_id.get(first.as_str()), Some(&false));
+    assert_eq!(by_id.get(all[1].as_str()), Some(&true));
 }
 
 #[tokio::test]

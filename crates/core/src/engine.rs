@@ -874,7 +874,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                         template_name: None,
                         version: Some(n.to_string()),
                     }),
-                    termination_policies: None,
+                    ..UpdateGroupRequest::default()
                 };
                 self.call(op::UPDATE_AUTO_SCALING_GROUP, || {
                     self.aws.update_auto_scaling_group(&req)
@@ -885,8 +885,51 @@ impl<'a, A: Aws> Engine<'a, A> {
             Action::SetTerminationPolicies { group, policies } => {
                 let req = UpdateGroupRequest {
                     group_name: group.clone(),
-                    launch_template: None,
                     termination_policies: Some(policies.clone()),
+                    ..UpdateGroupRequest::default()
+                };
+                self.call(op::UPDATE_AUTO_SCALING_GROUP, || {
+                    self.aws.update_auto_scaling_group(&req)
+                })
+                .await?;
+                Ok(None)
+            }
+            Action::SetInstanceProtection {
+                group,
+                instance_ids,
+                protected,
+            } => {
+                // At most 50 ids per call ("SetInstanceProtection", Amazon EC2 Auto Scaling API
+                // Reference). A call that fails stops the action; the calls before it stay done,
+                // and the next run plans from what is really protected.
+                for chunk in instance_ids.chunks(MAX_PROTECTION_IDS) {
+                    self.call(op::SET_INSTANCE_PROTECTION, || {
+                        self.aws.set_instance_protection(group, chunk, *protected)
+                    })
+                    .await?;
+                }
+                Ok(Some(format!(
+                    "{} {} instance(s)",
+                    if *protected {
+                        "protected"
+                    } else {
+                        "unprotected"
+                    },
+                    instance_ids.len()
+                )))
+            }
+            Action::SetCapacity {
+                group,
+                min,
+                max,
+                desired,
+            } => {
+                let req = UpdateGroupRequest {
+                    group_name: group.clone(),
+                    min_size: Some(*min),
+                    max_size: Some(*max),
+                    desired_capacity: Some(*desired),
+                    ..UpdateGroupRequest::default()
                 };
                 self.call(op::UPDATE_AUTO_SCALING_GROUP, || {
                     self.aws.update_auto_scaling_group(&req)

@@ -184,6 +184,14 @@ pub fn target_needs(t: &Target) -> TargetNeeds {
         Strategy::ScheduledSurge => {
             n.groups.insert(op::PUT_SCHEDULED_UPDATE_GROUP_ACTION);
             n.groups.insert(op::DELETE_SCHEDULED_ACTION);
+            // A surge round may protect instances from its scale-in and set the sizes at once
+            // (`SetInstanceProtection`, and `UpdateAutoScalingGroup` with MinSize, MaxSize and
+            // DesiredCapacity). Both take the group as their resource ("Actions, resources, and
+            // condition keys for Amazon EC2 Auto Scaling", Service Authorization Reference,
+            // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2autoscaling.html);
+            // neither names a launch template, so no launch checks.
+            n.groups.insert(op::SET_INSTANCE_PROTECTION);
+            n.groups.insert(op::UPDATE_AUTO_SCALING_GROUP);
         }
         Strategy::InstanceRefresh => {
             n.groups.insert(op::START_INSTANCE_REFRESH);
@@ -694,21 +702,28 @@ mod tests {
                 op::DELETE_TAGS,
                 op::PUT_SCHEDULED_UPDATE_GROUP_ACTION,
                 op::DELETE_SCHEDULED_ACTION,
+                op::SET_INSTANCE_PROTECTION,
+                op::UPDATE_AUTO_SCALING_GROUP,
             ],
         );
         assert_eq!(got, want);
-        // Termination policies and re-pinning add UpdateAutoScalingGroup; re-pinning also the
-        // launch checks.
+        // Both are on the group, like the other Auto Scaling writes.
+        let p = policy(
+            &one("strategy = \"scheduled-surge\"\n"),
+            Some("us-east-1"),
+            Some("123456789012"),
+        );
+        let group = "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/ecs-prod";
+        assert_eq!(p.resources_for(op::SET_INSTANCE_PROTECTION), set(&[group]));
+        assert_eq!(
+            p.resources_for(op::UPDATE_AUTO_SCALING_GROUP),
+            set(&[group])
+        );
+        // Termination policies need nothing more; re-pinning adds the launch checks.
         let got = actions(&one(
             "strategy = \"scheduled-surge\"\nset_termination_policy = true\n",
         ));
-        assert_eq!(
-            got,
-            with(
-                &want.iter().map(String::as_str).collect::<Vec<_>>(),
-                &[op::UPDATE_AUTO_SCALING_GROUP]
-            )
-        );
+        assert_eq!(got, want);
         let got = actions(&one(
             "strategy = \"scheduled-surge\"\npinned = \"update\"\n",
         ));
@@ -716,11 +731,7 @@ mod tests {
             got,
             with(
                 &want.iter().map(String::as_str).collect::<Vec<_>>(),
-                &[
-                    op::UPDATE_AUTO_SCALING_GROUP,
-                    dependent::RUN_INSTANCES,
-                    dependent::CREATE_TAGS
-                ]
+                &[dependent::RUN_INSTANCES, dependent::CREATE_TAGS]
             )
         );
     }
@@ -747,6 +758,7 @@ mod tests {
         assert_eq!(got, want);
         assert!(!got.contains(op::CANCEL_INSTANCE_REFRESH), "never called");
         assert!(!got.contains(op::DESCRIBE_SCHEDULED_ACTIONS));
+        assert!(!got.contains(op::SET_INSTANCE_PROTECTION));
         // Without auto rollback the group is not pinned first.
         let got = actions(&one("auto_rollback = false\n"));
         assert!(!got.contains(op::UPDATE_AUTO_SCALING_GROUP), "{got:?}");
@@ -1048,6 +1060,7 @@ mod tests {
                 op::DESCRIBE_AUTO_SCALING_GROUPS,
             ),
             ("UPDATE_AUTO_SCALING_GROUP", op::UPDATE_AUTO_SCALING_GROUP),
+            ("SET_INSTANCE_PROTECTION", op::SET_INSTANCE_PROTECTION),
             ("DESCRIBE_SCHEDULED_ACTIONS", op::DESCRIBE_SCHEDULED_ACTIONS),
             (
                 "PUT_SCHEDULED_UPDATE_GROUP_ACTION",
@@ -1209,6 +1222,8 @@ mod tests {
                 op::DELETE_TAGS,
                 op::PUT_SCHEDULED_UPDATE_GROUP_ACTION,
                 op::DELETE_SCHEDULED_ACTION,
+                op::SET_INSTANCE_PROTECTION,
+                op::UPDATE_AUTO_SCALING_GROUP,
                 op::GET_TOPIC_ATTRIBUTES,
                 op::PUBLISH,
             ])

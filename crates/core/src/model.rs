@@ -143,6 +143,21 @@ pub enum Action {
         group: String,
         policies: Vec<String>,
     },
+    /// Set (or remove) scale-in protection on instances of a group (`SetInstanceProtection`; the
+    /// engine sends at most 50 ids a call).
+    SetInstanceProtection {
+        group: String,
+        instance_ids: Vec<String>,
+        protected: bool,
+    },
+    /// Set a group's sizes at once (`UpdateAutoScalingGroup` with MinSize, MaxSize and
+    /// DesiredCapacity): the group launches or terminates right away.
+    SetCapacity {
+        group: String,
+        min: i32,
+        max: i32,
+        desired: i32,
+    },
     TagGroup {
         group: String,
         tags: BTreeMap<String, String>,
@@ -209,6 +224,23 @@ impl Action {
                     policies.join(", ")
                 )
             }
+            Action::SetInstanceProtection {
+                group,
+                instance_ids,
+                protected,
+            } => format!(
+                "{} scale-in protection {} {} instance(s) of {group}: {}",
+                if *protected { "set" } else { "remove" },
+                if *protected { "on" } else { "from" },
+                instance_ids.len(),
+                id_list(instance_ids)
+            ),
+            Action::SetCapacity {
+                group,
+                min,
+                max,
+                desired,
+            } => format!("set {group} to min={min} max={max} desired={desired} at once"),
             Action::TagGroup { group, tags } => format!(
                 "tag group {group}: {}",
                 tags.iter()
@@ -279,6 +311,7 @@ impl Action {
     }
 
     /// Whether this action changes what instances launch or how many run (not housekeeping).
+    /// Scale-in protection does not: it only decides which instances a later scale-in may take.
     pub fn moves_fleet(&self) -> bool {
         matches!(
             self,
@@ -286,10 +319,21 @@ impl Action {
                 | Action::SetDefaultVersion { .. }
                 | Action::PinGroupVersion { .. }
                 | Action::SetTerminationPolicies { .. }
+                | Action::SetCapacity { .. }
                 | Action::PutScheduledAction { .. }
                 | Action::StartInstanceRefresh { .. }
                 | Action::RollbackInstanceRefresh { .. }
         )
+    }
+}
+
+/// Instance ids for a description: the first few, then how many more.
+fn id_list(ids: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if ids.len() <= SHOWN {
+        ids.join(", ")
+    } else {
+        format!("{} and {} more", ids[..SHOWN].join(", "), ids.len() - SHOWN)
     }
 }
 

@@ -92,6 +92,7 @@ pub mod op {
     pub const DESCRIBE_INSTANCES: &str = "ec2:DescribeInstances";
     pub const DESCRIBE_AUTO_SCALING_GROUPS: &str = "autoscaling:DescribeAutoScalingGroups";
     pub const UPDATE_AUTO_SCALING_GROUP: &str = "autoscaling:UpdateAutoScalingGroup";
+    pub const SET_INSTANCE_PROTECTION: &str = "autoscaling:SetInstanceProtection";
     pub const DESCRIBE_SCHEDULED_ACTIONS: &str = "autoscaling:DescribeScheduledActions";
     pub const PUT_SCHEDULED_UPDATE_GROUP_ACTION: &str = "autoscaling:PutScheduledUpdateGroupAction";
     pub const DELETE_SCHEDULED_ACTION: &str = "autoscaling:DeleteScheduledAction";
@@ -118,6 +119,7 @@ pub mod op {
         DESCRIBE_INSTANCES,
         DESCRIBE_AUTO_SCALING_GROUPS,
         UPDATE_AUTO_SCALING_GROUP,
+        SET_INSTANCE_PROTECTION,
         DESCRIBE_SCHEDULED_ACTIONS,
         PUT_SCHEDULED_UPDATE_GROUP_ACTION,
         DELETE_SCHEDULED_ACTION,
@@ -329,14 +331,32 @@ pub struct Ec2Instance {
     pub launch_template_version: Option<u64>,
 }
 
-/// `UpdateAutoScalingGroup` with only the members amiroll changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `UpdateAutoScalingGroup` with only the members amiroll changes; `None` leaves a member as it
+/// is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateGroupRequest {
     pub group_name: String,
     /// Re-point the group's `LaunchTemplate` (used to re-pin a pinned group).
     pub launch_template: Option<TemplateSpec>,
     pub termination_policies: Option<Vec<String>>,
+    /// `MinSize`. AWS requires min ≤ desired ≤ max after the update, and moves the desired
+    /// capacity into a new [min, max] when none is given ("UpdateAutoScalingGroup", Amazon EC2
+    /// Auto Scaling API Reference,
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_UpdateAutoScalingGroup.html).
+    #[serde(default)]
+    pub min_size: Option<i32>,
+    /// `MaxSize`.
+    #[serde(default)]
+    pub max_size: Option<i32>,
+    /// `DesiredCapacity`: the group launches or terminates at once to reach it.
+    #[serde(default)]
+    pub desired_capacity: Option<i32>,
 }
+
+/// Most instance ids one `SetInstanceProtection` call takes ("SetInstanceProtection", Amazon EC2
+/// Auto Scaling API Reference: `InstanceIds`, "You can specify up to 50 instances",
+/// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_SetInstanceProtection.html).
+pub const MAX_PROTECTION_IDS: usize = 50;
 
 /// A scheduled action (`PutScheduledUpdateGroupAction` / `DescribeScheduledActions`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -541,6 +561,20 @@ pub trait Aws: Sync {
     fn update_auto_scaling_group(
         &self,
         request: &UpdateGroupRequest,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// `autoscaling:SetInstanceProtection`: set or remove scale-in protection on 1–50 instances of
+    /// one group ("SetInstanceProtection", Amazon EC2 Auto Scaling API Reference,
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_SetInstanceProtection.html).
+    /// A protected instance is never chosen by a scale-in ("Use instance scale-in protection",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-instance-protection.html);
+    /// an instance that is not in the group is a `ValidationError`. Splitting longer lists is
+    /// the caller's job.
+    fn set_instance_protection(
+        &self,
+        group_name: &str,
+        instance_ids: &[String],
+        protected: bool,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
     /// `autoscaling:DescribeScheduledActions` for one group (pending actions only, as AWS).

@@ -17,6 +17,8 @@ fn kinds(p: &amiroll_core::model::TargetPlan) -> Vec<&'static str> {
             Action::DeleteVersions { .. } => "delete-versions",
             Action::PinGroupVersion { .. } => "pin-group",
             Action::SetTerminationPolicies { .. } => "set-termination-policies",
+            Action::SetInstanceProtection { .. } => "set-protection",
+            Action::SetCapacity { .. } => "set-capacity",
             Action::TagGroup { .. } => "tag",
             Action::UntagGroup { .. } => "untag",
             Action::PutScheduledAction { .. } => "put-action",

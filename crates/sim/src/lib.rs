@@ -81,10 +81,13 @@
 //! - **SSM**: `name:version` selectors only (labels go to `InvalidParameters`); no SecureString;
 //!   data type `text` unless set with [`SimAws::put_parameter_with_type`].
 //! - **SNS**: messages are stored, not delivered; message ids are counters in UUID form.
-//! - **Missing groups**: `UpdateAutoScalingGroup`, `PutScheduledUpdateGroupAction`,
-//!   `DeleteScheduledAction`, `DescribeScheduledActions` and the four instance-refresh operations
-//!   fail with kind `NotFound` and code `ValidationError`; `CreateOrUpdateTags`/`DeleteTags` with
-//!   kind `Invalid`, code `ValidationError`.
+//! - **Missing groups**: `UpdateAutoScalingGroup`, `SetInstanceProtection`,
+//!   `PutScheduledUpdateGroupAction`, `DeleteScheduledAction`, `DescribeScheduledActions` and the
+//!   instance-refresh operations fail with kind `NotFound` and code `ValidationError`;
+//!   `CreateOrUpdateTags`/`DeleteTags` with kind `Invalid`, code `ValidationError`.
+//! - **Sizes**: `UpdateAutoScalingGroup` with MinSize/MaxSize/DesiredCapacity checks
+//!   min ≤ desired ≤ max (`ValidationError`), moves an unspecified desired capacity into the new
+//!   range, and scales at once, like `SetDesiredCapacity` and a scheduled action that fires.
 //! - **Instance refreshes** ("StartInstanceRefresh", "RefreshPreferences", "How an instance
 //!   refresh works", "Undo changes with a manual or auto rollback"; see `refresh.rs`):
 //!   - `Rolling` only, with a launch template `DesiredConfiguration` by version number or none.
@@ -651,50 +654,22 @@ impl SimAws {
         self.set_processes(group, processes, false)
     }
 
-    /// `SetInstanceProtection` (≤ 50 ids, all in the group). Removing protection lets a pending
-    /// scale-in proceed.
+    /// `SetInstanceProtection` without a port call (not logged, no faults); the same validation
+    /// as the port's (1–50 ids, all in the group). Removing protection lets a pending scale-in
+    /// proceed.
     pub fn set_instance_protection(
         &self,
         group: &str,
         instance_ids: &[&str],
         protected: bool,
     ) -> Result<(), AwsError> {
-        const OP: &str = setup_op::SET_INSTANCE_PROTECTION;
         let mut a = self.lock();
-        if !a.groups.contains_key(group) {
-            return Err(Account::group_not_found(OP, ErrorKind::NotFound, group));
-        }
-        if instance_ids.len() > 50 {
-            return Err(AwsError::new(
-                OP,
-                ErrorKind::Invalid,
-                "ValidationError",
-                "At most 50 instance ids per call",
-            ));
-        }
-        if let Some(bad) = instance_ids.iter().find(|id| {
-            !a.instances
-                .get(**id)
-                .is_some_and(|i| i.group == group && i.live())
-        }) {
-            return Err(AwsError::new(
-                OP,
-                ErrorKind::Invalid,
-                "ValidationError",
-                format!("The instance {bad} is not part of Auto Scaling group {group}"),
-            ));
-        }
-        for id in instance_ids {
-            if let Some(i) = a.instances.get_mut(*id) {
-                i.protected = protected;
-            }
-        }
-        a.event(format!(
-            "autoscaling {group}: scale-in protection {} for {}",
-            if protected { "set" } else { "removed" },
-            instance_ids.join(", ")
-        ));
-        a.reconcile(group);
+        a.set_instance_protection(
+            setup_op::SET_INSTANCE_PROTECTION,
+            group,
+            instance_ids,
+            protected,
+        )?;
         a.settle();
         Ok(())
     }
@@ -1365,6 +1340,23 @@ impl Aws for SimAws {
     ) -> Result<(), AwsError> {
         self.enter(op::UPDATE_AUTO_SCALING_GROUP).await;
         self.call(op::UPDATE_AUTO_SCALING_GROUP, |a| a.update_group(request))
+    }
+
+    async fn set_instance_protection(
+        &self,
+        group_name: &str,
+        instance_ids: &[String],
+        protected: bool,
+    ) -> Result<(), AwsError> {
+        self.enter(op::SET_INSTANCE_PROTECTION).await;
+        self.call(op::SET_INSTANCE_PROTECTION, |a| {
+            a.set_instance_protection(
+                op::SET_INSTANCE_PROTECTION,
+                group_name,
+                instance_ids,
+                protected,
+            )
+        })
     }
 
     async fn describe_scheduled_actions(

@@ -7,6 +7,7 @@ use amiroll_core::port::{
     op, AutoScalingGroup, AwsError, CreateVersionRequest, DeleteVersionsOutput, Ec2Instance,
     ErrorKind, GetParametersOutput, Image, InstanceTypeInfo, LaunchTemplate, LaunchTemplateVersion,
     Notification, ScheduledAction, SsmParameter, UpdateGroupRequest, VersionAlias,
+    MAX_PROTECTION_IDS,
 };
 
 use crate::account::{
@@ -450,8 +451,12 @@ impl Account {
             .collect())
     }
 
-    /// `UpdateAutoScalingGroup` ("UpdateAutoScalingGroup"): re-point the launch template and/or
-    /// replace the termination policies. Affects future launches only.
+    /// `UpdateAutoScalingGroup` ("UpdateAutoScalingGroup", Amazon EC2 Auto Scaling API Reference,
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_UpdateAutoScalingGroup.html):
+    /// re-point the launch template, replace the termination policies (both affect future
+    /// launches only) and set the sizes. Sizes given must leave min ≤ desired ≤ max
+    /// (`ValidationError`); without a desired capacity, a new min above (max below) the current
+    /// one moves it to the new min (max), as that page says. The group then scales at once.
     pub(crate) fn update_group(&mut self, req: &UpdateGroupRequest) -> Result<(), AwsError> {
         const OP: &str = op::UPDATE_AUTO_SCALING_GROUP;
         let Some(g) = self.groups.get(&req.group_name) else {
@@ -481,6 +486,17 @@ impl Account {
         if let Some(p) = &policies {
             Account::validate_policies(OP, p)?;
         }
+        let sizes =
+            if req.min_size.is_some() || req.max_size.is_some() || req.desired_capacity.is_some() {
+                Some(Account::new_sizes(
+                    (g.min, g.max, g.desired),
+                    req.min_size,
+                    req.max_size,
+                    req.desired_capacity,
+                )?)
+            } else {
+                None
+            };
         let mut changes = Vec::new();
         let name = req.group_name.clone();
         if let Some(g) = self.groups.get_mut(&name) {
@@ -501,6 +517,15 @@ impl Account {
                 changes.push(format!("termination policies [{}]", p.join(", ")));
                 g.termination_policies = p;
             }
+            if let Some((min, max, desired)) = sizes {
+                changes.push(format!(
+                    "min/max/desired {}/{}/{} -> {min}/{max}/{desired}",
+                    g.min, g.max, g.desired
+                ));
+                g.min = min;
+                g.max = max;
+                g.desired = desired;
+            }
         }
         if !changes.is_empty() {
             self.event(format!(
@@ -508,7 +533,107 @@ impl Account {
                 changes.join(", ")
             ));
         }
+        if sizes.is_some() {
+            self.ecs_note_desired_change(&name);
+        }
         self.reconcile(&name);
+        Ok(())
+    }
+
+    /// The group's (min, max, desired) after an `UpdateAutoScalingGroup` with these sizes, or the
+    /// `ValidationError` AWS answers ("UpdateAutoScalingGroup": "the new MinSize is larger than
+    /// the current size of the group, this sets the group's DesiredCapacity to the new MinSize
+    /// value", and the same for MaxSize; the messages are the ones AWS is seen to send).
+    fn new_sizes(
+        (min_now, max_now, desired_now): (i32, i32, i32),
+        min: Option<i32>,
+        max: Option<i32>,
+        desired: Option<i32>,
+    ) -> Result<(i32, i32, i32), AwsError> {
+        const OP: &str = op::UPDATE_AUTO_SCALING_GROUP;
+        if let Some(negative) = [min, max, desired].into_iter().flatten().find(|n| *n < 0) {
+            return Err(invalid(
+                OP,
+                "ValidationError",
+                format!("1 validation error detected: Value '{negative}' failed to satisfy constraint: Member must have value greater than or equal to 0"),
+            ));
+        }
+        let min = min.unwrap_or(min_now);
+        let max = max.unwrap_or(max_now);
+        if min > max {
+            return Err(invalid(
+                OP,
+                "ValidationError",
+                format!("Max bound, {max}, must be greater than or equal to min bound, {min}"),
+            ));
+        }
+        let desired = desired.unwrap_or_else(|| desired_now.clamp(min, max));
+        if desired < min || desired > max {
+            return Err(invalid(
+                OP,
+                "ValidationError",
+                format!("Desired capacity:{desired} must be between the specified min size:{min} and max size:{max}"),
+            ));
+        }
+        Ok((min, max, desired))
+    }
+
+    /// `SetInstanceProtection` ("SetInstanceProtection", Amazon EC2 Auto Scaling API Reference,
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_SetInstanceProtection.html):
+    /// 1–50 ids (`InstanceIds` is required, "You can specify up to 50 instances"), every one a
+    /// live instance of the group ("The instance i-… is not part of Auto Scaling group …",
+    /// `ValidationError`); a missing group is `ValidationError` too. Then the group is brought to
+    /// its desired capacity again: removing protection lets a scale-in that was held up by
+    /// protected instances proceed ("Use instance scale-in protection",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-instance-protection.html).
+    pub(crate) fn set_instance_protection(
+        &mut self,
+        operation: &'static str,
+        group: &str,
+        instance_ids: &[impl AsRef<str>],
+        protected: bool,
+    ) -> Result<(), AwsError> {
+        if !self.groups.contains_key(group) {
+            return Err(Account::group_not_found(
+                operation,
+                ErrorKind::NotFound,
+                group,
+            ));
+        }
+        if instance_ids.is_empty() || instance_ids.len() > MAX_PROTECTION_IDS {
+            return Err(invalid(
+                operation,
+                "ValidationError",
+                format!(
+                    "1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length between 1 and {MAX_PROTECTION_IDS} (got {})",
+                    instance_ids.len()
+                ),
+            ));
+        }
+        if let Some(bad) = instance_ids.iter().map(AsRef::as_ref).find(|id| {
+            !self
+                .instances
+                .get(*id)
+                .is_some_and(|i| i.group == group && i.live())
+        }) {
+            return Err(invalid(
+                operation,
+                "ValidationError",
+                format!("The instance {bad} is not part of Auto Scaling group {group}."),
+            ));
+        }
+        let ids: Vec<&str> = instance_ids.iter().map(AsRef::as_ref).collect();
+        for id in &ids {
+            if let Some(i) = self.instances.get_mut(*id) {
+                i.protected = protected;
+            }
+        }
+        self.event(format!(
+            "autoscaling {group}: scale-in protection {} for {}",
+            if protected { "set" } else { "removed" },
+            ids.join(", ")
+        ));
+        self.reconcile(group);
         Ok(())
     }
 

@@ -283,6 +283,7 @@ fn the_batched_plan_is_the_plan_with_every_detail_read() {
                     group_name: group.clone(),
                     launch_template: Some(spec),
                     termination_policies: None,
+                    ..Default::default()
                 }))
                 .expect("launch $Latest");
             }
@@ -387,6 +388,7 @@ fn run(sim: &SimAws, config: &Config, s: &Step) {
                     group_name: group,
                     launch_template: Some(spec),
                     termination_policies: None,
+                    ..Default::default()
                 }));
         }
         Step::Scale(t, desired) => {

@@ -185,6 +185,7 @@ fn repoint(sim: &crate::SimAws, group: &str, template: &str, version: Option<&st
             version: version.map(str::to_string),
         }),
         termination_policies: None,
+        ..Default::default()
     }))
     .expect("update");
 }
@@ -352,6 +353,7 @@ fn mixed_groups_rotate_through_overrides() {
             version: Some("1".to_string()),
         }),
         termination_policies: None,
+        ..Default::default()
     }))
     .expect_err("mixed group");
     assert_eq!(err.kind, ErrorKind::Invalid);
@@ -384,6 +386,7 @@ fn update_group_validates_policies_and_template() {
         group_name: "web-asg".to_string(),
         launch_template: None,
         termination_policies: Some(strings(policies)),
+        ..Default::default()
     };
     for bad in [&["Bogus"][..], &["Default", "OldestInstance"][..]] {
         let err = block_on(sim.update_auto_scaling_group(&update(bad))).expect_err("invalid");
@@ -408,6 +411,7 @@ fn update_group_validates_policies_and_template() {
             version: Some("5".to_string()),
         }),
         termination_policies: None,
+        ..Default::default()
     };
     let err = block_on(sim.update_auto_scaling_group(&bad_version)).expect_err("no v5");
     assert_eq!(err.kind, ErrorKind::Invalid);
@@ -416,6 +420,7 @@ fn update_group_validates_policies_and_template() {
         group_name: "nope".to_string(),
         launch_template: None,
         termination_policies: None,
+        ..Default::default()
     };
     let err = block_on(sim.update_auto_scaling_group(&missing)).expect_err("no group");
     assert_eq!(
@@ -458,4 +463,173 @@ fn suspended_launch_and_terminate() {
         .suspend_processes("web-asg", &["Bogus"])
         .expect_err("bad name");
     assert_eq!(err.kind, ErrorKind::Invalid);
+}
+
+/// The port's `SetInstanceProtection`: a logged call, validated as AWS does.
+fn protect(sim: &crate::SimAws, group: &str, ids: &[String], protected: bool) {
+    block_on(Aws::set_instance_protection(sim, group, ids, protected)).expect("protect");
+}
+
+#[test]
+fn set_instance_protection_is_a_port_call_validated_like_aws() {
+    let (sim, lt) = fleet();
+    protect(&sim, "web-asg", &[id(1), id(3)], true);
+    let g = sim.group("web-asg");
+    let protected: Vec<&str> = g
+        .instances
+        .iter()
+        .filter(|i| i.protected_from_scale_in)
+        .map(|i| i.instance_id.as_str())
+        .collect();
+    assert_eq!(protected, vec![id(1).as_str(), id(3).as_str()]);
+    assert_eq!(sim.call_count(op::SET_INSTANCE_PROTECTION), 1);
+
+    let rejected = |group: &str, ids: Vec<String>| {
+        let err =
+            block_on(Aws::set_instance_protection(&sim, group, &ids, false)).expect_err("rejected");
+        assert_eq!(err.code, "ValidationError", "{err}");
+        assert_eq!(err.operation, op::SET_INSTANCE_PROTECTION);
+        err
+    };
+    let err = rejected("web-asg", vec![id(1), "i-00000000000000099".to_string()]);
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    assert!(
+        err.message
+            .contains("The instance i-00000000000000099 is not part of Auto Scaling group web-asg"),
+        "{err}"
+    );
+    // An instance of another group is not part of this one either.
+    sim.create_group(GroupSpec::new("other", &lt, 0, 2, 1))
+        .expect("other group");
+    let foreign = ids(&sim, "other");
+    assert_eq!(rejected("web-asg", foreign).kind, ErrorKind::Invalid);
+    assert_eq!(
+        rejected("no-such-group", vec![id(1)]).kind,
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        rejected("web-asg", (0..51).map(|_| id(1)).collect()).kind,
+        ErrorKind::Invalid
+    );
+    assert_eq!(rejected("web-asg", Vec::new()).kind, ErrorKind::Invalid);
+    // A rejected call changed nothing (i-1 is still protected).
+    assert!(sim
+        .group("web-asg")
+        .instances
+        .iter()
+        .any(|i| i.instance_id == id(1) && i.protected_from_scale_in));
+
+    // Fifty is the most one call takes.
+    let fifty: Vec<String> = (0..50).map(|_| id(2)).collect();
+    protect(&sim, "web-asg", &fifty, true);
+
+    // An injected fault fails the call without effect.
+    sim.fail_nth(
+        op::SET_INSTANCE_PROTECTION,
+        1,
+        ErrorKind::Throttling,
+        "Throttling",
+    );
+    let err = block_on(Aws::set_instance_protection(
+        &sim,
+        "web-asg",
+        &[id(4)],
+        true,
+    ))
+    .expect_err("injected");
+    assert_eq!(err.kind, ErrorKind::Throttling);
+    assert!(sim
+        .group("web-asg")
+        .instances
+        .iter()
+        .any(|i| i.instance_id == id(4) && !i.protected_from_scale_in));
+}
+
+/// The old instances protected, a scale-in takes the new ones even though
+/// `OldestLaunchTemplate` would pick the old ones first ("Use instance scale-in protection";
+/// "Control which Auto Scaling instances terminate during scale in").
+#[test]
+fn scale_in_takes_unprotected_new_instances_before_protected_old_ones() {
+    let (sim, lt) = account();
+    for name in ["protected", "control"] {
+        sim.create_group(
+            GroupSpec::new(name, &lt, 0, 8, 2).with_termination_policies(&["OldestLaunchTemplate"]),
+        )
+        .expect("group");
+    }
+    // protected: i-1, i-2 (v1); control: i-3, i-4 (v1).
+    block_on(sim.create_launch_template_version(&version_request(&lt, 1, "ami-new", "a")))
+        .expect("v2");
+    block_on(sim.modify_launch_template_default_version(&lt, 2)).expect("default");
+    let old = ids(&sim, "protected");
+    assert_eq!(old, vec![id(1), id(2)]);
+    protect(&sim, "protected", &old, true);
+    let resize = |group: &str, desired: i32| UpdateGroupRequest {
+        group_name: group.to_string(),
+        min_size: Some(0),
+        max_size: Some(8),
+        desired_capacity: Some(desired),
+        ..Default::default()
+    };
+    for group in ["protected", "control"] {
+        block_on(sim.update_auto_scaling_group(&resize(group, 4))).expect("surge");
+    }
+    sim.advance(Duration::from_secs(120));
+    assert_eq!(sim.instances_by_ami("protected").get("ami-new"), Some(&2));
+    for group in ["protected", "control"] {
+        block_on(sim.update_auto_scaling_group(&resize(group, 2))).expect("scale in");
+    }
+    assert_eq!(
+        ids(&sim, "protected"),
+        old,
+        "the unprotected new instances went"
+    );
+    assert_eq!(sim.instances_by_ami("protected").get("ami-old"), Some(&2));
+    assert_eq!(
+        sim.instances_by_ami("control").get("ami-new"),
+        Some(&2),
+        "without protection OldestLaunchTemplate takes the old ones"
+    );
+}
+
+#[test]
+fn update_group_sizes_are_validated_and_applied_at_once() {
+    let (sim, _) = fleet();
+    let sizes = |min: Option<i32>, max: Option<i32>, desired: Option<i32>| UpdateGroupRequest {
+        group_name: "web-asg".to_string(),
+        min_size: min,
+        max_size: max,
+        desired_capacity: desired,
+        ..Default::default()
+    };
+    for (bad, what) in [
+        (sizes(Some(3), Some(6), Some(2)), "desired below min"),
+        (sizes(Some(2), Some(6), Some(7)), "desired above max"),
+        (sizes(Some(5), Some(3), None), "min above max"),
+        (sizes(None, None, Some(7)), "desired above the current max"),
+        (sizes(None, Some(1), None), "max below the current min"),
+        (sizes(Some(-1), None, None), "negative"),
+    ] {
+        let err = block_on(sim.update_auto_scaling_group(&bad)).expect_err(what);
+        assert_eq!(
+            (err.kind, err.code.as_str()),
+            (ErrorKind::Invalid, "ValidationError"),
+            "{what}: {err}"
+        );
+        assert_eq!(sim.group_capacity("web-asg"), (2, 6, 4), "{what}");
+    }
+
+    block_on(sim.update_auto_scaling_group(&sizes(Some(3), Some(8), Some(7)))).expect("grow");
+    assert_eq!(sim.group_capacity("web-asg"), (3, 8, 7));
+    assert_eq!(sim.group("web-asg").instances.len(), 7, "launched at once");
+    // Without a desired capacity, a max below it moves it down (and terminates at once).
+    block_on(sim.update_auto_scaling_group(&sizes(None, Some(5), None))).expect("shrink");
+    assert_eq!(sim.group_capacity("web-asg"), (3, 5, 5));
+    assert_eq!(sim.group("web-asg").instances.len(), 5);
+    // ... and a min above it moves it up.
+    block_on(sim.update_auto_scaling_group(&sizes(Some(5), Some(8), None))).expect("raise min");
+    assert_eq!(sim.group_capacity("web-asg"), (5, 8, 5));
+    block_on(sim.update_auto_scaling_group(&sizes(Some(6), None, None))).expect("raise min");
+    assert_eq!(sim.group_capacity("web-asg"), (6, 8, 6));
+    assert_eq!(sim.group("web-asg").instances.len(), 6);
 }

@@ -99,6 +99,7 @@ pub(crate) fn pin(sim: &SimAws, group: &str, template: &str, version: u64) {
             version: Some(version.to_string()),
         }),
         termination_policies: None,
+        ..Default::default()
     }))
     .expect("pin the group");
 }

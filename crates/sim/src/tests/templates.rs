@@ -315,6 +315,7 @@ fn deleting_a_pinned_version_is_allowed_but_the_group_can_no_longer_launch() {
                 version: Some("1".to_string()),
             }),
             termination_policies: None,
+            ..Default::default()
         }),
     )
     .expect("update");
