@@ -1228,25 +1228,6 @@ impl Aws for AwsAdapter {
         .to_owned())
     }
 
-    /// "CancelInstanceRefresh" (Amazon EC2 Auto Scaling API Reference), with the default
-    /// `WaitForTransitioningInstances`; no active refresh is `ActiveInstanceRefreshNotFound`
-    /// (`NotFound`).
-    async fn cancel_instance_refresh(&self, group_name: &str) -> Result<String, AwsError> {
-        let out = self
-            .autoscaling
-            .cancel_instance_refresh()
-            .auto_scaling_group_name(group_name)
-            .send()
-            .await
-            .map_err(|e| from_sdk(op::CANCEL_INSTANCE_REFRESH, e))?;
-        Ok(required(
-            out.instance_refresh_id(),
-            op::CANCEL_INSTANCE_REFRESH,
-            "InstanceRefreshId",
-        )?
-        .to_owned())
-    }
-
     /// "DescribeCapacityProviders" (Amazon ECS API Reference) without names: every capacity
     /// provider of the account, all pages. Providers without an `autoScalingGroupProvider`
     /// (`FARGATE`, `FARGATE_SPOT`, ECS Managed Instances) are left out.

@@ -103,7 +103,6 @@ pub mod op {
     pub const START_INSTANCE_REFRESH: &str = "autoscaling:StartInstanceRefresh";
     pub const DESCRIBE_INSTANCE_REFRESHES: &str = "autoscaling:DescribeInstanceRefreshes";
     pub const ROLLBACK_INSTANCE_REFRESH: &str = "autoscaling:RollbackInstanceRefresh";
-    pub const CANCEL_INSTANCE_REFRESH: &str = "autoscaling:CancelInstanceRefresh";
     pub const DESCRIBE_CAPACITY_PROVIDERS: &str = "ecs:DescribeCapacityProviders";
 
     /// Every operation the port has, in a stable order.
@@ -130,7 +129,6 @@ pub mod op {
         START_INSTANCE_REFRESH,
         DESCRIBE_INSTANCE_REFRESHES,
         ROLLBACK_INSTANCE_REFRESH,
-        CANCEL_INSTANCE_REFRESH,
         DESCRIBE_CAPACITY_PROVIDERS,
     ];
 }
@@ -637,12 +635,6 @@ pub trait Aws: Sync {
 
     /// `autoscaling:RollbackInstanceRefresh`; returns the refresh id.
     fn rollback_instance_refresh(
-        &self,
-        group_name: &str,
-    ) -> impl Future<Output = Result<String, AwsError>> + Send;
-
-    /// `autoscaling:CancelInstanceRefresh`; returns the refresh id.
-    fn cancel_instance_refresh(
         &self,
         group_name: &str,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;

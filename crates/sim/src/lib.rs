@@ -129,9 +129,8 @@
 //!     from its value at the rollback to 0. The rollback reason is the StatusReason (the port
 //!     has no `RollbackDetails`). `RollbackInstanceRefresh` accepts `Pending`, `InProgress` and
 //!     `Baking` refreshes only (others: `ActiveInstanceRefreshNotFound`).
-//!   - `CancelInstanceRefresh` (also of a rollback) waits in `Cancelling` for the replacements
-//!     under way (`WaitForTransitioningInstances=true`), then `Cancelled`; cancelling a
-//!     `Cancelling` refresh returns its id again.
+//!   - No refresh is ever cancelled: amiroll never calls `CancelInstanceRefresh`, so the
+//!     statuses `Cancelling` and `Cancelled` do not occur here.
 //!   - `DescribeInstanceRefreshes` returns the previous six weeks in one page.
 //! - **ECS capacity providers** ("Amazon ECS capacity providers", "DescribeCapacityProviders"):
 //!   only providers backed by a group (created with [`SimAws::create_capacity_provider`]; no
@@ -1442,13 +1441,6 @@ impl Aws for SimAws {
         self.enter(op::ROLLBACK_INSTANCE_REFRESH).await;
         self.call(op::ROLLBACK_INSTANCE_REFRESH, |a| {
             a.rollback_instance_refresh(group_name)
-        })
-    }
-
-    async fn cancel_instance_refresh(&self, group_name: &str) -> Result<String, AwsError> {
-        self.enter(op::CANCEL_INSTANCE_REFRESH).await;
-        self.call(op::CANCEL_INSTANCE_REFRESH, |a| {
-            a.cancel_instance_refresh(group_name)
         })
     }
 

@@ -1,6 +1,5 @@
 //! Instance refreshes: `StartInstanceRefresh`, `DescribeInstanceRefreshes`,
-//! `RollbackInstanceRefresh`, `CancelInstanceRefresh`, and how a refresh progresses in virtual
-//! time ("How an instance refresh works", "RefreshPreferences", "Undo changes with a manual or
+//! `RollbackInstanceRefresh`, and how a refresh progresses in virtual time ("How an instance refresh works", "RefreshPreferences", "Undo changes with a manual or
 //! auto rollback", Amazon EC2 Auto Scaling User Guide / API Reference).
 //!
 //! A refresh replaces instances one *replacement* at a time, many in parallel: either launch a
@@ -34,8 +33,6 @@ pub(crate) enum Status {
     Pending,
     InProgress,
     Baking,
-    Cancelling,
-    Cancelled,
     Successful,
     Failed,
     RollbackInProgress,
@@ -49,8 +46,6 @@ impl Status {
             Status::Pending => "Pending",
             Status::InProgress => "InProgress",
             Status::Baking => "Baking",
-            Status::Cancelling => "Cancelling",
-            Status::Cancelled => "Cancelled",
             Status::Successful => "Successful",
             Status::Failed => "Failed",
             Status::RollbackInProgress => "RollbackInProgress",
@@ -63,11 +58,7 @@ impl Status {
     pub(crate) fn is_active(self) -> bool {
         matches!(
             self,
-            Status::Pending
-                | Status::InProgress
-                | Status::Baking
-                | Status::Cancelling
-                | Status::RollbackInProgress
+            Status::Pending | Status::InProgress | Status::Baking | Status::RollbackInProgress
         )
     }
 }
@@ -159,7 +150,7 @@ impl RefreshState {
     /// The spec replacements launch from: the desired configuration going forward, the group's
     /// own during a rollback (or when there is no desired configuration).
     pub(crate) fn launch_spec(&self) -> Option<TemplateSpec> {
-        if self.rollback.is_some() || self.status == Status::Cancelling {
+        if self.rollback.is_some() {
             return None;
         }
         self.desired.as_ref().map(desired_spec)
@@ -636,31 +627,6 @@ impl Account {
         Ok(id)
     }
 
-    /// `CancelInstanceRefresh` ("CancelInstanceRefresh"): an active refresh or rollback goes
-    /// `Cancelling` (replacements under way finish — `WaitForTransitioningInstances`), then
-    /// `Cancelled`; replacements done so far stay.
-    pub(crate) fn cancel_instance_refresh(&mut self, group: &str) -> Result<String, AwsError> {
-        const OP: &str = op::CANCEL_INSTANCE_REFRESH;
-        if !self.groups.contains_key(group) {
-            return Err(Account::group_not_found(OP, ErrorKind::NotFound, group));
-        }
-        let Some(idx) = self.active_refresh(group) else {
-            return Err(no_active(OP, group));
-        };
-        let id = self.refreshes[idx].id.clone();
-        if self.refreshes[idx].status != Status::Cancelling {
-            let now = self.clock;
-            let r = &mut self.refreshes[idx];
-            r.paused_until = None;
-            r.bake_until = None;
-            r.wait_since = None;
-            r.wake_at = Some(now);
-            r.status_reason = Some("Cancelled by CancelInstanceRefresh".to_string());
-            self.set_status(idx, Status::Cancelling, "CancelInstanceRefresh");
-        }
-        Ok(id)
-    }
-
     // ----- progress -----
 
     /// Turn the refresh into a rollback: abandon launch-before-terminate replacements under way
@@ -848,14 +814,7 @@ impl Account {
             self.fail_refresh(idx, reason);
             return;
         }
-        let status = self.refreshes[idx].status;
-        if status == Status::Cancelling {
-            if self.refreshes[idx].in_flight.is_empty() {
-                self.set_status(idx, Status::Cancelled, "");
-            }
-            return;
-        }
-        let rolling_back = status == Status::RollbackInProgress;
+        let rolling_back = self.refreshes[idx].status == Status::RollbackInProgress;
 
         // Checkpoint pause ("RefreshPreferences": CheckpointPercentages / CheckpointDelay).
         if let Some(until) = self.refreshes[idx].paused_until {
@@ -951,7 +910,6 @@ impl Account {
     /// up, and report a new instance that is not healthy after its warm-up.
     fn settle_in_flight(&mut self, idx: usize) -> Outcome {
         let now = self.clock;
-        let cancelling = self.refreshes[idx].status == Status::Cancelling;
 
         // Old instances that left the group another way need no replacement.
         let pending = std::mem::take(&mut self.refreshes[idx].pending);
@@ -982,12 +940,6 @@ impl Account {
                 continue;
             }
             if !new.image_healthy {
-                if cancelling {
-                    if rep.old_id.is_some() {
-                        self.terminate(&rep.new_id);
-                    }
-                    continue;
-                }
                 outcome = Outcome::Fail(format!(
                     "Instance {} launched by the instance refresh is InService but Unhealthy after its warm-up of {warmup} s ({})",
                     rep.new_id, new.image_id

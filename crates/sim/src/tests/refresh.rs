@@ -411,15 +411,11 @@ fn one_active_refresh_per_group() {
 }
 
 #[test]
-fn rollback_and_cancel_need_an_active_refresh() {
+fn rollback_needs_an_active_refresh() {
     let (sim, _) = fleet();
-    for err in [
-        block_on(sim.rollback_instance_refresh("web-asg")).expect_err("rollback"),
-        block_on(sim.cancel_instance_refresh("web-asg")).expect_err("cancel"),
-    ] {
-        assert_eq!(err.kind, ErrorKind::NotFound);
-        assert_eq!(err.code, "ActiveInstanceRefreshNotFound");
-    }
+    let err = block_on(sim.rollback_instance_refresh("web-asg")).expect_err("rollback");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert_eq!(err.code, "ActiveInstanceRefreshNotFound");
     let err = block_on(sim.describe_instance_refreshes("nope")).expect_err("missing group");
     assert_eq!(
         (err.kind, err.code.as_str()),
@@ -580,30 +576,6 @@ fn manual_rollback_and_irreversible_refreshes() {
         Some("2")
     );
     assert_eq!(sim.min_in_service_healthy_seen("web-asg"), 4);
-}
-
-#[test]
-fn cancel_keeps_the_replacements_done_so_far() {
-    let (sim, lt) = big_fleet();
-    let v2 = version(&sim, &lt, "ami-new");
-    block_on(sim.start_instance_refresh(&request("big", &lt, v2, prefs(90, 100)))).expect("start");
-    sim.advance(Duration::from_secs(300));
-    let id = block_on(sim.cancel_instance_refresh("big")).expect("cancel");
-    assert_eq!(id, latest(&sim, "big").id);
-    // The replacement under way finishes first.
-    assert_eq!(latest(&sim, "big").status, "Cancelling");
-    sim.advance(Duration::from_secs(150));
-    let r = latest(&sim, "big");
-    assert_eq!(r.status, "Cancelled");
-    assert_eq!(r.percentage_complete, Some(30));
-    assert_eq!(sim.instances_by_ami("big").get("ami-new"), Some(&3));
-    assert_eq!(sim.instances_by_ami("big").get("ami-old"), Some(&7));
-    assert_eq!(
-        sim.group("big").launch_template.unwrap().version.as_deref(),
-        Some("$Default")
-    );
-    let err = block_on(sim.cancel_instance_refresh("big")).expect_err("none active");
-    assert_eq!(err.code, "ActiveInstanceRefreshNotFound");
 }
 
 fn protect_two(sim: &SimAws) -> Vec<String> {
