@@ -149,6 +149,34 @@ fn sns_topic_and_publish_rules() {
     assert_eq!(sim.all_published(), published);
 }
 
+/// "Publish": at most 262,144 bytes for the message and its attributes together ("Amazon SNS
+/// message attributes": the name, the data type and the value all count).
+#[test]
+fn publish_counts_the_attributes_against_the_size_limit() {
+    let sim = crate::SimAws::new();
+    let topic = sim.create_topic("amiroll");
+    let attributes = BTreeMap::from([
+        ("event".to_string(), "rollout-failed".to_string()),
+        ("target".to_string(), "wéb".to_string()),
+    ]);
+    // event: 5 + 6 ("String") + 14; target: 6 + 6 + 4 (é is two bytes).
+    let budget = 262_144 - (5 + 6 + 14) - (6 + 6 + 4);
+    let sized = |len: usize| Notification {
+        topic_arn: topic.clone(),
+        subject: "s".to_string(),
+        message: "x".repeat(len),
+        attributes: attributes.clone(),
+    };
+    block_on(sim.publish(&sized(budget))).expect("exactly at the limit");
+    let err = block_on(sim.publish(&sized(budget + 1))).expect_err("one byte over");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "InvalidParameter")
+    );
+    assert!(err.message.contains("262145 bytes"), "{err}");
+    assert_eq!(sim.published(&topic).len(), 1);
+}
+
 #[test]
 fn group_tags() {
     let (sim, _) = fleet();
