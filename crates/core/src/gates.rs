@@ -78,6 +78,18 @@ pub fn soak_until(created: Timestamp, min_age_secs: u64, now: Timestamp) -> Opti
     (eligible > now).then_some(eligible)
 }
 
+/// The next occurrence at or after `from` of an Auto Scaling `Recurrence` (Unix cron, five
+/// fields, read in UTC: "Scheduled scaling for Amazon EC2 Auto Scaling",
+/// https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-scheduled-scaling.html;
+/// an action's `TimeZone` is not read by amiroll). `None` if it does not parse or never occurs.
+pub fn next_cron(recurrence: &str, from: Timestamp) -> Option<Timestamp> {
+    if recurrence.split_whitespace().count() != 5 {
+        return None;
+    }
+    let cron = Cron::from_str(recurrence).ok()?;
+    cron.find_next_occurrence(&from, true).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use crate::gates;
 use crate::model::*;
 use crate::port::{
     AutoScalingGroup, CapacityProvider, GroupInstance, InstanceRefresh, RefreshPreferences,
-    ScheduledAction, TemplateSpec, Timestamp,
+    TemplateSpec, Timestamp,
 };
 
 /// Group tags that carry rollout state between runs. State that must outlive a run lives in AWS,
@@ -59,20 +59,29 @@ pub mod tags {
     /// How the group named its version before amiroll pinned it to keep rollback available.
     pub const PINNED_FROM: &str = "amiroll:pinned-from";
 
+    /// `<phase> <since> <capacity>` of a surge round that left the surge phase: `settled` (the
+    /// health gate passed and amiroll settled the group) or `restore` (the round was stopped and
+    /// the group goes back to its sizes). No tag: the round is surging.
+    pub const PHASE: &str = "amiroll:phase";
+
     /// Tags removed when a round ends (succeeded or failed).
-    pub const ROUND: &[&str] = &[ROLLOUT, ROLLOUT_AMI, SURGE, SURGE_AT, SETTLE_AT, ATTEMPT];
+    pub const ROUND: &[&str] = &[
+        ROLLOUT,
+        ROLLOUT_AMI,
+        SURGE,
+        SURGE_AT,
+        SETTLE_AT,
+        ATTEMPT,
+        PHASE,
+    ];
 }
 
 /// Prefix of every version description amiroll writes; `prune = "own"` deletes only these.
 pub const DESCRIPTION_PREFIX: &str = "amiroll:";
-/// Prefix of every scheduled action amiroll creates.
-pub const ACTION_PREFIX: &str = "amiroll-";
-/// How far ahead the surge action is scheduled. `PutScheduledUpdateGroupAction` rejects a start
-/// time in the past ("Scheduled scaling for Amazon EC2 Auto Scaling"), so leave room for the apply.
-pub const SURGE_LEAD_MINUTES: i64 = 2;
-/// A run this close to the settle time with the new instances not all healthy aborts the settle:
-/// later there may be no run before it fires.
-pub const HEALTH_GATE_MINUTES: i64 = 3;
+pub(crate) use crate::surge::plan_surge_group;
+use crate::surge::rollback_version_of;
+pub(crate) use crate::surge::{start_round, SurgeInput, SurgeOutcome};
+pub use crate::surge::{surge_capacity, ACTION_PREFIX, HEALTH_GATE_MINUTES, SURGE_LEAD_MINUTES};
 /// At most this many versions per `DeleteLaunchTemplateVersions` call (API reference).
 pub const MAX_DELETE_PER_CALL: usize = 200;
 
@@ -456,13 +465,28 @@ impl Capacity {
             desired: desired?,
         })
     }
+    /// `(max, desired)` from an `amiroll:surge-capacity` tag (`max=…,desired=…`).
+    pub fn parse_surge(s: &str) -> Option<(i32, i32)> {
+        let mut max = None;
+        let mut desired = None;
+        for part in s.split(',') {
+            let (k, v) = part.split_once('=')?;
+            let n: i32 = v.trim().parse().ok()?;
+            match k.trim() {
+                "max" => max = Some(n),
+                "desired" => desired = Some(n),
+                _ => return None,
+            }
+        }
+        Some((max?, desired?))
+    }
 }
 
 pub(crate) fn fmt_time(t: Timestamp) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn parse_time(s: &str) -> Option<Timestamp> {
+pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&chrono::Utc))
@@ -1197,6 +1221,99 @@ pub fn plan_target(
     // The AMIs of the rounds that failed in this run.
     let mut failed_amis: BTreeSet<String> = BTreeSet::new();
     let mut pre_actions: Vec<PlannedAction> = Vec::new();
+    let mut recover = false;
+    let mut surge_held: Option<String> = None;
+    // Scheduled surge: every group's round first, then — a target succeeds or fails as a whole —
+    // the rounds of the other groups are stopped (or the groups brought back) when one failed.
+    let mut surge_outcomes: BTreeMap<String, (SurgeOutcome, String)> = BTreeMap::new();
+    if s.strategy == Strategy::ScheduledSurge {
+        // The version the groups ran before, for a recovery round of a group that has no tag of
+        // its own (its round succeeded before another group's failed).
+        let target_rollback: Option<u64> = views
+            .iter()
+            .find_map(|v| tag_version(v.group, &template_id));
+        let run_group = |v: &GroupView, rollout_ami: &str, force: Option<&str>| -> SurgeOutcome {
+            let g = v.group;
+            let inst = instance_views(g, obs, &template_id);
+            let pending = obs
+                .scheduled_actions
+                .get(&g.name)
+                .cloned()
+                .unwrap_or_default();
+            let fresh =
+                rollback_version_of(&inst, rollout_ami, (source, Some(source_image.as_str())));
+            let recorded = tag_version(g, &template_id).or(target_rollback).or(fresh);
+            let rollback_ami = recorded
+                .and_then(|n| tmpl.version(n))
+                .and_then(|x| x.image_id.clone())
+                .filter(|i| is_ami_id(i));
+            plan_surge_group(&SurgeInput {
+                group: g,
+                rollout_ami,
+                instances: &inst,
+                pending: &pending,
+                now,
+                settings: s,
+                template_id: &template_id,
+                rollback_version: fresh,
+                rollback_ami: rollback_ami.as_deref(),
+                force_abort: force,
+                keep_failure: false,
+            })
+        };
+        let runs_ami = |v: &GroupView, a: &str| {
+            instance_views(v.group, obs, &template_id)
+                .iter()
+                .any(|i| i.image.as_deref() == Some(a))
+        };
+        for v in &views {
+            let g = v.group;
+            let round_ami = g.tags.get(tags::ROLLOUT_AMI).cloned();
+            let (group_ami, force) = match (&round_ami, hold) {
+                (Some(a), _) => (a.clone(), None),
+                (None, false) => (ami.clone(), None),
+                // The AMI failed earlier (on this group or another): a group that runs it goes
+                // back, whatever its own round said.
+                (None, true) if failed_block && runs_ami(v, &ami) => {
+                    (ami.clone(), hold_reason.clone())
+                }
+                (None, true) => continue,
+            };
+            let out = run_group(v, &group_ami, force.as_deref());
+            surge_outcomes.insert(g.name.clone(), (out, group_ami));
+        }
+        let failure = surge_outcomes.iter().find_map(|(name, (o, a))| {
+            (o.failed || o.restoring).then(|| (name.clone(), a.clone(), o.state.clone()))
+        });
+        if let Some((failed_group, failed_ami, why)) = failure {
+            let reason = format!(
+                "the rollout to {failed_ami} failed on group `{failed_group}` ({why}); the target rolls back as a whole"
+            );
+            for v in &views {
+                let g = v.group;
+                let Some((o, group_ami)) = surge_outcomes.get(&g.name) else {
+                    continue;
+                };
+                if o.failed || o.restoring || *group_ami != failed_ami {
+                    continue;
+                }
+                let out = run_group(v, &failed_ami, Some(&reason));
+                surge_outcomes.insert(g.name.clone(), (out, failed_ami.clone()));
+            }
+        }
+        // The target's success is announced once, when its last group finishes.
+        let still_rolling = surge_outcomes
+            .values()
+            .any(|(o, a)| o.in_flight && !o.succeeded && *a == ami);
+        if still_rolling {
+            for (o, _) in surge_outcomes.values_mut() {
+                if o.succeeded {
+                    o.succeeded = false;
+                    o.infos.push("this group is done; the target's success is announced when its last group finishes".to_string());
+                }
+            }
+        }
+    }
     for v in &views {
         let inst = instance_views(v.group, obs, &template_id);
         let g = v.group;
@@ -1222,12 +1339,7 @@ pub fn plan_target(
                     .push(group_report(v, &inst, state, None, last_outcome));
             }
             Strategy::ScheduledSurge => {
-                let group_ami = if hold {
-                    g.tags.get(tags::ROLLOUT_AMI).cloned()
-                } else {
-                    Some(ami.clone())
-                };
-                let Some(group_ami) = group_ami else {
+                let Some((out, group_ami)) = surge_outcomes.remove(&g.name) else {
                     all_converged = false;
                     b.plan.groups.push(group_report(
                         v,
@@ -1238,28 +1350,20 @@ pub fn plan_target(
                     ));
                     continue;
                 };
-                let pending = obs
-                    .scheduled_actions
-                    .get(&g.name)
-                    .cloned()
-                    .unwrap_or_default();
-                let out = plan_surge_group(&SurgeInput {
-                    group: g,
-                    rollout_ami: &group_ami,
-                    instances: &inst,
-                    pending: &pending,
-                    now,
-                    settings: s,
-                    template_id: &template_id,
-                    rollback_version: source,
-                });
                 b.plan.actions.extend(out.actions);
                 for w in out.warnings {
                     b.warn(w);
                 }
+                for i in out.infos {
+                    b.info(i);
+                }
                 if !out.errors.is_empty() {
                     b.plan.errors.extend(out.errors);
                     return b.finish_error();
+                }
+                if let Some(h) = &out.held {
+                    b.info(h.clone());
+                    surge_held = surge_held.or(Some(h.clone()));
                 }
                 if out.started {
                     events.push(Event::RolloutStarted);
@@ -1275,11 +1379,16 @@ pub fn plan_target(
                 }
                 if out.failed {
                     events.push(Event::RolloutFailed);
-                    revert_to = revert_to.or(out.revert_to);
                     failed_amis.insert(group_ami.clone());
                 }
+                if out.failed || out.restoring {
+                    revert_to = revert_to.or(out.revert_to);
+                }
+                if out.recover {
+                    recover = true;
+                }
                 started |= out.started;
-                failed |= out.failed;
+                failed |= out.failed || out.restoring;
                 in_flight |= out.in_flight;
                 all_converged &= out.converged;
                 let progress = out
@@ -1303,7 +1412,18 @@ pub fn plan_target(
                     may_start: !hold,
                     hold_reason: hold_reason.as_deref(),
                     provider: provider_of(g),
-                    rollback_version: source,
+                    // The version the instances run (taking over from the seed, the default
+                    // may already name the new AMI).
+                    rollback_version: rollback_version_of(
+                        &inst,
+                        &ami,
+                        (source, Some(source_image.as_str())),
+                    )
+                    .unwrap_or(source),
+                    rollback_ami: tag_version(g, &template_id)
+                        .and_then(|n| tmpl.version(n))
+                        .and_then(|x| x.image_id.as_deref())
+                        .filter(|i| is_ami_id(i)),
                 });
                 pre_actions.extend(out.pre_actions);
                 b.plan.actions.extend(out.actions);
@@ -1367,6 +1487,10 @@ pub fn plan_target(
         .collect();
     if !waiting.is_empty() && all_converged && !failed && !in_flight && !started {
         for v in &views {
+            // Only a fleet that is whole and healthy on the AMI counts (waves trust this tag).
+            if healthy_on(v.group, obs, &template_id, &ami).is_err() {
+                continue;
+            }
             let recorded = v.group.tags.get(tags::SUCCEEDED_AMI) == Some(&ami)
                 || b.plan.actions.iter().any(|a| {
                     matches!(&a.action, Action::TagGroup { group, tags: t }
@@ -1396,58 +1520,115 @@ pub fn plan_target(
     }
 
     // A failed round puts the default back to the version the fleet ran before, so that new
-    // launches stop using the AMI that failed.
-    if let Some(rv) = revert_to {
+    // launches stop using the AMI that failed. These moves come first in the plan: the restore
+    // or the recovery round that follows must launch the old AMI.
+    if let Some(rv) = revert_to.filter(|rv| {
+        // Never "back" onto the AMI that failed.
+        tmpl.version(*rv)
+            .and_then(|x| x.image_id.as_deref())
+            .is_some_and(|i| !failed_amis.contains(i))
+    }) {
+        let rv_image = tmpl.version(rv).and_then(|x| x.image_id.clone());
         let default_image = tmpl
             .version(tmpl.template.default_version)
             .and_then(|v| v.image_id.clone());
-        if rv != tmpl.template.default_version
-            && tmpl.version(rv).is_some()
-            && default_image.as_deref() != tmpl.version(rv).and_then(|v| v.image_id.as_deref())
-        {
-            // Drop template moves planned earlier in this run: they would undo the revert.
-            b.plan.actions.retain(|a| {
-                !matches!(
-                    a.action,
-                    Action::CreateVersion { .. } | Action::SetDefaultVersion { .. }
-                )
-            });
-            b.act(
-                Action::SetDefaultVersion {
+        // Drop template moves planned earlier in this run: they would undo the revert.
+        b.plan.actions.retain(|a| {
+            !matches!(
+                a.action,
+                Action::CreateVersion { .. } | Action::SetDefaultVersion { .. }
+            )
+        });
+        let mut front: Vec<PlannedAction> = Vec::new();
+        // Where the fleet goes: the rollback version itself, or — for a recovery round, whose
+        // settle removes the instances on the oldest version first ("Control which Auto Scaling
+        // instances terminate during scale in",
+        // https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-termination-policies.html)
+        // — a copy of it newer than every version the failed AMI's instances run.
+        let failed_versions: Vec<u64> = views
+            .iter()
+            .flat_map(|v| instance_views(v.group, obs, &template_id))
+            .filter(|i| i.image.as_deref().is_some_and(|a| failed_amis.contains(a)))
+            .filter_map(|i| i.template_version)
+            .collect();
+        let default_is_newer_copy = default_image == rv_image
+            && failed_versions
+                .iter()
+                .all(|n| *n < tmpl.template.default_version);
+        let back_to = if recover && !default_is_newer_copy {
+            let image = rv_image.clone().unwrap_or_default();
+            front.push(PlannedAction {
+                action: Action::CreateVersion {
                     template_id: template_id.clone(),
-                    version: VersionRef::Number(rv),
+                    source_version: rv,
+                    image_id: image.clone(),
+                    description: truncate(
+                        &format!("{DESCRIPTION_PREFIX} {image} (rollback) from v{rv} via a failed rollout"),
+                        255,
+                    ),
+                    client_token: client_token(&template_id, rv, &image),
                 },
-                "the rollout failed; new launches go back to the version the fleet ran before",
-            );
+                reason: format!(
+                    "a copy of v{rv} ({image}) newer than the versions the failed AMI's instances run, so that the recovery round's settle removes them"
+                ),
+            });
+            Some(VersionRef::Created)
+        } else if recover {
+            Some(VersionRef::Number(tmpl.template.default_version))
+        } else if rv != tmpl.template.default_version && default_image != rv_image {
+            Some(VersionRef::Number(rv))
+        } else {
+            None
+        };
+        if let Some(to) =
+            back_to.filter(|to| *to != VersionRef::Number(tmpl.template.default_version))
+        {
+            front.push(PlannedAction {
+                action: Action::SetDefaultVersion {
+                    template_id: template_id.clone(),
+                    version: to,
+                },
+                reason: "the rollout failed; new launches go back to the AMI the fleet ran before"
+                    .to_string(),
+            });
         }
         // A group pinned to a version that carries the AMI that failed (amiroll re-pinned it for
         // the round, `pinned = "update"`) goes back too: left there, its next launch would bring
         // that AMI back into the fleet.
-        if tmpl.version(rv).is_some() {
-            for v in &views {
-                let VersionSpec::Pinned(n) = v.spec else {
-                    continue;
-                };
-                let pinned_image = tmpl.version(n).and_then(|x| x.image_id.as_deref());
-                if n == rv || !pinned_image.is_some_and(|i| failed_amis.contains(i)) {
-                    continue;
-                }
-                let group = v.group.name.clone();
-                b.plan.actions.retain(|a| {
-                    !matches!(&a.action, Action::PinGroupVersion { group: g, .. } if *g == group)
-                });
-                b.act(
-                    Action::PinGroupVersion {
-                        group,
-                        template_id: template_id.clone(),
-                        version: VersionRef::Number(rv),
-                    },
-                    format!(
-                        "the rollout failed; the group pins v{n}, and goes back to v{rv}, the version the fleet ran before"
-                    ),
-                );
+        let pin_to = back_to.unwrap_or(VersionRef::Number(rv));
+        for v in &views {
+            let VersionSpec::Pinned(n) = v.spec else {
+                continue;
+            };
+            let pinned_image = tmpl.version(n).and_then(|x| x.image_id.as_deref());
+            if VersionRef::Number(n) == pin_to
+                || !pinned_image.is_some_and(|i| failed_amis.contains(i))
+            {
+                continue;
             }
+            let group = v.group.name.clone();
+            b.plan.actions.retain(
+                |a| !matches!(&a.action, Action::PinGroupVersion { group: g, .. } if *g == group),
+            );
+            front.push(PlannedAction {
+                action: Action::PinGroupVersion {
+                    group,
+                    template_id: template_id.clone(),
+                    version: pin_to,
+                },
+                reason: format!(
+                    "the rollout failed; the group pins v{n}, and goes back to {pin_to}, the AMI the fleet ran before"
+                ),
+            });
         }
+        let rest = std::mem::take(&mut b.plan.actions);
+        b.plan.actions = front.into_iter().chain(rest).collect();
+    }
+    if !failed_amis.is_empty() || recover {
+        // Never leave a new version for the failed AMI planned.
+        b.plan.actions.retain(|a| {
+            !matches!(&a.action, Action::CreateVersion { image_id, .. } if failed_amis.contains(image_id))
+        });
     }
 
     // 7. Prune old versions, keeping the rollback version and everything in use.
@@ -1580,6 +1761,10 @@ pub fn plan_target(
             "not on {ami}; waiting: {}",
             hold_reason.clone().unwrap_or_default()
         ),
+        TargetStatus::Drift if surge_held.is_some() => format!(
+            "not on {ami}; waiting: {}",
+            surge_held.clone().unwrap_or_default()
+        ),
         TargetStatus::Drift => format!("not on {ami}; the plan moves it"),
         TargetStatus::Rolling => match other_flight.first() {
             Some((_, a)) => format!("rollout to {a} in flight; {ami} waits"),
@@ -1592,6 +1777,48 @@ pub fn plan_target(
         TargetStatus::Error => String::new(),
     };
     b.plan
+}
+
+/// Whether a group is whole and healthy on `ami`: at least its desired capacity of instances on
+/// it that are `InService` and `Healthy`, none unhealthy, none on another AMI. `Err` says why not.
+pub(crate) fn healthy_on(
+    g: &AutoScalingGroup,
+    obs: &Observation,
+    template_id: &str,
+    ami: &str,
+) -> Result<(), String> {
+    let inst = instance_views(g, obs, template_id);
+    let on = |i: &&InstanceView| i.image.as_deref() == Some(ami);
+    let healthy = inst
+        .iter()
+        .filter(|i| on(i) && i.in_service && i.healthy)
+        .count() as i32;
+    let bad: Vec<&str> = inst
+        .iter()
+        .filter(|i| on(i) && !i.healthy)
+        .map(|i| i.id.as_str())
+        .collect();
+    let other = inst.iter().filter(|i| !on(i)).count();
+    if !bad.is_empty() {
+        return Err(format!(
+            "instance(s) {} of group `{}` on {ami} are unhealthy",
+            bad.join(", "),
+            g.name
+        ));
+    }
+    if other > 0 {
+        return Err(format!(
+            "{other} instance(s) of group `{}` do not run {ami}",
+            g.name
+        ));
+    }
+    if healthy < g.desired_capacity {
+        return Err(format!(
+            "only {healthy} of {} instance(s) of group `{}` on {ami} are in service and healthy",
+            g.desired_capacity, g.name
+        ));
+    }
+    Ok(())
 }
 
 /// The version recorded in a group's `amiroll:rollback-version` tag, for this template.
@@ -1673,7 +1900,25 @@ fn gate_reason(
             ));
         }
         let mut since: Option<Timestamp> = None;
+        let prev_template = obs
+            .templates
+            .get(&prev.launch_template)
+            .map(|t| t.template.id.clone())
+            .unwrap_or_default();
         for g in &groups {
+            if g.tags.get(tags::FAILED_AMI).map(String::as_str) == Some(ami) {
+                return Some(format!(
+                    "waits for target `{prev_name}`: its rollout to {ami} failed on group `{}`",
+                    g.name
+                ));
+            }
+            if let Err(why) = healthy_on(g, obs, &prev_template, ami) {
+                if g.tags.get(tags::SUCCEEDED_AMI).map(String::as_str) == Some(ami) {
+                    return Some(format!(
+                        "waits for target `{prev_name}`: it recorded {ami} as a success, but now {why}"
+                    ));
+                }
+            }
             let ok = g.tags.get(tags::SUCCEEDED_AMI).map(String::as_str) == Some(ami);
             let at = g.tags.get(tags::SUCCEEDED_AT).and_then(|x| parse_time(x));
             match (ok, at) {
@@ -1760,6 +2005,8 @@ struct RefreshInput<'a> {
     hold_reason: Option<&'a str>,
     provider: Option<&'a CapacityProvider>,
     rollback_version: u64,
+    /// The AMI of the version in the group's `amiroll:rollback-version` tag.
+    rollback_ami: Option<&'a str>,
 }
 
 #[derive(Default)]
@@ -1776,6 +2023,8 @@ struct RefreshOutcome {
     failed: bool,
     in_flight: bool,
     converged: bool,
+    /// A recovery refresh back to this version was planned.
+    recover: Option<u64>,
 }
 
 impl RefreshOutcome {
@@ -1877,11 +2126,60 @@ fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
                 .get(tags::REFRESH_AMI)
                 .cloned()
                 .unwrap_or_else(|| inp.ami.to_string());
-            let reason = r.status_reason.clone().unwrap_or_default();
+            let mut reason = r.status_reason.clone().unwrap_or_default();
+            // "Successful" is Auto Scaling's word; amiroll's is the running fleet's: the rolled
+            // AMI's instances in service and healthy, none unhealthy, enough of them.
+            let mut status = r.status.clone();
+            if status == "Successful" {
+                let on = |i: &&InstanceView| i.image.as_deref() == Some(rolled.as_str());
+                let bad: Vec<&str> = inp
+                    .instances
+                    .iter()
+                    .filter(|i| on(i) && !i.healthy)
+                    .map(|i| i.id.as_str())
+                    .collect();
+                let healthy = inp
+                    .instances
+                    .iter()
+                    .filter(|i| on(i) && i.in_service && i.healthy)
+                    .count() as i32;
+                let others = inp.instances.iter().filter(|i| !on(i)).count() as i32;
+                let ended = r.end_time.unwrap_or(inp.now);
+                if !bad.is_empty() {
+                    status = "Unhealthy".to_string();
+                    reason = format!(
+                        "the refresh ended Successful, but instance(s) {} on {rolled} are unhealthy",
+                        bad.join(", ")
+                    );
+                } else if healthy + others < g.desired_capacity {
+                    if inp.now < ended + Duration::minutes(crate::surge::SETTLE_GRACE_MINUTES) {
+                        out.in_flight = true;
+                        out.state = format!(
+                            "instance refresh {} ended Successful; {healthy} of {} instance(s) on {rolled} in service and healthy, waiting for the rest",
+                            r.id, g.desired_capacity
+                        );
+                        return out;
+                    }
+                    status = "Unhealthy".to_string();
+                    reason = format!(
+                        "{} minutes after the refresh ended Successful, only {healthy} of {} instance(s) on {rolled} are in service and healthy",
+                        crate::surge::SETTLE_GRACE_MINUTES,
+                        g.desired_capacity
+                    );
+                }
+            }
             let mut t: BTreeMap<String, String> = BTreeMap::new();
             t.insert(tags::ANNOUNCED.to_string(), key);
             t.insert(tags::REFRESH.to_string(), r.id.clone());
-            let event = match r.status.as_str() {
+            let event = match status.as_str() {
+                "Successful" if rolled != inp.ami => {
+                    t.insert(tags::SUCCEEDED_AMI.to_string(), rolled.clone());
+                    t.insert(
+                        tags::SUCCEEDED_AT.to_string(),
+                        fmt_time(r.end_time.unwrap_or(inp.now)),
+                    );
+                    Event::RolledBack
+                }
                 "Successful" => {
                     t.insert(tags::SUCCEEDED_AMI.to_string(), rolled.clone());
                     t.insert(
@@ -1891,7 +2189,9 @@ fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
                     Event::RolloutSucceeded
                 }
                 status => {
-                    t.insert(tags::FAILED_AMI.to_string(), rolled.clone());
+                    if rolled == inp.ami || !g.tags.contains_key(tags::FAILED_AMI) {
+                        t.insert(tags::FAILED_AMI.to_string(), rolled.clone());
+                    }
                     t.insert(
                         tags::FAILED_REASON.to_string(),
                         truncate(&format!("instance refresh {status}: {reason}"), 250),
@@ -1920,7 +2220,50 @@ fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
                 ),
             );
             out.events.push(event);
-            if event != Event::RolloutSucceeded {
+            if status == "Unhealthy" {
+                // The fleet runs the AMI and it is not healthy: go back to the version the
+                // fleet ran before, with a refresh of its own.
+                if let Some(rv) = g
+                    .tags
+                    .get(tags::ROLLBACK_VERSION)
+                    .and_then(|v| v.rsplit_once(':'))
+                    .filter(|(tid, _)| *tid == inp.template_id)
+                    .and_then(|(_, n)| n.parse::<u64>().ok())
+                    .filter(|_| rolled == inp.ami)
+                {
+                    out.recover = Some(rv);
+                    if let Some(back) = inp.rollback_ami {
+                        // The run that follows adopts the recovery refresh by this tag (the
+                        // outcome record above names the refresh that ended).
+                        out.act(
+                            Action::TagGroup {
+                                group: g.name.clone(),
+                                tags: [(tags::REFRESH_AMI.to_string(), back.to_string())]
+                                    .into_iter()
+                                    .collect(),
+                            },
+                            "record the AMI the recovery refresh rolls back to",
+                        );
+                    }
+                    out.act(
+                        Action::StartInstanceRefresh {
+                            group: g.name.clone(),
+                            template_id: inp.template_id.to_string(),
+                            version: Some(VersionRef::Number(rv)),
+                            preferences: refresh_preferences(s, inp.provider, false, true),
+                        },
+                        format!(
+                            "{reason}: replace them with v{rv}, the version the fleet ran before"
+                        ),
+                    );
+                } else {
+                    out.warnings.push(format!(
+                        "group `{}`: {reason}; no rollback version is recorded — run `amiroll rollback`",
+                        g.name
+                    ));
+                }
+            }
+            if status != "Successful" {
                 out.failed = true;
                 out.state = format!(
                     "instance refresh {} ended {}{}",
@@ -2074,564 +2417,4 @@ pub fn versions_to_prune(
         .collect();
     out.sort_unstable();
     out
-}
-
-pub(crate) struct SurgeInput<'a> {
-    pub(crate) group: &'a AutoScalingGroup,
-    pub(crate) rollout_ami: &'a str,
-    pub(crate) instances: &'a [InstanceView],
-    pub(crate) pending: &'a [ScheduledAction],
-    pub(crate) now: Timestamp,
-    pub(crate) settings: &'a TargetSettings,
-    pub(crate) template_id: &'a str,
-    pub(crate) rollback_version: u64,
-}
-
-#[derive(Default)]
-pub(crate) struct SurgeOutcome {
-    pub(crate) actions: Vec<PlannedAction>,
-    pub(crate) errors: Vec<String>,
-    pub(crate) warnings: Vec<String>,
-    pub(crate) state: String,
-    pub(crate) started: bool,
-    pub(crate) succeeded: bool,
-    pub(crate) failed: bool,
-    pub(crate) in_flight: bool,
-    pub(crate) converged: bool,
-    pub(crate) revert_to: Option<u64>,
-}
-
-impl SurgeOutcome {
-    fn act(&mut self, action: Action, reason: impl Into<String>) {
-        self.actions.push(PlannedAction {
-            action,
-            reason: reason.into(),
-        });
-    }
-}
-
-/// The scheduled-surge state machine for one group. Its state is derived every run from the group
-/// tags, the pending scheduled actions, the group's capacity and its instances — so a run that
-/// crashed half way is resumed by the next one.
-fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
-    let g = inp.group;
-    let ami = inp.rollout_ami;
-    let mut out = SurgeOutcome::default();
-    let off_target: Vec<&InstanceView> = inp
-        .instances
-        .iter()
-        .filter(|i| i.image.as_deref() != Some(ami))
-        .collect();
-    let new_healthy = inp
-        .instances
-        .iter()
-        .filter(|i| i.image.as_deref() == Some(ami) && i.in_service && i.healthy)
-        .count() as i32;
-    let new_unhealthy: Vec<&InstanceView> = inp
-        .instances
-        .iter()
-        .filter(|i| i.image.as_deref() == Some(ami) && i.in_service && !i.healthy)
-        .collect();
-    let ours: Vec<&ScheduledAction> = inp
-        .pending
-        .iter()
-        .filter(|a| a.name.starts_with(ACTION_PREFIX))
-        .collect();
-    for a in inp
-        .pending
-        .iter()
-        .filter(|a| !a.name.starts_with(ACTION_PREFIX))
-    {
-        out.warnings.push(format!(
-            "group `{}` has a scheduled action `{}` (not amiroll's) due {} that will set min={} max={} desired={}; remove it if it is the seed's leftover",
-            g.name,
-            a.name,
-            fmt_time(a.start_time),
-            opt(a.min_size),
-            opt(a.max_size),
-            opt(a.desired_capacity)
-        ));
-    }
-
-    let Some(round) = g.tags.get(tags::ROLLOUT) else {
-        for a in &ours {
-            out.act(
-                Action::DeleteScheduledAction {
-                    group: g.name.clone(),
-                    name: a.name.clone(),
-                },
-                "left over from a rollout that is no longer tracked; it would change capacity when it fires",
-            );
-        }
-        if off_target.is_empty() {
-            out.converged = true;
-            out.state = "on target".to_string();
-            return out;
-        }
-        if g.desired_capacity == 0 && !g.tags.contains_key(tags::ORIGINAL) {
-            out.converged = true;
-            out.state = "no instances wanted; new launches use the new AMI".to_string();
-            return out;
-        }
-        start_round(inp, &mut out, 1, &off_target);
-        return out;
-    };
-
-    // A round is in flight: read its state back from the tags.
-    let tag = |k: &str| g.tags.get(k).cloned().unwrap_or_default();
-    let parsed = (
-        Capacity::parse(&tag(tags::ORIGINAL)),
-        parse_time(&tag(tags::SURGE_AT)),
-        parse_time(&tag(tags::SETTLE_AT)),
-        tag(tags::ATTEMPT).parse::<u32>().ok(),
-    );
-    let (Some(original), Some(surge_at), Some(settle_at), Some(attempt)) = parsed else {
-        out.errors.push(format!(
-            "group `{}` carries malformed amiroll rollout tags ({}); remove the amiroll:* tags of the group to reset it",
-            g.name,
-            g.tags
-                .iter()
-                .filter(|(k, _)| k.starts_with("amiroll:"))
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ));
-        return out;
-    };
-    out.in_flight = true;
-    let surge_name = format!("{ACTION_PREFIX}{round}-surge");
-    let settle_name = format!("{ACTION_PREFIX}{round}-settle");
-    let surge_pending = ours.iter().any(|a| a.name == surge_name);
-    let settle_pending = ours.iter().any(|a| a.name == settle_name);
-    for a in ours
-        .iter()
-        .filter(|a| a.name != surge_name && a.name != settle_name)
-    {
-        out.act(
-            Action::DeleteScheduledAction {
-                group: g.name.clone(),
-                name: a.name.clone(),
-            },
-            format!("left over from an earlier round; round {round} is in flight"),
-        );
-    }
-    let lead = Duration::minutes(SURGE_LEAD_MINUTES);
-    let gate_closes = settle_at - Duration::minutes(HEALTH_GATE_MINUTES);
-    let settle_action = |at: Timestamp| ScheduledAction {
-        group_name: g.name.clone(),
-        name: settle_name.clone(),
-        start_time: at,
-        min_size: Some(original.min),
-        max_size: Some(original.max),
-        desired_capacity: Some(original.desired),
-        recurrence: None,
-    };
-    // How many new instances the surge launches: a whole new fleet, or fewer when the ceiling
-    // capped the surge (the settle then keeps some old ones and the next round replaces them).
-    let surged_to = tag(tags::SURGE)
-        .split(',')
-        .find_map(|kv| {
-            kv.strip_prefix("desired=")
-                .and_then(|n| n.parse::<i32>().ok())
-        })
-        .unwrap_or(original.desired * 2);
-    let expected_new = original.desired.min(surged_to - original.desired).max(1);
-    let unhealthy_reason = || {
-        if !new_unhealthy.is_empty() {
-            Some(format!(
-                "new instance(s) {} on {ami} are unhealthy",
-                new_unhealthy
-                    .iter()
-                    .map(|i| i.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        } else if inp.now >= gate_closes && new_healthy < expected_new {
-            Some(format!(
-                "only {new_healthy} of {expected_new} new instance(s) on {ami} are in service and healthy {} minutes before the settle",
-                HEALTH_GATE_MINUTES
-            ))
-        } else {
-            None
-        }
-    };
-
-    if surge_pending {
-        out.state = format!("surge scheduled at {}", fmt_time(surge_at));
-        if !settle_pending {
-            let at = settle_at
-                .max(inp.now + lead + Duration::minutes(inp.settings.surge_minutes as i64));
-            out.act(
-                Action::PutScheduledAction {
-                    action: settle_action(at),
-                },
-                "the settle action is missing (an earlier run stopped before creating it)",
-            );
-        }
-        return out;
-    }
-
-    let capacity_original = Capacity::of(g) == original;
-    if settle_pending || !capacity_original {
-        // Surged (or surging): the health gate decides whether the settle may happen.
-        if let Some(reason) = unhealthy_reason() {
-            abort(
-                inp,
-                &mut out,
-                round,
-                &reason,
-                &[&surge_name, &settle_name],
-                &ours,
-            );
-            return out;
-        }
-        out.state = format!(
-            "surged to {}; {new_healthy}/{expected_new} new instance(s) healthy; settle at {}",
-            g.desired_capacity,
-            fmt_time(settle_at)
-        );
-        if !settle_pending {
-            out.act(
-                Action::PutScheduledAction {
-                    action: settle_action(settle_at.max(inp.now + lead)),
-                },
-                "the group is surged but its settle action is missing; restore the original capacity",
-            );
-        }
-        return out;
-    }
-
-    // Neither action pending and the capacity is back to the original.
-    if off_target.is_empty() {
-        let keys: Vec<String> = tags::ROUND
-            .iter()
-            .chain([tags::ORIGINAL, tags::ROLLBACK_VERSION].iter())
-            .map(|k| k.to_string())
-            .filter(|k| g.tags.contains_key(k))
-            .collect();
-        out.act(
-            Action::TagGroup {
-                group: g.name.clone(),
-                tags: [
-                    (tags::SUCCEEDED_AMI.to_string(), ami.to_string()),
-                    (tags::SUCCEEDED_AT.to_string(), fmt_time(inp.now)),
-                ]
-                .into_iter()
-                .collect(),
-            },
-            "record the success (waves wait for it)",
-        );
-        out.act(
-            Action::UntagGroup {
-                group: g.name.clone(),
-                keys,
-            },
-            format!("every in-service instance runs {ami}; the rollout is done"),
-        );
-        out.succeeded = true;
-        out.in_flight = false;
-        out.converged = true;
-        out.state = format!(
-            "rollout finished: {} instance(s) on {ami}",
-            inp.instances.len()
-        );
-        return out;
-    }
-    if inp.now < settle_at {
-        // The round's actions were never created (a crash after tagging) or were removed.
-        start_round(inp, &mut out, attempt, &off_target);
-        out.started = false;
-        out.state = format!("round {round} lost its scheduled actions; scheduling them again");
-        return out;
-    }
-    if attempt < inp.settings.max_attempts {
-        out.warnings.push(format!(
-            "group `{}`: after round {attempt}, instance(s) {} still run an old AMI (scale-in chose other instances); starting another round",
-            g.name,
-            off_target.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")
-        ));
-        start_round(inp, &mut out, attempt + 1, &off_target);
-        out.started = false;
-        return out;
-    }
-    let reason = format!(
-        "after {attempt} round(s), instance(s) {} still run an old AMI",
-        off_target
-            .iter()
-            .map(|i| i.id.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    abort(inp, &mut out, round, &reason, &[], &ours);
-    out
-}
-
-fn opt(v: Option<i32>) -> String {
-    v.map(|n| n.to_string()).unwrap_or_else(|| "-".to_string())
-}
-
-/// Begin a surge round: tags first (so a crash after them is resumed), then the two actions.
-pub(crate) fn start_round(
-    inp: &SurgeInput,
-    out: &mut SurgeOutcome,
-    attempt: u32,
-    off_target: &[&InstanceView],
-) {
-    let g = inp.group;
-    let s = inp.settings;
-    let blocked: Vec<&String> = g
-        .suspended_processes
-        .iter()
-        .filter(|p| matches!(p.as_str(), "Launch" | "Terminate" | "ScheduledActions"))
-        .collect();
-    if !blocked.is_empty() {
-        out.errors.push(format!(
-            "group `{}` has suspended processes {}; a scheduled surge cannot launch, terminate or run its actions — resume them first",
-            g.name,
-            blocked.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
-        ));
-        return;
-    }
-    let protected: Vec<&str> = off_target
-        .iter()
-        .filter(|i| i.protected)
-        .map(|i| i.id.as_str())
-        .collect();
-    if !protected.is_empty() {
-        out.errors.push(format!(
-            "instance(s) {} of group `{}` are protected from scale in; the settle would terminate the new instances instead of them — remove the protection first",
-            protected.join(", "),
-            g.name
-        ));
-        return;
-    }
-    if g.termination_policies.first().map(String::as_str) != Some("OldestLaunchTemplate") {
-        if s.set_termination_policy {
-            let mut policies = vec!["OldestLaunchTemplate".to_string()];
-            policies.extend(
-                g.termination_policies
-                    .iter()
-                    .filter(|p| p.as_str() != "OldestLaunchTemplate")
-                    .cloned(),
-            );
-            out.act(
-                Action::SetTerminationPolicies {
-                    group: g.name.clone(),
-                    policies,
-                },
-                "the settle must remove the instances on the old version first",
-            );
-        } else {
-            out.errors.push(format!(
-                "group `{}` has termination policies [{}]; scheduled-surge needs OldestLaunchTemplate first so that the settle removes the old instances — set it, or add set_termination_policy = true to the target",
-                g.name,
-                g.termination_policies.join(", ")
-            ));
-            return;
-        }
-    }
-    // After a failed round the group may still be surged: its real size is the recorded original.
-    let original = if g.tags.contains_key(tags::FAILED_AMI) || g.tags.contains_key(tags::ROLLOUT) {
-        g.tags
-            .get(tags::ORIGINAL)
-            .and_then(|t| Capacity::parse(t))
-            .unwrap_or_else(|| Capacity::of(g))
-    } else {
-        Capacity::of(g)
-    };
-    let Some((surge_desired, surge_max)) = surge_capacity(
-        original,
-        g.desired_capacity,
-        s.surge_factor,
-        s.surge_max_capacity,
-    ) else {
-        out.errors.push(format!(
-            "group `{}`: surge_max_capacity {} leaves no room above the desired capacity {}; raise it",
-            g.name,
-            s.surge_max_capacity.unwrap_or_default(),
-            original.desired
-        ));
-        return;
-    };
-    let round = rollout_id(&g.name, inp.rollout_ami, attempt);
-    let mut surge_at = inp.now + Duration::minutes(SURGE_LEAD_MINUTES);
-    let mut settle_at = surge_at + Duration::minutes(s.surge_minutes as i64);
-    // Two actions of one group cannot share a start time ("Scheduled scaling" limitations).
-    let taken: BTreeSet<Timestamp> = inp
-        .pending
-        .iter()
-        .filter(|a| !a.name.starts_with(ACTION_PREFIX))
-        .map(|a| a.start_time)
-        .collect();
-    while taken.contains(&surge_at) {
-        surge_at += Duration::minutes(1);
-    }
-    while taken.contains(&settle_at) || settle_at == surge_at {
-        settle_at += Duration::minutes(1);
-    }
-    let mut t = BTreeMap::new();
-    t.insert(tags::ROLLOUT.to_string(), round.clone());
-    t.insert(tags::ROLLOUT_AMI.to_string(), inp.rollout_ami.to_string());
-    t.insert(tags::ORIGINAL.to_string(), original.to_tag());
-    t.insert(
-        tags::SURGE.to_string(),
-        format!("max={surge_max},desired={surge_desired}"),
-    );
-    t.insert(tags::SURGE_AT.to_string(), fmt_time(surge_at));
-    t.insert(tags::SETTLE_AT.to_string(), fmt_time(settle_at));
-    t.insert(tags::ATTEMPT.to_string(), attempt.to_string());
-    if !g.tags.contains_key(tags::ROLLOUT) {
-        t.insert(
-            tags::ROLLBACK_VERSION.to_string(),
-            format!("{}:{}", inp.template_id, inp.rollback_version),
-        );
-    }
-    out.act(
-        Action::TagGroup {
-            group: g.name.clone(),
-            tags: t,
-        },
-        "record the round and the original capacity in the group, so any later run can finish or undo it",
-    );
-    if g.tags.contains_key(tags::FAILED_AMI) {
-        out.act(
-            Action::UntagGroup {
-                group: g.name.clone(),
-                keys: vec![
-                    tags::FAILED_AMI.to_string(),
-                    tags::FAILED_REASON.to_string(),
-                ],
-            },
-            "a new AMI supersedes the one that failed",
-        );
-    }
-    out.act(
-        Action::PutScheduledAction {
-            action: ScheduledAction {
-                group_name: g.name.clone(),
-                name: format!("{ACTION_PREFIX}{round}-surge"),
-                start_time: surge_at,
-                min_size: Some(original.min),
-                max_size: Some(surge_max),
-                desired_capacity: Some(surge_desired),
-                recurrence: None,
-            },
-        },
-        format!(
-            "{} instance(s) run an old AMI; launch {} new one(s) next to them (desired {} → {surge_desired}{})",
-            off_target.len(),
-            surge_desired - original.desired,
-            original.desired,
-            if surge_max > original.max {
-                format!(", max {} → {surge_max}", original.max)
-            } else {
-                String::new()
-            }
-        ),
-    );
-    out.act(
-        Action::PutScheduledAction {
-            action: ScheduledAction {
-                group_name: g.name.clone(),
-                name: format!("{ACTION_PREFIX}{round}-settle"),
-                start_time: settle_at,
-                min_size: Some(original.min),
-                max_size: Some(original.max),
-                desired_capacity: Some(original.desired),
-                recurrence: None,
-            },
-        },
-        format!(
-            "after {} minutes restore min={} max={} desired={}; OldestLaunchTemplate removes the old instances (a run before then checks the new ones are healthy)",
-            s.surge_minutes, original.min, original.max, original.desired
-        ),
-    );
-    out.started = true;
-    out.state = format!(
-        "round {round}: surge to {surge_desired} at {}, settle to {} at {}",
-        fmt_time(surge_at),
-        original.desired,
-        fmt_time(settle_at)
-    );
-}
-
-/// The surge size: enough new instances to replace the whole original fleet
-/// (`original.desired × (factor − 1)`) on top of what runs now — `desired × factor` for a group
-/// at its original size — capped by the ceiling, with max raised to fit. `None` when the ceiling
-/// leaves no room for even one new instance.
-pub fn surge_capacity(
-    original: Capacity,
-    current_desired: i32,
-    factor: u32,
-    ceiling: Option<i32>,
-) -> Option<(i32, i32)> {
-    let base = current_desired.max(original.desired);
-    let extra = original
-        .desired
-        .saturating_mul(factor.saturating_sub(1) as i32);
-    let mut desired = base.saturating_add(extra);
-    if let Some(c) = ceiling {
-        desired = desired.min(c);
-    }
-    if desired <= base {
-        return None;
-    }
-    Some((desired, original.max.max(desired)))
-}
-
-/// Stop a round: remove its pending actions so capacity stays where it is (old instances kept),
-/// record the failure in the group, and ask for the default version to go back.
-fn abort(
-    inp: &SurgeInput,
-    out: &mut SurgeOutcome,
-    round: &str,
-    reason: &str,
-    names: &[&String],
-    pending: &[&ScheduledAction],
-) {
-    let g = inp.group;
-    for n in names {
-        if pending.iter().any(|a| &&a.name == n) {
-            out.act(
-                Action::DeleteScheduledAction {
-                    group: g.name.clone(),
-                    name: n.to_string(),
-                },
-                format!("{reason}: do not scale in, keep the old instances"),
-            );
-        }
-    }
-    let mut t = BTreeMap::new();
-    t.insert(tags::FAILED_AMI.to_string(), inp.rollout_ami.to_string());
-    t.insert(tags::FAILED_REASON.to_string(), truncate(reason, 250));
-    out.act(
-        Action::TagGroup {
-            group: g.name.clone(),
-            tags: t,
-        },
-        "remember the failure so later runs do not retry this AMI",
-    );
-    out.act(
-        Action::UntagGroup {
-            group: g.name.clone(),
-            keys: tags::ROUND.iter().map(|k| k.to_string()).collect(),
-        },
-        format!("round {round} is over"),
-    );
-    out.failed = true;
-    out.in_flight = false;
-    out.converged = false;
-    out.revert_to = g
-        .tags
-        .get(tags::ROLLBACK_VERSION)
-        .and_then(|v| v.rsplit_once(':'))
-        .filter(|(tid, _)| *tid == inp.template_id)
-        .and_then(|(_, n)| n.parse().ok());
-    out.state = format!(
-        "rollout failed: {reason}; capacity left at min={} max={} desired={} (original {}), old instances kept",
-        g.min_size,
-        g.max_size,
-        g.desired_capacity,
-        g.tags.get(tags::ORIGINAL).cloned().unwrap_or_default()
-    );
 }

@@ -160,6 +160,62 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
             continue;
         }
 
+        // 2. A surge round that has not settled: stop it. The old instances are protected, so
+        //    bringing the group back to its sizes removes only the new ones; when none launched
+        //    yet, deleting the round's actions is all it takes. No recovery round is needed.
+        if s.strategy == Strategy::ScheduledSurge
+            && g.tags.contains_key(tags::ROLLOUT)
+            && !g
+                .tags
+                .get(tags::PHASE)
+                .is_some_and(|ph| ph.starts_with("settled"))
+        {
+            let round_ami = g.tags.get(tags::ROLLOUT_AMI).cloned().unwrap_or_default();
+            let inst = planner::instance_views(g, obs, &template_id);
+            let pending = obs.scheduled_actions.get(name).cloned().unwrap_or_default();
+            let reason = format!("rolled back by `amiroll rollback` at {stamp}");
+            let out = planner::plan_surge_group(&SurgeInput {
+                group: g,
+                rollout_ami: &round_ami,
+                instances: &inst,
+                pending: &pending,
+                now: obs.now,
+                settings: s,
+                template_id: &template_id,
+                rollback_version: None,
+                rollback_ami: None,
+                force_abort: Some(&reason),
+                keep_failure: true,
+            });
+            if !out.errors.is_empty() {
+                return error(p, out.errors.join("; "));
+            }
+            if let Some(rv) = out.revert_to {
+                if tmpl.version(rv).is_some()
+                    && tmpl
+                        .version(tmpl.template.default_version)
+                        .and_then(|v| v.image_id.as_deref())
+                        == Some(round_ami.as_str())
+                {
+                    default_to = Some(rv);
+                }
+                if spec_text.parse::<u64>().is_ok() && effective != rv {
+                    act(
+                        &mut p,
+                        Action::PinGroupVersion {
+                            group: name.clone(),
+                            template_id: template_id.clone(),
+                            version: VersionRef::Number(rv),
+                        },
+                        format!("the group pins v{effective}; pin it back to v{rv}"),
+                    );
+                }
+            }
+            p.actions.extend(out.actions);
+            p.groups.push(report(g, &spec_text, effective, out.state));
+            continue;
+        }
+
         // 2. After a failed round the default already went back, but instances on the failed AMI
         //    may still run (a failed surge keeps them): roll the group onto the version it
         //    launches now, which removes them.
@@ -233,21 +289,9 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                 "stop the surge round in flight before rolling back",
             );
         }
-        let mut g_after: AutoScalingGroup = g.clone();
-        if g.tags.contains_key(tags::ROLLOUT) {
-            let keys: Vec<String> = tags::ROUND.iter().map(|k| k.to_string()).collect();
-            for k in &keys {
-                g_after.tags.remove(k);
-            }
-            act(
-                &mut p,
-                Action::UntagGroup {
-                    group: name.clone(),
-                    keys,
-                },
-                "end the round in flight",
-            );
-        }
+        // A settled round in flight is replaced by the rollback round below: its tags are
+        // overwritten, never deleted (a deletion applied after the new tags would lose the new
+        // round).
         if !cleanup {
             act(
                 &mut p,
@@ -342,16 +386,26 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                     .filter(|i| i.image.as_deref() != Some(prev_ami.as_str()))
                     .collect();
                 let mut out = SurgeOutcome::default();
+                let foreign: Vec<_> = pending
+                    .iter()
+                    .filter(|a| !a.name.starts_with(planner::ACTION_PREFIX))
+                    .cloned()
+                    .collect();
                 planner::start_round(
                     &SurgeInput {
-                        group: &g_after,
+                        group: g,
                         rollout_ami: &prev_ami,
                         instances: &inst,
-                        pending: &[],
+                        pending: &foreign,
                         now: obs.now,
                         settings: s,
                         template_id: &template_id,
-                        rollback_version: effective,
+                        // The version the fleet ran before the rollout stays recorded (a round
+                        // in flight keeps its tag); none is invented here.
+                        rollback_version: None,
+                        rollback_ami: None,
+                        force_abort: None,
+                        keep_failure: true,
                     },
                     &mut out,
                     1,
@@ -360,11 +414,9 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                 if !out.errors.is_empty() {
                     return error(p, out.errors.join("; "));
                 }
-                // The failure stays recorded: the rollback must not clear it.
-                out.actions.retain(|a| {
-                    !matches!(&a.action, Action::UntagGroup { keys, .. }
-                        if keys.iter().any(|k| k == tags::FAILED_AMI))
-                });
+                if let Some(h) = out.held {
+                    return error(p, format!("group `{name}`: {h}; roll back after it"));
+                }
                 p.actions.extend(out.actions);
                 format!("surge back to v{prev} ({prev_ami}) — {}", out.state)
             }

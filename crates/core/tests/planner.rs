@@ -51,6 +51,7 @@ fn drift_creates_one_version_from_the_launched_version_then_surges() {
             "create-version",
             "set-default",
             "tag",
+            "set-protection",
             "put-action",
             "put-action"
         ]
@@ -128,7 +129,10 @@ fn template_current_but_fleet_not_is_still_drift() {
     f.template_mut().versions[0].image_id = Some(AMI_NEW.to_string());
     let p = f.plan();
     assert_eq!(p.status, TargetStatus::Drift);
-    assert_eq!(kinds(&p), vec!["tag", "put-action", "put-action"]);
+    assert_eq!(
+        kinds(&p),
+        vec!["tag", "set-protection", "put-action", "put-action"]
+    );
 }
 
 #[test]
@@ -283,6 +287,7 @@ fn pinned_group_is_refused_unless_opted_in() {
             "set-default",
             "pin-group",
             "tag",
+            "set-protection",
             "put-action",
             "put-action"
         ]
@@ -442,7 +447,10 @@ fn resolve_ssm_template_is_reported_not_rewritten() {
         .iter()
         .any(|x| x.message.contains("resolve:ssm:")));
     // The fleet still runs the old AMI, so the instances are replaced.
-    assert_eq!(kinds(&p), vec!["tag", "put-action", "put-action"]);
+    assert_eq!(
+        kinds(&p),
+        vec!["tag", "set-protection", "put-action", "put-action"]
+    );
 }
 
 #[test]
@@ -527,6 +535,10 @@ fn in_flight(f: &mut Fleet, surge_pending: bool, settle_pending: bool, surged: b
     tg.insert(tags::ATTEMPT.to_string(), "1".to_string());
     tg.insert(tags::ROLLBACK_VERSION.to_string(), format!("{LT}:1"));
     g.tags = tg;
+    // The round protected the old instances when it started.
+    for i in g.instances.iter_mut() {
+        i.protected_from_scale_in = true;
+    }
     let mut pending = vec![];
     let mk = |name: String, at: &str, d: i32| amiroll_core::port::ScheduledAction {
         group_name: "web-asg".to_string(),

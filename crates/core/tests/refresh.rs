@@ -395,7 +395,8 @@ fn opted_out_groups_are_never_touched() {
 #[test]
 fn waves_wait_for_the_earlier_target_and_its_soak() {
     let mut f = refresh_fleet();
-    f.add_group("staging-asg", None, (1, 2, 1), AMI_OLD, 1);
+    // Staging runs the AMI, healthy (a success tag alone does not open the gate).
+    f.add_group("staging-asg", None, (1, 2, 1), AMI_NEW, 1);
     f.config_toml.push_str(&format!(
         "after = \"staging\"\nafter_soak = \"24h\"\n[[target]]\nname = \"staging\"\nlaunch_template = \"{LT}\"\nami_parameter = \"{PARAM}\"\ngroups = [\"staging-asg\"]\n"
     ));

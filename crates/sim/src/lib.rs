@@ -673,6 +673,17 @@ impl SimAws {
         Ok(())
     }
 
+    /// An instance's health as a health check (or `SetInstanceHealth` by someone else) reports
+    /// it: `false` makes it `Unhealthy` once in service. As for unhealthy AMIs, Auto Scaling's
+    /// replacement of unhealthy instances is not modelled. Unknown ids are ignored.
+    pub fn set_instance_health(&self, instance_id: &str, healthy: bool) {
+        let mut a = self.lock();
+        if let Some(i) = a.instances.get_mut(instance_id) {
+            i.image_healthy = healthy;
+        }
+        a.settle();
+    }
+
     /// `SetDesiredCapacity` (must be within [min, max]); launches or terminates at once.
     pub fn set_desired_capacity(&self, group: &str, desired: i32) -> Result<(), AwsError> {
         const OP: &str = setup_op::SET_DESIRED_CAPACITY;

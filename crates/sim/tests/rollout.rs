@@ -57,10 +57,32 @@ fn a_bad_ami_is_stopped_before_the_settle_and_the_old_instances_kept() {
     let last = w.converge();
     let t = &last.targets[0];
     assert_eq!(t.plan.status, TargetStatus::Failed, "{:#?}", t.plan);
-    // The settle never ran: the old instances are still there, next to the unhealthy new ones.
+    // The old instances were protected and kept; the group went back to its sizes, which
+    // removed the unhealthy new ones (bug 6: an aborted surge gives the capacity back). The run
+    // after the abort sees the scale-in done and closes the round.
+    assert!(
+        t.plan.groups[0].state.contains("restoring"),
+        "{}",
+        t.plan.groups[0].state
+    );
+    let r = w.apply_ok();
+    assert_eq!(r.targets[0].plan.status, TargetStatus::Failed);
     let by_ami = w.sim.instances_by_ami("web");
     assert_eq!(by_ami.get(OLD), Some(&2), "{by_ami:?}");
-    assert_eq!(by_ami.get(BAD), Some(&2), "{by_ami:?}");
+    assert_eq!(by_ami.get(BAD), None, "{by_ami:?}");
+    assert_eq!(w.sim.group_capacity("web"), (1, 4, 2));
+    let g = w.sim.group("web");
+    assert!(
+        g.instances.iter().all(|i| !i.protected_from_scale_in),
+        "amiroll lifted its protection: {:?}",
+        g.instances
+    );
+    assert!(!g.tags.contains_key("amiroll:rollout"), "{:?}", g.tags);
+    assert_eq!(
+        g.tags.get("amiroll:failed-ami").map(String::as_str),
+        Some(BAD)
+    );
+    assert!(w.sim.min_in_service_healthy_seen("web") >= 2);
     // New launches go back to the version the fleet ran before.
     assert_eq!(w.sim.template(&w.lt).default_version, 1);
     assert_eq!(w.events_of("rollout-failed"), 1);
@@ -196,15 +218,19 @@ fn a_failed_surge_re_pins_a_pinned_group_to_the_version_it_ran_before() {
         Some("1"),
         "the group launches the version it ran before"
     );
-    // A scale-out now launches the old AMI, not the one that failed.
+    // The failed round removed its new instances; a scale-out now launches the old AMI, not
+    // the one that failed.
+    w.apply_ok();
+    assert_eq!(w.sim.instances_by_ami("pinned").get(BAD), None);
     w.sim.set_desired_capacity("pinned", 4).expect("scale out");
     w.sim.advance(Duration::from_secs(600));
     let by_ami = w.sim.instances_by_ami("pinned");
     assert_eq!(
         by_ami.get(BAD),
-        Some(&2),
+        None,
         "no new instance on the bad AMI: {by_ami:?}"
     );
+    assert_eq!(by_ami.get(OLD), Some(&4), "{by_ami:?}");
     // Later runs leave it there and do not retry.
     for _ in 0..2 {
         let r = w.apply_ok();
@@ -215,27 +241,6 @@ fn a_failed_surge_re_pins_a_pinned_group_to_the_version_it_ran_before() {
         g.launch_template.and_then(|s| s.version).as_deref(),
         Some("1")
     );
-    // `rollback` then removes the bad instances and restores the original capacity.
-    w.sim
-        .set_desired_capacity("pinned", 2)
-        .expect("scale back in");
-    w.sim.advance(Duration::from_secs(600));
-    let engine = amiroll_core::Engine::new(&w.sim);
-    let r = futures::executor::block_on(engine.rollback(&w.config(), false)).expect("rollback");
-    assert!(
-        r.targets[0].plan.errors.is_empty(),
-        "{:?}",
-        r.targets[0].plan.errors
-    );
-    assert!(
-        r.targets[0].apply_error.is_none(),
-        "{:?}",
-        r.targets[0].apply_error
-    );
-    w.converge();
-    let by_ami = w.sim.instances_by_ami("pinned");
-    assert_eq!(by_ami.get(BAD), None, "{by_ami:?}");
-    assert_eq!(by_ami.get(OLD), Some(&2), "{by_ami:?}");
 }
 
 #[test]
@@ -574,29 +579,20 @@ fn dry_run_changes_nothing_and_sends_nothing() {
 }
 
 #[test]
-fn rollback_after_a_failed_surge_removes_the_bad_instances_and_restores_capacity() {
+fn after_a_failed_surge_there_is_nothing_left_to_roll_back() {
     let w = World::new();
     w.publish(BAD);
     w.converge();
-    assert_eq!(
-        w.sim.instances_by_ami("web").get(BAD),
-        Some(&2),
-        "the failed round kept them"
-    );
+    w.apply_ok();
+    // The failed round itself removed the bad instances and restored the capacity.
+    w.assert_converged("web", OLD, (1, 4, 2));
+    let before = w.sim.call_log().len();
     let engine = amiroll_core::Engine::new(&w.sim);
     let r = futures::executor::block_on(engine.rollback(&w.config(), false)).expect("rollback");
-    assert!(
-        r.targets[0].plan.errors.is_empty(),
-        "{:?}",
-        r.targets[0].plan.errors
-    );
-    assert!(
-        r.targets[0].apply_error.is_none(),
-        "{:?}",
-        r.targets[0].apply_error
-    );
-    w.converge();
-    w.assert_converged("web", OLD, (1, 4, 2));
+    let e = r.targets[0].plan.errors.join("; ");
+    assert!(e.contains("no earlier version"), "{e}");
+    let later: Vec<_> = w.sim.call_log()[before..].to_vec();
+    assert!(later.iter().all(|c| !WRITES.contains(c)), "{later:?}");
 }
 
 #[test]
