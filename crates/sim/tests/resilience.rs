@@ -3,36 +3,117 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use amiroll_core::model::TargetStatus;
 use amiroll_core::port::{op, ErrorKind};
 use amiroll_core::Engine;
+use amiroll_sim::throttling_code;
 use common::*;
 
-/// How many port calls a whole rollout takes from publish to done (no faults).
-fn calls_in_a_clean_rollout() -> usize {
-    let w = World::new();
+/// The world of these tests: pruning on (`prune = "all"`, `keep_versions = 1`) and two old
+/// versions besides v1, so that a run really deletes versions and the rollback version's
+/// protection is tested.
+fn world() -> World {
+    let w = World::new().setting("prune = \"all\"\nkeep_versions = 1");
+    for n in 0..2 {
+        w.sim
+            .create_launch_template_version_raw(
+                &w.lt,
+                Some(1),
+                amiroll_sim::TemplateData::new(OLD, "m5.large"),
+                Some(&format!("experiment {n}")),
+            )
+            .expect("old version");
+    }
+    w
+}
+
+/// After every call: the default and the version in `amiroll:rollback-version` exist. Returns
+/// the violations seen (shared with the observer).
+fn watch_rollback_version(w: &World) -> Arc<Mutex<Vec<String>>> {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let lt = w.lt.clone();
+    w.sim.on_every_call(move |sim, operation, _| {
+        let versions: Vec<u64> = sim
+            .template_versions(&lt)
+            .iter()
+            .map(|v| v.version)
+            .collect();
+        let default = sim.template(&lt).default_version;
+        let tagged = sim
+            .try_group("web")
+            .and_then(|g| g.tags.get("amiroll:rollback-version").cloned())
+            .and_then(|t| t.rsplit_once(':').and_then(|(_, v)| v.parse::<u64>().ok()));
+        let mut log = log.lock().expect("log");
+        if !versions.contains(&default) {
+            log.push(format!("after {operation}: the default v{default} is gone"));
+        }
+        if let Some(v) = tagged.filter(|v| !versions.contains(v)) {
+            log.push(format!(
+                "after {operation}: the rollback version v{v} is gone"
+            ));
+        }
+    });
+    seen
+}
+
+/// Every call of a whole rollout from publish to done (no faults), in order.
+fn calls_in_a_clean_rollout() -> Vec<&'static str> {
+    let w = world();
     w.publish(NEW);
     let before = w.sim.call_log().len();
     w.converge();
-    w.sim.call_log().len() - before
+    assert!(
+        w.sim.call_count(op::DELETE_LAUNCH_TEMPLATE_VERSIONS) > 0,
+        "the clean rollout prunes, so the rollback version's protection is tested"
+    );
+    w.sim.call_log()[before..].to_vec()
+}
+
+/// The version amiroll made for NEW, the only one.
+fn new_version(w: &World, label: &str) -> u64 {
+    let made: Vec<u64> = w
+        .sim
+        .template_versions(&w.lt)
+        .iter()
+        .filter(|v| v.image_id.as_deref() == Some(NEW))
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(made.len(), 1, "{label}: exactly one new version: {made:?}");
+    made[0]
 }
 
 fn assert_converged_after_rollout(w: &World, label: &str) {
     w.assert_converged("web", NEW, (1, 4, 2));
-    assert_eq!(w.versions(), vec![1, 2], "{label}: exactly one new version");
-    assert_eq!(w.sim.template(&w.lt).default_version, 2, "{label}");
+    let v = new_version(w, label);
+    assert_eq!(w.sim.template(&w.lt).default_version, v, "{label}");
     assert!(
         w.sim.max_capacity_seen("web") <= 4,
         "{label}: surged past the ceiling"
     );
 }
 
+/// Records every error the engine saw: (operation, code).
+fn watch_errors(w: &World) -> Arc<Mutex<Vec<(&'static str, String)>>> {
+    let seen: Arc<Mutex<Vec<(&'static str, String)>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    w.sim.on_every_call(move |_, operation, error| {
+        if let Some(e) = error {
+            log.lock().expect("log").push((operation, e.code.clone()));
+        }
+    });
+    seen
+}
+
 #[test]
 fn a_crash_after_any_call_is_resumed_by_the_next_run() {
-    let total = calls_in_a_clean_rollout();
+    let total = calls_in_a_clean_rollout().len();
     assert!(total > 20, "the rollout makes {total} calls");
     for n in 0..total {
-        let w = World::new();
+        let w = world();
+        let gone = watch_rollback_version(&w);
         w.publish(NEW);
         w.sim.crash_after(n);
         // The crash counter spans runs: call n of the whole rollout, in whichever run it falls.
@@ -46,25 +127,55 @@ fn a_crash_after_any_call_is_resumed_by_the_next_run() {
             last.targets[0].plan
         );
         assert_converged_after_rollout(&w, &label);
-        // The rollback version is still there.
-        assert!(w.versions().contains(&1), "{label}");
-        assert!(
-            w.events_of("rollout-failed") == 0,
+        // The default and the rollback version existed after every call, pruning included.
+        let gone = gone.lock().expect("log");
+        assert!(gone.is_empty(), "{label}: {gone:?}");
+        assert_eq!(
+            w.events_of("rollout-failed"),
+            0,
             "{label}: a crash is not a failed rollout"
         );
     }
 }
 
+/// The operations a clean rollout calls (a fault on any other would hit nothing).
+fn called_operations() -> Vec<&'static str> {
+    let calls = calls_in_a_clean_rollout();
+    let called: Vec<&'static str> = op::ALL
+        .iter()
+        .copied()
+        .filter(|o| calls.contains(o))
+        .collect();
+    assert!(called.len() >= 10, "{called:?}");
+    called
+}
+
 #[test]
 fn throttling_at_every_call_site_slows_the_run_but_does_not_fail_it() {
-    for operation in op::ALL {
+    for operation in called_operations() {
         for nth in 1..=2 {
-            let w = World::new();
+            if calls_in_a_clean_rollout()
+                .iter()
+                .filter(|c| **c == operation)
+                .count()
+                < nth
+            {
+                continue;
+            }
+            let w = world();
+            let errors = watch_errors(&w);
             w.publish(NEW);
             // Two throttled attempts in a row: the engine's back-off retries past them.
             w.sim.throttle(operation, nth, 2);
             w.converge();
             let label = format!("{operation} throttled at call {nth}");
+            let hits = errors
+                .lock()
+                .expect("log")
+                .iter()
+                .filter(|(o, c)| *o == operation && c.as_str() == throttling_code(operation))
+                .count();
+            assert_eq!(hits, 2, "{label}: the throttling hit {hits} call(s)");
             assert_converged_after_rollout(&w, &label);
             assert_eq!(w.events_of("rollout-failed"), 0, "{label}");
         }
@@ -73,15 +184,32 @@ fn throttling_at_every_call_site_slows_the_run_but_does_not_fail_it() {
 
 #[test]
 fn a_hard_failure_at_any_call_site_fails_cleanly_and_the_next_run_converges() {
-    for operation in op::ALL {
-        let w = World::new();
+    for operation in called_operations() {
+        let w = world();
+        let errors = watch_errors(&w);
         w.publish(NEW);
         w.sim
             .fail_nth(operation, 1, ErrorKind::Other, "InternalFailure");
-        let first = w.apply_ok();
-        let t = &first.targets[0];
+        // The first call of some operations comes in a later run of the rollout.
+        let mut first = w.apply_ok();
+        for _ in 0..20 {
+            if w.sim.call_count(operation) > 0 {
+                break;
+            }
+            w.sim.advance(std::time::Duration::from_secs(120));
+            first = w.apply_ok();
+        }
         let label = format!("{operation} failed once");
-        if w.sim.call_count(operation) > 0 && *operation != op::PUBLISH {
+        assert!(
+            errors
+                .lock()
+                .expect("log")
+                .iter()
+                .any(|(o, c)| *o == operation && c == "InternalFailure"),
+            "{label}: the failure hit no call"
+        );
+        let t = &first.targets[0];
+        if operation != op::PUBLISH {
             // The failure is reported: as an error before anything changed, or as an apply
             // error that lists what was done.
             assert!(
@@ -131,10 +259,10 @@ fn a_failed_write_is_announced_with_what_was_done() {
     );
     assert_eq!(w.events_of("rollout-failed"), 1);
     let msg = &w.sim.published(&w.topic)[0].message;
-    assert!(
-        msg.contains("APPLY FAILED") && msg.contains("[not-done]") || msg.contains("[failed]"),
-        "{msg}"
-    );
+    // The message says the apply failed, which action failed, and what had been done.
+    assert!(msg.contains("APPLY FAILED"), "{msg}");
+    assert!(msg.contains("[failed]"), "{msg}");
+    assert!(msg.contains("[done]"), "{msg}");
     // The next run schedules the missing settle action from the recorded round.
     w.converge();
     assert_converged_after_rollout(&w, "after a failed put");
@@ -196,9 +324,41 @@ fn two_engines_interleaved_call_by_call_make_one_version() {
     ra.expect("a runs");
     rb.expect("b runs");
     assert_eq!(w.versions(), vec![1, 2]);
+    // One round, not two: one surge and one settle, under the one round the tags record.
+    let round = w
+        .sim
+        .group("web")
+        .tags
+        .get("amiroll:rollout")
+        .cloned()
+        .expect("a round is recorded");
+    let mut ours: Vec<String> = w
+        .sim
+        .scheduled_actions("web")
+        .into_iter()
+        .map(|a| a.name)
+        .filter(|n| n.starts_with("amiroll-"))
+        .collect();
+    ours.sort();
+    assert_eq!(
+        ours,
+        vec![
+            format!("amiroll-{round}-settle"),
+            format!("amiroll-{round}-surge")
+        ],
+        "one round, not two"
+    );
     w.sim.set_yield_per_call(false);
     w.converge();
     assert_converged_after_rollout(&w, "interleaved");
+    // The surge fired once over the whole rollout.
+    let surges = w
+        .sim
+        .events()
+        .iter()
+        .filter(|(_, e)| e.contains("-surge fired"))
+        .count();
+    assert_eq!(surges, 1, "one surge over the whole rollout");
 }
 
 #[test]
