@@ -23,6 +23,9 @@
 //! simulated service — changes no state, except an *ambiguous write*
 //! ([`SimAws::fail_nth_after_effect`]): the call takes effect, then the caller sees an error.
 //! Observers registered with [`SimAws::on_every_call`] run after every call, failed or not.
+//! Setup methods and outside actors (a person deleting a group, a template, a parameter or a
+//! scheduled action, editing tags: [`SimAws::delete_group`], [`SimAws::tag_group`], ...) are not
+//! port calls: they are not logged and no fault applies to them.
 //! After a successful call, everything due at the current time is processed (e.g. an instance
 //! launched with a zero boot time comes into service). By default each call first yields once to
 //! the executor, so engine runs joined on one thread interleave call by call (see

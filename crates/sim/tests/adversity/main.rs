@@ -142,7 +142,11 @@ fn a_fault_at_any_call_is_retried_or_fails_cleanly_and_the_next_runs_converge() 
         .copied()
         .filter(|o| !total.faults_by_op.contains_key(*o))
         .collect();
-    println!("adversity: operations no scenario calls (never faulted): {uncovered:?}");
+    tally::note(serde_json::json!({
+        "note": "fault-coverage",
+        "ops": amiroll_core::port::op::ALL,
+        "uncovered": uncovered,
+    }));
     verdict("faults", &total);
 }
 

@@ -110,6 +110,22 @@ pub fn emit(test: &str, scenario: &str, t: &Tally) {
     }
 }
 
+/// Append a free-form JSON object (e.g. the operations no scenario calls) for the report.
+pub fn note(value: serde_json::Value) {
+    let line = value.to_string();
+    let _guard = OUT.lock().unwrap_or_else(|e| e.into_inner());
+    println!("adversity: {line}");
+    if let Ok(path) = std::env::var("AMIROLL_ADVERSITY_OUT") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
 /// Fail the test if anything was found: harness errors first, then the violations.
 pub fn verdict(test: &str, t: &Tally) {
     assert!(
