@@ -285,7 +285,8 @@ fn a_time_out_fails_without_effect_for_its_window() {
 fn observers_see_every_call_failed_ones_too() {
     use std::sync::{Arc, Mutex};
     let (sim, lt) = account();
-    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    type Seen = Vec<(String, Option<String>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let log = Arc::clone(&seen);
     sim.on_every_call(move |s, operation, error| {
         // The observer may read the account: the lock is not held.
