@@ -4,6 +4,9 @@
 //! actions in order, re-checking preconditions, and stops a target at its first failure (saying
 //! what was done and what was not, in the report and in the notification). Every run is safe to
 //! repeat: the next run observes what is really there.
+//!
+//! With a deadline ([`Engine::with_deadline`], the Lambda's), apply starts no action once less
+//! than [`DEADLINE_MARGIN`] is left: what remains is reported not done, and the next run resumes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -36,6 +39,14 @@ impl Default for RetryPolicy {
         }
     }
 }
+
+/// How much time must be left before the deadline for apply to start another action. An action
+/// is one or two AWS calls (with the SDK's and the engine's retries, a throttled call can take
+/// longer); the margin also leaves time to publish the notification of a target it cut short
+/// and to return the summary before Lambda stops the function ("Configure Lambda function
+/// timeout": the invocation is stopped at its deadline, whatever it was doing,
+/// https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html).
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
 /// A failure that stops the whole run (not just one target).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +95,19 @@ pub struct ApplyReport {
     pub dry_run: bool,
     pub generated_at: Timestamp,
     pub targets: Vec<TargetOutcome>,
+    /// Set when apply stopped before the deadline. The targets' results say which actions were
+    /// not done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at_deadline: Option<DeadlineStop>,
+}
+
+/// Apply stopped starting actions because the deadline was too close.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadlineStop {
+    /// "stopped before the Lambda's deadline: N s left, margin M s".
+    pub reason: String,
+    /// The targets left with actions (or an announcement) not done, in plan order.
+    pub targets: Vec<String>,
 }
 
 impl ApplyReport {
@@ -105,6 +129,17 @@ pub struct Engine<'a, A: Aws> {
     aws: &'a A,
     retry: RetryPolicy,
     calls: std::sync::Mutex<CallCounts>,
+    deadline: Option<Timestamp>,
+}
+
+/// How applying a list of actions ended.
+enum Applied {
+    /// Every action was done.
+    All,
+    /// An action failed; the rest were not done.
+    Failed,
+    /// Too little time was left to start the next action (the reason); the rest were not done.
+    OutOfTime(String),
 }
 
 impl<'a, A: Aws> Engine<'a, A> {
@@ -113,12 +148,36 @@ impl<'a, A: Aws> Engine<'a, A> {
             aws,
             retry: RetryPolicy::default(),
             calls: std::sync::Mutex::new(CallCounts::new()),
+            deadline: None,
         }
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+
+    /// Stop starting actions once less than [`DEADLINE_MARGIN`] is left before `deadline`, as
+    /// told by the port's clock ([`Aws::now`]: the wall clock on AWS, the virtual one in the
+    /// simulator). The Lambda passes its invocation's deadline.
+    pub fn with_deadline(mut self, deadline: Timestamp) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Why no further action may start, when the deadline is too close.
+    fn out_of_time(&self) -> Option<String> {
+        let deadline = self.deadline?;
+        let left = (deadline - self.aws.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        (left < DEADLINE_MARGIN).then(|| {
+            format!(
+                "stopped before the Lambda's deadline: {} s left, margin {} s",
+                left.as_secs(),
+                DEADLINE_MARGIN.as_secs()
+            )
+        })
     }
 
     /// Remote calls made so far (attempts, including retries).
@@ -591,17 +650,34 @@ impl<'a, A: Aws> Engine<'a, A> {
     /// Execute a plan (or, with `dry_run`, report what would be done) and notify.
     pub async fn apply(&self, plan: Plan, dry_run: bool) -> Result<ApplyReport, RunError> {
         let mut targets = Vec::new();
+        let mut stopped_at_deadline: Option<DeadlineStop> = None;
         for tp in plan.targets {
-            targets.push(self.apply_target(tp, dry_run).await?);
+            let (outcome, stop) = self.apply_target(tp, dry_run).await?;
+            if let Some(reason) = stop {
+                stopped_at_deadline
+                    .get_or_insert_with(|| DeadlineStop {
+                        reason,
+                        targets: Vec::new(),
+                    })
+                    .targets
+                    .push(outcome.plan.target.clone());
+            }
+            targets.push(outcome);
         }
         Ok(ApplyReport {
             dry_run,
             generated_at: plan.generated_at,
             targets,
+            stopped_at_deadline,
         })
     }
 
-    async fn apply_target(&self, tp: TargetPlan, dry_run: bool) -> Result<TargetOutcome, RunError> {
+    /// One target's apply, and the reason when the deadline stopped it.
+    async fn apply_target(
+        &self,
+        tp: TargetPlan,
+        dry_run: bool,
+    ) -> Result<(TargetOutcome, Option<String>), RunError> {
         let mut outcome = TargetOutcome {
             results: Vec::new(),
             apply_error: None,
@@ -620,7 +696,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                     detail: Some("dry run".to_string()),
                 })
                 .collect();
-            return Ok(outcome);
+            return Ok((outcome, None));
         }
         let mut created: Option<u64> = None;
         // Outcome records (the tags that say an outcome was announced) are written after the
@@ -631,50 +707,109 @@ impl<'a, A: Aws> Engine<'a, A> {
             .clone()
             .into_iter()
             .partition(|a| a.action.records_outcome());
-        let ok = self
+        let applied = self
             .execute_all(&changes, &mut created, &mut outcome)
             .await?;
-        // Notify: the plan's event, or a failure if apply broke off.
+        let mut stop = match &applied {
+            Applied::OutOfTime(reason) => Some(reason.clone()),
+            _ => None,
+        };
+        // Notify: the plan's event, or a failure if apply broke off. Past the deadline's margin
+        // only a target that changed something is announced (its fleet may be half-changed);
+        // one that changed nothing is planned again by the next run.
         let event = if outcome.apply_error.is_some() {
             Some(Event::RolloutFailed)
         } else {
             outcome.plan.event
         };
-        if let (Some(event), Some(topic)) = (event, outcome.plan.sns_topic.clone()) {
-            let n = notify::compose(&outcome, event, &topic);
-            match self.call(op::PUBLISH, || self.aws.publish(&n)).await {
-                Ok(id) => {
-                    outcome.notification = Some(format!("published {} ({id})", event.as_str()))
-                }
-                Err(e) if e.kind == ErrorKind::Crash => return Err(RunError::Crashed(e)),
-                Err(e) => outcome.notification = Some(format!("failed: {e}")),
+        let changed_something = outcome.results.iter().any(|r| r.result == "done");
+        let late = if changed_something {
+            None
+        } else {
+            stop.clone().or_else(|| self.out_of_time())
+        };
+        let to_announce = event.is_some() && outcome.plan.sns_topic.is_some();
+        if let Some(reason) = &late {
+            if outcome.apply_error.is_none() && (to_announce || !records.is_empty()) {
+                // Nothing to change, but an announcement or its record is left for later.
+                outcome.apply_error = Some(format!(
+                    "{reason} — nothing was changed; the next run resumes from what is really there"
+                ));
+            }
+            if outcome.apply_error.is_some() {
+                stop = Some(reason.clone());
             }
         }
-        if ok {
-            self.execute_all(&records, &mut created, &mut outcome)
-                .await?;
+        if let (Some(event), Some(topic)) = (event, outcome.plan.sns_topic.clone()) {
+            if let Some(reason) = &late {
+                outcome.notification = Some(format!("not sent: {reason}"));
+            } else {
+                let n = notify::compose(&outcome, event, &topic);
+                match self.call(op::PUBLISH, || self.aws.publish(&n)).await {
+                    Ok(id) => {
+                        outcome.notification = Some(format!("published {} ({id})", event.as_str()))
+                    }
+                    Err(e) if e.kind == ErrorKind::Crash => return Err(RunError::Crashed(e)),
+                    Err(e) => outcome.notification = Some(format!("failed: {e}")),
+                }
+            }
+        }
+        if matches!(applied, Applied::All) && late.is_none() {
+            if let Applied::OutOfTime(reason) = self
+                .execute_all(&records, &mut created, &mut outcome)
+                .await?
+            {
+                stop = Some(reason);
+            }
         } else {
+            let why = late
+                .or_else(|| stop.clone())
+                .unwrap_or_else(|| "skipped after the failure above".to_string());
             for r in &records {
                 outcome.results.push(ActionResult {
                     action: r.action.describe(),
                     reason: r.reason.clone(),
                     result: "not-done".to_string(),
-                    detail: Some("skipped after the failure above".to_string()),
+                    detail: Some(why.clone()),
                 });
             }
         }
-        Ok(outcome)
+        Ok((outcome, stop))
     }
 
-    /// Execute actions in order, stopping at the first failure (recorded in `outcome`).
-    /// Returns whether all succeeded; a crash ends the run.
+    /// Execute actions in order, stopping at the first failure or when the deadline is too close
+    /// (recorded in `outcome`). A crash ends the run.
     async fn execute_all(
         &self,
         actions: &[PlannedAction],
         created: &mut Option<u64>,
         outcome: &mut TargetOutcome,
-    ) -> Result<bool, RunError> {
+    ) -> Result<Applied, RunError> {
         for (i, pa) in actions.iter().enumerate() {
+            if let Some(reason) = self.out_of_time() {
+                tracing::warn!(target = %outcome.plan.target, "{reason}");
+                for rest in &actions[i..] {
+                    outcome.results.push(ActionResult {
+                        action: rest.action.describe(),
+                        reason: rest.reason.clone(),
+                        result: "not-done".to_string(),
+                        detail: Some(reason.clone()),
+                    });
+                }
+                let done = done_so_far(outcome);
+                outcome.apply_error = Some(format!(
+                    "{reason} — {}; the next run resumes from what is really there",
+                    if done.is_empty() {
+                        "nothing was changed".to_string()
+                    } else {
+                        format!(
+                            "the fleet may be half-changed; already done: {}",
+                            done.join("; ")
+                        )
+                    }
+                ));
+                return Ok(Applied::OutOfTime(reason));
+            }
             match self.execute(&pa.action, created).await {
                 Ok(detail) => {
                     tracing::info!(target = %outcome.plan.target, action = %pa.action.describe(), "done");
@@ -703,12 +838,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                             detail: Some("skipped after the failure above".to_string()),
                         });
                     }
-                    let done: Vec<String> = outcome
-                        .results
-                        .iter()
-                        .filter(|r| r.result == "done")
-                        .map(|r| r.action.clone())
-                        .collect();
+                    let done = done_so_far(outcome);
                     outcome.apply_error = Some(format!(
                         "{} — {}; the next run resumes from what is really there",
                         e,
@@ -718,11 +848,11 @@ impl<'a, A: Aws> Engine<'a, A> {
                             format!("already done: {}", done.join("; "))
                         }
                     ));
-                    return Ok(false);
+                    return Ok(Applied::Failed);
                 }
             }
         }
-        Ok(true)
+        Ok(Applied::All)
     }
 
     fn resolve(version: VersionRef, created: &Option<u64>) -> Result<u64, AwsError> {
@@ -1041,6 +1171,16 @@ impl<'a, A: Aws> Engine<'a, A> {
             }
         }
     }
+}
+
+/// The actions of `outcome` done so far, described.
+fn done_so_far(outcome: &TargetOutcome) -> Vec<String> {
+    outcome
+        .results
+        .iter()
+        .filter(|r| r.result == "done")
+        .map(|r| r.action.clone())
+        .collect()
 }
 
 /// How many reads of one kind (one operation) are in flight at once. The batched reads of a

@@ -5,7 +5,13 @@
 //! the simulated account: recognise the event ([`event`]), narrow the configuration to what the
 //! event concerns, run the engine (`apply`, a dry run, or `plan`), and return a [`Summary`].
 //! `main.rs` only wires the real SDK adapter, the configuration from the environment
-//! ([`settings`]) and JSON logs to the Lambda runtime.
+//! ([`settings`]), the invocation's deadline and JSON logs to the Lambda runtime.
+//!
+//! Deadline: [`handle_until`] hands the invocation's deadline to the engine, which starts no
+//! action once less than [`amiroll_core::engine::DEADLINE_MARGIN`] is left. The rest is reported
+//! not done (in the summary's `stopped_at_deadline` and each target's `not_done`), and the next
+//! invocation resumes from what is really there. Without it Lambda would stop the function
+//! mid-action at its timeout, with no summary and no notification.
 //!
 //! Idempotency: the engine is a reconciler, so an invocation delivered twice (EventBridge and
 //! Scheduler deliver at least once; Lambda retries a failed asynchronous invocation twice) finds
@@ -18,7 +24,7 @@ pub mod summary;
 
 use amiroll_core::config::{Config, ConfigError};
 use amiroll_core::planner::PlanOptions;
-use amiroll_core::port::Aws;
+use amiroll_core::port::{Aws, Timestamp};
 use amiroll_core::{Engine, RunError};
 use serde_json::Value;
 
@@ -82,8 +88,20 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
 /// One invocation: recognise `event`, run the engine on the targets it concerns, summarise.
 pub async fn handle<A: Aws>(
     aws: &A,
+    config: Config,
+    event: &Value,
+) -> Result<Summary, HandlerError> {
+    handle_until(aws, config, event, None).await
+}
+
+/// [`handle`], starting no action once the `deadline` (the invocation's, from the Lambda
+/// context) is closer than [`amiroll_core::engine::DEADLINE_MARGIN`], as told by the port's
+/// clock.
+pub async fn handle_until<A: Aws>(
+    aws: &A,
     mut config: Config,
     event: &Value,
+    deadline: Option<Timestamp>,
 ) -> Result<Summary, HandlerError> {
     let invocation = event::parse(event)?;
     tracing::info!(
@@ -143,7 +161,10 @@ pub async fn handle<A: Aws>(
         }
     }
 
-    let engine = Engine::new(aws);
+    let mut engine = Engine::new(aws);
+    if let Some(deadline) = deadline {
+        engine = engine.with_deadline(deadline);
+    }
     let summary = match command {
         ManualCommand::Apply => {
             let report = engine.run_with(&config, dry_run, &options).await?;
@@ -184,6 +205,9 @@ fn log_summary(summary: &Summary) {
                 "{}", t.summary
             );
         }
+    }
+    if let Some(stop) = &summary.stopped_at_deadline {
+        tracing::warn!(targets = ?stop.targets, "{}", stop.message);
     }
     tracing::info!(
         ok = summary.ok,

@@ -5,7 +5,8 @@
 //! [`amiroll_lambda::handle`]. Logs are JSON lines on stdout, which Lambda sends to CloudWatch Logs.
 
 use amiroll_aws::{AwsAdapter, ConnectOptions};
-use amiroll_lambda::{handle, load_config, HandlerError, Summary};
+use amiroll_core::port::Timestamp;
+use amiroll_lambda::{handle_until, load_config, HandlerError, Summary};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
@@ -29,8 +30,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn invoke(aws: &AwsAdapter, event: LambdaEvent<Value>) -> Result<Summary, HandlerError> {
     let env = |name: &str| std::env::var(name).ok();
+    // The invocation's deadline (the runtime API's `Lambda-Runtime-Deadline-Ms`, "Using the Lambda
+    // runtime API for custom runtimes",
+    // https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html): the engine stops starting
+    // actions shortly before it, on the adapter's clock (the wall clock).
+    let deadline = Timestamp::from(event.context.deadline());
     let result = match load_config(aws, &env).await {
-        Ok(config) => handle(aws, config, &event.payload).await,
+        Ok(config) => handle_until(aws, config, &event.payload, Some(deadline)).await,
         Err(e) => Err(e),
     };
     if let Err(e) = &result {

@@ -1,7 +1,7 @@
 //! The JSON an invocation returns: per target, its status, what changed, what is in flight, what
 //! failed, and the notification sent. Built from the engine's report (apply) or plan (plan).
 
-use amiroll_core::engine::{ActionResult, ApplyReport, TargetOutcome};
+use amiroll_core::engine::{ActionResult, ApplyReport, DeadlineStop, TargetOutcome};
 use amiroll_core::model::{Plan, RolloutProgress, TargetPlan, TargetStatus};
 use amiroll_core::port::Timestamp;
 use serde::Serialize;
@@ -24,7 +24,33 @@ pub struct Summary {
     pub ok: bool,
     /// The time of the observation (the planner's "now").
     pub generated_at: Timestamp,
+    /// Set when the run stopped starting actions before the invocation's deadline: the fleet may
+    /// be half-changed, and the next invocation resumes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at_deadline: Option<DeadlineSummary>,
     pub targets: Vec<TargetSummary>,
+}
+
+/// The run stopped before the invocation's deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadlineSummary {
+    /// For people: why, which targets, and what happens next.
+    pub message: String,
+    /// The targets left with actions not done (their `not_done` lists them).
+    pub targets: Vec<String>,
+}
+
+impl DeadlineSummary {
+    fn from_stop(stop: &DeadlineStop) -> Self {
+        DeadlineSummary {
+            message: format!(
+                "{}; not finished: {}; the fleet may be half-changed, and the next run resumes from what is really there",
+                stop.reason,
+                stop.targets.join(", ")
+            ),
+            targets: stop.targets.clone(),
+        }
+    }
 }
 
 /// One target's outcome.
@@ -39,7 +65,8 @@ pub struct TargetSummary {
     pub target_ami: Option<String>,
     /// Actions done in this run.
     pub changed: Vec<Step>,
-    /// Actions planned but not done: a dry run, `plan`, or skipped after a failure.
+    /// Actions planned but not done: a dry run, `plan`, skipped after a failure, or left for the
+    /// next run when the invocation's deadline came close (the detail says which).
     pub not_done: Vec<Step>,
     /// Rollouts under way, per group.
     pub in_flight: Vec<InFlight>,
@@ -77,8 +104,13 @@ impl Summary {
             command: ManualCommand::Apply,
             dry_run: report.dry_run,
             config_source: config_source.to_string(),
-            ok: report.targets.iter().all(TargetOutcome::succeeded),
+            ok: report.targets.iter().all(TargetOutcome::succeeded)
+                && report.stopped_at_deadline.is_none(),
             generated_at: report.generated_at,
+            stopped_at_deadline: report
+                .stopped_at_deadline
+                .as_ref()
+                .map(DeadlineSummary::from_stop),
             targets: report
                 .targets
                 .iter()
@@ -96,6 +128,7 @@ impl Summary {
             config_source: config_source.to_string(),
             ok: plan.targets.iter().all(|t| t.status != TargetStatus::Error),
             generated_at: plan.generated_at,
+            stopped_at_deadline: None,
             targets: plan.targets.iter().map(TargetSummary::from_plan).collect(),
         }
     }

@@ -9,7 +9,7 @@ use amiroll_core::model::TargetStatus;
 use amiroll_core::port::op;
 use amiroll_core::{planner, Engine};
 use amiroll_lambda::settings::{CONFIG_PARAMETER_VAR, CONFIG_VAR};
-use amiroll_lambda::{handle, load_config, HandlerError, ManualCommand, Summary};
+use amiroll_lambda::{handle, handle_until, load_config, HandlerError, ManualCommand, Summary};
 use amiroll_sim::{GroupSpec, ImageSpec, SimAws, TemplateData};
 use chrono::TimeZone;
 use serde_json::{json, Value};
@@ -253,6 +253,103 @@ async fn the_scheduler_input_is_a_tick_too() {
         .iter()
         .any(|c| c.starts_with("make the new version the default")));
     assert_eq!(a.sim.template("ecs-cluster").default_version, 2);
+}
+
+#[tokio::test]
+async fn a_tick_near_the_deadline_stops_its_writes_and_says_so() {
+    let a = account();
+    let tick = fixture("scheduled-rule");
+    // The invocation has a minute; creating the version takes 55 s of it (virtual time).
+    let deadline = a.sim.now() + chrono::Duration::seconds(60);
+    a.sim
+        .after_call(op::CREATE_LAUNCH_TEMPLATE_VERSION, 1, |sim| {
+            sim.advance(Duration::from_secs(55))
+        });
+    let summary = handle_until(&a.sim, a.config("scheduled-surge"), &tick, Some(deadline))
+        .await
+        .expect("the invocation returns a summary");
+
+    // Nothing was written after the version: only the half-changed target's notification.
+    let log = a.sim.call_log();
+    let cut = log
+        .iter()
+        .position(|c| *c == op::CREATE_LAUNCH_TEMPLATE_VERSION)
+        .expect("the version was created");
+    assert_eq!(
+        log[cut + 1..]
+            .iter()
+            .filter(|c| WRITES.contains(c))
+            .collect::<Vec<_>>(),
+        vec![&op::PUBLISH]
+    );
+
+    let reason = "stopped before the Lambda's deadline: 5 s left, margin 10 s";
+    assert!(!summary.ok, "{summary:#?}");
+    let stop = summary
+        .stopped_at_deadline
+        .as_ref()
+        .expect("the summary says the run stopped");
+    assert!(stop.message.starts_with(reason), "{}", stop.message);
+    assert!(
+        stop.message.contains("the fleet may be half-changed")
+            && stop.message.contains("the next run resumes"),
+        "{}",
+        stop.message
+    );
+    assert_eq!(stop.targets.first().map(String::as_str), Some("web"));
+    let web = target(&summary, "web");
+    assert_eq!(web.changed.len(), 1, "{web:#?}");
+    assert!(web.changed[0].action.starts_with("create a version of"));
+    assert!(!web.not_done.is_empty());
+    assert!(web
+        .not_done
+        .iter()
+        .all(|s| s.detail.as_deref() == Some(reason)));
+    assert!(web
+        .apply_error
+        .as_deref()
+        .is_some_and(|e| e.contains("the fleet may be half-changed")));
+    assert_eq!(
+        web.notification
+            .as_deref()
+            .map(|n| n.starts_with("published rollout-failed")),
+        Some(true),
+        "{web:#?}"
+    );
+    // The later target was not touched: its actions are left for the next run too.
+    assert_eq!(stop.targets, vec!["web".to_string(), "batch".to_string()]);
+    let batch = target(&summary, "batch");
+    assert!(batch.changed.is_empty(), "{batch:#?}");
+    assert!(!batch.not_done.is_empty(), "{batch:#?}");
+    assert!(batch
+        .not_done
+        .iter()
+        .all(|s| s.detail.as_deref() == Some(reason)));
+    assert!(batch
+        .apply_error
+        .as_deref()
+        .is_some_and(|e| e.contains("nothing was changed")));
+    let json = serde_json::to_value(&summary).expect("summary serialises");
+    assert_eq!(json["stopped_at_deadline"]["targets"][0], "web");
+
+    // The next tick, with time to spare, goes on from there.
+    a.sim.advance(Duration::from_secs(60));
+    let deadline = a.sim.now() + chrono::Duration::seconds(900);
+    let next = handle_until(&a.sim, a.config("scheduled-surge"), &tick, Some(deadline))
+        .await
+        .expect("next tick");
+    assert!(next.ok, "{next:#?}");
+    assert!(next.stopped_at_deadline.is_none());
+    assert!(serde_json::to_value(&next).expect("json")["stopped_at_deadline"].is_null());
+    assert_eq!(
+        a.sim
+            .template_versions("ecs-cluster")
+            .iter()
+            .map(|v| v.version)
+            .collect::<Vec<_>>(),
+        vec![1, 2],
+        "the version made before the cut is used"
+    );
 }
 
 // --- Manual invocations ---------------------------------------------------------------------
