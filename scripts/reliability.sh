@@ -13,13 +13,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$target_dir"
+target_dir="$(cd "$target_dir" && pwd)"
 results="$target_dir/adversity.jsonl"
 log="$target_dir/adversity.log"
 rm -f "$results"
 
 echo "==> cargo test --release -p amiroll-sim --test adversity (AMIROLL_ADVERSITY=full)"
 set +e
-AMIROLL_ADVERSITY=full AMIROLL_ADVERSITY_OUT="$PWD/$results" \
+AMIROLL_ADVERSITY=full AMIROLL_ADVERSITY_OUT="$results" \
     cargo test --release -p amiroll-sim --test adversity -- --test-threads=4 >"$log" 2>&1
 status=$?
 set -e

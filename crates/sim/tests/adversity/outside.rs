@@ -289,7 +289,10 @@ pub fn changes() -> Vec<Change> {
             name: "a foreign scheduled action appears inside the round",
             build: surge,
             when: When::InFlight,
-            change: |w, _| {
+            change: |w, o| {
+                // Its owner asks for one instance at +8 min: a deliberate scale-in, as for the
+                // scaling policy above.
+                o.set_floor(&w.sim, "web", 1);
                 w.sim
                     .add_scheduled_action(ScheduledAction {
                         group_name: "web".to_string(),
