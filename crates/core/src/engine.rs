@@ -740,6 +740,9 @@ impl<'a, A: Aws> Engine<'a, A> {
                 stop = Some(reason.clone());
             }
         }
+        // An outcome whose notification failed is not recorded: the next run finds the same
+        // outcome and announces it again (every outcome is announced at least once).
+        let mut unannounced: Option<String> = None;
         if let (Some(event), Some(topic)) = (event, outcome.plan.sns_topic.clone()) {
             if let Some(reason) = &late {
                 outcome.notification = Some(format!("not sent: {reason}"));
@@ -750,11 +753,17 @@ impl<'a, A: Aws> Engine<'a, A> {
                         outcome.notification = Some(format!("published {} ({id})", event.as_str()))
                     }
                     Err(e) if e.kind == ErrorKind::Crash => return Err(RunError::Crashed(e)),
-                    Err(e) => outcome.notification = Some(format!("failed: {e}")),
+                    Err(e) => {
+                        outcome.notification = Some(format!("failed: {e}"));
+                        unannounced = Some(format!(
+                            "not recorded: the {} notification failed ({e}); the next run announces it again",
+                            event.as_str()
+                        ));
+                    }
                 }
             }
         }
-        if matches!(applied, Applied::All) && late.is_none() {
+        if matches!(applied, Applied::All) && late.is_none() && unannounced.is_none() {
             if let Applied::OutOfTime(reason) = self
                 .execute_all(&records, &mut created, &mut outcome)
                 .await?
@@ -764,6 +773,7 @@ impl<'a, A: Aws> Engine<'a, A> {
         } else {
             let why = late
                 .or_else(|| stop.clone())
+                .or(unannounced)
                 .unwrap_or_else(|| "skipped after the failure above".to_string());
             for r in &records {
                 outcome.results.push(ActionResult {

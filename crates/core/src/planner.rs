@@ -1088,13 +1088,46 @@ pub fn plan_target(
                 .join(", ")
         ));
     }
+    // The AMI failed on a group of another target that shares this template: the template's
+    // default must not move to it, so this target holds too.
+    if hold_reason.is_none() && !acknowledged {
+        let elsewhere: Vec<&str> = obs
+            .groups
+            .values()
+            .filter(|g| !views.iter().any(|v| v.group.name == g.name))
+            .filter(|g| g.tags.get(tags::FAILED_AMI).map(String::as_str) == Some(ami.as_str()))
+            .filter(|g| {
+                let spec = g
+                    .launch_template
+                    .as_ref()
+                    .or(g.mixed_instances_policy.as_ref().map(|m| &m.template));
+                spec.is_some_and(|s| {
+                    s.template_id.as_deref() == Some(template_id.as_str())
+                        || s.template_name.as_deref() == Some(tmpl.template.name.as_str())
+                })
+            })
+            .map(|g| g.name.as_str())
+            .collect();
+        if !elsewhere.is_empty() {
+            hold_reason = Some(format!(
+                "the rollout to {ami} failed on group(s) {} of another target, which share launch template `{}`; its default does not move to {ami} (acknowledge the failure there to retry)",
+                elsewhere.join(", "),
+                t.launch_template
+            ));
+        }
+    }
     let starting_new = flights.is_empty();
     if hold_reason.is_none() && starting_new {
         hold_reason = gate_reason(t, all, obs, &ami, image.creation_date);
     }
     let hold = hold_reason.is_some();
     if let Some(r) = &hold_reason {
-        b.info(r.clone());
+        if other_flight.is_empty() {
+            b.info(r.clone());
+        } else {
+            // A newer AMI was published while a rollout is in flight: say so.
+            b.warn(r.clone());
+        }
     }
 
     // 5. Template changes: one version per AMI, from the source version.
@@ -1875,6 +1908,32 @@ fn gate_reason(
     }
     if let Some(w) = &s.maintenance_window {
         match gates::window_state(w, now) {
+            // A surge round must end inside the window: its surge, its health gate and its
+            // settle (allowing for a late scheduled action) all fall before the window closes.
+            Ok(gates::WindowState::Open { closes })
+                if s.strategy == Strategy::ScheduledSurge
+                    && now
+                        + Duration::minutes(
+                            SURGE_LEAD_MINUTES
+                                + s.surge_minutes as i64
+                                + crate::surge::LATE_ACTION_MINUTES,
+                        )
+                        > closes =>
+            {
+                let opens = gates::window_state(w, closes + Duration::seconds(1))
+                    .ok()
+                    .and_then(|st| match st {
+                        gates::WindowState::Closed { opens } => Some(opens),
+                        gates::WindowState::Open { .. } => None,
+                    });
+                return Some(format!(
+                    "the maintenance window `{}` ({}) closes at {}, before a surge round started now would end; it next opens at {}",
+                    w.cron,
+                    w.time_zone,
+                    fmt_time(closes),
+                    opens.map(fmt_time).unwrap_or_else(|| "an unknown time".to_string())
+                ));
+            }
             Ok(gates::WindowState::Open { .. }) => {}
             Ok(gates::WindowState::Closed { opens }) => {
                 return Some(format!(

@@ -202,6 +202,24 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
             );
         }
         let fleet = Fleet::of(inp.instances, inp.rollout_ami);
+        if let Some(rebuilt) = rebuild_lost_round(inp, &ours) {
+            out.actions.clear();
+            out.warnings.push(format!(
+                "group `{}`: the tags of round {} were removed while its scheduled actions were pending; amiroll rebuilt them from the actions and follows the round",
+                g.name,
+                rebuilt.get(tags::ROLLOUT).cloned().unwrap_or_default()
+            ));
+            out.act(
+                Action::TagGroup {
+                    group: g.name.clone(),
+                    tags: rebuilt,
+                },
+                "rebuild the round's tags from its scheduled actions",
+            );
+            out.in_flight = true;
+            out.state = "round tags rebuilt; the round goes on".to_string();
+            return out;
+        }
         if let Some(reason) = inp.force_abort {
             // The target failed: a group that already runs the failed AMI goes back.
             if fleet.on_count() > 0 {
@@ -212,6 +230,23 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
             return out;
         }
         if fleet.old.is_empty() {
+            let live = inp.instances.len() as i32;
+            if live < g.desired_capacity {
+                // Fewer instances than wanted, none on another AMI: the group is still
+                // launching (or cannot launch). Not "on target" until it has them.
+                if g.suspended_processes.iter().any(|p| p == "Launch") {
+                    out.errors.push(format!(
+                        "group `{}` runs {live} of {} instance(s) and its Launch process is suspended; resume it first",
+                        g.name, g.desired_capacity
+                    ));
+                    return out;
+                }
+                out.state = format!(
+                    "{live} of {} instance(s) running, all on {}; waiting for the group to launch the rest",
+                    g.desired_capacity, inp.rollout_ami
+                );
+                return out;
+            }
             out.converged = true;
             out.state = "on target".to_string();
             return out;
@@ -352,6 +387,15 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
     }
     // The old instances stay protected while the round is open (a crash before the protection,
     // or someone lifting it, is repaired here).
+    let lifted: Vec<&InstanceView> = fleet.old.iter().copied().filter(|i| !i.protected).collect();
+    if !lifted.is_empty() {
+        out.warnings.push(format!(
+            "group `{}`: old instance(s) {} are not protected from scale in during round {} (someone lifted it, or an earlier run stopped before setting it); amiroll protects them again",
+            g.name,
+            ids(&lifted),
+            r.id
+        ));
+    }
     protect_old(
         out,
         g,
@@ -359,6 +403,20 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         true,
         "keep the old instances until the new ones pass the health gate",
     );
+    let new_protected: Vec<&InstanceView> = fleet
+        .healthy
+        .iter()
+        .chain(fleet.pending.iter())
+        .copied()
+        .filter(|i| i.protected)
+        .collect();
+    if !new_protected.is_empty() {
+        out.warnings.push(format!(
+            "group `{}`: new instance(s) {} are protected from scale in (not by amiroll); if no run passes the health gate, the scheduled settle cannot remove them",
+            g.name,
+            ids(&new_protected)
+        ));
+    }
 
     // The settle the group will get: the original sizes, plus whatever a person or a scaling
     // policy added to (or took from) the surged capacity since the surge.
@@ -1067,6 +1125,69 @@ fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &str, attemp
             String::new()
         }
     );
+}
+
+/// A round whose tags were removed (by a person, a script) while its scheduled actions are still
+/// pending: its tags, rebuilt from the settle action (which carries the original sizes) and the
+/// round id (a hash of group, AMI and attempt, so the attempt is found by trying each).
+fn rebuild_lost_round(
+    inp: &SurgeInput,
+    ours: &[&ScheduledAction],
+) -> Option<BTreeMap<String, String>> {
+    let g = inp.group;
+    let (attempt, round) = (1..=inp.settings.max_attempts.max(1))
+        .map(|n| (n, rollout_id(&g.name, inp.rollout_ami, n)))
+        .find(|(_, r)| {
+            ours.iter()
+                .any(|a| a.name == format!("{ACTION_PREFIX}{r}-settle"))
+        })?;
+    let settle = ours
+        .iter()
+        .find(|a| a.name == format!("{ACTION_PREFIX}{round}-settle"))?;
+    let surge = ours
+        .iter()
+        .find(|a| a.name == format!("{ACTION_PREFIX}{round}-surge"));
+    let original = g
+        .tags
+        .get(tags::ORIGINAL)
+        .and_then(|t| Capacity::parse(t))
+        .or_else(|| {
+            Some(Capacity {
+                min: settle.min_size?,
+                max: settle.max_size?,
+                desired: settle.desired_capacity?,
+            })
+        })?;
+    let surge_at = surge
+        .map(|a| a.start_time)
+        .unwrap_or(settle.start_time - Duration::minutes(inp.settings.surge_minutes as i64));
+    let (surge_max, surge_desired) = match surge {
+        Some(a) => (
+            a.max_size.unwrap_or(g.max_size),
+            a.desired_capacity.unwrap_or(g.desired_capacity),
+        ),
+        None => (g.max_size, g.desired_capacity),
+    };
+    let mut t = BTreeMap::new();
+    t.insert(tags::ROLLOUT.to_string(), round);
+    t.insert(tags::ROLLOUT_AMI.to_string(), inp.rollout_ami.to_string());
+    t.insert(tags::ORIGINAL.to_string(), original.to_tag());
+    t.insert(
+        tags::SURGE.to_string(),
+        format!("max={surge_max},desired={surge_desired}"),
+    );
+    t.insert(tags::SURGE_AT.to_string(), fmt_time(surge_at));
+    t.insert(tags::SETTLE_AT.to_string(), fmt_time(settle.start_time));
+    t.insert(tags::ATTEMPT.to_string(), attempt.to_string());
+    if !g.tags.contains_key(tags::ROLLBACK_VERSION) {
+        if let Some(rv) = inp.rollback_version {
+            t.insert(
+                tags::ROLLBACK_VERSION.to_string(),
+                format!("{}:{rv}", inp.template_id),
+            );
+        }
+    }
+    Some(t)
 }
 
 /// When another actor's scheduled action changes the group's capacity between `now` and `until`

@@ -484,3 +484,23 @@ fn bug8_taking_over_from_the_seed_records_the_version_the_instances_run() {
         g.tags
     );
 }
+
+#[test]
+fn bug2_a_surge_round_starts_only_when_it_ends_inside_the_maintenance_window() {
+    let w = World::new()
+        .setting("maintenance_window = \"0 13 * * *\"\nmaintenance_window_duration = \"30m\"");
+    w.publish(NEW);
+    // 13:15: a round (2 + 15 minutes, and a late settle) would end after 13:30.
+    w.sim.advance(Duration::from_secs(15 * MIN));
+    let r = w.apply_ok();
+    assert!(
+        r.targets[0].plan.summary.contains("closes at"),
+        "{}",
+        r.targets[0].plan.summary
+    );
+    assert!(w.sim.scheduled_actions("web").is_empty());
+    // The next day at 13:00 it fits.
+    w.sim.advance(Duration::from_secs(23 * 3600 + 45 * MIN));
+    w.apply_ok();
+    assert_eq!(w.sim.scheduled_actions("web").len(), 2);
+}
