@@ -423,6 +423,19 @@ fn waves_wait_for_the_earlier_target_and_its_soak() {
     assert!(p.summary.contains("2026-11-27T12:00:00Z"), "{}", p.summary);
     f.obs.now = t("2026-11-27T12:00:00Z");
     assert!(start_of(&prod(&f)).is_some());
+    // The success tag is not enough: staging's fleet must still be healthy on the AMI.
+    f.group_mut("staging-asg").instances[0].health_status = "Unhealthy".to_string();
+    let p = prod(&f);
+    assert!(start_of(&p).is_none());
+    assert!(p.summary.contains("unhealthy"), "{}", p.summary);
+    f.group_mut("staging-asg").instances[0].health_status = "Healthy".to_string();
+    // Nor does it count once the rollout to the AMI failed there.
+    f.group_mut("staging-asg")
+        .tags
+        .insert(tags::FAILED_AMI.to_string(), AMI_NEW.to_string());
+    let p = prod(&f);
+    assert!(start_of(&p).is_none());
+    assert!(p.summary.contains("failed"), "{}", p.summary);
 }
 
 #[test]

@@ -439,3 +439,57 @@ fn ecs_managed_termination_protection_is_refreshed_and_scaling_refuses_surge() {
     assert!(r.targets[0].plan.errors[0].contains("managed scaling"));
     assert!(w.writes().is_empty());
 }
+
+#[test]
+fn a_refresh_that_ends_successful_with_an_unhealthy_instance_is_a_failure_and_goes_back() {
+    // "Successful" is Auto Scaling's word; the fleet must be healthy on the AMI for amiroll's
+    // success (issue 9, bug 1's rule for instance-refresh outcomes).
+    let w = world();
+    w.publish(NEW);
+    w.apply_ok();
+    for _ in 0..60 {
+        let done = w
+            .sim
+            .instance_refreshes("web")
+            .first()
+            .is_some_and(|r| r.status == "Successful");
+        if done {
+            break;
+        }
+        w.sim.advance(Duration::from_secs(60));
+    }
+    assert_eq!(
+        w.sim.instance_refreshes("web")[0].status,
+        "Successful",
+        "the refresh ended"
+    );
+    let bad = w
+        .sim
+        .group("web")
+        .instances
+        .first()
+        .map(|i| i.instance_id.clone())
+        .expect("an instance");
+    w.sim.set_instance_health(&bad, false);
+    let r = w.apply_ok();
+    let t = &r.targets[0];
+    assert_eq!(t.plan.status, TargetStatus::Failed, "{:#?}", t.plan);
+    assert_eq!(w.events_of("rollout-succeeded"), 0, "{:?}", w.subjects());
+    assert_eq!(w.events_of("rollout-failed"), 1, "{:?}", w.subjects());
+    let g = w.sim.group("web");
+    assert_eq!(
+        g.tags.get("amiroll:failed-ami").map(String::as_str),
+        Some(NEW)
+    );
+    // A refresh back to the version the fleet ran before is under way, and the default never
+    // moved to the AMI.
+    assert_eq!(w.sim.template(&w.lt).default_version, 1);
+    let back = &w.sim.instance_refreshes("web")[0];
+    assert_ne!(back.status, "Successful", "{back:?}");
+    w.sim.set_instance_health(&bad, true);
+    let last = w.converge();
+    assert_eq!(last.targets[0].plan.status, TargetStatus::Failed);
+    assert_eq!(on(&w, "web"), vec![OLD.to_string()]);
+    assert_eq!(w.events_of("rolled-back"), 1, "{:?}", w.subjects());
+    assert_eq!(w.events_of("rollout-succeeded"), 0);
+}
