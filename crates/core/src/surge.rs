@@ -446,6 +446,20 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         recurrence: None,
     };
 
+    if surge_pending && inp.now >= r.gate_opens() {
+        // The surge should have fired long ago (is `ScheduledActions` suspended?): the round
+        // cannot be checked in its gate.
+        abort(
+            inp,
+            out,
+            r,
+            &format!(
+                "the surge action (due {}) had not fired when the health gate opened",
+                fmt_time(r.surge_at)
+            ),
+        );
+        return;
+    }
     if surge_pending {
         out.state = format!(
             "round {}: surge scheduled at {}",
@@ -1107,6 +1121,24 @@ fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &str, attemp
     };
     let mut sub = SurgeOutcome::default();
     start_round(&rec, &mut sub, 1, &instances_off);
+    if sub.started {
+        // The failed round's own actions must not fire into the recovery round.
+        let keep = rollout_id(&g.name, back, 1);
+        for a in inp
+            .pending
+            .iter()
+            .filter(|a| a.name.starts_with(ACTION_PREFIX))
+            .filter(|a| !a.name.starts_with(&format!("{ACTION_PREFIX}{keep}-")))
+        {
+            out.act(
+                Action::DeleteScheduledAction {
+                    group: g.name.clone(),
+                    name: a.name.clone(),
+                },
+                "the failed round's action must not fire into the recovery round",
+            );
+        }
+    }
     out.errors.extend(sub.errors);
     out.warnings.extend(sub.warnings);
     if let Some(h) = sub.held {
