@@ -625,6 +625,126 @@ async fn a_new_ami_is_planned_then_applied_exactly_once() {
     amiroll(&m, &with_config(config, &["check"]), &[]).expect_code(2, "check while rolling");
 }
 
+// --- Scheduled surge with no run in the health gate ------------------------------------------
+
+/// The group's instances: (id, protected from scale in, health status).
+async fn instances(m: &Moto, group: &str) -> Vec<(String, bool, String)> {
+    m.asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .expect("DescribeAutoScalingGroups")
+        .auto_scaling_groups()
+        .first()
+        .expect("the group")
+        .instances()
+        .iter()
+        .map(|i| {
+            (
+                i.instance_id().unwrap_or_default().to_owned(),
+                i.protected_from_scale_in().unwrap_or_default(),
+                i.health_status().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn a_settle_with_no_run_in_the_health_gate_never_ends_in_success() {
+    // Issue 9, bug 1, over HTTP: the surge fires, the new instance is unhealthy, no run happens in
+    // the health gate, the settle fires. The emulator never runs scheduled actions, so both are
+    // done by hand, as Auto Scaling would: the surge raises the desired capacity, the settle
+    // lowers it and the one-time actions are gone.
+    let m = moto().await;
+    let f = fleet(&m, "deadman").await;
+    f.set_parameter(&m, &f.new_ami).await;
+    let config = f.config();
+    let config = config.to_str().expect("utf-8 path");
+    amiroll(&m, &with_config(config, &["apply"]), &[]).expect_code(0, "apply starts round 1");
+    let before = instances(&m, &f.group).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    let old_id = before[0].0.clone();
+    assert!(
+        before[0].1,
+        "the round protects the old instance: {before:?}"
+    );
+
+    // The surge.
+    m.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name(&f.group)
+        .desired_capacity(2)
+        .send()
+        .await
+        .expect("the surge, by hand");
+    let surged = instances(&m, &f.group).await;
+    let new_id = surged
+        .iter()
+        .map(|(id, _, _)| id.clone())
+        .find(|id| *id != old_id)
+        .expect("a new instance");
+    m.asg
+        .set_instance_health()
+        .instance_id(&new_id)
+        .health_status("Unhealthy")
+        .send()
+        .await
+        .expect("SetInstanceHealth");
+
+    // The settle, with no amiroll run in between.
+    for (name, _) in f.scheduled_actions(&m).await {
+        m.asg
+            .delete_scheduled_action()
+            .auto_scaling_group_name(&f.group)
+            .scheduled_action_name(name)
+            .send()
+            .await
+            .expect("the one-time action is gone once it ran");
+    }
+    m.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name(&f.group)
+        .desired_capacity(1)
+        .send()
+        .await
+        .expect("the settle, by hand");
+    let settled = instances(&m, &f.group).await;
+    assert_eq!(
+        settled
+            .iter()
+            .map(|(id, _, _)| id.clone())
+            .collect::<Vec<_>>(),
+        vec![old_id.clone()],
+        "scale in skips the protected old instance: {settled:?}"
+    );
+
+    // The next run: no success, the old instance still in service.
+    let run = amiroll(&m, &with_config(config, &["apply", "-o", "json"]), &[]);
+    let doc = run.json();
+    let t = target(&doc, &f.name);
+    assert_ne!(t["status"], "current", "{t:#}");
+    assert!(
+        !t["notification"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("rollout-succeeded"),
+        "{t:#}"
+    );
+    assert!(
+        f.tags(&m).await.contains_key("amiroll:rollout"),
+        "the round is still tracked"
+    );
+    let after = instances(&m, &f.group).await;
+    assert!(
+        after
+            .iter()
+            .any(|(id, protected, health)| *id == old_id && *protected && health == "Healthy"),
+        "{after:?}"
+    );
+}
+
 // --- The seed's environment variables -------------------------------------------------------
 
 #[tokio::test]
