@@ -740,9 +740,10 @@ impl<'a, A: Aws> Engine<'a, A> {
                 stop = Some(reason.clone());
             }
         }
-        // An outcome whose notification failed is not recorded: the next run finds the same
-        // outcome and announces it again (every outcome is announced at least once).
-        let mut unannounced: Option<String> = None;
+        // An outcome whose notification failed is still recorded (a failure record is what keeps
+        // later runs off a failed AMI), and `amiroll:unannounced` on the target's first group
+        // makes the next run announce it again: every outcome is announced at least once.
+        let mut unannounced: Option<Event> = None;
         if let (Some(event), Some(topic)) = (event, outcome.plan.sns_topic.clone()) {
             if let Some(reason) = &late {
                 outcome.notification = Some(format!("not sent: {reason}"));
@@ -754,16 +755,37 @@ impl<'a, A: Aws> Engine<'a, A> {
                     }
                     Err(e) if e.kind == ErrorKind::Crash => return Err(RunError::Crashed(e)),
                     Err(e) => {
-                        outcome.notification = Some(format!("failed: {e}"));
-                        unannounced = Some(format!(
-                            "not recorded: the {} notification failed ({e}); the next run announces it again",
+                        outcome.notification = Some(format!(
+                            "failed: {e}; the next run announces {} again",
                             event.as_str()
                         ));
+                        unannounced = Some(event);
                     }
                 }
             }
         }
-        if matches!(applied, Applied::All) && late.is_none() && unannounced.is_none() {
+        let mut records = records;
+        if let (Some(event), Some(group)) = (
+            unannounced.filter(|e| !matches!(e, Event::Error | Event::Current)),
+            outcome.plan.groups.first().map(|g| g.name.clone()),
+        ) {
+            records.push(PlannedAction {
+                action: Action::TagGroup {
+                    group,
+                    tags: [(
+                        planner::tags::UNANNOUNCED.to_string(),
+                        event.as_str().to_string(),
+                    )]
+                    .into_iter()
+                    .collect(),
+                },
+                reason: format!(
+                    "the {} notification failed; the next run announces it",
+                    event.as_str()
+                ),
+            });
+        }
+        if matches!(applied, Applied::All) && late.is_none() {
             if let Applied::OutOfTime(reason) = self
                 .execute_all(&records, &mut created, &mut outcome)
                 .await?
@@ -773,7 +795,6 @@ impl<'a, A: Aws> Engine<'a, A> {
         } else {
             let why = late
                 .or_else(|| stop.clone())
-                .or(unannounced)
                 .unwrap_or_else(|| "skipped after the failure above".to_string());
             for r in &records {
                 outcome.results.push(ActionResult {

@@ -297,15 +297,18 @@ impl Action {
     /// Whether this action records that an outcome was reached and announced (a rollout's
     /// success or failure, a refresh's end). The engine writes these after the notification.
     pub fn records_outcome(&self) -> bool {
-        const MARKS: [&str; 3] = [
+        const MARKS: [&str; 4] = [
             "amiroll:announced",
             "amiroll:failed-ami",
             "amiroll:succeeded-ami",
+            "amiroll:unannounced",
         ];
         match self {
             Action::TagGroup { tags, .. } => MARKS.iter().any(|k| tags.contains_key(*k)),
-            // Closing a surge round.
-            Action::UntagGroup { keys, .. } => keys.iter().any(|k| k == "amiroll:rollout"),
+            // Closing a surge round; clearing an outcome announced late.
+            Action::UntagGroup { keys, .. } => keys
+                .iter()
+                .any(|k| k == "amiroll:rollout" || k == "amiroll:unannounced"),
             _ => false,
         }
     }
@@ -364,6 +367,22 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event an [`Event::as_str`] name stands for.
+    pub fn parse(s: &str) -> Option<Event> {
+        [
+            Event::RolloutStarted,
+            Event::RolloutSucceeded,
+            Event::RolloutFailed,
+            Event::RolledBack,
+            Event::Cancelled,
+            Event::RollbackStarted,
+            Event::Error,
+            Event::Current,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Event::RolloutStarted => "rollout-started",

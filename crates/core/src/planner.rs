@@ -58,6 +58,8 @@ pub mod tags {
     pub const SUCCEEDED_AT: &str = "amiroll:succeeded-at";
     /// How the group named its version before amiroll pinned it to keep rollback available.
     pub const PINNED_FROM: &str = "amiroll:pinned-from";
+    /// An outcome (`rollout-failed`, …) whose notification failed: the next run announces it.
+    pub const UNANNOUNCED: &str = "amiroll:unannounced";
 
     /// `<phase> <since> <capacity>` of a surge round that left the surge phase: `settled` (the
     /// health gate passed and amiroll settled the group) or `restore` (the round was stopped and
@@ -1752,6 +1754,28 @@ pub fn plan_target(
         }
     }
 
+    // An outcome an earlier run could not announce is announced now.
+    for v in &views {
+        if let Some(e) = v
+            .group
+            .tags
+            .get(tags::UNANNOUNCED)
+            .and_then(|e| Event::parse(e))
+        {
+            events.push(e);
+            b.act(
+                Action::UntagGroup {
+                    group: v.group.name.clone(),
+                    keys: vec![tags::UNANNOUNCED.to_string()],
+                },
+                format!(
+                    "{} was not announced by the run that reached it; announced now",
+                    e.as_str()
+                ),
+            );
+        }
+    }
+
     // 8. Status, summary and notification.
     let p = &mut b.plan;
     let fleet_moves = p.actions.iter().any(|a| a.action.moves_fleet());
@@ -1773,6 +1797,7 @@ pub fn plan_target(
     }
     // One notification per run: the most important event.
     p.event = [
+        Event::RollbackStarted,
         Event::RolloutFailed,
         Event::RolledBack,
         Event::Cancelled,

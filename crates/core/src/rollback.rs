@@ -127,6 +127,27 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
             .and_then(|rs| rs.first())
             .filter(|r| !r.is_terminal())
         {
+            let refresh_ami = g.tags.get(tags::REFRESH_AMI).cloned();
+            if r.status.starts_with("Rollback")
+                && refresh_ami.is_some()
+                && g.tags.get(tags::FAILED_AMI) != refresh_ami.as_ref()
+            {
+                // An earlier `amiroll rollback` started this rollback and stopped before it
+                // announced and recorded it: finish that, nothing more.
+                let ami = refresh_ami.unwrap_or_default();
+                act(
+                    &mut p,
+                    mark_failed(&ami),
+                    format!("instance refresh {} is {} (an earlier rollback started it); do not roll forward to {ami} again", r.id, r.status),
+                );
+                p.groups.push(report(
+                    g,
+                    &spec_text,
+                    effective,
+                    format!("instance refresh {} is {}", r.id, r.status),
+                ));
+                continue;
+            }
             if r.status.starts_with("Rollback") || r.status == "Cancelling" {
                 return error(
                     p,

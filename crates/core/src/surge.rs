@@ -353,7 +353,11 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         abort(inp, out, r, reason);
         return;
     }
-    if !surge_pending && settle.is_none() && inp.now >= r.settle_at {
+    if !surge_pending
+        && settle.is_none()
+        && inp.now >= r.settle_at
+        && g.desired_capacity <= settle_capacity(r.original, 0).desired
+    {
         // The scheduled settle fired (or was deleted after its time) and no run passed the
         // gate: with the old instances protected, it removed the new ones.
         let cap = settle_capacity(r.original, 0);
@@ -480,7 +484,7 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         return;
     }
 
-    let Some(settle) = settle else {
+    if settle.is_none() {
         if inp.now < r.settle_at
             && g.desired_capacity == r.original.desired
             && fleet.on_count() == 0
@@ -495,33 +499,29 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
             );
             return;
         }
-        if inp.now < r.settle_at {
-            out.act(
-                Action::PutScheduledAction {
-                    action: settle_action(r.settle_at.max(inp.now + lead), settle_cap),
-                },
-                "the group is surged but its settle action is missing (deleted?); put it back: it restores the sizes if no run passes the health gate",
-            );
-            out.warnings.push(format!(
-                "group `{}`: the settle action of round {} was missing and is put back",
-                g.name, r.id
-            ));
-            out.state = format!("round {}: surged; settle put back", r.id);
-            return;
-        }
-        // The scheduled settle fired (or was deleted after its time) and no run passed the gate:
-        // with the old instances protected, it removed the new ones.
-        settled(inp, out, r, r.settle_at, settle_cap, true);
-        return;
-    };
+        // The group is surged and its settle is gone: deleted by someone, or removed by a
+        // concurrent run that settled the group (this run may have read the tags before and the
+        // actions after). Putting it back from a view that may be stale could leave an action no
+        // round tracks; without it the group stays surged until a run passes the gate, which is
+        // safe (the old instances stay) and is said.
+        out.warnings.push(format!(
+            "group `{}`: the settle action of round {} is missing; the group stays surged until a run passes the health gate (from {}) and settles it",
+            g.name,
+            r.id,
+            fmt_time(r.gate_opens())
+        ));
+    }
 
     // Keep the dead man's settle in step with the operator's change.
-    let want = Capacity {
-        min: settle.min_size.unwrap_or(settle_cap.min),
-        max: settle.max_size.unwrap_or(settle_cap.max),
-        desired: settle.desired_capacity.unwrap_or(settle_cap.desired),
+    let want = match settle {
+        Some(a) => Capacity {
+            min: a.min_size.unwrap_or(settle_cap.min),
+            max: a.max_size.unwrap_or(settle_cap.max),
+            desired: a.desired_capacity.unwrap_or(settle_cap.desired),
+        },
+        None => settle_cap,
     };
-    if delta != 0 && want != settle_cap {
+    if let (true, Some(settle)) = (delta != 0 && want != settle_cap, settle) {
         out.act(
             Action::PutScheduledAction {
                 action: settle_action(settle.start_time, settle_cap),
@@ -578,7 +578,13 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         },
         format!("{healthy} new instance(s) on {ami} are in service and healthy: the round settles"),
     );
-    finish_settle(out, g, &fleet.old, cap, Some(&r.settle_name));
+    finish_settle(
+        out,
+        g,
+        &fleet.old,
+        cap,
+        settle.map(|_| r.settle_name.as_str()),
+    );
     out.state = format!(
         "round {}: {healthy} new instance(s) healthy; settling to min={} max={} desired={}",
         r.id, cap.min, cap.max, cap.desired
@@ -916,8 +922,10 @@ fn fail_and_end(
     old: &[&InstanceView],
 ) {
     let g = inp.group;
-    end_round(out, g, old, r, reason);
+    // The failure is recorded before the round's tags go (both after the notification): a run
+    // that stops between them must not leave a failed round looking like no round at all.
     record_failure(inp, out, reason);
+    end_round(out, g, old, r, reason);
     out.failed = true;
     out.revert_to = revert_version(inp);
     out.state = format!("rollout failed: {reason}");
@@ -955,8 +963,9 @@ fn abort(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round, reason: &str) {
     );
     out.failed = true;
     out.revert_to = revert_version(inp);
-    restore_steps(inp, out, r, cap, &fleet, reason);
+    // Recorded before the round's tags may go (see `fail_and_end`).
     record_failure(inp, out, reason);
+    restore_steps(inp, out, r, cap, &fleet, reason);
 }
 
 /// The steps of a restore (also repeated by later runs until it is done).
@@ -1059,12 +1068,12 @@ fn restoring(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round, since: Timesta
         .unwrap_or_else(|| format!("round {} was stopped at {}", r.id, fmt_time(since)));
     out.restoring = true;
     out.revert_to = revert_version(inp);
-    restore_steps(inp, out, r, cap, &fleet, &reason);
     if g.tags.get(tags::FAILED_AMI).map(String::as_str) != Some(inp.rollout_ami) {
         // The run that stopped the round ended before it announced and recorded the failure.
         out.failed = true;
         record_failure(inp, out, &reason);
     }
+    restore_steps(inp, out, r, cap, &fleet, &reason);
 }
 
 /// The group already runs the AMI that failed: announce, put the default back, and start a
