@@ -1762,7 +1762,20 @@ pub fn plan_target(
             .get(tags::UNANNOUNCED)
             .and_then(|e| Event::parse(e))
         {
-            events.push(e);
+            // A start that was never announced is superseded by an outcome of this run.
+            let superseded = e == Event::RolloutStarted
+                && events.iter().any(|x| {
+                    matches!(
+                        x,
+                        Event::RolloutSucceeded
+                            | Event::RolloutFailed
+                            | Event::RolledBack
+                            | Event::Cancelled
+                    )
+                });
+            if !superseded {
+                events.push(e);
+            }
             b.act(
                 Action::UntagGroup {
                     group: v.group.name.clone(),
