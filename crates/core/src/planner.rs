@@ -1413,7 +1413,9 @@ pub fn plan_target(
                     });
                 }
                 if out.failed {
-                    events.push(Event::RolloutFailed);
+                    if !out.already_recorded {
+                        events.push(Event::RolloutFailed);
+                    }
                     failed_amis.insert(group_ami.clone());
                 }
                 if out.failed || out.restoring {

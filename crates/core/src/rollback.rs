@@ -192,6 +192,26 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                 .is_some_and(|ph| ph.starts_with("settled"))
         {
             let round_ami = g.tags.get(tags::ROLLOUT_AMI).cloned().unwrap_or_default();
+            if g.tags
+                .get(tags::FAILED_AMI)
+                .is_some_and(|bad| *bad != round_ami)
+            {
+                // A recovery round is already taking the group back (to the AMI the fleet ran
+                // before the failed one): stopping it would keep the failed AMI.
+                p.findings.push(Finding {
+                    level: Level::Info,
+                    message: format!(
+                        "group `{name}`: a recovery round back to {round_ami} is already in flight; nothing more to roll back"
+                    ),
+                });
+                p.groups.push(report(
+                    g,
+                    &spec_text,
+                    effective,
+                    format!("recovery round back to {round_ami} in flight"),
+                ));
+                continue;
+            }
             let inst = planner::instance_views(g, obs, &template_id);
             let pending = obs.scheduled_actions.get(name).cloned().unwrap_or_default();
             let reason = format!("rolled back by `amiroll rollback` at {stamp}");

@@ -43,6 +43,9 @@ pub const LATE_ACTION_MINUTES: i64 = 2;
 /// How long after the settle the new instances may take to be healthy before the round fails.
 pub const SETTLE_GRACE_MINUTES: i64 = 15;
 
+/// How `amiroll:failed-reason` begins when a recovery round failed too.
+const RECOVERY_FAILED: &str = "recovery failed";
+
 /// The phase of a round, in `amiroll:phase` as `<phase> <since> <capacity>`. No tag: surging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -125,6 +128,8 @@ pub(crate) struct SurgeOutcome {
     pub(crate) recover: bool,
     /// A new round is held back (e.g. another actor's scheduled action falls inside it).
     pub(crate) held: Option<String>,
+    /// The failure was recorded (and announced) by an earlier run: not announced again.
+    pub(crate) already_recorded: bool,
 }
 
 impl SurgeOutcome {
@@ -890,6 +895,33 @@ fn end_round(
 fn record_failure(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &str) {
     let g = inp.group;
     if g.tags.get(tags::FAILED_AMI).map(String::as_str) == Some(inp.rollout_ami) {
+        out.already_recorded = true;
+        return;
+    }
+    if let Some(failed) = g.tags.get(tags::FAILED_AMI) {
+        // A recovery round (back to the AMI the fleet ran before) failed: the AMI that failed
+        // first stays recorded — overwriting it would let the next run roll forward to it — and
+        // no further recovery round is started ([`start_recovery`]).
+        out.act(
+            Action::TagGroup {
+                group: g.name.clone(),
+                tags: BTreeMap::from([
+                    (tags::FAILED_AMI.to_string(), failed.clone()),
+                    (
+                        tags::FAILED_REASON.to_string(),
+                        truncate(
+                            &if reason.starts_with(RECOVERY_FAILED) {
+                                reason.to_string()
+                            } else {
+                                format!("{RECOVERY_FAILED} (to {}): {reason}", inp.rollout_ami)
+                            },
+                            250,
+                        ),
+                    ),
+                ]),
+            },
+            "the recovery round failed; the first failure stays recorded",
+        );
         return;
     }
     out.act(
@@ -1037,7 +1069,7 @@ fn restore_steps(
     );
     if fleet.on_count() > 0 {
         out.warnings.push(format!(
-            "group `{}`: instance(s) {} still run {} after the restore (launched to replace old ones); `amiroll rollback {}` replaces them",
+            "group `{}`: instance(s) {} still run {} after the restore (launched to replace old ones); the next run replaces them with a recovery round",
             g.name,
             fleet
                 .healthy
@@ -1048,7 +1080,6 @@ fn restore_steps(
                 .collect::<Vec<_>>()
                 .join(", "),
             inp.rollout_ami,
-            g.name
         ));
     }
     out.state = format!(
@@ -1085,6 +1116,20 @@ fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &str, attemp
     out.failed = true;
     out.revert_to = revert_version(inp);
     record_failure(inp, out, reason);
+    if g.tags
+        .get(tags::FAILED_REASON)
+        .is_some_and(|r| r.starts_with(RECOVERY_FAILED))
+    {
+        out.warnings.push(format!(
+            "group `{}`: {reason}; a recovery round already failed ({}), so amiroll starts no other — run `amiroll rollback {}` or fix the group by hand, then `amiroll apply --acknowledge`",
+            g.name,
+            g.tags.get(tags::FAILED_REASON).cloned().unwrap_or_default(),
+            g.name
+        ));
+        out.in_flight = false;
+        out.state = format!("rollout failed: {reason}; the recovery round failed too");
+        return;
+    }
     let Some(back) = inp.rollback_ami.filter(|a| *a != inp.rollout_ami) else {
         out.warnings.push(format!(
             "group `{}`: {reason}, and no version with another AMI is recorded to go back to; run `amiroll rollback` once you know which version to return to",
@@ -1420,7 +1465,9 @@ pub(crate) fn start_round(
         },
         "record the round and the original capacity in the group, so any later run can finish or undo it",
     );
-    if g.tags.contains_key(tags::FAILED_AMI) && !inp.keep_failure {
+    // Only a fresh round (a newer AMI, or one acknowledged) clears a failure: the next round of
+    // a recovery round keeps it.
+    if g.tags.contains_key(tags::FAILED_AMI) && !inp.keep_failure && !in_round {
         out.act(
             Action::UntagGroup {
                 group: g.name.clone(),
