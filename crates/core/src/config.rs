@@ -9,6 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+// The window is the gates' own type (they parse and evaluate it); kept reachable here as
+// `config::MaintenanceWindow`, where a target's settings name it.
+pub use crate::gates::MaintenanceWindow;
+
 /// How a target's instances are replaced once its launch template points at the new AMI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -69,15 +73,6 @@ impl StandbyInstances {
             StandbyInstances::Wait => "Wait",
         }
     }
-}
-
-/// A maintenance window: starts at each occurrence of a cron expression (5 fields) in a time
-/// zone and lasts `duration`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MaintenanceWindow {
-    pub cron: String,
-    pub time_zone: String,
-    pub duration_secs: u64,
 }
 
 /// Which old launch template versions may be deleted.

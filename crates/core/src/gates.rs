@@ -7,9 +7,18 @@ use std::str::FromStr;
 use chrono::{Duration, TimeZone};
 use chrono_tz::Tz;
 use croner::Cron;
+use serde::Serialize;
 
-use crate::config::MaintenanceWindow;
 use crate::port::Timestamp;
+
+/// A maintenance window: starts at each occurrence of a cron expression (5 fields) in a time
+/// zone and lasts `duration`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MaintenanceWindow {
+    pub cron: String,
+    pub time_zone: String,
+    pub duration_secs: u64,
+}
 
 fn parse(w: &MaintenanceWindow) -> Result<(Cron, Tz), String> {
     let fields = w.cron.split_whitespace().count();

@@ -142,7 +142,7 @@ pub struct TargetNeeds {
     pub launch_checks: bool,
 }
 
-/// The engine's calls for one target (see `engine.rs`, `planner.rs`, `rollback.rs`).
+/// The engine's calls for one target (see `engine/`, `planner.rs`, `rollback.rs`).
 pub fn target_needs(t: &Target) -> TargetNeeds {
     let s = &t.settings;
     let mut n = TargetNeeds::default();
@@ -1088,7 +1088,9 @@ mod tests {
         );
         let mut called = BTreeSet::new();
         for src in [
-            include_str!("engine.rs"),
+            include_str!("engine/mod.rs"),
+            include_str!("engine/observe.rs"),
+            include_str!("engine/apply.rs"),
             include_str!("planner.rs"),
             include_str!("rollback.rs"),
             include_str!("notify.rs"),

@@ -18,5 +18,5 @@ pub mod rollback;
 mod surge;
 
 pub use config::{Config, ConfigError, Strategy, Target, TargetSettings};
-pub use engine::{ApplyReport, Engine, RetryPolicy, RunError, TargetOutcome};
-pub use model::{Plan, TargetPlan, TargetStatus};
+pub use engine::{Engine, RetryPolicy, RunError};
+pub use model::{ApplyReport, Plan, TargetOutcome, TargetPlan, TargetStatus};

@@ -1,4 +1,4 @@
-//! What the observe step saw, and the plan the planner makes from it.
+//! What the observe step saw, the plan the planner makes from it, and the report of applying it.
 
 use std::collections::BTreeMap;
 
@@ -491,6 +491,66 @@ impl Plan {
             2
         } else {
             0
+        }
+    }
+}
+
+/// What happened to one planned action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionResult {
+    pub action: String,
+    pub reason: String,
+    /// `done`, `failed` or `not-done` (skipped after an earlier failure or in a dry run).
+    pub result: String,
+    pub detail: Option<String>,
+}
+
+/// A target after apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetOutcome {
+    #[serde(flatten)]
+    pub plan: TargetPlan,
+    pub results: Vec<ActionResult>,
+    /// Set when an action failed: the fleet may be half-changed, and this says how.
+    pub apply_error: Option<String>,
+    /// `published <id>`, `failed: …`, or absent when nothing was to be sent.
+    pub notification: Option<String>,
+}
+
+impl TargetOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.apply_error.is_none() && self.plan.status != TargetStatus::Error
+    }
+}
+
+/// The report of an apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    pub dry_run: bool,
+    pub generated_at: Timestamp,
+    pub targets: Vec<TargetOutcome>,
+    /// Set when apply stopped before the deadline. The targets' results say which actions were
+    /// not done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at_deadline: Option<DeadlineStop>,
+}
+
+/// Apply stopped starting actions because the deadline was too close.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadlineStop {
+    /// "stopped before the Lambda's deadline: N s left, margin M s".
+    pub reason: String,
+    /// The targets left with actions (or an announcement) not done, in plan order.
+    pub targets: Vec<String>,
+}
+
+impl ApplyReport {
+    /// 1 if anything failed or a target has an error; 0 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        if self.targets.iter().all(|t| t.succeeded()) {
+            0
+        } else {
+            1
         }
     }
 }

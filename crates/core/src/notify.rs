@@ -9,8 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::TargetOutcome;
-use crate::model::Event;
+use crate::model::{Event, TargetOutcome};
 use crate::port::Notification;
 
 /// Longest subject SNS accepts ("must be less than 100 characters").

@@ -1,7 +1,6 @@
 //! Text rendering of plans and reports for people (JSON comes from `serde`).
 
-use crate::engine::ApplyReport;
-use crate::model::{Level, Plan, TargetPlan};
+use crate::model::{ApplyReport, Level, Plan, TargetPlan};
 
 /// One group on one line: name, version, sizes, instances per AMI and state.
 pub fn group_line(g: &crate::model::GroupReport) -> String {

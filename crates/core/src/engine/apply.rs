@@ -1,0 +1,604 @@
+//! The apply step: execute a plan's actions in order, stop a target at its first failure or when
+//! the deadline is too close, and notify.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{Engine, RunError, DEADLINE_MARGIN};
+use crate::model::*;
+use crate::notify;
+use crate::planner;
+use crate::port::*;
+
+/// How applying a list of actions ended.
+enum Applied {
+    /// Every action was done.
+    All,
+    /// An action failed; the rest were not done.
+    Failed,
+    /// Too little time was left to start the next action (the reason); the rest were not done.
+    OutOfTime(String),
+}
+
+impl<'a, A: Aws> Engine<'a, A> {
+    /// Why no further action may start, when the deadline is too close.
+    fn out_of_time(&self) -> Option<String> {
+        let deadline = self.deadline?;
+        let left = (deadline - self.aws.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        (left < DEADLINE_MARGIN).then(|| {
+            format!(
+                "stopped before the Lambda's deadline: {} s left, margin {} s",
+                left.as_secs(),
+                DEADLINE_MARGIN.as_secs()
+            )
+        })
+    }
+
+    /// Execute a plan (or, with `dry_run`, report what would be done) and notify.
+    pub async fn apply(&self, plan: Plan, dry_run: bool) -> Result<ApplyReport, RunError> {
+        let mut targets = Vec::new();
+        let mut stopped_at_deadline: Option<DeadlineStop> = None;
+        for tp in plan.targets {
+            let (outcome, stop) = self.apply_target(tp, dry_run).await?;
+            if let Some(reason) = stop {
+                stopped_at_deadline
+                    .get_or_insert_with(|| DeadlineStop {
+                        reason,
+                        targets: Vec::new(),
+                    })
+                    .targets
+                    .push(outcome.plan.target.clone());
+            }
+            targets.push(outcome);
+        }
+        Ok(ApplyReport {
+            dry_run,
+            generated_at: plan.generated_at,
+            targets,
+            stopped_at_deadline,
+        })
+    }
+
+    /// One target's apply, and the reason when the deadline stopped it.
+    async fn apply_target(
+        &self,
+        tp: TargetPlan,
+        dry_run: bool,
+    ) -> Result<(TargetOutcome, Option<String>), RunError> {
+        let mut outcome = TargetOutcome {
+            results: Vec::new(),
+            apply_error: None,
+            notification: None,
+            plan: tp,
+        };
+        if dry_run {
+            outcome.results = outcome
+                .plan
+                .actions
+                .iter()
+                .map(|a| ActionResult {
+                    action: a.action.describe(),
+                    reason: a.reason.clone(),
+                    result: "not-done".to_string(),
+                    detail: Some("dry run".to_string()),
+                })
+                .collect();
+            return Ok((outcome, None));
+        }
+        let mut created: Option<u64> = None;
+        // Outcome records (the tags that say an outcome was announced) are written after the
+        // notification: a run that stops in between announces again rather than never.
+        let (records, changes): (Vec<PlannedAction>, Vec<PlannedAction>) = outcome
+            .plan
+            .actions
+            .clone()
+            .into_iter()
+            .partition(|a| a.action.records_outcome());
+        let applied = self
+            .execute_all(&changes, &mut created, &mut outcome)
+            .await?;
+        let mut stop = match &applied {
+            Applied::OutOfTime(reason) => Some(reason.clone()),
+            _ => None,
+        };
+        // Notify: the plan's event, or a failure if apply broke off. Past the deadline's margin
+        // only a target that changed something is announced (its fleet may be half-changed);
+        // one that changed nothing is planned again by the next run.
+        let event = if outcome.apply_error.is_some() {
+            Some(Event::RolloutFailed)
+        } else {
+            outcome.plan.event
+        };
+        let changed_something = outcome.results.iter().any(|r| r.result == "done");
+        let late = if changed_something {
+            None
+        } else {
+            stop.clone().or_else(|| self.out_of_time())
+        };
+        let to_announce = event.is_some() && outcome.plan.sns_topic.is_some();
+        if let Some(reason) = &late {
+            if outcome.apply_error.is_none() && (to_announce || !records.is_empty()) {
+                // Nothing to change, but an announcement or its record is left for later.
+                outcome.apply_error = Some(format!(
+                    "{reason} — nothing was changed; the next run resumes from what is really there"
+                ));
+            }
+            if outcome.apply_error.is_some() {
+                stop = Some(reason.clone());
+            }
+        }
+        // An outcome whose notification failed is still recorded (a failure record is what keeps
+        // later runs off a failed AMI), and `amiroll:unannounced` on the target's first group
+        // makes the next run announce it again: every outcome is announced at least once.
+        let mut unannounced: Option<Event> = None;
+        if let (Some(event), Some(topic)) = (event, outcome.plan.sns_topic.clone()) {
+            if let Some(reason) = &late {
+                outcome.notification = Some(format!("not sent: {reason}"));
+            } else {
+                let n = notify::compose(&outcome, event, &topic);
+                match self.call(op::PUBLISH, || self.aws.publish(&n)).await {
+                    Ok(id) => {
+                        outcome.notification = Some(format!("published {} ({id})", event.as_str()))
+                    }
+                    Err(e) if e.kind == ErrorKind::Crash => return Err(RunError::Crashed(e)),
+                    Err(e) => {
+                        outcome.notification = Some(format!(
+                            "failed: {e}; the next run announces {} again",
+                            event.as_str()
+                        ));
+                        unannounced = Some(event);
+                    }
+                }
+            }
+        }
+        let mut records = records;
+        if let (Some(event), Some(group)) = (
+            unannounced.filter(|e| !matches!(e, Event::Error | Event::Current)),
+            outcome.plan.groups.first().map(|g| g.name.clone()),
+        ) {
+            records.push(PlannedAction {
+                action: Action::TagGroup {
+                    group,
+                    tags: [(
+                        planner::tags::UNANNOUNCED.to_string(),
+                        event.as_str().to_string(),
+                    )]
+                    .into_iter()
+                    .collect(),
+                },
+                reason: format!(
+                    "the {} notification failed; the next run announces it",
+                    event.as_str()
+                ),
+            });
+        }
+        if matches!(applied, Applied::All) && late.is_none() {
+            if let Applied::OutOfTime(reason) = self
+                .execute_all(&records, &mut created, &mut outcome)
+                .await?
+            {
+                stop = Some(reason);
+            }
+        } else {
+            let why = late
+                .or_else(|| stop.clone())
+                .unwrap_or_else(|| "skipped after the failure above".to_string());
+            for r in &records {
+                outcome.results.push(ActionResult {
+                    action: r.action.describe(),
+                    reason: r.reason.clone(),
+                    result: "not-done".to_string(),
+                    detail: Some(why.clone()),
+                });
+            }
+        }
+        Ok((outcome, stop))
+    }
+
+    /// Execute actions in order, stopping at the first failure or when the deadline is too close
+    /// (recorded in `outcome`). A crash ends the run.
+    async fn execute_all(
+        &self,
+        actions: &[PlannedAction],
+        created: &mut Option<u64>,
+        outcome: &mut TargetOutcome,
+    ) -> Result<Applied, RunError> {
+        for (i, pa) in actions.iter().enumerate() {
+            if let Some(reason) = self.out_of_time() {
+                tracing::warn!(target = %outcome.plan.target, "{reason}");
+                for rest in &actions[i..] {
+                    outcome.results.push(ActionResult {
+                        action: rest.action.describe(),
+                        reason: rest.reason.clone(),
+                        result: "not-done".to_string(),
+                        detail: Some(reason.clone()),
+                    });
+                }
+                let done = done_so_far(outcome);
+                outcome.apply_error = Some(format!(
+                    "{reason} — {}; the next run resumes from what is really there",
+                    if done.is_empty() {
+                        "nothing was changed".to_string()
+                    } else {
+                        format!(
+                            "the fleet may be half-changed; already done: {}",
+                            done.join("; ")
+                        )
+                    }
+                ));
+                return Ok(Applied::OutOfTime(reason));
+            }
+            match self.execute(&pa.action, created).await {
+                Ok(detail) => {
+                    tracing::info!(target = %outcome.plan.target, action = %pa.action.describe(), "done");
+                    outcome.results.push(ActionResult {
+                        action: pa.action.describe(),
+                        reason: pa.reason.clone(),
+                        result: "done".to_string(),
+                        detail,
+                    })
+                }
+                Err(e) => {
+                    if e.kind == ErrorKind::Crash {
+                        return Err(RunError::Crashed(e));
+                    }
+                    outcome.results.push(ActionResult {
+                        action: pa.action.describe(),
+                        reason: pa.reason.clone(),
+                        result: "failed".to_string(),
+                        detail: Some(e.to_string()),
+                    });
+                    for rest in &actions[i + 1..] {
+                        outcome.results.push(ActionResult {
+                            action: rest.action.describe(),
+                            reason: rest.reason.clone(),
+                            result: "not-done".to_string(),
+                            detail: Some("skipped after the failure above".to_string()),
+                        });
+                    }
+                    let done = done_so_far(outcome);
+                    outcome.apply_error = Some(format!(
+                        "{} — {}; the next run resumes from what is really there",
+                        e,
+                        if done.is_empty() {
+                            "nothing was changed".to_string()
+                        } else {
+                            format!("already done: {}", done.join("; "))
+                        }
+                    ));
+                    return Ok(Applied::Failed);
+                }
+            }
+        }
+        Ok(Applied::All)
+    }
+
+    fn resolve(version: VersionRef, created: &Option<u64>) -> Result<u64, AwsError> {
+        match version {
+            VersionRef::Number(n) => Ok(n),
+            VersionRef::Created => created.ok_or_else(|| {
+                AwsError::new(
+                    op::MODIFY_LAUNCH_TEMPLATE,
+                    ErrorKind::Other,
+                    "amiroll.NoVersion",
+                    "the plan refers to a new version that was not created",
+                )
+            }),
+        }
+    }
+
+    async fn execute(
+        &self,
+        action: &Action,
+        created: &mut Option<u64>,
+    ) -> Result<Option<String>, AwsError> {
+        match action {
+            Action::CreateVersion {
+                template_id,
+                source_version,
+                image_id,
+                description,
+                client_token,
+            } => {
+                let req = CreateVersionRequest {
+                    template_id: template_id.clone(),
+                    source_version: *source_version,
+                    image_id: image_id.clone(),
+                    description: description.clone(),
+                    client_token: client_token.clone(),
+                };
+                let v = self
+                    .call(op::CREATE_LAUNCH_TEMPLATE_VERSION, || {
+                        self.aws.create_launch_template_version(&req)
+                    })
+                    .await?;
+                if v.image_id.as_deref() != Some(image_id.as_str()) {
+                    return Err(AwsError::new(
+                        op::CREATE_LAUNCH_TEMPLATE_VERSION,
+                        ErrorKind::Other,
+                        "amiroll.UnexpectedVersion",
+                        format!(
+                            "version {} of {template_id} has ImageId {:?}, not {image_id}",
+                            v.version, v.image_id
+                        ),
+                    ));
+                }
+                *created = Some(v.version);
+                Ok(Some(format!("created v{}", v.version)))
+            }
+            Action::SetDefaultVersion {
+                template_id,
+                version,
+            } => {
+                let n = Self::resolve(*version, created)?;
+                // EC2 is eventually consistent: a version just created can briefly be
+                // `VersionNotFound` ("Eventual consistency in the Amazon EC2 API").
+                let mut tries = 0;
+                loop {
+                    match self
+                        .call(op::MODIFY_LAUNCH_TEMPLATE, || {
+                            self.aws
+                                .modify_launch_template_default_version(template_id, n)
+                        })
+                        .await
+                    {
+                        Err(e)
+                            if e.kind == ErrorKind::NotFound && created.is_some() && tries < 4 =>
+                        {
+                            tries += 1;
+                            self.aws.sleep(Duration::from_secs(2 << tries)).await;
+                        }
+                        Err(e) => return Err(e),
+                        Ok(t) => return Ok(Some(format!("default is v{}", t.default_version))),
+                    }
+                }
+            }
+            Action::DeleteVersions {
+                template_id,
+                versions,
+            } => {
+                // Re-check: never delete what became the default since the plan was made.
+                let header = self
+                    .call(op::DESCRIBE_LAUNCH_TEMPLATES, || {
+                        self.aws.describe_launch_template(template_id)
+                    })
+                    .await?;
+                let keep = [header.default_version, created.unwrap_or(0)];
+                let doomed: Vec<u64> = versions
+                    .iter()
+                    .copied()
+                    .filter(|v| !keep.contains(v))
+                    .collect();
+                if doomed.is_empty() {
+                    return Ok(Some("nothing left to delete".to_string()));
+                }
+                let out = self
+                    .call(op::DELETE_LAUNCH_TEMPLATE_VERSIONS, || {
+                        self.aws
+                            .delete_launch_template_versions(template_id, &doomed)
+                    })
+                    .await?;
+                // A 200 response can still list versions it did not delete.
+                let real_failures: Vec<&VersionDeleteFailure> = out
+                    .failed
+                    .iter()
+                    .filter(|f| f.code != "launchTemplateVersionDoesNotExist")
+                    .collect();
+                if !real_failures.is_empty() {
+                    return Err(AwsError::new(
+                        op::DELETE_LAUNCH_TEMPLATE_VERSIONS,
+                        ErrorKind::Other,
+                        real_failures[0].code.clone(),
+                        format!(
+                            "deleted {:?}; could not delete {}",
+                            out.deleted,
+                            real_failures
+                                .iter()
+                                .map(|f| format!("v{} ({}: {})", f.version, f.code, f.message))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+                Ok(Some(format!(
+                    "deleted {}",
+                    out.deleted
+                        .iter()
+                        .map(|v| format!("v{v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+            Action::PinGroupVersion {
+                group,
+                template_id,
+                version,
+            } => {
+                let n = Self::resolve(*version, created)?;
+                let req = UpdateGroupRequest {
+                    group_name: group.clone(),
+                    launch_template: Some(TemplateSpec {
+                        template_id: Some(template_id.clone()),
+                        template_name: None,
+                        version: Some(n.to_string()),
+                    }),
+                    ..UpdateGroupRequest::default()
+                };
+                self.call(op::UPDATE_AUTO_SCALING_GROUP, || {
+                    self.aws.update_auto_scaling_group(&req)
+                })
+                .await?;
+                Ok(Some(format!("pinned to v{n}")))
+            }
+            Action::SetTerminationPolicies { group, policies } => {
+                let req = UpdateGroupRequest {
+                    group_name: group.clone(),
+                    termination_policies: Some(policies.clone()),
+                    ..UpdateGroupRequest::default()
+                };
+                self.call(op::UPDATE_AUTO_SCALING_GROUP, || {
+                    self.aws.update_auto_scaling_group(&req)
+                })
+                .await?;
+                Ok(None)
+            }
+            Action::SetInstanceProtection {
+                group,
+                instance_ids,
+                protected,
+            } => {
+                // At most 50 ids per call ("SetInstanceProtection", Amazon EC2 Auto Scaling API
+                // Reference). A call that fails stops the action; the calls before it stay done,
+                // and the next run plans from what is really protected.
+                for chunk in instance_ids.chunks(MAX_PROTECTION_IDS) {
+                    self.call(op::SET_INSTANCE_PROTECTION, || {
+                        self.aws.set_instance_protection(group, chunk, *protected)
+                    })
+                    .await?;
+                }
+                Ok(Some(format!(
+                    "{} {} instance(s)",
+                    if *protected {
+                        "protected"
+                    } else {
+                        "unprotected"
+                    },
+                    instance_ids.len()
+                )))
+            }
+            Action::SetCapacity {
+                group,
+                min,
+                max,
+                desired,
+            } => {
+                let req = UpdateGroupRequest {
+                    group_name: group.clone(),
+                    min_size: Some(*min),
+                    max_size: Some(*max),
+                    desired_capacity: Some(*desired),
+                    ..UpdateGroupRequest::default()
+                };
+                self.call(op::UPDATE_AUTO_SCALING_GROUP, || {
+                    self.aws.update_auto_scaling_group(&req)
+                })
+                .await?;
+                Ok(None)
+            }
+            Action::TagGroup { group, tags } => {
+                self.call(op::CREATE_OR_UPDATE_TAGS, || {
+                    self.aws.create_or_update_tags(group, tags)
+                })
+                .await?;
+                Ok(None)
+            }
+            Action::UntagGroup { group, keys } => {
+                if keys.is_empty() {
+                    return Ok(None);
+                }
+                self.call(op::DELETE_TAGS, || self.aws.delete_tags(group, keys))
+                    .await?;
+                Ok(None)
+            }
+            Action::PutScheduledAction { action } => {
+                // StartTime must be in the future; refuse clearly rather than let AWS reject it.
+                let now = self.aws.now();
+                if action.start_time <= now {
+                    return Err(AwsError::new(
+                        op::PUT_SCHEDULED_UPDATE_GROUP_ACTION,
+                        ErrorKind::Invalid,
+                        "amiroll.StartTimeInPast",
+                        format!(
+                            "scheduled action `{}` was planned for {} but it is already {}; run again to re-plan",
+                            action.name, action.start_time, now
+                        ),
+                    ));
+                }
+                self.call(op::PUT_SCHEDULED_UPDATE_GROUP_ACTION, || {
+                    self.aws.put_scheduled_update_group_action(action)
+                })
+                .await?;
+                Ok(None)
+            }
+            Action::StartInstanceRefresh {
+                group,
+                template_id,
+                version,
+                preferences,
+            } => {
+                let desired = match version {
+                    Some(v) => Some(DesiredTemplate {
+                        template_id: template_id.clone(),
+                        version: Self::resolve(*v, created)?,
+                    }),
+                    None => None,
+                };
+                let req = StartRefreshRequest {
+                    group_name: group.clone(),
+                    desired,
+                    preferences: preferences.clone(),
+                };
+                let id =
+                    match self
+                        .call(op::START_INSTANCE_REFRESH, || {
+                            self.aws.start_instance_refresh(&req)
+                        })
+                        .await
+                    {
+                        Ok(id) => id,
+                        // One refresh at a time per group: someone is already rolling it. That is
+                        // "already rolling", not an error to retry; the next run follows it.
+                        Err(e) if e.code == "InstanceRefreshInProgress" => return Ok(Some(
+                            "an instance refresh is already in progress; the next run follows it"
+                                .to_string(),
+                        )),
+                        Err(e) => return Err(e),
+                    };
+                let tags: BTreeMap<String, String> =
+                    [(planner::tags::REFRESH.to_string(), id.clone())]
+                        .into_iter()
+                        .collect();
+                self.call(op::CREATE_OR_UPDATE_TAGS, || {
+                    self.aws.create_or_update_tags(group, &tags)
+                })
+                .await?;
+                Ok(Some(format!("started {id}")))
+            }
+            Action::RollbackInstanceRefresh { group } => {
+                let id = self
+                    .call(op::ROLLBACK_INSTANCE_REFRESH, || {
+                        self.aws.rollback_instance_refresh(group)
+                    })
+                    .await?;
+                Ok(Some(format!("rolling back {id}")))
+            }
+            Action::DeleteScheduledAction { group, name } => {
+                match self
+                    .call(op::DELETE_SCHEDULED_ACTION, || {
+                        self.aws.delete_scheduled_action(group, name)
+                    })
+                    .await
+                {
+                    Ok(()) => Ok(None),
+                    // Already gone (it fired, or another run removed it): the goal is reached.
+                    Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::Invalid) => {
+                        Ok(Some(format!("already gone ({})", e.code)))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+/// The actions of `outcome` done so far, described.
+fn done_so_far(outcome: &TargetOutcome) -> Vec<String> {
+    outcome
+        .results
+        .iter()
+        .filter(|r| r.result == "done")
+        .map(|r| r.action.clone())
+        .collect()
+}

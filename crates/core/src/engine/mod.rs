@@ -1,0 +1,191 @@
+//! The engine: observe → plan → apply → report, generic over the [`Aws`] port.
+//!
+//! Observe reads with batched calls; plan is [`crate::planner::plan`]; apply executes the planned
+//! actions in order, re-checking preconditions, and stops a target at its first failure (saying
+//! what was done and what was not, in the report and in the notification). Every run is safe to
+//! repeat: the next run observes what is really there.
+//!
+//! With a deadline ([`Engine::with_deadline`], the Lambda's), apply starts no action once less
+//! than [`DEADLINE_MARGIN`] is left: what remains is reported not done, and the next run resumes.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::model::*;
+use crate::planner;
+use crate::port::*;
+
+mod apply;
+mod observe;
+
+// The report types live in `model`; they are re-exported here so `engine::ApplyReport` etc. keep
+// working.
+pub use crate::model::{ActionResult, ApplyReport, DeadlineStop, TargetOutcome};
+
+/// How the engine retries retryable errors (throttling, 5xx) that reach it. The SDK adapter
+/// retries on its own first; this outer layer makes an unattended run slow down rather than fail.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+/// How much time must be left before the deadline for apply to start another action. An action
+/// is one or two AWS calls (with the SDK's and the engine's retries, a throttled call can take
+/// longer); the margin also leaves time to publish the notification of a target it cut short
+/// and to return the summary before Lambda stops the function ("Configure Lambda function
+/// timeout": the invocation is stopped at its deadline, whatever it was doing,
+/// https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html).
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+
+/// A failure that stops the whole run (not just one target).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error("the run stopped: {0}")]
+    Crashed(AwsError),
+    /// Discovery could not read the tagged groups.
+    #[error("discovery failed: {0}")]
+    Discovery(AwsError),
+    /// The configuration, with what discovery found, is not valid (e.g. a conflict).
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Counts of remote calls made by a run, by operation (shown with `-v`).
+pub type CallCounts = BTreeMap<&'static str, u32>;
+
+/// The engine over one AWS port.
+pub struct Engine<'a, A: Aws> {
+    aws: &'a A,
+    retry: RetryPolicy,
+    calls: std::sync::Mutex<CallCounts>,
+    deadline: Option<Timestamp>,
+}
+
+impl<'a, A: Aws> Engine<'a, A> {
+    pub fn new(aws: &'a A) -> Self {
+        Engine {
+            aws,
+            retry: RetryPolicy::default(),
+            calls: std::sync::Mutex::new(CallCounts::new()),
+            deadline: None,
+        }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Stop starting actions once less than [`DEADLINE_MARGIN`] is left before `deadline`, as
+    /// told by the port's clock ([`Aws::now`]: the wall clock on AWS, the virtual one in the
+    /// simulator). The Lambda passes its invocation's deadline.
+    pub fn with_deadline(mut self, deadline: Timestamp) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Remote calls made so far (attempts, including retries).
+    pub fn call_counts(&self) -> CallCounts {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn count(&self, op: &'static str) {
+        if let Ok(mut c) = self.calls.lock() {
+            *c.entry(op).or_insert(0) += 1;
+        }
+    }
+
+    /// One remote call with back-off on retryable errors.
+    async fn call<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, AwsError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        let mut attempt = 1;
+        loop {
+            self.count(op);
+            match f().await {
+                Err(e) if e.kind.is_retryable() && attempt < self.retry.max_attempts => {
+                    let delay = self
+                        .retry
+                        .base_delay
+                        .saturating_mul(1 << (attempt - 1).min(10))
+                        .min(self.retry.max_delay);
+                    tracing::debug!(operation = op, attempt, code = %e.code, "retrying after {delay:?}");
+                    self.aws.sleep(delay).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Observe, plan, and (unless `dry_run`) apply.
+    pub async fn run(&self, config: &Config, dry_run: bool) -> Result<ApplyReport, RunError> {
+        self.run_with(config, dry_run, &planner::PlanOptions::default())
+            .await
+    }
+
+    /// [`Engine::run`] with the user's choices for this run.
+    pub async fn run_with(
+        &self,
+        config: &Config,
+        dry_run: bool,
+        opts: &planner::PlanOptions,
+    ) -> Result<ApplyReport, RunError> {
+        let config = self.discover(config).await?;
+        let obs = self.observe(&config).await?;
+        let plan = planner::plan_with(&config, &obs, opts);
+        self.apply(plan, dry_run).await
+    }
+
+    /// The configuration with a target for every group the `[discover]` rule finds (one
+    /// `DescribeAutoScalingGroups` by tag filter, all pages).
+    pub async fn discover(&self, config: &Config) -> Result<Config, RunError> {
+        let Some(rule) = &config.discover else {
+            return Ok(config.clone());
+        };
+        let groups = match self
+            .call(op::DESCRIBE_AUTO_SCALING_GROUPS, || {
+                self.aws.describe_auto_scaling_groups_by_tag(&rule.tag)
+            })
+            .await
+        {
+            Ok(g) => g,
+            Err(e) if e.kind == ErrorKind::Crash => return Err(RunError::Crashed(e)),
+            Err(e) => return Err(RunError::Discovery(e)),
+        };
+        config
+            .with_discovered(&groups)
+            .map_err(|e| RunError::Config(e.to_string()))
+    }
+
+    /// Roll the named targets back (see [`crate::rollback`]), or with `dry_run` show how.
+    pub async fn rollback(&self, config: &Config, dry_run: bool) -> Result<ApplyReport, RunError> {
+        let config = self.discover(config).await?;
+        let obs = self.observe_with(&config, true).await?;
+        let plan = crate::rollback::plan_rollback(&config, &obs);
+        self.apply(plan, dry_run).await
+    }
+
+    /// Observe and plan, changing nothing.
+    pub async fn plan(&self, config: &Config) -> Result<Plan, RunError> {
+        let config = self.discover(config).await?;
+        let obs = self.observe(&config).await?;
+        Ok(planner::plan(&config, &obs))
+    }
+}

@@ -1,0 +1,451 @@
+//! The observe step: every read the planner needs, batched, with the reads in flight bounded.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use futures::stream::{self, StreamExt};
+
+use super::{Engine, RunError};
+use crate::config::Config;
+use crate::model::*;
+use crate::planner;
+use crate::port::*;
+
+impl<'a, A: Aws> Engine<'a, A> {
+    /// Read everything the planner needs, with batched calls.
+    pub async fn observe(&self, config: &Config) -> Result<Observation, RunError> {
+        self.observe_with(config, false).await
+    }
+
+    /// [`Engine::observe`]; with `every_detail`, the detailed reads are made for every target,
+    /// not only the ones that may change (a rollback needs every version and refresh).
+    pub async fn observe_with(
+        &self,
+        config: &Config,
+        every_detail: bool,
+    ) -> Result<Observation, RunError> {
+        let mut obs = Observation {
+            now: self.aws.now(),
+            ..Observation::default()
+        };
+        let all_targets: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+
+        // 1. The batched reads, sent at the same time: SSM (one GetParameters per 10 names), the
+        //    groups (one DescribeAutoScalingGroups per 100 names) and the default version of
+        //    every launch template (one account-wide listing).
+        let names: Vec<String> = unique(config.targets.iter().map(|t| t.ami_parameter.clone()));
+        let group_names: Vec<String> = unique(config.targets.iter().flat_map(|t| t.groups.clone()));
+        let name_chunks: Vec<&[String]> = names.chunks(10).collect();
+        let group_chunks: Vec<&[String]> = group_names.chunks(100).collect();
+        let (params, groups, defaults) = futures::join!(
+            in_flight(name_chunks.iter().map(|chunk| {
+                self.call(op::GET_PARAMETERS, move || self.aws.get_parameters(chunk))
+            })),
+            in_flight(group_chunks.iter().map(|chunk| {
+                self.call(op::DESCRIBE_AUTO_SCALING_GROUPS, move || {
+                    self.aws.describe_auto_scaling_groups(chunk)
+                })
+            })),
+            self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
+                self.aws
+                    .describe_current_template_versions(VersionAlias::Default)
+            }),
+        );
+        for (chunk, result) in name_chunks.iter().zip(params) {
+            match result {
+                Ok(out) => {
+                    for p in out.parameters {
+                        obs.parameters.insert(p.name.clone(), p);
+                    }
+                }
+                Err(e) => {
+                    let affected = targets_where(config, |t| chunk.contains(&t.ami_parameter));
+                    fail(&mut obs, &affected, &e)?;
+                }
+            }
+        }
+        for (chunk, result) in group_chunks.iter().zip(groups) {
+            match result {
+                Ok(list) => {
+                    for g in list {
+                        obs.groups.insert(g.name.clone(), g);
+                    }
+                }
+                Err(e) => {
+                    let affected =
+                        targets_where(config, |t| t.groups.iter().any(|g| chunk.contains(g)));
+                    fail(&mut obs, &affected, &e)?;
+                }
+            }
+        }
+
+        // 2. Templates. The `$Latest` version of every template too, in one more listing, only
+        //    when a group launches `$Latest` (most fleets launch `$Default` or a number).
+        let mut current = match defaults {
+            Ok(list) => Some(list),
+            Err(e) => {
+                fail(&mut obs, &all_targets, &e)?;
+                None
+            }
+        };
+        let latest_wanted = planner::latest_listing_needed(config, &obs);
+        if latest_wanted && current.is_some() {
+            match self
+                .call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
+                    self.aws
+                        .describe_current_template_versions(VersionAlias::Latest)
+                })
+                .await
+            {
+                Ok(latest) => {
+                    if let Some(list) = current.as_mut() {
+                        for v in latest {
+                            if !list
+                                .iter()
+                                .any(|d| d.template_id == v.template_id && d.version == v.version)
+                            {
+                                list.push(v);
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    fail(&mut obs, &all_targets, &e)?;
+                    current = None;
+                }
+            }
+        }
+        if let Some(current) = current {
+            for reference in unique(config.targets.iter().map(|t| t.launch_template.clone())) {
+                let versions: Vec<LaunchTemplateVersion> = current
+                    .iter()
+                    .filter(|v| {
+                        v.template_id == reference
+                            || v.template_name.as_deref() == Some(reference.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                match versions.first() {
+                    Some(first) => {
+                        let template = LaunchTemplate {
+                            id: first.template_id.clone(),
+                            name: first.template_name.clone().unwrap_or_default(),
+                            default_version: versions
+                                .iter()
+                                .find(|v| v.is_default)
+                                .map_or(first.version, |v| v.version),
+                            latest_version: versions.iter().map(|v| v.version).max().unwrap_or(0),
+                        };
+                        obs.templates.insert(
+                            reference,
+                            ObservedTemplate {
+                                template,
+                                versions,
+                                complete: false,
+                            },
+                        );
+                    }
+                    // Not in the account-wide listing: ask for the template itself before
+                    // calling it missing (a listing cut short must not read as "not found").
+                    None => self.observe_template(config, &reference, &mut obs).await?,
+                }
+            }
+        }
+
+        // 3. Images: the candidates and the AMIs of the versions known so far.
+        let ids = planner::wanted_images(config, &obs);
+        let images = self.read_images(&ids).await;
+        merge_images(config, &mut obs, images)?;
+
+        // 4. The details, only for targets that may change: a fleet that is current costs the
+        //    batched reads above and nothing more (its instances' AMIs follow from the versions
+        //    the groups record for them; see `planner::instance_launch`). The reads are
+        //    independent and are sent at the same time.
+        let reads = planner::detail_reads(config, &obs, every_detail);
+        if reads.targets.is_empty() {
+            return Ok(obs);
+        }
+        let instance_chunks: Vec<&[String]> = reads.instances.chunks(1000).collect();
+
+        let (versions, instances, actions, refreshes, providers, topic_results) = futures::join!(
+            in_flight(reads.templates.iter().map(|(_, id)| {
+                self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, move || {
+                    self.aws.describe_launch_template_versions(id)
+                })
+            })),
+            in_flight(instance_chunks.iter().map(|chunk| {
+                self.call(op::DESCRIBE_INSTANCES, move || {
+                    self.aws.describe_instances(chunk)
+                })
+            })),
+            in_flight(reads.scheduled_actions.iter().map(|(_, g)| {
+                self.call(op::DESCRIBE_SCHEDULED_ACTIONS, move || {
+                    self.aws.describe_scheduled_actions(g)
+                })
+            })),
+            in_flight(reads.refreshes.iter().map(|(_, g)| {
+                self.call(op::DESCRIBE_INSTANCE_REFRESHES, move || {
+                    self.aws.describe_instance_refreshes(g)
+                })
+            })),
+            async {
+                if !reads.capacity_providers_for.is_empty() {
+                    Some(
+                        self.call(op::DESCRIBE_CAPACITY_PROVIDERS, || {
+                            self.aws.describe_capacity_providers()
+                        })
+                        .await,
+                    )
+                } else {
+                    None
+                }
+            },
+            in_flight(reads.topics.iter().map(|topic| {
+                self.call(op::GET_TOPIC_ATTRIBUTES, move || {
+                    self.aws.get_topic_attributes(topic)
+                })
+            })),
+        );
+        for ((reference, _), result) in reads.templates.iter().zip(versions) {
+            match result {
+                Ok(versions) => {
+                    if let Some(t) = obs.templates.get_mut(reference) {
+                        t.set_complete(versions);
+                    }
+                }
+                Err(e) => {
+                    let users = targets_where(config, |t| &t.launch_template == reference);
+                    fail(&mut obs, &users, &e)?;
+                }
+            }
+        }
+        for result in instances {
+            match result {
+                Ok(list) => {
+                    for i in list {
+                        obs.instances.insert(i.instance_id.clone(), i);
+                    }
+                }
+                Err(e) => {
+                    let users: Vec<&str> = reads.targets.iter().map(String::as_str).collect();
+                    fail(&mut obs, &users, &e)?;
+                }
+            }
+        }
+        for ((target, g), result) in reads.scheduled_actions.iter().zip(actions) {
+            match result {
+                Ok(list) => {
+                    obs.scheduled_actions.insert(g.clone(), list);
+                }
+                Err(e) => fail(&mut obs, &[target.as_str()], &e)?,
+            }
+        }
+        for ((target, g), result) in reads.refreshes.iter().zip(refreshes) {
+            match result {
+                Ok(list) => {
+                    obs.refreshes.insert(g.clone(), list);
+                }
+                Err(e) => fail(&mut obs, &[target.as_str()], &e)?,
+            }
+        }
+        match providers {
+            Some(Ok(list)) => obs.capacity_providers = Some(list),
+            // Not allowed to read them (an account without ECS permissions): skip the ECS
+            // checks; the plan says so.
+            Some(Err(e)) if e.kind == ErrorKind::AccessDenied => {
+                tracing::warn!(error = %e, "cannot read ECS capacity providers; ECS checks skipped");
+            }
+            Some(Err(e)) => {
+                let rolling: Vec<&str> = reads
+                    .capacity_providers_for
+                    .iter()
+                    .map(String::as_str)
+                    .collect();
+                fail(&mut obs, &rolling, &e)?
+            }
+            None => {}
+        }
+        for (topic, result) in reads.topics.iter().zip(topic_results) {
+            match result {
+                Ok(()) => {
+                    obs.topics.insert(topic.clone(), true);
+                }
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    obs.topics.insert(topic.clone(), false);
+                }
+                Err(e) => {
+                    let affected = targets_where(config, |t| {
+                        t.settings.sns_topic.as_deref() == Some(topic.as_str())
+                    });
+                    fail(&mut obs, &affected, &e)?;
+                }
+            }
+        }
+
+        // 5. What the new reads name: the AMIs of every version and of the running instances,
+        //    and the instance types of the versions and the groups' overrides.
+        let ids = planner::wanted_images(config, &obs);
+        let types = planner::wanted_instance_types(config, &obs);
+        let (images, types) =
+            futures::join!(self.read_images(&ids), self.read_instance_types(&types));
+        merge_images(config, &mut obs, images)?;
+        let all: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+        for result in types {
+            match result {
+                Ok(list) => {
+                    for it in list {
+                        obs.instance_types
+                            .insert(it.instance_type, it.architectures);
+                    }
+                }
+                Err(e) => fail(&mut obs, &all, &e)?,
+            }
+        }
+        Ok(obs)
+    }
+
+    /// A template missing from the account-wide listing: `DescribeLaunchTemplates` for it, then
+    /// all its versions. A template that really does not exist is left out (the planner says so).
+    async fn observe_template(
+        &self,
+        config: &Config,
+        reference: &str,
+        obs: &mut Observation,
+    ) -> Result<(), RunError> {
+        let users = || targets_where(config, |t| t.launch_template == reference);
+        let template = match self
+            .call(op::DESCRIBE_LAUNCH_TEMPLATES, || {
+                self.aws.describe_launch_template(reference)
+            })
+            .await
+        {
+            Ok(template) => template,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return fail(obs, &users(), &e),
+        };
+        let id = template.id.clone();
+        match self
+            .call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, || {
+                self.aws.describe_launch_template_versions(&id)
+            })
+            .await
+        {
+            Ok(versions) => {
+                obs.templates.insert(
+                    reference.to_string(),
+                    ObservedTemplate {
+                        template,
+                        versions,
+                        complete: true,
+                    },
+                );
+                Ok(())
+            }
+            Err(e) => fail(obs, &users(), &e),
+        }
+    }
+
+    /// `DescribeImages` for `ids`, 100 a call, sent at the same time.
+    async fn read_images(&self, ids: &[String]) -> Vec<Result<Vec<Image>, AwsError>> {
+        in_flight(
+            ids.chunks(100).map(|chunk| {
+                self.call(op::DESCRIBE_IMAGES, move || self.aws.describe_images(chunk))
+            }),
+        )
+        .await
+    }
+
+    /// `DescribeInstanceTypes` for `types`, 100 a call. An unknown type fails the whole call:
+    /// such a chunk is asked again one type at a time, and the planner reports the unknown ones
+    /// as "not checked".
+    async fn read_instance_types(
+        &self,
+        types: &[String],
+    ) -> Vec<Result<Vec<InstanceTypeInfo>, AwsError>> {
+        let mut out = Vec::new();
+        for chunk in types.chunks(100) {
+            match self
+                .call(op::DESCRIBE_INSTANCE_TYPES, || {
+                    self.aws.describe_instance_types(chunk)
+                })
+                .await
+            {
+                Err(e) if e.kind == ErrorKind::Invalid => {
+                    for it in chunk {
+                        if let Ok(list) = self
+                            .call(op::DESCRIBE_INSTANCE_TYPES, || {
+                                self.aws.describe_instance_types(std::slice::from_ref(it))
+                            })
+                            .await
+                        {
+                            out.push(Ok(list));
+                        }
+                    }
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+}
+
+/// How many reads of one kind (one operation) are in flight at once. The batched reads of a
+/// fleet are few (one per 10 parameters, per 100 groups, …), so a small bound keeps a large fleet
+/// from bursting into the per-account request-rate limits ("Request throttling for the Amazon EC2
+/// API"; SSM and Auto Scaling throttle the same way) while independent reads still overlap.
+const READS_IN_FLIGHT: usize = 4;
+
+/// Run `reads` with at most [`READS_IN_FLIGHT`] in flight; results in input order.
+async fn in_flight<T>(reads: impl IntoIterator<Item = impl Future<Output = T>>) -> Vec<T> {
+    stream::iter(reads)
+        .buffered(READS_IN_FLIGHT)
+        .collect()
+        .await
+}
+
+fn merge_images(
+    config: &Config,
+    obs: &mut Observation,
+    results: Vec<Result<Vec<Image>, AwsError>>,
+) -> Result<(), RunError> {
+    let all: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+    for result in results {
+        match result {
+            Ok(images) => {
+                for i in images {
+                    obs.images.insert(i.image_id.clone(), i);
+                }
+            }
+            Err(e) => fail(obs, &all, &e)?,
+        }
+    }
+    Ok(())
+}
+
+/// Record an observe error against targets; a crash ends the run.
+fn fail(obs: &mut Observation, targets: &[&str], e: &AwsError) -> Result<(), RunError> {
+    if e.kind == ErrorKind::Crash {
+        return Err(RunError::Crashed(e.clone()));
+    }
+    for t in targets {
+        obs.target_errors
+            .entry(t.to_string())
+            .or_insert_with(|| e.to_string());
+    }
+    Ok(())
+}
+
+/// The names of the targets that match.
+fn targets_where(config: &Config, f: impl Fn(&crate::config::Target) -> bool) -> Vec<&str> {
+    config
+        .targets
+        .iter()
+        .filter(|t| f(t))
+        .map(|t| t.name.as_str())
+        .collect()
+}
+
+fn unique(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    items.filter(|i| seen.insert(i.clone())).collect()
+}
