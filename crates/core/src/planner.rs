@@ -66,6 +66,11 @@ pub mod tags {
     /// the group goes back to its sizes). No tag: the round is surging.
     pub const PHASE: &str = "amiroll:phase";
 
+    /// `min=…,max=…,desired=…` the settle restores when an outside change moved it.
+    pub const SETTLE_CAPACITY: &str = "amiroll:settle-capacity";
+    /// On a recovery round: the AMI whose failure it recovers from.
+    pub const RECOVERING_FROM: &str = "amiroll:recovering-from";
+
     /// Tags removed when a round ends (succeeded or failed).
     pub const ROUND: &[&str] = &[
         ROLLOUT,
@@ -75,6 +80,8 @@ pub mod tags {
         SETTLE_AT,
         ATTEMPT,
         PHASE,
+        SETTLE_CAPACITY,
+        RECOVERING_FROM,
     ];
 }
 
@@ -834,7 +841,10 @@ pub fn plan_target(
     // Failed earlier? Then hold everything for this AMI.
     let failed_groups: Vec<&str> = views
         .iter()
-        .filter(|v| v.group.tags.get(tags::FAILED_AMI).map(String::as_str) == Some(ami.as_str()))
+        .filter(|v| {
+            v.group.tags.get(tags::FAILED_AMI).map(String::as_str) == Some(ami.as_str())
+                || v.group.tags.get(tags::RECOVERING_FROM).map(String::as_str) == Some(ami.as_str())
+        })
         .map(|v| v.group.name.as_str())
         .collect();
 
@@ -1411,6 +1421,9 @@ pub fn plan_target(
                     } else {
                         Event::RolledBack
                     });
+                }
+                if out.announce_failure {
+                    events.push(Event::RolloutFailed);
                 }
                 if out.failed {
                     if !out.already_recorded {

@@ -192,9 +192,10 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                 .is_some_and(|ph| ph.starts_with("settled"))
         {
             let round_ami = g.tags.get(tags::ROLLOUT_AMI).cloned().unwrap_or_default();
-            if g.tags
-                .get(tags::FAILED_AMI)
-                .is_some_and(|bad| *bad != round_ami)
+            if g.tags.contains_key(tags::RECOVERING_FROM)
+                || g.tags
+                    .get(tags::FAILED_AMI)
+                    .is_some_and(|bad| *bad != round_ami)
             {
                 // A recovery round is already taking the group back (to the AMI the fleet ran
                 // before the failed one): stopping it would keep the failed AMI.

@@ -51,10 +51,14 @@ const RECOVERY_FAILED: &str = "recovery failed";
 pub(crate) enum Phase {
     /// The round is open: the old instances are protected, the surge and the settle scheduled.
     Surge,
-    /// The gate passed; amiroll settled the group to `capacity` at `since`.
+    /// The gate passed; amiroll settled the group to `capacity` at `since`. With `keep_new`,
+    /// amiroll protected the new instances for the settle (so that Auto Scaling's AZ balancing,
+    /// which comes before the termination policy, can only take old ones) and lifts that
+    /// protection when the round ends.
     Settled {
         since: Timestamp,
         capacity: Capacity,
+        keep_new: bool,
     },
     /// The round was stopped at `since`; the group goes back to `capacity` with the old
     /// instances protected, so that the scale-in removes the new ones.
@@ -73,8 +77,17 @@ impl Phase {
         let (name, since, cap) = (parts.next()?, parts.next()?, parts.next()?);
         let since = parse_time(since)?;
         let capacity = Capacity::parse(cap)?;
+        let keep_new = match parts.next() {
+            None => false,
+            Some("keep-new") => true,
+            Some(_) => return None,
+        };
         match name {
-            "settled" => Some(Phase::Settled { since, capacity }),
+            "settled" => Some(Phase::Settled {
+                since,
+                capacity,
+                keep_new,
+            }),
             "restore" => Some(Phase::Restore { since, capacity }),
             _ => None,
         }
@@ -130,6 +143,9 @@ pub(crate) struct SurgeOutcome {
     pub(crate) held: Option<String>,
     /// The failure was recorded (and announced) by an earlier run: not announced again.
     pub(crate) already_recorded: bool,
+    /// A failure recorded in this run for another AMI than the round's (a recovery round whose
+    /// start was not followed by its record): announce `rollout-failed`.
+    pub(crate) announce_failure: bool,
 }
 
 impl SurgeOutcome {
@@ -300,7 +316,34 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
         attempt,
         surge_name: format!("{ACTION_PREFIX}{}-surge", g.tags[tags::ROLLOUT]),
         settle_name: format!("{ACTION_PREFIX}{}-settle", g.tags[tags::ROLLOUT]),
+        settle_cap: g
+            .tags
+            .get(tags::SETTLE_CAPACITY)
+            .and_then(|t| Capacity::parse(t))
+            .unwrap_or(original),
     };
+    // A recovery round whose start was not followed by the failure record (a run that stopped
+    // after it announced): record it now, and announce it.
+    if let Some(failed) = g.tags.get(tags::RECOVERING_FROM) {
+        if g.tags.get(tags::FAILED_AMI) != Some(failed) {
+            let reason = g
+                .tags
+                .get(tags::FAILED_REASON)
+                .cloned()
+                .unwrap_or_else(|| format!("the rollout to {failed} failed"));
+            out.act(
+                Action::TagGroup {
+                    group: g.name.clone(),
+                    tags: BTreeMap::from([
+                        (tags::FAILED_AMI.to_string(), failed.clone()),
+                        (tags::FAILED_REASON.to_string(), truncate(&reason, 250)),
+                    ]),
+                },
+                "the run that started the recovery round stopped before it recorded the failure",
+            );
+            out.announce_failure = true;
+        }
+    }
     for a in ours
         .iter()
         .filter(|a| a.name != r.surge_name && a.name != r.settle_name)
@@ -318,7 +361,18 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
     }
     match phase {
         Phase::Surge => surging(inp, &mut out, &r),
-        Phase::Settled { since, capacity } => settled(inp, &mut out, &r, since, capacity, false),
+        Phase::Settled {
+            since,
+            capacity,
+            keep_new,
+        } => settled(
+            inp,
+            &mut out,
+            &r,
+            since,
+            capacity,
+            Settle::Amiroll { keep_new },
+        ),
         Phase::Restore { since, capacity } => restoring(inp, &mut out, &r, since, capacity),
     }
     out
@@ -335,11 +389,21 @@ struct Round {
     attempt: u32,
     surge_name: String,
     settle_name: String,
+    /// The settle sizes as last recorded (`amiroll:settle-capacity`, written when an outside
+    /// change moved them), else the original sizes.
+    settle_cap: Capacity,
 }
 
 impl Round {
     fn gate_opens(&self) -> Timestamp {
         self.settle_at - Duration::minutes(HEALTH_GATE_MINUTES)
+    }
+    /// How many rounds the rollout may take: the rounds a capped surge needs to replace the
+    /// original fleet (`⌈desired ÷ new instances per round⌉`), plus `max_attempts − 1` retries.
+    fn rounds_allowed(&self, max_attempts: u32) -> u32 {
+        let per_round = (self.surged.1 - self.original.desired).max(1);
+        let needed = (self.original.desired.max(1) + per_round - 1) / per_round;
+        (needed.max(1) as u32).saturating_add(max_attempts.max(1) - 1)
     }
 }
 
@@ -361,12 +425,11 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
     if !surge_pending
         && settle.is_none()
         && inp.now >= r.settle_at
-        && g.desired_capacity <= settle_capacity(r.original, 0).desired
+        && g.desired_capacity <= r.settle_cap.desired
     {
         // The scheduled settle fired (or was deleted after its time) and no run passed the
         // gate: with the old instances protected, it removed the new ones.
-        let cap = settle_capacity(r.original, 0);
-        settled(inp, out, r, r.settle_at, cap, true);
+        settled(inp, out, r, r.settle_at, r.settle_cap, Settle::Schedule);
         return;
     }
     if !fleet.unhealthy.is_empty() {
@@ -455,7 +518,11 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         recurrence: None,
     };
 
-    if surge_pending && inp.now >= r.gate_opens() {
+    if surge_pending
+        && inp.now
+            >= r.gate_opens()
+                .max(r.surge_at + Duration::minutes(LATE_ACTION_MINUTES + 1))
+    {
         // The surge should have fired long ago (is `ScheduledActions` suspended?): the round
         // cannot be checked in its gate.
         abort(
@@ -527,6 +594,15 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         None => settle_cap,
     };
     if let (true, Some(settle)) = (delta != 0 && want != settle_cap, settle) {
+        // The sizes are recorded first: a run that finds the settle fired (no run in the gate)
+        // must know what it restored.
+        out.act(
+            Action::TagGroup {
+                group: g.name.clone(),
+                tags: BTreeMap::from([(tags::SETTLE_CAPACITY.to_string(), settle_cap.to_tag())]),
+            },
+            "record the settle sizes that keep the outside change",
+        );
         out.act(
             Action::PutScheduledAction {
                 action: settle_action(settle.start_time, settle_cap),
@@ -556,6 +632,18 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         }
         return;
     }
+    let launching = !fleet.pending.is_empty();
+    if healthy < expected && launching && inp.now < r.settle_at {
+        // A late surge (Auto Scaling may start it up to about 2 minutes late) or slow boots:
+        // wait in the gate; if they are not healthy by the settle, the scheduled settle removes
+        // them (the old instances are protected) or a run stops the round.
+        out.state = format!(
+            "round {}: in the health gate; {healthy}/{expected} new instance(s) healthy, {} still launching",
+            r.id,
+            fleet.pending.len().max(1)
+        );
+        return;
+    }
     if healthy < expected || launched == 0 {
         let why = if g.desired_capacity < r.surged.1 && fleet.on_count() == 0 {
             format!(
@@ -575,14 +663,38 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         );
         return;
     }
-    // The gate passes: settle now.
+    // The gate passes: settle now. The new instances are protected for the settle, unless the
+    // group protects them itself (then amiroll would not know which protection to lift).
+    let new: Vec<&InstanceView> = fleet
+        .healthy
+        .iter()
+        .chain(fleet.pending.iter())
+        .copied()
+        .collect();
+    let keep_new = !new.iter().any(|i| i.protected);
     out.act(
         Action::TagGroup {
             group: g.name.clone(),
-            tags: BTreeMap::from([(tags::PHASE.to_string(), Phase::tag("settled", inp.now, cap))]),
+            tags: BTreeMap::from([(
+                tags::PHASE.to_string(),
+                format!(
+                    "{}{}",
+                    Phase::tag("settled", inp.now, cap),
+                    if keep_new { " keep-new" } else { "" }
+                ),
+            )]),
         },
         format!("{healthy} new instance(s) on {ami} are in service and healthy: the round settles"),
     );
+    if keep_new {
+        protect_old(
+            out,
+            g,
+            &new,
+            true,
+            "keep the new instances: Auto Scaling balances Availability Zones before it applies the termination policy, so only the old instances may be taken",
+        );
+    }
     finish_settle(
         out,
         g,
@@ -672,18 +784,45 @@ fn settle_capacity(original: Capacity, delta: i32) -> Capacity {
 }
 
 /// After the settle: the outcome, judged from the running fleet.
+/// Who settled a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    /// amiroll, in the health gate (`keep_new`: it protected the new instances for the settle).
+    Amiroll { keep_new: bool },
+    /// The scheduled settle, as a dead man's switch: no run passed the gate.
+    Schedule,
+}
+
 fn settled(
     inp: &SurgeInput,
     out: &mut SurgeOutcome,
     r: &Round,
     since: Timestamp,
     cap: Capacity,
-    by_schedule: bool,
+    how: Settle,
 ) {
     let g = inp.group;
     let ami = inp.rollout_ami;
     let fleet = Fleet::of(inp.instances, ami);
+    let by_schedule = how == Settle::Schedule;
+    let keep_new = how == Settle::Amiroll { keep_new: true };
+    let new: Vec<&InstanceView> = fleet
+        .healthy
+        .iter()
+        .chain(fleet.pending.iter())
+        .chain(fleet.unhealthy.iter())
+        .copied()
+        .collect();
     if !by_schedule {
+        if keep_new && !fleet.old.is_empty() {
+            protect_old(
+                out,
+                g,
+                &new,
+                true,
+                "keep the new instances while the old ones are removed",
+            );
+        }
         protect_old(
             out,
             g,
@@ -722,6 +861,17 @@ fn settled(
             return;
         }
     }
+    let live = inp.instances.len() as i32;
+    if keep_new && live <= g.desired_capacity {
+        // The scale-in is done: amiroll lifts the protection it put on the new instances.
+        protect_old(
+            out,
+            g,
+            &new,
+            false,
+            "the settle is done; amiroll lifts the protection it set on the new instances",
+        );
+    }
     if let Some(reason) = inp.force_abort {
         if fleet.on_count() > 0 {
             start_recovery(inp, out, reason, r.attempt);
@@ -749,7 +899,6 @@ fn settled(
         );
         return;
     }
-    let live = inp.instances.len() as i32;
     if live > g.desired_capacity {
         out.state = format!(
             "round {}: scale-in under way ({live} instance(s) for desired {})",
@@ -797,7 +946,12 @@ fn settled(
             ids(&fleet.old)
         )
     };
-    if r.attempt < inp.settings.max_attempts {
+    let allowed = if missed {
+        inp.settings.max_attempts
+    } else {
+        r.rounds_allowed(inp.settings.max_attempts)
+    };
+    if r.attempt < allowed {
         out.warnings.push(format!(
             "group `{}`: {why}; starting round {}{}",
             g.name,
@@ -976,13 +1130,21 @@ fn abort(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round, reason: &str) {
         start_recovery(inp, out, reason, r.attempt);
         return;
     }
-    let surged = g.desired_capacity != r.original.desired;
-    let delta = if surged && g.desired_capacity != r.surged.1 {
-        g.desired_capacity - r.surged.1
-    } else {
-        0
-    };
-    let cap = settle_capacity(r.original, delta);
+    let surge_pending = inp.pending.iter().any(|a| a.name == r.surge_name);
+    let cap =
+        if surge_pending || (g.desired_capacity <= r.original.desired && fleet.on_count() == 0) {
+            // The surge has not fired: whatever the capacity is now is someone else's (or the
+            // original); the restore keeps it, never below the original unless they asked for less.
+            Capacity {
+                min: r.original.min,
+                max: r.original.max.max(g.desired_capacity),
+                desired: g.desired_capacity.max(r.original.min),
+            }
+        } else if g.desired_capacity != r.surged.1 && g.desired_capacity != r.settle_cap.desired {
+            settle_capacity(r.original, g.desired_capacity - r.surged.1)
+        } else {
+            r.settle_cap
+        };
     out.act(
         Action::TagGroup {
             group: g.name.clone(),
@@ -1052,7 +1214,13 @@ fn restore_steps(
         );
         return;
     }
-    if fleet.on_count() > 0 && live > cap.desired {
+    let new_unprotected = fleet
+        .healthy
+        .iter()
+        .chain(fleet.pending.iter())
+        .chain(fleet.unhealthy.iter())
+        .any(|i| !i.protected);
+    if fleet.on_count() > 0 && live > cap.desired && new_unprotected {
         out.state = format!(
             "rollout failed: {reason}; removing {} instance(s) on {}",
             fleet.on_count(),
@@ -1176,6 +1344,19 @@ fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &str, attemp
     let mut sub = SurgeOutcome::default();
     start_round(&rec, &mut sub, 1, &instances_off);
     if sub.started {
+        // The recovery round says what it recovers from, with its own tags (before the
+        // notification): a run that stops after announcing still knows the AMI failed.
+        for a in sub.actions.iter_mut() {
+            if let Action::TagGroup { tags: t, .. } = &mut a.action {
+                if t.contains_key(tags::ROLLOUT) {
+                    t.insert(
+                        tags::RECOVERING_FROM.to_string(),
+                        inp.rollout_ami.to_string(),
+                    );
+                    t.insert(tags::FAILED_REASON.to_string(), truncate(reason, 250));
+                }
+            }
+        }
         // The failed round's own actions must not fire into the recovery round.
         let keep = rollout_id(&g.name, back, 1);
         for a in inp
@@ -1362,10 +1543,13 @@ pub(crate) fn start_round(
             return;
         }
     }
-    // After a failed round the group may still be surged: its real size is the recorded original.
+    // After a failed round the group may still be surged: its real size is the recorded original
+    // — or, within a rollout, the settle sizes that kept an outside change.
     let original = if g.tags.contains_key(tags::FAILED_AMI) || in_round {
         g.tags
-            .get(tags::ORIGINAL)
+            .get(tags::SETTLE_CAPACITY)
+            .filter(|_| in_round)
+            .or_else(|| g.tags.get(tags::ORIGINAL))
             .and_then(|t| Capacity::parse(t))
             .unwrap_or_else(|| Capacity::of(g))
     } else {
@@ -1449,11 +1633,16 @@ pub(crate) fn start_round(
             format!("{}:{rv}", inp.template_id),
         );
     }
-    if g.tags.contains_key(tags::PHASE) {
+    let stale: Vec<String> = [tags::PHASE, tags::SETTLE_CAPACITY]
+        .iter()
+        .filter(|k| g.tags.contains_key(**k))
+        .map(|k| k.to_string())
+        .collect();
+    if !stale.is_empty() {
         out.act(
             Action::UntagGroup {
                 group: g.name.clone(),
-                keys: vec![tags::PHASE.to_string()],
+                keys: stale,
             },
             "a new round begins",
         );

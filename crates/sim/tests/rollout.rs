@@ -623,22 +623,24 @@ fn a_surge_capped_by_the_ceiling_replaces_the_fleet_in_rounds() {
 }
 
 #[test]
-fn a_capped_surge_that_az_balance_defeats_fails_safely() {
+fn a_capped_surge_across_two_zones_is_not_defeated_by_az_balancing() {
     // Two AZs: scale-in balances AZs before any termination policy ("Control which Auto Scaling
-    // instances terminate during scale in"), so a one-instance surge can keep removing new
-    // instances. After max_attempts rounds the rollout stops with the capacity restored and the
-    // old instance named, never past the ceiling.
+    // instances terminate during scale in"), so with only the old instances unprotected a
+    // one-instance surge could keep removing new instances. amiroll protects the new instances
+    // for its settle, so each round removes an old one, and the rollout ends, never past the
+    // ceiling and never below the original healthy capacity.
     let w = World::new().setting("surge_max_capacity = 3");
     w.publish(NEW);
     let last = w.converge();
     let t = &last.targets[0];
-    assert_eq!(t.plan.status, TargetStatus::Failed, "{:#?}", t.plan);
-    assert!(
-        t.plan.groups[0].state.contains("still run an old AMI"),
-        "{}",
-        t.plan.groups[0].state
-    );
-    assert_eq!(w.sim.group_capacity("web"), (1, 4, 2));
+    assert_eq!(t.plan.status, TargetStatus::Current, "{:#?}", t.plan);
+    w.assert_converged("web", NEW, (1, 4, 2));
     assert!(w.sim.max_capacity_seen("web") <= 3);
     assert!(w.sim.min_in_service_healthy_seen("web") >= 2);
+    let g = w.sim.group("web");
+    assert!(
+        g.instances.iter().all(|i| !i.protected_from_scale_in),
+        "amiroll lifted every protection it set: {:?}",
+        g.instances
+    );
 }
