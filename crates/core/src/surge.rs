@@ -493,7 +493,10 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
     // The settle the group will get: the original sizes, plus whatever a person or a scaling
     // policy added to (or took from) the surged capacity since the surge.
     let surge_fired = !surge_pending && (inp.now >= r.surge_at || fleet.on_count() > 0);
+    // A surge tag that does not surge (written from a stale view) says nothing about outside
+    // changes.
     let delta = if surge_fired
+        && r.surged.1 > r.original.desired
         && g.desired_capacity != r.surged.1
         && g.desired_capacity != r.original.desired
     {
@@ -1411,9 +1414,19 @@ fn rebuild_lost_round(
     let settle = ours
         .iter()
         .find(|a| a.name == format!("{ACTION_PREFIX}{round}-settle"))?;
+    // What the surge was: its action, or — once it fired — the group's surged size. A view with
+    // the settle alone and a group at its settle size says nothing (it may be a stale one, taken
+    // while another run was starting the round).
     let surge = ours
         .iter()
         .find(|a| a.name == format!("{ACTION_PREFIX}{round}-surge"));
+    if surge.is_none()
+        && settle
+            .desired_capacity
+            .is_none_or(|d| g.desired_capacity <= d)
+    {
+        return None;
+    }
     let original = g
         .tags
         .get(tags::ORIGINAL)
