@@ -4,6 +4,7 @@
 
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::engine::{ApplyReport, CallCounts, Engine, RetryPolicy, RunError};
@@ -163,11 +164,19 @@ where
 {
     let work = &work;
     let mut done: Vec<(Place, Result<T, String>)> = stream::iter(ports)
-        .map(|(place, port)| async move {
-            match port {
-                Ok(aws) => (place.clone(), Ok(work(aws).await)),
-                Err(e) => (place.clone(), Err(format!("cannot connect: {e}"))),
+        .map(|(place, port)| {
+            let span = tracing::info_span!(
+                "place",
+                account = place.account.as_deref().unwrap_or("-"),
+                region = place.region.as_deref().unwrap_or("-")
+            );
+            async move {
+                match port {
+                    Ok(aws) => (place.clone(), Ok(work(aws).await)),
+                    Err(e) => (place.clone(), Err(format!("cannot connect: {e}"))),
+                }
             }
+            .instrument(span)
         })
         .buffer_unordered(config.scope.concurrency.max(1))
         .collect()

@@ -187,6 +187,25 @@ pub enum Action {
 }
 
 impl Action {
+    /// The Auto Scaling group the action changes, if it changes one.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            Action::PinGroupVersion { group, .. }
+            | Action::SetTerminationPolicies { group, .. }
+            | Action::TagGroup { group, .. }
+            | Action::UntagGroup { group, .. }
+            | Action::DeleteScheduledAction { group, .. }
+            | Action::StartInstanceRefresh { group, .. }
+            | Action::RollbackInstanceRefresh { group }
+            | Action::SetInstanceProtection { group, .. }
+            | Action::SetCapacity { group, .. } => Some(group),
+            Action::PutScheduledAction { action } => Some(&action.group_name),
+            Action::CreateVersion { .. }
+            | Action::SetDefaultVersion { .. }
+            | Action::DeleteVersions { .. } => None,
+        }
+    }
+
     /// A one-line description for people.
     pub fn describe(&self) -> String {
         match self {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tracing::Instrument;
 
 use super::{Engine, RunError, DEADLINE_MARGIN};
 use crate::model::*;
@@ -41,7 +42,8 @@ impl<'a, A: Aws> Engine<'a, A> {
         let mut targets = Vec::new();
         let mut stopped_at_deadline: Option<DeadlineStop> = None;
         for tp in plan.targets {
-            let (outcome, stop) = self.apply_target(tp, dry_run).await?;
+            let span = tracing::info_span!("target", target = %tp.target, strategy = %tp.strategy);
+            let (outcome, stop) = self.apply_target(tp, dry_run).instrument(span).await?;
             if let Some(reason) = stop {
                 stopped_at_deadline
                     .get_or_insert_with(|| DeadlineStop {
@@ -230,7 +232,12 @@ impl<'a, A: Aws> Engine<'a, A> {
                 ));
                 return Ok(Applied::OutOfTime(reason));
             }
-            match self.execute(&pa.action, created).await {
+            let span = tracing::info_span!(
+                "action",
+                group = pa.action.group().unwrap_or("-"),
+                action = %pa.action.describe()
+            );
+            match self.execute(&pa.action, created).instrument(span).await {
                 Ok(detail) => {
                     tracing::info!(target = %outcome.plan.target, action = %pa.action.describe(), "done");
                     outcome.results.push(ActionResult {

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::model::*;
@@ -118,14 +119,21 @@ impl<'a, A: Aws> Engine<'a, A> {
         let mut attempt = 1;
         loop {
             self.count(op);
-            match f().await {
+            let span = tracing::debug_span!("aws", op, attempt);
+            let result = f().instrument(span.clone()).await;
+            match &result {
+                Ok(_) => span.in_scope(|| tracing::debug!("ok")),
+                Err(e) => span
+                    .in_scope(|| tracing::debug!(code = %e.code, kind = ?e.kind, "{}", e.message)),
+            }
+            match result {
                 Err(e) if e.kind.is_retryable() && attempt < self.retry.max_attempts => {
                     let delay = self
                         .retry
                         .base_delay
                         .saturating_mul(1 << (attempt - 1).min(10))
                         .min(self.retry.max_delay);
-                    tracing::debug!(operation = op, attempt, code = %e.code, "retrying after {delay:?}");
+                    span.in_scope(|| tracing::debug!(code = %e.code, "retrying after {delay:?}"));
                     self.aws.sleep(delay).await;
                     attempt += 1;
                 }
@@ -148,8 +156,15 @@ impl<'a, A: Aws> Engine<'a, A> {
         opts: &planner::PlanOptions,
     ) -> Result<ApplyReport, RunError> {
         let config = self.discover(config).await?;
-        let obs = self.observe(&config).await?;
+        let obs = self
+            .observe(&config)
+            .instrument(tracing::info_span!(
+                "observe",
+                targets = config.targets.len()
+            ))
+            .await?;
         let plan = planner::plan_with(&config, &obs, opts);
+        log_plan(&plan);
         self.apply(plan, dry_run).await
     }
 
@@ -177,15 +192,55 @@ impl<'a, A: Aws> Engine<'a, A> {
     /// Roll the named targets back (see [`crate::rollback`]), or with `dry_run` show how.
     pub async fn rollback(&self, config: &Config, dry_run: bool) -> Result<ApplyReport, RunError> {
         let config = self.discover(config).await?;
-        let obs = self.observe_with(&config, true).await?;
+        let obs = self
+            .observe_with(&config, true)
+            .instrument(tracing::info_span!(
+                "observe",
+                targets = config.targets.len()
+            ))
+            .await?;
         let plan = crate::rollback::plan_rollback(&config, &obs);
+        log_plan(&plan);
         self.apply(plan, dry_run).await
     }
 
     /// Observe and plan, changing nothing.
     pub async fn plan(&self, config: &Config) -> Result<Plan, RunError> {
         let config = self.discover(config).await?;
-        let obs = self.observe(&config).await?;
-        Ok(planner::plan(&config, &obs))
+        let obs = self
+            .observe(&config)
+            .instrument(tracing::info_span!(
+                "observe",
+                targets = config.targets.len()
+            ))
+            .await?;
+        let plan = planner::plan(&config, &obs);
+        log_plan(&plan);
+        Ok(plan)
+    }
+}
+
+/// One event per target and per group of a plan, so a log shows each rollout's story: what was
+/// found, what the plan does, why.
+fn log_plan(plan: &Plan) {
+    for t in &plan.targets {
+        let span = tracing::info_span!("target", target = %t.target, strategy = %t.strategy);
+        let _enter = span.enter();
+        tracing::info!(
+            status = ?t.status,
+            event = t.event.map(|e| e.as_str()),
+            actions = t.actions.len(),
+            "{}",
+            t.summary
+        );
+        for g in &t.groups {
+            tracing::info!(group = %g.name, desired = g.desired_capacity, "{}", g.state);
+        }
+        for f in &t.findings {
+            tracing::info!(level = ?f.level, "{}", f.message);
+        }
+        for e in &t.errors {
+            tracing::warn!("{e}");
+        }
     }
 }
