@@ -27,6 +27,12 @@ pub enum Strategy {
     None,
 }
 
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Strategy {
     pub fn as_str(self) -> &'static str {
         match self {

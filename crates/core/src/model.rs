@@ -1,5 +1,6 @@
 //! What the observe step saw, the plan the planner makes from it, and the report of applying it.
 
+pub use crate::config::Strategy;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -440,7 +441,7 @@ pub struct GroupReport {
 /// Progress of a rollout in flight, for `status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RolloutProgress {
-    pub strategy: String,
+    pub strategy: Strategy,
     /// 0–100 when known.
     pub percent: Option<i32>,
     /// E.g. the refresh status and reason, or the surge's time left.
@@ -479,7 +480,7 @@ pub struct TargetPlan {
     pub summary: String,
     pub template_id: Option<String>,
     pub target_ami: Option<TargetAmi>,
-    pub strategy: String,
+    pub strategy: Strategy,
     pub groups: Vec<GroupReport>,
     pub findings: Vec<Finding>,
     /// Errors that stop this target (bad input, refused situations). No actions when non-empty.
@@ -520,8 +521,34 @@ pub struct ActionResult {
     pub action: String,
     pub reason: String,
     /// `done`, `failed` or `not-done` (skipped after an earlier failure or in a dry run).
-    pub result: String,
+    pub result: StepResult,
     pub detail: Option<String>,
+}
+
+/// What became of one planned action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepResult {
+    Done,
+    Failed,
+    /// Skipped: after an earlier failure, in a dry run, or at the deadline.
+    NotDone,
+}
+
+impl StepResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepResult::Done => "done",
+            StepResult::Failed => "failed",
+            StepResult::NotDone => "not-done",
+        }
+    }
+}
+
+impl std::fmt::Display for StepResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A target after apply.

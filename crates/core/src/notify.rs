@@ -167,7 +167,7 @@ mod tests {
                 summary,
                 template_id: Some("lt-0123456789abcdef0".to_string()),
                 target_ami: None,
-                strategy: "scheduled-surge".to_string(),
+                strategy: crate::config::Strategy::ScheduledSurge,
                 groups: Vec::new(),
                 findings: Vec::new(),
                 errors: Vec::new(),

@@ -640,7 +640,7 @@ impl Builder {
                 summary: String::new(),
                 template_id: None,
                 target_ami: None,
-                strategy: target.settings.strategy.as_str().to_string(),
+                strategy: target.settings.strategy,
                 groups: Vec::new(),
                 findings: Vec::new(),
                 errors: Vec::new(),
@@ -2069,7 +2069,7 @@ fn surge_progress(
         .count();
     let settle = g.tags.get(tags::SETTLE_AT).and_then(|t| parse_time(t));
     RolloutProgress {
-        strategy: "scheduled-surge".to_string(),
+        strategy: Strategy::ScheduledSurge,
         percent: Some(((on * 100) / total) as i32),
         detail: match settle {
             Some(at) if at > now => format!(
@@ -2191,7 +2191,7 @@ fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
         out.in_flight = true;
         let pct = r.percentage_complete.unwrap_or(0);
         out.progress = Some(RolloutProgress {
-            strategy: "instance-refresh".to_string(),
+            strategy: Strategy::InstanceRefresh,
             percent: Some(pct),
             detail: format!(
                 "{} {}{}",

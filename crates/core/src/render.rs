@@ -108,7 +108,11 @@ pub fn report_text(report: &ApplyReport) -> String {
     }
     for t in &report.targets {
         target_header(&mut out, &t.plan);
-        if !report.dry_run && t.results.iter().any(|r| r.result == "done") {
+        if !report.dry_run
+            && t.results
+                .iter()
+                .any(|r| r.result == crate::model::StepResult::Done)
+        {
             out.push_str("  (state above is as observed before these changes)\n");
         }
         if t.results.is_empty() {

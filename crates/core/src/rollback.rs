@@ -36,7 +36,7 @@ fn blank(t: &Target) -> TargetPlan {
         summary: String::new(),
         template_id: None,
         target_ami: None,
-        strategy: t.settings.strategy.as_str().to_string(),
+        strategy: t.settings.strategy,
         groups: Vec::new(),
         findings: Vec::new(),
         errors: Vec::new(),

@@ -2,6 +2,7 @@
 //! failed, and the notification sent. Built from the engine's report (apply) or plan (plan).
 
 use amiroll_core::engine::{ActionResult, ApplyReport, DeadlineStop, TargetOutcome};
+use amiroll_core::model::StepResult;
 use amiroll_core::model::{Plan, RolloutProgress, TargetPlan, TargetStatus};
 use amiroll_core::port::Timestamp;
 use serde::Serialize;
@@ -149,7 +150,7 @@ impl TargetSummary {
             target: plan.target.clone(),
             status: plan.status,
             summary: plan.summary.clone(),
-            strategy: plan.strategy.clone(),
+            strategy: plan.strategy.as_str().to_string(),
             target_ami: plan.target_ami.as_ref().map(|a| a.image_id.clone()),
             changed: Vec::new(),
             not_done: Vec::new(),
@@ -167,14 +168,14 @@ impl TargetSummary {
     fn from_outcome(outcome: &TargetOutcome) -> Self {
         let mut t = TargetSummary::base(&outcome.plan);
         for r in &outcome.results {
-            match r.result.as_str() {
-                "done" => t.changed.push(step(r)),
-                "failed" => t.errors.push(format!(
+            match r.result {
+                StepResult::Done => t.changed.push(step(r)),
+                StepResult::Failed => t.errors.push(format!(
                     "{}: {}",
                     r.action,
                     r.detail.as_deref().unwrap_or("failed")
                 )),
-                _ => t.not_done.push(step(r)),
+                StepResult::NotDone => t.not_done.push(step(r)),
             }
         }
         t.apply_error = outcome.apply_error.clone();
@@ -213,7 +214,7 @@ fn step(r: &ActionResult) -> Step {
 fn in_flight(group: &str, r: &RolloutProgress) -> InFlight {
     InFlight {
         group: group.to_string(),
-        strategy: r.strategy.clone(),
+        strategy: r.strategy.as_str().to_string(),
         percent: r.percent,
         detail: r.detail.clone(),
     }

@@ -57,7 +57,12 @@ fn the_deadline_reached_mid_plan_stops_the_writes_and_the_next_run_finishes() {
     assert_eq!(stop.reason, reason);
     assert_eq!(stop.targets, vec!["web".to_string()]);
     let t = &report.targets[0];
-    assert_eq!(t.results[0].result, "done", "{:#?}", t.results);
+    assert_eq!(
+        t.results[0].result,
+        amiroll_core::model::StepResult::Done,
+        "{:#?}",
+        t.results
+    );
     assert!(t.results[0].action.starts_with("create a version"));
     let not_done: Vec<&str> = t.results[1..].iter().map(|r| r.action.as_str()).collect();
     assert!(!not_done.is_empty());
@@ -66,7 +71,7 @@ fn the_deadline_reached_mid_plan_stops_the_writes_and_the_next_run_finishes() {
         "{not_done:?}"
     );
     for r in &t.results[1..] {
-        assert_eq!(r.result, "not-done", "{r:?}");
+        assert_eq!(r.result, amiroll_core::model::StepResult::NotDone, "{r:?}");
         assert_eq!(r.detail.as_deref(), Some(reason), "{r:?}");
     }
     let e = t.apply_error.as_deref().expect("the outcome says so");
@@ -107,7 +112,10 @@ fn a_deadline_already_too_close_changes_nothing_and_sends_nothing() {
     assert_eq!(w.sim.call_count(op::PUBLISH), 0);
     let t = &report.targets[0];
     assert!(!t.plan.actions.is_empty());
-    assert!(t.results.iter().all(|r| r.result == "not-done"));
+    assert!(t
+        .results
+        .iter()
+        .all(|r| r.result == amiroll_core::model::StepResult::NotDone));
     assert_eq!(
         t.apply_error.as_deref(),
         Some("stopped before the Lambda's deadline: 9 s left, margin 10 s — nothing was changed; the next run resumes from what is really there")

@@ -573,7 +573,10 @@ fn dry_run_changes_nothing_and_sends_nothing() {
     let r = futures::executor::block_on(engine.run(&w.config(), true)).expect("runs");
     assert!(r.dry_run);
     assert!(!r.targets[0].results.is_empty());
-    assert!(r.targets[0].results.iter().all(|x| x.result == "not-done"));
+    assert!(r.targets[0]
+        .results
+        .iter()
+        .all(|x| x.result == amiroll_core::model::StepResult::NotDone));
     assert!(w.writes().is_empty());
     assert_eq!(w.sim.call_count(op::PUBLISH), 0);
 }

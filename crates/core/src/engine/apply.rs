@@ -83,7 +83,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                 .map(|a| ActionResult {
                     action: a.action.describe(),
                     reason: a.reason.clone(),
-                    result: "not-done".to_string(),
+                    result: StepResult::NotDone,
                     detail: Some("dry run".to_string()),
                 })
                 .collect();
@@ -113,7 +113,7 @@ impl<'a, A: Aws> Engine<'a, A> {
         } else {
             outcome.plan.event
         };
-        let changed_something = outcome.results.iter().any(|r| r.result == "done");
+        let changed_something = outcome.results.iter().any(|r| r.result == StepResult::Done);
         let late = if changed_something {
             None
         } else {
@@ -191,7 +191,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                 outcome.results.push(ActionResult {
                     action: r.action.describe(),
                     reason: r.reason.clone(),
-                    result: "not-done".to_string(),
+                    result: StepResult::NotDone,
                     detail: Some(why.clone()),
                 });
             }
@@ -214,7 +214,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                     outcome.results.push(ActionResult {
                         action: rest.action.describe(),
                         reason: rest.reason.clone(),
-                        result: "not-done".to_string(),
+                        result: StepResult::NotDone,
                         detail: Some(reason.clone()),
                     });
                 }
@@ -243,7 +243,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                     outcome.results.push(ActionResult {
                         action: pa.action.describe(),
                         reason: pa.reason.clone(),
-                        result: "done".to_string(),
+                        result: StepResult::Done,
                         detail,
                     })
                 }
@@ -254,14 +254,14 @@ impl<'a, A: Aws> Engine<'a, A> {
                     outcome.results.push(ActionResult {
                         action: pa.action.describe(),
                         reason: pa.reason.clone(),
-                        result: "failed".to_string(),
+                        result: StepResult::Failed,
                         detail: Some(e.to_string()),
                     });
                     for rest in &actions[i + 1..] {
                         outcome.results.push(ActionResult {
                             action: rest.action.describe(),
                             reason: rest.reason.clone(),
-                            result: "not-done".to_string(),
+                            result: StepResult::NotDone,
                             detail: Some("skipped after the failure above".to_string()),
                         });
                     }
@@ -605,7 +605,7 @@ fn done_so_far(outcome: &TargetOutcome) -> Vec<String> {
     outcome
         .results
         .iter()
-        .filter(|r| r.result == "done")
+        .filter(|r| r.result == StepResult::Done)
         .map(|r| r.action.clone())
         .collect()
 }
