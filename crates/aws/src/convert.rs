@@ -1,9 +1,18 @@
-//! Small conversions between SDK shapes and the port's.
+//! Conversions between SDK shapes and the port's: the small ones, and one `map_*` per SDK type the
+//! port reads (a required member that is missing is a `MalformedResponse`).
 
-use amiroll_core::port::{TemplateSpec, Timestamp};
+use std::collections::BTreeMap;
+
+use amiroll_core::port::{
+    AutoScalingGroup, AwsError, CapacityProvider, Ec2Instance, GroupInstance, Image,
+    InstanceOverride, InstanceRefresh, LaunchTemplate, LaunchTemplateVersion, MixedInstancesPolicy,
+    RefreshPreferences, ScheduledAction, StartRefreshRequest, TemplateSpec, Timestamp,
+};
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_smithy_types::DateTime;
 use chrono::Utc;
+
+use crate::error::malformed;
 
 /// An SDK timestamp as a port timestamp (`None` if out of chrono's range).
 pub(crate) fn timestamp(t: &DateTime) -> Option<Timestamp> {
@@ -43,9 +52,307 @@ pub(crate) fn sdk_template_spec(spec: &TemplateSpec) -> LaunchTemplateSpecificat
         .build()
 }
 
+/// The tag EC2 puts on instances launched from a launch template ("Launch an instance from a
+/// launch template": `aws:ec2launchtemplate:id` / `aws:ec2launchtemplate:version`).
+const TAG_TEMPLATE_ID: &str = "aws:ec2launchtemplate:id";
+const TAG_TEMPLATE_VERSION: &str = "aws:ec2launchtemplate:version";
+
+pub(crate) fn required<T>(
+    value: Option<T>,
+    operation: &'static str,
+    what: &str,
+) -> Result<T, AwsError> {
+    value.ok_or_else(|| malformed(operation, what))
+}
+
+pub(crate) fn map_template(
+    operation: &'static str,
+    t: &aws_sdk_ec2::types::LaunchTemplate,
+) -> Result<LaunchTemplate, AwsError> {
+    Ok(LaunchTemplate {
+        id: required(t.launch_template_id(), operation, "LaunchTemplateId")?.to_owned(),
+        name: t.launch_template_name().unwrap_or_default().to_owned(),
+        default_version: required(
+            t.default_version_number().and_then(version_number),
+            operation,
+            "DefaultVersionNumber",
+        )?,
+        latest_version: required(
+            t.latest_version_number().and_then(version_number),
+            operation,
+            "LatestVersionNumber",
+        )?,
+    })
+}
+
+pub(crate) fn map_version(
+    operation: &'static str,
+    v: &aws_sdk_ec2::types::LaunchTemplateVersion,
+) -> Result<LaunchTemplateVersion, AwsError> {
+    let data = v.launch_template_data();
+    Ok(LaunchTemplateVersion {
+        template_id: required(v.launch_template_id(), operation, "LaunchTemplateId")?.to_owned(),
+        template_name: v.launch_template_name().map(str::to_owned),
+        version: required(
+            v.version_number().and_then(version_number),
+            operation,
+            "VersionNumber",
+        )?,
+        description: v.version_description().map(str::to_owned),
+        image_id: data.and_then(|d| d.image_id()).map(str::to_owned),
+        instance_type: data
+            .and_then(|d| d.instance_type())
+            .map(|t| t.as_str().to_owned()),
+        is_default: v.default_version().unwrap_or(false),
+        create_time: v.create_time().and_then(timestamp),
+    })
+}
+
+pub(crate) fn map_image(
+    operation: &'static str,
+    i: &aws_sdk_ec2::types::Image,
+) -> Result<Image, AwsError> {
+    Ok(Image {
+        image_id: required(i.image_id(), operation, "ImageId")?.to_owned(),
+        name: i.name().map(str::to_owned),
+        state: i.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        architecture: i
+            .architecture()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default(),
+        creation_date: i.creation_date().and_then(parse_iso8601),
+        deprecation_time: i.deprecation_time().and_then(parse_iso8601),
+        owner_id: i.owner_id().map(str::to_owned),
+        owner_alias: i.image_owner_alias().map(str::to_owned),
+    })
+}
+
+pub(crate) fn map_instance(
+    operation: &'static str,
+    i: &aws_sdk_ec2::types::Instance,
+) -> Result<Ec2Instance, AwsError> {
+    let tag = |key: &str| {
+        i.tags()
+            .iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+    };
+    Ok(Ec2Instance {
+        instance_id: required(i.instance_id(), operation, "InstanceId")?.to_owned(),
+        image_id: i.image_id().unwrap_or_default().to_owned(),
+        state: i
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_default(),
+        launch_time: i.launch_time().and_then(timestamp),
+        launch_template_id: tag(TAG_TEMPLATE_ID).map(str::to_owned),
+        launch_template_version: tag(TAG_TEMPLATE_VERSION).and_then(|v| v.parse().ok()),
+    })
+}
+
+pub(crate) fn map_group(
+    operation: &'static str,
+    g: &aws_sdk_autoscaling::types::AutoScalingGroup,
+) -> Result<AutoScalingGroup, AwsError> {
+    let mixed_instances_policy = g.mixed_instances_policy().map(|p| {
+        let lt = p.launch_template();
+        MixedInstancesPolicy {
+            template: lt
+                .and_then(|l| l.launch_template_specification())
+                .map(template_spec)
+                .unwrap_or(TemplateSpec {
+                    template_id: None,
+                    template_name: None,
+                    version: None,
+                }),
+            overrides: lt
+                .map(|l| l.overrides())
+                .unwrap_or_default()
+                .iter()
+                .map(|o| InstanceOverride {
+                    instance_type: o.instance_type().map(str::to_owned),
+                    template: o.launch_template_specification().map(template_spec),
+                })
+                .collect(),
+        }
+    });
+    let instances = g
+        .instances()
+        .iter()
+        .map(|i| {
+            Ok(GroupInstance {
+                instance_id: required(i.instance_id(), operation, "Instances.InstanceId")?
+                    .to_owned(),
+                lifecycle_state: i
+                    .lifecycle_state()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                health_status: i.health_status().unwrap_or_default().to_owned(),
+                protected_from_scale_in: i.protected_from_scale_in().unwrap_or(false),
+                availability_zone: i.availability_zone().unwrap_or_default().to_owned(),
+                launch_template: i.launch_template().map(template_spec),
+            })
+        })
+        .collect::<Result<Vec<_>, AwsError>>()?;
+    let tags = g
+        .tags()
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect::<BTreeMap<_, _>>();
+    Ok(AutoScalingGroup {
+        name: required(
+            g.auto_scaling_group_name(),
+            operation,
+            "AutoScalingGroupName",
+        )?
+        .to_owned(),
+        arn: g.auto_scaling_group_arn().map(str::to_owned),
+        min_size: g.min_size().unwrap_or_default(),
+        max_size: g.max_size().unwrap_or_default(),
+        desired_capacity: g.desired_capacity().unwrap_or_default(),
+        launch_template: g.launch_template().map(template_spec),
+        mixed_instances_policy,
+        termination_policies: g.termination_policies().to_vec(),
+        suspended_processes: g
+            .suspended_processes()
+            .iter()
+            .filter_map(|p| p.process_name().map(str::to_owned))
+            .collect(),
+        instances,
+        tags,
+    })
+}
+
+pub(crate) fn map_scheduled_action(
+    operation: &'static str,
+    a: &aws_sdk_autoscaling::types::ScheduledUpdateGroupAction,
+) -> Result<ScheduledAction, AwsError> {
+    Ok(ScheduledAction {
+        group_name: required(
+            a.auto_scaling_group_name(),
+            operation,
+            "AutoScalingGroupName",
+        )?
+        .to_owned(),
+        name: required(a.scheduled_action_name(), operation, "ScheduledActionName")?.to_owned(),
+        // `Time` is the deprecated alias of `StartTime`.
+        start_time: required(
+            a.start_time().or(a.time()).and_then(timestamp),
+            operation,
+            "StartTime",
+        )?,
+        min_size: a.min_size(),
+        max_size: a.max_size(),
+        desired_capacity: a.desired_capacity(),
+        recurrence: a.recurrence().map(str::to_owned),
+    })
+}
+
+/// `RefreshPreferences` as the SDK sends them ("RefreshPreferences", Amazon EC2 Auto Scaling API
+/// Reference): every member the request has. `None` members, an empty `CheckpointPercentages`
+/// and an empty alarm list are left out (the SDK would send an empty list as a bare parameter).
+pub(crate) fn sdk_preferences(
+    p: &RefreshPreferences,
+) -> aws_sdk_autoscaling::types::RefreshPreferences {
+    use aws_sdk_autoscaling::types::{
+        AlarmSpecification, ScaleInProtectedInstances, StandbyInstances,
+    };
+    aws_sdk_autoscaling::types::RefreshPreferences::builder()
+        .min_healthy_percentage(p.min_healthy_percentage)
+        .max_healthy_percentage(p.max_healthy_percentage)
+        .skip_matching(p.skip_matching)
+        .set_instance_warmup(p.instance_warmup)
+        .auto_rollback(p.auto_rollback)
+        .set_checkpoint_percentages(
+            (!p.checkpoint_percentages.is_empty()).then(|| p.checkpoint_percentages.clone()),
+        )
+        .set_checkpoint_delay(p.checkpoint_delay)
+        .set_alarm_specification((!p.alarms.is_empty()).then(|| {
+            AlarmSpecification::builder()
+                .set_alarms(Some(p.alarms.clone()))
+                .build()
+        }))
+        .set_bake_time(p.bake_time)
+        .set_scale_in_protected_instances(
+            p.scale_in_protected_instances
+                .as_deref()
+                .map(ScaleInProtectedInstances::from),
+        )
+        .set_standby_instances(p.standby_instances.as_deref().map(StandbyInstances::from))
+        .build()
+}
+
+/// `StartInstanceRefresh` `DesiredConfiguration`: a `LaunchTemplate` by id and version number, when
+/// the request names one.
+pub(crate) fn sdk_desired(
+    request: &StartRefreshRequest,
+) -> Option<aws_sdk_autoscaling::types::DesiredConfiguration> {
+    request.desired.as_ref().map(|d| {
+        aws_sdk_autoscaling::types::DesiredConfiguration::builder()
+            .launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_id(&d.template_id)
+                    .version(d.version.to_string())
+                    .build(),
+            )
+            .build()
+    })
+}
+
+pub(crate) fn map_refresh(
+    operation: &'static str,
+    group_name: &str,
+    r: &aws_sdk_autoscaling::types::InstanceRefresh,
+) -> Result<InstanceRefresh, AwsError> {
+    Ok(InstanceRefresh {
+        id: required(r.instance_refresh_id(), operation, "InstanceRefreshId")?.to_owned(),
+        group_name: r.auto_scaling_group_name().unwrap_or(group_name).to_owned(),
+        status: required(r.status(), operation, "Status")?
+            .as_str()
+            .to_owned(),
+        status_reason: r.status_reason().map(str::to_owned),
+        start_time: r.start_time().and_then(timestamp),
+        end_time: r.end_time().and_then(timestamp),
+        percentage_complete: r.percentage_complete(),
+        instances_to_update: r.instances_to_update(),
+        desired_template: r
+            .desired_configuration()
+            .and_then(|d| d.launch_template())
+            .map(template_spec),
+    })
+}
+
+/// An ECS capacity provider backed by an Auto Scaling group; `None` for the others (Fargate,
+/// ECS Managed Instances).
+pub(crate) fn map_capacity_provider(
+    operation: &'static str,
+    p: &aws_sdk_ecs::types::CapacityProvider,
+) -> Result<Option<CapacityProvider>, AwsError> {
+    use aws_sdk_ecs::types::{ManagedDraining, ManagedScalingStatus, ManagedTerminationProtection};
+    let Some(asg) = p.auto_scaling_group_provider() else {
+        return Ok(None);
+    };
+    Ok(Some(CapacityProvider {
+        name: required(p.name(), operation, "capacityProviders.name")?.to_owned(),
+        auto_scaling_group_arn: asg.auto_scaling_group_arn().to_owned(),
+        managed_scaling: asg.managed_scaling().and_then(|m| m.status())
+            == Some(&ManagedScalingStatus::Enabled),
+        managed_termination_protection: asg.managed_termination_protection()
+            == Some(&ManagedTerminationProtection::Enabled),
+        managed_draining: asg.managed_draining() == Some(&ManagedDraining::Enabled),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use amiroll_core::port::op;
     use chrono::TimeZone;
 
     #[test]
@@ -71,5 +378,226 @@ mod tests {
     fn negative_version_numbers_are_rejected() {
         assert_eq!(version_number(3), Some(3));
         assert_eq!(version_number(-1), None);
+    }
+
+    fn preferences() -> RefreshPreferences {
+        RefreshPreferences {
+            min_healthy_percentage: 100,
+            max_healthy_percentage: 200,
+            skip_matching: true,
+            instance_warmup: Some(30),
+            auto_rollback: true,
+            checkpoint_percentages: vec![20, 100],
+            checkpoint_delay: Some(600),
+            alarms: vec!["a".to_owned()],
+            bake_time: Some(0),
+            scale_in_protected_instances: Some("Refresh".to_owned()),
+            standby_instances: Some("Wait".to_owned()),
+        }
+    }
+
+    #[test]
+    fn every_preference_is_sent() {
+        let p = sdk_preferences(&preferences());
+        assert_eq!(p.min_healthy_percentage(), Some(100));
+        assert_eq!(p.max_healthy_percentage(), Some(200));
+        assert_eq!(p.skip_matching(), Some(true));
+        assert_eq!(p.instance_warmup(), Some(30));
+        assert_eq!(p.auto_rollback(), Some(true));
+        assert_eq!(p.checkpoint_percentages(), [20, 100]);
+        assert_eq!(p.checkpoint_delay(), Some(600));
+        assert_eq!(
+            p.alarm_specification().map(|a| a.alarms()),
+            Some(&["a".to_owned()][..])
+        );
+        assert_eq!(p.bake_time(), Some(0));
+        assert_eq!(
+            p.scale_in_protected_instances().map(|s| s.as_str()),
+            Some("Refresh")
+        );
+        assert_eq!(p.standby_instances().map(|s| s.as_str()), Some("Wait"));
+    }
+
+    #[test]
+    fn absent_preferences_are_left_out() {
+        let p = sdk_preferences(&RefreshPreferences {
+            instance_warmup: None,
+            checkpoint_percentages: Vec::new(),
+            checkpoint_delay: None,
+            alarms: Vec::new(),
+            bake_time: None,
+            scale_in_protected_instances: None,
+            standby_instances: None,
+            ..preferences()
+        });
+        assert_eq!(p.instance_warmup(), None);
+        assert_eq!(p.checkpoint_delay(), None);
+        assert_eq!(p.bake_time(), None);
+        assert_eq!(p.scale_in_protected_instances(), None);
+        assert_eq!(p.standby_instances(), None);
+        assert_eq!(p.alarm_specification(), None);
+        // `None`, not an empty list (which the Query protocol would send as a bare parameter).
+        assert_eq!(p.checkpoint_percentages, None);
+        // The four required members are always there.
+        assert_eq!(p.min_healthy_percentage(), Some(100));
+        assert_eq!(p.max_healthy_percentage(), Some(200));
+        assert_eq!(p.skip_matching(), Some(true));
+        assert_eq!(p.auto_rollback(), Some(true));
+    }
+
+    fn bare() -> RefreshPreferences {
+        RefreshPreferences {
+            min_healthy_percentage: 90,
+            max_healthy_percentage: 100,
+            skip_matching: false,
+            instance_warmup: None,
+            auto_rollback: false,
+            checkpoint_percentages: Vec::new(),
+            checkpoint_delay: None,
+            alarms: Vec::new(),
+            bake_time: None,
+            scale_in_protected_instances: None,
+            standby_instances: None,
+        }
+    }
+
+    #[test]
+    fn desired_configuration_names_the_version_by_number() {
+        let mut request = StartRefreshRequest {
+            group_name: "g".to_owned(),
+            desired: Some(amiroll_core::port::DesiredTemplate {
+                template_id: "lt-1".to_owned(),
+                version: 7,
+            }),
+            preferences: bare(),
+        };
+        let desired = sdk_desired(&request).expect("desired configuration");
+        let lt = desired.launch_template().expect("launch template");
+        assert_eq!(lt.launch_template_id(), Some("lt-1"));
+        assert_eq!(lt.launch_template_name(), None);
+        assert_eq!(lt.version(), Some("7"));
+        assert_eq!(desired.mixed_instances_policy(), None);
+        request.desired = None;
+        assert_eq!(sdk_desired(&request), None);
+    }
+
+    #[test]
+    fn refreshes_map_status_times_and_desired_template() {
+        use aws_sdk_autoscaling::types::{
+            DesiredConfiguration, InstanceRefresh as SdkRefresh, InstanceRefreshStatus,
+            LaunchTemplateSpecification,
+        };
+        let sdk = SdkRefresh::builder()
+            .instance_refresh_id("r-1")
+            .status(InstanceRefreshStatus::RollbackInProgress)
+            .status_reason("rolling back")
+            .start_time(aws_smithy_types::DateTime::from_secs(1_700_000_000))
+            .percentage_complete(40)
+            .instances_to_update(3)
+            .desired_configuration(
+                DesiredConfiguration::builder()
+                    .launch_template(
+                        LaunchTemplateSpecification::builder()
+                            .launch_template_id("lt-1")
+                            .version("7")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let r = map_refresh(op::DESCRIBE_INSTANCE_REFRESHES, "g", &sdk).expect("mapped");
+        assert_eq!(r.id, "r-1");
+        assert_eq!(r.group_name, "g", "falls back to the group asked for");
+        assert_eq!(r.status, "RollbackInProgress");
+        assert!(!r.is_terminal());
+        assert_eq!(r.status_reason.as_deref(), Some("rolling back"));
+        assert_eq!(r.start_time.map(|t| t.timestamp()), Some(1_700_000_000));
+        assert_eq!(r.end_time, None);
+        assert_eq!(r.percentage_complete, Some(40));
+        assert_eq!(r.instances_to_update, Some(3));
+        assert_eq!(
+            r.desired_template,
+            Some(TemplateSpec {
+                template_id: Some("lt-1".to_owned()),
+                template_name: None,
+                version: Some("7".to_owned()),
+            })
+        );
+
+        let no_status = SdkRefresh::builder().instance_refresh_id("r-2").build();
+        let err = map_refresh(op::DESCRIBE_INSTANCE_REFRESHES, "g", &no_status)
+            .expect_err("Status is always sent");
+        assert_eq!(err.code, "MalformedResponse");
+    }
+
+    #[test]
+    fn capacity_providers_without_a_group_are_skipped() {
+        use aws_sdk_ecs::types::{
+            AutoScalingGroupProvider, CapacityProvider as SdkProvider, ManagedDraining,
+            ManagedScaling, ManagedScalingStatus, ManagedTerminationProtection,
+        };
+        let fargate = SdkProvider::builder().name("FARGATE").build();
+        assert_eq!(
+            map_capacity_provider(op::DESCRIBE_CAPACITY_PROVIDERS, &fargate).expect("mapped"),
+            None
+        );
+
+        let asg = |scaling, protection, draining| {
+            AutoScalingGroupProvider::builder()
+                .auto_scaling_group_arn("arn:asg")
+                .managed_scaling(ManagedScaling::builder().status(scaling).build())
+                .managed_termination_protection(protection)
+                .managed_draining(draining)
+                .build()
+                .expect("provider")
+        };
+        let enabled = SdkProvider::builder()
+            .name("cp")
+            .auto_scaling_group_provider(asg(
+                ManagedScalingStatus::Enabled,
+                ManagedTerminationProtection::Enabled,
+                ManagedDraining::Enabled,
+            ))
+            .build();
+        assert_eq!(
+            map_capacity_provider(op::DESCRIBE_CAPACITY_PROVIDERS, &enabled).expect("mapped"),
+            Some(CapacityProvider {
+                name: "cp".to_owned(),
+                auto_scaling_group_arn: "arn:asg".to_owned(),
+                managed_scaling: true,
+                managed_termination_protection: true,
+                managed_draining: true,
+            })
+        );
+        let disabled = SdkProvider::builder()
+            .name("cp")
+            .auto_scaling_group_provider(asg(
+                ManagedScalingStatus::Disabled,
+                ManagedTerminationProtection::Disabled,
+                ManagedDraining::Disabled,
+            ))
+            .build();
+        let mapped = map_capacity_provider(op::DESCRIBE_CAPACITY_PROVIDERS, &disabled)
+            .expect("mapped")
+            .expect("an ASG provider");
+        assert!(
+            !mapped.managed_scaling
+                && !mapped.managed_termination_protection
+                && !mapped.managed_draining
+        );
+        // Absent members (older providers, or an emulator that drops them) read as disabled.
+        let bare = SdkProvider::builder()
+            .name("cp")
+            .auto_scaling_group_provider(
+                AutoScalingGroupProvider::builder()
+                    .auto_scaling_group_arn("arn:asg")
+                    .build()
+                    .expect("provider"),
+            )
+            .build();
+        let mapped = map_capacity_provider(op::DESCRIBE_CAPACITY_PROVIDERS, &bare)
+            .expect("mapped")
+            .expect("an ASG provider");
+        assert!(!mapped.managed_draining);
     }
 }
