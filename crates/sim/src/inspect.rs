@@ -1,0 +1,221 @@
+//! Inspection: what a test asserts on (groups, instances, templates, notifications, the call log,
+//! capacity extremes, the event timeline).
+
+use std::collections::BTreeMap;
+
+use amiroll_core::port::{
+    op, AutoScalingGroup, CapacityProvider, Ec2Instance, InstanceRefresh, LaunchTemplate,
+    LaunchTemplateVersion, Notification, ScheduledAction, SsmParameter, Timestamp,
+};
+
+use crate::account::{self, GroupStats, TemplateState};
+use crate::types::TemplateData;
+use crate::SimAws;
+
+impl SimAws {
+    /// Every message published to `topic_arn`, in order.
+    pub fn published(&self, topic_arn: &str) -> Vec<Notification> {
+        self.lock()
+            .published
+            .iter()
+            .filter(|n| n.topic_arn == topic_arn)
+            .cloned()
+            .collect()
+    }
+
+    /// Every message published, in order.
+    pub fn all_published(&self) -> Vec<Notification> {
+        self.lock().published.clone()
+    }
+
+    /// The group as `DescribeAutoScalingGroups` shows it, if it exists.
+    pub fn try_group(&self, name: &str) -> Option<AutoScalingGroup> {
+        let a = self.lock();
+        a.groups.get(name).map(|g| a.group_view(g))
+    }
+
+    /// The group as `DescribeAutoScalingGroups` shows it.
+    ///
+    /// # Panics
+    /// If the group does not exist (a test assertion helper; see [`SimAws::try_group`]).
+    pub fn group(&self, name: &str) -> AutoScalingGroup {
+        self.try_group(name)
+            .unwrap_or_else(|| panic!("simulated account has no group {name:?}"))
+    }
+
+    /// `(min, max, desired)`.
+    ///
+    /// # Panics
+    /// If the group does not exist.
+    pub fn group_capacity(&self, name: &str) -> (i32, i32, i32) {
+        let g = self.group(name);
+        (g.min_size, g.max_size, g.desired_capacity)
+    }
+
+    /// Number of live (not terminated) instances of the group per AMI id; empty for an unknown
+    /// group.
+    pub fn instances_by_ami(&self, group: &str) -> BTreeMap<String, usize> {
+        let a = self.lock();
+        let mut counts = BTreeMap::new();
+        for i in a.live_instances(group) {
+            *counts.entry(i.image_id.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// One instance as `DescribeInstances` shows it (terminated ones included, whatever their age).
+    pub fn instance(&self, instance_id: &str) -> Option<Ec2Instance> {
+        let a = self.lock();
+        let i = a.instances.get(instance_id)?;
+        Some(Ec2Instance {
+            instance_id: i.id.clone(),
+            image_id: i.image_id.clone(),
+            state: match i.lifecycle {
+                account::Lifecycle::Pending => "pending",
+                account::Lifecycle::InService => "running",
+                account::Lifecycle::Terminated => "terminated",
+            }
+            .to_string(),
+            launch_time: Some(i.launch_time),
+            launch_template_id: i.template_id.clone(),
+            launch_template_version: i.template_version,
+        })
+    }
+
+    /// A template header by id or name, if it exists.
+    pub fn try_template(&self, id_or_name: &str) -> Option<LaunchTemplate> {
+        let a = self.lock();
+        a.template(op::DESCRIBE_LAUNCH_TEMPLATES, id_or_name)
+            .ok()
+            .map(TemplateState::header)
+    }
+
+    /// A template header by id or name.
+    ///
+    /// # Panics
+    /// If the template does not exist (see [`SimAws::try_template`]).
+    pub fn template(&self, id_or_name: &str) -> LaunchTemplate {
+        self.try_template(id_or_name)
+            .unwrap_or_else(|| panic!("simulated account has no launch template {id_or_name:?}"))
+    }
+
+    /// Every existing version of a template, ascending; empty for an unknown template.
+    pub fn template_versions(&self, id_or_name: &str) -> Vec<LaunchTemplateVersion> {
+        self.lock()
+            .describe_launch_template_versions(id_or_name)
+            .unwrap_or_default()
+    }
+
+    /// The full data of one version (to check inheritance), if it exists.
+    pub fn template_version_data(&self, id_or_name: &str, version: u64) -> Option<TemplateData> {
+        let a = self.lock();
+        let t = a
+            .template(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, id_or_name)
+            .ok()?;
+        t.versions.get(&version).map(|v| v.data.clone())
+    }
+
+    /// The group's pending scheduled actions; empty for an unknown group.
+    pub fn scheduled_actions(&self, group: &str) -> Vec<ScheduledAction> {
+        self.lock()
+            .describe_scheduled_actions(group)
+            .unwrap_or_default()
+    }
+
+    /// The current value of a parameter, if it exists.
+    pub fn parameter(&self, name: &str) -> Option<SsmParameter> {
+        let a = self.lock();
+        let p = a.params.get(name)?.last()?;
+        Some(SsmParameter {
+            name: name.to_string(),
+            value: p.value.clone(),
+            version: p.version,
+            data_type: Some(p.data_type.clone()),
+            last_modified: Some(p.last_modified),
+        })
+    }
+
+    /// Every instance refresh of the group, newest first (whatever their age); empty for an
+    /// unknown group.
+    pub fn instance_refreshes(&self, group: &str) -> Vec<InstanceRefresh> {
+        self.lock().refreshes_of(group)
+    }
+
+    /// Every capacity provider, as `DescribeCapacityProviders` shows them.
+    pub fn capacity_providers(&self) -> Vec<CapacityProvider> {
+        self.lock()
+            .describe_capacity_providers()
+            .unwrap_or_default()
+    }
+
+    /// Every port call attempted (including failed ones), in order.
+    pub fn call_log(&self) -> Vec<&'static str> {
+        self.lock().calls.clone()
+    }
+
+    /// The most calls of `operation` that were under way at the same time (a call is under way
+    /// from the moment the caller makes it until it is answered; with
+    /// [`SimAws::set_yield_per_call`] on, concurrent callers overlap).
+    pub fn max_in_flight(&self, operation: &str) -> usize {
+        self.lock()
+            .in_flight
+            .get(operation)
+            .map_or(0, |(_, max)| *max)
+    }
+
+    /// How many calls of `operation` were attempted.
+    pub fn call_count(&self, operation: &str) -> usize {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| **c == operation)
+            .count()
+    }
+
+    fn stats(&self, group: &str) -> GroupStats {
+        self.lock()
+            .groups
+            .get(group)
+            .map(|g| g.stats.clone())
+            .unwrap_or_else(|| panic!("simulated account has no group {group:?}"))
+    }
+
+    /// The highest of desired capacity and live instance count ever seen for the group (since
+    /// creation or [`SimAws::reset_stats`]).
+    ///
+    /// # Panics
+    /// If the group does not exist.
+    pub fn max_capacity_seen(&self, group: &str) -> i32 {
+        self.stats(group).max_capacity
+    }
+
+    /// The highest live instance count ever seen for the group.
+    ///
+    /// # Panics
+    /// If the group does not exist.
+    pub fn max_instances_seen(&self, group: &str) -> usize {
+        self.stats(group).max_instances
+    }
+
+    /// The lowest number of `InService` + `Healthy` instances ever seen for the group.
+    ///
+    /// # Panics
+    /// If the group does not exist.
+    pub fn min_in_service_healthy_seen(&self, group: &str) -> usize {
+        self.stats(group).min_in_service_healthy.unwrap_or(0)
+    }
+
+    /// Restart the capacity extremes from the group's current state.
+    pub fn reset_stats(&self, group: &str) {
+        let mut a = self.lock();
+        if let Some(g) = a.groups.get_mut(group) {
+            g.stats = GroupStats::default();
+        }
+        a.observe(group);
+    }
+
+    /// Human-readable timeline of what happened in the account.
+    pub fn events(&self) -> Vec<(Timestamp, String)> {
+        self.lock().events.clone()
+    }
+}

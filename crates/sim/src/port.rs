@@ -1,0 +1,252 @@
+//! The port ([`Aws`]) on the simulated account: every call is logged, counted in flight, may
+//! fail as injected, then runs on the account.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use amiroll_core::port::{
+    op, AutoScalingGroup, Aws, AwsError, CapacityProvider, CreateVersionRequest,
+    DeleteVersionsOutput, Ec2Instance, GetParametersOutput, Image, InstanceRefresh,
+    InstanceTypeInfo, LaunchTemplate, LaunchTemplateVersion, Notification, ScheduledAction,
+    StartRefreshRequest, Timestamp, UpdateGroupRequest, VersionAlias,
+};
+
+use crate::SimAws;
+
+impl Aws for SimAws {
+    fn now(&self) -> Timestamp {
+        SimAws::now(self)
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        self.pause().await;
+        self.advance(duration);
+    }
+
+    async fn get_parameters(&self, names: &[String]) -> Result<GetParametersOutput, AwsError> {
+        self.enter(op::GET_PARAMETERS).await;
+        self.call(op::GET_PARAMETERS, |a| a.get_parameters(names))
+    }
+
+    async fn describe_images(&self, image_ids: &[String]) -> Result<Vec<Image>, AwsError> {
+        self.enter(op::DESCRIBE_IMAGES).await;
+        self.call(op::DESCRIBE_IMAGES, |a| a.describe_images(image_ids))
+    }
+
+    async fn describe_instance_types(
+        &self,
+        instance_types: &[String],
+    ) -> Result<Vec<InstanceTypeInfo>, AwsError> {
+        self.enter(op::DESCRIBE_INSTANCE_TYPES).await;
+        self.call(op::DESCRIBE_INSTANCE_TYPES, |a| {
+            a.describe_instance_types(instance_types)
+        })
+    }
+
+    async fn describe_launch_template(&self, id_or_name: &str) -> Result<LaunchTemplate, AwsError> {
+        self.enter(op::DESCRIBE_LAUNCH_TEMPLATES).await;
+        self.call(op::DESCRIBE_LAUNCH_TEMPLATES, |a| {
+            a.describe_launch_template(id_or_name)
+        })
+    }
+
+    async fn describe_current_template_versions(
+        &self,
+        which: VersionAlias,
+    ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
+        self.enter(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS).await;
+        self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, |a| {
+            Ok(a.describe_current_template_versions(which))
+        })
+    }
+
+    async fn describe_launch_template_versions(
+        &self,
+        template_id: &str,
+    ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
+        self.enter(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS).await;
+        self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, |a| {
+            a.describe_launch_template_versions(template_id)
+        })
+    }
+
+    async fn create_launch_template_version(
+        &self,
+        request: &CreateVersionRequest,
+    ) -> Result<LaunchTemplateVersion, AwsError> {
+        self.enter(op::CREATE_LAUNCH_TEMPLATE_VERSION).await;
+        self.call(op::CREATE_LAUNCH_TEMPLATE_VERSION, |a| {
+            a.create_launch_template_version(request)
+        })
+    }
+
+    async fn modify_launch_template_default_version(
+        &self,
+        template_id: &str,
+        version: u64,
+    ) -> Result<LaunchTemplate, AwsError> {
+        self.enter(op::MODIFY_LAUNCH_TEMPLATE).await;
+        self.call(op::MODIFY_LAUNCH_TEMPLATE, |a| {
+            a.set_default(op::MODIFY_LAUNCH_TEMPLATE, template_id, version)
+        })
+    }
+
+    async fn delete_launch_template_versions(
+        &self,
+        template_id: &str,
+        versions: &[u64],
+    ) -> Result<DeleteVersionsOutput, AwsError> {
+        self.enter(op::DELETE_LAUNCH_TEMPLATE_VERSIONS).await;
+        self.call(op::DELETE_LAUNCH_TEMPLATE_VERSIONS, |a| {
+            a.delete_versions(template_id, versions)
+        })
+    }
+
+    async fn describe_instances(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<Vec<Ec2Instance>, AwsError> {
+        self.enter(op::DESCRIBE_INSTANCES).await;
+        self.call(op::DESCRIBE_INSTANCES, |a| {
+            a.describe_instances(instance_ids)
+        })
+    }
+
+    async fn describe_auto_scaling_groups(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        self.enter(op::DESCRIBE_AUTO_SCALING_GROUPS).await;
+        self.call(op::DESCRIBE_AUTO_SCALING_GROUPS, |a| {
+            a.describe_groups(names)
+        })
+    }
+
+    async fn describe_auto_scaling_groups_by_tag(
+        &self,
+        key: &str,
+    ) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        self.enter(op::DESCRIBE_AUTO_SCALING_GROUPS).await;
+        self.call(op::DESCRIBE_AUTO_SCALING_GROUPS, |a| {
+            Ok(a.describe_groups_by_tag(key))
+        })
+    }
+
+    async fn update_auto_scaling_group(
+        &self,
+        request: &UpdateGroupRequest,
+    ) -> Result<(), AwsError> {
+        self.enter(op::UPDATE_AUTO_SCALING_GROUP).await;
+        self.call(op::UPDATE_AUTO_SCALING_GROUP, |a| a.update_group(request))
+    }
+
+    async fn set_instance_protection(
+        &self,
+        group_name: &str,
+        instance_ids: &[String],
+        protected: bool,
+    ) -> Result<(), AwsError> {
+        self.enter(op::SET_INSTANCE_PROTECTION).await;
+        self.call(op::SET_INSTANCE_PROTECTION, |a| {
+            a.set_instance_protection(
+                op::SET_INSTANCE_PROTECTION,
+                group_name,
+                instance_ids,
+                protected,
+            )
+        })
+    }
+
+    async fn describe_scheduled_actions(
+        &self,
+        group_name: &str,
+    ) -> Result<Vec<ScheduledAction>, AwsError> {
+        self.enter(op::DESCRIBE_SCHEDULED_ACTIONS).await;
+        self.call(op::DESCRIBE_SCHEDULED_ACTIONS, |a| {
+            a.describe_scheduled_actions(group_name)
+        })
+    }
+
+    async fn put_scheduled_update_group_action(
+        &self,
+        action: &ScheduledAction,
+    ) -> Result<(), AwsError> {
+        self.enter(op::PUT_SCHEDULED_UPDATE_GROUP_ACTION).await;
+        self.call(op::PUT_SCHEDULED_UPDATE_GROUP_ACTION, |a| {
+            a.put_scheduled_action(action)
+        })
+    }
+
+    async fn delete_scheduled_action(
+        &self,
+        group_name: &str,
+        action_name: &str,
+    ) -> Result<(), AwsError> {
+        self.enter(op::DELETE_SCHEDULED_ACTION).await;
+        self.call(op::DELETE_SCHEDULED_ACTION, |a| {
+            a.delete_scheduled_action(group_name, action_name)
+        })
+    }
+
+    async fn create_or_update_tags(
+        &self,
+        group_name: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        self.enter(op::CREATE_OR_UPDATE_TAGS).await;
+        self.call(op::CREATE_OR_UPDATE_TAGS, |a| {
+            a.create_or_update_tags(group_name, tags)
+        })
+    }
+
+    async fn delete_tags(&self, group_name: &str, keys: &[String]) -> Result<(), AwsError> {
+        self.enter(op::DELETE_TAGS).await;
+        self.call(op::DELETE_TAGS, |a| a.delete_tags(group_name, keys))
+    }
+
+    async fn get_topic_attributes(&self, topic_arn: &str) -> Result<(), AwsError> {
+        self.enter(op::GET_TOPIC_ATTRIBUTES).await;
+        self.call(op::GET_TOPIC_ATTRIBUTES, |a| {
+            a.get_topic_attributes(topic_arn)
+        })
+    }
+
+    async fn publish(&self, notification: &Notification) -> Result<String, AwsError> {
+        self.enter(op::PUBLISH).await;
+        self.call(op::PUBLISH, |a| a.publish(notification))
+    }
+
+    async fn start_instance_refresh(
+        &self,
+        request: &StartRefreshRequest,
+    ) -> Result<String, AwsError> {
+        self.enter(op::START_INSTANCE_REFRESH).await;
+        self.call(op::START_INSTANCE_REFRESH, |a| {
+            a.start_instance_refresh(request)
+        })
+    }
+
+    async fn describe_instance_refreshes(
+        &self,
+        group_name: &str,
+    ) -> Result<Vec<InstanceRefresh>, AwsError> {
+        self.enter(op::DESCRIBE_INSTANCE_REFRESHES).await;
+        self.call(op::DESCRIBE_INSTANCE_REFRESHES, |a| {
+            a.describe_instance_refreshes(group_name)
+        })
+    }
+
+    async fn rollback_instance_refresh(&self, group_name: &str) -> Result<String, AwsError> {
+        self.enter(op::ROLLBACK_INSTANCE_REFRESH).await;
+        self.call(op::ROLLBACK_INSTANCE_REFRESH, |a| {
+            a.rollback_instance_refresh(group_name)
+        })
+    }
+
+    async fn describe_capacity_providers(&self) -> Result<Vec<CapacityProvider>, AwsError> {
+        self.enter(op::DESCRIBE_CAPACITY_PROVIDERS).await;
+        self.call(op::DESCRIBE_CAPACITY_PROVIDERS, |a| {
+            a.describe_capacity_providers()
+        })
+    }
+}
