@@ -136,7 +136,7 @@ pub async fn apply_everywhere<A: Aws>(
             report: None,
             error: Some(match e {
                 RunError::Crashed(e) | RunError::Discovery(e) => e.to_string(),
-                RunError::Config(m) => m,
+                RunError::Config(e) => e.to_string(),
             }),
             calls,
         },

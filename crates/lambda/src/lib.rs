@@ -70,6 +70,9 @@ impl HandlerError {
             }
             HandlerError::Request(_) => "amiroll.InvalidRequest",
             HandlerError::GroupNotConfigured { .. } => "amiroll.GroupNotConfigured",
+            // A configuration that discovery made invalid (a conflict) is the configuration's
+            // fault, not the run's.
+            HandlerError::Run(RunError::Config(_)) => "amiroll.InvalidConfiguration",
             HandlerError::Run(_) => "amiroll.RunStopped",
             HandlerError::Connect(_) => "amiroll.Connect",
         }

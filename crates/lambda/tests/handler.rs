@@ -586,3 +586,25 @@ async fn the_configuration_can_live_in_an_ssm_parameter() {
         "{err}"
     );
 }
+
+#[test]
+fn a_configuration_discovery_made_invalid_is_reported_as_one() {
+    // A discovery conflict is the configuration's fault: `InvalidConfiguration`, not `RunStopped`.
+    let conflict = amiroll_lambda::HandlerError::Run(amiroll_core::RunError::Config(
+        amiroll_core::config::ConfigError::Invalid {
+            source_name: "d.toml".to_string(),
+            target: "mine".to_string(),
+            message: "group `ecs-0-asg` is also discovered".to_string(),
+        },
+    ));
+    assert_eq!(conflict.error_type(), "amiroll.InvalidConfiguration");
+    let crashed = amiroll_lambda::HandlerError::Run(amiroll_core::RunError::Crashed(
+        amiroll_core::port::AwsError::new(
+            op::GET_PARAMETERS,
+            amiroll_core::port::ErrorKind::Crash,
+            "Crash",
+            "stopped",
+        ),
+    ));
+    assert_eq!(crashed.error_type(), "amiroll.RunStopped");
+}

@@ -82,9 +82,10 @@ fn explicit_and_discovered_targets_merge_and_conflicts_are_errors() {
     );
     let config = Config::from_toml(&text, "d.toml").expect("config");
     let err = futures::executor::block_on(engine.run(&config, false)).expect_err("conflict");
-    let RunError::Config(message) = err else {
+    let RunError::Config(e) = err else {
         panic!("{err:?}")
     };
+    let message = e.to_string();
     assert!(
         message.contains("ecs-0-asg") && message.contains("mine"),
         "{message}"

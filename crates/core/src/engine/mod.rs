@@ -62,7 +62,7 @@ pub enum RunError {
     Discovery(AwsError),
     /// The configuration, with what discovery found, is not valid (e.g. a conflict).
     #[error("{0}")]
-    Config(String),
+    Config(crate::config::ConfigError),
 }
 
 /// Counts of remote calls made by a run, by operation (shown with `-v`).
@@ -184,9 +184,7 @@ impl<'a, A: Aws> Engine<'a, A> {
             Err(e) if e.kind == ErrorKind::Crash => return Err(RunError::Crashed(e)),
             Err(e) => return Err(RunError::Discovery(e)),
         };
-        config
-            .with_discovered(&groups)
-            .map_err(|e| RunError::Config(e.to_string()))
+        config.with_discovered(&groups).map_err(RunError::Config)
     }
 
     /// Roll the named targets back (see [`crate::rollback`]), or with `dry_run` show how.
