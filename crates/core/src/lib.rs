@@ -15,6 +15,7 @@ pub mod planner;
 pub mod port;
 pub mod render;
 pub mod rollback;
+pub mod state;
 mod surge;
 
 pub use config::{Config, ConfigError, Strategy, Target, TargetSettings};

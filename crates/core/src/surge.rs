@@ -26,8 +26,9 @@ use chrono::Duration;
 use crate::config::TargetSettings;
 use crate::gates;
 use crate::model::*;
-use crate::planner::{fmt_time, parse_time, rollout_id, tags, truncate, Capacity, InstanceView};
+use crate::planner::{fmt_time, rollout_id, tags, truncate, Capacity, InstanceView};
 use crate::port::{AutoScalingGroup, ScheduledAction, Timestamp};
+use crate::state::{Phase, SurgeRound};
 
 /// Prefix of every scheduled action amiroll creates.
 pub const ACTION_PREFIX: &str = "amiroll-";
@@ -45,58 +46,6 @@ pub const SETTLE_GRACE_MINUTES: i64 = 15;
 
 /// How `amiroll:failed-reason` begins when a recovery round failed too.
 const RECOVERY_FAILED: &str = "recovery failed";
-
-/// The phase of a round, in `amiroll:phase` as `<phase> <since> <capacity>`. No tag: surging.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// The round is open: the old instances are protected, the surge and the settle scheduled.
-    Surge,
-    /// The gate passed; amiroll settled the group to `capacity` at `since`. With `keep_new`,
-    /// amiroll protected the new instances for the settle (so that Auto Scaling's AZ balancing,
-    /// which comes before the termination policy, can only take old ones) and lifts that
-    /// protection when the round ends.
-    Settled {
-        since: Timestamp,
-        capacity: Capacity,
-        keep_new: bool,
-    },
-    /// The round was stopped at `since`; the group goes back to `capacity` with the old
-    /// instances protected, so that the scale-in removes the new ones.
-    Restore {
-        since: Timestamp,
-        capacity: Capacity,
-    },
-}
-
-impl Phase {
-    pub(crate) fn parse(s: Option<&String>) -> Option<Phase> {
-        let Some(s) = s else {
-            return Some(Phase::Surge);
-        };
-        let mut parts = s.split_whitespace();
-        let (name, since, cap) = (parts.next()?, parts.next()?, parts.next()?);
-        let since = parse_time(since)?;
-        let capacity = Capacity::parse(cap)?;
-        let keep_new = match parts.next() {
-            None => false,
-            Some("keep-new") => true,
-            Some(_) => return None,
-        };
-        match name {
-            "settled" => Some(Phase::Settled {
-                since,
-                capacity,
-                keep_new,
-            }),
-            "restore" => Some(Phase::Restore { since, capacity }),
-            _ => None,
-        }
-    }
-
-    fn tag(name: &str, since: Timestamp, capacity: Capacity) -> String {
-        format!("{name} {} {}", fmt_time(since), capacity.to_tag())
-    }
-}
 
 pub(crate) struct SurgeInput<'a> {
     pub(crate) group: &'a AutoScalingGroup,
@@ -282,20 +231,12 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
     };
 
     // A round is in flight: read its state back from the tags.
-    let tag = |k: &str| g.tags.get(k).cloned().unwrap_or_default();
-    let parsed = (
-        Capacity::parse(&tag(tags::ORIGINAL)),
-        parse_time(&tag(tags::SURGE_AT)),
-        parse_time(&tag(tags::SETTLE_AT)),
-        tag(tags::ATTEMPT).parse::<u32>().ok(),
-        Capacity::parse_surge(&tag(tags::SURGE)),
-        Phase::parse(g.tags.get(tags::PHASE)),
-    );
-    let (Some(original), Some(surge_at), Some(settle_at), Some(attempt), Some(surged), Some(phase)) =
-        parsed
-    else {
-        out.errors.push(format!(
-            "group `{}` carries malformed amiroll rollout tags ({}); remove the amiroll:* tags of the group (and the scale-in protection amiroll set on its old instances) to reset it",
+    let state = match SurgeRound::from_tags(&g.tags) {
+        Ok(Some(state)) => state,
+        Ok(None) => return out,
+        Err(e) => {
+            out.errors.push(format!(
+            "group `{}` carries a malformed amiroll round: {e} ({}); remove the amiroll:* tags of the group (and the scale-in protection amiroll set on its old instances) to reset it",
             g.name,
             g.tags
                 .iter()
@@ -304,8 +245,19 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
                 .collect::<Vec<_>>()
                 .join(" ")
         ));
-        return out;
+            return out;
+        }
     };
+    let SurgeRound {
+        original,
+        surge: surged,
+        surge_at,
+        settle_at,
+        attempt,
+        phase,
+        settle_capacity,
+        ..
+    } = state;
     out.in_flight = true;
     let r = Round {
         id: round,
@@ -316,11 +268,7 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
         attempt,
         surge_name: format!("{ACTION_PREFIX}{}-surge", g.tags[tags::ROLLOUT]),
         settle_name: format!("{ACTION_PREFIX}{}-settle", g.tags[tags::ROLLOUT]),
-        settle_cap: g
-            .tags
-            .get(tags::SETTLE_CAPACITY)
-            .and_then(|t| Capacity::parse(t))
-            .unwrap_or(original),
+        settle_cap: settle_capacity.unwrap_or(original),
     };
     // A recovery round whose start was not followed by the failure record (a run that stopped
     // after it announced): record it now, and announce it.
@@ -680,11 +628,13 @@ fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
             group: g.name.clone(),
             tags: BTreeMap::from([(
                 tags::PHASE.to_string(),
-                format!(
-                    "{}{}",
-                    Phase::tag("settled", inp.now, cap),
-                    if keep_new { " keep-new" } else { "" }
-                ),
+                Phase::Settled {
+                    since: inp.now,
+                    capacity: cap,
+                    keep_new,
+                }
+                .to_tag()
+                .unwrap_or_default(),
             )]),
         },
         format!("{healthy} new instance(s) on {ami} are in service and healthy: the round settles"),
@@ -1152,7 +1102,15 @@ fn abort(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round, reason: &str) {
         Action::TagGroup {
             group: g.name.clone(),
             tags: BTreeMap::from([
-                (tags::PHASE.to_string(), Phase::tag("restore", inp.now, cap)),
+                (
+                    tags::PHASE.to_string(),
+                    Phase::Restore {
+                        since: inp.now,
+                        capacity: cap,
+                    }
+                    .to_tag()
+                    .unwrap_or_default(),
+                ),
                 (tags::FAILED_REASON.to_string(), truncate(reason, 250)),
             ]),
         },
@@ -1629,17 +1587,19 @@ pub(crate) fn start_round(
             opt(a.desired_capacity)
         ));
     }
-    let mut t = BTreeMap::new();
-    t.insert(tags::ROLLOUT.to_string(), round.clone());
-    t.insert(tags::ROLLOUT_AMI.to_string(), inp.rollout_ami.to_string());
-    t.insert(tags::ORIGINAL.to_string(), original.to_tag());
-    t.insert(
-        tags::SURGE.to_string(),
-        format!("max={surge_max},desired={surge_desired}"),
-    );
-    t.insert(tags::SURGE_AT.to_string(), fmt_time(surge_at));
-    t.insert(tags::SETTLE_AT.to_string(), fmt_time(settle_at));
-    t.insert(tags::ATTEMPT.to_string(), attempt.to_string());
+    let mut t = SurgeRound {
+        id: round.clone(),
+        ami: inp.rollout_ami.to_string(),
+        original,
+        surge: (surge_max, surge_desired),
+        surge_at,
+        settle_at,
+        attempt,
+        phase: Phase::Surge,
+        settle_capacity: None,
+        recovering_from: None,
+    }
+    .to_tags();
     if let Some(rv) = inp.rollback_version.filter(|_| !in_round) {
         t.insert(
             tags::ROLLBACK_VERSION.to_string(),

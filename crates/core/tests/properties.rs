@@ -127,3 +127,119 @@ proptest! {
         }
     }
 }
+
+mod round_state {
+    use amiroll_core::planner::{tags, Capacity};
+    use amiroll_core::state::{Phase, SurgeRound};
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn time() -> impl Strategy<Value = amiroll_core::port::Timestamp> {
+        (1_600_000_000i64..2_000_000_000).prop_map(|s| {
+            chrono::Utc
+                .timestamp_opt(s, 0)
+                .single()
+                .expect("a valid time")
+        })
+    }
+
+    fn capacity() -> impl Strategy<Value = Capacity> {
+        (0i32..50, 0i32..50, 0i32..50).prop_map(|(a, b, c)| Capacity {
+            min: a,
+            max: a + b + c,
+            desired: a + b,
+        })
+    }
+
+    fn phase() -> impl Strategy<Value = Phase> {
+        prop_oneof![
+            Just(Phase::Surge),
+            (time(), capacity(), any::<bool>()).prop_map(|(since, capacity, keep_new)| {
+                Phase::Settled {
+                    since,
+                    capacity,
+                    keep_new,
+                }
+            }),
+            (time(), capacity()).prop_map(|(since, capacity)| Phase::Restore { since, capacity }),
+        ]
+    }
+
+    fn round() -> impl Strategy<Value = SurgeRound> {
+        (
+            "r[0-9a-f]{10}",
+            "ami-[0-9a-f]{17}",
+            capacity(),
+            (1i32..100, 1i32..100),
+            time(),
+            time(),
+            1u32..10,
+            phase(),
+            proptest::option::of(capacity()),
+            proptest::option::of("ami-[0-9a-f]{8}"),
+        )
+            .prop_map(
+                |(id, ami, original, surge, surge_at, settle_at, attempt, phase, sc, rf)| {
+                    SurgeRound {
+                        id,
+                        ami,
+                        original,
+                        surge,
+                        surge_at,
+                        settle_at,
+                        attempt,
+                        phase,
+                        settle_capacity: sc,
+                        recovering_from: rf,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        /// Every round survives its tags: what a run writes, the next run reads back the same.
+        #[test]
+        fn every_round_round_trips_through_its_tags(r in round()) {
+            let t = r.to_tags();
+            prop_assert!(t.keys().all(|k| k.starts_with("amiroll:")));
+            prop_assert!(t.values().all(|v| v.len() <= 256), "AWS tag values are at most 256 characters");
+            prop_assert_eq!(SurgeRound::from_tags(&t), Ok(Some(r)));
+        }
+
+        /// A malformed or missing round tag is an error that names that tag.
+        #[test]
+        fn a_malformed_round_tag_is_named(r in round(), which in 0usize..8, junk in "[a-z =,]{0,12}") {
+            let mut t = r.to_tags();
+            let keys = [
+                tags::ROLLOUT_AMI,
+                tags::ORIGINAL,
+                tags::SURGE,
+                tags::SURGE_AT,
+                tags::SETTLE_AT,
+                tags::ATTEMPT,
+                tags::PHASE,
+                tags::SETTLE_CAPACITY,
+            ];
+            let key = keys[which];
+            let required = which < 6;
+            let value = if required && junk.is_empty() { None } else { Some(format!("x{junk}")) };
+            match &value {
+                Some(v) => { t.insert(key.to_string(), v.clone()); }
+                None => { t.remove(key); }
+            }
+            let e = SurgeRound::from_tags(&t).expect_err("malformed");
+            prop_assert_eq!(e.tag, key);
+            prop_assert_eq!(&e.value, &value);
+            prop_assert!(e.to_string().contains(key));
+        }
+    }
+
+    #[test]
+    fn no_round_tag_is_no_round() {
+        let t = std::collections::BTreeMap::from([(
+            tags::ORIGINAL.to_string(),
+            "min=1,max=2,desired=1".to_string(),
+        )]);
+        assert_eq!(SurgeRound::from_tags(&t), Ok(None));
+    }
+}
