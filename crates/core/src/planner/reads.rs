@@ -1,0 +1,236 @@
+//! What observe reads: the pure choice of the detailed reads, the AMIs and the instance types a
+//! plan needs, from the configuration and the batched reads.
+
+use super::*;
+
+/// Whether a target needs the detailed reads (every template version, instance types, scheduled
+/// actions, refreshes, capacity providers, topics) or is plainly current from the batched ones.
+/// A target is plainly current when its AMI parses, every group launches a known version whose
+/// AMI is the candidate, every instance runs it, and no group carries rollout state.
+pub fn needs_detail(t: &Target, obs: &Observation) -> bool {
+    if t.settings.notify_when_current || obs.target_errors.contains_key(&t.name) {
+        return true;
+    }
+    let Some(ami) = obs
+        .parameters
+        .get(&t.ami_parameter)
+        .and_then(|p| parse_ami_value(&p.value, t.expected_format(), &p.name).ok())
+    else {
+        return true;
+    };
+    let Some(tmpl) = obs.templates.get(&t.launch_template) else {
+        return true;
+    };
+    if t.groups.is_empty() {
+        return tmpl
+            .version(tmpl.template.default_version)
+            .and_then(|v| v.image_id.as_deref())
+            != Some(ami.as_str());
+    }
+    for name in &t.groups {
+        let Some(g) = obs.groups.get(name) else {
+            return true;
+        };
+        if g.tags.contains_key(tags::SKIP) {
+            continue;
+        }
+        if rollout_state(g) {
+            return true;
+        }
+        let spec = g
+            .launch_template
+            .as_ref()
+            .or(g.mixed_instances_policy.as_ref().map(|m| &m.template));
+        let Ok((_, _, n)) = resolve_version(
+            name,
+            spec.and_then(|s| s.version.as_deref()),
+            &tmpl.template,
+        ) else {
+            return true;
+        };
+        let image = tmpl.version(n).and_then(|v| v.image_id.clone());
+        let alias = image
+            .as_deref()
+            .is_some_and(|i| i.starts_with("resolve:ssm:"));
+        if image.is_none() || (!alias && image.as_deref() != Some(ami.as_str())) {
+            return true;
+        }
+        let off = g
+            .instances
+            .iter()
+            .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+            .any(|i| instance_launch(i, obs, &tmpl.template.id).0.as_deref() != Some(ami.as_str()));
+        if off {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether the account-wide `$Latest` listing is needed besides the `$Default` one: some group of
+/// a target launches `$Latest`.
+pub fn latest_listing_needed(config: &Config, obs: &Observation) -> bool {
+    config
+        .targets
+        .iter()
+        .flat_map(|t| t.groups.iter())
+        .filter_map(|g| obs.groups.get(g))
+        .any(launches_latest)
+}
+
+/// Whether a group launches `$Latest` of a template (its own, its mixed policy's or an
+/// override's).
+pub(crate) fn launches_latest(g: &AutoScalingGroup) -> bool {
+    let latest = |spec: &TemplateSpec| spec.version.as_deref() == Some("$Latest");
+    g.launch_template.as_ref().is_some_and(latest)
+        || g.mixed_instances_policy.as_ref().is_some_and(|m| {
+            latest(&m.template)
+                || m.overrides
+                    .iter()
+                    .any(|o| o.template.as_ref().is_some_and(latest))
+        })
+}
+
+/// Every AMI [`plan`] may look at and that was not read yet: the candidates, the AMIs of the
+/// versions read, the AMIs the instances read run.
+pub fn wanted_images(config: &Config, obs: &Observation) -> Vec<String> {
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for t in &config.targets {
+        if let Some(p) = obs.parameters.get(&t.ami_parameter) {
+            if let Ok(ami) = parse_ami_value(&p.value, t.expected_format(), &p.name) {
+                wanted.insert(ami);
+            }
+        }
+        if let Some(tmpl) = obs.templates.get(&t.launch_template) {
+            wanted.extend(tmpl.versions.iter().filter_map(|v| v.image_id.clone()));
+        }
+    }
+    wanted.extend(obs.instances.values().map(|i| i.image_id.clone()));
+    wanted
+        .into_iter()
+        .filter(|i| is_ami_id(i) && !obs.images.contains_key(i))
+        .collect()
+}
+
+/// The instance types of the versions read and of the groups' overrides.
+pub fn wanted_instance_types(config: &Config, obs: &Observation) -> Vec<String> {
+    let mut types: BTreeSet<String> = BTreeSet::new();
+    for t in &config.targets {
+        if let Some(tmpl) = obs.templates.get(&t.launch_template) {
+            types.extend(tmpl.versions.iter().filter_map(|v| v.instance_type.clone()));
+        }
+        for g in t.groups.iter().filter_map(|g| obs.groups.get(g)) {
+            if let Some(m) = &g.mixed_instances_policy {
+                types.extend(m.overrides.iter().filter_map(|o| o.instance_type.clone()));
+            }
+        }
+    }
+    types.into_iter().collect()
+}
+
+/// The detailed reads of a run, chosen from the configuration and the batched reads: everything
+/// [`plan`] needs for the targets that may change ([`needs_detail`]), or for every target with
+/// `every_detail` (a rollback). A target that is plainly current gets none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DetailReads {
+    /// The targets that get them.
+    pub targets: Vec<String>,
+    /// Every version of these templates: (reference in the configuration, template id).
+    pub templates: Vec<(String, String)>,
+    /// What the fleet really runs: every instance (not terminating) of those targets' groups.
+    pub instances: Vec<String>,
+    /// (target, group): the scheduled actions of scheduled-surge targets' groups.
+    pub scheduled_actions: Vec<(String, String)>,
+    /// (target, group): the instance refreshes of instance-refresh targets' groups, and of any
+    /// group that carries an amiroll refresh tag (a strategy change must not lose a refresh).
+    pub refreshes: Vec<(String, String)>,
+    /// The targets that roll groups, for which the ECS capacity providers are read (to know which
+    /// groups ECS manages); empty: they are not read.
+    pub capacity_providers_for: Vec<String>,
+    /// The SNS topics of those targets: a missing topic is bad input, caught before anything
+    /// changes.
+    pub topics: Vec<String>,
+}
+
+/// See [`DetailReads`].
+pub fn detail_reads(config: &Config, obs: &Observation, every_detail: bool) -> DetailReads {
+    let detailed: Vec<&Target> = config
+        .targets
+        .iter()
+        .filter(|t| every_detail || needs_detail(t, obs))
+        .collect();
+    let mut r = DetailReads {
+        targets: detailed.iter().map(|t| t.name.clone()).collect(),
+        ..DetailReads::default()
+    };
+    let mut seen = BTreeSet::new();
+    for t in &detailed {
+        if let Some(tmpl) = obs.templates.get(&t.launch_template) {
+            if seen.insert(t.launch_template.clone()) {
+                r.templates
+                    .push((t.launch_template.clone(), tmpl.template.id.clone()));
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for g in detailed
+        .iter()
+        .flat_map(|t| t.groups.iter())
+        .filter_map(|g| obs.groups.get(g))
+    {
+        for i in g
+            .instances
+            .iter()
+            .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+        {
+            if seen.insert(i.instance_id.clone()) {
+                r.instances.push(i.instance_id.clone());
+            }
+        }
+    }
+    for t in &detailed {
+        for g in t.groups.iter() {
+            let Some(group) = obs.groups.get(g) else {
+                continue;
+            };
+            if t.settings.strategy == Strategy::ScheduledSurge {
+                r.scheduled_actions.push((t.name.clone(), g.clone()));
+            }
+            if t.settings.strategy == Strategy::InstanceRefresh
+                || group.tags.contains_key(tags::REFRESH_AMI)
+            {
+                r.refreshes.push((t.name.clone(), g.clone()));
+            }
+        }
+    }
+    if !obs.groups.is_empty() {
+        r.capacity_providers_for = detailed
+            .iter()
+            .filter(|t| t.settings.strategy != Strategy::None && !t.groups.is_empty())
+            .map(|t| t.name.clone())
+            .collect();
+    }
+    let mut seen = BTreeSet::new();
+    r.topics = detailed
+        .iter()
+        .filter_map(|t| t.settings.sns_topic.clone())
+        .filter(|topic| seen.insert(topic.clone()))
+        .collect();
+    r
+}
+
+/// Whether a group carries state of a rollout that is not settled: a surge round, a failure, or
+/// a refresh whose outcome has not been announced.
+pub(crate) fn rollout_state(g: &AutoScalingGroup) -> bool {
+    if g.tags.contains_key(tags::ROLLOUT) || g.tags.contains_key(tags::FAILED_AMI) {
+        return true;
+    }
+    if g.tags.contains_key(tags::REFRESH_AMI) {
+        let settled = match (g.tags.get(tags::REFRESH), g.tags.get(tags::ANNOUNCED)) {
+            (Some(id), Some(announced)) => announced.starts_with(&format!("{id}:")),
+            _ => false,
+        };
+        return !settled;
+    }
+    false
+}

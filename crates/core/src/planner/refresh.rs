@@ -1,0 +1,411 @@
+//! The instance-refresh state machine for one group.
+
+use super::*;
+
+pub(crate) struct RefreshInput<'a> {
+    pub(crate) view: &'a GroupView<'a>,
+    pub(crate) ami: &'a str,
+    pub(crate) instances: &'a [InstanceView],
+    /// Newest first.
+    pub(crate) refreshes: &'a [InstanceRefresh],
+    pub(crate) now: Timestamp,
+    pub(crate) settings: &'a TargetSettings,
+    pub(crate) template_id: &'a str,
+    pub(crate) target_version: Option<VersionRef>,
+    pub(crate) alias: bool,
+    pub(crate) may_start: bool,
+    pub(crate) hold_reason: Option<&'a str>,
+    pub(crate) provider: Option<&'a CapacityProvider>,
+    pub(crate) rollback_version: u64,
+    /// The AMI of the version in the group's `amiroll:rollback-version` tag.
+    pub(crate) rollback_ami: Option<&'a str>,
+}
+
+#[derive(Default)]
+pub(crate) struct RefreshOutcome {
+    /// Actions that must run before the template changes (pins that keep rollback available).
+    pub(crate) pre_actions: Vec<PlannedAction>,
+    pub(crate) actions: Vec<PlannedAction>,
+    pub(crate) errors: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) state: String,
+    pub(crate) progress: Option<RolloutProgress>,
+    pub(crate) started: bool,
+    pub(crate) failed: bool,
+    pub(crate) in_flight: bool,
+    pub(crate) converged: bool,
+    /// A recovery refresh back to this version was planned.
+    pub(crate) recover: Option<u64>,
+}
+
+impl RefreshOutcome {
+    fn act(&mut self, action: Action, reason: impl Into<String>) {
+        self.actions.push(PlannedAction {
+            action,
+            reason: reason.into(),
+        });
+    }
+}
+
+/// The preferences amiroll sends, from the target's settings and the group's ECS setup.
+pub fn refresh_preferences(
+    s: &TargetSettings,
+    provider: Option<&CapacityProvider>,
+    auto_rollback: bool,
+    skip_matching: bool,
+) -> RefreshPreferences {
+    let protected = s.scale_in_protected_instances.map(|p| p.aws_name()).or(
+        // ECS managed termination protection keeps instances protected; replace them anyway
+        // ("Amazon ECS managed instance draining").
+        provider
+            .filter(|cp| cp.managed_termination_protection)
+            .map(|_| "Refresh"),
+    );
+    RefreshPreferences {
+        min_healthy_percentage: s.min_healthy_percentage,
+        max_healthy_percentage: s.max_healthy_percentage,
+        skip_matching,
+        instance_warmup: s.instance_warmup_secs.map(|v| v as i32),
+        auto_rollback,
+        checkpoint_percentages: s.checkpoint_percentages.clone(),
+        checkpoint_delay: s.checkpoint_delay_secs.map(|v| v as i32),
+        alarms: s.alarms.clone(),
+        bake_time: s.bake_time_secs.map(|v| v as i32),
+        scale_in_protected_instances: protected.map(str::to_string),
+        standby_instances: s.standby_instances.map(|x| x.aws_name().to_string()),
+    }
+}
+
+/// The instance-refresh state machine for one group, derived every run from the group's
+/// refreshes (`DescribeInstanceRefreshes`), its tags and its instances.
+pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
+    let g = inp.view.group;
+    let s = inp.settings;
+    let mut out = RefreshOutcome::default();
+    let ours = g.tags.get(tags::REFRESH);
+    let latest = inp.refreshes.first();
+
+    // A refresh in flight: follow it, never start another ("one at a time per group").
+    if let Some(r) = latest.filter(|r| !r.is_terminal()) {
+        out.in_flight = true;
+        let pct = r.percentage_complete.unwrap_or(0);
+        out.progress = Some(RolloutProgress {
+            strategy: Strategy::InstanceRefresh,
+            percent: Some(pct),
+            detail: format!(
+                "{} {}{}",
+                r.id,
+                r.status,
+                r.status_reason
+                    .as_ref()
+                    .map(|x| format!(": {x}"))
+                    .unwrap_or_default()
+            ),
+        });
+        out.state = format!("instance refresh {} {} ({pct}% done)", r.id, r.status);
+        if ours.map(String::as_str) != Some(r.id.as_str()) {
+            if g.tags.contains_key(tags::REFRESH_AMI) {
+                // Started by an amiroll run that stopped before recording the id.
+                out.act(
+                    Action::TagGroup {
+                        group: g.name.clone(),
+                        tags: [(tags::REFRESH.to_string(), r.id.clone())]
+                            .into_iter()
+                            .collect(),
+                    },
+                    "adopt the refresh an earlier run started but did not record",
+                );
+            } else {
+                out.warnings.push(format!(
+                    "group `{}` has an instance refresh amiroll did not start ({} {}); amiroll waits for it",
+                    g.name, r.id, r.status
+                ));
+            }
+        }
+        return out;
+    }
+
+    // A finished refresh amiroll started: announce its outcome once.
+    let ours_done = latest.filter(|r| {
+        Some(&r.id) == ours || (ours.is_none() && g.tags.contains_key(tags::REFRESH_AMI))
+    });
+    if let Some(r) = ours_done {
+        let key = format!("{}:{}", r.id, r.status);
+        if g.tags.get(tags::ANNOUNCED) != Some(&key) {
+            let rolled = g
+                .tags
+                .get(tags::REFRESH_AMI)
+                .cloned()
+                .unwrap_or_else(|| inp.ami.to_string());
+            let mut reason = r.status_reason.clone().unwrap_or_default();
+            // "Successful" is Auto Scaling's word; amiroll's is the running fleet's: the rolled
+            // AMI's instances in service and healthy, none unhealthy, enough of them.
+            let mut status = r.status.clone();
+            if status == "Successful" {
+                let on = |i: &&InstanceView| i.image.as_deref() == Some(rolled.as_str());
+                let bad: Vec<&str> = inp
+                    .instances
+                    .iter()
+                    .filter(|i| on(i) && !i.healthy)
+                    .map(|i| i.id.as_str())
+                    .collect();
+                let healthy = inp
+                    .instances
+                    .iter()
+                    .filter(|i| on(i) && i.in_service && i.healthy)
+                    .count() as i32;
+                let others = inp.instances.iter().filter(|i| !on(i)).count() as i32;
+                let ended = r.end_time.unwrap_or(inp.now);
+                if !bad.is_empty() {
+                    status = "Unhealthy".to_string();
+                    reason = format!(
+                        "the refresh ended Successful, but instance(s) {} on {rolled} are unhealthy",
+                        bad.join(", ")
+                    );
+                } else if healthy + others < g.desired_capacity {
+                    if inp.now < ended + Duration::minutes(crate::surge::SETTLE_GRACE_MINUTES) {
+                        out.in_flight = true;
+                        out.state = format!(
+                            "instance refresh {} ended Successful; {healthy} of {} instance(s) on {rolled} in service and healthy, waiting for the rest",
+                            r.id, g.desired_capacity
+                        );
+                        return out;
+                    }
+                    status = "Unhealthy".to_string();
+                    reason = format!(
+                        "{} minutes after the refresh ended Successful, only {healthy} of {} instance(s) on {rolled} are in service and healthy",
+                        crate::surge::SETTLE_GRACE_MINUTES,
+                        g.desired_capacity
+                    );
+                }
+            }
+            let mut t: BTreeMap<String, String> = BTreeMap::new();
+            t.insert(tags::ANNOUNCED.to_string(), key);
+            t.insert(tags::REFRESH.to_string(), r.id.clone());
+            let event = match status.as_str() {
+                "Successful" if rolled != inp.ami => {
+                    t.insert(tags::SUCCEEDED_AMI.to_string(), rolled.clone());
+                    t.insert(
+                        tags::SUCCEEDED_AT.to_string(),
+                        fmt_time(r.end_time.unwrap_or(inp.now)),
+                    );
+                    Event::RolledBack
+                }
+                "Successful" => {
+                    t.insert(tags::SUCCEEDED_AMI.to_string(), rolled.clone());
+                    t.insert(
+                        tags::SUCCEEDED_AT.to_string(),
+                        fmt_time(r.end_time.unwrap_or(inp.now)),
+                    );
+                    Event::RolloutSucceeded
+                }
+                status => {
+                    if rolled == inp.ami || !g.tags.contains_key(tags::FAILED_AMI) {
+                        t.insert(tags::FAILED_AMI.to_string(), rolled.clone());
+                    }
+                    t.insert(
+                        tags::FAILED_REASON.to_string(),
+                        truncate(&format!("instance refresh {status}: {reason}"), 250),
+                    );
+                    match status {
+                        "RollbackSuccessful" => Event::RolledBack,
+                        "Cancelled" => Event::Cancelled,
+                        _ => Event::RolloutFailed,
+                    }
+                }
+            };
+            out.act(
+                Action::TagGroup {
+                    group: g.name.clone(),
+                    tags: t,
+                },
+                format!(
+                    "instance refresh {} ended {}{}; record it so it is announced once",
+                    r.id,
+                    r.status,
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({reason})")
+                    }
+                ),
+            );
+            out.events.push(event);
+            if status == "Unhealthy" {
+                // The fleet runs the AMI and it is not healthy: go back to the version the
+                // fleet ran before, with a refresh of its own.
+                if let Some(rv) = g
+                    .tags
+                    .get(tags::ROLLBACK_VERSION)
+                    .and_then(|v| v.rsplit_once(':'))
+                    .filter(|(tid, _)| *tid == inp.template_id)
+                    .and_then(|(_, n)| n.parse::<u64>().ok())
+                    .filter(|_| rolled == inp.ami)
+                {
+                    out.recover = Some(rv);
+                    if let Some(back) = inp.rollback_ami {
+                        // The run that follows adopts the recovery refresh by this tag (the
+                        // outcome record above names the refresh that ended).
+                        out.act(
+                            Action::TagGroup {
+                                group: g.name.clone(),
+                                tags: [(tags::REFRESH_AMI.to_string(), back.to_string())]
+                                    .into_iter()
+                                    .collect(),
+                            },
+                            "record the AMI the recovery refresh rolls back to",
+                        );
+                    }
+                    out.act(
+                        Action::StartInstanceRefresh {
+                            group: g.name.clone(),
+                            template_id: inp.template_id.to_string(),
+                            version: Some(VersionRef::Number(rv)),
+                            preferences: refresh_preferences(s, inp.provider, false, true),
+                        },
+                        format!(
+                            "{reason}: replace them with v{rv}, the version the fleet ran before"
+                        ),
+                    );
+                } else {
+                    out.warnings.push(format!(
+                        "group `{}`: {reason}; no rollback version is recorded — run `amiroll rollback`",
+                        g.name
+                    ));
+                }
+            }
+            if status != "Successful" {
+                out.failed = true;
+                out.state = format!(
+                    "instance refresh {} ended {}{}",
+                    r.id,
+                    r.status,
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {reason}")
+                    }
+                );
+                return out;
+            }
+        }
+    }
+
+    let off_target: Vec<&InstanceView> = inp
+        .instances
+        .iter()
+        .filter(|i| i.image.as_deref() != Some(inp.ami))
+        .collect();
+    if off_target.is_empty() {
+        out.converged = true;
+        out.state = "on target".to_string();
+        return out;
+    }
+    if !inp.may_start {
+        out.state = format!(
+            "{} instance(s) not on {}; waits: {}",
+            off_target.len(),
+            inp.ami,
+            inp.hold_reason.unwrap_or("held")
+        );
+        return out;
+    }
+    let blocked: Vec<&String> = g
+        .suspended_processes
+        .iter()
+        .filter(|p| matches!(p.as_str(), "Launch" | "Terminate" | "InstanceRefresh"))
+        .collect();
+    if !blocked.is_empty() {
+        out.errors.push(format!(
+            "group `{}` has suspended processes {}; an instance refresh cannot launch or replace instances — resume them first",
+            g.name,
+            blocked.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+        return out;
+    }
+
+    // Rollback needs a numbered desired version, a template without `resolve:ssm:`, and a group
+    // that is not on $Latest/$Default ("Undo changes with a manual or auto rollback").
+    let unnumbered = inp.view.spec != VersionSpec::Pinned(inp.view.effective);
+    let mut auto_rollback = s.auto_rollback && !inp.alias;
+    if inp.alias && s.auto_rollback {
+        out.warnings.push(format!(
+            "group `{}`: the template resolves its AMI from SSM, so the refresh has no desired configuration, skips nothing and cannot roll back",
+            g.name
+        ));
+    }
+    if unnumbered && auto_rollback {
+        // Pin the group to the number it launches today: nothing changes for its launches, and
+        // the saved configuration a rollback returns to becomes that numbered version.
+        // The tag goes first: a run that stops between the two still knows the pin is amiroll's.
+        out.pre_actions.push(PlannedAction {
+            action: Action::TagGroup {
+                group: g.name.clone(),
+                tags: [(tags::PINNED_FROM.to_string(), inp.view.spec_text.clone())]
+                    .into_iter()
+                    .collect(),
+            },
+            reason: "remember how the group named its version before amiroll pins it".to_string(),
+        });
+        out.pre_actions.push(PlannedAction {
+            action: Action::PinGroupVersion {
+                group: g.name.clone(),
+                template_id: inp.template_id.to_string(),
+                version: VersionRef::Number(inp.view.effective),
+            },
+            reason: format!(
+                "the group launches {} (v{}); rollback is only available from a numbered version, so pin it to v{} first — its launches do not change",
+                inp.view.spec_text, inp.view.effective, inp.view.effective
+            ),
+        });
+    }
+    if !s.auto_rollback && !inp.alias {
+        out.warnings.push(format!(
+            "group `{}`: auto_rollback = false — a failed refresh stops where it is and the new instances stay",
+            g.name
+        ));
+        auto_rollback = false;
+    }
+    let skip_matching = s.skip_matching && !inp.alias;
+    let prefs = refresh_preferences(s, inp.provider, auto_rollback, skip_matching);
+    let mut t: BTreeMap<String, String> = BTreeMap::new();
+    t.insert(tags::REFRESH_AMI.to_string(), inp.ami.to_string());
+    t.insert(
+        tags::ROLLBACK_VERSION.to_string(),
+        format!("{}:{}", inp.template_id, inp.rollback_version),
+    );
+    out.act(
+        Action::TagGroup {
+            group: g.name.clone(),
+            tags: t,
+        },
+        "record the AMI this refresh rolls to, so any later run can follow and announce it",
+    );
+    out.act(
+        Action::UntagGroup {
+            group: g.name.clone(),
+            keys: vec![tags::REFRESH.to_string(), tags::ANNOUNCED.to_string()],
+        },
+        "forget the previous refresh",
+    );
+    out.act(
+        Action::StartInstanceRefresh {
+            group: g.name.clone(),
+            template_id: inp.template_id.to_string(),
+            version: if inp.alias { None } else { inp.target_version },
+            preferences: prefs,
+        },
+        format!(
+            "{} instance(s) run an old AMI; replace them launch-before-terminate",
+            off_target.len()
+        ),
+    );
+    out.started = true;
+    out.state = format!(
+        "instance refresh to {} starts ({} instance(s) to replace)",
+        inp.ami,
+        off_target.len()
+    );
+    out
+}

@@ -1,0 +1,172 @@
+//! Views of a group: how it names its template version, its instances and the AMIs they run,
+//! and whether it is whole and healthy on an AMI.
+
+use super::*;
+
+/// A group's `LaunchTemplateSpecification.Version` resolved against its template: how it is
+/// written (`$Default` when absent) and the number it means today.
+pub(crate) fn resolve_version(
+    group: &str,
+    version: Option<&str>,
+    template: &crate::port::LaunchTemplate,
+) -> Result<(VersionSpec, String, u64), String> {
+    let text = version.unwrap_or("$Default").to_string();
+    let (spec, n) = match text.as_str() {
+        "$Default" => (VersionSpec::Default, template.default_version),
+        "$Latest" => (VersionSpec::Latest, template.latest_version),
+        other => match other.parse::<u64>() {
+            Ok(n) => (VersionSpec::Pinned(n), n),
+            Err(_) => {
+                return Err(format!(
+                    "Auto Scaling group `{group}` names launch template version `{other}`, which is neither a number, $Default nor $Latest"
+                ))
+            }
+        },
+    };
+    Ok((spec, text, n))
+}
+
+/// How a group references its template, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum VersionSpec {
+    Default,
+    Latest,
+    Pinned(u64),
+}
+
+pub(crate) struct GroupView<'a> {
+    pub(crate) group: &'a AutoScalingGroup,
+    pub(crate) spec: VersionSpec,
+    pub(crate) spec_text: String,
+    pub(crate) effective: u64,
+    /// Instance types named by the group's overrides.
+    pub(crate) override_types: Vec<String>,
+}
+
+/// A non-terminating instance of a group with its AMI.
+pub(crate) struct InstanceView {
+    pub(crate) id: String,
+    pub(crate) image: Option<String>,
+    pub(crate) in_service: bool,
+    pub(crate) healthy: bool,
+    pub(crate) protected: bool,
+    pub(crate) template_version: Option<u64>,
+}
+
+pub(crate) fn instance_views(
+    g: &AutoScalingGroup,
+    obs: &Observation,
+    template_id: &str,
+) -> Vec<InstanceView> {
+    g.instances
+        .iter()
+        .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+        .map(|i| {
+            let (image, template_version) = instance_launch(i, obs, template_id);
+            InstanceView {
+                id: i.instance_id.clone(),
+                image,
+                in_service: i.is_in_service(),
+                healthy: i.is_healthy(),
+                protected: i.protected_from_scale_in,
+                template_version,
+            }
+        })
+        .collect()
+}
+
+/// The AMI a group's instance runs and the version of `template_id` it was launched from.
+///
+/// `DescribeInstances` answers both when it was read. Otherwise the group's own record of the
+/// instance (`DescribeAutoScalingGroups` lists each instance's launch template and version) gives
+/// the version, and the version gives the AMI: "Launch templates are immutable; after you create a
+/// launch template, you can't modify it. Instead, you can create a new version" ("Modify a launch
+/// template (manage launch template versions)",
+/// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/manage-launch-template-versions.html),
+/// so an instance launched from a version runs that version's `ImageId`. That inference is made only for a
+/// numbered version of this template that was read and names an AMI id (not a
+/// `resolve:ssm:` alias, which is resolved at launch); anything else is `None`, and the
+/// engine then reads the instance itself.
+pub(crate) fn instance_launch(
+    i: &GroupInstance,
+    obs: &Observation,
+    template_id: &str,
+) -> (Option<String>, Option<u64>) {
+    if let Some(e) = obs.instances.get(&i.instance_id) {
+        let version = e
+            .launch_template_version
+            .filter(|_| e.launch_template_id.as_deref() == Some(template_id));
+        return (Some(e.image_id.clone()), version);
+    }
+    let Some(spec) = &i.launch_template else {
+        return (None, None);
+    };
+    if spec.template_id.as_deref() != Some(template_id) {
+        return (None, None);
+    }
+    let Some(n) = spec.version.as_deref().and_then(|v| v.parse::<u64>().ok()) else {
+        return (None, None);
+    };
+    let image = obs
+        .templates
+        .values()
+        .find(|t| t.template.id == template_id)
+        .and_then(|t| t.version(n))
+        .and_then(|v| v.image_id.clone())
+        .filter(|id| is_ami_id(id));
+    match image {
+        Some(id) => (Some(id), Some(n)),
+        None => (None, Some(n)),
+    }
+}
+
+pub(crate) fn by_ami(views: &[InstanceView]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for v in views {
+        *m.entry(v.image.clone().unwrap_or_else(|| "unknown".to_string()))
+            .or_insert(0) += 1;
+    }
+    m
+}
+
+/// Whether a group is whole and healthy on `ami`: at least its desired capacity of instances on
+/// it that are `InService` and `Healthy`, none unhealthy, none on another AMI. `Err` says why not.
+pub(crate) fn healthy_on(
+    g: &AutoScalingGroup,
+    obs: &Observation,
+    template_id: &str,
+    ami: &str,
+) -> Result<(), String> {
+    let inst = instance_views(g, obs, template_id);
+    let on = |i: &&InstanceView| i.image.as_deref() == Some(ami);
+    let healthy = inst
+        .iter()
+        .filter(|i| on(i) && i.in_service && i.healthy)
+        .count() as i32;
+    let bad: Vec<&str> = inst
+        .iter()
+        .filter(|i| on(i) && !i.healthy)
+        .map(|i| i.id.as_str())
+        .collect();
+    let other = inst.iter().filter(|i| !on(i)).count();
+    if !bad.is_empty() {
+        return Err(format!(
+            "instance(s) {} of group `{}` on {ami} are unhealthy",
+            bad.join(", "),
+            g.name
+        ));
+    }
+    if other > 0 {
+        return Err(format!(
+            "{other} instance(s) of group `{}` do not run {ami}",
+            g.name
+        ));
+    }
+    if healthy < g.desired_capacity {
+        return Err(format!(
+            "only {healthy} of {} instance(s) of group `{}` on {ami} are in service and healthy",
+            g.desired_capacity, g.name
+        ));
+    }
+    Ok(())
+}
