@@ -11,9 +11,8 @@ use amiroll_core::port::{
 };
 use chrono::SecondsFormat;
 
-use crate::ecs::CapacityProviderState;
 use crate::faults::Faults;
-use crate::refresh::RefreshState;
+use crate::state::{CapacityProviderState, RefreshState};
 use crate::types::{ImageSpec, TemplateData};
 
 /// Terminated instances stay visible to `DescribeInstances` this long (about an hour in EC2).

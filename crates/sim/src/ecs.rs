@@ -6,21 +6,11 @@
 use amiroll_core::port::{AwsError, CapacityProvider, ErrorKind};
 
 use crate::account::Account;
+use crate::state::CapacityProviderState;
 use crate::{setup_op, ACCOUNT_ID, REGION};
 
 /// How often the simulated ECS managed scaling looks at its groups (a one-minute tick).
 pub(crate) const MANAGED_SCALING_TICK_SECS: i64 = 60;
-
-#[derive(Debug, Clone)]
-pub(crate) struct CapacityProviderState {
-    pub name: String,
-    pub group: String,
-    pub managed_scaling: bool,
-    pub managed_termination_protection: bool,
-    pub managed_draining: bool,
-    /// The desired capacity managed scaling keeps (the group's when the provider was created).
-    pub target_desired: i32,
-}
 
 impl Account {
     /// `CreateCapacityProvider` with an `autoScalingGroupProvider` ("CreateCapacityProvider";

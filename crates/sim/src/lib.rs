@@ -148,7 +148,7 @@
 // `SimAws`'s methods: the handle and its call machinery are here; `setup` builds the world,
 // `outside` is someone else changing it, `knobs` turns the clock and injects faults, `inspect` is
 // what tests assert on, and `port` is the `Aws` implementation. The account they act on is
-// modelled in `account`, `ops`, `refresh`, `ecs` and `faults`.
+// modelled in `account`, `ops`, `refresh`, `ecs`, `state` and `faults`.
 mod account;
 mod ecs;
 mod faults;
@@ -159,6 +159,7 @@ mod outside;
 mod port;
 mod refresh;
 mod setup;
+mod state;
 mod types;
 
 #[cfg(test)]
