@@ -1094,7 +1094,7 @@ mod tests {
             include_str!("planner/mod.rs"),
             include_str!("planner/reads.rs"),
             include_str!("planner/refresh.rs"),
-            include_str!("surge.rs"),
+            include_str!("planner/surge.rs"),
             include_str!("rollback.rs"),
             include_str!("notify.rs"),
             include_str!("gates.rs"),

@@ -16,7 +16,6 @@ pub mod port;
 pub mod render;
 pub mod rollback;
 pub mod state;
-mod surge;
 
 pub use config::{Config, ConfigError, Strategy, Target, TargetSettings};
 pub use engine::{Engine, RetryPolicy, RunError};

@@ -41,7 +41,7 @@ pub(crate) fn gate_reason(
                         + Duration::minutes(
                             SURGE_LEAD_MINUTES
                                 + s.surge_minutes as i64
-                                + crate::surge::LATE_ACTION_MINUTES,
+                                + crate::planner::surge::LATE_ACTION_MINUTES,
                         )
                         > closes =>
             {

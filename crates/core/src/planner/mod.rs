@@ -92,13 +92,16 @@ mod hold;
 mod prune;
 mod reads;
 mod refresh;
+pub(crate) mod surge;
 mod view;
 mod vocab;
 
-pub(crate) use crate::surge::plan_surge_group;
-use crate::surge::rollback_version_of;
-pub(crate) use crate::surge::{start_round, SurgeInput, SurgeOutcome};
-pub use crate::surge::{surge_capacity, ACTION_PREFIX, HEALTH_GATE_MINUTES, SURGE_LEAD_MINUTES};
+pub(crate) use crate::planner::surge::plan_surge_group;
+use crate::planner::surge::rollback_version_of;
+pub(crate) use crate::planner::surge::{start_round, SurgeInput, SurgeOutcome};
+pub use crate::planner::surge::{
+    surge_capacity, ACTION_PREFIX, HEALTH_GATE_MINUTES, SURGE_LEAD_MINUTES,
+};
 use hold::gate_reason;
 pub use prune::versions_to_prune;
 pub use reads::*;

@@ -164,7 +164,9 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
                         bad.join(", ")
                     );
                 } else if healthy + others < g.desired_capacity {
-                    if inp.now < ended + Duration::minutes(crate::surge::SETTLE_GRACE_MINUTES) {
+                    if inp.now
+                        < ended + Duration::minutes(crate::planner::surge::SETTLE_GRACE_MINUTES)
+                    {
                         out.in_flight = true;
                         out.state = format!(
                             "instance refresh {} ended Successful; {healthy} of {} instance(s) on {rolled} in service and healthy, waiting for the rest",
@@ -175,7 +177,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
                     status = "Unhealthy".to_string();
                     reason = format!(
                         "{} minutes after the refresh ended Successful, only {healthy} of {} instance(s) on {rolled} are in service and healthy",
-                        crate::surge::SETTLE_GRACE_MINUTES,
+                        crate::planner::surge::SETTLE_GRACE_MINUTES,
                         g.desired_capacity
                     );
                 }
