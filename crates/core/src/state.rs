@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::planner::{fmt_time, is_ami_id, parse_time, tags, Capacity};
-use crate::port::Timestamp;
+use crate::port::{AutoScalingGroup, Timestamp};
 
 /// The phase of a round, in `amiroll:phase` as `<phase> <since> <capacity> [keep-new]`. No tag:
 /// surging.
@@ -197,5 +196,144 @@ impl SurgeRound {
             t.insert(tags::RECOVERING_FROM.to_string(), a.clone());
         }
         t
+    }
+}
+
+/// Group tags that carry rollout state between runs. State that must outlive a run lives in AWS,
+/// never on local disk.
+pub mod tags {
+    /// Id of the rollout round in flight.
+    pub const ROLLOUT: &str = "amiroll:rollout";
+    /// AMI the round rolls to.
+    pub const ROLLOUT_AMI: &str = "amiroll:rollout-ami";
+    /// `min=…,max=…,desired=…` before the surge.
+    pub const ORIGINAL: &str = "amiroll:original-capacity";
+    /// `max=…,desired=…` during the surge.
+    pub const SURGE: &str = "amiroll:surge-capacity";
+    pub const SURGE_AT: &str = "amiroll:surge-at";
+    pub const SETTLE_AT: &str = "amiroll:settle-at";
+    /// `lt-…:N`: the version the group launched before the rollout.
+    pub const ROLLBACK_VERSION: &str = "amiroll:rollback-version";
+    pub const ATTEMPT: &str = "amiroll:attempt";
+    /// AMI whose rollout failed on this group; blocks that AMI until removed.
+    pub const FAILED_AMI: &str = "amiroll:failed-ami";
+    pub const FAILED_REASON: &str = "amiroll:failed-reason";
+
+    /// Opt-out: a group with this tag (any value) is never touched.
+    pub const SKIP: &str = "amiroll:skip";
+    /// Id of the instance refresh amiroll started.
+    pub const REFRESH: &str = "amiroll:refresh";
+    /// AMI that refresh rolls to.
+    pub const REFRESH_AMI: &str = "amiroll:refresh-ami";
+    /// `refresh-id:Status` of the last outcome announced, so it is announced once.
+    pub const ANNOUNCED: &str = "amiroll:announced";
+    /// AMI the group last rolled to successfully, and when (for waves).
+    pub const SUCCEEDED_AMI: &str = "amiroll:succeeded-ami";
+    pub const SUCCEEDED_AT: &str = "amiroll:succeeded-at";
+    /// How the group named its version before amiroll pinned it to keep rollback available.
+    pub const PINNED_FROM: &str = "amiroll:pinned-from";
+    /// An outcome (`rollout-failed`, …) whose notification failed: the next run announces it.
+    pub const UNANNOUNCED: &str = "amiroll:unannounced";
+
+    /// `<phase> <since> <capacity>` of a surge round that left the surge phase: `settled` (the
+    /// health gate passed and amiroll settled the group) or `restore` (the round was stopped and
+    /// the group goes back to its sizes). No tag: the round is surging.
+    pub const PHASE: &str = "amiroll:phase";
+
+    /// `min=…,max=…,desired=…` the settle restores when an outside change moved it.
+    pub const SETTLE_CAPACITY: &str = "amiroll:settle-capacity";
+    /// On a recovery round: the AMI whose failure it recovers from.
+    pub const RECOVERING_FROM: &str = "amiroll:recovering-from";
+
+    /// Tags removed when a round ends (succeeded or failed).
+    pub const ROUND: &[&str] = &[
+        ROLLOUT,
+        ROLLOUT_AMI,
+        SURGE,
+        SURGE_AT,
+        SETTLE_AT,
+        ATTEMPT,
+        PHASE,
+        SETTLE_CAPACITY,
+        RECOVERING_FROM,
+    ];
+}
+
+/// Group capacity as stored in tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    pub min: i32,
+    pub max: i32,
+    pub desired: i32,
+}
+
+impl Capacity {
+    pub fn of(g: &AutoScalingGroup) -> Capacity {
+        Capacity {
+            min: g.min_size,
+            max: g.max_size,
+            desired: g.desired_capacity,
+        }
+    }
+    pub fn to_tag(self) -> String {
+        format!("min={},max={},desired={}", self.min, self.max, self.desired)
+    }
+    pub fn parse(s: &str) -> Option<Capacity> {
+        let mut min = None;
+        let mut max = None;
+        let mut desired = None;
+        for part in s.split(',') {
+            let (k, v) = part.split_once('=')?;
+            let n: i32 = v.trim().parse().ok()?;
+            match k.trim() {
+                "min" => min = Some(n),
+                "max" => max = Some(n),
+                "desired" => desired = Some(n),
+                _ => return None,
+            }
+        }
+        Some(Capacity {
+            min: min?,
+            max: max?,
+            desired: desired?,
+        })
+    }
+    /// `(max, desired)` from an `amiroll:surge-capacity` tag (`max=…,desired=…`).
+    pub fn parse_surge(s: &str) -> Option<(i32, i32)> {
+        let mut max = None;
+        let mut desired = None;
+        for part in s.split(',') {
+            let (k, v) = part.split_once('=')?;
+            let n: i32 = v.trim().parse().ok()?;
+            match k.trim() {
+                "max" => max = Some(n),
+                "desired" => desired = Some(n),
+                _ => return None,
+            }
+        }
+        Some((max?, desired?))
+    }
+}
+
+pub fn fmt_time(t: Timestamp) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+pub fn parse_time(s: &str) -> Option<Timestamp> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// `ami-` followed by 8 or 17 lower-case hex digits.
+pub fn is_ami_id(s: &str) -> bool {
+    match s.strip_prefix("ami-") {
+        Some(hex) => {
+            (hex.len() == 8 || hex.len() == 17)
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }
+        None => false,
     }
 }

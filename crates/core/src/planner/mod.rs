@@ -25,65 +25,7 @@ use crate::port::{
     TemplateSpec, Timestamp,
 };
 
-/// Group tags that carry rollout state between runs. State that must outlive a run lives in AWS,
-/// never on local disk.
-pub mod tags {
-    /// Id of the rollout round in flight.
-    pub const ROLLOUT: &str = "amiroll:rollout";
-    /// AMI the round rolls to.
-    pub const ROLLOUT_AMI: &str = "amiroll:rollout-ami";
-    /// `min=…,max=…,desired=…` before the surge.
-    pub const ORIGINAL: &str = "amiroll:original-capacity";
-    /// `max=…,desired=…` during the surge.
-    pub const SURGE: &str = "amiroll:surge-capacity";
-    pub const SURGE_AT: &str = "amiroll:surge-at";
-    pub const SETTLE_AT: &str = "amiroll:settle-at";
-    /// `lt-…:N`: the version the group launched before the rollout.
-    pub const ROLLBACK_VERSION: &str = "amiroll:rollback-version";
-    pub const ATTEMPT: &str = "amiroll:attempt";
-    /// AMI whose rollout failed on this group; blocks that AMI until removed.
-    pub const FAILED_AMI: &str = "amiroll:failed-ami";
-    pub const FAILED_REASON: &str = "amiroll:failed-reason";
-
-    /// Opt-out: a group with this tag (any value) is never touched.
-    pub const SKIP: &str = "amiroll:skip";
-    /// Id of the instance refresh amiroll started.
-    pub const REFRESH: &str = "amiroll:refresh";
-    /// AMI that refresh rolls to.
-    pub const REFRESH_AMI: &str = "amiroll:refresh-ami";
-    /// `refresh-id:Status` of the last outcome announced, so it is announced once.
-    pub const ANNOUNCED: &str = "amiroll:announced";
-    /// AMI the group last rolled to successfully, and when (for waves).
-    pub const SUCCEEDED_AMI: &str = "amiroll:succeeded-ami";
-    pub const SUCCEEDED_AT: &str = "amiroll:succeeded-at";
-    /// How the group named its version before amiroll pinned it to keep rollback available.
-    pub const PINNED_FROM: &str = "amiroll:pinned-from";
-    /// An outcome (`rollout-failed`, …) whose notification failed: the next run announces it.
-    pub const UNANNOUNCED: &str = "amiroll:unannounced";
-
-    /// `<phase> <since> <capacity>` of a surge round that left the surge phase: `settled` (the
-    /// health gate passed and amiroll settled the group) or `restore` (the round was stopped and
-    /// the group goes back to its sizes). No tag: the round is surging.
-    pub const PHASE: &str = "amiroll:phase";
-
-    /// `min=…,max=…,desired=…` the settle restores when an outside change moved it.
-    pub const SETTLE_CAPACITY: &str = "amiroll:settle-capacity";
-    /// On a recovery round: the AMI whose failure it recovers from.
-    pub const RECOVERING_FROM: &str = "amiroll:recovering-from";
-
-    /// Tags removed when a round ends (succeeded or failed).
-    pub const ROUND: &[&str] = &[
-        ROLLOUT,
-        ROLLOUT_AMI,
-        SURGE,
-        SURGE_AT,
-        SETTLE_AT,
-        ATTEMPT,
-        PHASE,
-        SETTLE_CAPACITY,
-        RECOVERING_FROM,
-    ];
-}
+pub use crate::state::tags;
 
 /// Prefix of every version description amiroll writes; `prune = "own"` deletes only these.
 pub const DESCRIPTION_PREFIX: &str = "amiroll:";

@@ -2,6 +2,8 @@
 //! round ids, capacities and times as tags hold them.
 
 use super::*;
+pub(crate) use crate::state::{fmt_time, parse_time};
+pub use crate::state::{is_ami_id, Capacity};
 
 /// Read the AMI id out of a parameter value in the expected format.
 pub fn parse_ami_value(value: &str, format: AmiFormat, parameter: &str) -> Result<String, String> {
@@ -45,19 +47,6 @@ pub fn parse_ami_value(value: &str, format: AmiFormat, parameter: &str) -> Resul
     }
 }
 
-/// `ami-` followed by 8 or 17 lower-case hex digits.
-pub fn is_ami_id(s: &str) -> bool {
-    match s.strip_prefix("ami-") {
-        Some(hex) => {
-            (hex.len() == 8 || hex.len() == 17)
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        }
-        None => false,
-    }
-}
-
 /// Deterministic `ClientToken` for `CreateLaunchTemplateVersion`: a repeated or concurrent run with
 /// the same template, source version and AMI gets the original version back instead of a second
 /// one ("Ensuring idempotency in Amazon EC2 API requests"). ≤ 128 ASCII characters.
@@ -84,70 +73,4 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
         out.push('…');
         out
     }
-}
-
-/// Group capacity as stored in tags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capacity {
-    pub min: i32,
-    pub max: i32,
-    pub desired: i32,
-}
-
-impl Capacity {
-    pub fn of(g: &AutoScalingGroup) -> Capacity {
-        Capacity {
-            min: g.min_size,
-            max: g.max_size,
-            desired: g.desired_capacity,
-        }
-    }
-    pub fn to_tag(self) -> String {
-        format!("min={},max={},desired={}", self.min, self.max, self.desired)
-    }
-    pub fn parse(s: &str) -> Option<Capacity> {
-        let mut min = None;
-        let mut max = None;
-        let mut desired = None;
-        for part in s.split(',') {
-            let (k, v) = part.split_once('=')?;
-            let n: i32 = v.trim().parse().ok()?;
-            match k.trim() {
-                "min" => min = Some(n),
-                "max" => max = Some(n),
-                "desired" => desired = Some(n),
-                _ => return None,
-            }
-        }
-        Some(Capacity {
-            min: min?,
-            max: max?,
-            desired: desired?,
-        })
-    }
-    /// `(max, desired)` from an `amiroll:surge-capacity` tag (`max=…,desired=…`).
-    pub fn parse_surge(s: &str) -> Option<(i32, i32)> {
-        let mut max = None;
-        let mut desired = None;
-        for part in s.split(',') {
-            let (k, v) = part.split_once('=')?;
-            let n: i32 = v.trim().parse().ok()?;
-            match k.trim() {
-                "max" => max = Some(n),
-                "desired" => desired = Some(n),
-                _ => return None,
-            }
-        }
-        Some((max?, desired?))
-    }
-}
-
-pub(crate) fn fmt_time(t: Timestamp) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
 }
