@@ -1,0 +1,368 @@
+//! The scheduled-surge state machine for one group.
+//!
+//! A round is: protect the old instances from scale in, surge (a scheduled action), check the new
+//! instances in the health gate, then settle. Its state lives in the group (`amiroll:*` tags, the
+//! pending scheduled actions, the capacity, the instances and their scale-in protection), so any
+//! run can pick it up, whenever it happens.
+//!
+//! **Safety does not depend on a run happening in time.** The old instances are protected from
+//! scale in while the round is open ("Use instance scale-in protection",
+//! https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-instance-protection.html:
+//! Auto Scaling does not terminate protected instances when it scales in). The run that sees the
+//! new instances healthy in the gate settles the group itself: it lifts the protection, restores
+//! the sizes (`OldestLaunchTemplate` then removes the old instances) and deletes the scheduled
+//! settle. The scheduled settle is only a dead man's switch: if no run passes the gate, it fires
+//! with the old instances still protected, so the scale-in removes the *new* instances and the
+//! fleet is back where it started. A missed gate costs a round, never the old fleet.
+//!
+//! Scheduled actions may start late ("Scheduled scaling for Amazon EC2 Auto Scaling",
+//! https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-scheduled-scaling.html);
+//! every decision here holds whether they fire on time, late, or not at all.
+
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+
+use crate::config::TargetSettings;
+use crate::gates;
+use crate::model::*;
+use crate::planner::{fmt_time, rollout_id, tags, truncate, Capacity, InstanceView};
+use crate::port::{AutoScalingGroup, ScheduledAction, Timestamp};
+use crate::state::{Phase, SurgeRound};
+
+mod gate;
+mod restore;
+mod settle;
+mod start;
+
+use gate::*;
+use restore::*;
+use settle::*;
+use start::rebuild_lost_round;
+pub use start::surge_capacity;
+pub(crate) use start::{capacity_change_before, rollback_version_of, start_round};
+
+/// Prefix of every scheduled action amiroll creates.
+pub const ACTION_PREFIX: &str = "amiroll-";
+/// How far ahead the surge action is scheduled. `PutScheduledUpdateGroupAction` rejects a start
+/// time in the past ("Scheduled scaling for Amazon EC2 Auto Scaling"), so leave room for the apply.
+pub const SURGE_LEAD_MINUTES: i64 = 2;
+/// The health gate opens this long before the settle time: a run from then on that sees every
+/// new instance healthy settles the group; one that does not, aborts the round.
+pub const HEALTH_GATE_MINUTES: i64 = 3;
+/// How late a scheduled action may start. Auto Scaling runs it "within a few minutes" of its
+/// start time; two minutes is what the simulator and the adversity suite allow.
+pub const LATE_ACTION_MINUTES: i64 = 2;
+/// How long after the settle the new instances may take to be healthy before the round fails.
+pub const SETTLE_GRACE_MINUTES: i64 = 15;
+
+/// How `amiroll:failed-reason` begins when a recovery round failed too.
+const RECOVERY_FAILED: &str = "recovery failed";
+
+pub(crate) struct SurgeInput<'a> {
+    pub(crate) group: &'a AutoScalingGroup,
+    pub(crate) rollout_ami: &'a str,
+    pub(crate) instances: &'a [InstanceView],
+    pub(crate) pending: &'a [ScheduledAction],
+    pub(crate) now: Timestamp,
+    pub(crate) settings: &'a TargetSettings,
+    pub(crate) template_id: &'a str,
+    /// The version the fleet runs before this rollout, recorded in `amiroll:rollback-version`
+    /// when round 1 starts. `None` keeps what the group's tag says.
+    pub(crate) rollback_version: Option<u64>,
+    /// The AMI of the group's rollback version: where a recovery round goes.
+    pub(crate) rollback_ami: Option<&'a str>,
+    /// The target failed (on this group or another): stop this group's round now, or bring the
+    /// group back if it already runs the AMI that failed.
+    pub(crate) force_abort: Option<&'a str>,
+    /// A recovery or rollback round: the recorded failure stays.
+    pub(crate) keep_failure: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct SurgeOutcome {
+    pub(crate) actions: Vec<PlannedAction>,
+    pub(crate) errors: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) infos: Vec<String>,
+    pub(crate) state: String,
+    pub(crate) started: bool,
+    pub(crate) succeeded: bool,
+    /// The round failed in this run (announce `rollout-failed`).
+    pub(crate) failed: bool,
+    /// A failure recorded earlier is being cleaned up (restore under way).
+    pub(crate) restoring: bool,
+    pub(crate) in_flight: bool,
+    pub(crate) converged: bool,
+    /// The default must go back to the rollback version.
+    pub(crate) revert_to: Option<u64>,
+    /// The group runs the failed AMI and starts a recovery round onto the rollback AMI: the
+    /// target must make a copy of the rollback version the default (so that the settle removes
+    /// the failed AMI's instances, which are on an older version).
+    pub(crate) recover: bool,
+    /// A new round is held back (e.g. another actor's scheduled action falls inside it).
+    pub(crate) held: Option<String>,
+    /// The failure was recorded (and announced) by an earlier run: not announced again.
+    pub(crate) already_recorded: bool,
+    /// A failure recorded in this run for another AMI than the round's (a recovery round whose
+    /// start was not followed by its record): announce `rollout-failed`.
+    pub(crate) announce_failure: bool,
+}
+
+impl SurgeOutcome {
+    fn act(&mut self, action: Action, reason: impl Into<String>) {
+        self.actions.push(PlannedAction {
+            action,
+            reason: reason.into(),
+        });
+    }
+}
+
+fn ids(v: &[&InstanceView]) -> String {
+    v.iter()
+        .map(|i| i.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn opt(v: Option<i32>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_else(|| "-".to_string())
+}
+
+/// The instances of a group, split by the AMI a round rolls to.
+struct Fleet<'a> {
+    /// Instances not on the round's AMI (the old fleet).
+    old: Vec<&'a InstanceView>,
+    /// Instances on the round's AMI that are `InService` and `Healthy`.
+    healthy: Vec<&'a InstanceView>,
+    /// Instances on the round's AMI whose health is not `Healthy` (whatever their state).
+    unhealthy: Vec<&'a InstanceView>,
+    /// Instances on the round's AMI that are healthy but not yet in service.
+    pending: Vec<&'a InstanceView>,
+}
+
+impl<'a> Fleet<'a> {
+    fn of(instances: &'a [InstanceView], ami: &str) -> Fleet<'a> {
+        let on = |i: &&InstanceView| i.image.as_deref() == Some(ami);
+        Fleet {
+            old: instances.iter().filter(|i| !on(i)).collect(),
+            healthy: instances
+                .iter()
+                .filter(|i| on(i) && i.in_service && i.healthy)
+                .collect(),
+            unhealthy: instances.iter().filter(|i| on(i) && !i.healthy).collect(),
+            pending: instances
+                .iter()
+                .filter(|i| on(i) && !i.in_service && i.healthy)
+                .collect(),
+        }
+    }
+    fn on_count(&self) -> usize {
+        self.healthy.len() + self.unhealthy.len() + self.pending.len()
+    }
+}
+
+/// The scheduled-surge state machine for one group, derived every run from the group's tags,
+/// its pending scheduled actions, its capacity and its instances.
+pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
+    let g = inp.group;
+    let mut out = SurgeOutcome::default();
+    let ours: Vec<&ScheduledAction> = inp
+        .pending
+        .iter()
+        .filter(|a| a.name.starts_with(ACTION_PREFIX))
+        .collect();
+
+    let Some(round) = g.tags.get(tags::ROLLOUT).cloned() else {
+        for a in &ours {
+            out.act(
+                Action::DeleteScheduledAction {
+                    group: g.name.clone(),
+                    name: a.name.clone(),
+                },
+                "left over from a rollout that is no longer tracked; it would change capacity when it fires",
+            );
+        }
+        let fleet = Fleet::of(inp.instances, inp.rollout_ami);
+        if let Some(rebuilt) = rebuild_lost_round(inp, &ours) {
+            out.actions.clear();
+            out.warnings.push(format!(
+                "group `{}`: the tags of round {} were removed while its scheduled actions were pending; amiroll rebuilt them from the actions and follows the round",
+                g.name,
+                rebuilt.get(tags::ROLLOUT).cloned().unwrap_or_default()
+            ));
+            out.act(
+                Action::TagGroup {
+                    group: g.name.clone(),
+                    tags: rebuilt,
+                },
+                "rebuild the round's tags from its scheduled actions",
+            );
+            out.in_flight = true;
+            out.state = "round tags rebuilt; the round goes on".to_string();
+            return out;
+        }
+        if let Some(reason) = inp.force_abort {
+            // The target failed: a group that already runs the failed AMI goes back.
+            if fleet.on_count() > 0 {
+                start_recovery(inp, &mut out, reason, 1);
+            } else {
+                out.state = format!("not rolled: {reason}");
+            }
+            return out;
+        }
+        if fleet.old.is_empty() {
+            let live = inp.instances.len() as i32;
+            if live < g.desired_capacity {
+                // Fewer instances than wanted, none on another AMI: the group is still
+                // launching (or cannot launch). Not "on target" until it has them.
+                if g.suspended_processes.iter().any(|p| p == "Launch") {
+                    out.errors.push(format!(
+                        "group `{}` runs {live} of {} instance(s) and its Launch process is suspended; resume it first",
+                        g.name, g.desired_capacity
+                    ));
+                    return out;
+                }
+                out.state = format!(
+                    "{live} of {} instance(s) running, all on {}; waiting for the group to launch the rest",
+                    g.desired_capacity, inp.rollout_ami
+                );
+                return out;
+            }
+            out.converged = true;
+            out.state = "on target".to_string();
+            return out;
+        }
+        if g.desired_capacity == 0 && !g.tags.contains_key(tags::ORIGINAL) {
+            out.converged = true;
+            out.state = "no instances wanted; new launches use the new AMI".to_string();
+            return out;
+        }
+        start_round(inp, &mut out, 1, &fleet.old);
+        return out;
+    };
+
+    // A round is in flight: read its state back from the tags.
+    let state = match SurgeRound::from_tags(&g.tags) {
+        Ok(Some(state)) => state,
+        Ok(None) => return out,
+        Err(e) => {
+            out.errors.push(format!(
+            "group `{}` carries a malformed amiroll round: {e} ({}); remove the amiroll:* tags of the group (and the scale-in protection amiroll set on its old instances) to reset it",
+            g.name,
+            g.tags
+                .iter()
+                .filter(|(k, _)| k.starts_with("amiroll:"))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+            return out;
+        }
+    };
+    let SurgeRound {
+        original,
+        surge: surged,
+        surge_at,
+        settle_at,
+        attempt,
+        phase,
+        settle_capacity,
+        ..
+    } = state;
+    out.in_flight = true;
+    let r = Round {
+        id: round,
+        original,
+        surged,
+        surge_at,
+        settle_at,
+        attempt,
+        surge_name: format!("{ACTION_PREFIX}{}-surge", g.tags[tags::ROLLOUT]),
+        settle_name: format!("{ACTION_PREFIX}{}-settle", g.tags[tags::ROLLOUT]),
+        settle_cap: settle_capacity.unwrap_or(original),
+    };
+    // A recovery round whose start was not followed by the failure record (a run that stopped
+    // after it announced): record it now, and announce it.
+    if let Some(failed) = g.tags.get(tags::RECOVERING_FROM) {
+        if g.tags.get(tags::FAILED_AMI) != Some(failed) {
+            let reason = g
+                .tags
+                .get(tags::FAILED_REASON)
+                .cloned()
+                .unwrap_or_else(|| format!("the rollout to {failed} failed"));
+            out.act(
+                Action::TagGroup {
+                    group: g.name.clone(),
+                    tags: BTreeMap::from([
+                        (tags::FAILED_AMI.to_string(), failed.clone()),
+                        (tags::FAILED_REASON.to_string(), truncate(&reason, 250)),
+                    ]),
+                },
+                "the run that started the recovery round stopped before it recorded the failure",
+            );
+            out.announce_failure = true;
+        }
+    }
+    for a in ours
+        .iter()
+        .filter(|a| a.name != r.surge_name && a.name != r.settle_name)
+    {
+        out.act(
+            Action::DeleteScheduledAction {
+                group: g.name.clone(),
+                name: a.name.clone(),
+            },
+            format!(
+                "left over from an earlier round; round {} is in flight",
+                r.id
+            ),
+        );
+    }
+    match phase {
+        Phase::Surge => surging(inp, &mut out, &r),
+        Phase::Settled {
+            since,
+            capacity,
+            keep_new,
+        } => settled(
+            inp,
+            &mut out,
+            &r,
+            since,
+            capacity,
+            Settle::Amiroll { keep_new },
+        ),
+        Phase::Restore { since, capacity } => restoring(inp, &mut out, &r, since, capacity),
+    }
+    out
+}
+
+/// A round's facts, from the group's tags.
+struct Round {
+    id: String,
+    original: Capacity,
+    /// `max` and `desired` of the surge.
+    surged: (i32, i32),
+    surge_at: Timestamp,
+    settle_at: Timestamp,
+    attempt: u32,
+    surge_name: String,
+    settle_name: String,
+    /// The settle sizes as last recorded (`amiroll:settle-capacity`, written when an outside
+    /// change moved them), else the original sizes.
+    settle_cap: Capacity,
+}
+
+impl Round {
+    fn gate_opens(&self) -> Timestamp {
+        self.settle_at - Duration::minutes(HEALTH_GATE_MINUTES)
+    }
+    /// How many rounds the rollout may take: the rounds a capped surge needs to replace the
+    /// original fleet (`⌈desired ÷ new instances per round⌉`), plus `max_attempts − 1` retries.
+    fn rounds_allowed(&self, max_attempts: u32) -> u32 {
+        let per_round = (self.surged.1 - self.original.desired).max(1);
+        let needed = (self.original.desired.max(1) + per_round - 1) / per_round;
+        (needed.max(1) as u32).saturating_add(max_attempts.max(1) - 1)
+    }
+}

@@ -1,0 +1,294 @@
+//! Stopping a round: the restore of the group's sizes, and recovery rounds.
+
+use super::*;
+
+/// Stop an open round: the old instances stay protected, the scheduled actions go, and the
+/// group goes back to its settle sizes, which removes the new instances (they are the only
+/// unprotected ones). The phase tag goes first, so that a run that stops half way is resumed
+/// as a restore; the failure record is written after the notification.
+pub(super) fn abort(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round, reason: &str) {
+    let g = inp.group;
+    let fleet = Fleet::of(inp.instances, inp.rollout_ami);
+    if fleet.old.is_empty() && fleet.on_count() > 0 {
+        // No old instance is left to go back to (their protection was lifted and a scale-in
+        // took them): only a recovery round brings the old AMI back.
+        start_recovery(inp, out, reason, r.attempt);
+        return;
+    }
+    let surge_pending = inp.pending.iter().any(|a| a.name == r.surge_name);
+    let cap =
+        if surge_pending || (g.desired_capacity <= r.original.desired && fleet.on_count() == 0) {
+            // The surge has not fired: whatever the capacity is now is someone else's (or the
+            // original); the restore keeps it, never below the original unless they asked for less.
+            Capacity {
+                min: r.original.min,
+                max: r.original.max.max(g.desired_capacity),
+                desired: g.desired_capacity.max(r.original.min),
+            }
+        } else if g.desired_capacity != r.surged.1 && g.desired_capacity != r.settle_cap.desired {
+            settle_capacity(r.original, g.desired_capacity - r.surged.1)
+        } else {
+            r.settle_cap
+        };
+    out.act(
+        Action::TagGroup {
+            group: g.name.clone(),
+            tags: BTreeMap::from([
+                (
+                    tags::PHASE.to_string(),
+                    Phase::Restore {
+                        since: inp.now,
+                        capacity: cap,
+                    }
+                    .to_tag()
+                    .unwrap_or_default(),
+                ),
+                (tags::FAILED_REASON.to_string(), truncate(reason, 250)),
+            ]),
+        },
+        format!("{reason}: stop round {} and bring the group back", r.id),
+    );
+    out.failed = true;
+    out.revert_to = revert_version(inp);
+    // Recorded before the round's tags may go (see `fail_and_end`).
+    record_failure(inp, out, reason);
+    restore_steps(inp, out, r, cap, &fleet, reason);
+}
+
+/// The steps of a restore (also repeated by later runs until it is done).
+pub(super) fn restore_steps(
+    inp: &SurgeInput,
+    out: &mut SurgeOutcome,
+    r: &Round,
+    cap: Capacity,
+    fleet: &Fleet,
+    reason: &str,
+) {
+    let g = inp.group;
+    protect_old(
+        out,
+        g,
+        &fleet.old,
+        true,
+        "keep the old instances while the new ones are removed",
+    );
+    for name in [&r.surge_name, &r.settle_name] {
+        if inp.pending.iter().any(|a| &a.name == name) {
+            out.act(
+                Action::DeleteScheduledAction {
+                    group: g.name.clone(),
+                    name: name.clone(),
+                },
+                format!("{reason}: do not surge or settle"),
+            );
+        }
+    }
+    let live = inp.instances.len() as i32;
+    if Capacity::of(g) != cap {
+        out.act(
+            Action::SetCapacity {
+                group: g.name.clone(),
+                min: cap.min,
+                max: cap.max,
+                desired: cap.desired,
+            },
+            format!(
+                "back to min={} max={} desired={}: the scale-in removes the {} new instance(s) on {} (the old ones are protected)",
+                cap.min,
+                cap.max,
+                cap.desired,
+                fleet.on_count(),
+                inp.rollout_ami
+            ),
+        );
+        out.state = format!(
+            "rollout failed: {reason}; restoring min={} max={} desired={}, old instances kept",
+            cap.min, cap.max, cap.desired
+        );
+        return;
+    }
+    let new_unprotected = fleet
+        .healthy
+        .iter()
+        .chain(fleet.pending.iter())
+        .chain(fleet.unhealthy.iter())
+        .any(|i| !i.protected);
+    if fleet.on_count() > 0 && live > cap.desired && new_unprotected {
+        out.state = format!(
+            "rollout failed: {reason}; removing {} instance(s) on {}",
+            fleet.on_count(),
+            inp.rollout_ami
+        );
+        return;
+    }
+    end_round(
+        out,
+        g,
+        &fleet.old,
+        r,
+        "the group is back to its sizes on the old instances",
+    );
+    if fleet.on_count() > 0 {
+        out.warnings.push(format!(
+            "group `{}`: instance(s) {} still run {} after the restore (launched to replace old ones); the next run replaces them with a recovery round",
+            g.name,
+            fleet
+                .healthy
+                .iter()
+                .chain(fleet.pending.iter())
+                .chain(fleet.unhealthy.iter())
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            inp.rollout_ami,
+        ));
+    }
+    out.state = format!(
+        "rollout failed: {reason}; group back to min={} max={} desired={} on the old instances",
+        cap.min, cap.max, cap.desired
+    );
+}
+
+/// A restore in progress (a later run after an abort).
+pub(super) fn restoring(
+    inp: &SurgeInput,
+    out: &mut SurgeOutcome,
+    r: &Round,
+    since: Timestamp,
+    cap: Capacity,
+) {
+    let g = inp.group;
+    let fleet = Fleet::of(inp.instances, inp.rollout_ami);
+    let reason = g
+        .tags
+        .get(tags::FAILED_REASON)
+        .cloned()
+        .unwrap_or_else(|| format!("round {} was stopped at {}", r.id, fmt_time(since)));
+    out.restoring = true;
+    out.revert_to = revert_version(inp);
+    if g.tags.get(tags::FAILED_AMI).map(String::as_str) != Some(inp.rollout_ami) {
+        // The run that stopped the round ended before it announced and recorded the failure.
+        out.failed = true;
+        record_failure(inp, out, &reason);
+    }
+    restore_steps(inp, out, r, cap, &fleet, &reason);
+}
+
+/// The group already runs the AMI that failed: announce, put the default back, and start a
+/// recovery round onto the rollback version's AMI (a copy of that version, made the default by
+/// the target, so that the settle removes the failed AMI's instances, which are on an older
+/// version).
+pub(super) fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &str, attempt: u32) {
+    let g = inp.group;
+    out.failed = true;
+    out.revert_to = revert_version(inp);
+    record_failure(inp, out, reason);
+    if g.tags
+        .get(tags::FAILED_REASON)
+        .is_some_and(|r| r.starts_with(RECOVERY_FAILED))
+    {
+        out.warnings.push(format!(
+            "group `{}`: {reason}; a recovery round already failed ({}), so amiroll starts no other — run `amiroll rollback {}` or fix the group by hand, then `amiroll apply --acknowledge`",
+            g.name,
+            g.tags.get(tags::FAILED_REASON).cloned().unwrap_or_default(),
+            g.name
+        ));
+        out.in_flight = false;
+        out.state = format!("rollout failed: {reason}; the recovery round failed too");
+        return;
+    }
+    let Some(back) = inp.rollback_ami.filter(|a| *a != inp.rollout_ami) else {
+        out.warnings.push(format!(
+            "group `{}`: {reason}, and no version with another AMI is recorded to go back to; run `amiroll rollback` once you know which version to return to",
+            g.name
+        ));
+        if g.tags.contains_key(tags::ROLLOUT) {
+            let fleet = Fleet::of(inp.instances, inp.rollout_ami);
+            out.act(
+                Action::UntagGroup {
+                    group: g.name.clone(),
+                    keys: tags::ROUND
+                        .iter()
+                        .filter(|k| g.tags.contains_key(**k))
+                        .map(|k| k.to_string())
+                        .collect(),
+                },
+                "the round is over",
+            );
+            protect_old(out, g, &fleet.old, false, "the round is over");
+        }
+        out.in_flight = false;
+        out.state = format!("rollout failed: {reason}; nothing to go back to");
+        return;
+    };
+    let _ = attempt;
+    let instances_off: Vec<&InstanceView> = inp
+        .instances
+        .iter()
+        .filter(|i| i.image.as_deref() != Some(back))
+        .collect();
+    let rec = SurgeInput {
+        group: g,
+        rollout_ami: back,
+        instances: inp.instances,
+        pending: inp.pending,
+        now: inp.now,
+        settings: inp.settings,
+        template_id: inp.template_id,
+        rollback_version: None,
+        rollback_ami: None,
+        force_abort: None,
+        keep_failure: true,
+    };
+    let mut sub = SurgeOutcome::default();
+    start_round(&rec, &mut sub, 1, &instances_off);
+    if sub.started {
+        // The recovery round says what it recovers from, with its own tags (before the
+        // notification): a run that stops after announcing still knows the AMI failed.
+        for a in sub.actions.iter_mut() {
+            if let Action::TagGroup { tags: t, .. } = &mut a.action {
+                if t.contains_key(tags::ROLLOUT) {
+                    t.insert(
+                        tags::RECOVERING_FROM.to_string(),
+                        inp.rollout_ami.to_string(),
+                    );
+                    t.insert(tags::FAILED_REASON.to_string(), truncate(reason, 250));
+                }
+            }
+        }
+        // The failed round's own actions must not fire into the recovery round.
+        let keep = rollout_id(&g.name, back, 1);
+        for a in inp
+            .pending
+            .iter()
+            .filter(|a| a.name.starts_with(ACTION_PREFIX))
+            .filter(|a| !a.name.starts_with(&format!("{ACTION_PREFIX}{keep}-")))
+        {
+            out.act(
+                Action::DeleteScheduledAction {
+                    group: g.name.clone(),
+                    name: a.name.clone(),
+                },
+                "the failed round's action must not fire into the recovery round",
+            );
+        }
+    }
+    out.errors.extend(sub.errors);
+    out.warnings.extend(sub.warnings);
+    if let Some(h) = sub.held {
+        out.warnings
+            .push(format!("group `{}`: the recovery round waits: {h}", g.name));
+    }
+    // (The failure record is an outcome record: the engine writes it after the notification.)
+    out.actions.extend(sub.actions);
+    out.recover = sub.started;
+    out.in_flight = sub.started;
+    out.state = format!(
+        "rollout failed: {reason}; recovery round back to {back}{}",
+        if sub.started {
+            format!(" — {}", sub.state)
+        } else {
+            String::new()
+        }
+    );
+}
