@@ -45,6 +45,7 @@ pub use crate::planner::surge::{
     surge_capacity, ACTION_PREFIX, HEALTH_GATE_MINUTES, SURGE_LEAD_MINUTES,
 };
 use hold::gate_reason;
+use prune::prune_actions;
 pub use prune::versions_to_prune;
 pub use reads::*;
 pub use refresh::refresh_preferences;
@@ -1136,89 +1137,17 @@ pub fn plan_target(
 
     // 7. Prune old versions, keeping the rollback version and everything in use.
     if s.prune != Prune::Off && s.keep_versions > 0 && !hold && !alias && tmpl.complete {
-        let mut protected: BTreeSet<u64> = BTreeSet::new();
-        protected.insert(tmpl.template.default_version);
-        protected.insert(source);
-        if let Some(VersionRef::Number(n)) = target_version {
-            protected.insert(n);
-        }
-        if let Some(rv) = revert_to {
-            protected.insert(rv);
-        }
-        // Every observed group on this template, in this target or not, keeps its version.
-        for g in obs.groups.values() {
-            let spec = g
-                .launch_template
-                .as_ref()
-                .or(g.mixed_instances_policy.as_ref().map(|m| &m.template));
-            let on_template = spec.is_some_and(|s| {
-                s.template_id.as_deref() == Some(template_id.as_str())
-                    || s.template_name.as_deref() == Some(tmpl.template.name.as_str())
-            });
-            if let Some(n) = spec
-                .filter(|_| on_template)
-                .and_then(|s| s.version.as_deref())
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                protected.insert(n);
-            }
-            if let Some(n) = tag_version(g, &template_id) {
-                protected.insert(n);
-            }
-        }
-        // Versions an in-flight or recent refresh names.
-        for rs in obs.refreshes.values() {
-            for r in rs.iter().take(5) {
-                if let Some(d) = &r.desired_template {
-                    if d.template_id.as_deref() == Some(template_id.as_str()) {
-                        if let Some(n) = d.version.as_deref().and_then(|v| v.parse::<u64>().ok()) {
-                            protected.insert(n);
-                        }
-                    }
-                }
-            }
-        }
-        for v in &views {
-            protected.insert(v.effective);
-            for i in instance_views(v.group, obs, &template_id) {
-                if let Some(n) = i.template_version {
-                    protected.insert(n);
-                }
-            }
-        }
-        let existing: Vec<u64> = tmpl.versions.iter().map(|v| v.version).collect();
-        let own: BTreeSet<u64> = tmpl
-            .versions
-            .iter()
-            .filter(|v| {
-                v.description
-                    .as_deref()
-                    .is_some_and(|d| d.starts_with(DESCRIPTION_PREFIX))
-            })
-            .map(|v| v.version)
-            .collect();
-        let planned_new = usize::from(target_version == Some(VersionRef::Created));
-        let doomed: Vec<u64> =
-            versions_to_prune(&existing, s.keep_versions as usize, planned_new, &protected)
-                .into_iter()
-                .filter(|n| s.prune == Prune::All || own.contains(n))
-                .collect();
-        for chunk in doomed.chunks(MAX_DELETE_PER_CALL) {
-            b.act(
-                Action::DeleteVersions {
-                    template_id: template_id.clone(),
-                    versions: chunk.to_vec(),
-                },
-                format!(
-                    "keep the newest {} version(s), the default, the rollback version (v{source}) and every version in use; prune = \"{}\"",
-                    s.keep_versions,
-                    match s.prune {
-                        Prune::Own => "own",
-                        Prune::All => "all",
-                        Prune::Off => "off",
-                    }
-                ),
-            );
+        for (action, reason) in prune_actions(
+            s,
+            tmpl,
+            &template_id,
+            source,
+            target_version,
+            revert_to,
+            obs,
+            &views,
+        ) {
+            b.act(action, reason);
         }
     }
 
