@@ -39,6 +39,7 @@ mod view;
 mod vocab;
 
 pub(crate) use crate::planner::surge::plan_surge_group;
+use crate::planner::surge::plan_surge_target;
 use crate::planner::surge::rollback_version_of;
 pub(crate) use crate::planner::surge::{start_round, SurgeInput, SurgeOutcome};
 pub use crate::planner::surge::{
@@ -724,95 +725,22 @@ pub fn plan_target(
     let mut surge_held: Option<String> = None;
     // Scheduled surge: every group's round first, then — a target succeeds or fails as a whole —
     // the rounds of the other groups are stopped (or the groups brought back) when one failed.
-    let mut surge_outcomes: BTreeMap<String, (SurgeOutcome, String)> = BTreeMap::new();
-    if s.strategy == Strategy::ScheduledSurge {
-        // The version the groups ran before, for a recovery round of a group that has no tag of
-        // its own (its round succeeded before another group's failed).
-        let target_rollback: Option<u64> = views
-            .iter()
-            .find_map(|v| tag_version(v.group, &template_id));
-        let run_group = |v: &GroupView, rollout_ami: &str, force: Option<&str>| -> SurgeOutcome {
-            let g = v.group;
-            let inst = instance_views(g, obs, &template_id);
-            let pending = obs
-                .scheduled_actions
-                .get(&g.name)
-                .cloned()
-                .unwrap_or_default();
-            let fresh =
-                rollback_version_of(&inst, rollout_ami, (source, Some(source_image.as_str())));
-            let recorded = tag_version(g, &template_id).or(target_rollback).or(fresh);
-            let rollback_ami = recorded
-                .and_then(|n| tmpl.version(n))
-                .and_then(|x| x.image_id.clone())
-                .filter(|i| is_ami_id(i));
-            plan_surge_group(&SurgeInput {
-                group: g,
-                rollout_ami,
-                instances: &inst,
-                pending: &pending,
-                now,
-                settings: s,
-                template_id: &template_id,
-                rollback_version: fresh,
-                rollback_ami: rollback_ami.as_deref(),
-                force_abort: force,
-                keep_failure: false,
-            })
-        };
-        let runs_ami = |v: &GroupView, a: &str| {
-            instance_views(v.group, obs, &template_id)
-                .iter()
-                .any(|i| i.image.as_deref() == Some(a))
-        };
-        for v in &views {
-            let g = v.group;
-            let round_ami = g.tags.get(tags::ROLLOUT_AMI).cloned();
-            let (group_ami, force) = match (&round_ami, hold) {
-                (Some(a), _) => (a.clone(), None),
-                (None, false) => (ami.clone(), None),
-                // The AMI failed earlier (on this group or another): a group that runs it goes
-                // back, whatever its own round said.
-                (None, true) if failed_block && runs_ami(v, &ami) => {
-                    (ami.clone(), hold_reason.clone())
-                }
-                (None, true) => continue,
-            };
-            let out = run_group(v, &group_ami, force.as_deref());
-            surge_outcomes.insert(g.name.clone(), (out, group_ami));
-        }
-        let failure = surge_outcomes.iter().find_map(|(name, (o, a))| {
-            (o.failed || o.restoring).then(|| (name.clone(), a.clone(), o.state.clone()))
-        });
-        if let Some((failed_group, failed_ami, why)) = failure {
-            let reason = format!(
-                "the rollout to {failed_ami} failed on group `{failed_group}` ({why}); the target rolls back as a whole"
-            );
-            for v in &views {
-                let g = v.group;
-                let Some((o, group_ami)) = surge_outcomes.get(&g.name) else {
-                    continue;
-                };
-                if o.failed || o.restoring || *group_ami != failed_ami {
-                    continue;
-                }
-                let out = run_group(v, &failed_ami, Some(&reason));
-                surge_outcomes.insert(g.name.clone(), (out, failed_ami.clone()));
-            }
-        }
-        // The target's success is announced once, when its last group finishes.
-        let still_rolling = surge_outcomes
-            .values()
-            .any(|(o, a)| o.in_flight && !o.succeeded && *a == ami);
-        if still_rolling {
-            for (o, _) in surge_outcomes.values_mut() {
-                if o.succeeded {
-                    o.succeeded = false;
-                    o.infos.push("this group is done; the target's success is announced when its last group finishes".to_string());
-                }
-            }
-        }
-    }
+    let mut surge_outcomes = if s.strategy == Strategy::ScheduledSurge {
+        plan_surge_target(
+            s,
+            &views,
+            obs,
+            tmpl,
+            &template_id,
+            (source, source_image.as_str()),
+            &ami,
+            hold,
+            failed_block,
+            &hold_reason,
+        )
+    } else {
+        BTreeMap::new()
+    };
     for v in &views {
         let inst = instance_views(v.group, obs, &template_id);
         let g = v.group;
@@ -1248,7 +1176,7 @@ pub fn plan_target(
 }
 
 /// The version recorded in a group's `amiroll:rollback-version` tag, for this template.
-fn tag_version(g: &AutoScalingGroup, template_id: &str) -> Option<u64> {
+pub(crate) fn tag_version(g: &AutoScalingGroup, template_id: &str) -> Option<u64> {
     let (tid, n) = g.tags.get(tags::ROLLBACK_VERSION)?.rsplit_once(':')?;
     (tid == template_id).then(|| n.parse().ok()).flatten()
 }

@@ -26,7 +26,10 @@ use chrono::Duration;
 use crate::config::TargetSettings;
 use crate::gates;
 use crate::model::*;
-use crate::planner::{fmt_time, rollout_id, tags, truncate, Capacity, InstanceView};
+use crate::planner::{
+    fmt_time, instance_views, is_ami_id, rollout_id, tag_version, tags, truncate, Capacity,
+    GroupView, InstanceView,
+};
 use crate::port::{AutoScalingGroup, ScheduledAction, Timestamp};
 use crate::state::{Phase, SurgeRound};
 
@@ -365,4 +368,112 @@ impl Round {
         let needed = (self.original.desired.max(1) + per_round - 1) / per_round;
         (needed.max(1) as u32).saturating_add(max_attempts.max(1) - 1)
     }
+}
+
+/// Scheduled surge, step 6 for a whole target: every group's round first, then — a target
+/// succeeds or fails as a whole — the rounds of the other groups are stopped (or the groups
+/// brought back) when one failed, and a group's success waits for the last group. Returns each
+/// group's outcome and the AMI its round is for.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn plan_surge_target(
+    s: &TargetSettings,
+    views: &[GroupView],
+    obs: &Observation,
+    tmpl: &ObservedTemplate,
+    template_id: &str,
+    (source, source_image): (u64, &str),
+    ami: &str,
+    hold: bool,
+    failed_block: bool,
+    hold_reason: &Option<String>,
+) -> BTreeMap<String, (SurgeOutcome, String)> {
+    let now = obs.now;
+    let ami = ami.to_string();
+    let template_id = template_id.to_string();
+    let source_image = source_image.to_string();
+    let mut surge_outcomes: BTreeMap<String, (SurgeOutcome, String)> = BTreeMap::new();
+    // The version the groups ran before, for a recovery round of a group that has no tag of
+    // its own (its round succeeded before another group's failed).
+    let target_rollback: Option<u64> = views
+        .iter()
+        .find_map(|v| tag_version(v.group, &template_id));
+    let run_group = |v: &GroupView, rollout_ami: &str, force: Option<&str>| -> SurgeOutcome {
+        let g = v.group;
+        let inst = instance_views(g, obs, &template_id);
+        let pending = obs
+            .scheduled_actions
+            .get(&g.name)
+            .cloned()
+            .unwrap_or_default();
+        let fresh = rollback_version_of(&inst, rollout_ami, (source, Some(source_image.as_str())));
+        let recorded = tag_version(g, &template_id).or(target_rollback).or(fresh);
+        let rollback_ami = recorded
+            .and_then(|n| tmpl.version(n))
+            .and_then(|x| x.image_id.clone())
+            .filter(|i| is_ami_id(i));
+        plan_surge_group(&SurgeInput {
+            group: g,
+            rollout_ami,
+            instances: &inst,
+            pending: &pending,
+            now,
+            settings: s,
+            template_id: &template_id,
+            rollback_version: fresh,
+            rollback_ami: rollback_ami.as_deref(),
+            force_abort: force,
+            keep_failure: false,
+        })
+    };
+    let runs_ami = |v: &GroupView, a: &str| {
+        instance_views(v.group, obs, &template_id)
+            .iter()
+            .any(|i| i.image.as_deref() == Some(a))
+    };
+    for v in views {
+        let g = v.group;
+        let round_ami = g.tags.get(tags::ROLLOUT_AMI).cloned();
+        let (group_ami, force) = match (&round_ami, hold) {
+            (Some(a), _) => (a.clone(), None),
+            (None, false) => (ami.clone(), None),
+            // The AMI failed earlier (on this group or another): a group that runs it goes
+            // back, whatever its own round said.
+            (None, true) if failed_block && runs_ami(v, &ami) => (ami.clone(), hold_reason.clone()),
+            (None, true) => continue,
+        };
+        let out = run_group(v, &group_ami, force.as_deref());
+        surge_outcomes.insert(g.name.clone(), (out, group_ami));
+    }
+    let failure = surge_outcomes.iter().find_map(|(name, (o, a))| {
+        (o.failed || o.restoring).then(|| (name.clone(), a.clone(), o.state.clone()))
+    });
+    if let Some((failed_group, failed_ami, why)) = failure {
+        let reason = format!(
+            "the rollout to {failed_ami} failed on group `{failed_group}` ({why}); the target rolls back as a whole"
+        );
+        for v in views {
+            let g = v.group;
+            let Some((o, group_ami)) = surge_outcomes.get(&g.name) else {
+                continue;
+            };
+            if o.failed || o.restoring || *group_ami != failed_ami {
+                continue;
+            }
+            let out = run_group(v, &failed_ami, Some(&reason));
+            surge_outcomes.insert(g.name.clone(), (out, failed_ami.clone()));
+        }
+    }
+    // The target's success is announced once, when its last group finishes.
+    let still_rolling = surge_outcomes
+        .values()
+        .any(|(o, a)| o.in_flight && !o.succeeded && *a == ami);
+    if still_rolling {
+        for (o, _) in surge_outcomes.values_mut() {
+            if o.succeeded {
+                o.succeeded = false;
+                o.infos.push("this group is done; the target's success is announced when its last group finishes".to_string());
+            }
+        }
+    }
+    surge_outcomes
 }
