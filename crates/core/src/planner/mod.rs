@@ -34,6 +34,7 @@ mod hold;
 mod prune;
 mod reads;
 mod refresh;
+mod revert;
 pub(crate) mod surge;
 mod view;
 mod vocab;
@@ -51,6 +52,7 @@ pub use prune::versions_to_prune;
 pub use reads::*;
 pub use refresh::refresh_preferences;
 use refresh::{plan_refresh_group, RefreshInput};
+use revert::revert_moves;
 pub(crate) use view::*;
 pub use vocab::*;
 /// At most this many versions per `DeleteLaunchTemplateVersions` call (API reference).
@@ -951,117 +953,16 @@ pub fn plan_target(
         }
     }
 
-    // A failed round puts the default back to the version the fleet ran before, so that new
-    // launches stop using the AMI that failed. These moves come first in the plan: the restore
-    // or the recovery round that follows must launch the old AMI.
-    if let Some(rv) = revert_to.filter(|rv| {
-        // Never "back" onto the AMI that failed.
-        tmpl.version(*rv)
-            .and_then(|x| x.image_id.as_deref())
-            .is_some_and(|i| !failed_amis.contains(i))
-    }) {
-        let rv_image = tmpl.version(rv).and_then(|x| x.image_id.clone());
-        let default_image = tmpl
-            .version(tmpl.template.default_version)
-            .and_then(|v| v.image_id.clone());
-        // Drop template moves planned earlier in this run: they would undo the revert.
-        b.plan.actions.retain(|a| {
-            !matches!(
-                a.action,
-                Action::CreateVersion { .. } | Action::SetDefaultVersion { .. }
-            )
-        });
-        let mut front: Vec<PlannedAction> = Vec::new();
-        // Where the fleet goes: the rollback version itself, or — for a recovery round, whose
-        // settle removes the instances on the oldest version first ("Control which Auto Scaling
-        // instances terminate during scale in",
-        // https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-termination-policies.html)
-        // — a copy of it newer than every version the failed AMI's instances run.
-        let failed_versions: Vec<u64> = views
-            .iter()
-            .flat_map(|v| instance_views(v.group, obs, &template_id))
-            .filter(|i| i.image.as_deref().is_some_and(|a| failed_amis.contains(a)))
-            .filter_map(|i| i.template_version)
-            .collect();
-        let default_is_newer_copy = default_image == rv_image
-            && failed_versions
-                .iter()
-                .all(|n| *n < tmpl.template.default_version);
-        let back_to = if recover && !default_is_newer_copy {
-            let image = rv_image.clone().unwrap_or_default();
-            front.push(PlannedAction {
-                action: Action::CreateVersion {
-                    template_id: template_id.clone(),
-                    source_version: rv,
-                    image_id: image.clone(),
-                    description: truncate(
-                        &format!("{DESCRIPTION_PREFIX} {image} (rollback) from v{rv} via a failed rollout"),
-                        255,
-                    ),
-                    client_token: client_token(&template_id, rv, &image),
-                },
-                reason: format!(
-                    "a copy of v{rv} ({image}) newer than the versions the failed AMI's instances run, so that the recovery round's settle removes them"
-                ),
-            });
-            Some(VersionRef::Created)
-        } else if recover {
-            Some(VersionRef::Number(tmpl.template.default_version))
-        } else if rv != tmpl.template.default_version && default_image != rv_image {
-            Some(VersionRef::Number(rv))
-        } else {
-            None
-        };
-        if let Some(to) =
-            back_to.filter(|to| *to != VersionRef::Number(tmpl.template.default_version))
-        {
-            front.push(PlannedAction {
-                action: Action::SetDefaultVersion {
-                    template_id: template_id.clone(),
-                    version: to,
-                },
-                reason: "the rollout failed; new launches go back to the AMI the fleet ran before"
-                    .to_string(),
-            });
-        }
-        // A group pinned to a version that carries the AMI that failed (amiroll re-pinned it for
-        // the round, `pinned = "update"`) goes back too: left there, its next launch would bring
-        // that AMI back into the fleet.
-        let pin_to = back_to.unwrap_or(VersionRef::Number(rv));
-        for v in &views {
-            let VersionSpec::Pinned(n) = v.spec else {
-                continue;
-            };
-            let pinned_image = tmpl.version(n).and_then(|x| x.image_id.as_deref());
-            if VersionRef::Number(n) == pin_to
-                || !pinned_image.is_some_and(|i| failed_amis.contains(i))
-            {
-                continue;
-            }
-            let group = v.group.name.clone();
-            b.plan.actions.retain(
-                |a| !matches!(&a.action, Action::PinGroupVersion { group: g, .. } if *g == group),
-            );
-            front.push(PlannedAction {
-                action: Action::PinGroupVersion {
-                    group,
-                    template_id: template_id.clone(),
-                    version: pin_to,
-                },
-                reason: format!(
-                    "the rollout failed; the group pins v{n}, and goes back to {pin_to}, the AMI the fleet ran before"
-                ),
-            });
-        }
-        let rest = std::mem::take(&mut b.plan.actions);
-        b.plan.actions = front.into_iter().chain(rest).collect();
-    }
-    if !failed_amis.is_empty() || recover {
-        // Never leave a new version for the failed AMI planned.
-        b.plan.actions.retain(|a| {
-            !matches!(&a.action, Action::CreateVersion { image_id, .. } if failed_amis.contains(image_id))
-        });
-    }
+    revert_moves(
+        &mut b.plan.actions,
+        tmpl,
+        &template_id,
+        &views,
+        obs,
+        revert_to,
+        &failed_amis,
+        recover,
+    );
 
     // 7. Prune old versions, keeping the rollback version and everything in use.
     if s.prune != Prune::Off && s.keep_versions > 0 && !hold && !alias && tmpl.complete {
