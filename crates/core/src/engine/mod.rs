@@ -156,13 +156,7 @@ impl<'a, A: Aws> Engine<'a, A> {
         opts: &planner::PlanOptions,
     ) -> Result<ApplyReport, RunError> {
         let config = self.discover(config).await?;
-        let obs = self
-            .observe(&config)
-            .instrument(tracing::info_span!(
-                "observe",
-                targets = config.targets.len()
-            ))
-            .await?;
+        let obs = self.observe_in_span(&config, false).await?;
         let plan = planner::plan_with(&config, &obs, opts);
         log_plan(&plan);
         self.apply(plan, dry_run).await
@@ -190,28 +184,30 @@ impl<'a, A: Aws> Engine<'a, A> {
     /// Roll the named targets back (see [`crate::rollback`]), or with `dry_run` show how.
     pub async fn rollback(&self, config: &Config, dry_run: bool) -> Result<ApplyReport, RunError> {
         let config = self.discover(config).await?;
-        let obs = self
-            .observe_with(&config, true)
-            .instrument(tracing::info_span!(
-                "observe",
-                targets = config.targets.len()
-            ))
-            .await?;
+        let obs = self.observe_in_span(&config, true).await?;
         let plan = crate::rollback::plan_rollback(&config, &obs);
         log_plan(&plan);
         self.apply(plan, dry_run).await
     }
 
-    /// Observe and plan, changing nothing.
-    pub async fn plan(&self, config: &Config) -> Result<Plan, RunError> {
-        let config = self.discover(config).await?;
-        let obs = self
-            .observe(&config)
+    /// [`Engine::observe_with`] inside an `observe` span.
+    async fn observe_in_span(
+        &self,
+        config: &Config,
+        every_detail: bool,
+    ) -> Result<Observation, RunError> {
+        self.observe_with(config, every_detail)
             .instrument(tracing::info_span!(
                 "observe",
                 targets = config.targets.len()
             ))
-            .await?;
+            .await
+    }
+
+    /// Observe and plan, changing nothing.
+    pub async fn plan(&self, config: &Config) -> Result<Plan, RunError> {
+        let config = self.discover(config).await?;
+        let obs = self.observe_in_span(&config, false).await?;
         let plan = planner::plan(&config, &obs);
         log_plan(&plan);
         Ok(plan)
