@@ -188,112 +188,11 @@ pub fn plan_target(
     let template_id = tmpl.template.id.clone();
     b.plan.template_id = Some(template_id.clone());
 
-    let mut views: Vec<GroupView> = Vec::new();
-    let mut skipped: Vec<&AutoScalingGroup> = Vec::new();
-    for name in &t.groups {
-        let Some(g) = obs.groups.get(name) else {
-            return b.error(format!("Auto Scaling group `{name}` not found"));
-        };
-        if g.tags.contains_key(tags::SKIP) {
-            skipped.push(g);
-            continue;
-        }
-        let (spec, override_types, foreign_override) = match (&g.launch_template, &g.mixed_instances_policy) {
-            (Some(spec), _) => (spec.clone(), Vec::new(), None),
-            (None, Some(mixed)) => {
-                let foreign = mixed.overrides.iter().filter_map(|o| o.template.as_ref()).find(|ts| {
-                    !(ts.template_id.as_deref() == Some(template_id.as_str())
-                        || ts.template_name.as_deref() == Some(tmpl.template.name.as_str()))
-                });
-                (
-                    mixed.template.clone(),
-                    mixed
-                        .overrides
-                        .iter()
-                        .filter_map(|o| o.instance_type.clone())
-                        .collect(),
-                    foreign.cloned(),
-                )
-            }
-            (None, None) => {
-                return b.error(format!(
-                    "Auto Scaling group `{name}` does not launch from a launch template (launch configurations are not supported)"
-                ))
-            }
-        };
-        let same_template = spec.template_id.as_deref() == Some(template_id.as_str())
-            || spec.template_name.as_deref() == Some(tmpl.template.name.as_str());
-        if !same_template {
-            return b.error(format!(
-                "Auto Scaling group `{name}` launches from launch template `{}`, not `{}`",
-                spec.template_id
-                    .clone()
-                    .or(spec.template_name.clone())
-                    .unwrap_or_default(),
-                t.launch_template
-            ));
-        }
-        if let Some(f) = foreign_override {
-            return b.error(format!(
-                "Auto Scaling group `{name}` has a mixed-instances override with its own launch template `{}`; amiroll rolls one template per target and would leave those instances behind",
-                f.template_id.or(f.template_name).unwrap_or_default()
-            ));
-        }
-        let (vs, spec_text, effective) =
-            match resolve_version(name, spec.version.as_deref(), &tmpl.template) {
-                Ok(r) => r,
-                Err(e) => return b.error(e),
-            };
-        if tmpl.version(effective).is_none() {
-            return b.error(format!(
-                "Auto Scaling group `{name}` launches version {effective} of `{}`, which does not exist: the group cannot launch instances; fix the group first",
-                t.launch_template
-            ));
-        }
-        views.push(GroupView {
-            group: g,
-            spec: vs,
-            spec_text,
-            effective,
-            override_types,
-        });
-    }
-
-    for g in &skipped {
-        b.info(format!(
-            "group `{}` is tagged {}: amiroll never touches it",
-            g.name,
-            tags::SKIP
-        ));
-        let spec = g.launch_template.as_ref().and_then(|s| s.version.clone());
-        if !matches!(spec.as_deref(), Some(v) if v.parse::<u64>().is_ok()) {
-            b.warn(format!(
-                "group `{}` (skipped) launches {} of the template: when its default/latest moves, its new launches follow",
-                g.name,
-                spec.unwrap_or_else(|| "$Default".to_string())
-            ));
-        }
-        b.plan.groups.push(GroupReport {
-            name: g.name.clone(),
-            version_spec: g
-                .launch_template
-                .as_ref()
-                .and_then(|s| s.version.clone())
-                .unwrap_or_else(|| "$Default".to_string()),
-            effective_version: None,
-            instances_by_ami: BTreeMap::new(),
-            min_size: g.min_size,
-            max_size: g.max_size,
-            desired_capacity: g.desired_capacity,
-            state: format!("skipped ({} tag)", tags::SKIP),
-            rollout: None,
-            last_outcome: None,
-        });
-    }
-    if views.is_empty() && !skipped.is_empty() {
-        b.plan.summary = "every group of this target opted out; nothing to do".to_string();
-        return b.plan;
-    }
+    let views = match group_views(&mut b, t, obs, tmpl, &template_id) {
+        Ok(Some(views)) => views,
+        Ok(None) => return b.plan,
+        Err(e) => return b.error(e),
+    };
 
     // Failed earlier? Then hold everything for this AMI.
     let failed_groups: Vec<&str> = views
