@@ -279,39 +279,13 @@ impl Capacity {
         format!("min={},max={},desired={}", self.min, self.max, self.desired)
     }
     pub fn parse(s: &str) -> Option<Capacity> {
-        let mut min = None;
-        let mut max = None;
-        let mut desired = None;
-        for part in s.split(',') {
-            let (k, v) = part.split_once('=')?;
-            let n: i32 = v.trim().parse().ok()?;
-            match k.trim() {
-                "min" => min = Some(n),
-                "max" => max = Some(n),
-                "desired" => desired = Some(n),
-                _ => return None,
-            }
-        }
-        Some(Capacity {
-            min: min?,
-            max: max?,
-            desired: desired?,
-        })
+        let [min, max, desired] = fields(s, ["min", "max", "desired"])?;
+        Some(Capacity { min, max, desired })
     }
     /// `(max, desired)` from an `amiroll:surge-capacity` tag (`max=…,desired=…`).
     pub fn parse_surge(s: &str) -> Option<(i32, i32)> {
-        let mut max = None;
-        let mut desired = None;
-        for part in s.split(',') {
-            let (k, v) = part.split_once('=')?;
-            let n: i32 = v.trim().parse().ok()?;
-            match k.trim() {
-                "max" => max = Some(n),
-                "desired" => desired = Some(n),
-                _ => return None,
-            }
-        }
-        Some((max?, desired?))
+        let [max, desired] = fields(s, ["max", "desired"])?;
+        Some((max, desired))
     }
 }
 
@@ -336,4 +310,20 @@ pub fn is_ami_id(s: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// The integer values of `k=v,k=v` in the order of `keys`: every key present (the last one
+/// counts), no other key.
+fn fields<const N: usize>(s: &str, keys: [&str; N]) -> Option<[i32; N]> {
+    let mut out = [None; N];
+    for part in s.split(',') {
+        let (k, v) = part.split_once('=')?;
+        let i = keys.iter().position(|key| *key == k.trim())?;
+        out[i] = Some(v.trim().parse().ok()?);
+    }
+    let mut values = [0; N];
+    for (value, found) in values.iter_mut().zip(out) {
+        *value = found?;
+    }
+    Some(values)
 }

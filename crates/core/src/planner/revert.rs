@@ -17,7 +17,6 @@ pub(crate) fn revert_moves(
     failed_amis: &BTreeSet<String>,
     recover: bool,
 ) {
-    let template_id = template_id.to_string();
     // A failed round puts the default back to the version the fleet ran before, so that new
     // launches stop using the AMI that failed. These moves come first in the plan: the restore
     // or the recovery round that follows must launch the old AMI.
@@ -46,7 +45,7 @@ pub(crate) fn revert_moves(
         // — a copy of it newer than every version the failed AMI's instances run.
         let failed_versions: Vec<u64> = views
             .iter()
-            .flat_map(|v| instance_views(v.group, obs, &template_id))
+            .flat_map(|v| instance_views(v.group, obs, template_id))
             .filter(|i| i.image.as_deref().is_some_and(|a| failed_amis.contains(a)))
             .filter_map(|i| i.template_version)
             .collect();
@@ -58,14 +57,14 @@ pub(crate) fn revert_moves(
             let image = rv_image.clone().unwrap_or_default();
             front.push(PlannedAction {
                 action: Action::CreateVersion {
-                    template_id: template_id.clone(),
+                    template_id: template_id.to_string(),
                     source_version: rv,
                     image_id: image.clone(),
                     description: truncate(
                         &format!("{DESCRIPTION_PREFIX} {image} (rollback) from v{rv} via a failed rollout"),
                         255,
                     ),
-                    client_token: client_token(&template_id, rv, &image),
+                    client_token: client_token(template_id, rv, &image),
                 },
                 reason: format!(
                     "a copy of v{rv} ({image}) newer than the versions the failed AMI's instances run, so that the recovery round's settle removes them"
@@ -84,7 +83,7 @@ pub(crate) fn revert_moves(
         {
             front.push(PlannedAction {
                 action: Action::SetDefaultVersion {
-                    template_id: template_id.clone(),
+                    template_id: template_id.to_string(),
                     version: to,
                 },
                 reason: "the rollout failed; new launches go back to the AMI the fleet ran before"
@@ -112,7 +111,7 @@ pub(crate) fn revert_moves(
             front.push(PlannedAction {
                 action: Action::PinGroupVersion {
                     group,
-                    template_id: template_id.clone(),
+                    template_id: template_id.to_string(),
                     version: pin_to,
                 },
                 reason: format!(

@@ -182,7 +182,6 @@ pub(super) fn group_views<'a>(
     tmpl: &'a ObservedTemplate,
     template_id: &str,
 ) -> Result<Option<Vec<GroupView<'a>>>, String> {
-    let template_id = template_id.to_string();
     let mut views: Vec<GroupView> = Vec::new();
     let mut skipped: Vec<&AutoScalingGroup> = Vec::new();
     for name in &t.groups {
@@ -197,7 +196,7 @@ pub(super) fn group_views<'a>(
             (Some(spec), _) => (spec.clone(), Vec::new(), None),
             (None, Some(mixed)) => {
                 let foreign = mixed.overrides.iter().filter_map(|o| o.template.as_ref()).find(|ts| {
-                    !(ts.template_id.as_deref() == Some(template_id.as_str())
+                    !(ts.template_id.as_deref() == Some(template_id)
                         || ts.template_name.as_deref() == Some(tmpl.template.name.as_str()))
                 });
                 (
@@ -216,7 +215,7 @@ pub(super) fn group_views<'a>(
                 ))
             }
         };
-        let same_template = spec.template_id.as_deref() == Some(template_id.as_str())
+        let same_template = spec.template_id.as_deref() == Some(template_id)
             || spec.template_name.as_deref() == Some(tmpl.template.name.as_str());
         if !same_template {
             return Err(format!(

@@ -64,7 +64,7 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
             r.id
         ));
     }
-    protect_old(
+    set_protection(
         out,
         g,
         &fleet.old,
@@ -288,7 +288,7 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         format!("{healthy} new instance(s) on {ami} are in service and healthy: the round settles"),
     );
     if keep_new {
-        protect_old(
+        set_protection(
             out,
             g,
             &new,
@@ -319,24 +319,19 @@ pub(super) fn finish_settle(
     cap: Capacity,
     settle_name: Option<&str>,
 ) {
-    protect_old(
+    set_protection(
         out,
         g,
         old,
         false,
         "the new instances passed the health gate; the old ones may go",
     );
-    if crate::planner::Capacity::of(g) != cap {
-        out.act(
-            Action::SetCapacity {
-                group: g.name.clone(),
-                min: cap.min,
-                max: cap.max,
-                desired: cap.desired,
-            },
-            "restore the sizes; OldestLaunchTemplate removes the instances on the old version",
-        );
-    }
+    set_capacity(
+        out,
+        g,
+        cap,
+        "restore the sizes; OldestLaunchTemplate removes the instances on the old version",
+    );
     if let Some(name) = settle_name {
         out.act(
             Action::DeleteScheduledAction {
@@ -348,15 +343,15 @@ pub(super) fn finish_settle(
     }
 }
 
-/// Protect (or unprotect) the old instances that are not already so.
-pub(super) fn protect_old(
+/// Protect (or unprotect) the given instances that are not already so.
+pub(super) fn set_protection(
     out: &mut SurgeOutcome,
     g: &AutoScalingGroup,
-    old: &[&InstanceView],
+    instances: &[&InstanceView],
     protect: bool,
     reason: &str,
 ) {
-    let ids: Vec<String> = old
+    let ids: Vec<String> = instances
         .iter()
         .filter(|i| i.protected != protect)
         .map(|i| i.id.clone())
@@ -371,6 +366,28 @@ pub(super) fn protect_old(
             reason,
         );
     }
+}
+
+/// Set the group to `cap`, unless it is there already.
+pub(super) fn set_capacity(
+    out: &mut SurgeOutcome,
+    g: &AutoScalingGroup,
+    cap: Capacity,
+    reason: impl Into<String>,
+) -> bool {
+    if Capacity::of(g) == cap {
+        return false;
+    }
+    out.act(
+        Action::SetCapacity {
+            group: g.name.clone(),
+            min: cap.min,
+            max: cap.max,
+            desired: cap.desired,
+        },
+        reason,
+    );
+    true
 }
 
 /// The settle sizes: the original, plus an outside change of `delta`, at least the original min

@@ -388,25 +388,20 @@ pub(crate) fn plan_surge_target(
     hold_reason: &Option<String>,
 ) -> BTreeMap<String, (SurgeOutcome, String)> {
     let now = obs.now;
-    let ami = ami.to_string();
-    let template_id = template_id.to_string();
-    let source_image = source_image.to_string();
     let mut surge_outcomes: BTreeMap<String, (SurgeOutcome, String)> = BTreeMap::new();
     // The version the groups ran before, for a recovery round of a group that has no tag of
     // its own (its round succeeded before another group's failed).
-    let target_rollback: Option<u64> = views
-        .iter()
-        .find_map(|v| tag_version(v.group, &template_id));
+    let target_rollback: Option<u64> = views.iter().find_map(|v| tag_version(v.group, template_id));
     let run_group = |v: &GroupView, rollout_ami: &str, force: Option<&str>| -> SurgeOutcome {
         let g = v.group;
-        let inst = instance_views(g, obs, &template_id);
+        let inst = instance_views(g, obs, template_id);
         let pending = obs
             .scheduled_actions
             .get(&g.name)
             .cloned()
             .unwrap_or_default();
-        let fresh = rollback_version_of(&inst, rollout_ami, (source, Some(source_image.as_str())));
-        let recorded = tag_version(g, &template_id).or(target_rollback).or(fresh);
+        let fresh = rollback_version_of(&inst, rollout_ami, (source, Some(source_image)));
+        let recorded = tag_version(g, template_id).or(target_rollback).or(fresh);
         let rollback_ami = recorded
             .and_then(|n| tmpl.version(n))
             .and_then(|x| x.image_id.clone())
@@ -418,7 +413,7 @@ pub(crate) fn plan_surge_target(
             pending: &pending,
             now,
             settings: s,
-            template_id: &template_id,
+            template_id,
             rollback_version: fresh,
             rollback_ami: rollback_ami.as_deref(),
             force_abort: force,
@@ -426,7 +421,7 @@ pub(crate) fn plan_surge_target(
         })
     };
     let runs_ami = |v: &GroupView, a: &str| {
-        instance_views(v.group, obs, &template_id)
+        instance_views(v.group, obs, template_id)
             .iter()
             .any(|i| i.image.as_deref() == Some(a))
     };
@@ -435,10 +430,12 @@ pub(crate) fn plan_surge_target(
         let round_ami = g.tags.get(tags::ROLLOUT_AMI).cloned();
         let (group_ami, force) = match (&round_ami, hold) {
             (Some(a), _) => (a.clone(), None),
-            (None, false) => (ami.clone(), None),
+            (None, false) => (ami.to_string(), None),
             // The AMI failed earlier (on this group or another): a group that runs it goes
             // back, whatever its own round said.
-            (None, true) if failed_block && runs_ami(v, &ami) => (ami.clone(), hold_reason.clone()),
+            (None, true) if failed_block && runs_ami(v, ami) => {
+                (ami.to_string(), hold_reason.clone())
+            }
             (None, true) => continue,
         };
         let out = run_group(v, &group_ami, force.as_deref());

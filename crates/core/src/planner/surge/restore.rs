@@ -65,7 +65,7 @@ pub(super) fn restore_steps(
     reason: &str,
 ) {
     let g = inp.group;
-    protect_old(
+    set_protection(
         out,
         g,
         &fleet.old,
@@ -84,23 +84,19 @@ pub(super) fn restore_steps(
         }
     }
     let live = inp.instances.len() as i32;
-    if Capacity::of(g) != cap {
-        out.act(
-            Action::SetCapacity {
-                group: g.name.clone(),
-                min: cap.min,
-                max: cap.max,
-                desired: cap.desired,
-            },
-            format!(
-                "back to min={} max={} desired={}: the scale-in removes the {} new instance(s) on {} (the old ones are protected)",
-                cap.min,
-                cap.max,
-                cap.desired,
-                fleet.on_count(),
-                inp.rollout_ami
-            ),
-        );
+    if set_capacity(
+        out,
+        g,
+        cap,
+        format!(
+            "back to min={} max={} desired={}: the scale-in removes the {} new instance(s) on {} (the old ones are protected)",
+            cap.min,
+            cap.max,
+            cap.desired,
+            fleet.on_count(),
+            inp.rollout_ami
+        ),
+    ) {
         out.state = format!(
             "rollout failed: {reason}; restoring min={} max={} desired={}, old instances kept",
             cap.min, cap.max, cap.desired
@@ -215,7 +211,7 @@ pub(super) fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &
                 },
                 "the round is over",
             );
-            protect_old(out, g, &fleet.old, false, "the round is over");
+            set_protection(out, g, &fleet.old, false, "the round is over");
         }
         out.in_flight = false;
         out.state = format!("rollout failed: {reason}; nothing to go back to");

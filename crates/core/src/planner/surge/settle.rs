@@ -34,7 +34,7 @@ pub(super) fn settled(
         .collect();
     if !by_schedule {
         if keep_new && !fleet.old.is_empty() {
-            protect_old(
+            set_protection(
                 out,
                 g,
                 &new,
@@ -42,7 +42,7 @@ pub(super) fn settled(
                 "keep the new instances while the old ones are removed",
             );
         }
-        protect_old(
+        set_protection(
             out,
             g,
             &fleet.old,
@@ -56,17 +56,7 @@ pub(super) fn settled(
         if !half_done.is_empty() {
             // A run stopped half way through the settle (the scheduled settle is deleted last):
             // finish it.
-            if Capacity::of(g) != cap {
-                out.act(
-                    Action::SetCapacity {
-                        group: g.name.clone(),
-                        min: cap.min,
-                        max: cap.max,
-                        desired: cap.desired,
-                    },
-                    "finish the settle an earlier run began",
-                );
-            }
+            set_capacity(out, g, cap, "finish the settle an earlier run began");
             for name in half_done {
                 out.act(
                     Action::DeleteScheduledAction {
@@ -83,7 +73,7 @@ pub(super) fn settled(
     let live = inp.instances.len() as i32;
     if keep_new && live <= g.desired_capacity {
         // The scale-in is done: amiroll lifts the protection it put on the new instances.
-        protect_old(
+        set_protection(
             out,
             g,
             &new,
@@ -239,7 +229,7 @@ pub(super) fn end_round(
     r: &Round,
     reason: &str,
 ) {
-    protect_old(
+    set_protection(
         out,
         g,
         old,

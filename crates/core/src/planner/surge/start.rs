@@ -289,7 +289,7 @@ pub(crate) fn start_round(
             "a new AMI supersedes the one that failed",
         );
     }
-    protect_old(
+    set_protection(
         out,
         g,
         off_target,
