@@ -27,15 +27,6 @@ fn ids_on(w: &World, group: &str, ami: &str) -> Vec<String> {
         .collect()
 }
 
-fn default_ami(w: &World) -> Option<String> {
-    let d = w.sim.template(&w.lt).default_version;
-    w.sim
-        .template_versions(&w.lt)
-        .into_iter()
-        .find(|v| v.version == d)
-        .and_then(|v| v.image_id)
-}
-
 /// Run every 2 minutes until the group's round is settled by amiroll (phase `settled`).
 fn run_until_settled(w: &World, group: &str) {
     for _ in 0..12 {
@@ -85,7 +76,7 @@ fn a_recovery_rounds_second_round_keeps_the_failure_record() {
         w.apply_ok();
     }
     assert_eq!(
-        default_ami(&w).as_deref(),
+        w.default_ami().as_deref(),
         Some(OLD),
         "default left on the failed AMI"
     );
@@ -96,11 +87,6 @@ fn a_recovery_rounds_second_round_keeps_the_failure_record() {
         w.sim.group("web").tags
     );
     assert_eq!(w.events_of("rollout-started"), 1, "{:?}", w.subjects());
-}
-
-fn rollback(w: &World) -> amiroll_core::ApplyReport {
-    let engine = amiroll_core::Engine::new(&w.sim);
-    futures::executor::block_on(engine.rollback(&w.config(), false)).expect("rollback")
 }
 
 /// KEPT — fails on 9f4bf18, passes since 95e2e58 (which added no test): regression test.
@@ -127,7 +113,7 @@ fn rollback_during_a_recovery_round_does_not_keep_the_failed_ami() {
         "{:?}",
         w.sim.instances_by_ami("web")
     );
-    let r = rollback(&w);
+    let r = w.rollback();
     assert!(
         r.targets[0].plan.errors.is_empty(),
         "{:?}",
@@ -149,10 +135,10 @@ fn rollback_during_a_recovery_round_does_not_keep_the_failed_ami() {
         "the fleet is left on the failed AMI: {:?} tags {:?} default {:?} events {:?}",
         w.sim.instances_by_ami("web"),
         w.sim.group("web").tags,
-        default_ami(&w),
+        w.default_ami(),
         w.subjects()
     );
-    assert_eq!(default_ami(&w).as_deref(), Some(OLD));
+    assert_eq!(w.default_ami().as_deref(), Some(OLD));
 }
 
 /// An operator (or a scaling policy) scales out 2 → 3 after the round is scheduled but before
@@ -169,7 +155,7 @@ fn an_abort_before_the_surge_fired_does_not_shrink_the_group_below_the_original(
     assert_eq!(w.sim.scheduled_actions("web").len(), 2);
     w.sim.advance(Duration::from_secs(30));
     w.sim.set_desired_capacity("web", 3).expect("scale out");
-    let r = rollback(&w);
+    let r = w.rollback();
     assert!(
         r.targets[0].plan.errors.is_empty(),
         "{:?}",
@@ -186,20 +172,10 @@ fn an_abort_before_the_surge_fired_does_not_shrink_the_group_below_the_original(
         w.sim.group("web").tags
     );
     assert!(
-        healthy_old(&w, "web") >= 2,
+        w.healthy_on("web", OLD) >= 2,
         "{:?}",
         w.sim.instances_by_ami("web")
     );
-}
-
-fn healthy_old(w: &World, group: &str) -> usize {
-    w.sim
-        .group(group)
-        .instances
-        .iter()
-        .filter(|i| i.lifecycle_state == "InService" && i.health_status == "Healthy")
-        .filter(|i| w.sim.instance(&i.instance_id).map(|e| e.image_id) == Some(OLD.to_string()))
-        .count()
 }
 
 /// An operator scales out during the surge (4 → 6) and a run sees it and rewrites the settle to
@@ -342,10 +318,10 @@ fn a_crash_after_announcing_a_recovery_does_not_lose_the_failure() {
         "tags {:?}, events {:?}, default on {:?}, by AMI {:?}",
         w.sim.group("web").tags,
         w.subjects(),
-        default_ami(&w),
+        w.default_ami(),
         w.sim.instances_by_ami("web")
     );
-    assert_eq!(default_ami(&w).as_deref(), Some(OLD));
+    assert_eq!(w.default_ami().as_deref(), Some(OLD));
 }
 
 /// KEPT — PASSES (no bug; not covered in surge_safety.rs): `amiroll rollback` right after the gate passed (phase `settled`, old instances just
@@ -355,7 +331,7 @@ fn rollback_in_the_settled_phase_ends_on_the_old_ami() {
     let w = World::new();
     w.publish(NEW);
     run_until_settled(&w, "web");
-    let r = rollback(&w);
+    let r = w.rollback();
     assert!(
         r.targets[0].plan.errors.is_empty(),
         "{:?}",
@@ -366,7 +342,7 @@ fn rollback_in_the_settled_phase_ends_on_the_old_ami() {
         w.apply_ok();
     }
     w.assert_converged("web", OLD, (1, 4, 2));
-    assert_eq!(default_ami(&w).as_deref(), Some(OLD));
+    assert_eq!(w.default_ami().as_deref(), Some(OLD));
     assert_eq!(tag(&w, "web", "amiroll:failed-ami").as_deref(), Some(NEW));
     assert_eq!(w.events_of("rollout-succeeded"), 0, "{:?}", w.subjects());
     assert!(w

@@ -14,34 +14,6 @@ use common::*;
 
 const MIN: u64 = 60;
 
-/// Every `amiroll-*` scheduled action of a group belongs to the round its tags name.
-fn assert_actions_tracked(w: &World, group: &str) {
-    let g = w.sim.group(group);
-    let round = g.tags.get("amiroll:rollout").cloned();
-    for a in w.sim.scheduled_actions(group) {
-        if !a.name.starts_with("amiroll-") {
-            continue;
-        }
-        let tracked = round
-            .as_ref()
-            .is_some_and(|r| a.name.starts_with(&format!("amiroll-{r}-")));
-        assert!(
-            tracked,
-            "scheduled action {} is not tracked by any round (tags {:?})",
-            a.name, g.tags
-        );
-    }
-}
-
-fn healthy_on(w: &World, group: &str, ami: &str) -> usize {
-    let g = w.sim.group(group);
-    g.instances
-        .iter()
-        .filter(|i| i.lifecycle_state == "InService" && i.health_status == "Healthy")
-        .filter(|i| w.sim.instance(&i.instance_id).map(|e| e.image_id) == Some(ami.to_string()))
-        .count()
-}
-
 #[test]
 fn bug1_a_settle_with_no_run_in_the_gate_never_ends_in_success() {
     let w = World::new();
@@ -56,7 +28,7 @@ fn bug1_a_settle_with_no_run_in_the_gate_never_ends_in_success() {
     assert_eq!(w.events_of("rollout-succeeded"), 0);
     // The old fleet was never given up: the scheduled settle removed the new instances.
     assert_eq!(
-        healthy_on(&w, "web", OLD),
+        w.healthy_on("web", OLD),
         2,
         "{:?}",
         w.sim.instances_by_ami("web")
@@ -78,10 +50,10 @@ fn bug1_a_settle_with_no_run_in_the_gate_never_ends_in_success() {
         t.plan.groups[0].state
     );
     assert_eq!(w.sim.template(&w.lt).default_version, 1, "default back");
-    assert_eq!(healthy_on(&w, "web", OLD), 2);
+    assert_eq!(w.healthy_on("web", OLD), 2);
     assert_eq!(w.sim.group_capacity("web"), (1, 4, 2));
     assert!(w.sim.min_in_service_healthy_seen("web") >= 2);
-    assert_actions_tracked(&w, "web");
+    w.assert_actions_tracked("web");
 }
 
 #[test]
@@ -121,14 +93,7 @@ fn bug1_new_instances_unhealthy_after_the_settle_take_the_abort_path() {
     );
     assert_eq!(w.events_of("rollout-succeeded"), 0);
     // The default goes back to the AMI the fleet ran before, and a recovery round starts.
-    let tmpl = w.sim.template(&w.lt);
-    let default_ami = w
-        .sim
-        .template_versions(&w.lt)
-        .into_iter()
-        .find(|v| v.version == tmpl.default_version)
-        .and_then(|v| v.image_id);
-    assert_eq!(default_ami.as_deref(), Some(OLD));
+    assert_eq!(w.default_ami().as_deref(), Some(OLD));
     let g = w.sim.group("web");
     assert_eq!(
         g.tags.get("amiroll:failed-ami").map(String::as_str),
@@ -138,14 +103,14 @@ fn bug1_new_instances_unhealthy_after_the_settle_take_the_abort_path() {
         g.tags.get("amiroll:rollout-ami").map(String::as_str),
         Some(OLD)
     );
-    assert_actions_tracked(&w, "web");
+    w.assert_actions_tracked("web");
     // The recovery round brings the fleet back.
     for _ in 0..12 {
         w.sim.advance(Duration::from_secs(2 * MIN));
         w.apply_ok();
     }
     assert_eq!(
-        healthy_on(&w, "web", OLD),
+        w.healthy_on("web", OLD),
         2,
         "{:?}",
         w.sim.instances_by_ami("web")
@@ -154,7 +119,7 @@ fn bug1_new_instances_unhealthy_after_the_settle_take_the_abort_path() {
     assert_eq!(w.sim.group_capacity("web"), (1, 4, 2));
     assert_eq!(w.events_of("rolled-back"), 1, "{:?}", w.subjects());
     assert_eq!(w.events_of("rollout-succeeded"), 0);
-    assert_actions_tracked(&w, "web");
+    w.assert_actions_tracked("web");
 }
 
 #[test]
@@ -190,8 +155,8 @@ fn bug2_a_good_ami_with_a_coarse_cadence_never_loses_the_old_fleet() {
         // No run in any gate: no success claimed, the old fleet kept, capacity back.
         assert_eq!(w.events_of("rollout-succeeded"), 0, "cadence {minutes} min");
         assert_eq!(w.sim.group_capacity("web"), (1, 4, 2));
-        assert_eq!(healthy_on(&w, "web", OLD), 2, "cadence {minutes} min");
-        assert_actions_tracked(&w, "web");
+        assert_eq!(w.healthy_on("web", OLD), 2, "cadence {minutes} min");
+        w.assert_actions_tracked("web");
     }
 }
 
@@ -201,12 +166,11 @@ fn bug3_rollback_before_the_surge_needs_no_surge() {
     w.publish(NEW);
     w.apply_ok();
     assert_eq!(w.sim.scheduled_actions("web").len(), 2);
-    let engine = amiroll_core::Engine::new(&w.sim);
-    let r = futures::executor::block_on(engine.rollback(&w.config(), false)).expect("rollback");
+    let r = w.rollback();
     let t = &r.targets[0];
     assert!(t.plan.errors.is_empty(), "{:?}", t.plan.errors);
     assert!(t.apply_error.is_none(), "{:?}", t.apply_error);
-    assert_actions_tracked(&w, "web");
+    w.assert_actions_tracked("web");
     // Nothing surges: the round's actions are gone, the default is back, the failure recorded.
     assert!(w
         .sim
@@ -239,14 +203,13 @@ fn bug3_rollback_mid_surge_removes_the_new_instances_and_tracks_everything() {
     w.apply_ok();
     w.sim.advance(Duration::from_secs(5 * MIN));
     assert_eq!(w.sim.instances_by_ami("web").get(NEW), Some(&2));
-    let engine = amiroll_core::Engine::new(&w.sim);
-    let r = futures::executor::block_on(engine.rollback(&w.config(), false)).expect("rollback");
+    let r = w.rollback();
     assert!(r.targets[0].plan.errors.is_empty());
-    assert_actions_tracked(&w, "web");
+    w.assert_actions_tracked("web");
     for _ in 0..5 {
         w.sim.advance(Duration::from_secs(2 * MIN));
         w.apply_ok();
-        assert_actions_tracked(&w, "web");
+        w.assert_actions_tracked("web");
     }
     w.assert_converged("web", OLD, (1, 4, 2));
     assert_eq!(w.sim.template(&w.lt).default_version, 1);
@@ -264,8 +227,7 @@ fn bug3_rollback_after_success_runs_a_tracked_recovery_round() {
         w.sim.advance(Duration::from_secs(2 * MIN));
     }
     w.assert_converged("web", NEW, (1, 4, 2));
-    let engine = amiroll_core::Engine::new(&w.sim);
-    let r = futures::executor::block_on(engine.rollback(&w.config(), false)).expect("rollback");
+    let r = w.rollback();
     assert!(
         r.targets[0].plan.errors.is_empty(),
         "{:?}",
@@ -279,11 +241,11 @@ fn bug3_rollback_after_success_runs_a_tracked_recovery_round() {
         g.tags
     );
     assert_eq!(w.sim.scheduled_actions("web").len(), 2);
-    assert_actions_tracked(&w, "web");
+    w.assert_actions_tracked("web");
     for _ in 0..15 {
         w.sim.advance(Duration::from_secs(2 * MIN));
         w.apply_ok();
-        assert_actions_tracked(&w, "web");
+        w.assert_actions_tracked("web");
     }
     w.assert_converged("web", OLD, (1, 4, 2));
     assert_eq!(w.events_of("rolled-back"), 1, "{:?}", w.subjects());
@@ -364,9 +326,9 @@ fn bug5_a_target_of_two_groups_fails_as_a_whole() {
             "group {g} must not be left on the failed AMI: {:?}",
             w.sim.instances_by_ami(g)
         );
-        assert_eq!(healthy_on(&w, g, OLD), 2, "{g}");
+        assert_eq!(w.healthy_on(g, OLD), 2, "{g}");
         assert_eq!(w.sim.group_capacity(g), (1, 4, 2), "{g}");
-        assert_actions_tracked(&w, g);
+        w.assert_actions_tracked(g);
     }
     assert_eq!(w.sim.template(&w.lt).default_version, 1);
 }
@@ -381,7 +343,7 @@ fn bug6_an_aborted_surge_gives_the_capacity_back() {
     }
     assert_eq!(w.sim.group_capacity("web"), (1, 4, 2));
     assert_eq!(w.sim.instances_by_ami("web").get(BAD), None);
-    assert_eq!(healthy_on(&w, "web", OLD), 2);
+    assert_eq!(w.healthy_on("web", OLD), 2);
     let g = w.sim.group("web");
     assert!(!g.tags.contains_key("amiroll:rollout"), "{:?}", g.tags);
     assert!(g.instances.iter().all(|i| !i.protected_from_scale_in));

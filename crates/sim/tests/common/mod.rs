@@ -214,4 +214,52 @@ impl World {
             g.tags
         );
     }
+
+    /// In-service, healthy instances of `group` that run `ami`.
+    pub fn healthy_on(&self, group: &str, ami: &str) -> usize {
+        self.sim
+            .group(group)
+            .instances
+            .iter()
+            .filter(|i| i.lifecycle_state == "InService" && i.health_status == "Healthy")
+            .filter(|i| {
+                self.sim.instance(&i.instance_id).map(|e| e.image_id) == Some(ami.to_string())
+            })
+            .count()
+    }
+
+    /// Every `amiroll-*` scheduled action of a group belongs to the round its tags name.
+    pub fn assert_actions_tracked(&self, group: &str) {
+        let g = self.sim.group(group);
+        let round = g.tags.get("amiroll:rollout").cloned();
+        for a in self.sim.scheduled_actions(group) {
+            if !a.name.starts_with("amiroll-") {
+                continue;
+            }
+            let tracked = round
+                .as_ref()
+                .is_some_and(|r| a.name.starts_with(&format!("amiroll-{r}-")));
+            assert!(
+                tracked,
+                "scheduled action {} is not tracked by any round (tags {:?})",
+                a.name, g.tags
+            );
+        }
+    }
+
+    /// The AMI of the template's default version.
+    pub fn default_ami(&self) -> Option<String> {
+        let d = self.sim.template(&self.lt).default_version;
+        self.sim
+            .template_versions(&self.lt)
+            .into_iter()
+            .find(|v| v.version == d)
+            .and_then(|v| v.image_id)
+    }
+
+    /// One `amiroll rollback`, expected to run.
+    pub fn rollback(&self) -> ApplyReport {
+        let engine = Engine::new(&self.sim);
+        futures::executor::block_on(engine.rollback(&self.config(), false)).expect("rollback runs")
+    }
 }
