@@ -317,18 +317,9 @@ impl Action {
     /// Whether this action records that an outcome was reached and announced (a rollout's
     /// success or failure, a refresh's end). The engine writes these after the notification.
     pub fn records_outcome(&self) -> bool {
-        const MARKS: [&str; 4] = [
-            "amiroll:announced",
-            "amiroll:failed-ami",
-            "amiroll:succeeded-ami",
-            "amiroll:unannounced",
-        ];
         match self {
-            Action::TagGroup { tags, .. } => MARKS.iter().any(|k| tags.contains_key(*k)),
-            // Closing a surge round; clearing an outcome announced late.
-            Action::UntagGroup { keys, .. } => keys
-                .iter()
-                .any(|k| k == "amiroll:rollout" || k == "amiroll:unannounced"),
+            Action::TagGroup { tags, .. } => crate::state::records_outcome(tags),
+            Action::UntagGroup { keys, .. } => crate::state::clears_outcome(keys),
             _ => false,
         }
     }

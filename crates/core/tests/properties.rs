@@ -243,3 +243,239 @@ mod round_state {
         assert_eq!(SurgeRound::from_tags(&t), Ok(None));
     }
 }
+
+mod records_state {
+    use amiroll_core::model::Event;
+    use amiroll_core::planner::tags;
+    use amiroll_core::state::{
+        Announced, Failure, Pin, Recovery, Refresh, RollbackVersion, StateError, Success, Tags,
+        Unannounced,
+    };
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn time() -> impl Strategy<Value = amiroll_core::port::Timestamp> {
+        (1_600_000_000i64..2_000_000_000).prop_map(|s| {
+            chrono::Utc
+                .timestamp_opt(s, 0)
+                .single()
+                .expect("a valid time")
+        })
+    }
+
+    /// Free text as the product writes it: an AMI id, or what a template named.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "ami-[0-9a-f]{17}",
+            "resolve:ssm:/[a-z/]{1,20}",
+            "[ -~]{0,60}",
+        ]
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            Just(Event::RolloutStarted),
+            Just(Event::RolloutSucceeded),
+            Just(Event::RolloutFailed),
+            Just(Event::RolledBack),
+            Just(Event::Cancelled),
+            Just(Event::RollbackStarted),
+            Just(Event::Error),
+            Just(Event::Current),
+        ]
+    }
+
+    fn rollback_version() -> impl Strategy<Value = RollbackVersion> {
+        ("lt-[0-9a-f]{17}", any::<u64>()).prop_map(|(template_id, version)| RollbackVersion {
+            template_id,
+            version,
+        })
+    }
+
+    fn refresh() -> impl Strategy<Value = Refresh> {
+        (
+            proptest::option::of(text()),
+            proptest::option::of("[0-9a-f-]{36}"),
+        )
+            .prop_filter("a record has a tag", |(a, i)| a.is_some() || i.is_some())
+            .prop_map(|(ami, id)| Refresh { ami, id })
+    }
+
+    fn failure() -> impl Strategy<Value = Failure> {
+        (proptest::option::of(text()), proptest::option::of(text()))
+            .prop_filter("a record has a tag", |(a, r)| a.is_some() || r.is_some())
+            .prop_map(|(ami, reason)| Failure { ami, reason })
+    }
+
+    fn announced() -> impl Strategy<Value = Announced> {
+        (
+            "[0-9a-f-]{36}",
+            "Successful|Failed|Cancelled|RollbackSuccessful|RollbackFailed",
+        )
+            .prop_map(|(refresh, status)| Announced { refresh, status })
+    }
+
+    /// Every tag a record writes is an `amiroll:*` tag whose value fits AWS's 256 characters.
+    fn well_formed(t: &Tags) -> bool {
+        !t.is_empty()
+            && t.keys().all(|k| k.starts_with("amiroll:"))
+            && t.values().all(|v| v.len() <= 256)
+    }
+
+    /// The error for `tag` with the value `value` is the one `e` is, and its text names the tag.
+    fn names(e: StateError, tag: &str, value: &str) -> Result<(), TestCaseError> {
+        prop_assert_eq!(e.tag, tag);
+        prop_assert_eq!(e.value.as_deref(), Some(value));
+        prop_assert!(e.to_string().contains(tag));
+        Ok(())
+    }
+
+    proptest! {
+        /// What a run writes, the next run reads back the same: every record round-trips.
+        #[test]
+        fn every_record_round_trips_through_its_tags(
+            rv in rollback_version(),
+            refresh in refresh(),
+            pin in text(),
+            failure in failure(),
+            (ami, at) in (text(), time()),
+            announced in announced(),
+            event in event(),
+            from in "ami-[0-9a-f]{8}|ami-[0-9a-f]{17}",
+        ) {
+            let t = rv.to_tags();
+            prop_assert!(well_formed(&t));
+            prop_assert_eq!(RollbackVersion::from_tags(&t), Ok(Some(rv.clone())));
+            prop_assert_eq!(RollbackVersion::of_template(&t, &rv.template_id), Some(rv.version));
+
+            let t = refresh.to_tags();
+            prop_assert!(well_formed(&t));
+            prop_assert_eq!(Refresh::from_tags(&t), Some(refresh));
+
+            let pin = Pin { from: pin };
+            let t = pin.to_tags();
+            prop_assert!(well_formed(&t));
+            prop_assert_eq!(Pin::from_tags(&t), Some(pin));
+
+            let t = failure.to_tags();
+            prop_assert!(well_formed(&t));
+            prop_assert_eq!(Failure::from_tags(&t), Some(failure));
+
+            let success = Success { ami, at };
+            let t = success.to_tags();
+            prop_assert!(well_formed(&t));
+            prop_assert_eq!(Success::from_tags(&t), Ok(Some(success)));
+
+            let t = announced.to_tags();
+            prop_assert!(well_formed(&t));
+            prop_assert_eq!(Announced::from_tags(&t), Ok(Some(announced)));
+
+            let t = Unannounced(event).to_tags();
+            prop_assert!(well_formed(&t));
+            prop_assert_eq!(Unannounced::from_tags(&t), Ok(Some(Unannounced(event))));
+
+            let recovery = Recovery { from };
+            let t = recovery.to_tags();
+            prop_assert!(well_formed(&t));
+            prop_assert_eq!(Recovery::from_tags(&t), Ok(Some(recovery)));
+        }
+
+        /// A malformed value of a tag with a format is an error that names that tag.
+        #[test]
+        fn a_malformed_record_tag_is_named(junk in "[a-z =,]{0,12}", (ami, at) in (text(), time())) {
+            let bad = format!("x{junk}");
+            let with = |tag: &str| Tags::from([(tag.to_string(), bad.clone())]);
+
+            let e = RollbackVersion::from_tags(&with(tags::ROLLBACK_VERSION)).expect_err("malformed");
+            names(e, tags::ROLLBACK_VERSION, &bad)?;
+            let e = Announced::from_tags(&with(tags::ANNOUNCED)).expect_err("malformed");
+            names(e, tags::ANNOUNCED, &bad)?;
+            let e = Unannounced::from_tags(&with(tags::UNANNOUNCED)).expect_err("malformed");
+            names(e, tags::UNANNOUNCED, &bad)?;
+            let e = Recovery::from_tags(&with(tags::RECOVERING_FROM)).expect_err("malformed");
+            names(e, tags::RECOVERING_FROM, &bad)?;
+
+            let mut t = Success { ami, at }.to_tags();
+            t.insert(tags::SUCCEEDED_AT.to_string(), bad.clone());
+            let e = Success::from_tags(&t).expect_err("malformed");
+            names(e, tags::SUCCEEDED_AT, &bad)?;
+            t.remove(tags::SUCCEEDED_AT);
+            let e = Success::from_tags(&t).expect_err("missing");
+            prop_assert_eq!(e.tag, tags::SUCCEEDED_AT);
+            prop_assert_eq!(e.value, None);
+        }
+    }
+
+    #[test]
+    fn no_tag_is_no_record() {
+        let t = Tags::from([(tags::SKIP.to_string(), String::new())]);
+        assert_eq!(RollbackVersion::from_tags(&t), Ok(None));
+        assert_eq!(Refresh::from_tags(&t), None);
+        assert_eq!(Pin::from_tags(&t), None);
+        assert_eq!(Failure::from_tags(&t), None);
+        assert_eq!(Success::from_tags(&t), Ok(None));
+        assert_eq!(Announced::from_tags(&t), Ok(None));
+        assert_eq!(Unannounced::from_tags(&t), Ok(None));
+        assert_eq!(Recovery::from_tags(&t), Ok(None));
+    }
+
+    #[test]
+    fn a_rollback_version_of_another_template_is_none() {
+        let t = RollbackVersion {
+            template_id: "lt-0123456789abcdef0".to_string(),
+            version: 7,
+        }
+        .to_tags();
+        assert_eq!(
+            RollbackVersion::of_template(&t, "lt-0123456789abcdef0"),
+            Some(7)
+        );
+        assert_eq!(
+            RollbackVersion::of_template(&t, "lt-1123456789abcdef0"),
+            None
+        );
+    }
+
+    /// Exactly the tags that record an outcome make an action one that runs after the
+    /// notification.
+    #[test]
+    fn outcome_records_are_the_states_to_say() {
+        use amiroll_core::model::Action;
+        let tag = |t: Tags| Action::TagGroup {
+            group: "g".to_string(),
+            tags: t,
+        };
+        let untag = |k: &str| Action::UntagGroup {
+            group: "g".to_string(),
+            keys: vec![k.to_string()],
+        };
+        let at = chrono::Utc
+            .timestamp_opt(1_700_000_000, 0)
+            .single()
+            .expect("time");
+        assert!(tag(Failure::of("ami-12345678", "r".to_string()).to_tags()).records_outcome());
+        assert!(!tag(Failure {
+            ami: None,
+            reason: Some("r".to_string())
+        }
+        .to_tags())
+        .records_outcome());
+        assert!(tag(Success {
+            ami: "ami-12345678".to_string(),
+            at
+        }
+        .to_tags())
+        .records_outcome());
+        assert!(tag(Unannounced(Event::RolloutFailed).to_tags()).records_outcome());
+        assert!(tag(Announced {
+            refresh: "i".to_string(),
+            status: "Failed".to_string()
+        }
+        .to_tags())
+        .records_outcome());
+        assert!(!tag(Refresh::to_ami("ami-12345678").to_tags()).records_outcome());
+        assert!(untag(tags::ROLLOUT).records_outcome());
+        assert!(untag(tags::UNANNOUNCED).records_outcome());
+        assert!(!untag(tags::FAILED_AMI).records_outcome());
+    }
+}
