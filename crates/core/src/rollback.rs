@@ -15,6 +15,7 @@ use crate::config::{Config, Strategy, Target};
 use crate::model::*;
 use crate::planner::{self, tags, SurgeInput, SurgeOutcome};
 use crate::port::AutoScalingGroup;
+use crate::state::{Failure, Refresh, RollbackVersion};
 
 /// Plan a rollback of every (selected) target.
 pub fn plan_rollback(config: &Config, obs: &Observation) -> Plan {
@@ -109,16 +110,10 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
             .unwrap_or_default();
         let mark_failed = |ami: &str| Action::TagGroup {
             group: name.clone(),
-            tags: [
-                (tags::FAILED_AMI.to_string(), ami.to_string()),
-                (
-                    tags::FAILED_REASON.to_string(),
-                    format!("rolled back by `amiroll rollback` at {stamp}"),
-                ),
-            ]
-            .into_iter()
-            .collect(),
+            tags: Failure::of(ami, format!("rolled back by `amiroll rollback` at {stamp}"))
+                .to_tags(),
         };
+        let refresh = Refresh::from_tags(&g.tags).unwrap_or_default();
 
         // 1. A refresh in flight: Auto Scaling undoes it.
         if let Some(r) = obs
@@ -127,10 +122,10 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
             .and_then(|rs| rs.first())
             .filter(|r| !r.is_terminal())
         {
-            let refresh_ami = g.tags.get(tags::REFRESH_AMI).cloned();
+            let refresh_ami = refresh.ami.clone();
             if r.status.starts_with("Rollback")
                 && refresh_ami.is_some()
-                && g.tags.get(tags::FAILED_AMI) != refresh_ami.as_ref()
+                && Failure::ami_in(&g.tags) != refresh_ami.as_deref()
             {
                 // An earlier `amiroll rollback` started this rollback and stopped before it
                 // announced and recorded it: finish that, nothing more.
@@ -157,11 +152,7 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                     ),
                 );
             }
-            let ami = g
-                .tags
-                .get(tags::REFRESH_AMI)
-                .cloned()
-                .unwrap_or_else(|| current_ami.clone());
+            let ami = refresh.ami.unwrap_or_else(|| current_ami.clone());
             act(
                 &mut p,
                 Action::RollbackInstanceRefresh { group: name.clone() },
@@ -193,9 +184,7 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
         {
             let round_ami = g.tags.get(tags::ROLLOUT_AMI).cloned().unwrap_or_default();
             if g.tags.contains_key(tags::RECOVERING_FROM)
-                || g.tags
-                    .get(tags::FAILED_AMI)
-                    .is_some_and(|bad| *bad != round_ami)
+                || Failure::ami_in(&g.tags).is_some_and(|bad| bad != round_ami)
             {
                 // A recovery round is already taking the group back (to the AMI the fleet ran
                 // before the failed one): stopping it would keep the failed AMI.
@@ -261,20 +250,14 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
         // 2. After a failed round the default already went back, but instances on the failed AMI
         //    may still run (a failed surge keeps them): roll the group onto the version it
         //    launches now, which removes them.
-        let failed_ami = g.tags.get(tags::FAILED_AMI).cloned();
-        let cleanup = failed_ami.as_deref().is_some_and(|bad| {
+        let cleanup = Failure::ami_in(&g.tags).is_some_and(|bad| {
             bad != current_ami
                 && planner::instance_views(g, obs, &template_id)
                     .iter()
                     .any(|i| i.image.as_deref() == Some(bad))
         });
         // 3. Otherwise the retained previous version.
-        let tagged = g
-            .tags
-            .get(tags::ROLLBACK_VERSION)
-            .and_then(|v| v.rsplit_once(':'))
-            .filter(|(tid, _)| *tid == template_id)
-            .and_then(|(_, n)| n.parse::<u64>().ok())
+        let tagged = RollbackVersion::of_template(&g.tags, &template_id)
             .filter(|n| *n != effective && tmpl.version(*n).is_some());
         let previous = if cleanup {
             Some(effective)
@@ -395,9 +378,7 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                     &mut p,
                     Action::TagGroup {
                         group: name.clone(),
-                        tags: [(tags::REFRESH_AMI.to_string(), prev_ami.clone())]
-                            .into_iter()
-                            .collect(),
+                        tags: Refresh::to_ami(&prev_ami).to_tags(),
                     },
                     "record the AMI this refresh rolls back to",
                 );

@@ -1,14 +1,12 @@
 //! The apply step: execute a plan's actions in order, stop a target at its first failure or when
 //! the deadline is too close, and notify.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 use tracing::Instrument;
 
 use super::{Engine, RunError, DEADLINE_MARGIN};
 use crate::model::*;
 use crate::notify;
-use crate::planner;
 use crate::port::*;
 
 /// How applying a list of actions ended.
@@ -163,12 +161,7 @@ impl<'a, A: Aws> Engine<'a, A> {
             records.push(PlannedAction {
                 action: Action::TagGroup {
                     group,
-                    tags: [(
-                        planner::tags::UNANNOUNCED.to_string(),
-                        event.as_str().to_string(),
-                    )]
-                    .into_iter()
-                    .collect(),
+                    tags: crate::state::Unannounced(event).to_tags(),
                 },
                 reason: format!(
                     "the {} notification failed; the next run announces it",
@@ -563,10 +556,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                         )),
                         Err(e) => return Err(e),
                     };
-                let tags: BTreeMap<String, String> =
-                    [(planner::tags::REFRESH.to_string(), id.clone())]
-                        .into_iter()
-                        .collect();
+                let tags = crate::state::Refresh::with_id(&id).to_tags();
                 self.call(op::CREATE_OR_UPDATE_TAGS, || {
                     self.aws.create_or_update_tags(group, &tags)
                 })

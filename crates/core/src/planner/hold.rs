@@ -1,6 +1,7 @@
 //! The gates that hold a new rollout back: soak, maintenance window, waves.
 
 use super::*;
+use crate::state::{Failure, Success};
 
 /// Soak, maintenance window and wave: the first gate that holds a new rollout back.
 pub(crate) fn gate_reason(
@@ -90,23 +91,30 @@ pub(crate) fn gate_reason(
             .map(|t| t.template.id.clone())
             .unwrap_or_default();
         for g in &groups {
-            if g.tags.get(tags::FAILED_AMI).map(String::as_str) == Some(ami) {
+            if Failure::ami_in(&g.tags) == Some(ami) {
                 return Some(format!(
                     "waits for target `{prev_name}`: its rollout to {ami} failed on group `{}`",
                     g.name
                 ));
             }
             if let Err(why) = healthy_on(g, obs, &prev_template, ami) {
-                if g.tags.get(tags::SUCCEEDED_AMI).map(String::as_str) == Some(ami) {
+                if Success::ami_in(&g.tags) == Some(ami) {
                     return Some(format!(
                         "waits for target `{prev_name}`: it recorded {ami} as a success, but now {why}"
                     ));
                 }
             }
-            let ok = g.tags.get(tags::SUCCEEDED_AMI).map(String::as_str) == Some(ami);
-            let at = g.tags.get(tags::SUCCEEDED_AT).and_then(|x| parse_time(x));
-            match (ok, at) {
-                (true, Some(at)) => since = Some(since.map_or(at, |s: Timestamp| s.max(at))),
+            match Success::from_tags(&g.tags) {
+                Ok(Some(done)) if done.ami == ami => {
+                    since = Some(since.map_or(done.at, |s: Timestamp| s.max(done.at)))
+                }
+                // A success whose time cannot be read does not count, and says which tag.
+                Err(e) if Success::ami_in(&g.tags) == Some(ami) => {
+                    return Some(format!(
+                        "waits for target `{prev_name}` to run {ami} successfully (group `{}`: {e})",
+                        g.name
+                    ))
+                }
                 _ => {
                     return Some(format!(
                         "waits for target `{prev_name}` to run {ami} successfully (group `{}` has not yet)",

@@ -198,8 +198,11 @@ pub fn plan_target(
     let failed_groups: Vec<&str> = views
         .iter()
         .filter(|v| {
-            v.group.tags.get(tags::FAILED_AMI).map(String::as_str) == Some(ami.as_str())
-                || v.group.tags.get(tags::RECOVERING_FROM).map(String::as_str) == Some(ami.as_str())
+            crate::state::Failure::ami_in(&v.group.tags) == Some(ami.as_str())
+                || crate::state::Recovery::from_tags(&v.group.tags)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.from == *ami)
         })
         .map(|v| v.group.name.as_str())
         .collect();
@@ -411,7 +414,7 @@ pub fn plan_target(
     if failed_block {
         let reason = views
             .iter()
-            .find_map(|v| v.group.tags.get(tags::FAILED_REASON).cloned())
+            .find_map(|v| crate::state::Failure::from_tags(&v.group.tags)?.reason)
             .unwrap_or_default();
         hold_reason = Some(format!(
             "the rollout to {ami} failed earlier on {} ({reason}); it is not retried until a newer AMI is published or the failure is acknowledged (`amiroll apply --acknowledge {}`)",
@@ -434,10 +437,11 @@ pub fn plan_target(
                 .get(&g.name)
                 .and_then(|rs| rs.first())
                 .filter(|r| !r.is_terminal())?;
-            let what = if g.tags.get(tags::REFRESH).map(String::as_str) == Some(active.id.as_str())
+            let refresh = crate::state::Refresh::from_tags(&g.tags).unwrap_or_default();
+            let what = if refresh.id.as_deref() == Some(active.id.as_str())
                 || g.tags.contains_key(tags::REFRESH_AMI)
             {
-                g.tags.get(tags::REFRESH_AMI).cloned().unwrap_or_default()
+                refresh.ami.unwrap_or_default()
             } else {
                 format!("an instance refresh amiroll did not start ({})", active.id)
             };
@@ -463,7 +467,7 @@ pub fn plan_target(
             .groups
             .values()
             .filter(|g| !views.iter().any(|v| v.group.name == g.name))
-            .filter(|g| g.tags.get(tags::FAILED_AMI).map(String::as_str) == Some(ami.as_str()))
+            .filter(|g| crate::state::Failure::ami_in(&g.tags) == Some(ami.as_str()))
             .filter(|g| {
                 let spec = g
                     .launch_template
@@ -824,7 +828,7 @@ pub fn plan_target(
             if healthy_on(v.group, obs, &template_id, &ami).is_err() {
                 continue;
             }
-            let recorded = v.group.tags.get(tags::SUCCEEDED_AMI) == Some(&ami)
+            let recorded = crate::state::Success::ami_in(&v.group.tags) == Some(ami.as_str())
                 || b.plan.actions.iter().any(|a| {
                     matches!(&a.action, Action::TagGroup { group, tags: t }
                         if *group == v.group.name && t.contains_key(tags::SUCCEEDED_AMI))
@@ -881,11 +885,11 @@ pub fn plan_target(
 
     // An outcome an earlier run could not announce is announced now.
     for v in &views {
-        if let Some(e) = v
-            .group
-            .tags
-            .get(tags::UNANNOUNCED)
-            .and_then(|e| Event::parse(e))
+        // One that cannot be read is left as it is (and not announced), as ever.
+        if let Some(crate::state::Unannounced(e)) =
+            crate::state::Unannounced::from_tags(&v.group.tags)
+                .ok()
+                .flatten()
         {
             // A start that was never announced is superseded by an outcome of this run.
             let superseded = e == Event::RolloutStarted
@@ -977,24 +981,24 @@ pub fn plan_target(
 
 /// The version recorded in a group's `amiroll:rollback-version` tag, for this template.
 pub(crate) fn tag_version(g: &AutoScalingGroup, template_id: &str) -> Option<u64> {
-    let (tid, n) = g.tags.get(tags::ROLLBACK_VERSION)?.rsplit_once(':')?;
-    (tid == template_id).then(|| n.parse().ok()).flatten()
+    crate::state::RollbackVersion::of_template(&g.tags, template_id)
 }
 
-/// The last outcome recorded in a group's tags.
+/// The last outcome recorded in a group's tags (a success whose record cannot be read says
+/// which tag).
 fn last_outcome(g: &AutoScalingGroup) -> Option<String> {
-    if let Some(a) = g.tags.get(tags::FAILED_AMI) {
-        return Some(format!(
-            "failed: {a} ({})",
-            g.tags.get(tags::FAILED_REASON).cloned().unwrap_or_default()
-        ));
+    use crate::state::{Failure, Success};
+    if let Some(Failure {
+        ami: Some(a),
+        reason,
+    }) = Failure::from_tags(&g.tags)
+    {
+        return Some(format!("failed: {a} ({})", reason.unwrap_or_default()));
     }
-    match (
-        g.tags.get(tags::SUCCEEDED_AMI),
-        g.tags.get(tags::SUCCEEDED_AT),
-    ) {
-        (Some(a), Some(at)) => Some(format!("succeeded: {a} at {at}")),
-        _ => None,
+    match Success::from_tags(&g.tags) {
+        Ok(Some(s)) => Some(format!("succeeded: {} at {}", s.ami, fmt_time(s.at))),
+        Ok(None) => None,
+        Err(e) => Some(format!("succeeded: unreadable, {e}")),
     }
 }
 

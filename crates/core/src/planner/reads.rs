@@ -2,6 +2,7 @@
 //! plan needs, from the configuration and the batched reads.
 
 use super::*;
+use crate::state::{Announced, Refresh};
 
 /// Whether a target needs the detailed reads (every template version, instance types, scheduled
 /// actions, refreshes, capacity providers, topics) or is plainly current from the batched ones.
@@ -226,8 +227,10 @@ pub(crate) fn rollout_state(g: &AutoScalingGroup) -> bool {
         return true;
     }
     if g.tags.contains_key(tags::REFRESH_AMI) {
-        let settled = match (g.tags.get(tags::REFRESH), g.tags.get(tags::ANNOUNCED)) {
-            (Some(id), Some(announced)) => announced.starts_with(&format!("{id}:")),
+        // An announcement that cannot be read is none: the refresh is followed again.
+        let id = Refresh::from_tags(&g.tags).and_then(|r| r.id);
+        let settled = match (id, Announced::from_tags(&g.tags).ok().flatten()) {
+            (Some(id), Some(announced)) => announced.refresh == id,
             _ => false,
         };
         return !settled;

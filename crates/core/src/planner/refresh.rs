@@ -1,6 +1,7 @@
 //! The instance-refresh state machine for one group.
 
 use super::*;
+use crate::state::{Announced, Failure, Pin, Refresh, RollbackVersion, Success};
 
 pub(crate) struct RefreshInput<'a> {
     pub(crate) view: &'a GroupView<'a>,
@@ -83,7 +84,8 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
     let g = inp.view.group;
     let s = inp.settings;
     let mut out = RefreshOutcome::default();
-    let ours = g.tags.get(tags::REFRESH);
+    let record = Refresh::from_tags(&g.tags).unwrap_or_default();
+    let ours = record.id.as_ref();
     let latest = inp.refreshes.first();
 
     // A refresh in flight: follow it, never start another ("one at a time per group").
@@ -110,9 +112,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
                 out.act(
                     Action::TagGroup {
                         group: g.name.clone(),
-                        tags: [(tags::REFRESH.to_string(), r.id.clone())]
-                            .into_iter()
-                            .collect(),
+                        tags: Refresh::with_id(&r.id).to_tags(),
                     },
                     "adopt the refresh an earlier run started but did not record",
                 );
@@ -131,13 +131,13 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
         Some(&r.id) == ours || (ours.is_none() && g.tags.contains_key(tags::REFRESH_AMI))
     });
     if let Some(r) = ours_done {
-        let key = format!("{}:{}", r.id, r.status);
-        if g.tags.get(tags::ANNOUNCED) != Some(&key) {
-            let rolled = g
-                .tags
-                .get(tags::REFRESH_AMI)
-                .cloned()
-                .unwrap_or_else(|| inp.ami.to_string());
+        let announced = Announced {
+            refresh: r.id.clone(),
+            status: r.status.clone(),
+        };
+        // An announcement that cannot be read is none: the outcome is announced again.
+        if Announced::from_tags(&g.tags).ok().flatten().as_ref() != Some(&announced) {
+            let rolled = record.ami.clone().unwrap_or_else(|| inp.ami.to_string());
             let mut reason = r.status_reason.clone().unwrap_or_default();
             // "Successful" is Auto Scaling's word; amiroll's is the running fleet's: the rolled
             // AMI's instances in service and healthy, none unhealthy, enough of them.
@@ -182,33 +182,32 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
                     );
                 }
             }
-            let mut t: BTreeMap<String, String> = BTreeMap::new();
-            t.insert(tags::ANNOUNCED.to_string(), key);
-            t.insert(tags::REFRESH.to_string(), r.id.clone());
+            let mut t = announced.to_tags();
+            t.extend(Refresh::with_id(&r.id).to_tags());
+            let success = Success {
+                ami: rolled.clone(),
+                at: r.end_time.unwrap_or(inp.now),
+            };
             let event = match status.as_str() {
                 "Successful" if rolled != inp.ami => {
-                    t.insert(tags::SUCCEEDED_AMI.to_string(), rolled.clone());
-                    t.insert(
-                        tags::SUCCEEDED_AT.to_string(),
-                        fmt_time(r.end_time.unwrap_or(inp.now)),
-                    );
+                    t.extend(success.to_tags());
                     Event::RolledBack
                 }
                 "Successful" => {
-                    t.insert(tags::SUCCEEDED_AMI.to_string(), rolled.clone());
-                    t.insert(
-                        tags::SUCCEEDED_AT.to_string(),
-                        fmt_time(r.end_time.unwrap_or(inp.now)),
-                    );
+                    t.extend(success.to_tags());
                     Event::RolloutSucceeded
                 }
                 status => {
-                    if rolled == inp.ami || !g.tags.contains_key(tags::FAILED_AMI) {
-                        t.insert(tags::FAILED_AMI.to_string(), rolled.clone());
-                    }
-                    t.insert(
-                        tags::FAILED_REASON.to_string(),
-                        truncate(&format!("instance refresh {status}: {reason}"), 250),
+                    t.extend(
+                        Failure {
+                            ami: (rolled == inp.ami || !g.tags.contains_key(tags::FAILED_AMI))
+                                .then(|| rolled.clone()),
+                            reason: Some(truncate(
+                                &format!("instance refresh {status}: {reason}"),
+                                250,
+                            )),
+                        }
+                        .to_tags(),
                     );
                     match status {
                         "RollbackSuccessful" => Event::RolledBack,
@@ -237,12 +236,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
             if status == "Unhealthy" {
                 // The fleet runs the AMI and it is not healthy: go back to the version the
                 // fleet ran before, with a refresh of its own.
-                if let Some(rv) = g
-                    .tags
-                    .get(tags::ROLLBACK_VERSION)
-                    .and_then(|v| v.rsplit_once(':'))
-                    .filter(|(tid, _)| *tid == inp.template_id)
-                    .and_then(|(_, n)| n.parse::<u64>().ok())
+                if let Some(rv) = RollbackVersion::of_template(&g.tags, inp.template_id)
                     .filter(|_| rolled == inp.ami)
                 {
                     out.recover = Some(rv);
@@ -252,9 +246,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
                         out.act(
                             Action::TagGroup {
                                 group: g.name.clone(),
-                                tags: [(tags::REFRESH_AMI.to_string(), back.to_string())]
-                                    .into_iter()
-                                    .collect(),
+                                tags: Refresh::to_ami(back).to_tags(),
                             },
                             "record the AMI the recovery refresh rolls back to",
                         );
@@ -344,9 +336,10 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
         out.pre_actions.push(PlannedAction {
             action: Action::TagGroup {
                 group: g.name.clone(),
-                tags: [(tags::PINNED_FROM.to_string(), inp.view.spec_text.clone())]
-                    .into_iter()
-                    .collect(),
+                tags: Pin {
+                    from: inp.view.spec_text.clone(),
+                }
+                .to_tags(),
             },
             reason: "remember how the group named its version before amiroll pins it".to_string(),
         });
@@ -371,11 +364,13 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
     }
     let skip_matching = s.skip_matching && !inp.alias;
     let prefs = refresh_preferences(s, inp.provider, auto_rollback, skip_matching);
-    let mut t: BTreeMap<String, String> = BTreeMap::new();
-    t.insert(tags::REFRESH_AMI.to_string(), inp.ami.to_string());
-    t.insert(
-        tags::ROLLBACK_VERSION.to_string(),
-        format!("{}:{}", inp.template_id, inp.rollback_version),
+    let mut t = Refresh::to_ami(inp.ami).to_tags();
+    t.extend(
+        RollbackVersion {
+            template_id: inp.template_id.to_string(),
+            version: inp.rollback_version,
+        }
+        .to_tags(),
     );
     out.act(
         Action::TagGroup {

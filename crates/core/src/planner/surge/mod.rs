@@ -31,7 +31,7 @@ use crate::planner::{
     GroupView, InstanceView,
 };
 use crate::port::{AutoScalingGroup, ScheduledAction, Timestamp};
-use crate::state::{Phase, SurgeRound};
+use crate::state::{Failure, Phase, Recovery, RollbackVersion, Success, SurgeRound};
 
 mod gate;
 mod restore;
@@ -271,6 +271,7 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
         attempt,
         phase,
         settle_capacity,
+        recovering_from,
         ..
     } = state;
     out.in_flight = true;
@@ -287,20 +288,16 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
     };
     // A recovery round whose start was not followed by the failure record (a run that stopped
     // after it announced): record it now, and announce it.
-    if let Some(failed) = g.tags.get(tags::RECOVERING_FROM) {
-        if g.tags.get(tags::FAILED_AMI) != Some(failed) {
-            let reason = g
-                .tags
-                .get(tags::FAILED_REASON)
-                .cloned()
+    if let Some(failed) = &recovering_from {
+        let failure = Failure::from_tags(&g.tags).unwrap_or_default();
+        if failure.ami.as_ref() != Some(failed) {
+            let reason = failure
+                .reason
                 .unwrap_or_else(|| format!("the rollout to {failed} failed"));
             out.act(
                 Action::TagGroup {
                     group: g.name.clone(),
-                    tags: BTreeMap::from([
-                        (tags::FAILED_AMI.to_string(), failed.clone()),
-                        (tags::FAILED_REASON.to_string(), truncate(&reason, 250)),
-                    ]),
+                    tags: Failure::of(failed, truncate(&reason, 250)).to_tags(),
                 },
                 "the run that started the recovery round stopped before it recorded the failure",
             );

@@ -33,8 +33,8 @@ pub(super) fn abort(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round, reason:
     out.act(
         Action::TagGroup {
             group: g.name.clone(),
-            tags: BTreeMap::from([
-                (
+            tags: {
+                let mut t = BTreeMap::from([(
                     tags::PHASE.to_string(),
                     Phase::Restore {
                         since: inp.now,
@@ -42,9 +42,16 @@ pub(super) fn abort(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round, reason:
                     }
                     .to_tag()
                     .unwrap_or_default(),
-                ),
-                (tags::FAILED_REASON.to_string(), truncate(reason, 250)),
-            ]),
+                )]);
+                t.extend(
+                    Failure {
+                        ami: None,
+                        reason: Some(truncate(reason, 250)),
+                    }
+                    .to_tags(),
+                );
+                t
+            },
         },
         format!("{reason}: stop round {} and bring the group back", r.id),
     );
@@ -155,14 +162,13 @@ pub(super) fn restoring(
 ) {
     let g = inp.group;
     let fleet = Fleet::of(inp.instances, inp.rollout_ami);
-    let reason = g
-        .tags
-        .get(tags::FAILED_REASON)
-        .cloned()
+    let failure = Failure::from_tags(&g.tags).unwrap_or_default();
+    let reason = failure
+        .reason
         .unwrap_or_else(|| format!("round {} was stopped at {}", r.id, fmt_time(since)));
     out.restoring = true;
     out.revert_to = revert_version(inp);
-    if g.tags.get(tags::FAILED_AMI).map(String::as_str) != Some(inp.rollout_ami) {
+    if failure.ami.as_deref() != Some(inp.rollout_ami) {
         // The run that stopped the round ended before it announced and recorded the failure.
         out.failed = true;
         record_failure(inp, out, &reason);
@@ -179,14 +185,13 @@ pub(super) fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &
     out.failed = true;
     out.revert_to = revert_version(inp);
     record_failure(inp, out, reason);
-    if g.tags
-        .get(tags::FAILED_REASON)
-        .is_some_and(|r| r.starts_with(RECOVERY_FAILED))
+    if let Some(failed) = Failure::from_tags(&g.tags)
+        .and_then(|f| f.reason)
+        .filter(|r| r.starts_with(RECOVERY_FAILED))
     {
         out.warnings.push(format!(
-            "group `{}`: {reason}; a recovery round already failed ({}), so amiroll starts no other — run `amiroll rollback {}` or fix the group by hand, then `amiroll apply --acknowledge`",
+            "group `{}`: {reason}; a recovery round already failed ({failed}), so amiroll starts no other — run `amiroll rollback {}` or fix the group by hand, then `amiroll apply --acknowledge`",
             g.name,
-            g.tags.get(tags::FAILED_REASON).cloned().unwrap_or_default(),
             g.name
         ));
         out.in_flight = false;
@@ -244,11 +249,19 @@ pub(super) fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &
         for a in sub.actions.iter_mut() {
             if let Action::TagGroup { tags: t, .. } = &mut a.action {
                 if t.contains_key(tags::ROLLOUT) {
-                    t.insert(
-                        tags::RECOVERING_FROM.to_string(),
-                        inp.rollout_ami.to_string(),
+                    t.extend(
+                        Recovery {
+                            from: inp.rollout_ami.to_string(),
+                        }
+                        .to_tags(),
                     );
-                    t.insert(tags::FAILED_REASON.to_string(), truncate(reason, 250));
+                    t.extend(
+                        Failure {
+                            ami: None,
+                            reason: Some(truncate(reason, 250)),
+                        }
+                        .to_tags(),
+                    );
                 }
             }
         }

@@ -191,12 +191,11 @@ pub(super) fn succeed(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
     out.act(
         Action::TagGroup {
             group: g.name.clone(),
-            tags: [
-                (tags::SUCCEEDED_AMI.to_string(), inp.rollout_ami.to_string()),
-                (tags::SUCCEEDED_AT.to_string(), fmt_time(inp.now)),
-            ]
-            .into_iter()
-            .collect(),
+            tags: Success {
+                ami: inp.rollout_ami.to_string(),
+                at: inp.now,
+            }
+            .to_tags(),
         },
         "record the success (waves wait for it)",
     );
@@ -257,31 +256,29 @@ pub(super) fn end_round(
 /// notification, as an outcome record).
 pub(super) fn record_failure(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &str) {
     let g = inp.group;
-    if g.tags.get(tags::FAILED_AMI).map(String::as_str) == Some(inp.rollout_ami) {
+    if Failure::ami_in(&g.tags) == Some(inp.rollout_ami) {
         out.already_recorded = true;
         return;
     }
-    if let Some(failed) = g.tags.get(tags::FAILED_AMI) {
+    if let Some(failed) = Failure::ami_in(&g.tags) {
         // A recovery round (back to the AMI the fleet ran before) failed: the AMI that failed
         // first stays recorded — overwriting it would let the next run roll forward to it — and
         // no further recovery round is started ([`start_recovery`]).
         out.act(
             Action::TagGroup {
                 group: g.name.clone(),
-                tags: BTreeMap::from([
-                    (tags::FAILED_AMI.to_string(), failed.clone()),
-                    (
-                        tags::FAILED_REASON.to_string(),
-                        truncate(
-                            &if reason.starts_with(RECOVERY_FAILED) {
-                                reason.to_string()
-                            } else {
-                                format!("{RECOVERY_FAILED} (to {}): {reason}", inp.rollout_ami)
-                            },
-                            250,
-                        ),
+                tags: Failure::of(
+                    failed,
+                    truncate(
+                        &if reason.starts_with(RECOVERY_FAILED) {
+                            reason.to_string()
+                        } else {
+                            format!("{RECOVERY_FAILED} (to {}): {reason}", inp.rollout_ami)
+                        },
+                        250,
                     ),
-                ]),
+                )
+                .to_tags(),
             },
             "the recovery round failed; the first failure stays recorded",
         );
@@ -290,22 +287,14 @@ pub(super) fn record_failure(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &
     out.act(
         Action::TagGroup {
             group: g.name.clone(),
-            tags: BTreeMap::from([
-                (tags::FAILED_AMI.to_string(), inp.rollout_ami.to_string()),
-                (tags::FAILED_REASON.to_string(), truncate(reason, 250)),
-            ]),
+            tags: Failure::of(inp.rollout_ami, truncate(reason, 250)).to_tags(),
         },
         "remember the failure so later runs do not retry this AMI",
     );
 }
 
 pub(super) fn revert_version(inp: &SurgeInput) -> Option<u64> {
-    inp.group
-        .tags
-        .get(tags::ROLLBACK_VERSION)
-        .and_then(|v| v.rsplit_once(':'))
-        .filter(|(tid, _)| *tid == inp.template_id)
-        .and_then(|(_, n)| n.parse().ok())
+    RollbackVersion::of_template(&inp.group.tags, inp.template_id)
 }
 
 /// A round that failed with old instances still in service: end it there, record the failure.

@@ -66,10 +66,13 @@ pub(super) fn rebuild_lost_round(
     t.insert(tags::SETTLE_AT.to_string(), fmt_time(settle.start_time));
     t.insert(tags::ATTEMPT.to_string(), attempt.to_string());
     if !g.tags.contains_key(tags::ROLLBACK_VERSION) {
-        if let Some(rv) = inp.rollback_version {
-            t.insert(
-                tags::ROLLBACK_VERSION.to_string(),
-                format!("{}:{rv}", inp.template_id),
+        if let Some(version) = inp.rollback_version {
+            t.extend(
+                RollbackVersion {
+                    template_id: inp.template_id.to_string(),
+                    version,
+                }
+                .to_tags(),
             );
         }
     }
@@ -248,10 +251,13 @@ pub(crate) fn start_round(
         recovering_from: None,
     }
     .to_tags();
-    if let Some(rv) = inp.rollback_version.filter(|_| !in_round) {
-        t.insert(
-            tags::ROLLBACK_VERSION.to_string(),
-            format!("{}:{rv}", inp.template_id),
+    if let Some(version) = inp.rollback_version.filter(|_| !in_round) {
+        t.extend(
+            RollbackVersion {
+                template_id: inp.template_id.to_string(),
+                version,
+            }
+            .to_tags(),
         );
     }
     let stale: Vec<String> = [tags::PHASE, tags::SETTLE_CAPACITY]
