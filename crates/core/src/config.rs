@@ -266,7 +266,7 @@ pub struct Discover {
 }
 
 /// The default discovery tag key.
-pub const DISCOVERY_TAG: &str = "amiroll:ami-parameter";
+pub const DISCOVERY_TAG: &str = crate::state::tags::AMI_PARAMETER;
 
 /// Resolved settings of one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -134,7 +134,7 @@ mod round_state {
     use chrono::TimeZone;
     use proptest::prelude::*;
 
-    fn time() -> impl Strategy<Value = amiroll_core::port::Timestamp> {
+    pub(super) fn time() -> impl Strategy<Value = amiroll_core::port::Timestamp> {
         (1_600_000_000i64..2_000_000_000).prop_map(|s| {
             chrono::Utc
                 .timestamp_opt(s, 0)
@@ -254,14 +254,7 @@ mod records_state {
     use chrono::TimeZone;
     use proptest::prelude::*;
 
-    fn time() -> impl Strategy<Value = amiroll_core::port::Timestamp> {
-        (1_600_000_000i64..2_000_000_000).prop_map(|s| {
-            chrono::Utc
-                .timestamp_opt(s, 0)
-                .single()
-                .expect("a valid time")
-        })
-    }
+    use super::round_state::time;
 
     /// Free text as the product writes it: an AMI id, or what a template named.
     fn text() -> impl Strategy<Value = String> {

@@ -84,6 +84,11 @@ fn tag(tag: &str, value: impl Into<String>) -> (String, String) {
 /// Group tags that carry rollout state between runs. State that must outlive a run lives in AWS,
 /// never on local disk.
 pub mod tags {
+    /// What every amiroll tag key starts with.
+    pub const PREFIX: &str = "amiroll:";
+    /// The default key of the discovery tag (`config::DISCOVERY_TAG`): on a group, the SSM
+    /// parameter of its AMI.
+    pub const AMI_PARAMETER: &str = "amiroll:ami-parameter";
     /// Id of the rollout round in flight.
     pub const ROLLOUT: &str = "amiroll:rollout";
     /// AMI the round rolls to.

@@ -59,23 +59,13 @@ pub struct Refresh {
 impl Refresh {
     /// The record in `t`; `None` when neither tag is there.
     pub fn from_tags(t: &Tags) -> Option<Refresh> {
-        let r = Refresh {
-            ami: t.get(tags::REFRESH_AMI).cloned(),
-            id: t.get(tags::REFRESH).cloned(),
-        };
-        (r.ami.is_some() || r.id.is_some()).then_some(r)
+        let [ami, id] = either(t, [tags::REFRESH_AMI, tags::REFRESH])?;
+        Some(Refresh { ami, id })
     }
 
     /// The tags of the parts that are there.
     pub fn to_tags(&self) -> Tags {
-        let mut t = Tags::new();
-        if let Some(ami) = &self.ami {
-            t.insert(tags::REFRESH_AMI.to_string(), ami.clone());
-        }
-        if let Some(id) = &self.id {
-            t.insert(tags::REFRESH.to_string(), id.clone());
-        }
-        t
+        present([(tags::REFRESH_AMI, &self.ami), (tags::REFRESH, &self.id)])
     }
 
     /// The record of a refresh that rolls to `ami`, before it starts.
@@ -127,23 +117,16 @@ pub struct Failure {
 impl Failure {
     /// The record in `t`; `None` when neither tag is there.
     pub fn from_tags(t: &Tags) -> Option<Failure> {
-        let f = Failure {
-            ami: t.get(tags::FAILED_AMI).cloned(),
-            reason: t.get(tags::FAILED_REASON).cloned(),
-        };
-        (f.ami.is_some() || f.reason.is_some()).then_some(f)
+        let [ami, reason] = either(t, [tags::FAILED_AMI, tags::FAILED_REASON])?;
+        Some(Failure { ami, reason })
     }
 
     /// The tags of the parts that are there.
     pub fn to_tags(&self) -> Tags {
-        let mut t = Tags::new();
-        if let Some(ami) = &self.ami {
-            t.insert(tags::FAILED_AMI.to_string(), ami.clone());
-        }
-        if let Some(reason) = &self.reason {
-            t.insert(tags::FAILED_REASON.to_string(), reason.clone());
-        }
-        t
+        present([
+            (tags::FAILED_AMI, &self.ami),
+            (tags::FAILED_REASON, &self.reason),
+        ])
     }
 
     /// The record that `ami` failed, for `reason`.
@@ -259,6 +242,20 @@ impl Recovery {
     pub fn to_tags(&self) -> Tags {
         Tags::from([tag(tags::RECOVERING_FROM, self.from.clone())])
     }
+}
+
+/// The values of free-text tags of which any may be there; `None` when none is.
+fn either<const N: usize>(t: &Tags, keys: [&str; N]) -> Option<[Option<String>; N]> {
+    let values = keys.map(|k| t.get(k).cloned());
+    values.iter().any(Option::is_some).then_some(values)
+}
+
+/// The tags of the values that are there.
+fn present<const N: usize>(parts: [(&str, &Option<String>); N]) -> Tags {
+    parts
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| tag(k, v.clone())))
+        .collect()
 }
 
 /// Tags whose writing records that an outcome was reached and announced.

@@ -255,7 +255,7 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
             g.name,
             g.tags
                 .iter()
-                .filter(|(k, _)| k.starts_with("amiroll:"))
+                .filter(|(k, _)| k.starts_with(tags::PREFIX))
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join(" ")
