@@ -135,3 +135,163 @@ pub(crate) fn gate_reason(
     }
     None
 }
+
+/// What holds a new rollout back, decided before the template moves (in-flight rollouts are
+/// still followed).
+pub(crate) struct Holds {
+    /// The first reason a new rollout is held back.
+    pub(crate) reason: Option<String>,
+    /// The candidate failed earlier on these groups and the failure was not acknowledged.
+    pub(crate) failed_block: bool,
+    /// Rollouts in flight to something other than the candidate.
+    pub(crate) other_flight: Vec<(String, String)>,
+    /// Untags of failures the user acknowledged.
+    pub(crate) acknowledgements: Vec<PlannedAction>,
+}
+
+impl Holds {
+    pub(crate) fn hold(&self) -> bool {
+        self.reason.is_some()
+    }
+}
+
+/// The holds of a target: a failure recorded for the candidate (here or on another target that
+/// shares the template), a rollout in flight to another AMI, then the gates.
+pub(super) fn holds(
+    b: &mut Builder,
+    cx: &Ctx,
+    opts: &PlanOptions,
+    created: Option<Timestamp>,
+) -> Holds {
+    let (t, obs, views, ami) = (cx.t, cx.obs, &cx.views, cx.ami.as_str());
+    // Failed earlier? Then hold everything for this AMI.
+    let failed_groups: Vec<&str> = views
+        .iter()
+        .filter(|v| {
+            crate::state::Failure::ami_in(&v.group.tags) == Some(ami)
+                || crate::state::Recovery::from_tags(&v.group.tags)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.from == ami)
+        })
+        .map(|v| v.group.name.as_str())
+        .collect();
+    // An acknowledged failure is cleared and the AMI tried again.
+    let acknowledged = opts.acknowledge.contains(&t.name);
+    let acknowledgements = if acknowledged {
+        views
+            .iter()
+            .filter(|v| v.group.tags.contains_key(tags::FAILED_AMI))
+            .map(|v| PlannedAction {
+                action: Action::UntagGroup {
+                    group: v.group.name.clone(),
+                    keys: vec![
+                        tags::FAILED_AMI.to_string(),
+                        tags::FAILED_REASON.to_string(),
+                    ],
+                },
+                reason: "the failure was acknowledged (--acknowledge)".to_string(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let failed_block = !failed_groups.is_empty() && !acknowledged;
+
+    let mut reason: Option<String> = None;
+    if failed_block {
+        let why = views
+            .iter()
+            .find_map(|v| crate::state::Failure::from_tags(&v.group.tags)?.reason)
+            .unwrap_or_default();
+        reason = Some(format!(
+            "the rollout to {ami} failed earlier on {} ({why}); it is not retried until a newer AMI is published or the failure is acknowledged (`amiroll apply --acknowledge {}`)",
+            failed_groups.join(", "),
+            t.name
+        ));
+    }
+    let flights: Vec<(String, String)> = views
+        .iter()
+        .filter_map(|v| {
+            let g = v.group;
+            if g.tags.contains_key(tags::ROLLOUT) {
+                return g
+                    .tags
+                    .get(tags::ROLLOUT_AMI)
+                    .map(|a| (g.name.clone(), a.clone()));
+            }
+            let active = obs
+                .refreshes
+                .get(&g.name)
+                .and_then(|rs| rs.first())
+                .filter(|r| !r.is_terminal())?;
+            let refresh = crate::state::Refresh::from_tags(&g.tags).unwrap_or_default();
+            let what = if refresh.id.as_deref() == Some(active.id.as_str())
+                || g.tags.contains_key(tags::REFRESH_AMI)
+            {
+                refresh.ami.unwrap_or_default()
+            } else {
+                format!("an instance refresh amiroll did not start ({})", active.id)
+            };
+            Some((g.name.clone(), what))
+        })
+        .collect();
+    let other_flight: Vec<(String, String)> =
+        flights.iter().filter(|(_, a)| a != ami).cloned().collect();
+    if reason.is_none() && !other_flight.is_empty() {
+        reason = Some(format!(
+            "a rollout to {} is in flight on {}; {ami} waits until it ends",
+            other_flight[0].1,
+            other_flight
+                .iter()
+                .map(|(g, _)| g.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    // The AMI failed on a group of another target that shares this template: the template's
+    // default must not move to it, so this target holds too.
+    if reason.is_none() && !acknowledged {
+        let elsewhere: Vec<&str> = obs
+            .groups
+            .values()
+            .filter(|g| !views.iter().any(|v| v.group.name == g.name))
+            .filter(|g| crate::state::Failure::ami_in(&g.tags) == Some(ami))
+            .filter(|g| {
+                let spec = g
+                    .launch_template
+                    .as_ref()
+                    .or(g.mixed_instances_policy.as_ref().map(|m| &m.template));
+                spec.is_some_and(|s| {
+                    s.template_id.as_deref() == Some(cx.template_id)
+                        || s.template_name.as_deref() == Some(cx.tmpl.template.name.as_str())
+                })
+            })
+            .map(|g| g.name.as_str())
+            .collect();
+        if !elsewhere.is_empty() {
+            reason = Some(format!(
+                "the rollout to {ami} failed on group(s) {} of another target, which share launch template `{}`; its default does not move to {ami} (acknowledge the failure there to retry)",
+                elsewhere.join(", "),
+                t.launch_template
+            ));
+        }
+    }
+    if reason.is_none() && flights.is_empty() {
+        reason = gate_reason(t, cx.all, obs, ami, created);
+    }
+    if let Some(r) = &reason {
+        if other_flight.is_empty() {
+            b.info(r.clone());
+        } else {
+            // A newer AMI was published while a rollout is in flight: say so.
+            b.warn(r.clone());
+        }
+    }
+    Holds {
+        reason,
+        failed_block,
+        other_flight,
+        acknowledgements,
+    }
+}

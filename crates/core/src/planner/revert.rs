@@ -3,20 +3,29 @@
 
 use super::*;
 
-/// The template moves a failed rollout needs, put at the front of `actions` (the restore or the
-/// recovery round that follows must launch the old AMI), and the removal of any planned move
-/// onto the failed AMI.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn revert_moves(
-    actions: &mut Vec<PlannedAction>,
-    tmpl: &ObservedTemplate,
-    template_id: &str,
-    views: &[GroupView],
-    obs: &Observation,
-    revert_to: Option<u64>,
-    failed_amis: &BTreeSet<String>,
-    recover: bool,
-) {
+/// What a failure in this run does to the template: the moves that send new launches back to
+/// the AMI the fleet ran before (they go first in the plan: the restore or the recovery round
+/// that follows must launch the old AMI), and what that rules out of the forward moves
+/// ([`super::template::TemplateMoves::actions`]).
+#[derive(Default)]
+pub(crate) struct Revert {
+    pub(crate) front: Vec<PlannedAction>,
+    /// The default goes back: it does not move forward in this run.
+    pub(crate) reverts_default: bool,
+    /// Groups re-pinned back: they are not pinned forward.
+    pub(crate) repinned: BTreeSet<String>,
+    /// The AMIs of the rounds that failed in this run: no version is made for them.
+    pub(crate) failed_amis: BTreeSet<String>,
+}
+
+/// The template moves a failed rollout needs.
+pub(crate) fn revert_moves(cx: &Ctx, fleet: &FleetOutcome) -> Revert {
+    let (tmpl, template_id, views, obs) = (cx.tmpl, cx.template_id, &cx.views, cx.obs);
+    let (revert_to, failed_amis, recover) = (fleet.revert_to, &fleet.failed_amis, fleet.recover);
+    let mut out = Revert {
+        failed_amis: failed_amis.clone(),
+        ..Revert::default()
+    };
     // A failed round puts the default back to the version the fleet ran before, so that new
     // launches stop using the AMI that failed. These moves come first in the plan: the restore
     // or the recovery round that follows must launch the old AMI.
@@ -30,14 +39,9 @@ pub(crate) fn revert_moves(
         let default_image = tmpl
             .version(tmpl.template.default_version)
             .and_then(|v| v.image_id.clone());
-        // Drop template moves planned earlier in this run: they would undo the revert.
-        actions.retain(|a| {
-            !matches!(
-                a.action,
-                Action::CreateVersion { .. } | Action::SetDefaultVersion { .. }
-            )
-        });
-        let mut front: Vec<PlannedAction> = Vec::new();
+        // No forward template move in this run: it would undo the revert.
+        out.reverts_default = true;
+        let front = &mut out.front;
         // Where the fleet goes: the rollback version itself, or — for a recovery round, whose
         // settle removes the instances on the oldest version first ("Control which Auto Scaling
         // instances terminate during scale in",
@@ -105,9 +109,7 @@ pub(crate) fn revert_moves(
                 continue;
             }
             let group = v.group.name.clone();
-            actions.retain(
-                |a| !matches!(&a.action, Action::PinGroupVersion { group: g, .. } if *g == group),
-            );
+            out.repinned.insert(group.clone());
             front.push(PlannedAction {
                 action: Action::PinGroupVersion {
                     group,
@@ -119,13 +121,6 @@ pub(crate) fn revert_moves(
                 ),
             });
         }
-        let rest = std::mem::take(actions);
-        *actions = front.into_iter().chain(rest).collect();
     }
-    if !failed_amis.is_empty() || recover {
-        // Never leave a new version for the failed AMI planned.
-        actions.retain(|a| {
-            !matches!(&a.action, Action::CreateVersion { image_id, .. } if failed_amis.contains(image_id))
-        });
-    }
+    out
 }

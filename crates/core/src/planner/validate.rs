@@ -1,0 +1,199 @@
+//! Steps 1 and 4: the candidate AMI from its parameter, validated before anything is written,
+//! and the group references and ECS set-ups amiroll must not break.
+
+use super::*;
+use crate::port::{Image, SsmParameter};
+
+/// Step 1: the parameter and the AMI id it names today.
+pub(super) fn candidate<'a>(
+    t: &Target,
+    obs: &'a Observation,
+) -> Result<(&'a SsmParameter, String), Stop> {
+    let Some(param) = obs.parameters.get(&t.ami_parameter) else {
+        return Err(Stop::Refused(format!(
+            "SSM parameter `{}` does not exist in this region (or is not readable)",
+            t.ami_parameter
+        )));
+    };
+    let ami = parse_ami_value(&param.value, t.expected_format(), &t.ami_parameter)
+        .map_err(Stop::Refused)?;
+    Ok((param, ami))
+}
+
+/// Step 4: the image exists, is available, is not deprecated (unless allowed), fits every
+/// instance type the groups launch and is not older than the one in use (unless allowed).
+pub(super) fn image<'a>(
+    b: &mut Builder,
+    t: &Target,
+    obs: &'a Observation,
+    (ami, param): (&str, &SsmParameter),
+    tmpl: &ObservedTemplate,
+    source: &Source,
+    views: &[GroupView],
+) -> Result<&'a Image, Stop> {
+    let s = &t.settings;
+    let now = obs.now;
+    let Some(image) = obs.images.get(ami) else {
+        return Err(Stop::Refused(format!(
+            "AMI `{ami}` (from SSM parameter `{}` version {}) does not exist or is not visible to this account",
+            t.ami_parameter, param.version
+        )));
+    };
+    b.plan.target_ami = Some(TargetAmi {
+        image_id: ami.to_string(),
+        name: image.name.clone(),
+        parameter: t.ami_parameter.clone(),
+        parameter_version: param.version,
+    });
+    if image.state != "available" {
+        return Err(Stop::Refused(format!(
+            "AMI `{ami}` is in state `{}`, not `available`",
+            image.state
+        )));
+    }
+    if let Some(dep) = image.deprecation_time {
+        if dep <= now && !s.allow_deprecated {
+            return Err(Stop::Refused(format!(
+                "AMI `{ami}` is deprecated since {}; set allow_deprecated = true to roll to it anyway",
+                fmt_time(dep)
+            )));
+        }
+    }
+    let mut types: BTreeSet<String> = BTreeSet::new();
+    if let Some(it) = &source.version.instance_type {
+        types.insert(it.clone());
+    }
+    for v in views {
+        types.extend(v.override_types.iter().cloned());
+    }
+    if types.is_empty() {
+        b.info(format!(
+            "version {} of `{}` sets no InstanceType; the AMI's architecture ({}) was not checked against instance types",
+            source.number, t.launch_template, image.architecture
+        ));
+    }
+    for it in &types {
+        match obs.instance_types.get(it) {
+            Some(archs) if !archs.iter().any(|a| a == &image.architecture) => {
+                return Err(Stop::Refused(format!(
+                    "architecture mismatch: AMI `{ami}` is {} but instance type {it} supports {}",
+                    image.architecture,
+                    archs.join(", ")
+                )));
+            }
+            Some(_) => {}
+            // Types are only read for targets that may change (an incomplete template means the
+            // target was plainly current and they were not asked for).
+            None if !tmpl.complete => {}
+            None => b.warn(format!(
+                "instance type {it} is unknown in this region; the AMI's architecture was not checked against it"
+            )),
+        }
+    }
+    let source_image = source.image.as_str();
+    if !source.alias && source_image != ami {
+        match obs.images.get(source_image) {
+            Some(current) => {
+                if let (Some(new_c), Some(cur_c)) = (image.creation_date, current.creation_date) {
+                    if new_c < cur_c && !s.allow_downgrade {
+                        return Err(Stop::Refused(format!(
+                            "AMI `{ami}` (created {}) is older than `{source_image}` (created {}) that version {} uses; refusing to downgrade — set allow_downgrade = true to roll back on purpose",
+                            fmt_time(new_c),
+                            fmt_time(cur_c),
+                            source.number
+                        )));
+                    }
+                }
+            }
+            None => b.warn(format!(
+                "the AMI in use, `{source_image}`, is not visible any more; amiroll could not check that `{ami}` is newer"
+            )),
+        }
+    }
+    Ok(image)
+}
+
+/// Group references amiroll must not break: a pinned group is moved only when the target says
+/// so (`pinned = "update"`), and only through a plain `LaunchTemplate`.
+pub(super) fn group_references(cx: &Ctx) -> Result<(), Stop> {
+    let (t, s, tmpl, ami) = (cx.t, &cx.t.settings, cx.tmpl, cx.ami.as_str());
+    let refresh = s.strategy == Strategy::InstanceRefresh;
+    for v in &cx.views {
+        let VersionSpec::Pinned(n) = v.spec else {
+            continue;
+        };
+        let pinned_image = tmpl.version(n).and_then(|x| x.image_id.clone());
+        let moves = pinned_image.as_deref() != Some(ami) && !cx.source.alias;
+        // A pin amiroll made (its own version, left by a successful refresh, or a pin taken
+        // to keep rollback available) is amiroll's to move.
+        let ours = tmpl
+            .version(n)
+            .and_then(|x| x.description.as_deref())
+            .is_some_and(|d| d.starts_with(DESCRIPTION_PREFIX))
+            || v.group.tags.contains_key(tags::PINNED_FROM);
+        if moves && !refresh && s.pinned == Pinned::Update && v.group.launch_template.is_none() {
+            return Err(Stop::Refused(format!(
+                "Auto Scaling group `{}` pins version {n} inside a mixed instances policy; amiroll re-pins only groups with a plain LaunchTemplate — move the policy to $Default or re-pin it yourself",
+                v.group.name
+            )));
+        }
+        if moves && s.pinned == Pinned::Refuse && !(refresh && ours) {
+            return Err(Stop::Refused(format!(
+                "Auto Scaling group `{}` pins version {n} of launch template `{}`; amiroll cannot roll it without `pinned = \"update\"` in the target (it would then re-pin the group to the new version)",
+                v.group.name, t.launch_template
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The ECS capacity provider a group backs, if any ("Amazon ECS capacity providers").
+pub(super) fn provider_of<'a>(
+    obs: &'a Observation,
+    g: &AutoScalingGroup,
+) -> Option<&'a CapacityProvider> {
+    let arn = g.arn.as_deref()?;
+    obs.capacity_providers
+        .as_ref()?
+        .iter()
+        .find(|cp| cp.auto_scaling_group_arn == arn)
+}
+
+/// ECS: a group behind a capacity provider with managed scaling cannot be surged; one without
+/// managed draining loses its tasks when replaced.
+pub(super) fn capacity_providers(b: &mut Builder, cx: &Ctx) -> Result<(), Stop> {
+    let s = &cx.t.settings;
+    let refresh = s.strategy == Strategy::InstanceRefresh;
+    for v in &cx.views {
+        let Some(cp) = provider_of(cx.obs, v.group) else {
+            continue;
+        };
+        if cp.managed_scaling && s.strategy == Strategy::ScheduledSurge {
+            return Err(Stop::Refused(format!(
+                "Auto Scaling group `{}` backs ECS capacity provider `{}` with managed scaling on: ECS owns the group's desired capacity and would undo a scheduled surge — use strategy = \"instance-refresh\"",
+                v.group.name, cp.name
+            )));
+        }
+        if !cp.managed_draining && s.strategy != Strategy::None {
+            b.warn(format!(
+                "group `{}` backs ECS capacity provider `{}` without managed draining: tasks on replaced instances are stopped without draining — turn managed draining on",
+                v.group.name, cp.name
+            ));
+        }
+        if cp.managed_termination_protection && refresh && s.scale_in_protected_instances.is_none()
+        {
+            b.info(format!(
+                "group `{}`: capacity provider `{}` protects instances from scale in; the refresh uses ScaleInProtectedInstances = Refresh so they are replaced",
+                v.group.name, cp.name
+            ));
+        }
+    }
+    if cx.obs.capacity_providers.is_none()
+        && cx.tmpl.complete
+        && !cx.views.is_empty()
+        && s.strategy != Strategy::None
+    {
+        b.info("ECS capacity providers could not be read; the ECS checks were skipped".to_string());
+    }
+    Ok(())
+}
