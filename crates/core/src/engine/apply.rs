@@ -315,6 +315,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                     image_id: image_id.clone(),
                     description: description.clone(),
                     client_token: client_token.clone(),
+                    block_device_mappings: Vec::new(),
                 };
                 let v = self
                     .call(op::CREATE_LAUNCH_TEMPLATE_VERSION, || {
@@ -546,6 +547,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                     group_name: group.clone(),
                     desired,
                     preferences: preferences.clone(),
+                    mixed_instances_policy: None,
                 };
                 let id =
                     match self
