@@ -421,7 +421,6 @@ impl Account {
             launched: Vec::new(),
             next_checkpoint: 0,
             paused_until: None,
-            finish_after_pause: false,
             bake_until: None,
             wait_since: None,
             wake_at: Some(now),
@@ -584,7 +583,6 @@ impl Account {
         r.in_flight.clear();
         r.replaced = 0;
         r.paused_until = None;
-        r.finish_after_pause = false;
         r.bake_until = None;
         r.wait_since = None;
         r.wake_at = Some(now);
@@ -761,12 +759,7 @@ impl Account {
             let r = &mut self.refreshes[idx];
             r.paused_until = None;
             r.status_reason = None;
-            let finish = std::mem::take(&mut r.finish_after_pause);
             self.refresh_event(idx, "checkpoint delay over");
-            if finish {
-                self.finish_forward(idx);
-                return;
-            }
         }
 
         let r = &self.refreshes[idx];
@@ -795,7 +788,17 @@ impl Account {
                 {
                     r.next_checkpoint += 1;
                 }
-                r.finish_after_pause = r.next_checkpoint >= cps.len();
+                if r.next_checkpoint >= cps.len() {
+                    // The last checkpoint, below 100: "The percentage of the Auto Scaling group
+                    // that needs to be successfully replaced is indicated by the last value
+                    // [...] in the CheckpointPercentages array" ("Add checkpoints to an instance
+                    // refresh",
+                    // https://docs.aws.amazon.com/autoscaling/ec2/userguide/asg-adding-checkpoints-instance-refresh.html):
+                    // reaching it ends the refresh, with no delay.
+                    self.refresh_event(idx, &format!("last checkpoint {cp}% reached"));
+                    self.finish_forward(idx);
+                    return;
+                }
                 r.paused_until = Some(until);
                 r.status_reason = Some(format!(
                     "Waiting for checkpoint: {percentage}% complete, resuming at {}",

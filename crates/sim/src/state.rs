@@ -100,8 +100,6 @@ pub(crate) struct RefreshState {
     /// Index of the next checkpoint in `prefs.checkpoint_percentages`.
     pub next_checkpoint: usize,
     pub paused_until: Option<Timestamp>,
-    /// The pause is at the last checkpoint (below 100): the refresh ends after it.
-    pub finish_after_pause: bool,
     pub bake_until: Option<Timestamp>,
     /// Since when the refresh waits for protected instances (`ScaleInProtectedInstances=Wait`).
     pub wait_since: Option<Timestamp>,
