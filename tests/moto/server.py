@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
-from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
+from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, InstanceState
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import (
@@ -269,6 +269,22 @@ def update_auto_scaling_group(self: AutoScalingResponse) -> Any:
     refresh works", Limitations,
     https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-overview.html)."""
     name = self._get_param("AutoScalingGroupName")
+    group = self.autoscaling_backend.autoscaling_groups.get(name)
+    if group is not None:
+        # "UpdateAutoScalingGroup": the sizes after the update must keep min <= desired <= max; a
+        # new min above (max below) the current desired capacity moves it when none is given.
+        # moto accepts any sizes.
+        min_size = self._get_int_param("MinSize")
+        max_size = self._get_int_param("MaxSize")
+        desired = self._get_int_param("DesiredCapacity")
+        new_min = group.min_size if min_size is None else min_size
+        new_max = group.max_size if max_size is None else max_size
+        if new_min > new_max:
+            raise ValidationError(f"Max bound, {new_max}, must be greater than or equal to min bound, {new_min}")
+        if desired is not None and not new_min <= desired <= new_max:
+            raise ValidationError(
+                f"Desired capacity:{desired} must be between the specified min size:{new_min} and max size:{new_max}"
+            )
     if self._get_param("LaunchTemplate") or self._get_param("MixedInstancesPolicy"):
         with _LOCK:
             active = [r for r in _refreshes(self, name) if r["Status"] in _ACTIVE]
@@ -584,7 +600,32 @@ def replace_autoscaling_group_instances(self: FakeAutoScalingGroup, count_needed
                 tags[_LT_VERSION_TAG] = number
 
 
+# --- shim 10: PutScheduledUpdateGroupAction keeps unspecified values on update ----------------
+
+_original_put_scheduled_action = AutoScalingBackend.put_scheduled_update_group_action
+
+
+def put_scheduled_update_group_action(self: AutoScalingBackend, name: str, desired_capacity: Any, max_size: Any,
+                                      min_size: Any, scheduled_action_name: str, start_time: Any, end_time: Any,
+                                      recurrence: Any, timezone: Any) -> Any:
+    """Imitates "PutScheduledUpdateGroupAction" (Amazon EC2 Auto Scaling API Reference,
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutScheduledUpdateGroupAction.html):
+    "If you leave a parameter unspecified when updating a scheduled scaling action, the
+    corresponding value remains unchanged." moto replaces the whole action."""
+    existing = self.scheduled_actions.get(scheduled_action_name)
+    if existing is not None and existing.auto_scaling_group_name == name:
+        desired_capacity = existing.desired_capacity if desired_capacity is None else desired_capacity
+        max_size = existing.max_size if max_size is None else max_size
+        min_size = existing.min_size if min_size is None else min_size
+        recurrence = existing.recurrence if recurrence is None else recurrence
+        end_time = existing.end_time if end_time is None else end_time
+        timezone = existing.time_zone if timezone is None else timezone
+    return _original_put_scheduled_action(self, name, desired_capacity, max_size, min_size, scheduled_action_name,
+                                          start_time, end_time, recurrence, timezone)
+
+
 def install_shims() -> None:
+    AutoScalingBackend.put_scheduled_update_group_action = put_scheduled_update_group_action
     LaunchTemplates.create_launch_template_version = create_launch_template_version
     LaunchTemplates.delete_launch_template_versions = delete_launch_template_versions
     LaunchTemplate.get_version = get_version

@@ -250,7 +250,7 @@ pub(crate) async fn create_launch_template_version(
         .create_launch_template_version()
         .launch_template_id(&request.template_id)
         .source_version(request.source_version.to_string())
-        .version_description(&request.description)
+        .set_version_description(Some(request.description.clone()).filter(|d| !d.is_empty()))
         .client_token(&request.client_token)
         .launch_template_data(data)
         .send()

@@ -460,10 +460,14 @@ impl Account {
             }),
             termination_policies: g.termination_policies.clone(),
             suspended_processes: g.suspended.iter().cloned().collect(),
+            // "The launch template for the instance" (API_Instance): id, name and version.
             instances: self
                 .live_instances(&g.name)
                 .into_iter()
-                .map(InstanceState::group_view)
+                .map(|i| GroupInstance {
+                    launch_template: i.group_view().launch_template.map(|s| self.spec_view(&s)),
+                    ..i.group_view()
+                })
                 .collect(),
             tags: g.tags.clone(),
         }
