@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, property and simulator tests, then the real-protocol tests (the AWS
-# adapter and the `amiroll` binary end to end) against the local AWS emulator, tests/moto/server.py.
+# adapter, the simulator-vs-emulator conformance suite and the `amiroll` binary end to end)
+# against the local AWS emulator, tests/moto/server.py.
 #
 #   scripts/test.sh                          # from any directory
 #   scripts/test.sh -- --nocapture           # extra arguments go to both `cargo test` runs

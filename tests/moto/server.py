@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
-from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
+from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, InstanceState
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import (
@@ -88,6 +88,9 @@ def create_launch_template_version(self: LaunchTemplates) -> ActionResult:
       parameters as the source version, except for parameters that you explicitly specify" in
       LaunchTemplateData (top-level members replace the inherited ones). An unknown source version
       is InvalidLaunchTemplateId.VersionNotFound. moto keeps only the data passed.
+    * "Snapshots applied to the block device mapping are ignored when creating a new version
+      unless they are explicitly included" (SourceVersion): an inherited mapping keeps its device
+      and volume settings without its SnapshotId. moto keeps nothing of the source.
     * ClientToken: "Unique, case-sensitive identifier you provide to ensure the idempotency of the
       request" ("Ensuring idempotency in Amazon EC2 API requests"): a retry with the same token and
       the same parameters returns the original version and creates none; the same token with
@@ -120,6 +123,12 @@ def create_launch_template_version(self: LaunchTemplates) -> ActionResult:
 
         if source is not None:
             merged = copy.deepcopy(template.get_version(source).data)
+            # "Snapshots applied to the block device mapping are ignored when creating a new
+            # version unless they are explicitly included" (SourceVersion): inherited mappings
+            # lose their SnapshotId; BlockDeviceMappings in the request replace them as a whole.
+            for mapping in merged.get("BlockDeviceMappings") or []:
+                if isinstance(mapping, dict) and isinstance(mapping.get("Ebs"), dict):
+                    mapping["Ebs"].pop("SnapshotId", None)
             merged.update(data)
             data = merged
         version = template.create_version(data, description)
@@ -252,7 +261,39 @@ _original_update_group = AutoScalingResponse.update_auto_scaling_group
 def update_auto_scaling_group(self: AutoScalingResponse) -> Any:
     """Imitates "UpdateAutoScalingGroup" (Amazon EC2 Auto Scaling API Reference): TerminationPolicies
     given in the request replace the group's policies; members not given stay as they are. moto
-    ignores TerminationPolicies on update."""
+    ignores TerminationPolicies on update.
+
+    "Update restriction — If you attempt to update an Auto Scaling group's launch template, launch
+    configuration, or mixed instances policy while an instance refresh with a desired configuration
+    is active, the request will fail with the following validation error" ("How an instance
+    refresh works", Limitations,
+    https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-overview.html)."""
+    name = self._get_param("AutoScalingGroupName")
+    group = self.autoscaling_backend.autoscaling_groups.get(name)
+    if group is not None:
+        # "UpdateAutoScalingGroup": the sizes after the update must keep min <= desired <= max; a
+        # new min above (max below) the current desired capacity moves it when none is given.
+        # moto accepts any sizes.
+        min_size = self._get_int_param("MinSize")
+        max_size = self._get_int_param("MaxSize")
+        desired = self._get_int_param("DesiredCapacity")
+        new_min = group.min_size if min_size is None else min_size
+        new_max = group.max_size if max_size is None else max_size
+        if new_min > new_max:
+            raise ValidationError(f"Max bound, {new_max}, must be greater than or equal to min bound, {new_min}")
+        if desired is not None and not new_min <= desired <= new_max:
+            raise ValidationError(
+                f"Desired capacity:{desired} must be between the specified min size:{new_min} and max size:{new_max}"
+            )
+    if self._get_param("LaunchTemplate") or self._get_param("MixedInstancesPolicy"):
+        with _LOCK:
+            active = [r for r in _refreshes(self, name) if r["Status"] in _ACTIVE]
+        if any(r.get("DesiredConfiguration") for r in active):
+            raise ValidationError(
+                "An active instance refresh with a desired configuration exists. All configuration options "
+                "derived from the desired configuration are not available for update while the instance "
+                "refresh is active."
+            )
     result = _original_update_group(self)
     policies = self._get_param("TerminationPolicies")
     if policies:
@@ -333,6 +374,8 @@ def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
         desired = self._get_param("DesiredConfiguration")
         if desired:
             refresh["DesiredConfiguration"] = desired
+        # The configuration a rollback returns to (not part of the response: popped on describe).
+        refresh["_saved"] = _saved_configuration(self, group)
         refreshes.append(refresh)
     return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
 
@@ -348,7 +391,11 @@ def describe_instance_refreshes(self: AutoScalingResponse) -> ActionResult:
         raise ValidationError("MaxRecords must be between 1 and 100")
     start = int(self._get_param("NextToken") or 0)
     with _LOCK:
-        found = [dict(r) for r in reversed(_refreshes(self, name)) if not ids or r["InstanceRefreshId"] in ids]
+        found = [
+            {k: v for k, v in r.items() if not k.startswith("_")}
+            for r in reversed(_refreshes(self, name))
+            if not ids or r["InstanceRefreshId"] in ids
+        ]
     page = found[start : start + max_records]
     token = str(start + max_records) if start + max_records < len(found) else None
     return ActionResult({"InstanceRefreshes": page, "NextToken": token})
@@ -367,20 +414,49 @@ def cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
     return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
 
 
+def _saved_configuration(self: AutoScalingResponse, group: FakeAutoScalingGroup) -> dict[str, Any]:
+    """The group's launch template version when a refresh starts (the one a rollback returns to):
+    the version as the group names it and the ImageId of the version it resolves to."""
+    version = str(getattr(group, "launch_template_version", None) or "$Default")
+    template = getattr(group, "ec2_launch_template", None)
+    image = None
+    if template is not None:
+        try:
+            image = (template.get_version(version).data or {}).get("ImageId")
+        except EC2ClientError:  # a version that no longer exists: nothing to check against
+            image = None
+    return {"Version": version, "ImageId": image}
+
+
 def rollback_instance_refresh(self: AutoScalingResponse) -> ActionResult:
-    """Imitates "RollbackInstanceRefresh" (Amazon EC2 Auto Scaling API Reference): none active ->
-    ActiveInstanceRefreshNotFound; an active refresh without a DesiredConfiguration, or whose
-    template version is $Latest/$Default, -> IrreversibleInstanceRefresh; otherwise it becomes
+    """Imitates "RollbackInstanceRefresh" (Amazon EC2 Auto Scaling API Reference,
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RollbackInstanceRefresh.html):
+    none active -> ActiveInstanceRefreshNotFound. "A rollback is not supported" — an active refresh
+    without a DesiredConfiguration, a group whose configuration before the refresh is on
+    $Latest/$Default or takes its ImageId from an SSM parameter (resolve:ssm:), and a desired
+    version $Latest/$Default -> IrreversibleInstanceRefresh. Otherwise it becomes
     RollbackSuccessful at once (AWS passes through RollbackInProgress while it replaces instances).
     Returns its InstanceRefreshId."""
     name = self._get_param("AutoScalingGroupName")
     with _LOCK:
         refresh = _active(self, name)
-        template = (refresh.get("DesiredConfiguration") or {}).get("LaunchTemplate")
+        desired = refresh.get("DesiredConfiguration") or {}
+        template = desired.get("LaunchTemplate") or (
+            ((desired.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}).get("LaunchTemplateSpecification")
+        )
         if not template:
             raise IrreversibleInstanceRefresh("The instance refresh cannot be rolled back: it has no desired configuration.")
         if str(template.get("Version", "$Default")) in ("$Latest", "$Default"):
             raise IrreversibleInstanceRefresh("The instance refresh cannot be rolled back: its launch template version is $Latest or $Default.")
+        saved = refresh.get("_saved") or {}
+        if saved.get("Version") in ("$Latest", "$Default"):
+            raise IrreversibleInstanceRefresh(
+                "The instance refresh cannot be rolled back: the group used the launch template's $Latest or $Default version."
+            )
+        if str(saved.get("ImageId") or "").startswith("resolve:ssm:"):
+            raise IrreversibleInstanceRefresh(
+                "The instance refresh cannot be rolled back: the group's launch template uses a Systems Manager parameter for ImageId."
+            )
         refresh.update(Status="RollbackSuccessful", StatusReason="Instance refresh rolled back by the user.",
                        PercentageComplete=0, EndTime=datetime.now(timezone.utc))
     return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
@@ -524,7 +600,32 @@ def replace_autoscaling_group_instances(self: FakeAutoScalingGroup, count_needed
                 tags[_LT_VERSION_TAG] = number
 
 
+# --- shim 10: PutScheduledUpdateGroupAction keeps unspecified values on update ----------------
+
+_original_put_scheduled_action = AutoScalingBackend.put_scheduled_update_group_action
+
+
+def put_scheduled_update_group_action(self: AutoScalingBackend, name: str, desired_capacity: Any, max_size: Any,
+                                      min_size: Any, scheduled_action_name: str, start_time: Any, end_time: Any,
+                                      recurrence: Any, timezone: Any) -> Any:
+    """Imitates "PutScheduledUpdateGroupAction" (Amazon EC2 Auto Scaling API Reference,
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutScheduledUpdateGroupAction.html):
+    "If you leave a parameter unspecified when updating a scheduled scaling action, the
+    corresponding value remains unchanged." moto replaces the whole action."""
+    existing = self.scheduled_actions.get(scheduled_action_name)
+    if existing is not None and existing.auto_scaling_group_name == name:
+        desired_capacity = existing.desired_capacity if desired_capacity is None else desired_capacity
+        max_size = existing.max_size if max_size is None else max_size
+        min_size = existing.min_size if min_size is None else min_size
+        recurrence = existing.recurrence if recurrence is None else recurrence
+        end_time = existing.end_time if end_time is None else end_time
+        timezone = existing.time_zone if timezone is None else timezone
+    return _original_put_scheduled_action(self, name, desired_capacity, max_size, min_size, scheduled_action_name,
+                                          start_time, end_time, recurrence, timezone)
+
+
 def install_shims() -> None:
+    AutoScalingBackend.put_scheduled_update_group_action = put_scheduled_update_group_action
     LaunchTemplates.create_launch_template_version = create_launch_template_version
     LaunchTemplates.delete_launch_template_versions = delete_launch_template_versions
     LaunchTemplate.get_version = get_version

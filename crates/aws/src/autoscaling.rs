@@ -9,8 +9,8 @@ use amiroll_core::port::{
 };
 
 use crate::convert::{
-    map_group, map_refresh, map_scheduled_action, required, sdk_desired, sdk_preferences,
-    sdk_template_spec, smithy_time,
+    map_group, map_refresh, map_scheduled_action, required, sdk_desired, sdk_mixed_policy,
+    sdk_preferences, sdk_template_spec, smithy_time,
 };
 use crate::error::from_sdk;
 use crate::{all_pages, unique};
@@ -84,6 +84,12 @@ pub(crate) async fn update_auto_scaling_group(
         .update_auto_scaling_group()
         .auto_scaling_group_name(&request.group_name)
         .set_launch_template(request.launch_template.as_ref().map(sdk_template_spec))
+        .set_mixed_instances_policy(
+            request
+                .mixed_instances_policy
+                .as_ref()
+                .map(|p| sdk_mixed_policy(p, None)),
+        )
         .set_termination_policies(request.termination_policies.clone())
         .set_min_size(request.min_size)
         .set_max_size(request.max_size)

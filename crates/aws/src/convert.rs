@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use amiroll_core::port::{
-    AutoScalingGroup, AwsError, CapacityProvider, Ec2Instance, GroupInstance, Image,
-    InstanceOverride, InstanceRefresh, LaunchTemplate, LaunchTemplateVersion, MixedInstancesPolicy,
-    RefreshPreferences, ScheduledAction, StartRefreshRequest, TemplateSpec, Timestamp,
+    AutoScalingGroup, AwsError, BlockDeviceMapping, CapacityProvider, EbsBlockDevice, Ec2Instance,
+    GroupInstance, Image, InstanceOverride, InstanceRefresh, InstancesDistribution, LaunchTemplate,
+    LaunchTemplateVersion, MixedInstancesPolicy, RefreshPreferences, ScheduledAction,
+    StartRefreshRequest, TemplateSpec, Timestamp,
 };
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_smithy_types::DateTime;
@@ -105,7 +106,67 @@ pub(crate) fn map_version(
             .map(|t| t.as_str().to_owned()),
         is_default: v.default_version().unwrap_or(false),
         create_time: v.create_time().and_then(timestamp),
+        block_device_mappings: data
+            .map(|d| d.block_device_mappings())
+            .unwrap_or_default()
+            .iter()
+            .map(|m| map_block_device(operation, m))
+            .collect::<Result<Vec<_>, AwsError>>()?,
     })
+}
+
+/// A `LaunchTemplateBlockDeviceMapping` of `DescribeLaunchTemplateVersions`, every member.
+pub(crate) fn map_block_device(
+    operation: &'static str,
+    m: &aws_sdk_ec2::types::LaunchTemplateBlockDeviceMapping,
+) -> Result<BlockDeviceMapping, AwsError> {
+    Ok(BlockDeviceMapping {
+        device_name: required(m.device_name(), operation, "BlockDeviceMappings.DeviceName")?
+            .to_owned(),
+        virtual_name: m.virtual_name().map(str::to_owned),
+        no_device: m.no_device().map(str::to_owned),
+        ebs: m.ebs().map(|e| EbsBlockDevice {
+            snapshot_id: e.snapshot_id().map(str::to_owned),
+            volume_size: e.volume_size(),
+            volume_type: e.volume_type().map(|t| t.as_str().to_owned()),
+            iops: e.iops(),
+            throughput: e.throughput(),
+            encrypted: e.encrypted(),
+            kms_key_id: e.kms_key_id().map(str::to_owned),
+            delete_on_termination: e.delete_on_termination(),
+            volume_initialization_rate: e.volume_initialization_rate(),
+            ebs_card_index: e.ebs_card_index(),
+        }),
+    })
+}
+
+/// A port block-device mapping as `CreateLaunchTemplateVersion` sends it.
+pub(crate) fn sdk_block_device(
+    m: &BlockDeviceMapping,
+) -> aws_sdk_ec2::types::LaunchTemplateBlockDeviceMappingRequest {
+    aws_sdk_ec2::types::LaunchTemplateBlockDeviceMappingRequest::builder()
+        .device_name(&m.device_name)
+        .set_virtual_name(m.virtual_name.clone())
+        .set_no_device(m.no_device.clone())
+        .set_ebs(m.ebs.as_ref().map(|e| {
+            aws_sdk_ec2::types::LaunchTemplateEbsBlockDeviceRequest::builder()
+                .set_snapshot_id(e.snapshot_id.clone())
+                .set_volume_size(e.volume_size)
+                .set_volume_type(
+                    e.volume_type
+                        .as_deref()
+                        .map(aws_sdk_ec2::types::VolumeType::from),
+                )
+                .set_iops(e.iops)
+                .set_throughput(e.throughput)
+                .set_encrypted(e.encrypted)
+                .set_kms_key_id(e.kms_key_id.clone())
+                .set_delete_on_termination(e.delete_on_termination)
+                .set_volume_initialization_rate(e.volume_initialization_rate)
+                .set_ebs_card_index(e.ebs_card_index)
+                .build()
+        }))
+        .build()
 }
 
 pub(crate) fn map_image(
@@ -124,6 +185,7 @@ pub(crate) fn map_image(
         deprecation_time: i.deprecation_time().and_then(parse_iso8601),
         owner_id: i.owner_id().map(str::to_owned),
         owner_alias: i.image_owner_alias().map(str::to_owned),
+        root_device_name: i.root_device_name().map(str::to_owned),
     })
 }
 
@@ -155,28 +217,7 @@ pub(crate) fn map_group(
     operation: &'static str,
     g: &aws_sdk_autoscaling::types::AutoScalingGroup,
 ) -> Result<AutoScalingGroup, AwsError> {
-    let mixed_instances_policy = g.mixed_instances_policy().map(|p| {
-        let lt = p.launch_template();
-        MixedInstancesPolicy {
-            template: lt
-                .and_then(|l| l.launch_template_specification())
-                .map(template_spec)
-                .unwrap_or(TemplateSpec {
-                    template_id: None,
-                    template_name: None,
-                    version: None,
-                }),
-            overrides: lt
-                .map(|l| l.overrides())
-                .unwrap_or_default()
-                .iter()
-                .map(|o| InstanceOverride {
-                    instance_type: o.instance_type().map(str::to_owned),
-                    template: o.launch_template_specification().map(template_spec),
-                })
-                .collect(),
-        }
-    });
+    let mixed_instances_policy = g.mixed_instances_policy().map(map_mixed_policy);
     let instances = g
         .instances()
         .iter()
@@ -227,6 +268,81 @@ pub(crate) fn map_group(
         instances,
         tags,
     })
+}
+
+/// A group's `MixedInstancesPolicy`: its launch template, every override and the instances
+/// distribution (`InstanceRequirements` is only flagged: the port does not carry it).
+pub(crate) fn map_mixed_policy(
+    p: &aws_sdk_autoscaling::types::MixedInstancesPolicy,
+) -> MixedInstancesPolicy {
+    let lt = p.launch_template();
+    MixedInstancesPolicy {
+        template: lt
+            .and_then(|l| l.launch_template_specification())
+            .map(template_spec)
+            .unwrap_or_default(),
+        overrides: lt
+            .map(|l| l.overrides())
+            .unwrap_or_default()
+            .iter()
+            .map(|o| InstanceOverride {
+                instance_type: o.instance_type().map(str::to_owned),
+                template: o.launch_template_specification().map(template_spec),
+                weighted_capacity: o.weighted_capacity().map(str::to_owned),
+                image_id: o.image_id().map(str::to_owned),
+                instance_requirements: o.instance_requirements().is_some(),
+            })
+            .collect(),
+        distribution: p.instances_distribution().map(|d| InstancesDistribution {
+            on_demand_allocation_strategy: d.on_demand_allocation_strategy().map(str::to_owned),
+            on_demand_base_capacity: d.on_demand_base_capacity(),
+            on_demand_percentage_above_base_capacity: d.on_demand_percentage_above_base_capacity(),
+            spot_allocation_strategy: d.spot_allocation_strategy().map(str::to_owned),
+            spot_instance_pools: d.spot_instance_pools(),
+            spot_max_price: d.spot_max_price().map(str::to_owned),
+        }),
+    }
+}
+
+/// A port `MixedInstancesPolicy` as the SDK sends it, complete (members left out would be
+/// reset), with `template` as its launch template when given.
+pub(crate) fn sdk_mixed_policy(
+    p: &MixedInstancesPolicy,
+    template: Option<&TemplateSpec>,
+) -> aws_sdk_autoscaling::types::MixedInstancesPolicy {
+    use aws_sdk_autoscaling::types as t;
+    let overrides = p
+        .overrides
+        .iter()
+        .map(|o| {
+            t::LaunchTemplateOverrides::builder()
+                .set_instance_type(o.instance_type.clone())
+                .set_weighted_capacity(o.weighted_capacity.clone())
+                .set_launch_template_specification(o.template.as_ref().map(sdk_template_spec))
+                .set_image_id(o.image_id.clone())
+                .build()
+        })
+        .collect::<Vec<_>>();
+    t::MixedInstancesPolicy::builder()
+        .launch_template(
+            t::LaunchTemplate::builder()
+                .launch_template_specification(sdk_template_spec(template.unwrap_or(&p.template)))
+                .set_overrides((!overrides.is_empty()).then_some(overrides))
+                .build(),
+        )
+        .set_instances_distribution(p.distribution.as_ref().map(|d| {
+            t::InstancesDistribution::builder()
+                .set_on_demand_allocation_strategy(d.on_demand_allocation_strategy.clone())
+                .set_on_demand_base_capacity(d.on_demand_base_capacity)
+                .set_on_demand_percentage_above_base_capacity(
+                    d.on_demand_percentage_above_base_capacity,
+                )
+                .set_spot_allocation_strategy(d.spot_allocation_strategy.clone())
+                .set_spot_instance_pools(d.spot_instance_pools)
+                .set_spot_max_price(d.spot_max_price.clone())
+                .build()
+        }))
+        .build()
 }
 
 pub(crate) fn map_scheduled_action(
@@ -294,14 +410,19 @@ pub(crate) fn sdk_desired(
     request: &StartRefreshRequest,
 ) -> Option<aws_sdk_autoscaling::types::DesiredConfiguration> {
     request.desired.as_ref().map(|d| {
-        aws_sdk_autoscaling::types::DesiredConfiguration::builder()
-            .launch_template(
-                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                    .launch_template_id(&d.template_id)
-                    .version(d.version.to_string())
-                    .build(),
-            )
-            .build()
+        let spec = TemplateSpec {
+            template_id: Some(d.template_id.clone()),
+            template_name: None,
+            version: Some(d.version.to_string()),
+        };
+        let builder = aws_sdk_autoscaling::types::DesiredConfiguration::builder();
+        match &request.mixed_instances_policy {
+            // A mixed group: the whole policy with the desired version, as the group takes the
+            // desired configuration as given ("StartInstanceRefresh", `DesiredConfiguration`).
+            Some(policy) => builder.mixed_instances_policy(sdk_mixed_policy(policy, Some(&spec))),
+            None => builder.launch_template(sdk_template_spec(&spec)),
+        }
+        .build()
     })
 }
 
@@ -321,9 +442,16 @@ pub(crate) fn map_refresh(
         end_time: r.end_time().and_then(timestamp),
         percentage_complete: r.percentage_complete(),
         instances_to_update: r.instances_to_update(),
+        // A mixed group's refresh names its template inside the desired MixedInstancesPolicy.
         desired_template: r
             .desired_configuration()
-            .and_then(|d| d.launch_template())
+            .and_then(|d| {
+                d.launch_template().or_else(|| {
+                    d.mixed_instances_policy()
+                        .and_then(|m| m.launch_template())
+                        .and_then(|l| l.launch_template_specification())
+                })
+            })
             .map(template_spec),
     })
 }
@@ -470,6 +598,7 @@ mod tests {
                 version: 7,
             }),
             preferences: bare(),
+            mixed_instances_policy: None,
         };
         let desired = sdk_desired(&request).expect("desired configuration");
         let lt = desired.launch_template().expect("launch template");
@@ -479,6 +608,117 @@ mod tests {
         assert_eq!(desired.mixed_instances_policy(), None);
         request.desired = None;
         assert_eq!(sdk_desired(&request), None);
+    }
+
+    fn mixed_policy() -> MixedInstancesPolicy {
+        MixedInstancesPolicy {
+            template: TemplateSpec {
+                template_id: Some("lt-1".to_owned()),
+                template_name: None,
+                version: Some("3".to_owned()),
+            },
+            overrides: vec![
+                InstanceOverride {
+                    instance_type: Some("m5.large".to_owned()),
+                    weighted_capacity: Some("2".to_owned()),
+                    ..InstanceOverride::default()
+                },
+                InstanceOverride {
+                    instance_type: Some("m6g.large".to_owned()),
+                    template: Some(TemplateSpec {
+                        template_id: Some("lt-arm".to_owned()),
+                        template_name: None,
+                        version: Some("4".to_owned()),
+                    }),
+                    ..InstanceOverride::default()
+                },
+            ],
+            distribution: Some(InstancesDistribution {
+                on_demand_base_capacity: Some(1),
+                on_demand_percentage_above_base_capacity: Some(25),
+                spot_allocation_strategy: Some("price-capacity-optimized".to_owned()),
+                spot_max_price: Some(String::new()),
+                ..InstancesDistribution::default()
+            }),
+        }
+    }
+
+    /// A mixed group is refreshed with its whole policy, the desired version in place of the
+    /// policy's own, and the policy survives a trip through the SDK shape unchanged.
+    #[test]
+    fn desired_configuration_of_a_mixed_group_is_the_complete_policy() {
+        let request = StartRefreshRequest {
+            group_name: "g".to_owned(),
+            desired: Some(amiroll_core::port::DesiredTemplate {
+                template_id: "lt-1".to_owned(),
+                version: 7,
+            }),
+            preferences: bare(),
+            mixed_instances_policy: Some(mixed_policy()),
+        };
+        let desired = sdk_desired(&request).expect("desired configuration");
+        assert_eq!(desired.launch_template(), None);
+        let sent = desired
+            .mixed_instances_policy()
+            .expect("mixed instances policy");
+        let lt = sent
+            .launch_template()
+            .and_then(|l| l.launch_template_specification())
+            .expect("template");
+        assert_eq!(
+            (lt.launch_template_id(), lt.version()),
+            (Some("lt-1"), Some("7"))
+        );
+        let back = map_mixed_policy(sent);
+        assert_eq!(back.overrides, mixed_policy().overrides);
+        assert_eq!(back.distribution, mixed_policy().distribution);
+        assert_eq!(
+            map_mixed_policy(&sdk_mixed_policy(&mixed_policy(), None)),
+            mixed_policy()
+        );
+    }
+
+    #[test]
+    fn block_device_mappings_are_sent_back_unchanged() {
+        let mapping = BlockDeviceMapping {
+            device_name: "/dev/xvdb".to_owned(),
+            ebs: Some(EbsBlockDevice {
+                snapshot_id: Some("snap-1".to_owned()),
+                volume_size: Some(100),
+                volume_type: Some("gp3".to_owned()),
+                iops: Some(3000),
+                throughput: Some(125),
+                encrypted: Some(true),
+                kms_key_id: Some("alias/ebs".to_owned()),
+                delete_on_termination: Some(false),
+                volume_initialization_rate: Some(300),
+                ebs_card_index: None,
+            }),
+            ..BlockDeviceMapping::default()
+        };
+        let sent = sdk_block_device(&mapping);
+        let e = sent.ebs().expect("ebs");
+        // What EC2 stores from the request is what it reports: rebuild the response shape.
+        let stored = aws_sdk_ec2::types::LaunchTemplateBlockDeviceMapping::builder()
+            .set_device_name(sent.device_name().map(str::to_owned))
+            .ebs(
+                aws_sdk_ec2::types::LaunchTemplateEbsBlockDevice::builder()
+                    .set_snapshot_id(e.snapshot_id().map(str::to_owned))
+                    .set_volume_size(e.volume_size())
+                    .set_volume_type(e.volume_type().cloned())
+                    .set_iops(e.iops())
+                    .set_throughput(e.throughput())
+                    .set_encrypted(e.encrypted())
+                    .set_kms_key_id(e.kms_key_id().map(str::to_owned))
+                    .set_delete_on_termination(e.delete_on_termination())
+                    .set_volume_initialization_rate(e.volume_initialization_rate())
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            map_block_device(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, &stored).expect("mapped"),
+            mapping
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use amiroll_core::port::{
 };
 
 use crate::convert::{
-    map_image, map_instance, map_template, map_version, required, version_number,
+    map_image, map_instance, map_template, map_version, required, sdk_block_device, version_number,
 };
 use crate::error::from_sdk;
 use crate::{all_pages, unique};
@@ -228,21 +228,29 @@ pub(crate) async fn describe_launch_template_versions(
 }
 
 /// "CreateLaunchTemplateVersion" (Amazon EC2 API Reference): with `SourceVersion` the new
-/// version inherits the source's parameters and only `ImageId` is replaced. The SDK does not
+/// version inherits the source's parameters and only `ImageId` is replaced — and
+/// `BlockDeviceMappings` when the request has some (inherited snapshots are dropped unless
+/// sent again). The SDK does not
 /// fill `ClientToken` for this operation, so the caller's deterministic token is always sent
 /// ("Ensuring idempotency in Amazon EC2 API requests").
 pub(crate) async fn create_launch_template_version(
     client: &aws_sdk_ec2::Client,
     request: &CreateVersionRequest,
 ) -> Result<LaunchTemplateVersion, AwsError> {
+    let mappings: Vec<_> = request
+        .block_device_mappings
+        .iter()
+        .map(sdk_block_device)
+        .collect();
     let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
         .image_id(&request.image_id)
+        .set_block_device_mappings((!mappings.is_empty()).then_some(mappings))
         .build();
     let out = client
         .create_launch_template_version()
         .launch_template_id(&request.template_id)
         .source_version(request.source_version.to_string())
-        .version_description(&request.description)
+        .set_version_description(Some(request.description.clone()).filter(|d| !d.is_empty()))
         .client_token(&request.client_token)
         .launch_template_data(data)
         .send()

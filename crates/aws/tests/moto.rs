@@ -10,9 +10,10 @@ use std::sync::OnceLock;
 
 use amiroll_aws::{AwsAdapter, ConnectOptions};
 use amiroll_core::port::{
-    Aws, CapacityProvider, CreateVersionRequest, DesiredTemplate, ErrorKind, Notification,
-    RefreshPreferences, ScheduledAction, StartRefreshRequest, TemplateSpec, UpdateGroupRequest,
-    VersionAlias,
+    Aws, BlockDeviceMapping, CapacityProvider, CreateVersionRequest, DesiredTemplate,
+    EbsBlockDevice, ErrorKind, InstanceOverride, InstancesDistribution, MixedInstancesPolicy,
+    Notification, RefreshPreferences, ScheduledAction, StartRefreshRequest, TemplateSpec,
+    UpdateGroupRequest, VersionAlias,
 };
 use aws_sdk_autoscaling::types as asg_types;
 use aws_sdk_ec2::types as ec2_types;
@@ -392,6 +393,7 @@ async fn create_launch_template_version_inherits_and_is_idempotent() {
         image_id: other.clone(),
         description: format!("amiroll: {other}"),
         client_token: unique("token"),
+        block_device_mappings: Vec::new(),
     };
 
     let created = env
@@ -1185,6 +1187,20 @@ async fn instance_refresh_start_describe_conflict_rollback() {
     raw_version(&env, &id, &other).await;
     let name = unique("asg");
     group(&env, &name, &id).await;
+    // A rollback returns to the group's configuration before the refresh, which must be a
+    // numbered version ("RollbackInstanceRefresh"): pin the group to version 1.
+    env.adapter
+        .update_auto_scaling_group(&UpdateGroupRequest {
+            group_name: name.clone(),
+            launch_template: Some(TemplateSpec {
+                template_id: Some(id.clone()),
+                template_name: None,
+                version: Some("1".to_owned()),
+            }),
+            ..UpdateGroupRequest::default()
+        })
+        .await
+        .expect("pin to version 1");
     let request = StartRefreshRequest {
         group_name: name.clone(),
         desired: Some(DesiredTemplate {
@@ -1192,6 +1208,7 @@ async fn instance_refresh_start_describe_conflict_rollback() {
             version: 2,
         }),
         preferences: every_preference(),
+        mixed_instances_policy: None,
     };
 
     let refresh_id = env
@@ -1304,6 +1321,7 @@ async fn instance_refresh_without_desired_configuration_cancel_and_order() {
         group_name: name.clone(),
         desired: None,
         preferences: bare_preferences(),
+        mixed_instances_policy: None,
     };
 
     let first = env
@@ -1572,4 +1590,259 @@ async fn an_unreachable_endpoint_is_transient() {
     assert_eq!(err.kind, ErrorKind::Transient, "{err}");
     assert_eq!(err.code, "DispatchFailure");
     assert_eq!(err.operation, "sns:GetTopicAttributes");
+}
+
+/// "Snapshots applied to the block device mapping are ignored when creating a new version unless
+/// they are explicitly included" (CreateLaunchTemplateVersion, `SourceVersion`; shim 1): the
+/// adapter reads every mapping member, and sends mappings again when the request has some.
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn create_launch_template_version_drops_inherited_snapshots_unless_sent_again() {
+    let env = env().await;
+    let (current, other) = amis(&env).await;
+    let out = env
+        .ec2
+        .create_launch_template()
+        .launch_template_name(unique("lt-snap"))
+        .launch_template_data(
+            ec2_types::RequestLaunchTemplateData::builder()
+                .image_id(&current)
+                .block_device_mappings(
+                    ec2_types::LaunchTemplateBlockDeviceMappingRequest::builder()
+                        .device_name("/dev/xvdb")
+                        .ebs(
+                            ec2_types::LaunchTemplateEbsBlockDeviceRequest::builder()
+                                .snapshot_id("snap-0123456789abcdef0")
+                                .volume_size(100)
+                                .volume_type(ec2_types::VolumeType::Gp3)
+                                .delete_on_termination(true)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateLaunchTemplate");
+    let id = out
+        .launch_template()
+        .and_then(|t| t.launch_template_id())
+        .expect("id")
+        .to_owned();
+    let volume = |snapshot: Option<&str>| BlockDeviceMapping {
+        device_name: "/dev/xvdb".to_owned(),
+        ebs: Some(EbsBlockDevice {
+            snapshot_id: snapshot.map(str::to_owned),
+            volume_size: Some(100),
+            volume_type: Some("gp3".to_owned()),
+            delete_on_termination: Some(true),
+            ..EbsBlockDevice::default()
+        }),
+        ..BlockDeviceMapping::default()
+    };
+    let versions = env
+        .adapter
+        .describe_launch_template_versions(&id)
+        .await
+        .expect("describe");
+    assert_eq!(
+        versions[0].block_device_mappings,
+        vec![volume(Some("snap-0123456789abcdef0"))]
+    );
+    let request = |token: &str, mappings: Vec<BlockDeviceMapping>| CreateVersionRequest {
+        template_id: id.clone(),
+        source_version: 1,
+        image_id: other.clone(),
+        description: "amiroll".to_owned(),
+        client_token: unique(token),
+        block_device_mappings: mappings,
+    };
+    let dropped = env
+        .adapter
+        .create_launch_template_version(&request("t-a", Vec::new()))
+        .await
+        .expect("create without mappings");
+    assert_eq!(dropped.block_device_mappings, vec![volume(None)]);
+    let kept = env
+        .adapter
+        .create_launch_template_version(&request(
+            "t-b",
+            vec![volume(Some("snap-0123456789abcdef0"))],
+        ))
+        .await
+        .expect("create with mappings");
+    assert_eq!(
+        kept.block_device_mappings,
+        vec![volume(Some("snap-0123456789abcdef0"))]
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn describe_images_reports_the_root_device_name() {
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let images = env
+        .adapter
+        .describe_images(std::slice::from_ref(&current))
+        .await
+        .expect("describe");
+    let root = images
+        .first()
+        .and_then(|i| i.root_device_name.clone())
+        .expect("a root device name");
+    assert!(root.starts_with("/dev/"), "{root}");
+}
+
+/// A refresh with a desired configuration blocks updates of the group's launch template ("How
+/// an instance refresh works", "Update restriction"), and a rollback needs the group's saved
+/// configuration to be a numbered version ("RollbackInstanceRefresh").
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn a_refresh_blocks_template_updates_and_a_default_group_cannot_roll_back() {
+    let env = env().await;
+    let (current, other) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    raw_version(&env, &id, &other).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+    env.adapter
+        .start_instance_refresh(&StartRefreshRequest {
+            group_name: name.clone(),
+            desired: Some(DesiredTemplate {
+                template_id: id.clone(),
+                version: 2,
+            }),
+            preferences: bare_preferences(),
+            mixed_instances_policy: None,
+        })
+        .await
+        .expect("start");
+    let err = env
+        .adapter
+        .update_auto_scaling_group(&UpdateGroupRequest {
+            group_name: name.clone(),
+            launch_template: Some(TemplateSpec {
+                template_id: Some(id.clone()),
+                template_name: None,
+                version: Some("2".to_owned()),
+            }),
+            ..UpdateGroupRequest::default()
+        })
+        .await
+        .expect_err("update during the refresh");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "ValidationError"),
+        "{err}"
+    );
+    env.adapter
+        .update_auto_scaling_group(&UpdateGroupRequest {
+            group_name: name.clone(),
+            max_size: Some(4),
+            ..UpdateGroupRequest::default()
+        })
+        .await
+        .expect("sizes may change");
+    let err = env
+        .adapter
+        .rollback_instance_refresh(&name)
+        .await
+        .expect_err("the group was on $Default");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "IrreversibleInstanceRefresh"),
+        "{err}"
+    );
+}
+
+/// A mixed group's refresh sends the complete policy as `DesiredConfiguration.MixedInstancesPolicy`
+/// with the desired version.
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn a_mixed_group_refresh_sends_the_whole_policy() {
+    let env = env().await;
+    let (current, other) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    raw_version(&env, &id, &other).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+    let policy = MixedInstancesPolicy {
+        template: TemplateSpec::default(),
+        overrides: vec![
+            InstanceOverride {
+                instance_type: Some("t3.micro".to_owned()),
+                weighted_capacity: Some("1".to_owned()),
+                ..InstanceOverride::default()
+            },
+            InstanceOverride {
+                instance_type: Some("t3.small".to_owned()),
+                weighted_capacity: Some("2".to_owned()),
+                ..InstanceOverride::default()
+            },
+        ],
+        distribution: Some(InstancesDistribution {
+            on_demand_base_capacity: Some(1),
+            on_demand_percentage_above_base_capacity: Some(50),
+            spot_allocation_strategy: Some("price-capacity-optimized".to_owned()),
+            ..InstancesDistribution::default()
+        }),
+    };
+    env.adapter
+        .start_instance_refresh(&StartRefreshRequest {
+            group_name: name.clone(),
+            desired: Some(DesiredTemplate {
+                template_id: id.clone(),
+                version: 2,
+            }),
+            preferences: bare_preferences(),
+            mixed_instances_policy: Some(policy.clone()),
+        })
+        .await
+        .expect("start");
+    let raw = raw_refreshes(&env, &name).await;
+    let desired = raw
+        .first()
+        .and_then(|r| r.desired_configuration())
+        .expect("desired configuration");
+    assert_eq!(desired.launch_template(), None);
+    let sent = desired.mixed_instances_policy().expect("mixed policy");
+    let lt = sent
+        .launch_template()
+        .and_then(|l| l.launch_template_specification())
+        .expect("template");
+    assert_eq!(
+        (lt.launch_template_id(), lt.version()),
+        (Some(id.as_str()), Some("2"))
+    );
+    let types: Vec<_> = sent
+        .launch_template()
+        .map(|l| l.overrides())
+        .unwrap_or_default()
+        .iter()
+        .map(|o| (o.instance_type(), o.weighted_capacity()))
+        .collect();
+    assert_eq!(
+        types,
+        vec![(Some("t3.micro"), Some("1")), (Some("t3.small"), Some("2"))]
+    );
+    let d = sent.instances_distribution().expect("distribution");
+    assert_eq!(d.on_demand_base_capacity(), Some(1));
+    assert_eq!(d.on_demand_percentage_above_base_capacity(), Some(50));
+    assert_eq!(
+        d.spot_allocation_strategy(),
+        Some("price-capacity-optimized")
+    );
+    // The port reads the refresh's template from inside the policy.
+    let r = env
+        .adapter
+        .describe_instance_refreshes(&name)
+        .await
+        .expect("describe")
+        .remove(0);
+    assert_eq!(
+        r.desired_template.and_then(|t| t.version),
+        Some("2".to_owned())
+    );
 }

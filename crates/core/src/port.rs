@@ -167,6 +167,12 @@ pub struct Image {
     pub deprecation_time: Option<Timestamp>,
     pub owner_id: Option<String>,
     pub owner_alias: Option<String>,
+    /// `RootDeviceName` (e.g. `/dev/xvda`): the device the AMI provides as its root volume. A
+    /// block-device mapping of a launch template on this device takes its snapshot from the AMI
+    /// ("Block device mappings for volumes on Amazon EC2 instances",
+    /// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/block-device-mapping-concepts.html).
+    #[serde(default)]
+    pub root_device_name: Option<String>,
 }
 
 /// The architectures an instance type supports (`DescribeInstanceTypes`
@@ -199,6 +205,59 @@ pub struct LaunchTemplateVersion {
     pub instance_type: Option<String>,
     pub is_default: bool,
     pub create_time: Option<Timestamp>,
+    /// `LaunchTemplateData.BlockDeviceMappings`, in the order EC2 reports them.
+    #[serde(default)]
+    pub block_device_mappings: Vec<BlockDeviceMapping>,
+}
+
+/// One `LaunchTemplateBlockDeviceMapping` ("LaunchTemplateBlockDeviceMappingRequest", Amazon EC2
+/// API Reference,
+/// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LaunchTemplateBlockDeviceMappingRequest.html):
+/// every member, so that a mapping read from one version can be sent again unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockDeviceMapping {
+    /// `DeviceName`, e.g. `/dev/xvdb`.
+    pub device_name: String,
+    /// `VirtualName` (`ephemeralN`, an instance-store volume).
+    #[serde(default)]
+    pub virtual_name: Option<String>,
+    /// `NoDevice`: suppress the device the AMI maps at this name.
+    #[serde(default)]
+    pub no_device: Option<String>,
+    #[serde(default)]
+    pub ebs: Option<EbsBlockDevice>,
+}
+
+/// `LaunchTemplateEbsBlockDeviceRequest` (Amazon EC2 API Reference,
+/// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LaunchTemplateEbsBlockDeviceRequest.html).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EbsBlockDevice {
+    /// `SnapshotId`: the volume is restored from this snapshot. `CreateLaunchTemplateVersion`
+    /// with a `SourceVersion` drops inherited snapshots unless they are sent again.
+    #[serde(default)]
+    pub snapshot_id: Option<String>,
+    /// `VolumeSize` in GiB.
+    #[serde(default)]
+    pub volume_size: Option<i32>,
+    /// `VolumeType` (`gp3`, `io2`, ...).
+    #[serde(default)]
+    pub volume_type: Option<String>,
+    #[serde(default)]
+    pub iops: Option<i32>,
+    #[serde(default)]
+    pub throughput: Option<i32>,
+    #[serde(default)]
+    pub encrypted: Option<bool>,
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    #[serde(default)]
+    pub delete_on_termination: Option<bool>,
+    /// `VolumeInitializationRate` (MiB/s) for a volume restored from a snapshot.
+    #[serde(default)]
+    pub volume_initialization_rate: Option<i32>,
+    /// `EbsCardIndex`.
+    #[serde(default)]
+    pub ebs_card_index: Option<i32>,
 }
 
 /// `CreateLaunchTemplateVersion` with a numeric `SourceVersion` and only `ImageId` overridden.
@@ -211,6 +270,15 @@ pub struct CreateVersionRequest {
     pub description: String,
     /// Deterministic `ClientToken` (≤ 128 ASCII characters).
     pub client_token: String,
+    /// `LaunchTemplateData.BlockDeviceMappings`, sent only when not empty. "Snapshots applied to
+    /// the block device mapping are ignored when creating a new version unless they are
+    /// explicitly included" (`SourceVersion`, "CreateLaunchTemplateVersion", Amazon EC2 API
+    /// Reference,
+    /// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateLaunchTemplateVersion.html),
+    /// so a caller that keeps a snapshot sends the mappings again; a list sent replaces the
+    /// inherited one as a whole.
+    #[serde(default)]
+    pub block_device_mappings: Vec<BlockDeviceMapping>,
 }
 
 /// A version `DeleteLaunchTemplateVersions` could not delete (listed in a 200 response).
@@ -229,7 +297,7 @@ pub struct DeleteVersionsOutput {
 }
 
 /// A `LaunchTemplateSpecification` as a group holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateSpec {
     pub template_id: Option<String>,
     pub template_name: Option<String>,
@@ -237,19 +305,60 @@ pub struct TemplateSpec {
     pub version: Option<String>,
 }
 
-/// A `MixedInstancesPolicy` reduced to its launch templates and instance types.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A `MixedInstancesPolicy` ("MixedInstancesPolicy", Amazon EC2 Auto Scaling API Reference,
+/// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_MixedInstancesPolicy.html): the
+/// launch template, its overrides and the instances distribution — what an
+/// `UpdateAutoScalingGroup` or an instance refresh's `DesiredConfiguration.MixedInstancesPolicy`
+/// must send again in full, since the members left out are reset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MixedInstancesPolicy {
     pub template: TemplateSpec,
     pub overrides: Vec<InstanceOverride>,
+    /// `InstancesDistribution` (On-Demand/Spot split and allocation strategies).
+    #[serde(default)]
+    pub distribution: Option<InstancesDistribution>,
 }
 
-/// One `LaunchTemplateOverrides` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+impl MixedInstancesPolicy {
+    /// Whether an override selects instance types by attributes (`InstanceRequirements`), which
+    /// the port does not carry: such a policy cannot be sent again faithfully, and AWS refuses an
+    /// instance refresh with a `DesiredConfiguration` on such a group ("How an instance refresh
+    /// works", Limitations,
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-overview.html).
+    pub fn has_instance_requirements(&self) -> bool {
+        self.overrides.iter().any(|o| o.instance_requirements)
+    }
+}
+
+/// One `LaunchTemplateOverrides` entry ("LaunchTemplateOverrides",
+/// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LaunchTemplateOverrides.html).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceOverride {
     pub instance_type: Option<String>,
     /// An override may name its own template (e.g. a different AMI per architecture).
     pub template: Option<TemplateSpec>,
+    /// `WeightedCapacity` (a string of 1–999 in the API).
+    #[serde(default)]
+    pub weighted_capacity: Option<String>,
+    /// `ImageId`: the override's own AMI (it takes precedence over the template's).
+    #[serde(default)]
+    pub image_id: Option<String>,
+    /// The override has `InstanceRequirements` (attribute-based selection; not carried).
+    #[serde(default)]
+    pub instance_requirements: bool,
+}
+
+/// `InstancesDistribution` ("InstancesDistribution",
+/// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_InstancesDistribution.html).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstancesDistribution {
+    pub on_demand_allocation_strategy: Option<String>,
+    pub on_demand_base_capacity: Option<i32>,
+    pub on_demand_percentage_above_base_capacity: Option<i32>,
+    pub spot_allocation_strategy: Option<String>,
+    pub spot_instance_pools: Option<i32>,
+    /// `SpotMaxPrice`; an empty string means "On-Demand price" and is kept as such.
+    pub spot_max_price: Option<String>,
 }
 
 /// An instance as the group lists it.
@@ -336,6 +445,13 @@ pub struct UpdateGroupRequest {
     pub group_name: String,
     /// Re-point the group's `LaunchTemplate` (used to re-pin a pinned group).
     pub launch_template: Option<TemplateSpec>,
+    /// Replace the group's `MixedInstancesPolicy` (a mixed group is re-pinned through it, in
+    /// full: "UpdateAutoScalingGroup", `MixedInstancesPolicy`). Not with `launch_template`.
+    /// Rejected while an instance refresh with a desired configuration is active, like
+    /// `launch_template` ("How an instance refresh works", Limitations, "Update restriction",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-overview.html).
+    #[serde(default)]
+    pub mixed_instances_policy: Option<MixedInstancesPolicy>,
     pub termination_policies: Option<Vec<String>>,
     /// `MinSize`. AWS requires min ≤ desired ≤ max after the update, and moves the desired
     /// capacity into a new [min, max] when none is given ("UpdateAutoScalingGroup", Amazon EC2
@@ -415,6 +531,15 @@ pub struct StartRefreshRequest {
     pub group_name: String,
     pub desired: Option<DesiredTemplate>,
     pub preferences: RefreshPreferences,
+    /// For a group with a `MixedInstancesPolicy`: the policy to send as
+    /// `DesiredConfiguration.MixedInstancesPolicy`, with its launch template replaced by
+    /// `desired`. It must be complete — overrides, instances distribution — because the group
+    /// takes the desired configuration as given when the refresh succeeds ("StartInstanceRefresh",
+    /// `DesiredConfiguration`,
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_StartInstanceRefresh.html).
+    /// Ignored without `desired`.
+    #[serde(default)]
+    pub mixed_instances_policy: Option<MixedInstancesPolicy>,
 }
 
 /// `DesiredConfiguration.LaunchTemplate`: a template and a version number.
@@ -474,7 +599,10 @@ pub trait Aws: Sync {
     /// Wait (virtual time in the simulator). Used for back-off between retries.
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
 
-    /// `ssm:GetParameters` for 1–10 names.
+    /// `ssm:GetParameters` for 1–10 names. No names is answered with an empty output and no
+    /// call (AWS requires at least one name: "GetParameters", `Names`, "Array Members: Minimum
+    /// number of 1 item",
+    /// https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameters.html).
     fn get_parameters(
         &self,
         names: &[String],

@@ -823,7 +823,9 @@ fn pinned_mixed_instances_group_is_refused_even_with_update() {
         overrides: vec![amiroll_core::port::InstanceOverride {
             instance_type: Some("m5.large".to_string()),
             template: None,
+            ..Default::default()
         }],
+        distribution: None,
     });
     g.launch_template = None;
     let e = error_of(&f);
@@ -843,7 +845,9 @@ fn mixed_instances_override_types_are_checked_for_architecture() {
         overrides: vec![amiroll_core::port::InstanceOverride {
             instance_type: Some("m6g.large".to_string()),
             template: None,
+            ..Default::default()
         }],
+        distribution: None,
     });
     g.launch_template = None;
     let e = error_of(&f);

@@ -109,6 +109,7 @@ impl TemplateState {
             instance_type: v.data.instance_type.clone(),
             is_default: number == self.default_version,
             create_time: Some(v.create_time),
+            block_device_mappings: v.data.block_device_mappings.clone(),
         })
     }
 
@@ -219,6 +220,9 @@ pub(crate) struct GroupState {
     pub stats: GroupStats,
     /// `DefaultInstanceWarmup` (instance refreshes use it when the request sets no warm-up).
     pub default_warmup: Option<Duration>,
+    /// `HealthCheckGracePeriod`: the warm-up of an instance refresh when neither the request nor
+    /// `DefaultInstanceWarmup` sets one.
+    pub grace_period: Duration,
     /// When ECS managed scaling next puts the desired capacity back.
     pub ecs_correct_at: Option<Timestamp>,
 }
@@ -258,6 +262,12 @@ pub(crate) struct Account {
     pub faults: Faults,
     /// How late each scheduled action fires after its StartTime (none: on time).
     pub action_delay: Option<ActionDelayFn>,
+    /// Eventual consistency (`SimAws::delay_version_visibility`): for how many Auto Scaling
+    /// calls naming it a version created from now on stays unknown to Auto Scaling.
+    pub visibility_delay: usize,
+    /// Versions Auto Scaling does not see yet → calls naming them still to fail. A `RefCell`
+    /// so that a validation (`&self`) can count the call.
+    pub invisible_versions: std::cell::RefCell<BTreeMap<(String, u64), usize>>,
 }
 
 /// How late a scheduled action fires (see `SimAws::set_scheduled_action_delay`).
@@ -329,6 +339,8 @@ impl Account {
             calls: Vec::new(),
             faults: Faults::default(),
             action_delay: None,
+            visibility_delay: 0,
+            invisible_versions: std::cell::RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -440,17 +452,22 @@ impl Account {
                     .overrides
                     .iter()
                     .map(|o| amiroll_core::port::InstanceOverride {
-                        instance_type: o.instance_type.clone(),
                         template: o.template.as_ref().map(|t| self.spec_view(t)),
+                        ..o.clone()
                     })
                     .collect(),
+                distribution: m.distribution.clone(),
             }),
             termination_policies: g.termination_policies.clone(),
             suspended_processes: g.suspended.iter().cloned().collect(),
+            // "The launch template for the instance" (API_Instance): id, name and version.
             instances: self
                 .live_instances(&g.name)
                 .into_iter()
-                .map(InstanceState::group_view)
+                .map(|i| GroupInstance {
+                    launch_template: i.group_view().launch_template.map(|s| self.spec_view(&s)),
+                    ..i.group_view()
+                })
                 .collect(),
             tags: g.tags.clone(),
         }
@@ -513,6 +530,43 @@ impl Account {
             )));
         }
         Ok(())
+    }
+
+    /// Eventual consistency ("Eventual consistency in the Amazon EC2 API",
+    /// https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html): a version
+    /// created a moment ago may be unknown to Auto Scaling, which then answers as for a version
+    /// that does not exist. Counts one call naming an invisible version.
+    pub(crate) fn check_version_visible(
+        &self,
+        op: &'static str,
+        spec: &TemplateSpec,
+    ) -> Result<(), AwsError> {
+        let Some(id) = self.spec_template_id(spec) else {
+            return Ok(());
+        };
+        let Some(number) = self
+            .templates
+            .get(&id)
+            .and_then(|t| t.resolve(spec.version.as_deref()).ok())
+        else {
+            return Ok(());
+        };
+        let mut invisible = self.invisible_versions.borrow_mut();
+        let Some(left) = invisible.get_mut(&(id.clone(), number)) else {
+            return Ok(());
+        };
+        *left -= 1;
+        if *left == 0 {
+            invisible.remove(&(id.clone(), number));
+        }
+        Err(AwsError::new(
+            op,
+            ErrorKind::Invalid,
+            "ValidationError",
+            format!(
+                "You must use a valid fully-formed launch template. The specified launch template version {number} of {id} does not exist."
+            ),
+        ))
     }
 
     // ----- Auto Scaling's own behaviour -----

@@ -142,6 +142,16 @@ impl SimAws {
         a.settle();
     }
 
+    /// Eventual consistency ("Eventual consistency in the Amazon EC2 API",
+    /// https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html): every launch
+    /// template version `CreateLaunchTemplateVersion` creates from now on is unknown to Auto
+    /// Scaling for the next `calls` `UpdateAutoScalingGroup` / `StartInstanceRefresh` calls that
+    /// name it — they fail with `ValidationError` as for a version that does not exist — and
+    /// visible after that. 0 turns it off (versions created before keep their count).
+    pub fn delay_version_visibility(&self, calls: usize) {
+        self.lock().visibility_delay = calls;
+    }
+
     /// Remove every injected failure and the crash (hooks stay).
     pub fn clear_faults(&self) {
         self.lock().faults.clear();

@@ -36,8 +36,15 @@
 //!
 //! # Simplifications
 //!
-//! - **One account, one region** (`123456789012`, `us-east-1`); no eventual consistency (every
-//!   call sees the effects of the previous ones); no real throttling (only injected).
+//! `docs/fidelity.md` is the full list: every AWS behaviour amiroll depends on, what this
+//! simulator and the emulator (`tests/moto/server.py`) do about it, and the test that pins it;
+//! the conformance suite (`crates/aws/tests/conformance.rs`) checks the two against each other.
+//! In short:
+//!
+//! - **One account, one region** (`123456789012`, `us-east-1`); every call sees the effects of
+//!   the previous ones unless [`SimAws::delay_version_visibility`] hides new launch-template
+//!   versions from Auto Scaling for a few calls (eventual consistency); no real throttling (only
+//!   injected).
 //! - **Time** moves only through `advance`/`sleep`; calls take no time. The clock is shared, so
 //!   concurrent sleepers each move it forward. Scheduled actions fire exactly at their StartTime
 //!   (AWS may be up to ~2 minutes late) unless [`SimAws::set_scheduled_action_delay`] makes them
@@ -63,10 +70,12 @@
 //!   `ClosestToNextInstanceHour` uses launch time modulo one hour. `AllocationStrategy`,
 //!   `OldestLaunchConfiguration` (no launch configurations exist here) and custom Lambda policies
 //!   are accepted and have no effect.
-//! - **Mixed instances policies**: launches rotate through the overrides in order (an override's
-//!   own template, else the policy's); no Spot/On-Demand split or allocation strategies.
-//!   `UpdateAutoScalingGroup` with `LaunchTemplate` on a mixed group is rejected
-//!   (`ValidationError`) since the port cannot express a mixed-policy update.
+//! - **Mixed instances policies**: kept and reported as given (overrides with weights, templates
+//!   and ImageIds, instances distribution); launches rotate through the overrides in order (an
+//!   override's own template, else the policy's); no Spot/On-Demand split, weights or allocation
+//!   strategies. `UpdateAutoScalingGroup` with a `MixedInstancesPolicy` replaces the policy as a
+//!   whole; with a `LaunchTemplate` on a mixed group it is rejected (`ValidationError`; AWS would
+//!   switch the group to the template).
 //! - **Scheduled actions**: `Recurrence` is stored but not evaluated — a recurring action fires
 //!   once at its StartTime and stays listed; `EndTime`/`TimeZone` are not modelled. When an action
 //!   sets min/max but not desired, the desired capacity is moved into the new range (as
@@ -75,14 +84,16 @@
 //! - **`$Latest`** is the highest existing version (AWS does not document what it becomes after
 //!   the highest version is deleted).
 //! - **Launch template data** is not validated at `CreateLaunchTemplateVersion` (as EC2's shallow
-//!   validation); `ClientToken`s never expire.
+//!   validation); `ClientToken`s never expire. A version created from a `SourceVersion` loses the
+//!   inherited block devices' `SnapshotId`s unless the request sends mappings again.
 //! - **`DeleteLaunchTemplateVersions`** on a template that does not exist reports every version
 //!   as failed (`launchTemplateIdDoesNotExist` / `launchTemplateNameDoesNotExist`).
 //! - **`DescribeInstances`** skips unknown ids instead of failing with `InvalidInstanceID.NotFound`;
 //!   **`DescribeImages`** skips unknown ids (as the SDK adapter does) and returns nothing for an
 //!   empty id list.
 //! - **SSM**: `name:version` selectors only (labels go to `InvalidParameters`); no SecureString;
-//!   data type `text` unless set with [`SimAws::put_parameter_with_type`].
+//!   data type `text` unless set with [`SimAws::put_parameter_with_type`]. `GetParameters` with no
+//!   names is answered empty without a call, as the SDK adapter does.
 //! - **SNS**: messages are stored, not delivered; message ids are counters in UUID form.
 //! - **Missing groups**: `UpdateAutoScalingGroup`, `SetInstanceProtection`,
 //!   `PutScheduledUpdateGroupAction`, `DeleteScheduledAction`, `DescribeScheduledActions` and the
@@ -93,9 +104,11 @@
 //!   range, and scales at once, like `SetDesiredCapacity` and a scheduled action that fires.
 //! - **Instance refreshes** ("StartInstanceRefresh", "RefreshPreferences", "How an instance
 //!   refresh works", "Undo changes with a manual or auto rollback"; see `refresh.rs`):
-//!   - `Rolling` only, with a launch template `DesiredConfiguration` by version number or none.
-//!     On a mixed group the desired template replaces the policy's launch template (override
-//!     templates stay; override instance types keep rotating). Ids are counters in UUID form.
+//!   - `Rolling` only, with a `DesiredConfiguration` by version number — a launch template, or a
+//!     mixed instances policy with that template — or none. Replacements launch from the desired
+//!     template (a mixed group's own override instance types keep rotating). Ids are counters in
+//!     UUID form. `UpdateAutoScalingGroup` of the launch template or mixed instances policy is
+//!     rejected while a refresh with a desired configuration is active.
 //!   - Instances to update are the live instances (`Pending` ones too) when the refresh starts,
 //!     replaced in instance-id order. `SkipMatching` matches on template id and version number
 //!     only; without a desired configuration every instance is replaced (from the group's own
@@ -107,9 +120,10 @@
 //!     replaced anyway, terminate then launch (as AWS does with min = max = 100): small groups
 //!     can dip below the floor then.
 //!   - Warm-up: `InstanceWarmup`, else the group's `DefaultInstanceWarmup`
-//!     ([`SimAws::set_instance_warmup`]), else 0 — counted from `InService`
-//!     (`HealthCheckGracePeriod` is not modelled). A new instance is judged once, at the end of
-//!     its warm-up: `Unhealthy` fails the refresh at once (no retries); a launch failure fails it
+//!     ([`SimAws::set_instance_warmup`]), else its health-check grace period
+//!     ([`GroupSpec::with_health_check_grace_period`], 0 by default as in the API) — counted from
+//!     `InService`. A new instance is judged once, at the end of its warm-up: `Unhealthy` fails
+//!     the refresh at once (AWS replaces it and retries for an hour); a launch failure fails it
 //!     at once too. On `Failed`/`RollbackFailed`, launch-before-terminate replacements under way
 //!     are abandoned (their new instances terminate, the old ones stay).
 //!   - Instances launched before their old ones terminate are not counted against the desired
@@ -119,7 +133,7 @@
 //!     pauses there for `CheckpointDelay` (default 3600 s) with status `InProgress` and a
 //!     StatusReason starting "Waiting for checkpoint" (AWS has no pause status). A checkpoint of
 //!     100 does not pause; when the last checkpoint is below 100 the refresh ends `Successful`
-//!     after its delay, leaving the rest of the instances as they are.
+//!     when it is reached, without a delay, leaving the rest of the instances as they are.
 //!   - `ScaleInProtectedInstances=Wait` (default): unprotected instances are replaced first, then
 //!     the refresh waits one hour for protection to go and fails; it applies during a rollback
 //!     too. `StandbyInstances` and `AlarmSpecification` are validated but have no effect (no
@@ -127,11 +141,14 @@
 //!     refresh indefinitely. Not modelled: warm pools, `ReplaceRootVolume`, lifecycle hooks, the
 //!     14-day limit, `LimitExceeded`, EventBridge events.
 //!   - The group takes the desired configuration (pinned by number) only at `Successful`, after
-//!     `BakeTime`. A rollback therefore launches from the group's own configuration (the saved
+//!     `BakeTime`, exactly as given: a desired launch template drops a mixed instances policy, a
+//!     desired policy replaces the group's. A rollback therefore launches from the group's own configuration (the saved
 //!     one), replacing the instances the refresh launched; `PercentageComplete` falls linearly
 //!     from its value at the rollback to 0. The rollback reason is the StatusReason (the port
 //!     has no `RollbackDetails`). `RollbackInstanceRefresh` accepts `Pending`, `InProgress` and
-//!     `Baking` refreshes only (others: `ActiveInstanceRefreshNotFound`).
+//!     `Baking` refreshes only (others: `ActiveInstanceRefreshNotFound`); it and `AutoRollback`
+//!     need a desired configuration and the saved configuration on a numbered version without
+//!     `resolve:ssm:` (else `IrreversibleInstanceRefresh` / `ValidationError`).
 //!   - No refresh is ever cancelled: amiroll never calls `CancelInstanceRefresh`, so the
 //!     statuses `Cancelling` and `Cancelled` do not occur here.
 //!   - `DescribeInstanceRefreshes` returns the previous six weeks in one page.

@@ -37,7 +37,7 @@ impl Account {
     /// name or `name:version`; unknown names (and unknown versions, and label selectors) are
     /// listed in `InvalidParameters`, not an error.
     pub(crate) fn get_parameters(&self, names: &[String]) -> Result<GetParametersOutput, AwsError> {
-        if names.is_empty() || names.len() > 10 {
+        if names.len() > 10 {
             return Err(invalid(
                 op::GET_PARAMETERS,
                 "ValidationException",
@@ -84,6 +84,7 @@ impl Account {
                 deprecation_time: spec.deprecation_time,
                 owner_id: spec.owner_id.clone(),
                 owner_alias: spec.owner_alias.clone(),
+                root_device_name: spec.root_device_name.clone(),
             })
             .collect())
     }
@@ -254,8 +255,9 @@ impl Account {
             ));
         };
         let template_id = t.id.clone();
-        let data = source.data.inherit(&TemplateData {
+        let data = source.data.new_version(&TemplateData {
             image_id: Some(req.image_id.clone()),
+            block_device_mappings: req.block_device_mappings.clone(),
             ..TemplateData::default()
         });
         let description = Some(req.description.clone()).filter(|d| !d.is_empty());
@@ -270,6 +272,11 @@ impl Account {
         if !req.client_token.is_empty() {
             self.version_tokens
                 .insert(req.client_token.clone(), (req.clone(), view.clone()));
+        }
+        if self.visibility_delay > 0 {
+            self.invisible_versions
+                .borrow_mut()
+                .insert((template_id, number), self.visibility_delay);
         }
         Ok(view)
     }
@@ -466,6 +473,31 @@ impl Account {
                 &req.group_name,
             ));
         };
+        if req.launch_template.is_some() && req.mixed_instances_policy.is_some() {
+            return Err(invalid(
+                OP,
+                "ValidationError",
+                "Specify either LaunchTemplate or MixedInstancesPolicy, not both",
+            ));
+        }
+        // "Update restriction — If you attempt to update an Auto Scaling group's launch template,
+        // launch configuration, or mixed instances policy while an instance refresh with a
+        // desired configuration is active, the request will fail" ("How an instance refresh
+        // works", Limitations,
+        // https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-overview.html).
+        let changes_configuration =
+            req.launch_template.is_some() || req.mixed_instances_policy.is_some();
+        if changes_configuration
+            && self
+                .active_refresh(&req.group_name)
+                .is_some_and(|i| self.refreshes[i].desired.is_some())
+        {
+            return Err(invalid(
+                OP,
+                "ValidationError",
+                "An active instance refresh with a desired configuration exists. All configuration options derived from the desired configuration are not available for update while the instance refresh is active.",
+            ));
+        }
         if let Some(spec) = &req.launch_template {
             if g.mixed.is_some() {
                 return Err(invalid(
@@ -475,6 +507,14 @@ impl Account {
                 ));
             }
             self.validate_spec(OP, spec)?;
+            self.check_version_visible(OP, spec)?;
+        }
+        if let Some(policy) = &req.mixed_instances_policy {
+            self.validate_spec(OP, &policy.template)?;
+            self.check_version_visible(OP, &policy.template)?;
+            for t in policy.overrides.iter().filter_map(|o| o.template.as_ref()) {
+                self.validate_spec(OP, t)?;
+            }
         }
         let policies = req.termination_policies.as_ref().map(|p| {
             if p.is_empty() {
@@ -511,6 +551,27 @@ impl Account {
                     spec.version
                         .clone()
                         .unwrap_or_else(|| "$Default".to_string())
+                ));
+            }
+            if let Some(policy) = &req.mixed_instances_policy {
+                // The policy given replaces the group's as a whole (members left out are reset);
+                // a group on a plain LaunchTemplate becomes a mixed group.
+                g.mixed = Some(policy.clone());
+                g.launch_template = None;
+                changes.push(format!(
+                    "mixed instances policy: template {} version {}, {} override(s)",
+                    policy
+                        .template
+                        .template_id
+                        .clone()
+                        .or_else(|| policy.template.template_name.clone())
+                        .unwrap_or_default(),
+                    policy
+                        .template
+                        .version
+                        .clone()
+                        .unwrap_or_else(|| "$Default".to_string()),
+                    policy.overrides.len()
                 ));
             }
             if let Some(p) = policies {

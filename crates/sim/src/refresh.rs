@@ -11,8 +11,8 @@
 //! configuration.
 
 use amiroll_core::port::{
-    op, AwsError, DesiredTemplate, ErrorKind, InstanceRefresh, RefreshPreferences,
-    StartRefreshRequest, TemplateSpec, Timestamp,
+    op, AwsError, DesiredTemplate, ErrorKind, InstanceRefresh, MixedInstancesPolicy,
+    RefreshPreferences, StartRefreshRequest, TemplateSpec, Timestamp,
 };
 
 use crate::account::{add_secs, Account, Lifecycle};
@@ -261,28 +261,13 @@ impl Account {
                         ),
                     ));
                 };
-                let Some(v) = t.versions.get(&d.version) else {
+                if !t.versions.contains_key(&d.version) {
                     return Err(invalid(
                         OP,
                         "ValidationError",
                         format!(
                             "The desired configuration's launch template version {} of {} does not exist",
                             d.version, t.id
-                        ),
-                    ));
-                };
-                if p.auto_rollback
-                    && v.data
-                        .image_id
-                        .as_deref()
-                        .is_some_and(|i| i.starts_with("resolve:ssm:"))
-                {
-                    return Err(invalid(
-                        OP,
-                        "ValidationError",
-                        format!(
-                            "AutoRollback is not supported because the desired configuration's launch template {} version {} uses an AWS Systems Manager parameter (resolve:ssm:) for ImageId",
-                            t.id, d.version
                         ),
                     ));
                 }
@@ -321,6 +306,46 @@ impl Account {
                 ),
             ));
         }
+        let saved = g
+            .launch_template
+            .clone()
+            .or_else(|| g.mixed.as_ref().map(|m| m.template.clone()));
+        // AutoRollback "is not supported [when] the Auto Scaling group has a launch template
+        // that uses an AWS Systems Manager parameter instead of an AMI ID for the ImageId
+        // property" ("RefreshPreferences", `AutoRollback`,
+        // https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RefreshPreferences.html):
+        // the group's own (saved) configuration, the one a rollback returns to.
+        if p.auto_rollback && saved.as_ref().is_some_and(|s| self.spec_uses_ssm(s)) {
+            return Err(invalid(
+                OP,
+                "ValidationError",
+                format!(
+                    "AutoRollback is not supported: the launch template of group {group} uses an AWS Systems Manager parameter (resolve:ssm:) for ImageId"
+                ),
+            ));
+        }
+        if req.desired.is_some()
+            && req
+                .mixed_instances_policy
+                .as_ref()
+                .is_some_and(MixedInstancesPolicy::has_instance_requirements)
+        {
+            return Err(invalid(
+                OP,
+                "ValidationError",
+                "A DesiredConfiguration is not supported for a group whose mixed instances policy uses InstanceRequirements",
+            ));
+        }
+        if let Some(d) = &req.desired {
+            self.check_version_visible(
+                OP,
+                &TemplateSpec {
+                    template_id: Some(d.template_id.clone()),
+                    template_name: None,
+                    version: Some(d.version.to_string()),
+                },
+            )?;
+        }
         if let Some(i) = self.active_refresh(group) {
             return Err(AwsError::new(
                 OP,
@@ -334,10 +359,9 @@ impl Account {
             ));
         }
 
-        let saved = g
-            .launch_template
-            .clone()
-            .or_else(|| g.mixed.as_ref().map(|m| m.template.clone()));
+        // "Instance warmup: the default instance warmup, if defined, or the health check grace
+        // period otherwise" ("Understand the default values for an instance refresh",
+        // https://docs.aws.amazon.com/autoscaling/ec2/userguide/understand-instance-refresh-default-values.html).
         let warmup_secs = p
             .instance_warmup
             .map(i64::from)
@@ -345,7 +369,7 @@ impl Account {
                 g.default_warmup
                     .and_then(|w| i64::try_from(w.as_secs()).ok())
             })
-            .unwrap_or(0);
+            .unwrap_or_else(|| i64::try_from(g.grace_period.as_secs()).unwrap_or(i64::MAX));
         let desired = req.desired.as_ref().map(|d| DesiredTemplate {
             template_id: desired_template_id.clone().unwrap_or_default(),
             version: d.version,
@@ -379,6 +403,13 @@ impl Account {
             status_reason: None,
             start_time: now,
             end_time: None,
+            desired_mixed: desired
+                .as_ref()
+                .and(req.mixed_instances_policy.clone())
+                .map(|m| MixedInstancesPolicy {
+                    template: desired.as_ref().map(desired_spec).unwrap_or_default(),
+                    ..m
+                }),
             desired,
             prefs: p.clone(),
             saved,
@@ -390,7 +421,6 @@ impl Account {
             launched: Vec::new(),
             next_checkpoint: 0,
             paused_until: None,
-            finish_after_pause: false,
             bake_until: None,
             wait_since: None,
             wake_at: Some(now),
@@ -456,7 +486,7 @@ impl Account {
             return Err(no_active(OP, group));
         };
         let r = &self.refreshes[idx];
-        let Some(d) = &r.desired else {
+        if r.desired.is_none() {
             return Err(invalid(
                 OP,
                 "IrreversibleInstanceRefresh",
@@ -465,20 +495,36 @@ impl Account {
                     r.id
                 ),
             ));
-        };
-        let uses_ssm = self
-            .templates
-            .get(&d.template_id)
-            .and_then(|t| t.versions.get(&d.version))
-            .and_then(|v| v.data.image_id.as_deref())
-            .is_some_and(|i| i.starts_with("resolve:ssm:"));
-        if uses_ssm {
+        }
+        // "A rollback is not supported in the following situations: There is no desired
+        // configuration specified for the instance refresh. The Auto Scaling group has a launch
+        // template that uses an AWS Systems Manager parameter instead of an AMI ID for the
+        // ImageId property. The Auto Scaling group uses the launch template's $Latest or $Default
+        // version." ("RollbackInstanceRefresh",
+        // https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RollbackInstanceRefresh.html)
+        // — the group's configuration saved before the refresh, the one a rollback returns to.
+        let saved_version = r.saved.as_ref().and_then(|s| s.version.clone());
+        if saved_version
+            .as_deref()
+            .is_none_or(|v| v.parse::<u64>().is_err())
+        {
             return Err(invalid(
                 OP,
                 "IrreversibleInstanceRefresh",
                 format!(
-                    "Instance refresh {} cannot be rolled back: its launch template {} version {} uses an AWS Systems Manager parameter for ImageId",
-                    r.id, d.template_id, d.version
+                    "Instance refresh {} cannot be rolled back: the group's previous configuration uses the launch template's {} version",
+                    r.id,
+                    saved_version.unwrap_or_else(|| "$Default".to_string())
+                ),
+            ));
+        }
+        if r.saved.as_ref().is_some_and(|s| self.spec_uses_ssm(s)) {
+            return Err(invalid(
+                OP,
+                "IrreversibleInstanceRefresh",
+                format!(
+                    "Instance refresh {} cannot be rolled back: the group's previous launch template uses an AWS Systems Manager parameter for ImageId",
+                    r.id
                 ),
             ));
         }
@@ -488,6 +534,19 @@ impl Account {
             "Rollback requested by RollbackInstanceRefresh".to_string(),
         );
         Ok(id)
+    }
+
+    /// Whether the version a spec resolves to now takes its ImageId from an SSM parameter.
+    fn spec_uses_ssm(&self, spec: &TemplateSpec) -> bool {
+        self.spec_template_id(spec)
+            .and_then(|id| self.templates.get(&id))
+            .and_then(|t| {
+                t.resolve(spec.version.as_deref())
+                    .ok()
+                    .and_then(|n| t.versions.get(&n))
+            })
+            .and_then(|v| v.data.image_id.as_deref())
+            .is_some_and(|i| i.starts_with("resolve:ssm:"))
     }
 
     // ----- progress -----
@@ -524,7 +583,6 @@ impl Account {
         r.in_flight.clear();
         r.replaced = 0;
         r.paused_until = None;
-        r.finish_after_pause = false;
         r.bake_until = None;
         r.wait_since = None;
         r.wake_at = Some(now);
@@ -596,13 +654,27 @@ impl Account {
         r.status_reason = None;
         let group = r.group.clone();
         let desired = r.desired.clone();
+        let desired_mixed = r.desired_mixed.clone();
         self.set_status(idx, Status::Successful, "");
         if let Some(d) = desired {
+            // "After the instance refresh succeeds, Amazon EC2 Auto Scaling updates the Auto
+            // Scaling group settings to reflect the new desired configuration" ("How an instance
+            // refresh works",
+            // https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-overview.html):
+            // the group takes the desired configuration as given — a desired LaunchTemplate
+            // replaces a mixed instances policy too, and a desired MixedInstancesPolicy replaces
+            // the group's whole policy (what it leaves out is reset).
             let spec = desired_spec(&d);
             if let Some(g) = self.groups.get_mut(&group) {
-                match &mut g.mixed {
-                    Some(m) => m.template = spec,
-                    None => g.launch_template = Some(spec),
+                match desired_mixed {
+                    Some(m) => {
+                        g.mixed = Some(m);
+                        g.launch_template = None;
+                    }
+                    None => {
+                        g.mixed = None;
+                        g.launch_template = Some(spec);
+                    }
                 }
             }
             self.event(format!(
@@ -687,12 +759,7 @@ impl Account {
             let r = &mut self.refreshes[idx];
             r.paused_until = None;
             r.status_reason = None;
-            let finish = std::mem::take(&mut r.finish_after_pause);
             self.refresh_event(idx, "checkpoint delay over");
-            if finish {
-                self.finish_forward(idx);
-                return;
-            }
         }
 
         let r = &self.refreshes[idx];
@@ -721,7 +788,17 @@ impl Account {
                 {
                     r.next_checkpoint += 1;
                 }
-                r.finish_after_pause = r.next_checkpoint >= cps.len();
+                if r.next_checkpoint >= cps.len() {
+                    // The last checkpoint, below 100: "The percentage of the Auto Scaling group
+                    // that needs to be successfully replaced is indicated by the last value
+                    // [...] in the CheckpointPercentages array" ("Add checkpoints to an instance
+                    // refresh",
+                    // https://docs.aws.amazon.com/autoscaling/ec2/userguide/asg-adding-checkpoints-instance-refresh.html):
+                    // reaching it ends the refresh, with no delay.
+                    self.refresh_event(idx, &format!("last checkpoint {cp}% reached"));
+                    self.finish_forward(idx);
+                    return;
+                }
                 r.paused_until = Some(until);
                 r.status_reason = Some(format!(
                     "Waiting for checkpoint: {percentage}% complete, resuming at {}",

@@ -129,7 +129,7 @@ impl SimAws {
         let id = t.id.clone();
         let data = match source_version {
             Some(s) => match t.versions.get(&s) {
-                Some(v) => v.data.inherit(&data),
+                Some(v) => v.data.new_version(&data),
                 None => {
                     return Err(AwsError::new(
                         OP,
@@ -224,6 +224,7 @@ impl SimAws {
                 Some(MixedInstancesPolicy {
                     template: template_spec,
                     overrides,
+                    distribution: spec.distribution,
                 }),
             ),
             None => (Some(template_spec), None),
@@ -255,6 +256,7 @@ impl SimAws {
                 last_problem: None,
                 stats: GroupStats::default(),
                 default_warmup: None,
+                grace_period: Duration::from_secs(u64::from(spec.health_check_grace_period)),
                 ecs_correct_at: None,
             },
         );

@@ -2,7 +2,9 @@
 //! holds them; `refresh` and `ecs` move them along. Here, apart from both, so that neither of
 //! those imports from a module that imports from it.
 
-use amiroll_core::port::{DesiredTemplate, RefreshPreferences, TemplateSpec, Timestamp};
+use amiroll_core::port::{
+    DesiredTemplate, MixedInstancesPolicy, RefreshPreferences, TemplateSpec, Timestamp,
+};
 
 #[derive(Debug, Clone)]
 pub(crate) struct CapacityProviderState {
@@ -79,6 +81,9 @@ pub(crate) struct RefreshState {
     pub start_time: Timestamp,
     pub end_time: Option<Timestamp>,
     pub desired: Option<DesiredTemplate>,
+    /// `DesiredConfiguration.MixedInstancesPolicy` (its launch template is `desired`): the
+    /// policy the group takes at `Successful`.
+    pub desired_mixed: Option<MixedInstancesPolicy>,
     pub prefs: RefreshPreferences,
     /// The group's launch template before the refresh (the configuration a rollback returns to).
     pub saved: Option<TemplateSpec>,
@@ -95,8 +100,6 @@ pub(crate) struct RefreshState {
     /// Index of the next checkpoint in `prefs.checkpoint_percentages`.
     pub next_checkpoint: usize,
     pub paused_until: Option<Timestamp>,
-    /// The pause is at the last checkpoint (below 100): the refresh ends after it.
-    pub finish_after_pause: bool,
     pub bake_until: Option<Timestamp>,
     /// Since when the refresh waits for protected instances (`ScaleInProtectedInstances=Wait`).
     pub wait_since: Option<Timestamp>,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use amiroll_core::port::{InstanceOverride, Timestamp};
+use amiroll_core::port::{BlockDeviceMapping, InstanceOverride, InstancesDistribution, Timestamp};
 
 /// Owner id of Amazon-owned public AMIs such as the ECS-optimized ones (observed in public data
 /// sources, not documented; see `reference/aws-semantics.md` §5).
@@ -23,6 +23,8 @@ pub struct ImageSpec {
     pub healthy: bool,
     pub owner_alias: Option<String>,
     pub owner_id: Option<String>,
+    /// `RootDeviceName`; `/dev/xvda` unless set (as Amazon Linux AMIs).
+    pub root_device_name: Option<String>,
 }
 
 impl ImageSpec {
@@ -43,7 +45,14 @@ impl ImageSpec {
             healthy: true,
             owner_alias: Some("amazon".to_string()),
             owner_id: Some(AMAZON_OWNER_ID.to_string()),
+            root_device_name: Some("/dev/xvda".to_string()),
         }
+    }
+
+    /// Set the root device name (`/dev/sda1`, ...).
+    pub fn with_root_device(mut self, name: impl Into<String>) -> Self {
+        self.root_device_name = Some(name.into());
+        self
     }
 
     /// Instances launched from this image never pass health checks.
@@ -80,6 +89,8 @@ pub struct TemplateData {
     pub image_id: Option<String>,
     pub instance_type: Option<String>,
     pub user_data: Option<String>,
+    /// `BlockDeviceMappings`, in order.
+    pub block_device_mappings: Vec<BlockDeviceMapping>,
     /// Any other launch parameter (security groups, IAM profile, ...), by name.
     pub other: BTreeMap<String, String>,
 }
@@ -99,10 +110,33 @@ impl TemplateData {
         self
     }
 
+    /// Add one block-device mapping.
+    pub fn with_block_device(mut self, mapping: BlockDeviceMapping) -> Self {
+        self.block_device_mappings.push(mapping);
+        self
+    }
+
     /// Add one other launch parameter.
     pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.other.insert(key.into(), value.into());
         self
+    }
+
+    /// A new version created from `self` as its `SourceVersion` with `overrides` as its
+    /// `LaunchTemplateData`: "Snapshots applied to the block device mapping are ignored when
+    /// creating a new version unless they are explicitly included" ("CreateLaunchTemplateVersion",
+    /// `SourceVersion`,
+    /// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateLaunchTemplateVersion.html):
+    /// an inherited mapping keeps its device and volume settings but loses its `SnapshotId`;
+    /// mappings given in `overrides` replace the inherited list as a whole.
+    pub(crate) fn new_version(&self, overrides: &TemplateData) -> TemplateData {
+        let mut source = self.clone();
+        for m in &mut source.block_device_mappings {
+            if let Some(ebs) = &mut m.ebs {
+                ebs.snapshot_id = None;
+            }
+        }
+        source.inherit(overrides)
     }
 
     /// `self` as a source version with `overrides` applied: every member set in `overrides`
@@ -117,6 +151,9 @@ impl TemplateData {
         }
         if overrides.user_data.is_some() {
             data.user_data = overrides.user_data.clone();
+        }
+        if !overrides.block_device_mappings.is_empty() {
+            data.block_device_mappings = overrides.block_device_mappings.clone();
         }
         for (k, v) in &overrides.other {
             data.other.insert(k.clone(), v.clone());
@@ -136,6 +173,10 @@ pub struct GroupSpec {
     /// `Some`: the group uses a `MixedInstancesPolicy` with `template` as its launch template and
     /// these overrides (an override may name its own template).
     pub overrides: Option<Vec<InstanceOverride>>,
+    /// The mixed instances policy's `InstancesDistribution` (with `overrides` only).
+    pub distribution: Option<InstancesDistribution>,
+    /// `HealthCheckGracePeriod` (seconds; 0 unless set, as `CreateAutoScalingGroup` defaults).
+    pub health_check_grace_period: u32,
     pub min_size: i32,
     pub max_size: i32,
     pub desired_capacity: i32,
@@ -162,6 +203,8 @@ impl GroupSpec {
             template: template.into(),
             version: None,
             overrides: None,
+            distribution: None,
+            health_check_grace_period: 0,
             min_size,
             max_size,
             desired_capacity,
@@ -182,6 +225,18 @@ impl GroupSpec {
     /// Use a mixed instances policy with these overrides.
     pub fn with_overrides(mut self, overrides: Vec<InstanceOverride>) -> Self {
         self.overrides = Some(overrides);
+        self
+    }
+
+    /// The mixed instances policy's `InstancesDistribution` (set overrides too).
+    pub fn with_distribution(mut self, distribution: InstancesDistribution) -> Self {
+        self.distribution = Some(distribution);
+        self
+    }
+
+    /// `HealthCheckGracePeriod` in seconds.
+    pub fn with_health_check_grace_period(mut self, seconds: u32) -> Self {
+        self.health_check_grace_period = seconds;
         self
     }
 

@@ -493,3 +493,34 @@ fn a_refresh_that_ends_successful_with_an_unhealthy_instance_is_a_failure_and_go
     assert_eq!(w.events_of("rolled-back"), 1, "{:?}", w.subjects());
     assert_eq!(w.events_of("rollout-succeeded"), 0);
 }
+
+/// Eventual consistency: the version this run created is unknown to Auto Scaling for its first
+/// two `StartInstanceRefresh` calls (`ValidationError` naming the version). The engine retries
+/// such an answer for a version it created, so the run starts the refresh anyway.
+#[test]
+fn a_new_version_auto_scaling_does_not_see_yet_is_retried() {
+    let w = world();
+    w.sim.delay_version_visibility(2);
+    w.publish(NEW);
+    let first = w.apply_ok();
+    let t = &first.targets[0];
+    assert_eq!(t.apply_error, None, "{:#?}", t.results);
+    assert_eq!(w.sim.call_count(op::START_INSTANCE_REFRESH), 3);
+    assert_eq!(w.sim.instance_refreshes("web").len(), 1);
+    let last = w.converge();
+    assert_eq!(last.targets[0].plan.status, TargetStatus::Current);
+    assert_eq!(on(&w, "web"), vec![NEW.to_string()]);
+}
+
+/// The retry is bounded and only for the version the run created: a version that stays
+/// invisible fails the run after the retries.
+#[test]
+fn a_version_that_stays_invisible_fails_the_run_after_bounded_retries() {
+    let w = world();
+    w.sim.delay_version_visibility(50);
+    w.publish(NEW);
+    let first = w.apply_ok();
+    let error = first.targets[0].apply_error.clone().unwrap_or_default();
+    assert!(error.contains("ValidationError"), "{error}");
+    assert_eq!(w.sim.call_count(op::START_INSTANCE_REFRESH), 5);
+}

@@ -189,6 +189,29 @@ fn seed_bug_5_a_pinned_group_is_refused_and_nothing_changes() {
     );
 }
 
+/// Eventual consistency: re-pinning a group to the version just created is retried while Auto
+/// Scaling does not see the version yet.
+#[test]
+fn re_pinning_to_a_version_auto_scaling_does_not_see_yet_is_retried() {
+    let w = World::new();
+    w.sim
+        .create_group(GroupSpec::new("pinned", &w.lt, 1, 2, 1).with_version("1"))
+        .expect("group");
+    let w = w
+        .targeting(&["pinned"])
+        .setting("pinned = \"update\"\nset_termination_policy = true");
+    w.sim.delay_version_visibility(2);
+    w.publish(NEW);
+    let first = w.apply_ok();
+    assert_eq!(
+        first.targets[0].apply_error, None,
+        "{:#?}",
+        first.targets[0].results
+    );
+    w.converge();
+    w.assert_converged("pinned", NEW, (1, 2, 1));
+}
+
 #[test]
 fn a_failed_surge_re_pins_a_pinned_group_to_the_version_it_ran_before() {
     // pinned = "update": amiroll re-pins the group to the new version for the round. When the

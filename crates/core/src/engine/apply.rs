@@ -275,6 +275,35 @@ impl<'a, A: Aws> Engine<'a, A> {
         Ok(Applied::All)
     }
 
+    /// A call that names launch-template version `n`. EC2 is eventually consistent ("Eventual
+    /// consistency in the Amazon EC2 API",
+    /// https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html): a version
+    /// created a moment ago can be unknown for a while — to EC2 (`VersionNotFound`) and to Auto
+    /// Scaling, which answers `ValidationError` naming the version. When `n` is the version this
+    /// run created, such an answer is retried up to 4 times, 4–32 s apart.
+    async fn call_naming_version<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        n: u64,
+        created: &Option<u64>,
+        f: F,
+    ) -> Result<T, AwsError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AwsError>>,
+    {
+        let mut tries = 0;
+        loop {
+            match self.call(operation, &f).await {
+                Err(e) if *created == Some(n) && tries < 4 && version_unseen(&e, n) => {
+                    tries += 1;
+                    self.aws.sleep(Duration::from_secs(2 << tries)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     fn resolve(version: VersionRef, created: &Option<u64>) -> Result<u64, AwsError> {
         match version {
             VersionRef::Number(n) => Ok(n),
@@ -308,6 +337,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                     image_id: image_id.clone(),
                     description: description.clone(),
                     client_token: client_token.clone(),
+                    block_device_mappings: Vec::new(),
                 };
                 let v = self
                     .call(op::CREATE_LAUNCH_TEMPLATE_VERSION, || {
@@ -333,27 +363,13 @@ impl<'a, A: Aws> Engine<'a, A> {
                 version,
             } => {
                 let n = Self::resolve(*version, created)?;
-                // EC2 is eventually consistent: a version just created can briefly be
-                // `VersionNotFound` ("Eventual consistency in the Amazon EC2 API").
-                let mut tries = 0;
-                loop {
-                    match self
-                        .call(op::MODIFY_LAUNCH_TEMPLATE, || {
-                            self.aws
-                                .modify_launch_template_default_version(template_id, n)
-                        })
-                        .await
-                    {
-                        Err(e)
-                            if e.kind == ErrorKind::NotFound && created.is_some() && tries < 4 =>
-                        {
-                            tries += 1;
-                            self.aws.sleep(Duration::from_secs(2 << tries)).await;
-                        }
-                        Err(e) => return Err(e),
-                        Ok(t) => return Ok(Some(format!("default is v{}", t.default_version))),
-                    }
-                }
+                let t = self
+                    .call_naming_version(op::MODIFY_LAUNCH_TEMPLATE, n, created, || {
+                        self.aws
+                            .modify_launch_template_default_version(template_id, n)
+                    })
+                    .await?;
+                Ok(Some(format!("default is v{}", t.default_version)))
             }
             Action::DeleteVersions {
                 template_id,
@@ -426,7 +442,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                     }),
                     ..UpdateGroupRequest::default()
                 };
-                self.call(op::UPDATE_AUTO_SCALING_GROUP, || {
+                self.call_naming_version(op::UPDATE_AUTO_SCALING_GROUP, n, created, || {
                     self.aws.update_auto_scaling_group(&req)
                 })
                 .await?;
@@ -539,10 +555,12 @@ impl<'a, A: Aws> Engine<'a, A> {
                     group_name: group.clone(),
                     desired,
                     preferences: preferences.clone(),
+                    mixed_instances_policy: None,
                 };
+                let named = req.desired.as_ref().map_or(0, |d| d.version);
                 let id =
                     match self
-                        .call(op::START_INSTANCE_REFRESH, || {
+                        .call_naming_version(op::START_INSTANCE_REFRESH, named, created, || {
                             self.aws.start_instance_refresh(&req)
                         })
                         .await
@@ -587,6 +605,24 @@ impl<'a, A: Aws> Engine<'a, A> {
                 }
             }
         }
+    }
+}
+
+/// Whether `e` says that launch-template version `n` does not exist: EC2's `NotFound` codes
+/// (`InvalidLaunchTemplateId.VersionNotFound`), or Auto Scaling's `ValidationError` whose
+/// message names version `n`.
+fn version_unseen(e: &AwsError, n: u64) -> bool {
+    match e.kind {
+        ErrorKind::NotFound => true,
+        ErrorKind::Invalid if e.code == "ValidationError" => {
+            let message = e.message.to_ascii_lowercase();
+            let number = n.to_string();
+            message.contains("version")
+                && message
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|word| word == number)
+        }
+        _ => false,
     }
 }
 

@@ -38,6 +38,7 @@ pub fn image(id: &str, arch: &str, created: &str) -> Image {
         deprecation_time: None,
         owner_id: Some("591542846629".to_string()),
         owner_alias: Some("amazon".to_string()),
+        root_device_name: Some("/dev/xvda".to_string()),
     }
 }
 
@@ -51,6 +52,7 @@ pub fn version(n: u64, ami: &str, description: Option<&str>) -> LaunchTemplateVe
         instance_type: Some("m5.large".to_string()),
         is_default: false,
         create_time: None,
+        block_device_mappings: Vec::new(),
     }
 }
 

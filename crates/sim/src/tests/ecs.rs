@@ -161,6 +161,7 @@ fn ecs_protected_fleets_refresh_with_refresh_preference() {
             version: v2,
         }),
         preferences,
+        mixed_instances_policy: None,
     }))
     .expect("start");
     sim.advance(Duration::from_secs(90));

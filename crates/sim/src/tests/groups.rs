@@ -318,6 +318,7 @@ fn mixed_groups_rotate_through_overrides() {
         InstanceOverride {
             instance_type: Some("t3.large".to_string()),
             template: None,
+            ..InstanceOverride::default()
         },
         InstanceOverride {
             instance_type: Some("m6g.large".to_string()),
@@ -326,6 +327,7 @@ fn mixed_groups_rotate_through_overrides() {
                 template_name: None,
                 version: Some("$Latest".to_string()),
             }),
+            ..InstanceOverride::default()
         },
     ]))
     .expect("group");

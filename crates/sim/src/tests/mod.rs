@@ -84,6 +84,7 @@ pub(crate) fn version_request(
         image_id: ami.to_string(),
         description: format!("amiroll: {ami}"),
         client_token: token.to_string(),
+        block_device_mappings: Vec::new(),
     }
 }
 

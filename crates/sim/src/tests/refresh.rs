@@ -1,11 +1,13 @@
 use std::time::Duration;
 
 use amiroll_core::port::{
-    Aws, DesiredTemplate, ErrorKind, InstanceRefresh, RefreshPreferences, StartRefreshRequest,
+    Aws, DesiredTemplate, ErrorKind, InstanceOverride, InstanceRefresh, InstancesDistribution,
+    MixedInstancesPolicy, RefreshPreferences, StartRefreshRequest, TemplateSpec,
+    UpdateGroupRequest,
 };
 use futures::executor::block_on;
 
-use super::{account, fleet};
+use super::{account, fleet, pin};
 use crate::{GroupSpec, SimAws, TemplateData};
 
 fn prefs(min: i32, max: i32) -> RefreshPreferences {
@@ -37,6 +39,7 @@ fn request(
             version,
         }),
         preferences,
+        mixed_instances_policy: None,
     }
 }
 
@@ -338,13 +341,10 @@ fn the_last_checkpoint_below_100_ends_the_refresh_there() {
     let mut p = prefs(100, 200);
     p.checkpoint_percentages = vec![25];
     block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p))).expect("start");
-    sim.advance(Duration::from_secs(150));
-    assert!(latest(&sim, "web-asg")
-        .status_reason
-        .unwrap_or_default()
-        .contains("Waiting for checkpoint"));
-    // Default delay: one hour.
-    sim.advance(Duration::from_secs(3599));
+    // "The percentage of the Auto Scaling group that needs to be successfully replaced is
+    // indicated by the last value": the refresh ends when it is reached (one replacement, booted
+    // in 90 s and warmed up in 60 s), with no checkpoint delay.
+    sim.advance(Duration::from_secs(149));
     assert_eq!(latest(&sim, "web-asg").status, "InProgress");
     sim.advance(Duration::from_secs(1));
     let r = latest(&sim, "web-asg");
@@ -446,6 +446,7 @@ fn start_validation() {
         group_name: "web-asg".to_string(),
         desired: None,
         preferences: p.clone(),
+        mixed_instances_policy: None,
     })
     .expect_err("no desired");
     assert_eq!(
@@ -457,13 +458,6 @@ fn start_validation() {
         "{}",
         err.message
     );
-    let err = start(request("web-asg", &lt, ssm, p.clone())).expect_err("ssm");
-    assert_eq!(
-        (err.kind, err.code.as_str()),
-        (ErrorKind::Invalid, "ValidationError")
-    );
-    assert!(err.message.contains("resolve:ssm:"), "{}", err.message);
-
     // AutoRollback from a group on $Default/$Latest: not a numbered version to return to.
     let err = start(request("web-asg", &lt, v2, p.clone())).expect_err("$Default group");
     assert!(err.message.contains("$Default"), "{}", err.message);
@@ -525,6 +519,7 @@ fn manual_rollback_and_irreversible_refreshes() {
         group_name: "web-asg".to_string(),
         desired: None,
         preferences: prefs(100, 200),
+        mixed_instances_policy: None,
     }))
     .expect("start");
     let err = block_on(sim.rollback_instance_refresh("web-asg")).expect_err("irreversible");
@@ -700,4 +695,265 @@ fn scale_outs_during_a_refresh_use_the_desired_configuration() {
     assert_eq!(latest(&sim, "web-asg").status, "Successful");
     assert_eq!(sim.instances_by_ami("web-asg").get("ami-new"), Some(&5));
     assert_eq!(sim.instances_by_ami("web-asg").len(), 1);
+}
+
+/// AutoRollback and RollbackInstanceRefresh need the group's *saved* configuration (the one a
+/// rollback returns to) to be a numbered version whose ImageId is not an SSM parameter
+/// ("RollbackInstanceRefresh", "RefreshPreferences" `AutoRollback`); the desired version may use
+/// one.
+#[test]
+fn rollback_prerequisites_are_on_the_saved_configuration() {
+    let (sim, lt) = fleet();
+    sim.put_parameter("/amiroll/web", "ami-new");
+    let ssm = sim
+        .create_launch_template_version_raw(
+            &lt,
+            Some(1),
+            TemplateData {
+                image_id: Some("resolve:ssm:/amiroll/web".to_string()),
+                ..TemplateData::default()
+            },
+            None,
+        )
+        .expect("ssm version");
+    let v3 = version(&sim, &lt, "ami-new");
+    let start = |r: StartRefreshRequest| block_on(sim.start_instance_refresh(&r));
+    let mut auto = prefs(100, 200);
+    auto.auto_rollback = true;
+
+    // Saved: version 1 (an AMI id); desired: the SSM version. Allowed both ways.
+    pin(&sim, "web-asg", &lt, 1);
+    start(request("web-asg", &lt, ssm, auto.clone())).expect("AutoRollback onto an SSM version");
+    block_on(sim.rollback_instance_refresh("web-asg")).expect("rollback to version 1");
+    run_to_end(&sim, "web-asg", 3600, |_| {});
+    assert_eq!(latest(&sim, "web-asg").status, "RollbackSuccessful");
+
+    // Saved: the SSM version. AutoRollback is refused, and so is a manual rollback.
+    pin(&sim, "web-asg", &lt, ssm);
+    let err = start(request("web-asg", &lt, v3, auto)).expect_err("saved SSM");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "ValidationError")
+    );
+    assert!(err.message.contains("resolve:ssm:"), "{}", err.message);
+    start(request("web-asg", &lt, v3, prefs(100, 200))).expect("start without AutoRollback");
+    let err = block_on(sim.rollback_instance_refresh("web-asg")).expect_err("saved SSM");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "IrreversibleInstanceRefresh")
+    );
+    run_to_end(&sim, "web-asg", 3600, |_| {});
+    assert_eq!(latest(&sim, "web-asg").status, "Successful");
+
+    // Saved: $Latest. A manual rollback is irreversible too.
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 200))))
+        .expect("start from $Default");
+    let err = block_on(sim.rollback_instance_refresh("web-asg")).expect_err("saved $Default");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "IrreversibleInstanceRefresh")
+    );
+    assert!(err.message.contains("$Default"), "{}", err.message);
+}
+
+fn mixed_group(sim: &SimAws, lt: &str) -> MixedInstancesPolicy {
+    let overrides = vec![
+        InstanceOverride {
+            instance_type: Some("t3.large".to_string()),
+            weighted_capacity: Some("2".to_string()),
+            ..InstanceOverride::default()
+        },
+        InstanceOverride {
+            instance_type: Some("m5.large".to_string()),
+            ..InstanceOverride::default()
+        },
+    ];
+    let distribution = InstancesDistribution {
+        on_demand_base_capacity: Some(1),
+        on_demand_percentage_above_base_capacity: Some(25),
+        spot_allocation_strategy: Some("price-capacity-optimized".to_string()),
+        ..InstancesDistribution::default()
+    };
+    sim.create_group(
+        GroupSpec::new("mixed", lt, 0, 6, 4)
+            .with_version("1")
+            .with_overrides(overrides)
+            .with_distribution(distribution),
+    )
+    .expect("group");
+    sim.group("mixed").mixed_instances_policy.expect("mixed")
+}
+
+/// A refresh with `DesiredConfiguration.MixedInstancesPolicy` leaves the group on that policy
+/// (its overrides and distribution kept, the new version pinned); one with only a
+/// `LaunchTemplate` leaves the group on that launch template, its mixed instances policy gone
+/// ("How an instance refresh works": the group settings are updated to the desired
+/// configuration).
+#[test]
+fn a_refresh_gives_the_group_exactly_its_desired_configuration() {
+    let (sim, lt) = account();
+    let before = mixed_group(&sim, &lt);
+    let v2 = version(&sim, &lt, "ami-new");
+    let mut req = request("mixed", &lt, v2, prefs(100, 200));
+    req.mixed_instances_policy = Some(MixedInstancesPolicy {
+        template: TemplateSpec::default(),
+        ..before.clone()
+    });
+    block_on(sim.start_instance_refresh(&req)).expect("start");
+    run_to_end(&sim, "mixed", 3600, |_| {});
+    assert_eq!(latest(&sim, "mixed").status, "Successful");
+    let after = sim
+        .group("mixed")
+        .mixed_instances_policy
+        .expect("still mixed");
+    assert_eq!(after.overrides, before.overrides);
+    assert_eq!(after.distribution, before.distribution);
+    assert_eq!(after.template.version.as_deref(), Some("2"));
+
+    let v3 = version(&sim, &lt, "ami-old");
+    block_on(sim.start_instance_refresh(&request("mixed", &lt, v3, prefs(100, 200))))
+        .expect("start with a LaunchTemplate only");
+    run_to_end(&sim, "mixed", 3600, |_| {});
+    let g = sim.group("mixed");
+    assert_eq!(g.mixed_instances_policy, None);
+    assert_eq!(
+        g.launch_template.and_then(|t| t.version),
+        Some("3".to_string())
+    );
+}
+
+/// "Update restriction": while a refresh with a desired configuration is active, an update of
+/// the group's launch template or mixed instances policy fails with a `ValidationError`; other
+/// members (sizes) can still be updated, and so can the template once the refresh is over.
+#[test]
+fn no_configuration_update_during_a_refresh_with_a_desired_configuration() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 200))))
+        .expect("start");
+    let repin = UpdateGroupRequest {
+        group_name: "web-asg".to_string(),
+        launch_template: Some(TemplateSpec {
+            template_id: Some(lt.clone()),
+            template_name: None,
+            version: Some("1".to_string()),
+        }),
+        ..UpdateGroupRequest::default()
+    };
+    let err = block_on(sim.update_auto_scaling_group(&repin)).expect_err("during the refresh");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "ValidationError")
+    );
+    assert!(
+        err.message
+            .starts_with("An active instance refresh with a desired configuration exists."),
+        "{}",
+        err.message
+    );
+    block_on(sim.update_auto_scaling_group(&UpdateGroupRequest {
+        group_name: "web-asg".to_string(),
+        max_size: Some(8),
+        ..UpdateGroupRequest::default()
+    }))
+    .expect("sizes may change");
+    run_to_end(&sim, "web-asg", 3600, |_| {});
+    block_on(sim.update_auto_scaling_group(&repin)).expect("after the refresh");
+
+    // Without a desired configuration nothing is derived from it: the update goes through.
+    block_on(sim.start_instance_refresh(&StartRefreshRequest {
+        group_name: "web-asg".to_string(),
+        desired: None,
+        preferences: prefs(100, 200),
+        mixed_instances_policy: None,
+    }))
+    .expect("start");
+    block_on(sim.update_auto_scaling_group(&repin)).expect("no desired configuration");
+}
+
+/// `UpdateAutoScalingGroup` with a `MixedInstancesPolicy` replaces the whole policy: what the
+/// request leaves out (here the distribution and an override) is gone.
+#[test]
+fn a_mixed_instances_policy_update_replaces_the_policy() {
+    let (sim, lt) = account();
+    let before = mixed_group(&sim, &lt);
+    let policy = MixedInstancesPolicy {
+        overrides: before.overrides[..1].to_vec(),
+        distribution: None,
+        // DescribeAutoScalingGroups reports both the template's id and name; a request names
+        // exactly one.
+        template: TemplateSpec {
+            template_id: before.template.template_id.clone(),
+            template_name: None,
+            version: Some("1".to_string()),
+        },
+    };
+    block_on(sim.update_auto_scaling_group(&UpdateGroupRequest {
+        group_name: "mixed".to_string(),
+        mixed_instances_policy: Some(policy),
+        ..UpdateGroupRequest::default()
+    }))
+    .expect("update");
+    let after = sim.group("mixed").mixed_instances_policy.expect("mixed");
+    assert_eq!(after.overrides, before.overrides[..1].to_vec());
+    assert_eq!(after.distribution, None);
+}
+
+/// The warm-up of a refresh without `InstanceWarmup`: the group's `DefaultInstanceWarmup`, else
+/// its health-check grace period ("Understand the default values for an instance refresh").
+#[test]
+fn warmup_defaults_to_the_health_check_grace_period() {
+    let (sim, lt) = account();
+    sim.create_group(GroupSpec::new("web-asg", &lt, 1, 2, 1).with_health_check_grace_period(300))
+        .expect("group");
+    let v2 = version(&sim, &lt, "ami-new");
+    let mut p = prefs(100, 200);
+    p.instance_warmup = None;
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p))).expect("start");
+    // Boot 90 s, then 300 s of warm-up before the old instance goes.
+    let took = run_to_end(&sim, "web-asg", 3600, |_| {});
+    assert!((390..=400).contains(&took), "took {took} s");
+}
+
+/// Eventual consistency: a version just created can be unknown to Auto Scaling for a few calls
+/// (`SimAws::delay_version_visibility`), then it is there.
+#[test]
+fn a_new_version_can_be_invisible_to_auto_scaling_for_a_few_calls() {
+    let (sim, lt) = fleet();
+    sim.delay_version_visibility(2);
+    let v2 = block_on(
+        sim.create_launch_template_version(&super::version_request(&lt, 1, "ami-new", "tok-v2")),
+    )
+    .expect("create")
+    .version;
+    let pin = UpdateGroupRequest {
+        group_name: "web-asg".to_string(),
+        launch_template: Some(TemplateSpec {
+            template_id: Some(lt.clone()),
+            template_name: None,
+            version: Some(v2.to_string()),
+        }),
+        ..UpdateGroupRequest::default()
+    };
+    let err = block_on(sim.update_auto_scaling_group(&pin)).expect_err("not visible yet");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "ValidationError")
+    );
+    assert!(
+        err.message.contains(&format!("version {v2} ")),
+        "{}",
+        err.message
+    );
+    let err = block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 200))))
+        .expect_err("still not visible");
+    assert_eq!(err.code, "ValidationError");
+    assert!(sim.instance_refreshes("web-asg").is_empty());
+    block_on(sim.update_auto_scaling_group(&pin)).expect("visible now");
+    // Versions that existed before are not affected.
+    sim.delay_version_visibility(0);
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, 1, prefs(100, 200))))
+        .expect("version 1");
 }

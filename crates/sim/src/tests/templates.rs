@@ -1,4 +1,4 @@
-use amiroll_core::port::{op, Aws, ErrorKind};
+use amiroll_core::port::{op, Aws, BlockDeviceMapping, EbsBlockDevice, ErrorKind};
 use futures::executor::block_on;
 
 use super::{account, fleet, version_request};
@@ -338,4 +338,61 @@ fn fleet_template_ids_are_deterministic() {
         .collect();
     assert_eq!(ids[0], "i-00000000000000001");
     assert_eq!(ids.len(), 4);
+}
+
+fn data_volume(snapshot: Option<&str>) -> BlockDeviceMapping {
+    BlockDeviceMapping {
+        device_name: "/dev/xvdb".to_string(),
+        ebs: Some(EbsBlockDevice {
+            snapshot_id: snapshot.map(str::to_string),
+            volume_size: Some(100),
+            volume_type: Some("gp3".to_string()),
+            delete_on_termination: Some(true),
+            ..EbsBlockDevice::default()
+        }),
+        ..BlockDeviceMapping::default()
+    }
+}
+
+/// "Snapshots applied to the block device mapping are ignored when creating a new version
+/// unless they are explicitly included" (CreateLaunchTemplateVersion, `SourceVersion`): the
+/// inherited mapping stays, without its snapshot; mappings sent again keep theirs.
+#[test]
+fn create_version_drops_inherited_snapshots_unless_sent_again() {
+    let (sim, _) = account();
+    let lt = sim
+        .create_launch_template(
+            "data",
+            TemplateData::new("ami-old", "t3.small")
+                .with_block_device(data_volume(Some("snap-0123456789abcdef0"))),
+        )
+        .expect("template");
+    let v1 = block_on(sim.describe_launch_template_versions(&lt)).expect("describe");
+    assert_eq!(
+        v1[0].block_device_mappings,
+        vec![data_volume(Some("snap-0123456789abcdef0"))]
+    );
+
+    let v2 =
+        block_on(sim.create_launch_template_version(&version_request(&lt, 1, "ami-new", "tok-a")))
+            .expect("create");
+    assert_eq!(v2.block_device_mappings, vec![data_volume(None)]);
+
+    let mut request = version_request(&lt, 1, "ami-new", "tok-b");
+    request.block_device_mappings = vec![data_volume(Some("snap-0123456789abcdef0"))];
+    let v3 = block_on(sim.create_launch_template_version(&request)).expect("create");
+    assert_eq!(
+        v3.block_device_mappings,
+        vec![data_volume(Some("snap-0123456789abcdef0"))]
+    );
+    // Someone else's version from the console-like setup call follows the same rule.
+    let v4 = sim
+        .create_launch_template_version_raw(&lt, Some(1), TemplateData::default(), None)
+        .expect("raw");
+    assert_eq!(
+        sim.template_version_data(&lt, v4)
+            .expect("v4")
+            .block_device_mappings,
+        vec![data_volume(None)]
+    );
 }

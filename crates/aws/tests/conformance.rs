@@ -1,0 +1,536 @@
+//! Conformance: the same scripted call sequences against the simulator (`amiroll-sim`, through
+//! the port) and against the local AWS emulator (`tests/moto/server.py`, through this adapter),
+//! with the observable results compared field by field. Each side gets the same starting point
+//! (a launch template on an AMI, a group, a parameter, a topic), named alike; what each side
+//! makes up (template ids, instance ids, times) is replaced by a symbol, or by an offset from the
+//! side's own clock, before comparing. A difference is fixed or listed in `docs/fidelity.md`.
+//!
+//! Run: `python3 tests/moto/server.py 5790 &` then
+//! `AMIROLL_MOTO_URL=http://127.0.0.1:5790 cargo test -p amiroll-aws --test conformance -- --ignored`
+//! (`scripts/test.sh` does both).
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use amiroll_aws::AwsAdapter;
+use amiroll_core::port::{
+    Aws, AwsError, CreateVersionRequest, LaunchTemplateVersion, Notification, ScheduledAction,
+    UpdateGroupRequest, VersionAlias,
+};
+use amiroll_sim::{GroupSpec, ImageSpec, SimAws, TemplateData};
+
+/// What both sides start from, by name.
+struct Start {
+    template: String,
+    group: String,
+    parameter: String,
+    topic: String,
+    old_ami: String,
+    new_ami: String,
+}
+
+/// One side: the port, and the concrete values to replace by symbols.
+struct Side<A: Aws> {
+    aws: A,
+    template_id: String,
+    topic_arn: String,
+}
+
+/// A transcript of observations, one line each.
+#[derive(Default)]
+struct Transcript {
+    lines: Vec<String>,
+}
+
+impl Transcript {
+    fn note<T: Debug>(&mut self, label: &str, result: &Result<T, AwsError>) {
+        let line = match result {
+            Ok(v) => format!("{label}: {v:?}"),
+            Err(e) => format!("{label}: error {:?} {}", e.kind, e.code),
+        };
+        self.lines.push(line);
+    }
+}
+
+fn start() -> Start {
+    let tag = amiroll_testkit::unique("conf");
+    Start {
+        template: format!("{tag}-lt"),
+        group: format!("{tag}-asg"),
+        parameter: format!("/{tag}/ami"),
+        topic: format!("{tag}-topic"),
+        old_ami: String::new(),
+        new_ami: String::new(),
+    }
+}
+
+/// The emulator side: the starting point made with the SDK, then the adapter.
+async fn emulator(start: &mut Start) -> Side<AwsAdapter> {
+    let url = std::env::var("AMIROLL_MOTO_URL").unwrap_or_else(|_| {
+        panic!(
+            "AMIROLL_MOTO_URL is not set. These tests need the local AWS emulator: run \
+             `python3 tests/moto/server.py 5790 &` and set AMIROLL_MOTO_URL=http://127.0.0.1:5790 \
+             (scripts/test.sh does both)"
+        )
+    });
+    let conf = amiroll_testkit::sdk_config(&url, "testing", "testing").await;
+    let ssm = aws_sdk_ssm::Client::new(&conf);
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let asg = aws_sdk_autoscaling::Client::new(&conf);
+    let sns = aws_sdk_sns::Client::new(&conf);
+    let (old, new) = amiroll_testkit::amis(&ssm, &ec2).await;
+    start.old_ami = old;
+    start.new_ami = new;
+    let template_id =
+        amiroll_testkit::launch_template(&ec2, &start.template, &start.old_ami, None, None).await;
+    amiroll_testkit::group(&asg, &start.group, &template_id, &[]).await;
+    amiroll_testkit::put_parameter(&ssm, &start.parameter, &start.old_ami).await;
+    let topic_arn = amiroll_testkit::topic(&sns, &start.topic).await;
+    Side {
+        aws: AwsAdapter::from_conf(&conf).await,
+        template_id,
+        topic_arn,
+    }
+}
+
+/// The simulator side, made the same way (after the emulator, which picks the AMIs).
+fn simulator(start: &Start) -> Side<SimAws> {
+    let sim = SimAws::new();
+    for ami in [&start.old_ami, &start.new_ami] {
+        sim.register_image(ImageSpec::new(
+            ami.as_str(),
+            format!("image {ami}"),
+            "x86_64",
+            sim.now(),
+        ));
+    }
+    let template_id = sim
+        .create_launch_template(
+            &start.template,
+            TemplateData::new(start.old_ami.as_str(), "m5.large"),
+        )
+        .expect("template");
+    sim.create_group(
+        GroupSpec::new(&start.group, &template_id, 1, 2, 1)
+            .with_version("$Default")
+            .with_availability_zones(&["us-east-1a"]),
+    )
+    .expect("group");
+    sim.put_parameter(&start.parameter, &start.old_ami);
+    let topic_arn = sim.create_topic(&start.topic);
+    Side {
+        aws: sim,
+        template_id,
+        topic_arn,
+    }
+}
+
+/// Replace what each side makes up by symbols.
+fn symbolic<A: Aws>(side: &Side<A>, start: &Start, lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| {
+            l.replace(&side.template_id, "<template-id>")
+                .replace(&side.topic_arn, "<topic-arn>")
+                .replace(&start.template, "<template-name>")
+                .replace(&start.group, "<group>")
+                .replace(&start.parameter, "<parameter>")
+                .replace(&start.old_ami, "<old-ami>")
+                .replace(&start.new_ami, "<new-ami>")
+        })
+        .collect()
+}
+
+/// A version without the times the sides make up.
+fn timeless(mut v: LaunchTemplateVersion) -> LaunchTemplateVersion {
+    v.create_time = v
+        .create_time
+        .map(|_| chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+    v
+}
+
+fn assert_same(sim: Vec<String>, emu: Vec<String>) {
+    let differences: Vec<String> = sim
+        .iter()
+        .zip(&emu)
+        .filter(|(s, e)| s != e)
+        .map(|(s, e)| format!("simulator: {s}\nemulator:  {e}"))
+        .collect();
+    assert!(
+        differences.is_empty() && sim.len() == emu.len(),
+        "the simulator and the emulator differ ({} and {} observations):\n{}",
+        sim.len(),
+        emu.len(),
+        differences.join("\n\n")
+    );
+}
+
+/// Run `script` on both sides and compare.
+macro_rules! conform {
+    ($script:ident) => {{
+        let mut start = start();
+        let emu = emulator(&mut start).await;
+        let sim = simulator(&start);
+        let on_emu = $script(&emu, &start).await;
+        let on_sim = $script(&sim, &start).await;
+        assert_same(
+            symbolic(&sim, &start, &on_sim.lines),
+            symbolic(&emu, &start, &on_emu.lines),
+        );
+    }};
+}
+
+// ----- the scripts -----
+
+/// Create (with a replayed and a mismatched client token), describe, move the default, delete
+/// (with partial failure), and the errors for unknown templates and versions.
+async fn templates<A: Aws>(side: &Side<A>, start: &Start) -> Transcript {
+    let mut t = Transcript::default();
+    let aws = &side.aws;
+    let lt = side.template_id.as_str();
+    t.note(
+        "header by name",
+        &aws.describe_launch_template(&start.template).await,
+    );
+    t.note("header by id", &aws.describe_launch_template(lt).await);
+    t.note(
+        "unknown name",
+        &aws.describe_launch_template(&format!("{}-missing", start.template))
+            .await,
+    );
+    let token = amiroll_testkit::unique("token");
+    let request = CreateVersionRequest {
+        template_id: lt.to_owned(),
+        source_version: 1,
+        image_id: start.new_ami.clone(),
+        description: "amiroll: v2".to_owned(),
+        client_token: token.clone(),
+        block_device_mappings: Vec::new(),
+    };
+    let created = aws.create_launch_template_version(&request).await;
+    t.note("create v2", &created.clone().map(timeless));
+    t.note(
+        "replay v2",
+        &aws.create_launch_template_version(&request)
+            .await
+            .map(timeless),
+    );
+    t.note(
+        "token mismatch",
+        &aws.create_launch_template_version(&CreateVersionRequest {
+            description: "amiroll: other".to_owned(),
+            ..request.clone()
+        })
+        .await,
+    );
+    t.note(
+        "unknown source",
+        &aws.create_launch_template_version(&CreateVersionRequest {
+            source_version: 99,
+            client_token: amiroll_testkit::unique("token"),
+            ..request.clone()
+        })
+        .await,
+    );
+    t.note(
+        "create v3",
+        &aws.create_launch_template_version(&CreateVersionRequest {
+            description: String::new(),
+            client_token: amiroll_testkit::unique("token"),
+            ..request.clone()
+        })
+        .await
+        .map(timeless),
+    );
+    t.note(
+        "versions",
+        &aws.describe_launch_template_versions(lt)
+            .await
+            .map(|vs| vs.into_iter().map(timeless).collect::<Vec<_>>()),
+    );
+    t.note(
+        "default to 2",
+        &aws.modify_launch_template_default_version(lt, 2).await,
+    );
+    t.note(
+        "default to 99",
+        &aws.modify_launch_template_default_version(lt, 99).await,
+    );
+    // The failures' messages are free text; their codes are the contract.
+    t.note(
+        "delete 1, 2, 99",
+        &aws.delete_launch_template_versions(lt, &[1, 2, 99])
+            .await
+            .map(|out| {
+                let failed: Vec<_> = out
+                    .failed
+                    .into_iter()
+                    .map(|f| (f.version, f.code))
+                    .collect();
+                (out.deleted, failed)
+            }),
+    );
+    t.note(
+        "versions after delete",
+        &aws.describe_launch_template_versions(lt)
+            .await
+            .map(|vs| vs.into_iter().map(timeless).collect::<Vec<_>>()),
+    );
+    for which in [VersionAlias::Default, VersionAlias::Latest] {
+        let ours = aws
+            .describe_current_template_versions(which)
+            .await
+            .map(|vs| {
+                vs.into_iter()
+                    .filter(|v| v.template_id == lt)
+                    .map(timeless)
+                    .collect::<Vec<_>>()
+            });
+        t.note(&format!("current {}", which.as_str()), &ours);
+    }
+    t.note("header after", &aws.describe_launch_template(lt).await);
+    t
+}
+
+/// Describe a group (also by tag), resize it (and fail to), and put, update, describe and delete
+/// scheduled actions.
+async fn groups_and_scheduled_actions<A: Aws>(side: &Side<A>, start: &Start) -> Transcript {
+    let mut t = Transcript::default();
+    let aws = &side.aws;
+    let group = start.group.as_str();
+    let describe = |label: &'static str| async move {
+        aws.describe_auto_scaling_groups(&[group.to_owned()])
+            .await
+            .map(|gs| {
+                gs.into_iter()
+                    .map(|g| {
+                        // Lifecycle states only of the fleet that was there from the start:
+                        // the emulator's new instances are InService at once, the simulator's
+                        // boot first (docs/fidelity.md, instances).
+                        let instances: Vec<_> = g
+                            .instances
+                            .iter()
+                            .map(|i| {
+                                (
+                                    (label == "created").then(|| i.lifecycle_state.clone()),
+                                    (label == "created").then(|| i.health_status.clone()),
+                                    i.protected_from_scale_in,
+                                    i.launch_template.clone(),
+                                )
+                            })
+                            .collect();
+                        (
+                            label,
+                            g.name,
+                            (g.min_size, g.max_size, g.desired_capacity),
+                            g.launch_template,
+                            g.mixed_instances_policy,
+                            g.termination_policies,
+                            g.suspended_processes,
+                            g.tags,
+                            instances,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+    };
+    t.note("group", &describe("created").await);
+    t.note(
+        "unknown group",
+        &aws.describe_auto_scaling_groups(&[format!("{group}-missing")])
+            .await
+            .map(|gs| gs.len()),
+    );
+    t.note(
+        "resize",
+        &aws.update_auto_scaling_group(&UpdateGroupRequest {
+            group_name: group.to_owned(),
+            min_size: Some(0),
+            max_size: Some(3),
+            desired_capacity: Some(2),
+            ..UpdateGroupRequest::default()
+        })
+        .await,
+    );
+    t.note("group", &describe("resized").await);
+    t.note(
+        "desired above max",
+        &aws.update_auto_scaling_group(&UpdateGroupRequest {
+            group_name: group.to_owned(),
+            desired_capacity: Some(5),
+            ..UpdateGroupRequest::default()
+        })
+        .await,
+    );
+    // A whole second, as the services keep it.
+    let at = chrono::DateTime::<chrono::Utc>::from_timestamp(
+        (aws.now() + chrono::Duration::days(1)).timestamp(),
+        0,
+    )
+    .expect("a time in range");
+    let action = ScheduledAction {
+        group_name: group.to_owned(),
+        name: format!("{group}-surge"),
+        start_time: at,
+        min_size: None,
+        max_size: Some(3),
+        desired_capacity: Some(3),
+        recurrence: None,
+    };
+    let actions = |label: &'static str| async move {
+        aws.describe_scheduled_actions(group).await.map(|all| {
+            all.into_iter()
+                .map(|a| {
+                    (
+                        label,
+                        a.name,
+                        (a.start_time - at).num_seconds(),
+                        (a.min_size, a.max_size, a.desired_capacity),
+                        a.recurrence,
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    t.note("put", &aws.put_scheduled_update_group_action(&action).await);
+    t.note("actions", &actions("put").await);
+    t.note(
+        "update the desired capacity only",
+        &aws.put_scheduled_update_group_action(&ScheduledAction {
+            max_size: None,
+            desired_capacity: Some(2),
+            ..action.clone()
+        })
+        .await,
+    );
+    t.note("actions", &actions("updated").await);
+    t.note(
+        "delete",
+        &aws.delete_scheduled_action(group, &action.name).await,
+    );
+    t.note("actions", &actions("deleted").await);
+    t
+}
+
+/// Group tags: create, overwrite, delete (a missing key too), and the tag-key filter.
+async fn tags<A: Aws>(side: &Side<A>, start: &Start) -> Transcript {
+    let mut t = Transcript::default();
+    let aws = &side.aws;
+    let group = start.group.as_str();
+    let key = format!("{group}:marker");
+    let tags: BTreeMap<String, String> = [
+        (key.clone(), "1".to_owned()),
+        ("amiroll:rollout".to_owned(), "r1".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    t.note("tag", &aws.create_or_update_tags(group, &tags).await);
+    let overwrite: BTreeMap<String, String> = [("amiroll:rollout".to_owned(), "r2".to_owned())]
+        .into_iter()
+        .collect();
+    t.note(
+        "overwrite",
+        &aws.create_or_update_tags(group, &overwrite).await,
+    );
+    let read = |label: &'static str| async move {
+        aws.describe_auto_scaling_groups(&[group.to_owned()])
+            .await
+            .map(|gs| (label, gs.into_iter().map(|g| g.tags).collect::<Vec<_>>()))
+    };
+    t.note("tags", &read("tagged").await);
+    t.note(
+        "by tag-key",
+        &aws.describe_auto_scaling_groups_by_tag(&key)
+            .await
+            .map(|gs| gs.into_iter().map(|g| g.name).collect::<Vec<_>>()),
+    );
+    t.note(
+        "untag",
+        &aws.delete_tags(group, &[key.clone(), format!("{key}-missing")])
+            .await,
+    );
+    t.note("tags", &read("untagged").await);
+    t.note(
+        "by tag-key after",
+        &aws.describe_auto_scaling_groups_by_tag(&key)
+            .await
+            .map(|gs| gs.len()),
+    );
+    t
+}
+
+/// SSM: a parameter by name and by `name:version`, a missing one and a missing version.
+async fn ssm<A: Aws>(side: &Side<A>, start: &Start) -> Transcript {
+    let mut t = Transcript::default();
+    let p = &start.parameter;
+    let names = vec![
+        p.clone(),
+        format!("{p}:1"),
+        format!("{p}-missing"),
+        format!("{p}:7"),
+    ];
+    let out = side.aws.get_parameters(&names).await.map(|mut o| {
+        for p in &mut o.parameters {
+            p.last_modified = None;
+        }
+        o
+    });
+    t.note("get", &out);
+    t.note("no names", &side.aws.get_parameters(&[]).await);
+    t
+}
+
+/// SNS: the topic exists, a missing one does not, a publish returns a message id.
+async fn sns<A: Aws>(side: &Side<A>, start: &Start) -> Transcript {
+    let mut t = Transcript::default();
+    let aws = &side.aws;
+    t.note("topic", &aws.get_topic_attributes(&side.topic_arn).await);
+    t.note(
+        "missing topic",
+        &aws.get_topic_attributes(&format!("{}-missing", side.topic_arn))
+            .await,
+    );
+    let published = aws
+        .publish(&Notification {
+            topic_arn: side.topic_arn.clone(),
+            subject: format!("amiroll: {} rolling", start.group),
+            message: "the message".to_owned(),
+            attributes: [("event".to_owned(), "rollout-started".to_owned())]
+                .into_iter()
+                .collect(),
+        })
+        .await
+        .map(|id| !id.is_empty());
+    t.note("publish returns an id", &published);
+    t
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn conformance_templates() {
+    conform!(templates);
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn conformance_groups_and_scheduled_actions() {
+    conform!(groups_and_scheduled_actions);
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn conformance_tags() {
+    conform!(tags);
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn conformance_ssm() {
+    conform!(ssm);
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn conformance_sns() {
+    conform!(sns);
+}
