@@ -125,6 +125,12 @@ pub enum Action {
         image_id: String,
         description: String,
         client_token: String,
+        /// Block-device mappings sent again because the source version restores a volume from
+        /// a snapshot: `CreateLaunchTemplateVersion` drops inherited snapshots unless they are
+        /// explicitly included (`SourceVersion`,
+        /// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateLaunchTemplateVersion.html).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        block_device_mappings: Vec<crate::port::BlockDeviceMapping>,
     },
     SetDefaultVersion {
         template_id: String,

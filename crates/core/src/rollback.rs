@@ -345,6 +345,10 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                             255,
                         ),
                         client_token: planner::client_token(&template_id, prev, &prev_ami),
+                        block_device_mappings: tmpl
+                            .version(prev)
+                            .map(planner::snapshot_mappings)
+                            .unwrap_or_default(),
                     },
                     format!("a copy of v{prev} ({prev_ami}) newer than v{effective}, so the settle removes the v{effective} instances"),
                 );

@@ -914,7 +914,7 @@ fn a_plainly_current_target_gets_no_detailed_reads_unless_every_detail_is_asked(
 }
 
 #[test]
-fn a_drifting_surge_target_reads_its_versions_instances_actions_providers_and_topic() {
+fn a_drifting_surge_target_reads_its_versions_instances_actions_refreshes_providers_and_topic() {
     let f = Fleet::healthy();
     let reads = planner::detail_reads(&f.config(), &f.obs, false);
     assert_eq!(reads.targets, vec!["web".to_string()]);
@@ -927,7 +927,11 @@ fn a_drifting_surge_target_reads_its_versions_instances_actions_providers_and_to
         reads.scheduled_actions,
         vec![("web".to_string(), "web-asg".to_string())]
     );
-    assert!(reads.refreshes.is_empty(), "{reads:?}");
+    // A surge changes the group, which Auto Scaling rejects during a refresh: it reads them.
+    assert_eq!(
+        reads.refreshes,
+        vec![("web".to_string(), "web-asg".to_string())]
+    );
     assert_eq!(reads.capacity_providers_for, vec!["web".to_string()]);
     assert_eq!(reads.topics, vec![TOPIC.to_string()]);
 }

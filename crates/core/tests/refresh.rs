@@ -514,3 +514,44 @@ fn rollback_after_success_returns_to_the_previous_version() {
     assert!(plan.targets[0].errors[0].contains("no earlier version"));
     assert!(plan.targets[0].actions.is_empty());
 }
+
+#[test]
+fn a_surge_target_waits_for_a_refresh_someone_runs_on_its_group() {
+    // `UpdateAutoScalingGroup` is rejected while a refresh with a desired configuration runs: a
+    // surge (or a re-pin) must not start, even when the refresh rolls to the same AMI (the
+    // target moved from instance-refresh to scheduled-surge while amiroll's refresh ran).
+    let mut f = Fleet::healthy();
+    f.config_toml.push_str("pinned = \"update\"\n");
+    let g = f.group_mut("web-asg");
+    g.tags
+        .insert(tags::REFRESH.to_string(), "r-someone".to_string());
+    g.tags
+        .insert(tags::REFRESH_AMI.to_string(), AMI_NEW.to_string());
+    f.obs.refreshes.insert(
+        "web-asg".to_string(),
+        vec![refresh("r-someone", "InProgress", Some("1"))],
+    );
+    let p = f.plan();
+    assert!(
+        !p.actions.iter().any(|a| a.action.moves_fleet()),
+        "{:?}",
+        p.actions
+    );
+    assert!(
+        p.summary
+            .contains("instance refresh is in progress on web-asg"),
+        "{}",
+        p.summary
+    );
+    // Once it ends, the surge goes ahead.
+    f.obs.refreshes.insert(
+        "web-asg".to_string(),
+        vec![refresh("r-someone", "Successful", Some("1"))],
+    );
+    let p = f.plan();
+    assert!(
+        p.actions.iter().any(|a| a.action.moves_fleet()),
+        "{:?}",
+        p.actions
+    );
+}

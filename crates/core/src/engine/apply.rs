@@ -330,6 +330,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                 image_id,
                 description,
                 client_token,
+                block_device_mappings,
             } => {
                 let req = CreateVersionRequest {
                     template_id: template_id.clone(),
@@ -337,7 +338,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                     image_id: image_id.clone(),
                     description: description.clone(),
                     client_token: client_token.clone(),
-                    block_device_mappings: Vec::new(),
+                    block_device_mappings: block_device_mappings.clone(),
                 };
                 let v = self
                     .call(op::CREATE_LAUNCH_TEMPLATE_VERSION, || {

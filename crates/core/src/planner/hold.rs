@@ -249,6 +249,24 @@ pub(super) fn holds(
                 .join(", ")
         ));
     }
+    // A group in an instance refresh cannot be changed: `UpdateAutoScalingGroup` is rejected
+    // while a refresh with a desired configuration is active ("Update an Auto Scaling group",
+    // https://docs.aws.amazon.com/autoscaling/ec2/userguide/update-auto-scaling-group.html), and
+    // a surge or a re-pin would fight the refresh. Only the instance-refresh strategy follows
+    // one; every other strategy waits for it to end.
+    if reason.is_none() && cx.t.settings.strategy != Strategy::InstanceRefresh {
+        let refreshing: Vec<&str> = views
+            .iter()
+            .filter(|v| refresh_active(obs, &v.group.name))
+            .map(|v| v.group.name.as_str())
+            .collect();
+        if !refreshing.is_empty() {
+            reason = Some(format!(
+                "an instance refresh is in progress on {}; amiroll changes no group while one runs and waits until it ends",
+                refreshing.join(", ")
+            ));
+        }
+    }
     // The AMI failed on a group of another target that shares this template: the template's
     // default must not move to it, so this target holds too.
     if reason.is_none() && !acknowledged {

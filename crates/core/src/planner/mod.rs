@@ -61,6 +61,7 @@ use refresh::{plan_refresh_group, RefreshInput};
 pub(crate) use report::tag_version;
 use report::{group_report, last_outcome, surge_progress};
 use revert::{revert_moves, Revert};
+pub(crate) use template::snapshot_mappings;
 use template::Source;
 use validate::provider_of;
 pub(crate) use view::*;
@@ -258,7 +259,7 @@ fn plan_steps(
     let hold = holds.hold();
 
     // 5. The template moves, decided: one version per AMI, from the source version.
-    let moves = template::decide(b, &cx, param, image.name.as_deref(), hold)?;
+    let moves = template::decide(b, &cx, param, image, hold)?;
 
     // 6. The fleet, group by group; then, if a round failed, the template goes back.
     let fleet = plan_groups(b, &cx, &holds, moves.target_version)?;

@@ -142,8 +142,9 @@ pub struct DetailReads {
     pub instances: Vec<String>,
     /// (target, group): the scheduled actions of scheduled-surge targets' groups.
     pub scheduled_actions: Vec<(String, String)>,
-    /// (target, group): the instance refreshes of instance-refresh targets' groups, and of any
-    /// group that carries an amiroll refresh tag (a strategy change must not lose a refresh).
+    /// (target, group): the instance refreshes of the groups a target may change (every
+    /// strategy but `none`, or `pinned = "update"`), and of any group that carries an amiroll
+    /// refresh tag (a strategy change must not lose a refresh).
     pub refreshes: Vec<(String, String)>,
     /// The targets that roll groups, for which the ECS capacity providers are read (to know which
     /// groups ECS manages); empty: they are not read.
@@ -197,7 +198,10 @@ pub fn detail_reads(config: &Config, obs: &Observation, every_detail: bool) -> D
             if t.settings.strategy == Strategy::ScheduledSurge {
                 r.scheduled_actions.push((t.name.clone(), g.clone()));
             }
-            if t.settings.strategy == Strategy::InstanceRefresh
+            // A surge or a re-pin changes the group, which Auto Scaling rejects during a
+            // refresh: those targets read the refreshes too (`hold::holds` waits for one).
+            if t.settings.strategy != Strategy::None
+                || t.settings.pinned == crate::config::Pinned::Update
                 || group.tags.contains_key(tags::REFRESH_AMI)
             {
                 r.refreshes.push((t.name.clone(), g.clone()));

@@ -69,6 +69,7 @@ pub(crate) fn revert_moves(cx: &Ctx, fleet: &FleetOutcome) -> Revert {
                         255,
                     ),
                     client_token: client_token(template_id, rv, &image),
+                    block_device_mappings: tmpl.version(rv).map(snapshot_mappings).unwrap_or_default(),
                 },
                 reason: format!(
                     "a copy of v{rv} ({image}) newer than the versions the failed AMI's instances run, so that the recovery round's settle removes them"
@@ -103,8 +104,12 @@ pub(crate) fn revert_moves(cx: &Ctx, fleet: &FleetOutcome) -> Revert {
                 continue;
             };
             let pinned_image = tmpl.version(n).and_then(|x| x.image_id.as_deref());
+            // Never during an instance refresh: Auto Scaling rejects the update ("Update an
+            // Auto Scaling group",
+            // https://docs.aws.amazon.com/autoscaling/ec2/userguide/update-auto-scaling-group.html).
             if VersionRef::Number(n) == pin_to
                 || !pinned_image.is_some_and(|i| failed_amis.contains(i))
+                || refresh_active(obs, &v.group.name)
             {
                 continue;
             }

@@ -6,7 +6,7 @@
 //! default goes forward or back ([`TemplateMoves::actions`]).
 
 use super::*;
-use crate::port::{LaunchTemplateVersion, SsmParameter};
+use crate::port::{BlockDeviceMapping, Image, LaunchTemplateVersion, SsmParameter};
 
 /// The version the groups launch today and the image it names.
 pub(crate) struct Source<'a> {
@@ -105,7 +105,7 @@ pub(super) fn decide(
     b: &mut Builder,
     cx: &Ctx,
     param: &SsmParameter,
-    image_name: Option<&str>,
+    image: &Image,
     hold: bool,
 ) -> Result<TemplateMoves, Stop> {
     let (t, tmpl, ami) = (cx.t, cx.tmpl, cx.ami.as_str());
@@ -128,6 +128,13 @@ pub(super) fn decide(
         }
         return Ok(m);
     }
+    // Checked even while held: a template the new AMI cannot be written into is an error now,
+    // not when the hold lifts.
+    let carried = if source_image == ami {
+        Vec::new()
+    } else {
+        carried_mappings(t, cx.source.number, cx.source.version, image)?
+    };
     if hold {
         return Ok(m);
     }
@@ -149,7 +156,7 @@ pub(super) fn decide(
         let description = truncate(
             &format!(
                 "{DESCRIPTION_PREFIX} {ami} ({}) from v{source} via {}:{}",
-                image_name.unwrap_or("unnamed"),
+                image.name.as_deref().unwrap_or("unnamed"),
                 t.ami_parameter,
                 param.version
             ),
@@ -162,6 +169,7 @@ pub(super) fn decide(
                 image_id: ami.to_string(),
                 description,
                 client_token: client_token(template_id, source, ami),
+                block_device_mappings: carried,
             },
             reason: format!(
                 "version {source} (what the groups launch) uses {source_image}; SSM parameter {} (version {}) now gives {ami}",
@@ -230,6 +238,50 @@ pub(super) fn decide(
         }
     }
     Ok(m)
+}
+
+/// The block-device mappings a copy of `v` sends again so that it keeps `v`'s snapshots:
+/// `CreateLaunchTemplateVersion` with a `SourceVersion` ignores "snapshots applied to the block
+/// device mapping ... unless they are explicitly included" ("CreateLaunchTemplateVersion",
+/// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateLaunchTemplateVersion.html).
+/// A list sent replaces the inherited one as a whole, so all of `v`'s mappings go, unchanged;
+/// none when no mapping names a snapshot (the inherited list is then complete).
+pub(crate) fn snapshot_mappings(v: &LaunchTemplateVersion) -> Vec<BlockDeviceMapping> {
+    let any_snapshot = v
+        .block_device_mappings
+        .iter()
+        .any(|m| m.ebs.as_ref().is_some_and(|e| e.snapshot_id.is_some()));
+    if any_snapshot {
+        v.block_device_mappings.clone()
+    } else {
+        Vec::new()
+    }
+}
+
+/// The mappings a new version for `image`, made from `source`, sends again
+/// ([`snapshot_mappings`]). A snapshot on the device the new AMI provides as its root is
+/// refused: the root volume comes from the AMI ("Block device mappings for volumes on Amazon
+/// EC2 instances",
+/// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/block-device-mapping-concepts.html), and
+/// carrying the old root snapshot would boot the old image's disk under the new AMI's name.
+fn carried_mappings(
+    t: &Target,
+    number: u64,
+    source: &LaunchTemplateVersion,
+    image: &Image,
+) -> Result<Vec<BlockDeviceMapping>, Stop> {
+    let carried = snapshot_mappings(source);
+    let root = image.root_device_name.as_deref();
+    if let Some((device, snapshot)) = carried.iter().find_map(|m| {
+        let snapshot = m.ebs.as_ref()?.snapshot_id.as_deref()?;
+        (Some(m.device_name.as_str()) == root).then_some((m.device_name.as_str(), snapshot))
+    }) {
+        return Err(Stop::Refused(format!(
+            "version {number} of launch template `{}` restores the root device {device} from snapshot `{snapshot}`; the root volume of AMI `{}` comes from the AMI, so amiroll will not carry that snapshot into the new version — remove the snapshot from the root device mapping (a data volume may keep its snapshot)",
+            t.launch_template, image.image_id
+        )));
+    }
+    Ok(carried)
 }
 
 /// With a refresh, the default follows once the whole fleet runs the AMI.

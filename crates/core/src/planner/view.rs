@@ -287,3 +287,12 @@ pub(super) fn group_views<'a>(
     }
     Ok(Some(views))
 }
+
+/// Whether the group's newest instance refresh is still running (`Pending`, `InProgress`,
+/// `Cancelling`, `RollbackInProgress`, `Baking`).
+pub(crate) fn refresh_active(obs: &Observation, group: &str) -> bool {
+    obs.refreshes
+        .get(group)
+        .and_then(|rs| rs.first())
+        .is_some_and(|r| !r.is_terminal())
+}
