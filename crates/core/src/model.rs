@@ -145,6 +145,12 @@ pub enum Action {
         group: String,
         template_id: String,
         version: VersionRef,
+        /// The group's `MixedInstancesPolicy`, sent in full with the new version: a mixed group
+        /// launches from its policy's template, and fields left out of a policy sent are reset
+        /// ("UpdateAutoScalingGroup",
+        /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_UpdateAutoScalingGroup.html).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mixed_instances_policy: Option<crate::port::MixedInstancesPolicy>,
     },
     SetTerminationPolicies {
         group: String,
@@ -187,6 +193,12 @@ pub enum Action {
         /// `None`: no desired configuration (a `resolve:ssm:` template).
         version: Option<VersionRef>,
         preferences: RefreshPreferences,
+        /// The group's `MixedInstancesPolicy`, sent complete as
+        /// `DesiredConfiguration.MixedInstancesPolicy`: the group takes the desired
+        /// configuration as given ("StartInstanceRefresh",
+        /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_StartInstanceRefresh.html).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mixed_instances_policy: Option<crate::port::MixedInstancesPolicy>,
     },
     RollbackInstanceRefresh {
         group: String,
@@ -243,6 +255,7 @@ impl Action {
                 group,
                 template_id,
                 version,
+                ..
             } => format!("pin group {group} to {version} of {template_id}"),
             Action::SetTerminationPolicies { group, policies } => {
                 format!(
@@ -294,6 +307,7 @@ impl Action {
                 template_id,
                 version,
                 preferences: p,
+                ..
             } => format!(
                 "start an instance refresh of {group}{} (healthy {}–{}%, skip matching {}, auto rollback {}{}{})",
                 match version {

@@ -237,6 +237,7 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                             group: name.clone(),
                             template_id: template_id.clone(),
                             version: VersionRef::Number(rv),
+                            mixed_instances_policy: g.mixed_instances_policy.clone(),
                         },
                         format!("the group pins v{effective}; pin it back to v{rv}"),
                     );
@@ -364,6 +365,7 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                     group: name.clone(),
                     template_id: template_id.clone(),
                     version: back_to,
+                    mixed_instances_policy: g.mixed_instances_policy.clone(),
                 },
                 format!("the group pins v{effective}; pin it back to {back_to} ({prev_ami})"),
             );
@@ -401,6 +403,7 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                         template_id: template_id.clone(),
                         version: Some(VersionRef::Number(prev)),
                         preferences: prefs,
+                        mixed_instances_policy: g.mixed_instances_policy.clone(),
                     },
                     format!("replace the instances on {current_ami} with v{prev} ({prev_ami})"),
                 );

@@ -106,3 +106,76 @@ fn a_snapshot_on_the_new_amis_root_device_is_refused_and_nothing_changes() {
     assert_eq!(w.sim.call_count(op::CREATE_LAUNCH_TEMPLATE_VERSION), 0);
     assert!(w.writes().is_empty(), "{:?}", w.writes());
 }
+
+/// A mixed-instances group (two weighted types, an On-Demand base and Spot above it) on the
+/// template `ecs`, `$Default`, rolled by the instance-refresh strategy.
+fn mixed_world() -> (World, amiroll_core::port::MixedInstancesPolicy) {
+    use amiroll_core::port::{InstanceOverride, InstancesDistribution};
+    let w = World::new().targeting(&["mixed"]);
+    w.sim.add_instance_type("m5.xlarge", &["x86_64"]);
+    let over = |t: &str, weight: &str| InstanceOverride {
+        instance_type: Some(t.to_string()),
+        weighted_capacity: Some(weight.to_string()),
+        ..InstanceOverride::default()
+    };
+    let distribution = InstancesDistribution {
+        on_demand_base_capacity: Some(1),
+        on_demand_percentage_above_base_capacity: Some(50),
+        spot_allocation_strategy: Some("price-capacity-optimized".to_string()),
+        ..InstancesDistribution::default()
+    };
+    w.sim
+        .create_group(
+            GroupSpec::new("mixed", &w.lt, 1, 6, 2)
+                .with_overrides(vec![over("m5.large", "1"), over("m5.xlarge", "2")])
+                .with_distribution(distribution)
+                .with_termination_policies(&["OldestLaunchTemplate"]),
+        )
+        .expect("group");
+    let policy = w
+        .sim
+        .group("mixed")
+        .mixed_instances_policy
+        .expect("a mixed group");
+    let toml = w.toml.replace("strategy = \"scheduled-surge\"\n", "");
+    (World { toml, ..w }, policy)
+}
+
+#[test]
+fn a_mixed_instances_group_keeps_its_overrides_and_distribution_through_a_refresh() {
+    let (w, before) = mixed_world();
+    w.publish(NEW);
+    let last = w.converge();
+    assert_eq!(
+        last.targets[0].plan.status,
+        TargetStatus::Current,
+        "{:#?}",
+        last.targets[0].plan
+    );
+    let after = w
+        .sim
+        .group("mixed")
+        .mixed_instances_policy
+        .expect("still a mixed group");
+    // The pin before the refresh and the refresh's desired configuration both went through the
+    // policy: sending a policy without them would have reset the overrides and the distribution.
+    assert_eq!(after.overrides, before.overrides);
+    assert_eq!(after.distribution, before.distribution);
+    assert!(w.sim.group("mixed").launch_template.is_none());
+    let version: u64 = after
+        .template
+        .version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .expect("a numbered version");
+    let versions = w.sim.template_versions("ecs");
+    let image = versions
+        .iter()
+        .find(|v| v.version == version)
+        .and_then(|v| v.image_id.clone());
+    assert_eq!(image.as_deref(), Some(NEW));
+    assert_eq!(
+        w.sim.instances_by_ami("mixed").keys().collect::<Vec<_>>(),
+        vec![NEW]
+    );
+}

@@ -432,16 +432,30 @@ impl<'a, A: Aws> Engine<'a, A> {
                 group,
                 template_id,
                 version,
+                mixed_instances_policy,
             } => {
                 let n = Self::resolve(*version, created)?;
-                let req = UpdateGroupRequest {
-                    group_name: group.clone(),
-                    launch_template: Some(TemplateSpec {
-                        template_id: Some(template_id.clone()),
-                        template_name: None,
-                        version: Some(n.to_string()),
-                    }),
-                    ..UpdateGroupRequest::default()
+                let spec = TemplateSpec {
+                    template_id: Some(template_id.clone()),
+                    template_name: None,
+                    version: Some(n.to_string()),
+                };
+                // A mixed group is re-pinned through its policy, sent in full with only the
+                // template changed; a plain group through its `LaunchTemplate`.
+                let req = match mixed_instances_policy {
+                    Some(policy) => UpdateGroupRequest {
+                        group_name: group.clone(),
+                        mixed_instances_policy: Some(MixedInstancesPolicy {
+                            template: spec,
+                            ..policy.clone()
+                        }),
+                        ..UpdateGroupRequest::default()
+                    },
+                    None => UpdateGroupRequest {
+                        group_name: group.clone(),
+                        launch_template: Some(spec),
+                        ..UpdateGroupRequest::default()
+                    },
                 };
                 self.call_naming_version(op::UPDATE_AUTO_SCALING_GROUP, n, created, || {
                     self.aws.update_auto_scaling_group(&req)
@@ -544,6 +558,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                 template_id,
                 version,
                 preferences,
+                mixed_instances_policy,
             } => {
                 let desired = match version {
                     Some(v) => Some(DesiredTemplate {
@@ -556,7 +571,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                     group_name: group.clone(),
                     desired,
                     preferences: preferences.clone(),
-                    mixed_instances_policy: None,
+                    mixed_instances_policy: mixed_instances_policy.clone(),
                 };
                 let named = req.desired.as_ref().map_or(0, |d| d.version);
                 let id =

@@ -257,6 +257,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
                             template_id: inp.template_id.to_string(),
                             version: Some(VersionRef::Number(rv)),
                             preferences: refresh_preferences(s, inp.provider, false, true),
+                            mixed_instances_policy: g.mixed_instances_policy.clone(),
                         },
                         format!(
                             "{reason}: replace them with v{rv}, the version the fleet ran before"
@@ -348,6 +349,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
                 group: g.name.clone(),
                 template_id: inp.template_id.to_string(),
                 version: VersionRef::Number(inp.view.effective),
+                mixed_instances_policy: g.mixed_instances_policy.clone(),
             },
             reason: format!(
                 "the group launches {} (v{}); rollback is only available from a numbered version, so pin it to v{} first — its launches do not change",
@@ -392,6 +394,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
             template_id: inp.template_id.to_string(),
             version: if inp.alias { None } else { inp.target_version },
             preferences: prefs,
+            mixed_instances_policy: g.mixed_instances_policy.clone(),
         },
         format!(
             "{} instance(s) run an old AMI; replace them launch-before-terminate",

@@ -120,6 +120,7 @@ pub(crate) fn revert_moves(cx: &Ctx, fleet: &FleetOutcome) -> Revert {
                     group,
                     template_id: template_id.to_string(),
                     version: pin_to,
+                    mixed_instances_policy: v.group.mixed_instances_policy.clone(),
                 },
                 reason: format!(
                     "the rollout failed; the group pins v{n}, and goes back to {pin_to}, the AMI the fleet ran before"

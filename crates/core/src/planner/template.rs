@@ -212,6 +212,7 @@ pub(super) fn decide(
                             group: v.group.name.clone(),
                             template_id: template_id.to_string(),
                             version: tv,
+                            mixed_instances_policy: v.group.mixed_instances_policy.clone(),
                         },
                         reason: format!(
                             "the group pins v{n}; pinned = \"update\" lets amiroll re-pin it"
