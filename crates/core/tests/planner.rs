@@ -29,8 +29,8 @@ fn kinds(p: &amiroll_core::model::TargetPlan) -> Vec<&'static str> {
         .collect()
 }
 
-/// The refusal that stopped the target (the first, if several).
-fn refusal_of(f: &Fleet) -> Refusal {
+/// The plan of a target that is refused: an error, and no change.
+fn refused(f: &Fleet) -> amiroll_core::model::TargetPlan {
     let p = f.plan();
     assert_eq!(
         p.status,
@@ -38,7 +38,13 @@ fn refusal_of(f: &Fleet) -> Refusal {
         "expected an error, got {p:#?}"
     );
     assert!(p.actions.is_empty(), "an error plans no change");
-    p.errors
+    p
+}
+
+/// The refusal that stopped the target (the first, if several).
+fn refusal_of(f: &Fleet) -> Refusal {
+    refused(f)
+        .errors
         .into_iter()
         .next()
         .expect("an error names its refusal")
@@ -47,14 +53,8 @@ fn refusal_of(f: &Fleet) -> Refusal {
 /// The refusals as the user reads them. Only for the refusals `planner/mod.rs` still makes as
 /// text (`Refusal::Other`); they are matched by variant once that file is converted.
 fn error_of(f: &Fleet) -> String {
-    let p = f.plan();
-    assert_eq!(
-        p.status,
-        TargetStatus::Error,
-        "expected an error, got {p:#?}"
-    );
-    assert!(p.actions.is_empty(), "an error plans no change");
-    p.errors
+    refused(f)
+        .errors
         .iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
