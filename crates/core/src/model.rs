@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::port::{
-    AutoScalingGroup, CapacityProvider, Ec2Instance, Image, InstanceRefresh, LaunchTemplate,
-    LaunchTemplateVersion, RefreshPreferences, ScheduledAction, SsmParameter, Timestamp,
+    AutoScalingGroup, AwsError, CapacityProvider, Ec2Instance, Image, InstanceRefresh,
+    LaunchTemplate, LaunchTemplateVersion, RefreshPreferences, ScheduledAction, SsmParameter,
+    Timestamp,
 };
+pub use crate::refusal::{GroupVersion, Refusal};
 
 /// A launch template with all of its versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,8 +68,18 @@ pub struct Observation {
     pub capacity_providers: Option<Vec<CapacityProvider>>,
     /// SNS topics: `true` if it exists.
     pub topics: BTreeMap<String, bool>,
-    /// Target name → an error that stopped observing it (missing template, access denied, ...).
-    pub target_errors: BTreeMap<String, String>,
+    /// Target name → an error that stopped observing it (missing template, access denied, ...),
+    /// with its kind and code; serialized as its message.
+    #[serde(serialize_with = "messages")]
+    pub target_errors: BTreeMap<String, AwsError>,
+}
+
+/// Each error as its message.
+fn messages<S: serde::Serializer>(
+    errors: &BTreeMap<String, AwsError>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(errors.iter().map(|(k, e)| (k, e.to_string())))
 }
 
 /// Overall state of one target after planning.
@@ -495,7 +507,8 @@ pub struct TargetPlan {
     pub groups: Vec<GroupReport>,
     pub findings: Vec<Finding>,
     /// Errors that stop this target (bad input, refused situations). No actions when non-empty.
-    pub errors: Vec<String>,
+    /// Each serializes as its sentence.
+    pub errors: Vec<Refusal>,
     pub actions: Vec<PlannedAction>,
     /// The notification this plan calls for, if any.
     pub event: Option<Event>,

@@ -47,9 +47,10 @@ fn blank(t: &Target) -> TargetPlan {
     }
 }
 
-fn error(mut p: TargetPlan, message: String) -> TargetPlan {
-    p.summary = format!("nothing changed: {message}");
-    p.errors.push(message);
+fn error(mut p: TargetPlan, refusal: impl Into<Refusal>) -> TargetPlan {
+    let refusal = refusal.into();
+    p.summary = format!("nothing changed: {refusal}");
+    p.errors.push(refusal);
     p.actions.clear();
     p.status = TargetStatus::Error;
     p.event = Some(Event::Error);
@@ -72,7 +73,9 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
     let Some(tmpl) = obs.templates.get(&t.launch_template) else {
         return error(
             p,
-            format!("launch template `{}` not found", t.launch_template),
+            Refusal::TemplateMissing {
+                template: t.launch_template.clone(),
+            },
         );
     };
     let template_id = tmpl.template.id.clone();
@@ -83,7 +86,12 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
     let mut copy: Option<u64> = None;
     for name in &t.groups {
         let Some(g) = obs.groups.get(name) else {
-            return error(p, format!("Auto Scaling group `{name}` not found"));
+            return error(
+                p,
+                Refusal::GroupMissing {
+                    group: name.clone(),
+                },
+            );
         };
         if g.tags.contains_key(tags::SKIP) {
             p.findings.push(Finding {
@@ -146,10 +154,11 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
             if r.status.starts_with("Rollback") || r.status == "Cancelling" {
                 return error(
                     p,
-                    format!(
-                        "group `{name}`: instance refresh {} is already {}",
-                        r.id, r.status
-                    ),
+                    Refusal::RefreshAlreadyUndoing {
+                        group: name.clone(),
+                        refresh: r.id.clone(),
+                        status: r.status.clone(),
+                    },
                 );
             }
             let ami = refresh.ami.unwrap_or_else(|| current_ami.clone());
@@ -219,7 +228,7 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                 keep_failure: true,
             });
             if !out.errors.is_empty() {
-                return error(p, out.errors.join("; "));
+                return error(p, Refusal::joined(out.errors));
             }
             if let Some(rv) = out.revert_to {
                 if tmpl.version(rv).is_some()
@@ -279,16 +288,20 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
         let Some(prev) = previous else {
             return error(
                 p,
-                format!(
-                    "group `{name}` launches v{effective} of `{}` and no earlier version with another AMI is left to roll back to",
-                    t.launch_template
-                ),
+                Refusal::NothingToRollBackTo {
+                    group: name.clone(),
+                    version: effective,
+                    template: t.launch_template.clone(),
+                },
             );
         };
         let Some(prev_ami) = tmpl.version(prev).and_then(|v| v.image_id.clone()) else {
             return error(
                 p,
-                format!("version {prev} of `{}` has no ImageId", t.launch_template),
+                Refusal::RollbackVersionNoImage {
+                    template: t.launch_template.clone(),
+                    version: prev,
+                },
             );
         };
         let surge_copy = s.strategy == Strategy::ScheduledSurge;
@@ -442,10 +455,16 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                     &off,
                 );
                 if !out.errors.is_empty() {
-                    return error(p, out.errors.join("; "));
+                    return error(p, Refusal::joined(out.errors));
                 }
                 if let Some(h) = out.held {
-                    return error(p, format!("group `{name}`: {h}; roll back after it"));
+                    return error(
+                        p,
+                        Refusal::RollbackHeld {
+                            group: name.clone(),
+                            reason: h,
+                        },
+                    );
                 }
                 p.actions.extend(out.actions);
                 format!("surge back to v{prev} ({prev_ami}) — {}", out.state)

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use amiroll_core::model::{Action, Event, TargetStatus, VersionRef};
+use amiroll_core::model::{Action, Event, Refusal, TargetStatus, VersionRef};
 use amiroll_core::planner::{self, tags, Capacity};
 use common::*;
 
@@ -29,7 +29,8 @@ fn kinds(p: &amiroll_core::model::TargetPlan) -> Vec<&'static str> {
         .collect()
 }
 
-fn error_of(f: &Fleet) -> String {
+/// The plan of a target that is refused: an error, and no change.
+fn refused(f: &Fleet) -> amiroll_core::model::TargetPlan {
     let p = f.plan();
     assert_eq!(
         p.status,
@@ -37,7 +38,27 @@ fn error_of(f: &Fleet) -> String {
         "expected an error, got {p:#?}"
     );
     assert!(p.actions.is_empty(), "an error plans no change");
-    p.errors.join("; ")
+    p
+}
+
+/// The refusal that stopped the target (the first, if several).
+fn refusal_of(f: &Fleet) -> Refusal {
+    refused(f)
+        .errors
+        .into_iter()
+        .next()
+        .expect("an error names its refusal")
+}
+
+/// The refusals as the user reads them. Only for the refusals `planner/mod.rs` still makes as
+/// text (`Refusal::Other`); they are matched by variant once that file is converted.
+fn error_of(f: &Fleet) -> String {
+    refused(f)
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[test]
@@ -176,18 +197,32 @@ fn existing_version_for_the_ami_is_reused_not_duplicated() {
 fn json_where_an_id_was_expected_and_vice_versa() {
     let mut f = Fleet::healthy();
     f.set_param(&format!(r#"{{"image_id":"{AMI_NEW}","image_name":"x"}}"#));
-    let e = error_of(&f);
+    let e = refusal_of(&f);
     assert!(
-        e.contains("JSON") && e.contains(PARAM) && e.contains("image_id"),
-        "{e}"
+        matches!(&e, Refusal::ParameterIsJson { parameter } if parameter == PARAM),
+        "{e:?}"
+    );
+    // The wording of the parameter refusals: each names the parameter and the fix.
+    let text = e.to_string();
+    assert!(
+        text.contains("JSON") && text.contains(PARAM) && text.contains("image_id"),
+        "{text}"
     );
     // The same JSON is accepted when the format says so.
     let f2 = f.with_setting("ami_format = \"json\"");
     assert_eq!(f2.plan().status, TargetStatus::Drift);
 
     let f3 = Fleet::healthy().with_setting("ami_format = \"json\"");
-    let e = error_of(&f3);
-    assert!(e.contains("JSON document") && e.contains("image-id"), "{e}");
+    let e = refusal_of(&f3);
+    assert!(
+        matches!(&e, Refusal::ParameterNotJson { parameter, value } if parameter == PARAM && value == AMI_NEW),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("JSON document") && text.contains("image-id"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -195,10 +230,10 @@ fn non_ami_values_are_refused() {
     for bad in ["not-an-ami", "ami-xyz", "resolve:ssm:/x", "ami-0123", ""] {
         let mut f = Fleet::healthy();
         f.set_param(bad);
-        let e = error_of(&f);
+        let e = refusal_of(&f);
         assert!(
-            e.contains("not an AMI id") && e.contains(PARAM),
-            "{bad}: {e}"
+            matches!(&e, Refusal::NotAnAmi { parameter, value } if parameter == PARAM && value == bad),
+            "{bad}: {e:?}"
         );
     }
 }
@@ -215,13 +250,18 @@ fn missing_parameter_template_group_and_topic_are_named() {
 
     let mut f = Fleet::healthy();
     f.obs.groups.clear();
-    assert!(error_of(&f).contains("web-asg"));
+    assert_eq!(
+        refusal_of(&f),
+        Refusal::GroupMissing {
+            group: "web-asg".to_string()
+        }
+    );
 
     let mut f = Fleet::healthy();
     f.obs.topics.insert(TOPIC.to_string(), false);
     let p = f.plan();
     assert_eq!(p.status, TargetStatus::Error);
-    assert!(p.errors[0].contains(TOPIC));
+    assert!(p.errors[0].to_string().contains(TOPIC));
     assert_eq!(p.event, None, "cannot notify a topic that does not exist");
 }
 
@@ -357,7 +397,18 @@ fn surge_ceiling_caps_and_refuses_when_no_room() {
     });
     assert_eq!(surge.map(|s| s.desired_capacity), Some(Some(3)));
     let f = Fleet::healthy().with_setting("surge_max_capacity = 2");
-    assert!(error_of(&f).contains("surge_max_capacity"));
+    assert!(
+        matches!(
+            refusal_of(&f),
+            Refusal::NoSurgeRoom {
+                surge_max: 2,
+                desired: 2,
+                ..
+            }
+        ),
+        "{:?}",
+        f.plan().errors
+    );
 }
 
 #[test]
@@ -478,17 +529,33 @@ fn group_on_another_template_is_refused() {
         template_name: None,
         version: None,
     });
-    assert!(error_of(&f).contains("lt-0other"));
+    assert_eq!(
+        refusal_of(&f),
+        Refusal::OtherTemplate {
+            group: "web-asg".to_string(),
+            launches: "lt-0other".to_string(),
+            template: LT.to_string(),
+        }
+    );
 }
 
 #[test]
 fn termination_policy_suspended_processes_and_protection_are_checked() {
     let mut f = Fleet::healthy();
     f.group_mut("web-asg").termination_policies = vec!["Default".to_string()];
-    let e = error_of(&f);
+    let e = refusal_of(&f);
+    assert_eq!(
+        e,
+        Refusal::TerminationPolicies {
+            group: "web-asg".to_string(),
+            policies: vec!["Default".to_string()],
+        }
+    );
+    // The wording names the fix.
+    let text = e.to_string();
     assert!(
-        e.contains("OldestLaunchTemplate") && e.contains("set_termination_policy"),
-        "{e}"
+        text.contains("OldestLaunchTemplate") && text.contains("set_termination_policy"),
+        "{text}"
     );
     let f = f.with_setting("set_termination_policy = true");
     let p = f.plan();
@@ -497,11 +564,21 @@ fn termination_policy_suspended_processes_and_protection_are_checked() {
 
     let mut f = Fleet::healthy();
     f.group_mut("web-asg").suspended_processes = vec!["ScheduledActions".to_string()];
-    assert!(error_of(&f).contains("ScheduledActions"));
+    assert_eq!(
+        refusal_of(&f),
+        Refusal::SurgeSuspended {
+            group: "web-asg".to_string(),
+            processes: vec!["ScheduledActions".to_string()],
+        }
+    );
 
     let mut f = Fleet::healthy();
     f.group_mut("web-asg").instances[0].protected_from_scale_in = true;
-    assert!(error_of(&f).contains("protected from scale in"));
+    assert!(
+        matches!(refusal_of(&f), Refusal::ProtectedElsewhere { instances, .. } if instances.len() == 1),
+        "{:?}",
+        f.plan().errors
+    );
 }
 
 fn in_flight(f: &mut Fleet, surge_pending: bool, settle_pending: bool, surged: bool) -> String {

@@ -159,7 +159,7 @@ impl TargetSummary {
                 .iter()
                 .filter_map(|g| g.rollout.as_ref().map(|r| in_flight(&g.name, r)))
                 .collect(),
-            errors: plan.errors.clone(),
+            errors: plan.errors.iter().map(ToString::to_string).collect(),
             apply_error: None,
             notification: None,
         }

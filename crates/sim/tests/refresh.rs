@@ -436,7 +436,9 @@ fn ecs_managed_termination_protection_is_refreshed_and_scaling_refuses_surge() {
         .expect("provider");
     w.publish(NEW);
     let r = w.apply_ok();
-    assert!(r.targets[0].plan.errors[0].contains("managed scaling"));
+    assert!(r.targets[0].plan.errors[0]
+        .to_string()
+        .contains("managed scaling"));
     assert!(w.writes().is_empty());
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use amiroll_core::model::TargetStatus;
+use amiroll_core::model::{Refusal, TargetStatus};
 use amiroll_core::port::op;
 use amiroll_sim::{GroupSpec, TemplateData};
 use common::*;
@@ -171,7 +171,7 @@ fn seed_bug_5_a_pinned_group_is_refused_and_nothing_changes() {
     let t = &r.targets[0];
     assert_eq!(t.plan.status, TargetStatus::Error);
     assert!(
-        t.plan.errors[0].contains("pins version 1"),
+        t.plan.errors[0].to_string().contains("pins version 1"),
         "{:?}",
         t.plan.errors
     );
@@ -308,7 +308,11 @@ fn seed_bug_6_recommended_json_is_read_and_misuse_is_refused() {
     let w = World::new();
     w.publish(&format!(r#"{{"image_id":"{NEW}"}}"#));
     let r = w.apply_ok();
-    assert!(r.targets[0].plan.errors[0].contains(PARAM));
+    assert!(
+        matches!(&r.targets[0].plan.errors[0], Refusal::ParameterIsJson { parameter } if parameter == PARAM),
+        "{:?}",
+        r.targets[0].plan.errors
+    );
     assert!(w.writes().is_empty());
 }
 
@@ -316,16 +320,24 @@ fn seed_bug_6_recommended_json_is_read_and_misuse_is_refused() {
 fn seed_bug_6_deprecated_downgrade_and_missing_amis_change_nothing() {
     for (ami, needle) in [
         ("ami-0000000000000f999", "does not exist"),
-        ("not-an-ami", "not an AMI id"),
         (ARM, "architecture mismatch"),
     ] {
         let w = World::new();
         w.publish(ami);
         let r = w.apply_ok();
-        let e = r.targets[0].plan.errors.join(" ");
+        let e = r.targets[0].plan.errors[0].to_string();
         assert!(e.contains(needle), "{ami}: {e}");
         assert!(w.writes().is_empty());
     }
+    let w = World::new();
+    w.publish("not-an-ami");
+    let r = w.apply_ok();
+    assert!(
+        matches!(&r.targets[0].plan.errors[0], Refusal::NotAnAmi { parameter, value } if parameter == PARAM && value == "not-an-ami"),
+        "{:?}",
+        r.targets[0].plan.errors
+    );
+    assert!(w.writes().is_empty());
     // Downgrade: the fleet runs NEWER; the parameter goes back to NEW.
     let w = World::new();
     w.publish(NEWER);
@@ -333,7 +345,9 @@ fn seed_bug_6_deprecated_downgrade_and_missing_amis_change_nothing() {
     w.publish(NEW);
     let before = w.writes().len();
     let r = w.apply_ok();
-    assert!(r.targets[0].plan.errors[0].contains("downgrade"));
+    assert!(r.targets[0].plan.errors[0]
+        .to_string()
+        .contains("downgrade"));
     assert_eq!(w.writes().len(), before);
 }
 
@@ -452,7 +466,11 @@ fn seed_bug_10_termination_policy_is_required_or_set() {
     let w = w.targeting(&["dflt"]);
     w.publish(NEW);
     let r = w.apply_ok();
-    assert!(r.targets[0].plan.errors[0].contains("OldestLaunchTemplate"));
+    assert!(
+        matches!(&r.targets[0].plan.errors[0], Refusal::TerminationPolicies { group, .. } if group == "dflt"),
+        "{:?}",
+        r.targets[0].plan.errors
+    );
     assert!(w.writes().is_empty());
     let w = w.setting("set_termination_policy = true");
     w.converge();
@@ -535,7 +553,12 @@ fn bad_input_changes_nothing() {
     let w = w.targeting(&["nope"]);
     w.publish(NEW);
     let r = w.apply_ok();
-    assert!(r.targets[0].plan.errors[0].contains("`nope`"));
+    assert_eq!(
+        r.targets[0].plan.errors,
+        vec![Refusal::GroupMissing {
+            group: "nope".to_string()
+        }]
+    );
     assert!(w.writes().is_empty());
     assert_eq!(r.exit_code(), 1);
 
@@ -547,7 +570,9 @@ fn bad_input_changes_nothing() {
     };
     w.publish(NEW);
     let r = w.apply_ok();
-    assert!(r.targets[0].plan.errors[0].contains("missing-template"));
+    assert!(r.targets[0].plan.errors[0]
+        .to_string()
+        .contains("missing-template"));
     assert!(w.writes().is_empty());
 
     // Missing parameter.
@@ -557,7 +582,9 @@ fn bad_input_changes_nothing() {
         ..w
     };
     let r = w.apply_ok();
-    assert!(r.targets[0].plan.errors[0].contains("/amiroll/none"));
+    assert!(r.targets[0].plan.errors[0]
+        .to_string()
+        .contains("/amiroll/none"));
     assert!(w.writes().is_empty());
 
     // A topic that does not exist: nothing written, nothing published.
@@ -569,7 +596,9 @@ fn bad_input_changes_nothing() {
     w.publish(NEW);
     let r = w.apply_ok();
     assert!(
-        r.targets[0].plan.errors[0].contains("no-such-topic"),
+        r.targets[0].plan.errors[0]
+            .to_string()
+            .contains("no-such-topic"),
         "{:?}",
         r.targets[0].plan.errors
     );
@@ -584,7 +613,9 @@ fn bad_input_changes_nothing() {
     );
     w.publish("ami-0000000000000fade");
     let r = w.apply_ok();
-    assert!(r.targets[0].plan.errors[0].contains("deprecated"));
+    assert!(r.targets[0].plan.errors[0]
+        .to_string()
+        .contains("deprecated"));
     assert!(w.writes().is_empty());
 }
 
@@ -615,8 +646,11 @@ fn after_a_failed_surge_there_is_nothing_left_to_roll_back() {
     let before = w.sim.call_log().len();
     let engine = amiroll_core::Engine::new(&w.sim);
     let r = futures::executor::block_on(engine.rollback(&w.config(), false)).expect("rollback");
-    let e = r.targets[0].plan.errors.join("; ");
-    assert!(e.contains("no earlier version"), "{e}");
+    assert!(
+        matches!(&r.targets[0].plan.errors[..], [Refusal::NothingToRollBackTo { group, .. }] if group == "web"),
+        "{:?}",
+        r.targets[0].plan.errors
+    );
     let later: Vec<_> = w.sim.call_log()[before..].to_vec();
     assert!(later.iter().all(|c| !WRITES.contains(c)), "{later:?}");
 }

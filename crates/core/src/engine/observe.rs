@@ -430,7 +430,7 @@ fn fail(obs: &mut Observation, targets: &[&str], e: &AwsError) -> Result<(), Run
     for t in targets {
         obs.target_errors
             .entry(t.to_string())
-            .or_insert_with(|| e.to_string());
+            .or_insert_with(|| e.clone());
     }
     Ok(())
 }

@@ -119,8 +119,10 @@ impl Builder {
         }
     }
 
-    fn error(mut self, message: String) -> TargetPlan {
-        self.plan.errors.push(message);
+    /// Stop the target with a refusal. (A `String` is taken as [`Refusal::Other`] until the
+    /// sentences of this file are converted.)
+    fn error(mut self, refusal: impl Into<Refusal>) -> TargetPlan {
+        self.plan.errors.push(refusal.into());
         self.finish_error()
     }
 
@@ -129,7 +131,11 @@ impl Builder {
         self.plan.actions.clear();
         self.plan.summary = format!(
             "nothing changed: {}",
-            self.plan.errors.first().cloned().unwrap_or_default()
+            self.plan
+                .errors
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default()
         );
         self.plan.event = Some(Event::Error);
         self.plan

@@ -27,7 +27,7 @@ pub(crate) struct RefreshOutcome {
     /// Actions that must run before the template changes (pins that keep rollback available).
     pub(crate) pre_actions: Vec<PlannedAction>,
     pub(crate) actions: Vec<PlannedAction>,
-    pub(crate) errors: Vec<String>,
+    pub(crate) errors: Vec<Refusal>,
     pub(crate) warnings: Vec<String>,
     pub(crate) events: Vec<Event>,
     pub(crate) state: String,
@@ -312,11 +312,10 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
         .filter(|p| matches!(p.as_str(), "Launch" | "Terminate" | "InstanceRefresh"))
         .collect();
     if !blocked.is_empty() {
-        out.errors.push(format!(
-            "group `{}` has suspended processes {}; an instance refresh cannot launch or replace instances — resume them first",
-            g.name,
-            blocked.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
-        ));
+        out.errors.push(Refusal::RefreshSuspended {
+            group: g.name.clone(),
+            processes: blocked.into_iter().cloned().collect(),
+        });
         return out;
     }
 

@@ -9,7 +9,7 @@ pub(crate) fn resolve_version(
     group: &str,
     version: Option<&str>,
     template: &crate::port::LaunchTemplate,
-) -> Result<(VersionSpec, String, u64), String> {
+) -> Result<(VersionSpec, String, u64), Refusal> {
     let text = version.unwrap_or("$Default").to_string();
     let (spec, n) = match text.as_str() {
         "$Default" => (VersionSpec::Default, template.default_version),
@@ -17,9 +17,10 @@ pub(crate) fn resolve_version(
         other => match other.parse::<u64>() {
             Ok(n) => (VersionSpec::Pinned(n), n),
             Err(_) => {
-                return Err(format!(
-                    "Auto Scaling group `{group}` names launch template version `{other}`, which is neither a number, $Default nor $Latest"
-                ))
+                return Err(Refusal::BadVersionSpec {
+                    group: group.to_string(),
+                    version: other.to_string(),
+                })
             }
         },
     };
@@ -181,65 +182,74 @@ pub(super) fn group_views<'a>(
     obs: &'a Observation,
     tmpl: &'a ObservedTemplate,
     template_id: &str,
-) -> Result<Option<Vec<GroupView<'a>>>, String> {
+) -> Result<Option<Vec<GroupView<'a>>>, Refusal> {
     let mut views: Vec<GroupView> = Vec::new();
     let mut skipped: Vec<&AutoScalingGroup> = Vec::new();
     for name in &t.groups {
         let Some(g) = obs.groups.get(name) else {
-            return Err(format!("Auto Scaling group `{name}` not found"));
+            return Err(Refusal::GroupMissing {
+                group: name.clone(),
+            });
         };
         if g.tags.contains_key(tags::SKIP) {
             skipped.push(g);
             continue;
         }
-        let (spec, override_types, foreign_override) = match (&g.launch_template, &g.mixed_instances_policy) {
-            (Some(spec), _) => (spec.clone(), Vec::new(), None),
-            (None, Some(mixed)) => {
-                let foreign = mixed.overrides.iter().filter_map(|o| o.template.as_ref()).find(|ts| {
-                    !(ts.template_id.as_deref() == Some(template_id)
-                        || ts.template_name.as_deref() == Some(tmpl.template.name.as_str()))
-                });
-                (
-                    mixed.template.clone(),
-                    mixed
+        let (spec, override_types, foreign_override) =
+            match (&g.launch_template, &g.mixed_instances_policy) {
+                (Some(spec), _) => (spec.clone(), Vec::new(), None),
+                (None, Some(mixed)) => {
+                    let foreign = mixed
                         .overrides
                         .iter()
-                        .filter_map(|o| o.instance_type.clone())
-                        .collect(),
-                    foreign.cloned(),
-                )
-            }
-            (None, None) => {
-                return Err(format!(
-                    "Auto Scaling group `{name}` does not launch from a launch template (launch configurations are not supported)"
-                ))
-            }
-        };
+                        .filter_map(|o| o.template.as_ref())
+                        .find(|ts| {
+                            !(ts.template_id.as_deref() == Some(template_id)
+                                || ts.template_name.as_deref() == Some(tmpl.template.name.as_str()))
+                        });
+                    (
+                        mixed.template.clone(),
+                        mixed
+                            .overrides
+                            .iter()
+                            .filter_map(|o| o.instance_type.clone())
+                            .collect(),
+                        foreign.cloned(),
+                    )
+                }
+                (None, None) => {
+                    return Err(Refusal::NoLaunchTemplate {
+                        group: name.clone(),
+                    })
+                }
+            };
         let same_template = spec.template_id.as_deref() == Some(template_id)
             || spec.template_name.as_deref() == Some(tmpl.template.name.as_str());
         if !same_template {
-            return Err(format!(
-                "Auto Scaling group `{name}` launches from launch template `{}`, not `{}`",
-                spec.template_id
+            return Err(Refusal::OtherTemplate {
+                group: name.clone(),
+                launches: spec
+                    .template_id
                     .clone()
                     .or(spec.template_name.clone())
                     .unwrap_or_default(),
-                t.launch_template
-            ));
+                template: t.launch_template.clone(),
+            });
         }
         if let Some(f) = foreign_override {
-            return Err(format!(
-                "Auto Scaling group `{name}` has a mixed-instances override with its own launch template `{}`; amiroll rolls one template per target and would leave those instances behind",
-                f.template_id.or(f.template_name).unwrap_or_default()
-            ));
+            return Err(Refusal::ForeignOverride {
+                group: name.clone(),
+                template: f.template_id.or(f.template_name).unwrap_or_default(),
+            });
         }
         let (vs, spec_text, effective) =
             resolve_version(name, spec.version.as_deref(), &tmpl.template)?;
         if tmpl.version(effective).is_none() {
-            return Err(format!(
-                "Auto Scaling group `{name}` launches version {effective} of `{}`, which does not exist: the group cannot launch instances; fix the group first",
-                t.launch_template
-            ));
+            return Err(Refusal::VersionMissing {
+                group: name.clone(),
+                version: effective,
+                template: t.launch_template.clone(),
+            });
         }
         views.push(GroupView {
             group: g,

@@ -6,33 +6,36 @@ pub(crate) use crate::state::{fmt_time, parse_time};
 pub use crate::state::{is_ami_id, Capacity};
 
 /// Read the AMI id out of a parameter value in the expected format.
-pub fn parse_ami_value(value: &str, format: AmiFormat, parameter: &str) -> Result<String, String> {
+pub fn parse_ami_value(value: &str, format: AmiFormat, parameter: &str) -> Result<String, Refusal> {
     let v = value.trim();
     let looks_json = v.starts_with('{');
     let id = match format {
         AmiFormat::Json => {
             if !looks_json {
-                return Err(format!(
-                    "SSM parameter `{parameter}` holds `{}`, but a JSON document (a …/recommended parameter) was expected; point ami_parameter at the JSON parameter or set ami_format = \"image-id\"",
-                    truncate(v, 60)
-                ));
+                return Err(Refusal::ParameterNotJson {
+                    parameter: parameter.to_string(),
+                    value: v.to_string(),
+                });
             }
-            let doc: serde_json::Value = serde_json::from_str(v)
-                .map_err(|e| format!("SSM parameter `{parameter}` holds malformed JSON: {e}"))?;
+            let doc: serde_json::Value =
+                serde_json::from_str(v).map_err(|e| Refusal::ParameterMalformedJson {
+                    parameter: parameter.to_string(),
+                    error: e.to_string(),
+                })?;
             match doc.get("image_id").and_then(|x| x.as_str()) {
                 Some(s) => s.to_string(),
                 None => {
-                    return Err(format!(
-                        "the JSON in SSM parameter `{parameter}` has no string field `image_id`"
-                    ))
+                    return Err(Refusal::ParameterNoImageId {
+                        parameter: parameter.to_string(),
+                    })
                 }
             }
         }
         AmiFormat::ImageId | AmiFormat::Auto => {
             if looks_json {
-                return Err(format!(
-                    "SSM parameter `{parameter}` holds a JSON document, but an AMI id was expected; point ami_parameter at …/recommended/image_id or set ami_format = \"json\""
-                ));
+                return Err(Refusal::ParameterIsJson {
+                    parameter: parameter.to_string(),
+                });
             }
             v.to_string()
         }
@@ -40,10 +43,10 @@ pub fn parse_ami_value(value: &str, format: AmiFormat, parameter: &str) -> Resul
     if is_ami_id(&id) {
         Ok(id)
     } else {
-        Err(format!(
-            "SSM parameter `{parameter}` gives `{}`, which is not an AMI id (ami- followed by 8 or 17 hex digits)",
-            truncate(&id, 60)
-        ))
+        Err(Refusal::NotAnAmi {
+            parameter: parameter.to_string(),
+            value: id,
+        })
     }
 }
 

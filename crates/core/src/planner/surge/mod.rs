@@ -85,7 +85,7 @@ pub(crate) struct SurgeInput<'a> {
 #[derive(Default)]
 pub(crate) struct SurgeOutcome {
     pub(crate) actions: Vec<PlannedAction>,
-    pub(crate) errors: Vec<String>,
+    pub(crate) errors: Vec<Refusal>,
     pub(crate) warnings: Vec<String>,
     pub(crate) infos: Vec<String>,
     pub(crate) state: String,
@@ -220,10 +220,11 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
                 // Fewer instances than wanted, none on another AMI: the group is still
                 // launching (or cannot launch). Not "on target" until it has them.
                 if g.suspended_processes.iter().any(|p| p == "Launch") {
-                    out.errors.push(format!(
-                        "group `{}` runs {live} of {} instance(s) and its Launch process is suspended; resume it first",
-                        g.name, g.desired_capacity
-                    ));
+                    out.errors.push(Refusal::LaunchSuspended {
+                        group: g.name.clone(),
+                        live,
+                        desired: g.desired_capacity,
+                    });
                     return out;
                 }
                 out.state = format!(
@@ -250,16 +251,16 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
         Ok(Some(state)) => state,
         Ok(None) => return out,
         Err(e) => {
-            out.errors.push(format!(
-            "group `{}` carries a malformed amiroll round: {e} ({}); remove the amiroll:* tags of the group (and the scale-in protection amiroll set on its old instances) to reset it",
-            g.name,
-            g.tags
-                .iter()
-                .filter(|(k, _)| k.starts_with(tags::PREFIX))
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ));
+            out.errors.push(Refusal::MalformedRound {
+                group: g.name.clone(),
+                error: e,
+                tags: g
+                    .tags
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(tags::PREFIX))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            });
             return out;
         }
     };

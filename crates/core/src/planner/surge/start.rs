@@ -117,11 +117,10 @@ pub(crate) fn start_round(
         .filter(|p| matches!(p.as_str(), "Launch" | "Terminate" | "ScheduledActions"))
         .collect();
     if !blocked.is_empty() {
-        out.errors.push(format!(
-            "group `{}` has suspended processes {}; a scheduled surge cannot launch, terminate or run its actions — resume them first",
-            g.name,
-            blocked.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
-        ));
+        out.errors.push(Refusal::SurgeSuspended {
+            group: g.name.clone(),
+            processes: blocked.into_iter().cloned().collect(),
+        });
         return;
     }
     let in_round = g.tags.contains_key(tags::ROLLOUT);
@@ -132,11 +131,10 @@ pub(crate) fn start_round(
             .map(|i| i.id.as_str())
             .collect();
         if !protected.is_empty() {
-            out.errors.push(format!(
-                "instance(s) {} of group `{}` are protected from scale in by someone else (or by an amiroll round whose tags were removed); amiroll protects the old instances itself during a round and lifts the protection at the end, so it cannot tell them apart — remove the protection first",
-                protected.join(", "),
-                g.name
-            ));
+            out.errors.push(Refusal::ProtectedElsewhere {
+                group: g.name.clone(),
+                instances: protected.into_iter().map(str::to_string).collect(),
+            });
             return;
         }
     }
@@ -157,11 +155,10 @@ pub(crate) fn start_round(
                 "the settle must remove the instances on the old version first",
             );
         } else {
-            out.errors.push(format!(
-                "group `{}` has termination policies [{}]; scheduled-surge needs OldestLaunchTemplate first so that the settle removes the old instances — set it, or add set_termination_policy = true to the target",
-                g.name,
-                g.termination_policies.join(", ")
-            ));
+            out.errors.push(Refusal::TerminationPolicies {
+                group: g.name.clone(),
+                policies: g.termination_policies.clone(),
+            });
             return;
         }
     }
@@ -183,12 +180,11 @@ pub(crate) fn start_round(
         s.surge_factor,
         s.surge_max_capacity,
     ) else {
-        out.errors.push(format!(
-            "group `{}`: surge_max_capacity {} leaves no room above the desired capacity {}; raise it",
-            g.name,
-            s.surge_max_capacity.unwrap_or_default(),
-            original.desired
-        ));
+        out.errors.push(Refusal::NoSurgeRoom {
+            group: g.name.clone(),
+            surge_max: s.surge_max_capacity.unwrap_or_default(),
+            desired: original.desired,
+        });
         return;
     };
     let round = rollout_id(&g.name, inp.rollout_ami, attempt);
