@@ -69,6 +69,18 @@ pub enum Refusal {
         "version {version} of launch template `{template}` has no ImageId; amiroll only replaces an ImageId and will not add one"
     )]
     SourceVersionNoImage { template: String, version: u64 },
+    /// The source version restores the new AMI's root device from a snapshot (see
+    /// `planner::template::carried_mappings`).
+    #[error(
+        "version {version} of launch template `{template}` restores the root device {device} from snapshot `{snapshot}`; the root volume of AMI `{ami}` comes from the AMI, so amiroll will not carry that snapshot into the new version — remove the snapshot from the root device mapping (a data volume may keep its snapshot)"
+    )]
+    RootSnapshot {
+        template: String,
+        version: u64,
+        device: String,
+        snapshot: String,
+        ami: String,
+    },
 
     // --- the candidate AMI ---
     #[error(
@@ -256,17 +268,6 @@ pub enum Refusal {
     /// Several refusals of one group, read as one ("; " between them).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Several(Vec<Refusal>),
-
-    /// A sentence not converted yet. To be removed once planner/mod.rs is converted.
-    #[error("{0}")]
-    Other(String),
-}
-
-/// To be removed once planner/mod.rs is converted (see [`Refusal::Other`]).
-impl From<String> for Refusal {
-    fn from(s: String) -> Self {
-        Refusal::Other(s)
-    }
 }
 
 impl From<AwsError> for Refusal {
@@ -533,7 +534,6 @@ mod tests {
                 ]),
                 ["Auto Scaling group `a` not found", "Auto Scaling group `b` not found"].join("; "),
             ),
-            (Refusal::Other(s("as written")), s("as written")),
         ];
         for (refusal, sentence) in cases {
             assert_eq!(refusal.to_string(), sentence, "{refusal:?}");

@@ -119,8 +119,7 @@ impl Builder {
         }
     }
 
-    /// Stop the target with a refusal. (A `String` is taken as [`Refusal::Other`] until the
-    /// sentences of this file are converted.)
+    /// Stop the target with a refusal.
     fn error(mut self, refusal: impl Into<Refusal>) -> TargetPlan {
         self.plan.errors.push(refusal.into());
         self.finish_error()
@@ -166,9 +165,9 @@ impl Builder {
 /// Why planning a target stopped early.
 pub(crate) enum Stop {
     /// A refusal: the target is an error and nothing changes.
-    Refused(String),
+    Refused(Refusal),
     /// The errors of a group that make the target an error.
-    Errors(Vec<String>),
+    Errors(Vec<Refusal>),
     /// Nothing to plan (every group opted out); the plan so far stands.
     Nothing,
 }
@@ -201,7 +200,9 @@ pub fn plan_target(
     if let Some(topic) = &t.settings.sns_topic {
         if obs.topics.get(topic) == Some(&false) {
             // Cannot notify a topic that does not exist.
-            let mut p = b.error(format!("SNS topic `{topic}` does not exist"));
+            let mut p = b.error(Refusal::TopicMissing {
+                topic: topic.clone(),
+            });
             p.event = None;
             return p;
         }
@@ -230,10 +231,9 @@ fn plan_steps(
 
     // 2. The template and the groups.
     let Some(tmpl) = obs.templates.get(&t.launch_template) else {
-        return Err(Stop::Refused(format!(
-            "launch template `{}` not found",
-            t.launch_template
-        )));
+        return Err(Stop::Refused(Refusal::TemplateMissing {
+            template: t.launch_template.clone(),
+        }));
     };
     let template_id = tmpl.template.id.as_str();
     b.plan.template_id = Some(template_id.to_string());

@@ -29,28 +29,30 @@ pub(super) fn source<'a>(
         (None, _) => tmpl.template.default_version,
         (Some(n), None) => n,
         (Some(_), Some(_)) => {
-            let detail = views
-                .iter()
-                .map(|v| format!("`{}` uses {} (v{})", v.group.name, v.spec_text, v.effective))
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(Stop::Refused(format!(
-                "the groups of this target launch different versions of `{}` ({detail}); amiroll builds the new version from the one version they share — align them or split the target",
-                t.launch_template
-            )));
+            return Err(Stop::Refused(Refusal::SourceVersionsDiffer {
+                template: t.launch_template.clone(),
+                groups: views
+                    .iter()
+                    .map(|v| GroupVersion {
+                        group: v.group.name.clone(),
+                        spec: v.spec_text.clone(),
+                        version: v.effective,
+                    })
+                    .collect(),
+            }));
         }
     };
     let Some(version) = tmpl.version(number) else {
-        return Err(Stop::Refused(format!(
-            "version {number} of launch template `{}` does not exist",
-            t.launch_template
-        )));
+        return Err(Stop::Refused(Refusal::SourceVersionMissing {
+            template: t.launch_template.clone(),
+            version: number,
+        }));
     };
     let Some(image) = version.image_id.clone() else {
-        return Err(Stop::Refused(format!(
-            "version {number} of launch template `{}` has no ImageId; amiroll only replaces an ImageId and will not add one",
-            t.launch_template
-        )));
+        return Err(Stop::Refused(Refusal::SourceVersionNoImage {
+            template: t.launch_template.clone(),
+            version: number,
+        }));
     };
     Ok(Source {
         number,
@@ -227,10 +229,11 @@ pub(super) fn decide(
                 VersionRef::Number(n) => n == tmpl.template.latest_version,
             };
             if !latest_ok {
-                return Err(Stop::Refused(format!(
-                    "Auto Scaling group `{}` launches $Latest (v{}), which does not carry {ami}, and the version that does is older; pin the group or remove the newer version",
-                    v.group.name, tmpl.template.latest_version
-                )));
+                return Err(Stop::Refused(Refusal::LatestWithoutAmi {
+                    group: v.group.name.clone(),
+                    latest: tmpl.template.latest_version,
+                    ami: ami.to_string(),
+                }));
             }
             b.info(format!(
                 "group `{}` launches $Latest: a new version is live for it the moment it is created (validated above)",
@@ -277,10 +280,13 @@ fn carried_mappings(
         let snapshot = m.ebs.as_ref()?.snapshot_id.as_deref()?;
         (Some(m.device_name.as_str()) == root).then_some((m.device_name.as_str(), snapshot))
     }) {
-        return Err(Stop::Refused(format!(
-            "version {number} of launch template `{}` restores the root device {device} from snapshot `{snapshot}`; the root volume of AMI `{}` comes from the AMI, so amiroll will not carry that snapshot into the new version — remove the snapshot from the root device mapping (a data volume may keep its snapshot)",
-            t.launch_template, image.image_id
-        )));
+        return Err(Stop::Refused(Refusal::RootSnapshot {
+            template: t.launch_template.clone(),
+            version: number,
+            device: device.to_string(),
+            snapshot: snapshot.to_string(),
+            ami: image.image_id.clone(),
+        }));
     }
     Ok(carried)
 }

@@ -10,10 +10,9 @@ pub(super) fn candidate<'a>(
     obs: &'a Observation,
 ) -> Result<(&'a SsmParameter, String), Stop> {
     let Some(param) = obs.parameters.get(&t.ami_parameter) else {
-        return Err(Stop::Refused(format!(
-            "SSM parameter `{}` does not exist in this region (or is not readable)",
-            t.ami_parameter
-        )));
+        return Err(Stop::Refused(Refusal::ParameterMissing {
+            parameter: t.ami_parameter.clone(),
+        }));
     };
     let ami = parse_ami_value(&param.value, t.expected_format(), &t.ami_parameter)
         .map_err(Stop::Refused)?;
@@ -34,10 +33,11 @@ pub(super) fn image<'a>(
     let s = &t.settings;
     let now = obs.now;
     let Some(image) = obs.images.get(ami) else {
-        return Err(Stop::Refused(format!(
-            "AMI `{ami}` (from SSM parameter `{}` version {}) does not exist or is not visible to this account",
-            t.ami_parameter, param.version
-        )));
+        return Err(Stop::Refused(Refusal::AmiMissing {
+            ami: ami.to_string(),
+            parameter: t.ami_parameter.clone(),
+            parameter_version: param.version,
+        }));
     };
     b.plan.target_ami = Some(TargetAmi {
         image_id: ami.to_string(),
@@ -46,17 +46,17 @@ pub(super) fn image<'a>(
         parameter_version: param.version,
     });
     if image.state != "available" {
-        return Err(Stop::Refused(format!(
-            "AMI `{ami}` is in state `{}`, not `available`",
-            image.state
-        )));
+        return Err(Stop::Refused(Refusal::AmiNotAvailable {
+            ami: ami.to_string(),
+            state: image.state.clone(),
+        }));
     }
     if let Some(dep) = image.deprecation_time {
         if dep <= now && !s.allow_deprecated {
-            return Err(Stop::Refused(format!(
-                "AMI `{ami}` is deprecated since {}; set allow_deprecated = true to roll to it anyway",
-                fmt_time(dep)
-            )));
+            return Err(Stop::Refused(Refusal::AmiDeprecated {
+                ami: ami.to_string(),
+                since: dep,
+            }));
         }
     }
     let mut types: BTreeSet<String> = BTreeSet::new();
@@ -75,11 +75,12 @@ pub(super) fn image<'a>(
     for it in &types {
         match obs.instance_types.get(it) {
             Some(archs) if !archs.iter().any(|a| a == &image.architecture) => {
-                return Err(Stop::Refused(format!(
-                    "architecture mismatch: AMI `{ami}` is {} but instance type {it} supports {}",
-                    image.architecture,
-                    archs.join(", ")
-                )));
+                return Err(Stop::Refused(Refusal::ArchitectureMismatch {
+                    ami: ami.to_string(),
+                    architecture: image.architecture.clone(),
+                    instance_type: it.clone(),
+                    supported: archs.clone(),
+                }));
             }
             Some(_) => {}
             // Types are only read for targets that may change (an incomplete template means the
@@ -96,12 +97,13 @@ pub(super) fn image<'a>(
             Some(current) => {
                 if let (Some(new_c), Some(cur_c)) = (image.creation_date, current.creation_date) {
                     if new_c < cur_c && !s.allow_downgrade {
-                        return Err(Stop::Refused(format!(
-                            "AMI `{ami}` (created {}) is older than `{source_image}` (created {}) that version {} uses; refusing to downgrade — set allow_downgrade = true to roll back on purpose",
-                            fmt_time(new_c),
-                            fmt_time(cur_c),
-                            source.number
-                        )));
+                        return Err(Stop::Refused(Refusal::Downgrade {
+                            ami: ami.to_string(),
+                            created: new_c,
+                            current: source_image.to_string(),
+                            current_created: cur_c,
+                            version: source.number,
+                        }));
                     }
                 }
             }
@@ -132,16 +134,17 @@ pub(super) fn group_references(cx: &Ctx) -> Result<(), Stop> {
             .is_some_and(|d| d.starts_with(DESCRIPTION_PREFIX))
             || v.group.tags.contains_key(tags::PINNED_FROM);
         if moves && !refresh && s.pinned == Pinned::Update && v.group.launch_template.is_none() {
-            return Err(Stop::Refused(format!(
-                "Auto Scaling group `{}` pins version {n} inside a mixed instances policy; amiroll re-pins only groups with a plain LaunchTemplate — move the policy to $Default or re-pin it yourself",
-                v.group.name
-            )));
+            return Err(Stop::Refused(Refusal::PinnedInMixedPolicy {
+                group: v.group.name.clone(),
+                version: n,
+            }));
         }
         if moves && s.pinned == Pinned::Refuse && !(refresh && ours) {
-            return Err(Stop::Refused(format!(
-                "Auto Scaling group `{}` pins version {n} of launch template `{}`; amiroll cannot roll it without `pinned = \"update\"` in the target (it would then re-pin the group to the new version)",
-                v.group.name, t.launch_template
-            )));
+            return Err(Stop::Refused(Refusal::Pinned {
+                group: v.group.name.clone(),
+                version: n,
+                template: t.launch_template.clone(),
+            }));
         }
     }
     Ok(())
@@ -169,10 +172,10 @@ pub(super) fn capacity_providers(b: &mut Builder, cx: &Ctx) -> Result<(), Stop> 
             continue;
         };
         if cp.managed_scaling && s.strategy == Strategy::ScheduledSurge {
-            return Err(Stop::Refused(format!(
-                "Auto Scaling group `{}` backs ECS capacity provider `{}` with managed scaling on: ECS owns the group's desired capacity and would undo a scheduled surge — use strategy = \"instance-refresh\"",
-                v.group.name, cp.name
-            )));
+            return Err(Stop::Refused(Refusal::EcsManagedScaling {
+                group: v.group.name.clone(),
+                provider: cp.name.clone(),
+            }));
         }
         if !cp.managed_draining && s.strategy != Strategy::None {
             b.warn(format!(
