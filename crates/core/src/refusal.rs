@@ -246,6 +246,16 @@ pub enum Refusal {
     },
 
     // --- rollback ---
+    /// Auto Scaling cannot undo this refresh (`RollbackInstanceRefresh` would answer
+    /// `IrreversibleInstanceRefresh`).
+    #[error(
+        "group `{group}`: instance refresh {refresh} cannot be rolled back by Auto Scaling ({why}); cancel it (`aws autoscaling cancel-instance-refresh --auto-scaling-group-name {group}`), then run `amiroll rollback` again: it starts an instance refresh onto the rollback version"
+    )]
+    IrreversibleRefresh {
+        group: String,
+        refresh: String,
+        why: String,
+    },
     #[error("group `{group}`: instance refresh {refresh} is already {status}")]
     RefreshAlreadyUndoing {
         group: String,

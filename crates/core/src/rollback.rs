@@ -161,6 +161,41 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                     },
                 );
             }
+            // "A rollback is not supported in the following situations: There is no desired
+            // configuration specified for the instance refresh. The Auto Scaling group has a
+            // launch template that uses an AWS Systems Manager parameter instead of an AMI ID for
+            // the ImageId property. The Auto Scaling group uses the launch template's $Latest or
+            // $Default version." ("RollbackInstanceRefresh",
+            // https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RollbackInstanceRefresh.html).
+            // Until the refresh succeeds, the group's own configuration is the one saved before
+            // it, the one a rollback returns to.
+            let saved_alias = tmpl
+                .version(effective)
+                .and_then(|v| v.image_id.as_deref())
+                .is_some_and(|i| i.starts_with("resolve:ssm:"));
+            let irreversible = if r.desired_template.is_none() {
+                Some("it was started without a desired configuration".to_string())
+            } else if spec_text.parse::<u64>().is_err() {
+                Some(format!(
+                    "the configuration it returns to uses the launch template's {spec_text} version"
+                ))
+            } else if saved_alias {
+                Some(format!(
+                    "v{effective}, the version it returns to, takes its AMI from SSM (resolve:ssm:)"
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = irreversible {
+                return error(
+                    p,
+                    Refusal::IrreversibleRefresh {
+                        group: name.clone(),
+                        refresh: r.id.clone(),
+                        why,
+                    },
+                );
+            }
             let ami = refresh.ami.unwrap_or_else(|| current_ami.clone());
             act(
                 &mut p,
@@ -258,14 +293,22 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
         }
 
         // 2. After a failed round the default already went back, but instances on the failed AMI
-        //    may still run (a failed surge keeps them): roll the group onto the version it
-        //    launches now, which removes them.
-        let cleanup = Failure::ami_in(&g.tags).is_some_and(|bad| {
+        //    may still run (a failed surge keeps them), or a refresh that ended without success
+        //    (cancelled: "Cancel an instance refresh",
+        //    https://docs.aws.amazon.com/autoscaling/ec2/userguide/cancel-instance-refresh.html,
+        //    keeps the instances it replaced) left instances on its AMI: roll the group onto the
+        //    version it launches now, which removes them.
+        let stray = |bad: &str| {
             bad != current_ami
                 && planner::instance_views(g, obs, &template_id)
                     .iter()
                     .any(|i| i.image.as_deref() == Some(bad))
-        });
+        };
+        let failed_earlier = Failure::ami_in(&g.tags).is_some_and(stray);
+        // The AMI of a refresh that ended without success and left instances behind: it is
+        // recorded as failed below, or the next run would roll forward to it again.
+        let stray_refresh = refresh.ami.clone().filter(|a| !failed_earlier && stray(a));
+        let cleanup = failed_earlier || stray_refresh.is_some();
         // 3. Otherwise the retained previous version.
         let tagged = RollbackVersion::of_template(&g.tags, &template_id)
             .filter(|n| *n != effective && tmpl.version(*n).is_some());
@@ -338,6 +381,15 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                 format!("do not roll forward to {current_ami} again"),
             );
         }
+        if let Some(bad) = &stray_refresh {
+            act(
+                &mut p,
+                mark_failed(bad),
+                format!(
+                    "the refresh to {bad} ended without success; do not roll forward to it again"
+                ),
+            );
+        }
         // A scheduled surge removes instances of the oldest version first ("Control which Auto
         // Scaling instances terminate during scale in"), so going back to an *older* version
         // would remove the very instances it launched. Roll forward instead, to a new version
@@ -393,11 +445,23 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                         .find(|cp| cp.auto_scaling_group_arn == arn)
                 });
                 let prefs = planner::refresh_preferences(s, provider, false, true);
+                // The refresh leaves the group on the numbered version it names (its desired
+                // configuration): a group that named `$Default`/`$Latest` is then pinned by
+                // amiroll, and the pin record says so (and what it named before).
+                let mut record = Refresh::to_ami(&prev_ami).to_tags();
+                if spec_text.parse::<u64>().is_err() && !g.tags.contains_key(tags::PINNED_FROM) {
+                    record.extend(
+                        crate::state::Pin {
+                            from: spec_text.clone(),
+                        }
+                        .to_tags(),
+                    );
+                }
                 act(
                     &mut p,
                     Action::TagGroup {
                         group: name.clone(),
-                        tags: Refresh::to_ami(&prev_ami).to_tags(),
+                        tags: record,
                     },
                     "record the AMI this refresh rolls back to",
                 );

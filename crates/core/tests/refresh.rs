@@ -347,8 +347,15 @@ fn ecs_capacity_providers_shape_the_rollout() {
     f.obs.capacity_providers = Some(vec![cp(true, false, true)]);
     let p = f.plan();
     assert_eq!(p.status, TargetStatus::Error);
+    assert_eq!(
+        p.errors,
+        vec![Refusal::EcsManagedScaling {
+            group: "web-asg".to_string(),
+            provider: "cp-web".to_string(),
+        }]
+    );
     let e = p.errors[0].to_string();
-    assert!(e.contains("managed scaling") && e.contains("instance-refresh"));
+    assert!(e.contains("instance-refresh"), "{e}");
 }
 
 #[test]
@@ -466,6 +473,13 @@ fn acknowledging_a_failure_clears_it_and_retries() {
 fn rollback_of_a_refresh_in_flight_uses_the_api() {
     let mut f = refresh_fleet();
     let g = f.group_mut("web-asg");
+    // As amiroll leaves a group before its refresh: pinned to the version it launched, so that
+    // the saved configuration is a numbered version (a rollback needs one).
+    if let Some(spec) = g.launch_template.as_mut() {
+        spec.version = Some("1".to_string());
+    }
+    g.tags
+        .insert(tags::PINNED_FROM.to_string(), "$Default".to_string());
     g.tags.insert(tags::REFRESH.to_string(), "r-1".to_string());
     g.tags
         .insert(tags::REFRESH_AMI.to_string(), AMI_NEW.to_string());
@@ -482,6 +496,21 @@ fn rollback_of_a_refresh_in_flight_uses_the_api() {
     assert!(p.actions.iter().any(|a| matches!(&a.action,
         Action::TagGroup { tags: tg, .. } if tg.get(tags::FAILED_AMI).map(String::as_str) == Some(AMI_NEW))));
     assert_eq!(p.event, Some(Event::RollbackStarted));
+
+    // On `$Default`, Auto Scaling could not undo it: refused, nothing planned.
+    let g = f.group_mut("web-asg");
+    if let Some(spec) = g.launch_template.as_mut() {
+        spec.version = None;
+    }
+    g.tags.remove(tags::PINNED_FROM);
+    let plan = amiroll_core::rollback::plan_rollback(&f.config(), &f.obs);
+    let p = &plan.targets[0];
+    assert!(
+        matches!(&p.errors[..], [amiroll_core::Refusal::IrreversibleRefresh { refresh, .. }] if refresh == "r-1"),
+        "{:?}",
+        p.errors
+    );
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
 }
 
 #[test]

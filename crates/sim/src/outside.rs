@@ -92,6 +92,30 @@ impl SimAws {
         Ok(())
     }
 
+    /// `CancelInstanceRefresh`, as an operator runs it: the group's active refresh ends
+    /// `Cancelled`; instances already replaced stay, the group keeps its configuration ("Cancel
+    /// an instance refresh",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/cancel-instance-refresh.html).
+    /// Simplified: AWS passes through `Cancelling` while replacements under way finish; here the
+    /// refresh is `Cancelled` at once and replacements under way stop with it.
+    pub fn cancel_instance_refresh(&self, group: &str) -> Result<(), AwsError> {
+        let mut a = self.lock();
+        let Some(idx) = a.active_refresh(group) else {
+            return Err(AwsError::new(
+                "autoscaling:CancelInstanceRefresh",
+                ErrorKind::Invalid,
+                "ActiveInstanceRefreshNotFound",
+                format!("No in progress or pending Instance Refresh found for Auto Scaling group {group}"),
+            ));
+        };
+        a.set_status(
+            idx,
+            crate::state::Status::Cancelled,
+            "cancelled by the operator",
+        );
+        Ok(())
+    }
+
     /// `DefaultInstanceWarmup` of a group: the warm-up instance refreshes use when their
     /// preferences set none (without either, the warm-up is 0 s after `InService`).
     pub fn set_instance_warmup(&self, group: &str, warmup: Duration) -> Result<(), AwsError> {

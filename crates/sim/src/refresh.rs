@@ -148,7 +148,7 @@ impl Account {
         self.event(line);
     }
 
-    fn set_status(&mut self, idx: usize, status: Status, text: &str) {
+    pub(crate) fn set_status(&mut self, idx: usize, status: Status, text: &str) {
         let now = self.clock;
         let r = &mut self.refreshes[idx];
         let before = r.status;

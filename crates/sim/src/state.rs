@@ -28,6 +28,8 @@ pub(crate) enum Status {
     RollbackInProgress,
     RollbackFailed,
     RollbackSuccessful,
+    /// Cancelled by an operator ([`crate::SimAws::cancel_instance_refresh`]).
+    Cancelled,
 }
 
 impl Status {
@@ -41,6 +43,7 @@ impl Status {
             Status::RollbackInProgress => "RollbackInProgress",
             Status::RollbackFailed => "RollbackFailed",
             Status::RollbackSuccessful => "RollbackSuccessful",
+            Status::Cancelled => "Cancelled",
         }
     }
 
