@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use amiroll_core::model::{Action, Event, Refusal, TargetStatus, VersionRef};
+use amiroll_core::model::{Action, Event, GroupVersion, Refusal, TargetStatus, VersionRef};
 use amiroll_core::planner::{self, tags, Capacity};
 use common::*;
 
@@ -48,17 +48,6 @@ fn refusal_of(f: &Fleet) -> Refusal {
         .into_iter()
         .next()
         .expect("an error names its refusal")
-}
-
-/// The refusals as the user reads them. Only for the refusals `planner/mod.rs` still makes as
-/// text (`Refusal::Other`); they are matched by variant once that file is converted.
-fn error_of(f: &Fleet) -> String {
-    refused(f)
-        .errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 #[test]
@@ -242,11 +231,25 @@ fn non_ami_values_are_refused() {
 fn missing_parameter_template_group_and_topic_are_named() {
     let mut f = Fleet::healthy();
     f.obs.parameters.clear();
-    assert!(error_of(&f).contains(PARAM));
+    let e = refusal_of(&f);
+    assert_eq!(
+        e,
+        Refusal::ParameterMissing {
+            parameter: PARAM.to_string()
+        }
+    );
+    assert!(e.to_string().contains(PARAM), "{e}");
 
     let mut f = Fleet::healthy();
     f.obs.templates.clear();
-    assert!(error_of(&f).contains(LT));
+    let e = refusal_of(&f);
+    assert_eq!(
+        e,
+        Refusal::TemplateMissing {
+            template: LT.to_string()
+        }
+    );
+    assert!(e.to_string().contains(LT), "{e}");
 
     let mut f = Fleet::healthy();
     f.obs.groups.clear();
@@ -261,7 +264,13 @@ fn missing_parameter_template_group_and_topic_are_named() {
     f.obs.topics.insert(TOPIC.to_string(), false);
     let p = f.plan();
     assert_eq!(p.status, TargetStatus::Error);
-    assert!(p.errors[0].to_string().contains(TOPIC));
+    assert_eq!(
+        p.errors,
+        vec![Refusal::TopicMissing {
+            topic: TOPIC.to_string()
+        }]
+    );
+    assert!(p.errors[0].to_string().contains(TOPIC), "{:?}", p.errors);
     assert_eq!(p.event, None, "cannot notify a topic that does not exist");
 }
 
@@ -269,25 +278,43 @@ fn missing_parameter_template_group_and_topic_are_named() {
 fn missing_ami_architecture_mismatch_deprecated_and_downgrade() {
     let mut f = Fleet::healthy();
     f.obs.images.remove(AMI_NEW);
-    assert!(error_of(&f).contains(AMI_NEW));
+    let e = refusal_of(&f);
+    assert_eq!(
+        e,
+        Refusal::AmiMissing {
+            ami: AMI_NEW.to_string(),
+            parameter: PARAM.to_string(),
+            parameter_version: 5,
+        }
+    );
+    assert!(e.to_string().contains(AMI_NEW), "{e}");
 
     let mut f = Fleet::healthy();
     f.set_param(AMI_ARM);
-    let e = error_of(&f);
-    assert!(
-        e.contains("architecture mismatch") && e.contains("m5.large") && e.contains("arm64"),
-        "{e}"
+    assert_eq!(
+        refusal_of(&f),
+        Refusal::ArchitectureMismatch {
+            ami: AMI_ARM.to_string(),
+            architecture: "arm64".to_string(),
+            instance_type: "m5.large".to_string(),
+            supported: vec!["x86_64".to_string()],
+        }
     );
 
     let mut f = Fleet::healthy();
     if let Some(i) = f.obs.images.get_mut(AMI_NEW) {
         i.deprecation_time = Some(t("2026-11-25T00:00:00Z"));
     }
-    let e = error_of(&f);
-    assert!(
-        e.contains("deprecated") && e.contains("allow_deprecated"),
-        "{e}"
+    let e = refusal_of(&f);
+    assert_eq!(
+        e,
+        Refusal::AmiDeprecated {
+            ami: AMI_NEW.to_string(),
+            since: t("2026-11-25T00:00:00Z"),
+        }
     );
+    // The wording names the setting that allows it.
+    assert!(e.to_string().contains("allow_deprecated"), "{e}");
     let f = f.with_setting("allow_deprecated = true");
     assert_eq!(f.plan().status, TargetStatus::Drift);
 
@@ -295,14 +322,31 @@ fn missing_ami_architecture_mismatch_deprecated_and_downgrade() {
     if let Some(i) = f.obs.images.get_mut(AMI_NEW) {
         i.creation_date = Some(t("2026-01-01T00:00:00Z"));
     }
-    let e = error_of(&f);
-    assert!(e.contains("older") && e.contains("allow_downgrade"), "{e}");
+    let e = refusal_of(&f);
+    assert_eq!(
+        e,
+        Refusal::Downgrade {
+            ami: AMI_NEW.to_string(),
+            created: t("2026-01-01T00:00:00Z"),
+            current: AMI_OLD.to_string(),
+            current_created: t("2026-10-01T00:00:00Z"),
+            version: 1,
+        }
+    );
+    // The wording names the setting that allows it.
+    assert!(e.to_string().contains("allow_downgrade"), "{e}");
 
     let mut f = Fleet::healthy();
     if let Some(i) = f.obs.images.get_mut(AMI_NEW) {
         i.state = "pending".to_string();
     }
-    assert!(error_of(&f).contains("pending"));
+    assert_eq!(
+        refusal_of(&f),
+        Refusal::AmiNotAvailable {
+            ami: AMI_NEW.to_string(),
+            state: "pending".to_string(),
+        }
+    );
 }
 
 #[test]
@@ -313,11 +357,17 @@ fn pinned_group_is_refused_unless_opted_in() {
         template_name: None,
         version: Some("1".to_string()),
     });
-    let e = error_of(&f);
-    assert!(
-        e.contains("pins version 1") && e.contains("pinned = \"update\""),
-        "{e}"
+    let e = refusal_of(&f);
+    assert_eq!(
+        e,
+        Refusal::Pinned {
+            group: "web-asg".to_string(),
+            version: 1,
+            template: LT.to_string(),
+        }
     );
+    // The wording names the setting that opts in.
+    assert!(e.to_string().contains("pinned = \"update\""), "{e}");
     let f = f.with_setting("pinned = \"update\"");
     let p = f.plan();
     assert_eq!(
@@ -514,11 +564,27 @@ fn groups_on_different_versions_are_refused() {
     f.config_toml = f
         .config_toml
         .replace("[\"web-asg\"]", "[\"web-asg\", \"other\"]");
-    let e = error_of(&f);
-    assert!(
-        e.contains("different versions") && e.contains("other"),
-        "{e}"
+    let e = refusal_of(&f);
+    assert_eq!(
+        e,
+        Refusal::SourceVersionsDiffer {
+            template: LT.to_string(),
+            groups: vec![
+                GroupVersion {
+                    group: "web-asg".to_string(),
+                    spec: "$Default".to_string(),
+                    version: 1,
+                },
+                GroupVersion {
+                    group: "other".to_string(),
+                    spec: "$Latest".to_string(),
+                    version: 2,
+                },
+            ],
+        }
     );
+    // The wording names the group that differs.
+    assert!(e.to_string().contains("`other` uses $Latest (v2)"), "{e}");
 }
 
 #[test]
@@ -905,8 +971,13 @@ fn pinned_mixed_instances_group_is_refused_even_with_update() {
         distribution: None,
     });
     g.launch_template = None;
-    let e = error_of(&f);
-    assert!(e.contains("mixed instances policy"), "{e}");
+    assert_eq!(
+        refusal_of(&f),
+        Refusal::PinnedInMixedPolicy {
+            group: "web-asg".to_string(),
+            version: 1,
+        }
+    );
 }
 
 #[test]
@@ -927,10 +998,14 @@ fn mixed_instances_override_types_are_checked_for_architecture() {
         distribution: None,
     });
     g.launch_template = None;
-    let e = error_of(&f);
-    assert!(
-        e.contains("architecture mismatch") && e.contains("m6g.large"),
-        "{e}"
+    assert_eq!(
+        refusal_of(&f),
+        Refusal::ArchitectureMismatch {
+            ami: AMI_NEW.to_string(),
+            architecture: "x86_64".to_string(),
+            instance_type: "m6g.large".to_string(),
+            supported: vec!["arm64".to_string()],
+        }
     );
 }
 

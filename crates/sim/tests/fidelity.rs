@@ -3,7 +3,7 @@
 
 mod common;
 
-use amiroll_core::model::TargetStatus;
+use amiroll_core::model::{Refusal, TargetStatus};
 use amiroll_core::port::{op, BlockDeviceMapping, EbsBlockDevice};
 use amiroll_sim::{GroupSpec, TemplateData};
 use common::*;
@@ -94,12 +94,18 @@ fn a_snapshot_on_the_new_amis_root_device_is_refused_and_nothing_changes() {
     let report = w.apply_ok();
     let t = &report.targets[0];
     assert_eq!(t.plan.status, TargetStatus::Error, "{t:?}");
-    let error = t
-        .plan
-        .errors
-        .first()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    assert_eq!(
+        t.plan.errors,
+        vec![Refusal::RootSnapshot {
+            template: "ecs-data".to_string(),
+            version: 1,
+            device: "/dev/xvda".to_string(),
+            snapshot: "snap-0aaaaaaaaaaaaaaa1".to_string(),
+            ami: NEW.to_string(),
+        }]
+    );
+    // The sentence names them for the user.
+    let error = t.plan.errors[0].to_string();
     for named in ["ecs-data", "/dev/xvda", "snap-0aaaaaaaaaaaaaaa1", NEW] {
         assert!(error.contains(named), "`{named}` not named in: {error}");
     }

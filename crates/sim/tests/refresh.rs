@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use amiroll_core::model::TargetStatus;
+use amiroll_core::model::{Refusal, TargetStatus};
 use amiroll_core::planner::PlanOptions;
 use amiroll_core::port::op;
 use amiroll_core::Engine;
@@ -436,9 +436,13 @@ fn ecs_managed_termination_protection_is_refreshed_and_scaling_refuses_surge() {
         .expect("provider");
     w.publish(NEW);
     let r = w.apply_ok();
-    assert!(r.targets[0].plan.errors[0]
-        .to_string()
-        .contains("managed scaling"));
+    assert_eq!(
+        r.targets[0].plan.errors,
+        vec![Refusal::EcsManagedScaling {
+            group: "web".to_string(),
+            provider: "cp-web".to_string(),
+        }]
+    );
     assert!(w.writes().is_empty());
 }
 
