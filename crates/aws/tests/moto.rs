@@ -177,6 +177,19 @@ async fn two_version_group(env: &Env) -> (String, String) {
     (id, name)
 }
 
+/// `UpdateAutoScalingGroup` re-pointing group `name` to version `version` of template `id`.
+fn pin_to(name: &str, id: &str, version: u64) -> UpdateGroupRequest {
+    UpdateGroupRequest {
+        group_name: name.to_owned(),
+        launch_template: Some(TemplateSpec {
+            template_id: Some(id.to_owned()),
+            template_name: None,
+            version: Some(version.to_string()),
+        }),
+        ..UpdateGroupRequest::default()
+    }
+}
+
 async fn topic(env: &Env) -> String {
     env.sns
         .create_topic()
@@ -1187,15 +1200,7 @@ async fn instance_refresh_start_describe_conflict_rollback() {
     // A rollback returns to the group's configuration before the refresh, which must be a
     // numbered version ("RollbackInstanceRefresh"): pin the group to version 1.
     env.adapter
-        .update_auto_scaling_group(&UpdateGroupRequest {
-            group_name: name.clone(),
-            launch_template: Some(TemplateSpec {
-                template_id: Some(id.clone()),
-                template_name: None,
-                version: Some("1".to_owned()),
-            }),
-            ..UpdateGroupRequest::default()
-        })
+        .update_auto_scaling_group(&pin_to(&name, &id, 1))
         .await
         .expect("pin to version 1");
     let request = StartRefreshRequest {
@@ -1714,15 +1719,7 @@ async fn a_refresh_blocks_template_updates_and_a_default_group_cannot_roll_back(
         .expect("start");
     let err = env
         .adapter
-        .update_auto_scaling_group(&UpdateGroupRequest {
-            group_name: name.clone(),
-            launch_template: Some(TemplateSpec {
-                template_id: Some(id.clone()),
-                template_name: None,
-                version: Some("2".to_owned()),
-            }),
-            ..UpdateGroupRequest::default()
-        })
+        .update_auto_scaling_group(&pin_to(&name, &id, 2))
         .await
         .expect_err("update during the refresh");
     assert_eq!(
