@@ -24,6 +24,8 @@ mod convert;
 mod ec2;
 mod ecs;
 mod error;
+#[cfg(test)]
+mod fixtures;
 mod sns;
 mod ssm;
 

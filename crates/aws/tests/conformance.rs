@@ -66,13 +66,7 @@ fn start() -> Start {
 
 /// The emulator side: the starting point made with the SDK, then the adapter.
 async fn emulator(start: &mut Start) -> Side<AwsAdapter> {
-    let url = std::env::var("AMIROLL_MOTO_URL").unwrap_or_else(|_| {
-        panic!(
-            "AMIROLL_MOTO_URL is not set. These tests need the local AWS emulator: run \
-             `python3 tests/moto/server.py 5790 &` and set AMIROLL_MOTO_URL=http://127.0.0.1:5790 \
-             (scripts/test.sh does both)"
-        )
-    });
+    let url = amiroll_testkit::emulator_url();
     let conf = amiroll_testkit::sdk_config(&url, "testing", "testing").await;
     let ssm = aws_sdk_ssm::Client::new(&conf);
     let ec2 = aws_sdk_ec2::Client::new(&conf);

@@ -34,13 +34,7 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let url = std::env::var("AMIROLL_MOTO_URL").unwrap_or_else(|_| {
-        panic!(
-            "AMIROLL_MOTO_URL is not set. These tests need the local AWS emulator: run \
-             `python3 tests/moto/server.py 5790 &` and set AMIROLL_MOTO_URL=http://127.0.0.1:5790 \
-             (scripts/test.sh does both)"
-        )
-    });
+    let url = amiroll_testkit::emulator_url();
     let conf = amiroll_testkit::sdk_config(&url, "testing", "testing").await;
     Env {
         adapter: AwsAdapter::from_conf(&conf).await,
@@ -170,6 +164,30 @@ async fn group(env: &Env, name: &str, template_id: &str) {
         .send()
         .await
         .expect("CreateAutoScalingGroup");
+}
+
+/// A template with two versions (v2 on the other AMI) and a group of one instance on its
+/// `$Default`: what an instance refresh test starts from. Returns (template id, group name).
+async fn two_version_group(env: &Env) -> (String, String) {
+    let (current, other) = amis(env).await;
+    let id = launch_template(env, &unique("lt"), &current).await;
+    raw_version(env, &id, &other).await;
+    let name = unique("asg");
+    group(env, &name, &id).await;
+    (id, name)
+}
+
+/// `UpdateAutoScalingGroup` re-pointing group `name` to version `version` of template `id`.
+fn pin_to(name: &str, id: &str, version: u64) -> UpdateGroupRequest {
+    UpdateGroupRequest {
+        group_name: name.to_owned(),
+        launch_template: Some(TemplateSpec {
+            template_id: Some(id.to_owned()),
+            template_name: None,
+            version: Some(version.to_string()),
+        }),
+        ..UpdateGroupRequest::default()
+    }
 }
 
 async fn topic(env: &Env) -> String {
@@ -777,11 +795,7 @@ async fn describe_auto_scaling_groups_maps_a_mixed_instances_policy() {
 #[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
 async fn update_auto_scaling_group_sets_termination_policies_and_template() {
     let env = env().await;
-    let (current, other) = amis(&env).await;
-    let id = launch_template(&env, &unique("lt"), &current).await;
-    raw_version(&env, &id, &other).await;
-    let name = unique("asg");
-    group(&env, &name, &id).await;
+    let (id, name) = two_version_group(&env).await;
 
     env.adapter
         .update_auto_scaling_group(&UpdateGroupRequest {
@@ -1182,23 +1196,11 @@ async fn raw_refreshes(env: &Env, group: &str) -> Vec<asg_types::InstanceRefresh
 #[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
 async fn instance_refresh_start_describe_conflict_rollback() {
     let env = env().await;
-    let (current, other) = amis(&env).await;
-    let id = launch_template(&env, &unique("lt"), &current).await;
-    raw_version(&env, &id, &other).await;
-    let name = unique("asg");
-    group(&env, &name, &id).await;
+    let (id, name) = two_version_group(&env).await;
     // A rollback returns to the group's configuration before the refresh, which must be a
     // numbered version ("RollbackInstanceRefresh"): pin the group to version 1.
     env.adapter
-        .update_auto_scaling_group(&UpdateGroupRequest {
-            group_name: name.clone(),
-            launch_template: Some(TemplateSpec {
-                template_id: Some(id.clone()),
-                template_name: None,
-                version: Some("1".to_owned()),
-            }),
-            ..UpdateGroupRequest::default()
-        })
+        .update_auto_scaling_group(&pin_to(&name, &id, 1))
         .await
         .expect("pin to version 1");
     let request = StartRefreshRequest {
@@ -1702,11 +1704,7 @@ async fn describe_images_reports_the_root_device_name() {
 #[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
 async fn a_refresh_blocks_template_updates_and_a_default_group_cannot_roll_back() {
     let env = env().await;
-    let (current, other) = amis(&env).await;
-    let id = launch_template(&env, &unique("lt"), &current).await;
-    raw_version(&env, &id, &other).await;
-    let name = unique("asg");
-    group(&env, &name, &id).await;
+    let (id, name) = two_version_group(&env).await;
     env.adapter
         .start_instance_refresh(&StartRefreshRequest {
             group_name: name.clone(),
@@ -1721,15 +1719,7 @@ async fn a_refresh_blocks_template_updates_and_a_default_group_cannot_roll_back(
         .expect("start");
     let err = env
         .adapter
-        .update_auto_scaling_group(&UpdateGroupRequest {
-            group_name: name.clone(),
-            launch_template: Some(TemplateSpec {
-                template_id: Some(id.clone()),
-                template_name: None,
-                version: Some("2".to_owned()),
-            }),
-            ..UpdateGroupRequest::default()
-        })
+        .update_auto_scaling_group(&pin_to(&name, &id, 2))
         .await
         .expect_err("update during the refresh");
     assert_eq!(
@@ -1763,11 +1753,7 @@ async fn a_refresh_blocks_template_updates_and_a_default_group_cannot_roll_back(
 #[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
 async fn a_mixed_group_refresh_sends_the_whole_policy() {
     let env = env().await;
-    let (current, other) = amis(&env).await;
-    let id = launch_template(&env, &unique("lt"), &current).await;
-    raw_version(&env, &id, &other).await;
-    let name = unique("asg");
-    group(&env, &name, &id).await;
+    let (id, name) = two_version_group(&env).await;
     let policy = MixedInstancesPolicy {
         template: TemplateSpec::default(),
         overrides: vec![

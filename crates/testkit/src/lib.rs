@@ -32,6 +32,17 @@ pub async fn sdk_config(url: &str, access_key: &str, secret_key: &str) -> SdkCon
         .await
 }
 
+/// The emulator's URL from `AMIROLL_MOTO_URL`; a panic that says how to start it when unset.
+pub fn emulator_url() -> String {
+    std::env::var("AMIROLL_MOTO_URL").unwrap_or_else(|_| {
+        panic!(
+            "AMIROLL_MOTO_URL is not set. These tests need the local AWS emulator: run \
+             `python3 tests/moto/server.py 5790 &` and set AMIROLL_MOTO_URL=http://127.0.0.1:5790 \
+             (scripts/test.sh does both)"
+        )
+    })
+}
+
 /// `{prefix}-{pid}-{nanos}-{n}`: a name no other test, or earlier run against the same emulator,
 /// uses.
 pub fn unique(prefix: &str) -> String {

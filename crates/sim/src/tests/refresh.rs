@@ -57,6 +57,20 @@ fn version(sim: &SimAws, lt: &str, ami: &str) -> u64 {
     .expect("version")
 }
 
+/// A new version of the template whose ImageId is the SSM parameter `/amiroll/web`.
+fn ssm_version(sim: &SimAws, lt: &str) -> u64 {
+    sim.create_launch_template_version_raw(
+        lt,
+        Some(1),
+        TemplateData {
+            image_id: Some("resolve:ssm:/amiroll/web".to_string()),
+            ..TemplateData::default()
+        },
+        None,
+    )
+    .expect("ssm version")
+}
+
 fn latest(sim: &SimAws, group: &str) -> InstanceRefresh {
     sim.instance_refreshes(group)
         .into_iter()
@@ -427,17 +441,7 @@ fn rollback_needs_an_active_refresh() {
 fn start_validation() {
     let (sim, lt) = fleet();
     let v2 = version(&sim, &lt, "ami-new");
-    let ssm = sim
-        .create_launch_template_version_raw(
-            &lt,
-            Some(1),
-            TemplateData {
-                image_id: Some("resolve:ssm:/amiroll/web".to_string()),
-                ..TemplateData::default()
-            },
-            None,
-        )
-        .expect("ssm version");
+    let ssm = ssm_version(&sim, &lt);
     let start = |r: StartRefreshRequest| block_on(sim.start_instance_refresh(&r));
 
     let mut p = prefs(100, 200);
@@ -705,17 +709,7 @@ fn scale_outs_during_a_refresh_use_the_desired_configuration() {
 fn rollback_prerequisites_are_on_the_saved_configuration() {
     let (sim, lt) = fleet();
     sim.put_parameter("/amiroll/web", "ami-new");
-    let ssm = sim
-        .create_launch_template_version_raw(
-            &lt,
-            Some(1),
-            TemplateData {
-                image_id: Some("resolve:ssm:/amiroll/web".to_string()),
-                ..TemplateData::default()
-            },
-            None,
-        )
-        .expect("ssm version");
+    let ssm = ssm_version(&sim, &lt);
     let v3 = version(&sim, &lt, "ami-new");
     let start = |r: StartRefreshRequest| block_on(sim.start_instance_refresh(&r));
     let mut auto = prefs(100, 200);
