@@ -236,6 +236,12 @@ pub enum Refusal {
     },
 
     // --- instance refresh ---
+    /// A refresh sends the group's `MixedInstancesPolicy` complete; the port does not carry
+    /// `InstanceRequirements`, so the policy cannot be sent back faithfully.
+    #[error(
+        "Auto Scaling group `{group}` selects instance types by attributes (InstanceRequirements) in its mixed instances policy; amiroll sends the policy back in full with an instance refresh and cannot carry those attributes — use strategy = \"scheduled-surge\" or list the instance types as overrides"
+    )]
+    InstanceRequirements { group: String },
     #[error(
         "group `{group}` has suspended processes {}; an instance refresh cannot launch or replace instances — resume them first",
         .processes.join(", ")

@@ -592,3 +592,39 @@ fn a_surge_target_waits_for_a_refresh_someone_runs_on_its_group() {
         p.actions
     );
 }
+
+#[test]
+fn a_refresh_of_a_group_choosing_types_by_attributes_is_refused() {
+    // A refresh sends the group's policy back complete, and the port cannot carry
+    // `InstanceRequirements`: sending the rest would replace the attribute-based selection.
+    let mut f = refresh_fleet();
+    let g = f.group_mut("web-asg");
+    g.mixed_instances_policy = Some(amiroll_core::port::MixedInstancesPolicy {
+        template: TemplateSpec {
+            template_id: Some(LT.to_string()),
+            template_name: None,
+            version: None,
+        },
+        overrides: vec![amiroll_core::port::InstanceOverride {
+            instance_requirements: true,
+            ..Default::default()
+        }],
+        distribution: None,
+    });
+    g.launch_template = None;
+    let p = f.plan();
+    assert_eq!(
+        p.errors,
+        vec![amiroll_core::Refusal::InstanceRequirements {
+            group: "web-asg".to_string()
+        }]
+    );
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    // With listed types instead, the refresh goes ahead.
+    let g = f.group_mut("web-asg");
+    if let Some(m) = g.mixed_instances_policy.as_mut() {
+        m.overrides[0].instance_requirements = false;
+        m.overrides[0].instance_type = Some("m5.large".to_string());
+    }
+    assert!(start_of(&f.plan()).is_some());
+}

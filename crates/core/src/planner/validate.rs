@@ -121,6 +121,19 @@ pub(super) fn group_references(cx: &Ctx) -> Result<(), Stop> {
     let (t, s, tmpl, ami) = (cx.t, &cx.t.settings, cx.tmpl, cx.ami.as_str());
     let refresh = s.strategy == Strategy::InstanceRefresh;
     for v in &cx.views {
+        // A refresh (and its pin) sends the group's policy back complete ("StartInstanceRefresh",
+        // `DesiredConfiguration`,
+        // https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_StartInstanceRefresh.html).
+        if refresh
+            && v.group
+                .mixed_instances_policy
+                .as_ref()
+                .is_some_and(|m| m.has_instance_requirements())
+        {
+            return Err(Stop::Refused(Refusal::InstanceRequirements {
+                group: v.group.name.clone(),
+            }));
+        }
         let VersionSpec::Pinned(n) = v.spec else {
             continue;
         };
