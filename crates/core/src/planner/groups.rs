@@ -4,6 +4,98 @@
 
 use super::*;
 
+/// Where one group's rollout stands after this run, as the strategies report it: one value
+/// instead of a bundle of flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum GroupPhase {
+    /// Not on the AMI, and nothing is under way or starts (held, waiting, or strategy `none`).
+    #[default]
+    Waiting,
+    /// A rollout starts in this run.
+    Started,
+    /// A rollout is under way.
+    Rolling,
+    /// Every instance runs the AMI. `succeeded`: the rollout finished in this run (announced).
+    Converged { succeeded: bool },
+    /// The rollout failed. `rolling`: a round is still under way (the failed one being
+    /// stopped, or a recovery round).
+    Failed { rolling: bool },
+    /// A failed round is being undone: the group goes back to its sizes. `failed_now`: the
+    /// failure is recorded in this run; `rolling`: the round is not over yet.
+    Restoring { failed_now: bool, rolling: bool },
+}
+
+impl GroupPhase {
+    pub(crate) fn started(self) -> bool {
+        self == GroupPhase::Started
+    }
+    pub(crate) fn succeeded(self) -> bool {
+        self == GroupPhase::Converged { succeeded: true }
+    }
+    pub(crate) fn converged(self) -> bool {
+        matches!(self, GroupPhase::Converged { .. })
+    }
+    /// The rollout failed in this run (or its failure is recorded now).
+    pub(crate) fn failed(self) -> bool {
+        matches!(
+            self,
+            GroupPhase::Failed { .. }
+                | GroupPhase::Restoring {
+                    failed_now: true,
+                    ..
+                }
+        )
+    }
+    pub(crate) fn restoring(self) -> bool {
+        matches!(self, GroupPhase::Restoring { .. })
+    }
+    /// A round or a refresh is under way.
+    pub(crate) fn in_flight(self) -> bool {
+        matches!(
+            self,
+            GroupPhase::Rolling
+                | GroupPhase::Failed { rolling: true }
+                | GroupPhase::Restoring { rolling: true, .. }
+        )
+    }
+    /// A round (or refresh) is found under way.
+    pub(crate) fn rolling(self) -> GroupPhase {
+        match self {
+            GroupPhase::Failed { .. } => GroupPhase::Failed { rolling: true },
+            GroupPhase::Restoring { failed_now, .. } => GroupPhase::Restoring {
+                failed_now,
+                rolling: true,
+            },
+            _ => GroupPhase::Rolling,
+        }
+    }
+    /// The round is over (its tags go); a failure or a restore stays what it is.
+    pub(crate) fn round_over(self) -> GroupPhase {
+        match self {
+            GroupPhase::Rolling => GroupPhase::Waiting,
+            GroupPhase::Failed { .. } => GroupPhase::Failed { rolling: false },
+            GroupPhase::Restoring { failed_now, .. } => GroupPhase::Restoring {
+                failed_now,
+                rolling: false,
+            },
+            other => other,
+        }
+    }
+    /// The rollout failed: a restore under way records it now; otherwise whether a round is
+    /// still under way is kept.
+    pub(crate) fn fail(self) -> GroupPhase {
+        match self {
+            GroupPhase::Restoring { rolling, .. } => GroupPhase::Restoring {
+                failed_now: true,
+                rolling,
+            },
+            other => GroupPhase::Failed {
+                rolling: other.in_flight(),
+            },
+        }
+    }
+}
+
 /// What the target's groups do in this run.
 #[derive(Default)]
 pub(crate) struct FleetOutcome {
@@ -113,10 +205,11 @@ pub(super) fn plan_groups(
                     b.info(h.clone());
                     f.surge_held = f.surge_held.or(Some(h.clone()));
                 }
-                if out.started {
+                let phase = out.phase;
+                if phase.started() {
                     f.events.push(Event::RolloutStarted);
                 }
-                if out.succeeded {
+                if phase.succeeded() {
                     // A round to another AMI than the candidate finishing is a rollback (to the
                     // AMI the fleet ran before), not the candidate's success.
                     f.events.push(if group_ami == ami {
@@ -128,24 +221,24 @@ pub(super) fn plan_groups(
                 if out.announce_failure {
                     f.events.push(Event::RolloutFailed);
                 }
-                if out.failed {
+                if phase.failed() {
                     if !out.already_recorded {
                         f.events.push(Event::RolloutFailed);
                     }
                     f.failed_amis.insert(group_ami.clone());
                 }
-                if out.failed || out.restoring {
+                if phase.failed() || phase.restoring() {
                     f.revert_to = f.revert_to.or(out.revert_to);
                 }
                 if out.recover {
                     f.recover = true;
                 }
-                f.started |= out.started;
-                f.failed |= out.failed || out.restoring;
-                f.in_flight |= out.in_flight;
-                f.all_converged &= out.converged;
-                let progress = out
-                    .in_flight
+                f.started |= phase.started();
+                f.failed |= phase.failed() || phase.restoring();
+                f.in_flight |= phase.in_flight();
+                f.all_converged &= phase.converged();
+                let progress = phase
+                    .in_flight()
                     .then(|| surge_progress(g, &group_ami, &inst, obs.now));
                 b.plan
                     .groups
@@ -183,10 +276,10 @@ pub(super) fn plan_groups(
                     return Err(Stop::Errors(out.errors));
                 }
                 f.events.extend(out.events.iter().copied());
-                f.started |= out.started;
-                f.failed |= out.failed;
-                f.in_flight |= out.in_flight;
-                f.all_converged &= out.converged;
+                f.started |= out.phase.started();
+                f.failed |= out.phase.failed();
+                f.in_flight |= out.phase.in_flight();
+                f.all_converged &= out.phase.converged();
                 b.plan.groups.push(group_report(
                     v,
                     &inst,

@@ -51,6 +51,7 @@ pub(crate) use crate::planner::surge::{start_round, SurgeInput, SurgeOutcome};
 pub use crate::planner::surge::{
     surge_capacity, ACTION_PREFIX, HEALTH_GATE_MINUTES, SURGE_LEAD_MINUTES,
 };
+pub(crate) use groups::GroupPhase;
 use groups::{plan_groups, FleetOutcome};
 use hold::Holds;
 use prune::prune_actions;

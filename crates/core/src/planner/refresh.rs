@@ -32,10 +32,8 @@ pub(crate) struct RefreshOutcome {
     pub(crate) events: Vec<Event>,
     pub(crate) state: String,
     pub(crate) progress: Option<RolloutProgress>,
-    pub(crate) started: bool,
-    pub(crate) failed: bool,
-    pub(crate) in_flight: bool,
-    pub(crate) converged: bool,
+    /// Where the group's refresh stands.
+    pub(crate) phase: GroupPhase,
     /// A recovery refresh back to this version was planned.
     pub(crate) recover: Option<u64>,
 }
@@ -90,7 +88,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
 
     // A refresh in flight: follow it, never start another ("one at a time per group").
     if let Some(r) = latest.filter(|r| !r.is_terminal()) {
-        out.in_flight = true;
+        out.phase = GroupPhase::Rolling;
         let pct = r.percentage_complete.unwrap_or(0);
         out.progress = Some(RolloutProgress {
             strategy: Strategy::InstanceRefresh,
@@ -167,7 +165,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
                     if inp.now
                         < ended + Duration::minutes(crate::planner::surge::SETTLE_GRACE_MINUTES)
                     {
-                        out.in_flight = true;
+                        out.phase = GroupPhase::Rolling;
                         out.state = format!(
                             "instance refresh {} ended Successful; {healthy} of {} instance(s) on {rolled} in service and healthy, waiting for the rest",
                             r.id, g.desired_capacity
@@ -271,7 +269,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
                 }
             }
             if status != "Successful" {
-                out.failed = true;
+                out.phase = GroupPhase::Failed { rolling: false };
                 out.state = format!(
                     "instance refresh {} ended {}{}",
                     r.id,
@@ -293,7 +291,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
         .filter(|i| i.image.as_deref() != Some(inp.ami))
         .collect();
     if off_target.is_empty() {
-        out.converged = true;
+        out.phase = GroupPhase::Converged { succeeded: false };
         out.state = "on target".to_string();
         return out;
     }
@@ -400,7 +398,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
             off_target.len()
         ),
     );
-    out.started = true;
+    out.phase = GroupPhase::Started;
     out.state = format!(
         "instance refresh to {} starts ({} instance(s) to replace)",
         inp.ami,

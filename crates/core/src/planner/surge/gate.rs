@@ -163,7 +163,7 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
             // Neither action pending, nothing surged: the round's actions were never created (a
             // crash after tagging) or were removed. Schedule the same round again.
             start_round(inp, out, r.attempt, &fleet.old);
-            out.started = false;
+            out.phase = GroupPhase::Rolling;
             out.state = format!(
                 "round {} lost its scheduled actions; scheduling them again",
                 r.id

@@ -28,7 +28,7 @@ use crate::gates;
 use crate::model::*;
 use crate::planner::{
     fmt_time, instance_views, is_ami_id, rollout_id, tag_version, tags, truncate, Capacity,
-    GroupView, InstanceView,
+    GroupPhase, GroupView, InstanceView,
 };
 use crate::port::{AutoScalingGroup, ScheduledAction, Timestamp};
 use crate::state::{Failure, Phase, Recovery, RollbackVersion, Success, SurgeRound};
@@ -89,14 +89,8 @@ pub(crate) struct SurgeOutcome {
     pub(crate) warnings: Vec<String>,
     pub(crate) infos: Vec<String>,
     pub(crate) state: String,
-    pub(crate) started: bool,
-    pub(crate) succeeded: bool,
-    /// The round failed in this run (announce `rollout-failed`).
-    pub(crate) failed: bool,
-    /// A failure recorded earlier is being cleaned up (restore under way).
-    pub(crate) restoring: bool,
-    pub(crate) in_flight: bool,
-    pub(crate) converged: bool,
+    /// Where the group's round stands.
+    pub(crate) phase: GroupPhase,
     /// The default must go back to the rollback version.
     pub(crate) revert_to: Option<u64>,
     /// The group runs the failed AMI and starts a recovery round onto the rollback AMI: the
@@ -201,7 +195,7 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
                 },
                 "rebuild the round's tags from its scheduled actions",
             );
-            out.in_flight = true;
+            out.phase = out.phase.rolling();
             out.state = "round tags rebuilt; the round goes on".to_string();
             return out;
         }
@@ -233,12 +227,12 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
                 );
                 return out;
             }
-            out.converged = true;
+            out.phase = GroupPhase::Converged { succeeded: false };
             out.state = "on target".to_string();
             return out;
         }
         if g.desired_capacity == 0 && !g.tags.contains_key(tags::ORIGINAL) {
-            out.converged = true;
+            out.phase = GroupPhase::Converged { succeeded: false };
             out.state = "no instances wanted; new launches use the new AMI".to_string();
             return out;
         }
@@ -275,7 +269,7 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
         recovering_from,
         ..
     } = state;
-    out.in_flight = true;
+    out.phase = out.phase.rolling();
     let r = Round {
         id: round,
         original,
@@ -440,7 +434,8 @@ pub(crate) fn plan_surge_target(
         surge_outcomes.insert(g.name.clone(), (out, group_ami));
     }
     let failure = surge_outcomes.iter().find_map(|(name, (o, a))| {
-        (o.failed || o.restoring).then(|| (name.clone(), a.clone(), o.state.clone()))
+        (o.phase.failed() || o.phase.restoring())
+            .then(|| (name.clone(), a.clone(), o.state.clone()))
     });
     if let Some((failed_group, failed_ami, why)) = failure {
         let reason = format!(
@@ -451,7 +446,7 @@ pub(crate) fn plan_surge_target(
             let Some((o, group_ami)) = surge_outcomes.get(&g.name) else {
                 continue;
             };
-            if o.failed || o.restoring || *group_ami != failed_ami {
+            if o.phase.failed() || o.phase.restoring() || *group_ami != failed_ami {
                 continue;
             }
             let out = run_group(v, &failed_ami, Some(&reason));
@@ -461,11 +456,11 @@ pub(crate) fn plan_surge_target(
     // The target's success is announced once, when its last group finishes.
     let still_rolling = surge_outcomes
         .values()
-        .any(|(o, a)| o.in_flight && !o.succeeded && *a == ami);
+        .any(|(o, a)| o.phase.in_flight() && !o.phase.succeeded() && *a == ami);
     if still_rolling {
         for (o, _) in surge_outcomes.values_mut() {
-            if o.succeeded {
-                o.succeeded = false;
+            if o.phase.succeeded() {
+                o.phase = GroupPhase::Converged { succeeded: false };
                 o.infos.push("this group is done; the target's success is announced when its last group finishes".to_string());
             }
         }

@@ -55,7 +55,7 @@ pub(super) fn abort(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round, reason:
         },
         format!("{reason}: stop round {} and bring the group back", r.id),
     );
-    out.failed = true;
+    out.phase = out.phase.fail();
     out.revert_to = revert_version(inp);
     // Recorded before the round's tags may go (see `fail_and_end`).
     record_failure(inp, out, reason);
@@ -166,11 +166,14 @@ pub(super) fn restoring(
     let reason = failure
         .reason
         .unwrap_or_else(|| format!("round {} was stopped at {}", r.id, fmt_time(since)));
-    out.restoring = true;
+    out.phase = GroupPhase::Restoring {
+        failed_now: false,
+        rolling: out.phase.in_flight(),
+    };
     out.revert_to = revert_version(inp);
     if failure.ami.as_deref() != Some(inp.rollout_ami) {
         // The run that stopped the round ended before it announced and recorded the failure.
-        out.failed = true;
+        out.phase = out.phase.fail();
         record_failure(inp, out, &reason);
     }
     restore_steps(inp, out, r, cap, &fleet, &reason);
@@ -182,7 +185,7 @@ pub(super) fn restoring(
 /// version).
 pub(super) fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &str, attempt: u32) {
     let g = inp.group;
-    out.failed = true;
+    out.phase = out.phase.fail();
     out.revert_to = revert_version(inp);
     record_failure(inp, out, reason);
     if let Some(failed) = Failure::from_tags(&g.tags)
@@ -194,7 +197,7 @@ pub(super) fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &
             g.name,
             g.name
         ));
-        out.in_flight = false;
+        out.phase = out.phase.round_over();
         out.state = format!("rollout failed: {reason}; the recovery round failed too");
         return;
     }
@@ -218,7 +221,7 @@ pub(super) fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &
             );
             set_protection(out, g, &fleet.old, false, "the round is over");
         }
-        out.in_flight = false;
+        out.phase = out.phase.round_over();
         out.state = format!("rollout failed: {reason}; nothing to go back to");
         return;
     };
@@ -243,7 +246,7 @@ pub(super) fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &
     };
     let mut sub = SurgeOutcome::default();
     start_round(&rec, &mut sub, 1, &instances_off);
-    if sub.started {
+    if sub.phase.started() {
         // The recovery round says what it recovers from, with its own tags (before the
         // notification): a run that stops after announcing still knows the AMI failed.
         for a in sub.actions.iter_mut() {
@@ -290,11 +293,15 @@ pub(super) fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &
     }
     // (The failure record is an outcome record: the engine writes it after the notification.)
     out.actions.extend(sub.actions);
-    out.recover = sub.started;
-    out.in_flight = sub.started;
+    out.recover = sub.phase.started();
+    out.phase = if sub.phase.started() {
+        out.phase.rolling()
+    } else {
+        out.phase.round_over()
+    };
     out.state = format!(
         "rollout failed: {reason}; recovery round back to {back}{}",
-        if sub.started {
+        if sub.phase.started() {
             format!(" — {}", sub.state)
         } else {
             String::new()

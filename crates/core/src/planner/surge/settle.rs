@@ -172,7 +172,7 @@ pub(super) fn settled(
             }
         ));
         start_round(inp, out, r.attempt + 1, &fleet.old);
-        out.started = false;
+        out.phase = GroupPhase::Rolling;
         return;
     }
     let reason = format!("{why}; {} round(s) tried", r.attempt);
@@ -209,9 +209,7 @@ pub(super) fn succeed(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
             inp.rollout_ami, r.id
         ),
     );
-    out.succeeded = true;
-    out.in_flight = false;
-    out.converged = true;
+    out.phase = GroupPhase::Converged { succeeded: true };
     out.state = format!(
         "rollout finished: {} instance(s) on {}, in service and healthy",
         inp.instances.len(),
@@ -249,7 +247,7 @@ pub(super) fn end_round(
         },
         format!("round {} is over: {reason}", r.id),
     );
-    out.in_flight = false;
+    out.phase = out.phase.round_over();
 }
 
 /// The failure record: the reason first (a change), the AMI last (written after the
@@ -310,7 +308,7 @@ pub(super) fn fail_and_end(
     // that stops between them must not leave a failed round looking like no round at all.
     record_failure(inp, out, reason);
     end_round(out, g, old, r, reason);
-    out.failed = true;
+    out.phase = out.phase.fail();
     out.revert_to = revert_version(inp);
     out.state = format!("rollout failed: {reason}");
 }

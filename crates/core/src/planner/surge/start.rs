@@ -339,7 +339,7 @@ pub(crate) fn start_round(
             original.min, original.max, original.desired, fmt_time(settle_at)
         ),
     );
-    out.started = true;
+    out.phase = GroupPhase::Started;
     out.state = format!(
         "round {round}: surge to {surge_desired} at {}, health gate from {}",
         fmt_time(surge_at),
