@@ -267,6 +267,10 @@ pub(crate) fn map_group(
             .collect(),
         instances,
         tags,
+        health_check_grace_period_secs: g
+            .health_check_grace_period()
+            .and_then(|s| u32::try_from(s).ok())
+            .unwrap_or_default(),
     })
 }
 

@@ -422,6 +422,13 @@ pub struct AutoScalingGroup {
     pub suspended_processes: Vec<String>,
     pub instances: Vec<GroupInstance>,
     pub tags: BTreeMap<String, String>,
+    /// `HealthCheckGracePeriod` in seconds: how long Auto Scaling "waits before checking the
+    /// health status of an EC2 instance that has come into service and marking it unhealthy"
+    /// (0 turns it off; "Set the health check grace period for an Auto Scaling group",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html).
+    /// Until then an instance is reported `Healthy` whatever its state.
+    #[serde(default)]
+    pub health_check_grace_period_secs: u32,
 }
 
 /// An EC2 instance (`DescribeInstances`).

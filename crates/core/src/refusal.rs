@@ -192,6 +192,16 @@ pub enum Refusal {
         live: i32,
         desired: i32,
     },
+    /// The health gate would open before Auto Scaling has checked the new instances' health.
+    #[error(
+        "group `{group}` has a health-check grace period of {grace_secs} s: Auto Scaling reports new instances Healthy for that long without checking them, so a surge of {surge_minutes} minutes reaches its health gate before they are checked; set surge_minutes to at least {needed_minutes}"
+    )]
+    SurgeShorterThanGrace {
+        group: String,
+        grace_secs: u32,
+        surge_minutes: u32,
+        needed_minutes: u32,
+    },
     /// `tags` are the group's `amiroll:*` tags.
     #[error(
         "group `{group}` carries a malformed amiroll round: {error} ({}); remove the amiroll:* tags of the group (and the scale-in protection amiroll set on its old instances) to reset it",
@@ -482,6 +492,10 @@ mod tests {
             (
                 Refusal::TopicMissing { topic: s(topic) },
                 format!("SNS topic `{topic}` does not exist"),
+            ),
+            (
+                Refusal::SurgeShorterThanGrace { group: s(group), grace_secs: 600, surge_minutes: 15, needed_minutes: 18 },
+                format!("group `{}` has a health-check grace period of 600 s: Auto Scaling reports new instances Healthy for that long without checking them, so a surge of 15 minutes reaches its health gate before they are checked; set surge_minutes to at least 18", group),
             ),
             (
                 Refusal::LaunchSuspended { group: s(group), live, desired },

@@ -1112,3 +1112,99 @@ fn a_refresh_tag_is_followed_whatever_the_strategy_and_none_reads_no_rollout_sta
     assert!(reads.refreshes.is_empty(), "{reads:?}");
     assert!(reads.capacity_providers_for.is_empty(), "{reads:?}");
 }
+
+/// The new instances of `in_flight` launched at these times.
+fn launched_at(f: &mut Fleet, times: [&str; 2]) {
+    for (i, at) in (2..4).zip(times) {
+        if let Some(e) = f.obs.instances.get_mut(&format!("i-new-{i}")) {
+            e.launch_time = Some(t(at));
+        }
+    }
+}
+
+fn settles(p: &amiroll_core::model::TargetPlan) -> bool {
+    p.actions.iter().any(|a| {
+        matches!(&a.action, Action::TagGroup { tags: tg, .. }
+            if tg.get(tags::PHASE).is_some_and(|ph| ph.starts_with("settled")))
+    })
+}
+
+#[test]
+fn the_gate_counts_an_instance_healthy_only_once_auto_scaling_has_checked_it() {
+    // Grace period 300 s: Auto Scaling reports an instance Healthy for that long after it comes
+    // into service without having checked it. During the round a scaling policy scaled out by
+    // one (desired 4 -> 5): that third new instance must be checked before the round settles.
+    let in_gate = |scaled_out_at: &str| {
+        let mut f = Fleet::healthy();
+        f.obs.now = t("2026-11-26T13:03:00Z");
+        in_flight(&mut f, false, true, true);
+        launched_at(&mut f, ["2026-11-26T12:50:00Z", "2026-11-26T12:50:00Z"]);
+        let g = f.group_mut("web-asg");
+        g.health_check_grace_period_secs = 300;
+        g.max_size = 5;
+        g.desired_capacity = 5;
+        g.instances.push(instance("i-out"));
+        f.obs.instances.insert(
+            "i-out".to_string(),
+            amiroll_core::port::Ec2Instance {
+                instance_id: "i-out".to_string(),
+                image_id: AMI_NEW.to_string(),
+                state: "running".to_string(),
+                launch_time: Some(t(scaled_out_at)),
+                launch_template_id: Some(LT.to_string()),
+                launch_template_version: Some(2),
+            },
+        );
+        f.plan()
+    };
+    // Launched 2 minutes ago: reported Healthy, not checked — wait in the gate.
+    let p = in_gate("2026-11-26T13:01:00Z");
+    assert_eq!(p.status, TargetStatus::Rolling, "{p:#?}");
+    assert!(!settles(&p), "{:#?}", p.actions);
+    assert!(p.groups[0].state.contains("2/3"), "{}", p.groups[0].state);
+    // Launched 9 minutes ago (more than the boot allowance plus the grace period): checked.
+    let p = in_gate("2026-11-26T12:54:00Z");
+    assert!(settles(&p), "{p:#?}");
+}
+
+#[test]
+fn the_gate_stops_a_round_whose_new_instances_auto_scaling_replaced() {
+    let mut f = Fleet::healthy();
+    f.obs.now = t("2026-11-26T13:03:00Z");
+    in_flight(&mut f, false, true, true);
+    // The surge (due 12:50) launched both at 12:50; one is gone and Auto Scaling launched
+    // another at 12:58, healthy so far.
+    launched_at(&mut f, ["2026-11-26T12:50:00Z", "2026-11-26T12:58:00Z"]);
+    let p = f.plan();
+    assert_eq!(p.status, TargetStatus::Failed, "{p:#?}");
+    assert_eq!(p.event, Some(Event::RolloutFailed));
+    assert!(
+        p.actions.iter().any(
+            |a| a.reason.contains("Auto Scaling replaced new instance(s)")
+                && a.reason.contains("i-new-3")
+        ),
+        "{:#?}",
+        p.actions
+    );
+    // An old instance replaced with the AMI (the surge's own are all there) is no reason to stop.
+    let mut f = Fleet::healthy();
+    f.obs.now = t("2026-11-26T13:03:00Z");
+    in_flight(&mut f, false, true, true);
+    launched_at(&mut f, ["2026-11-26T12:50:00Z", "2026-11-26T12:50:30Z"]);
+    let late = "i-new-late";
+    f.group_mut("web-asg").instances.push(instance(late));
+    f.group_mut("web-asg").instances.remove(0);
+    f.obs.instances.insert(
+        late.to_string(),
+        amiroll_core::port::Ec2Instance {
+            instance_id: late.to_string(),
+            image_id: AMI_NEW.to_string(),
+            state: "running".to_string(),
+            launch_time: Some(t("2026-11-26T12:58:00Z")),
+            launch_template_id: Some(LT.to_string()),
+            launch_template_version: Some(2),
+        },
+    );
+    let p = f.plan();
+    assert!(settles(&p), "{p:#?}");
+}

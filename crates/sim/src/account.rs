@@ -19,6 +19,10 @@ use crate::types::{ImageSpec, TemplateData};
 pub(crate) const TERMINATED_VISIBLE_SECS: i64 = 3600;
 /// A group that failed to launch tries again after this long.
 pub(crate) const LAUNCH_RETRY_SECS: i64 = 300;
+/// How long after its health-check grace period ends an unhealthy instance is replaced. AWS
+/// documents that unhealthy instances are replaced but not how soon; the simulator reports the
+/// instance `Unhealthy` for this long first.
+pub(crate) const UNHEALTHY_REPLACEMENT_SECS: i64 = 60;
 
 pub(crate) const PROCESSES: &[&str] = &[
     "Launch",
@@ -145,6 +149,12 @@ pub(crate) struct InstanceState {
     pub lifecycle: Lifecycle,
     /// Whether the instance passes health checks once in service (from the AMI).
     pub image_healthy: bool,
+    /// When Auto Scaling starts checking its health: `InService` plus the group's health-check
+    /// grace period at launch. Before, a failing instance is still reported `Healthy`.
+    pub checks_from: Timestamp,
+    /// When a health check started failing an instance that was healthy before
+    /// ([`crate::SimAws::set_instance_health`]); `None` for one whose AMI never was.
+    pub failing_since: Option<Timestamp>,
     pub protected: bool,
     pub terminated_at: Option<Timestamp>,
 }
@@ -154,11 +164,26 @@ impl InstanceState {
         self.lifecycle != Lifecycle::Terminated
     }
 
+    /// In service and really healthy (the ground truth the invariants count, whatever Auto
+    /// Scaling reports during the grace period).
     pub fn in_service_healthy(&self) -> bool {
         self.lifecycle == Lifecycle::InService && self.image_healthy
     }
 
-    pub fn group_view(&self) -> GroupInstance {
+    /// In service and reported `Healthy` by Auto Scaling at `now` (see [`Self::reported_healthy`]).
+    pub fn in_service_reported_healthy(&self, now: Timestamp) -> bool {
+        self.lifecycle == Lifecycle::InService && self.reported_healthy(now)
+    }
+
+    /// The health Auto Scaling reports at `now`: "Amazon EC2 Auto Scaling waits before checking
+    /// the health status of an EC2 instance that has come into service and marking it unhealthy"
+    /// for the health-check grace period ("Set the health check grace period for an Auto Scaling
+    /// group", https://docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html).
+    pub fn reported_healthy(&self, now: Timestamp) -> bool {
+        self.image_healthy || self.lifecycle != Lifecycle::InService || now < self.checks_from
+    }
+
+    pub fn group_view(&self, now: Timestamp) -> GroupInstance {
         GroupInstance {
             instance_id: self.id.clone(),
             lifecycle_state: match self.lifecycle {
@@ -167,10 +192,10 @@ impl InstanceState {
                 Lifecycle::Terminated => "Terminated",
             }
             .to_string(),
-            health_status: if self.lifecycle == Lifecycle::InService && !self.image_healthy {
-                "Unhealthy"
-            } else {
+            health_status: if self.reported_healthy(now) {
                 "Healthy"
+            } else {
+                "Unhealthy"
             }
             .to_string(),
             protected_from_scale_in: self.protected,
@@ -464,12 +489,17 @@ impl Account {
             instances: self
                 .live_instances(&g.name)
                 .into_iter()
-                .map(|i| GroupInstance {
-                    launch_template: i.group_view().launch_template.map(|s| self.spec_view(&s)),
-                    ..i.group_view()
+                .map(|i| {
+                    let view = i.group_view(self.clock);
+                    GroupInstance {
+                        launch_template: view.launch_template.as_ref().map(|s| self.spec_view(s)),
+                        ..view
+                    }
                 })
                 .collect(),
             tags: g.tags.clone(),
+            health_check_grace_period_secs: u32::try_from(g.grace_period.as_secs())
+                .unwrap_or(u32::MAX),
         }
     }
 
@@ -654,6 +684,11 @@ impl Account {
             }
         }
         let image_healthy = image.healthy;
+        let grace = self
+            .groups
+            .get(group)
+            .map(|g| g.grace_period)
+            .unwrap_or_default();
 
         // Balance across AZs: the zone with the fewest live instances, first in list order on ties.
         let mut az = azs
@@ -691,6 +726,8 @@ impl Account {
                 template_version: Some(number),
                 launch_time: now,
                 ready_at: add(now, self.boot_time),
+                checks_from: add(add(now, self.boot_time), grace),
+                failing_since: None,
                 lifecycle: Lifecycle::Pending,
                 image_healthy,
                 protected: protect,
@@ -935,6 +972,37 @@ impl Account {
         }
     }
 
+    /// When Auto Scaling replaces `i`, an instance that fails its health checks: "Amazon EC2
+    /// Auto Scaling waits until the health check grace period ends before checking the health
+    /// status of the instance" and "automatically replaces instances that fail health checks"
+    /// ("Health checks for instances in an Auto Scaling group",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-health-checks.html),
+    /// at any time — also during an instance refresh (whose own new instances the refresh
+    /// replaces itself) — unless `HealthCheck` or `ReplaceUnhealthy` is suspended. Scale-in
+    /// protection does not prevent it. `None`: not to be replaced.
+    fn unhealthy_replacement_time(&self, i: &InstanceState) -> Option<Timestamp> {
+        if i.lifecycle != Lifecycle::InService || i.image_healthy {
+            return None;
+        }
+        let g = self.groups.get(&i.group)?;
+        if g.suspended.contains("HealthCheck") || g.suspended.contains("ReplaceUnhealthy") {
+            return None;
+        }
+        let refreshing = self.active_refresh(&i.group).is_some_and(|r| {
+            self.refreshes[r]
+                .in_flight
+                .iter()
+                .any(|rep| rep.new_id == i.id)
+        });
+        if refreshing {
+            return None;
+        }
+        let failing = i
+            .failing_since
+            .map_or(i.checks_from, |t| t.max(i.checks_from));
+        Some(add_secs(failing, UNHEALTHY_REPLACEMENT_SECS))
+    }
+
     fn next_event_time(&self) -> Option<Timestamp> {
         let ready = self
             .instances
@@ -949,7 +1017,12 @@ impl Account {
         });
         let retries = self.groups.values().filter_map(|g| g.retry_at);
         let ecs = self.groups.values().filter_map(|g| g.ecs_correct_at);
+        let unhealthy = self
+            .instances
+            .values()
+            .filter_map(|i| self.unhealthy_replacement_time(i));
         ready
+            .chain(unhealthy)
             .chain(actions)
             .chain(retries)
             .chain(ecs)
@@ -999,6 +1072,20 @@ impl Account {
             };
             self.event(format!("autoscaling {group}: {id} InService ({health})"));
             self.observe(&group);
+        }
+
+        let unhealthy: Vec<(String, String)> = self
+            .instances
+            .values()
+            .filter(|i| self.unhealthy_replacement_time(i).is_some_and(|t| t <= now))
+            .map(|i| (i.group.clone(), i.id.clone()))
+            .collect();
+        for (group, id) in unhealthy {
+            self.event(format!(
+                "autoscaling {group}: {id} failed its health checks; terminating and replacing it"
+            ));
+            self.terminate(&id);
+            self.reconcile(&group);
         }
 
         let mut due: Vec<(Timestamp, String, String)> = self

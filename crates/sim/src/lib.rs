@@ -52,9 +52,15 @@
 //! - **Instances** go `Pending` → `InService` after a fixed boot time (default 90 s) and terminate
 //!   instantly (no `Terminating`, lifecycle hooks, warm pools, Standby, draining). Terminated
 //!   instances leave the group at once and stay visible to `DescribeInstances` for one hour.
-//! - **Unhealthy AMIs**: instances launched from an [`ImageSpec`] with `healthy: false` reach
-//!   `InService` with health `Unhealthy` and stay so; real Auto Scaling would replace them again
-//!   and again (health checks and `ReplaceUnhealthy` are not modelled).
+//! - **Unhealthy AMIs**: instances launched from an [`ImageSpec`] with `healthy: false` (or marked
+//!   with [`SimAws::set_instance_health`]) reach `InService` and are reported `Healthy` until the
+//!   group's health-check grace period (fixed per instance at its launch) has passed — Auto
+//!   Scaling has not checked them yet — then `Unhealthy`; 60 s later (or 60 s after a later
+//!   `set_instance_health(false)`) Auto Scaling terminates and replaces them, from the group's
+//!   template (a replacement from a bad AMI fails again), unless `HealthCheck` or
+//!   `ReplaceUnhealthy` is suspended. AWS does not say how soon; scale-in protection does not
+//!   prevent it. Health checks themselves (EC2 status checks, ELB) are not modelled: health is
+//!   the AMI's, or what `set_instance_health` says.
 //! - **Launching**: a launch fails (a timeline event, no instance) when the group's template or
 //!   resolved version does not exist, the version has no ImageId, the AMI (or the
 //!   `resolve:ssm:` parameter) is unknown or not `available`, or the AMI's architecture does not
@@ -122,9 +128,9 @@
 //!   - Warm-up: `InstanceWarmup`, else the group's `DefaultInstanceWarmup`
 //!     ([`SimAws::set_instance_warmup`]), else its health-check grace period
 //!     ([`GroupSpec::with_health_check_grace_period`], 0 by default as in the API) — counted from
-//!     `InService`. A new instance is judged once, at the end of its warm-up: `Unhealthy` fails
-//!     the refresh at once (AWS replaces it and retries for an hour); a launch failure fails it
-//!     at once too. On `Failed`/`RollbackFailed`, launch-before-terminate replacements under way
+//!     `InService`. A new instance is judged at the end of its warm-up: an `Unhealthy` one is
+//!     terminated and replaced, and the refresh fails once its new instances have kept failing
+//!     for an hour ("One-hour timeout"); a launch failure fails it at once. On `Failed`/`RollbackFailed`, launch-before-terminate replacements under way
 //!     are abandoned (their new instances terminate, the old ones stay).
 //!   - Instances launched before their old ones terminate are not counted against the desired
 //!     capacity (no scale-in of them); scale-outs during a refresh launch from the desired

@@ -21,6 +21,12 @@ use crate::state::{desired_spec, RefreshState, Replacement, RollbackState, Statu
 /// How long `Wait` waits for scale-in protection to be removed before the refresh fails
 /// ("RefreshPreferences": `ScaleInProtectedInstances`).
 pub(crate) const PROTECTED_WAIT_SECS: i64 = 3600;
+/// How long a refresh keeps replacing new instances that fail their health checks before it
+/// fails: "When an instance refresh is unable to continue making replacements because [...] the
+/// new instances do not pass their health checks, Amazon EC2 Auto Scaling keeps retrying for an
+/// hour" ("How an instance refresh works", Limitations, "One-hour timeout",
+/// https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-overview.html).
+pub(crate) const UNHEALTHY_RETRY_SECS: i64 = 3600;
 /// `CheckpointDelay` when checkpoints are given without a delay ("RefreshPreferences").
 pub(crate) const DEFAULT_CHECKPOINT_DELAY_SECS: i64 = 3600;
 /// Largest `CheckpointDelay` and `BakeTime` ("RefreshPreferences").
@@ -159,6 +165,7 @@ impl Account {
             r.paused_until = None;
             r.bake_until = None;
             r.wait_since = None;
+            r.unhealthy_since = None;
         }
         let text = if before == status {
             text.to_string()
@@ -422,6 +429,7 @@ impl Account {
             next_checkpoint: 0,
             paused_until: None,
             bake_until: None,
+            unhealthy_since: None,
             wait_since: None,
             wake_at: Some(now),
             rollback: None,
@@ -724,6 +732,7 @@ impl Account {
         times.extend(r.paused_until);
         times.extend(r.bake_until);
         times.extend(r.wait_since.map(|t| add_secs(t, PROTECTED_WAIT_SECS)));
+        times.extend(r.unhealthy_since.map(|t| add_secs(t, UNHEALTHY_RETRY_SECS)));
         times.into_iter().filter(|t| *t > now).min()
     }
 
@@ -879,17 +888,61 @@ impl Account {
                 kept.push(rep);
                 continue;
             }
-            if !new.image_healthy {
-                outcome = Outcome::Fail(format!(
-                    "Instance {} launched by the instance refresh is InService but Unhealthy after its warm-up of {warmup} s ({})",
-                    rep.new_id, new.image_id
-                ));
-                kept.push(rep);
+            // Judged as Auto Scaling reports it: a warm-up shorter than the grace period lets a
+            // failing instance pass (Auto Scaling replaces it later, outside the refresh).
+            if !new.reported_healthy(now) {
+                // "If the new instances don't pass their health checks, Amazon EC2 Auto Scaling
+                // terminates and replaces them. If the instance refresh can't launch any healthy
+                // instances, it will eventually fail" ("How an instance refresh works").
+                let image = new.image_id.clone();
+                let since = *self.refreshes[idx].unhealthy_since.get_or_insert(now);
+                if add_secs(since, UNHEALTHY_RETRY_SECS) <= now {
+                    outcome = Outcome::Fail(format!(
+                        "New instances did not pass their health checks for {UNHEALTHY_RETRY_SECS} s: instance {} ({image}) is InService but Unhealthy after its warm-up of {warmup} s",
+                        rep.new_id
+                    ));
+                    kept.push(rep);
+                    continue;
+                }
+                self.terminate(&rep.new_id);
+                self.refresh_event(
+                    idx,
+                    &format!(
+                        "new instance {} ({image}) is Unhealthy after its warm-up; replacing it",
+                        rep.new_id
+                    ),
+                );
+                match rep.old_id.filter(|o| self.instance_live(o)) {
+                    // Launch before terminate: its old instance is still there, replace it again.
+                    Some(old) => self.refreshes[idx].pending.insert(0, old),
+                    // Terminate then launch: launch another replacement now.
+                    None => {
+                        let group = self.refreshes[idx].group.clone();
+                        let spec = self.refreshes[idx].launch_spec();
+                        match self.launch_from(&group, spec) {
+                            Ok(id) => {
+                                if self.refreshes[idx].rollback.is_none() {
+                                    self.refreshes[idx].launched.push(id.clone());
+                                }
+                                kept.push(Replacement {
+                                    new_id: id,
+                                    old_id: None,
+                                });
+                            }
+                            Err(reason) => {
+                                outcome = Outcome::Fail(format!(
+                                    "Failed to launch a replacement instance: {reason}"
+                                ));
+                            }
+                        }
+                    }
+                }
                 continue;
             }
             if let Some(old) = &rep.old_id {
                 self.terminate(old);
             }
+            self.refreshes[idx].unhealthy_since = None;
             self.refreshes[idx].replaced += 1;
         }
         self.refreshes[idx].in_flight = kept;
@@ -919,7 +972,7 @@ impl Account {
         let mut total_live = live.len();
         let mut healthy = live
             .iter()
-            .filter(|i| i.in_service_healthy() && !warming.contains(&i.id.as_str()))
+            .filter(|i| i.in_service_reported_healthy(now) && !warming.contains(&i.id.as_str()))
             .count();
 
         let eligible: Vec<String> = r
@@ -957,7 +1010,7 @@ impl Account {
             let old_healthy = self
                 .instances
                 .get(&old)
-                .is_some_and(|i| i.in_service_healthy());
+                .is_some_and(|i| i.in_service_reported_healthy(now));
             let nothing_under_way = self.refreshes[idx].in_flight.is_empty();
             let launch_first = max_pct > 100 && total_live < ceiling;
             let terminate_first = !old_healthy || healthy > floor;

@@ -337,6 +337,17 @@ impl SimAws {
         Ok(())
     }
 
+    /// `UpdateAutoScalingGroup` with only `HealthCheckGracePeriod` (seconds), by someone else:
+    /// instances launched from now on get it (the simulator fixes each instance's grace period
+    /// at launch). Unknown groups are ignored.
+    pub fn set_health_check_grace_period(&self, group: &str, seconds: u32) {
+        let mut a = self.lock();
+        if let Some(g) = a.groups.get_mut(group) {
+            g.grace_period = Duration::from_secs(u64::from(seconds));
+        }
+        a.settle();
+    }
+
     /// `SuspendProcesses` (`Launch`, `Terminate`, `ScheduledActions`, ...; none = all).
     pub fn suspend_processes(&self, group: &str, processes: &[&str]) -> Result<(), AwsError> {
         self.set_processes(group, processes, true)
@@ -368,11 +379,15 @@ impl SimAws {
     }
 
     /// An instance's health as a health check (or `SetInstanceHealth` by someone else) reports
-    /// it: `false` makes it `Unhealthy` once in service. As for unhealthy AMIs, Auto Scaling's
-    /// replacement of unhealthy instances is not modelled. Unknown ids are ignored.
+    /// it: `false` makes it `Unhealthy` once in service, and Auto Scaling then replaces it (see
+    /// the crate docs, "Unhealthy AMIs"). Unknown ids are ignored.
     pub fn set_instance_health(&self, instance_id: &str, healthy: bool) {
         let mut a = self.lock();
+        let now = a.clock;
         if let Some(i) = a.instances.get_mut(instance_id) {
+            if i.image_healthy && !healthy {
+                i.failing_since = Some(now);
+            }
             i.image_healthy = healthy;
         }
         a.settle();

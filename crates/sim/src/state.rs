@@ -104,6 +104,9 @@ pub(crate) struct RefreshState {
     pub next_checkpoint: usize,
     pub paused_until: Option<Timestamp>,
     pub bake_until: Option<Timestamp>,
+    /// Since when the refresh's new instances keep failing their health checks (reset by a
+    /// healthy one); an hour of it fails the refresh.
+    pub unhealthy_since: Option<Timestamp>,
     /// Since when the refresh waits for protected instances (`ScaleInProtectedInstances=Wait`).
     pub wait_since: Option<Timestamp>,
     /// When the refresh next needs processing (strictly in the future, or `None`).

@@ -49,7 +49,7 @@ use crate::planner::surge::plan_surge_target;
 use crate::planner::surge::rollback_version_of;
 pub(crate) use crate::planner::surge::{start_round, SurgeInput, SurgeOutcome};
 pub use crate::planner::surge::{
-    surge_capacity, ACTION_PREFIX, HEALTH_GATE_MINUTES, SURGE_LEAD_MINUTES,
+    surge_capacity, ACTION_PREFIX, HEALTH_GATE_MINUTES, LATE_ACTION_MINUTES, SURGE_LEAD_MINUTES,
 };
 pub(crate) use groups::GroupPhase;
 use groups::{plan_groups, FleetOutcome};
@@ -65,6 +65,7 @@ use revert::{revert_moves, Revert};
 pub(crate) use template::snapshot_mappings;
 use template::Source;
 use validate::provider_of;
+pub use view::BOOT_ALLOWANCE_MINUTES;
 pub(crate) use view::*;
 pub use vocab::*;
 /// At most this many versions per `DeleteLaunchTemplateVersions` call (API reference).
@@ -259,6 +260,7 @@ fn plan_steps(
         source,
     };
     validate::group_references(&cx)?;
+    validate::surge_window(b, &cx)?;
     validate::capacity_providers(b, &cx)?;
 
     // What holds a new rollout back: a failure, another rollout in flight, the gates.

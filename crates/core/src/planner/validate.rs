@@ -163,6 +163,55 @@ pub(super) fn group_references(cx: &Ctx) -> Result<(), Stop> {
     Ok(())
 }
 
+/// A scheduled surge must reach its health gate after Auto Scaling has checked the new
+/// instances: the surge may start [`LATE_ACTION_MINUTES`] late, an instance is taken to need
+/// [`BOOT_ALLOWANCE_MINUTES`] to come into service, then the group's health-check grace period
+/// passes before its `Healthy` means anything (see [`InstanceView::health_checked`]); the gate
+/// opens [`HEALTH_GATE_MINUTES`] before the settle.
+///
+/// An instance refresh judges a new instance at the end of its warm-up by the health Auto
+/// Scaling reports, so a warm-up shorter than the grace period lets an unchecked instance count:
+/// that is said as a warning.
+pub(super) fn surge_window(b: &mut Builder, cx: &Ctx) -> Result<(), Stop> {
+    let s = &cx.t.settings;
+    if s.strategy == Strategy::InstanceRefresh {
+        if let Some(warmup) = s.instance_warmup_secs {
+            for v in &cx.views {
+                let grace = u64::from(v.group.health_check_grace_period_secs);
+                if warmup < grace {
+                    b.warn(format!(
+                        "group `{}`: instance_warmup ({warmup} s) is shorter than its health-check grace period ({grace} s): the refresh may count a new instance healthy before Auto Scaling has checked it — set instance_warmup to at least {grace} s or leave it unset",
+                        v.group.name
+                    ));
+                }
+            }
+        }
+        return Ok(());
+    }
+    if s.strategy != Strategy::ScheduledSurge {
+        return Ok(());
+    }
+    for v in &cx.views {
+        let grace = v.group.health_check_grace_period_secs;
+        if grace == 0 {
+            continue;
+        }
+        let fixed = LATE_ACTION_MINUTES + BOOT_ALLOWANCE_MINUTES + HEALTH_GATE_MINUTES;
+        let needed = u32::try_from(fixed)
+            .unwrap_or(u32::MAX)
+            .saturating_add(grace.div_ceil(60));
+        if s.surge_minutes < needed {
+            return Err(Stop::Refused(Refusal::SurgeShorterThanGrace {
+                group: v.group.name.clone(),
+                grace_secs: grace,
+                surge_minutes: s.surge_minutes,
+                needed_minutes: needed,
+            }));
+        }
+    }
+    Ok(())
+}
+
 /// The ECS capacity provider a group backs, if any ("Amazon ECS capacity providers").
 pub(super) fn provider_of<'a>(
     obs: &'a Observation,

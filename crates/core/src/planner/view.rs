@@ -52,7 +52,22 @@ pub(crate) struct InstanceView {
     pub(crate) healthy: bool,
     pub(crate) protected: bool,
     pub(crate) template_version: Option<u64>,
+    /// When EC2 launched it (`DescribeInstances`; `None` when not read).
+    pub(crate) launched: Option<Timestamp>,
+    /// Whether Auto Scaling has checked its health by now: a `Healthy` status means something
+    /// only after the group's health-check grace period, which Auto Scaling "waits before
+    /// checking the health status of an EC2 instance that has come into service"
+    /// ("Set the health check grace period for an Auto Scaling group",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html).
+    /// With a grace period, an instance counts as checked [`BOOT_ALLOWANCE_MINUTES`] plus the
+    /// grace period after its launch (the grace period starts at `InService`, which no API
+    /// dates); without one, at once.
+    pub(crate) health_checked: bool,
 }
+
+/// How long after its launch an instance is taken to reach `InService`, for
+/// [`InstanceView::health_checked`].
+pub const BOOT_ALLOWANCE_MINUTES: i64 = 3;
 
 pub(crate) fn instance_views(
     g: &AutoScalingGroup,
@@ -64,6 +79,16 @@ pub(crate) fn instance_views(
         .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
         .map(|i| {
             let (image, template_version) = instance_launch(i, obs, template_id);
+            let launched = obs
+                .instances
+                .get(&i.instance_id)
+                .and_then(|e| e.launch_time);
+            let grace = i64::from(g.health_check_grace_period_secs);
+            let health_checked = grace == 0
+                || launched.is_some_and(|t| {
+                    obs.now
+                        >= t + Duration::minutes(BOOT_ALLOWANCE_MINUTES) + Duration::seconds(grace)
+                });
             InstanceView {
                 id: i.instance_id.clone(),
                 image,
@@ -71,6 +96,8 @@ pub(crate) fn instance_views(
                 healthy: i.is_healthy(),
                 protected: i.protected_from_scale_in,
                 template_version,
+                launched,
+                health_checked,
             }
         })
         .collect()

@@ -168,6 +168,7 @@ impl Fleet {
                 suspended_processes: vec![],
                 instances,
                 tags: BTreeMap::new(),
+                health_check_grace_period_secs: 0,
             },
         );
         self.obs.scheduled_actions.insert(name.to_string(), vec![]);

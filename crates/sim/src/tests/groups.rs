@@ -118,16 +118,99 @@ fn unhealthy_ami_instances_reach_in_service_unhealthy() {
         .expect("v2");
     block_on(sim.modify_launch_template_default_version(&lt, 2)).expect("default");
     sim.set_desired_capacity("web-asg", 6).expect("surge");
-    sim.advance(Duration::from_secs(3600));
+    sim.advance(Duration::from_secs(90));
     let g = sim.group("web-asg");
-    let bad: Vec<_> = g.instances.iter().filter(|i| !i.is_healthy()).collect();
-    assert_eq!(bad.len(), 2);
-    assert!(bad
+    let bad: Vec<String> = g
+        .instances
         .iter()
+        .filter(|i| !i.is_healthy())
+        .map(|i| i.instance_id.clone())
+        .collect();
+    assert_eq!(bad.len(), 2);
+    assert!(g
+        .instances
+        .iter()
+        .filter(|i| !i.is_healthy())
         .all(|i| i.is_in_service() && i.health_status == "Unhealthy"));
+    // Auto Scaling replaces instances that fail their health checks (here 60 s after the grace
+    // period of 0 s): the bad ones are terminated and relaunched, from the bad AMI again.
+    sim.advance(Duration::from_secs(60));
+    let g = sim.group("web-asg");
+    assert!(g.instances.iter().all(|i| !bad.contains(&i.instance_id)));
     assert_eq!(sim.instances_by_ami("web-asg").get("ami-bad"), Some(&2));
     assert_eq!(sim.min_in_service_healthy_seen("web-asg"), 4);
     assert_eq!(sim.max_capacity_seen("web-asg"), 6);
+    // With ReplaceUnhealthy suspended they stay.
+    sim.suspend_processes("web-asg", &["ReplaceUnhealthy"])
+        .expect("suspend");
+    sim.advance(Duration::from_secs(3600));
+    let unhealthy = sim
+        .group("web-asg")
+        .instances
+        .iter()
+        .filter(|i| i.health_status == "Unhealthy")
+        .count();
+    assert_eq!(unhealthy, 2);
+}
+
+#[test]
+fn a_failing_instance_is_reported_healthy_for_its_grace_period_then_replaced() {
+    let (sim, lt) = fleet();
+    block_on(sim.create_launch_template_version(&version_request(&lt, 1, "ami-bad", "bad")))
+        .expect("v2");
+    block_on(sim.modify_launch_template_default_version(&lt, 2)).expect("default");
+    sim.set_health_check_grace_period("web-asg", 300);
+    let grace = |sim: &crate::SimAws| sim.group("web-asg").health_check_grace_period_secs;
+    assert_eq!(grace(&sim), 300);
+    sim.set_desired_capacity("web-asg", 5).expect("surge");
+    let bad_ids = |sim: &crate::SimAws| -> Vec<String> {
+        let g = sim.group("web-asg");
+        g.instances
+            .iter()
+            .filter(|i| {
+                sim.instance(&i.instance_id).map(|e| e.image_id).as_deref() == Some("ami-bad")
+            })
+            .map(|i| i.instance_id.clone())
+            .collect()
+    };
+    let first = bad_ids(&sim);
+    assert_eq!(first.len(), 1);
+    let health = |sim: &crate::SimAws, id: &str| {
+        sim.group("web-asg")
+            .instances
+            .iter()
+            .find(|i| i.instance_id == id)
+            .map(|i| (i.lifecycle_state.clone(), i.health_status.clone()))
+    };
+    // In service after its boot, and for the grace period reported Healthy: Auto Scaling has
+    // not checked it yet.
+    sim.advance(Duration::from_secs(90));
+    assert_eq!(
+        health(&sim, &first[0]),
+        Some(("InService".to_string(), "Healthy".to_string()))
+    );
+    sim.advance(Duration::from_secs(299));
+    assert_eq!(
+        health(&sim, &first[0]).map(|h| h.1).as_deref(),
+        Some("Healthy")
+    );
+    // Then Unhealthy, then replaced from the same (bad) AMI.
+    sim.advance(Duration::from_secs(1));
+    assert_eq!(
+        health(&sim, &first[0]).map(|h| h.1).as_deref(),
+        Some("Unhealthy")
+    );
+    sim.advance(Duration::from_secs(60));
+    assert_eq!(health(&sim, &first[0]), None);
+    let second = bad_ids(&sim);
+    assert_eq!(second.len(), 1);
+    assert_ne!(second, first);
+    assert_eq!(
+        health(&sim, &second[0]),
+        Some(("Pending".to_string(), "Healthy".to_string()))
+    );
+    // The ground truth never counted it healthy.
+    assert_eq!(sim.min_in_service_healthy_seen("web-asg"), 4);
 }
 
 #[test]

@@ -244,7 +244,16 @@ fn a_bad_ami_fails_the_refresh_after_the_warm_up() {
     let v2 = version(&sim, &lt, "ami-bad");
     block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 200))))
         .expect("start");
-    run_to_end(&sim, "web-asg", 3600, |_| {});
+    // The first new instances are Unhealthy at InService (90 s) + warm-up (60 s); the refresh
+    // replaces them again and again ("terminates and replaces them") and fails after an hour
+    // of it ("One-hour timeout"): at the first check past 150 + 3600 s.
+    sim.advance(Duration::from_secs(160));
+    assert_eq!(latest(&sim, "web-asg").status, "InProgress");
+    assert!(sim
+        .events()
+        .iter()
+        .any(|(_, e)| e.contains("is Unhealthy after its warm-up; replacing it")));
+    run_to_end(&sim, "web-asg", 7200, |_| {});
     let r = latest(&sim, "web-asg");
     assert_eq!(r.status, "Failed");
     let reason = r.status_reason.expect("reason");
@@ -252,11 +261,10 @@ fn a_bad_ami_fails_the_refresh_after_the_warm_up() {
         reason.contains("Unhealthy") && reason.contains("i-"),
         "{reason}"
     );
-    // Failed at InService (90 s) + warm-up (60 s).
     assert_eq!(
         r.end_time
             .map(|t| (t - r.start_time.unwrap()).num_seconds()),
-        Some(150)
+        Some(3750)
     );
     // The surplus bad instances are gone; the old fleet never lost capacity.
     assert_eq!(sim.instances_by_ami("web-asg").get("ami-old"), Some(&4));
@@ -275,7 +283,8 @@ fn auto_rollback_replaces_a_bad_ami_back_with_the_old_one() {
     p.auto_rollback = true;
     super::pin(&sim, "big", &lt, 1);
     block_on(sim.start_instance_refresh(&request("big", &lt, v2, p))).expect("start");
-    sim.advance(Duration::from_secs(149));
+    // An hour of unhealthy replacements (from 150 s on), then the rollback.
+    sim.advance(Duration::from_secs(3749));
     assert_eq!(latest(&sim, "big").status, "InProgress");
     sim.advance(Duration::from_secs(1));
     let r = latest(&sim, "big");
@@ -309,7 +318,7 @@ fn auto_rollback_during_launch_before_terminate_drops_the_new_instances() {
     p.auto_rollback = true;
     super::pin(&sim, "web-asg", &lt, 1);
     block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p))).expect("start");
-    run_to_end(&sim, "web-asg", 3600, |_| {});
+    run_to_end(&sim, "web-asg", 7200, |_| {});
     assert_eq!(latest(&sim, "web-asg").status, "RollbackSuccessful");
     assert_eq!(sim.instances_by_ami("web-asg").get("ami-old"), Some(&4));
     assert_eq!(sim.instances_by_ami("web-asg").len(), 1);

@@ -94,6 +94,12 @@ impl World {
         self
     }
 
+    /// The target's `strategy = "scheduled-surge"` line replaced by `lines`.
+    pub fn instead_of_surge(mut self, lines: &str) -> World {
+        self.toml = self.toml.replace("strategy = \"scheduled-surge\"\n", lines);
+        self
+    }
+
     pub fn setting(mut self, line: &str) -> World {
         self.toml.push_str(line);
         self.toml.push('\n');

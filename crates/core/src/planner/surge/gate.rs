@@ -231,6 +231,45 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         }
         return;
     }
+    // Auto Scaling "automatically replaces instances that fail health checks" ("Health checks for
+    // instances in an Auto Scaling group",
+    // https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-health-checks.html),
+    // from the group's template, so with the round's AMI: a run in the gate may see only
+    // replacements, still within their grace period, or healthy replacements of instances that
+    // failed. When instances the surge launched (from its start to LATE_ACTION_MINUTES + 1
+    // after) are gone and others on the AMI came later, the round does not pass on them.
+    // (Replacements of old instances that failed come with the AMI too, but leave the surge's
+    // own in place.)
+    let fired_by = r.surge_at + Duration::minutes(LATE_ACTION_MINUTES + 1);
+    let on_ami: Vec<&InstanceView> = fleet
+        .healthy
+        .iter()
+        .chain(fleet.pending.iter())
+        .copied()
+        .collect();
+    let surged_own = on_ami
+        .iter()
+        .filter(|i| i.launched.is_some_and(|t| t >= r.surge_at && t <= fired_by))
+        .count() as i32;
+    let relaunched: Vec<&InstanceView> = on_ami
+        .iter()
+        .copied()
+        .filter(|i| i.launched.is_some_and(|t| t > fired_by))
+        .collect();
+    let surge_size = (r.surged.1 - r.original.desired).max(0);
+    if surge_fired && surged_own < surge_size && !relaunched.is_empty() {
+        abort(
+            inp,
+            out,
+            r,
+            &format!(
+                "Auto Scaling replaced new instance(s) on {ami} during the round: {} of the {surge_size} the surge launched are left and {} launched later; {healthy} of {expected} healthy at the health gate — an instance Auto Scaling replaces has most likely failed its health checks",
+                surged_own,
+                ids(&relaunched),
+            ),
+        );
+        return;
+    }
     let launching = !fleet.pending.is_empty();
     if healthy < expected && launching && inp.now < r.settle_at {
         // A late surge (Auto Scaling may start it up to about 2 minutes late) or slow boots:
@@ -271,6 +310,9 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         .copied()
         .collect();
     let keep_new = !new.iter().any(|i| i.protected);
+    // Never more than the settle keeps: with every instance protected the scale-in could not
+    // happen (when Auto Scaling replaced failed old instances with the AMI, all are new).
+    let (keep, _) = keep_split(&new, cap);
     out.act(
         Action::TagGroup {
             group: g.name.clone(),
@@ -291,7 +333,7 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         set_protection(
             out,
             g,
-            &new,
+            &keep,
             true,
             "keep the new instances: Auto Scaling balances Availability Zones before it applies the termination policy, so only the old instances may be taken",
         );
@@ -341,6 +383,16 @@ pub(super) fn finish_settle(
             "amiroll settled the group itself; the scheduled settle is no longer needed",
         );
     }
+}
+
+/// The new instances amiroll protects for a settle to `cap` (as many as it keeps, in the order
+/// given: healthy ones first), and the rest.
+pub(super) fn keep_split<'a>(
+    new: &[&'a InstanceView],
+    cap: Capacity,
+) -> (Vec<&'a InstanceView>, Vec<&'a InstanceView>) {
+    let n = usize::try_from(cap.desired).unwrap_or(0).min(new.len());
+    (new[..n].to_vec(), new[n..].to_vec())
 }
 
 /// Protect (or unprotect) the given instances that are not already so.

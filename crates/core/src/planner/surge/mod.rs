@@ -130,11 +130,13 @@ fn opt(v: Option<i32>) -> String {
 struct Fleet<'a> {
     /// Instances not on the round's AMI (the old fleet).
     old: Vec<&'a InstanceView>,
-    /// Instances on the round's AMI that are `InService` and `Healthy`.
+    /// Instances on the round's AMI that are `InService` and `Healthy`, and whose health Auto
+    /// Scaling has checked ([`InstanceView::health_checked`]).
     healthy: Vec<&'a InstanceView>,
     /// Instances on the round's AMI whose health is not `Healthy` (whatever their state).
     unhealthy: Vec<&'a InstanceView>,
-    /// Instances on the round's AMI that are healthy but not yet in service.
+    /// Instances on the round's AMI that are healthy so far but not yet in service, or in
+    /// service within their health-check grace period (reported `Healthy`, not yet checked).
     pending: Vec<&'a InstanceView>,
 }
 
@@ -145,12 +147,12 @@ impl<'a> Fleet<'a> {
             old: instances.iter().filter(|i| !on(i)).collect(),
             healthy: instances
                 .iter()
-                .filter(|i| on(i) && i.in_service && i.healthy)
+                .filter(|i| on(i) && i.in_service && i.healthy && i.health_checked)
                 .collect(),
             unhealthy: instances.iter().filter(|i| on(i) && !i.healthy).collect(),
             pending: instances
                 .iter()
-                .filter(|i| on(i) && !i.in_service && i.healthy)
+                .filter(|i| on(i) && i.healthy && !(i.in_service && i.health_checked))
                 .collect(),
         }
     }

@@ -32,14 +32,23 @@ pub(super) fn settled(
         .chain(fleet.unhealthy.iter())
         .copied()
         .collect();
+    let live = inp.instances.len() as i32;
     if !by_schedule {
-        if keep_new && !fleet.old.is_empty() {
+        if keep_new && live > g.desired_capacity {
+            let (keep, rest) = keep_split(&new, cap);
             set_protection(
                 out,
                 g,
-                &new,
+                &keep,
                 true,
                 "keep the new instances while the old ones are removed",
+            );
+            set_protection(
+                out,
+                g,
+                &rest,
+                false,
+                "more new instances than the settle keeps: Auto Scaling may remove these too",
             );
         }
         set_protection(
@@ -70,7 +79,6 @@ pub(super) fn settled(
             return;
         }
     }
-    let live = inp.instances.len() as i32;
     if keep_new && live <= g.desired_capacity {
         // The scale-in is done: amiroll lifts the protection it put on the new instances.
         set_protection(
