@@ -1,6 +1,8 @@
 //! Instance refreshes: `StartInstanceRefresh`, `DescribeInstanceRefreshes`,
-//! `RollbackInstanceRefresh`, and how a refresh progresses in virtual time ("How an instance refresh works", "RefreshPreferences", "Undo changes with a manual or
-//! auto rollback", Amazon EC2 Auto Scaling User Guide / API Reference).
+//! `RollbackInstanceRefresh`, `CancelInstanceRefresh`, and how a refresh progresses in virtual
+//! time ("How an instance refresh works", "RefreshPreferences", "Undo changes with a manual or
+//! auto rollback", "Cancel an instance refresh", Amazon EC2 Auto Scaling User Guide / API
+//! Reference).
 //!
 //! A refresh replaces instances one *replacement* at a time, many in parallel: either launch a
 //! new instance and terminate an old one once the new one is healthy and warmed up
@@ -536,6 +538,78 @@ impl Account {
         Ok(id)
     }
 
+    /// `CancelInstanceRefresh` ("CancelInstanceRefresh",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CancelInstanceRefresh.html:
+    /// "Cancels an instance refresh or rollback that is in progress [...] When you cancel an
+    /// instance refresh, this does not roll back any changes that it made"): the group's refresh
+    /// (or rollback) becomes `Cancelling` — no replacement starts any more, the ones under way
+    /// finish (`WaitForTransitioningInstances` defaults to true) — and `Cancelled` once none is
+    /// left ("The status of the instance refresh is set to Cancelling. After the cancellation is
+    /// complete, the status of the instance refresh is set to Cancelled", "Cancel an instance
+    /// refresh",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/cancel-instance-refresh.html). No
+    /// refresh in progress, or one already `Cancelling`, is `ActiveInstanceRefreshNotFound`.
+    pub(crate) fn cancel_instance_refresh(
+        &mut self,
+        operation: &'static str,
+        group: &str,
+        why: &str,
+    ) -> Result<String, AwsError> {
+        if !self.groups.contains_key(group) {
+            return Err(Account::group_not_found(
+                operation,
+                ErrorKind::NotFound,
+                group,
+            ));
+        }
+        let Some(idx) = self
+            .active_refresh(group)
+            .filter(|i| self.refreshes[*i].status != Status::Cancelling)
+        else {
+            return Err(no_active(operation, group));
+        };
+        let now = self.clock;
+        let r = &mut self.refreshes[idx];
+        r.pending.clear();
+        r.paused_until = None;
+        r.bake_until = None;
+        r.wait_since = None;
+        r.wake_at = Some(now);
+        r.status_reason = Some(why.to_string());
+        let id = r.id.clone();
+        let under_way = r.in_flight.len();
+        self.set_status(
+            idx,
+            Status::Cancelling,
+            &format!("{why}; {under_way} replacement(s) under way finish"),
+        );
+        Ok(id)
+    }
+
+    /// A `Cancelling` refresh: the replacements under way finish — a new instance healthy after
+    /// its warm-up takes its old one's place — then it is `Cancelled`. Simplified: a new instance
+    /// unhealthy after its warm-up ends the replacements still under way as a failure does
+    /// (launch before terminate: the new instances go, the old ones stay).
+    fn step_cancelling(&mut self, idx: usize) {
+        if let Outcome::Fail(reason) = self.settle_in_flight(idx) {
+            let abandoned: Vec<String> = self.refreshes[idx]
+                .in_flight
+                .iter()
+                .filter(|rep| rep.old_id.is_some())
+                .map(|rep| rep.new_id.clone())
+                .collect();
+            for id in &abandoned {
+                self.terminate(id);
+            }
+            let r = &mut self.refreshes[idx];
+            r.in_flight.clear();
+            r.status_reason = Some(reason);
+        }
+        if self.refreshes[idx].in_flight.is_empty() {
+            self.set_status(idx, Status::Cancelled, "");
+        }
+    }
+
     /// Whether the version a spec resolves to now takes its ImageId from an SSM parameter.
     fn spec_uses_ssm(&self, spec: &TemplateSpec) -> bool {
         self.spec_template_id(spec)
@@ -734,6 +808,10 @@ impl Account {
     fn step_refresh(&mut self, idx: usize) {
         let now = self.clock;
         if !self.refreshes[idx].status.is_active() {
+            return;
+        }
+        if self.refreshes[idx].status == Status::Cancelling {
+            self.step_cancelling(idx);
             return;
         }
         if self.refreshes[idx].status == Status::Pending {
