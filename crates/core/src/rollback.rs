@@ -155,7 +155,8 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                 provider,
                 now: obs.now,
             }) {
-                CancelStep::Following => {
+                CancelStep::Following(actions) => {
+                    p.actions.extend(actions);
                     p.findings.push(Finding {
                         level: Level::Info,
                         message: format!(
@@ -172,7 +173,7 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                     continue;
                 }
                 // The rollback is over: this is a new one.
-                CancelStep::Ended(untag) => p.actions.push(*untag),
+                CancelStep::Ended(actions) => p.actions.extend(actions),
                 CancelStep::Continue(plan) => {
                     if plan.back.is_some() && default_image.is_some() && default_image == c.ami {
                         default_to = plan.back;

@@ -651,6 +651,12 @@ fn a_plain_apply_takes_on_a_refresh_amiroll_rollback_cancelled() {
     );
     assert!(!has(&p, forward), "{:#?}", p.actions);
     assert_eq!(p.status, TargetStatus::Failed);
+    // Held as a failed AMI before the failure is recorded.
+    assert!(
+        p.summary.contains("failed earlier on web-asg"),
+        "{}",
+        p.summary
+    );
     let at = |k: fn(&Action) -> bool| p.actions.iter().position(|a| k(&a.action));
     assert!(at(default_back) < at(cancel) && at(cancel) < at(back));
 
@@ -724,6 +730,12 @@ fn a_plain_apply_takes_on_a_refresh_amiroll_rollback_cancelled() {
     );
     assert_eq!(p.event, Some(Event::RolledBack));
     assert!(!has(&p, forward), "{:#?}", p.actions);
+    assert!(!has(&p, failed), "recorded already: {:#?}", p.actions);
+    // A run that stopped before the failure record: it is written now, or the next run would
+    // roll forward to AMI_NEW again.
+    f.group_mut("web-asg").tags.remove(tags::FAILED_AMI);
+    let p = f.plan();
+    assert!(has(&p, failed), "{:#?}", p.actions);
 }
 
 #[test]

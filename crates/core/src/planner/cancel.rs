@@ -34,11 +34,12 @@ pub(crate) struct CancelInput<'a> {
 
 /// Where the rollback of a cancelled refresh stands.
 pub(crate) enum CancelStep {
-    /// The refresh back is in flight: the refresh state machine follows it.
-    Following,
-    /// The refresh back has ended: the record goes (this action), and the refresh state machine
-    /// announces the outcome.
-    Ended(Box<PlannedAction>),
+    /// The refresh back is in flight: these actions (the failure record, if a run stopped
+    /// before it), then the refresh state machine follows it.
+    Following(Vec<PlannedAction>),
+    /// The refresh back has ended: these actions (the record goes, and the failure record if
+    /// missing), then the refresh state machine announces the outcome.
+    Ended(Vec<PlannedAction>),
     /// The refresh back has not started yet: what to do now.
     Continue(CancelPlan),
 }
@@ -130,23 +131,6 @@ pub(crate) fn cancel_step(inp: &CancelInput) -> CancelStep {
             Refresh::from_tags(&g.tags).and_then(|x| x.id).as_deref() == Some(r.id.as_str())
         }),
     };
-    if let Some(r) = newer {
-        if !r.is_terminal() {
-            return CancelStep::Following;
-        }
-        return CancelStep::Ended(Box::new(PlannedAction {
-            action: Action::UntagGroup {
-                group: g.name.clone(),
-                keys: Cancel::keys(),
-            },
-            reason: format!(
-                "the refresh back, {}, ended {}: the cancel of {} is over",
-                r.id, r.status, c.refresh
-            ),
-        }));
-    }
-    let cancelled = at.map(|i| &inp.refreshes[i]);
-    let mut actions = Vec::new();
     let failed = c
         .ami
         .as_deref()
@@ -155,6 +139,24 @@ pub(crate) fn cancel_step(inp: &CancelInput) -> CancelStep {
         action: mark_failed(&g.name, bad, inp.now),
         reason: format!("do not roll forward to {bad} again"),
     });
+    if let Some(r) = newer {
+        if !r.is_terminal() {
+            return CancelStep::Following(mark.into_iter().collect());
+        }
+        let untag = PlannedAction {
+            action: Action::UntagGroup {
+                group: g.name.clone(),
+                keys: Cancel::keys(),
+            },
+            reason: format!(
+                "the refresh back, {}, ended {}: the cancel of {} is over",
+                r.id, r.status, c.refresh
+            ),
+        };
+        return CancelStep::Ended([untag].into_iter().chain(mark).collect());
+    }
+    let cancelled = at.map(|i| &inp.refreshes[i]);
+    let mut actions = Vec::new();
     let Some((back, back_ami)) = inp.back else {
         actions.extend(mark);
         return CancelStep::Continue(CancelPlan {

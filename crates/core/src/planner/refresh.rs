@@ -87,7 +87,7 @@ pub fn refresh_preferences(
 /// refresh back onto the rollback version has started, that is all the group does.
 pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
     let g = inp.view.group;
-    let mut ended = None;
+    let mut first = Vec::new();
     if let Some(c) = Cancel::from_tags(&g.tags) {
         let back = RollbackVersion::of_template(&g.tags, inp.template_id).zip(inp.rollback_ami);
         match cancel_step(&CancelInput {
@@ -101,8 +101,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
             provider: inp.provider,
             now: inp.now,
         }) {
-            CancelStep::Following => {}
-            CancelStep::Ended(untag) => ended = Some(untag),
+            CancelStep::Following(actions) | CancelStep::Ended(actions) => first = actions,
             CancelStep::Continue(plan) => {
                 return RefreshOutcome {
                     actions: plan.actions,
@@ -117,9 +116,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
         }
     }
     let mut out = follow_refresh(inp);
-    if let Some(untag) = ended {
-        out.actions.insert(0, *untag);
-    }
+    out.actions.splice(0..0, first);
     out
 }
 
