@@ -409,6 +409,16 @@ fn assert_allowed(sim: &SimAws, from: usize, config: &Config, what: &str) -> BTr
     called
 }
 
+fn assert_refresh_in_flight(sim: &SimAws, group: &str) {
+    assert!(
+        sim.instance_refreshes(group)
+            .first()
+            .is_some_and(|r| !r.is_terminal()),
+        "a refresh in flight: {:?}",
+        sim.instance_refreshes(group)
+    );
+}
+
 fn contains_all(called: &BTreeSet<String>, ops: &[&str], what: &str) {
     for o in ops {
         assert!(
@@ -495,14 +505,7 @@ async fn instance_refresh_calls_only_what_the_policy_allows() {
         .run(&config, false)
         .await
         .expect("the refresh starts");
-    assert!(
-        s.sim
-            .instance_refreshes("web")
-            .first()
-            .is_some_and(|r| !r.is_terminal()),
-        "a refresh in flight: {:?}",
-        s.sim.instance_refreshes("web")
-    );
+    assert_refresh_in_flight(&s.sim, "web");
     engine.rollback(&config, false).await.expect("rollback");
     apply_for(&engine, &s.sim, &config, 30).await;
     let opts = PlanOptions {
@@ -550,14 +553,7 @@ async fn an_irreversible_refresh_rollback_calls_only_what_the_policy_allows() {
         .run(&config, false)
         .await
         .expect("the refresh starts");
-    assert!(
-        s.sim
-            .instance_refreshes("web")
-            .first()
-            .is_some_and(|r| !r.is_terminal()),
-        "a refresh in flight: {:?}",
-        s.sim.instance_refreshes("web")
-    );
+    assert_refresh_in_flight(&s.sim, "web");
     engine.rollback(&config, false).await.expect("rollback");
     apply_for(&engine, &s.sim, &config, 10).await;
     assert_eq!(

@@ -577,16 +577,21 @@ fn rollback_of_a_refresh_in_flight_uses_the_api() {
     assert!(p.actions.is_empty(), "{:?}", p.actions);
 }
 
-/// The fleet after `amiroll rollback` cancelled refresh r-1 (to AMI_NEW, v2) of a `$Default`
-/// group: the cancel record, the version to go back to (v1), one instance on each AMI. The
-/// default is still v2 (the run stopped before it moved back).
-fn cancelled_fleet(status: &str) -> Fleet {
-    let mut f = refresh_fleet();
+/// v2 on AMI_NEW, the default.
+fn new_default(f: &mut Fleet) {
     let tmpl = f.template_mut();
     tmpl.versions
         .push(version(2, AMI_NEW, Some("amiroll: x from v1 via p:1")));
     tmpl.template.latest_version = 2;
     tmpl.template.default_version = 2;
+}
+
+/// The fleet after `amiroll rollback` cancelled refresh r-1 (to AMI_NEW, v2) of a `$Default`
+/// group: the cancel record, the version to go back to (v1), one instance on each AMI. The
+/// default is still v2 (the run stopped before it moved back).
+fn cancelled_fleet(status: &str) -> Fleet {
+    let mut f = refresh_fleet();
+    new_default(&mut f);
     if let Some(i) = f.obs.instances.get_mut("i-web-asg-1") {
         i.image_id = AMI_NEW.to_string();
         i.launch_template_version = Some(2);
@@ -741,11 +746,7 @@ fn a_plain_apply_takes_on_a_refresh_amiroll_rollback_cancelled() {
 #[test]
 fn rollback_after_success_returns_to_the_previous_version() {
     let mut f = refresh_fleet();
-    let tmpl = f.template_mut();
-    tmpl.versions
-        .push(version(2, AMI_NEW, Some("amiroll: x from v1 via p:1")));
-    tmpl.template.latest_version = 2;
-    tmpl.template.default_version = 2;
+    new_default(&mut f);
     for i in f.obs.instances.values_mut() {
         i.image_id = AMI_NEW.to_string();
     }

@@ -592,18 +592,8 @@ impl Account {
     /// (launch before terminate: the new instances go, the old ones stay).
     fn step_cancelling(&mut self, idx: usize) {
         if let Outcome::Fail(reason) = self.settle_in_flight(idx) {
-            let abandoned: Vec<String> = self.refreshes[idx]
-                .in_flight
-                .iter()
-                .filter(|rep| rep.old_id.is_some())
-                .map(|rep| rep.new_id.clone())
-                .collect();
-            for id in &abandoned {
-                self.terminate(id);
-            }
-            let r = &mut self.refreshes[idx];
-            r.in_flight.clear();
-            r.status_reason = Some(reason);
+            self.abandon_in_flight(idx);
+            self.refreshes[idx].status_reason = Some(reason);
         }
         if self.refreshes[idx].in_flight.is_empty() {
             self.set_status(idx, Status::Cancelled, "");
@@ -630,15 +620,7 @@ impl Account {
     /// group's own configuration.
     fn start_rollback(&mut self, idx: usize, reason: String) {
         let now = self.clock;
-        let abandoned: Vec<String> = self.refreshes[idx]
-            .in_flight
-            .iter()
-            .filter(|rep| rep.old_id.is_some())
-            .map(|rep| rep.new_id.clone())
-            .collect();
-        for id in &abandoned {
-            self.terminate(id);
-        }
+        self.abandon_in_flight(idx);
         let start_percentage = self.refreshes[idx].percentage();
         let mut restore: Vec<String> = self.refreshes[idx]
             .launched
@@ -683,6 +665,20 @@ impl Account {
         );
     }
 
+    /// Abandon the replacements under way: a launch-before-terminate one loses its new instance
+    /// (its old one stays); a terminate-then-launch one keeps what it launched.
+    fn abandon_in_flight(&mut self, idx: usize) {
+        let abandoned: Vec<String> = self.refreshes[idx]
+            .in_flight
+            .drain(..)
+            .filter(|rep| rep.old_id.is_some())
+            .map(|rep| rep.new_id)
+            .collect();
+        for id in &abandoned {
+            self.terminate(id);
+        }
+    }
+
     /// A failure: roll back (forward refresh with `AutoRollback`) or end `Failed` /
     /// `RollbackFailed`. Unfinished launch-before-terminate replacements are abandoned.
     fn fail_refresh(&mut self, idx: usize, reason: String) {
@@ -691,23 +687,13 @@ impl Account {
             self.start_rollback(idx, reason);
             return;
         }
-        let abandoned: Vec<String> = r
-            .in_flight
-            .iter()
-            .filter(|rep| rep.old_id.is_some())
-            .map(|rep| rep.new_id.clone())
-            .collect();
-        for id in &abandoned {
-            self.terminate(id);
-        }
+        self.abandon_in_flight(idx);
         let status = if self.refreshes[idx].rollback.is_some() {
             Status::RollbackFailed
         } else {
             Status::Failed
         };
-        let r = &mut self.refreshes[idx];
-        r.in_flight.clear();
-        r.status_reason = Some(reason.clone());
+        self.refreshes[idx].status_reason = Some(reason.clone());
         self.set_status(idx, status, &reason);
     }
 

@@ -75,6 +75,15 @@ fn apply_until_back_on_old(w: &World) -> usize {
     );
 }
 
+/// The statuses of the group's refreshes, newest first.
+fn statuses(w: &World) -> Vec<String> {
+    w.sim
+        .instance_refreshes("web")
+        .into_iter()
+        .map(|r| r.status)
+        .collect()
+}
+
 /// The end every case must reach: every instance on OLD, healthy; the refresh AMI recorded as
 /// failed; the default on OLD; one cancel; the cancel record gone; the rollback announced.
 fn assert_rolled_back(w: &World) {
@@ -93,13 +102,9 @@ fn assert_rolled_back(w: &World) {
     assert_eq!(w.default_ami().as_deref(), Some(OLD));
     assert_eq!(w.sim.call_count(op::CANCEL_INSTANCE_REFRESH), 1);
     assert_eq!(w.sim.call_count(op::ROLLBACK_INSTANCE_REFRESH), 0);
-    let refreshes = w.sim.instance_refreshes("web");
     assert_eq!(
-        refreshes
-            .iter()
-            .map(|r| r.status.as_str())
-            .collect::<Vec<_>>(),
-        vec!["Successful", "Cancelled"],
+        statuses(w),
+        ["Successful", "Cancelled"],
         "the refresh back, then the cancelled one"
     );
     assert!(
@@ -187,13 +192,9 @@ fn a_cancel_that_completes_at_once_refreshes_back_in_the_same_run() {
     let report = w.rollback();
     let t = &report.targets[0];
     assert!(t.plan.errors.is_empty(), "{:?}", t.plan.errors);
-    let refreshes = w.sim.instance_refreshes("web");
     assert_eq!(
-        refreshes
-            .iter()
-            .map(|r| r.status.as_str())
-            .collect::<Vec<_>>(),
-        vec!["InProgress", "Cancelled"],
+        statuses(&w),
+        ["InProgress", "Cancelled"],
         "the refresh back started in the same run"
     );
     assert!(

@@ -169,16 +169,8 @@ pub(crate) fn cancel_step(inp: &CancelInput) -> CancelStep {
             back: None,
         });
     };
-    let back_reason = |what: &str| {
-        format!(
-            "{what}; replace the instances it launched{} with v{back} ({back_ami})",
-            c.ami
-                .as_deref()
-                .map(|a| format!(" on {a}"))
-                .unwrap_or_default()
-        )
-    };
-    let state = match cancelled.map(|r| (r, r.status.as_str())) {
+    // What happens to the cancelled refresh now, and why the refresh back follows.
+    let (why, state) = match cancelled.map(|r| (r, r.status.as_str())) {
         Some((r, "Pending" | "InProgress" | "Baking")) => {
             actions.push(PlannedAction {
                 action: Action::CancelInstanceRefresh {
@@ -187,51 +179,58 @@ pub(crate) fn cancel_step(inp: &CancelInput) -> CancelStep {
                 },
                 reason: "Auto Scaling cannot roll it back: cancel it — what it replaced stays, nothing more is replaced".to_string(),
             });
-            actions.extend(refresh_back(
-                g,
-                inp.spec_text,
-                inp.template_id,
-                (back, back_ami),
-                inp.settings,
-                inp.provider,
-                Some(&r.id),
-                back_reason(&format!(
+            (
+                Some(format!(
                     "once instance refresh {} is cancelled (at once, or by a later run)",
                     r.id
                 )),
-            ));
-            format!(
-                "cancelling instance refresh {}; then a refresh back to v{back} ({back_ami})",
-                r.id
+                format!(
+                    "cancelling instance refresh {}; then a refresh back to v{back} ({back_ami})",
+                    r.id
+                ),
             )
         }
-        Some((r, status)) if !r.is_terminal() => format!(
-            "instance refresh {} is {status}; the refresh back to v{back} ({back_ami}) starts once it has ended",
-            r.id
+        Some((r, status)) if !r.is_terminal() => (
+            None,
+            format!(
+                "instance refresh {} is {status}; the refresh back to v{back} ({back_ami}) starts once it has ended",
+                r.id
+            ),
         ),
         ended => {
             let how = ended
                 .map(|(_, status)| format!("ended {status}"))
                 .unwrap_or_else(|| "is no longer listed".to_string());
-            actions.extend(refresh_back(
-                g,
-                inp.spec_text,
-                inp.template_id,
-                (back, back_ami),
-                inp.settings,
-                inp.provider,
-                Some(&c.refresh),
-                back_reason(&format!(
+            (
+                Some(format!(
                     "instance refresh {} (cancelled by `amiroll rollback`) {how}",
                     c.refresh
                 )),
-            ));
-            format!(
-                "instance refresh {} {how}; refresh back to v{back} ({back_ami})",
-                c.refresh
+                format!(
+                    "instance refresh {} {how}; refresh back to v{back} ({back_ami})",
+                    c.refresh
+                ),
             )
         }
     };
+    if let Some(why) = why {
+        actions.extend(refresh_back(
+            g,
+            inp.spec_text,
+            inp.template_id,
+            (back, back_ami),
+            inp.settings,
+            inp.provider,
+            Some(&c.refresh),
+            format!(
+                "{why}; replace the instances it launched{} with v{back} ({back_ami})",
+                c.ami
+                    .as_deref()
+                    .map(|a| format!(" on {a}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
     actions.extend(mark);
     CancelStep::Continue(CancelPlan {
         actions,
