@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use crate::config::{Config, Strategy, Target};
 use crate::model::*;
-use crate::planner::cancel::{cancel_step, refresh_back, CancelInput, CancelStep};
+use crate::planner::cancel::{self, cancel_step, refresh_back, CancelInput, CancelStep};
 use crate::planner::{self, tags, SurgeInput, SurgeOutcome};
 use crate::port::AutoScalingGroup;
 use crate::state::{Cancel, Failure, Refresh, RollbackVersion};
@@ -123,11 +123,7 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
             .version(effective)
             .and_then(|v| v.image_id.clone())
             .unwrap_or_default();
-        let mark_failed = |ami: &str| Action::TagGroup {
-            group: name.clone(),
-            tags: Failure::of(ami, format!("rolled back by `amiroll rollback` at {stamp}"))
-                .to_tags(),
-        };
+        let mark_failed = |ami: &str| cancel::mark_failed(name, ami, obs.now);
         let refresh = Refresh::from_tags(&g.tags).unwrap_or_default();
         let provider = planner::provider_of(obs, g);
         let refreshes = obs.refreshes.get(name).map(Vec::as_slice).unwrap_or(&[]);
@@ -257,13 +253,21 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
             if let Some(why) = irreversible {
                 // Auto Scaling cannot undo it: cancel it, then refresh back onto the version the
                 // fleet ran before, which replaces what it launched.
-                let bad = refresh.ami.clone().unwrap_or_else(|| current_ami.clone());
-                let below = r
+                let desired = r
                     .desired_template
                     .as_ref()
                     .and_then(|d| d.version.as_deref())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(effective);
+                    .and_then(|v| v.parse::<u64>().ok());
+                // The AMI it rolls to: amiroll's record when the refresh is amiroll's, else
+                // its desired version's, else what the group launches now.
+                let ours = refresh.id.as_deref().is_none_or(|id| id == r.id);
+                let bad = refresh
+                    .ami
+                    .clone()
+                    .filter(|_| ours)
+                    .or_else(|| desired.and_then(image_of).map(str::to_string))
+                    .unwrap_or_else(|| current_ami.clone());
+                let below = desired.unwrap_or(effective);
                 let usable = |n: u64| image_of(n).filter(|i| *i != bad).map(|i| (n, i));
                 let back = RollbackVersion::of_template(&g.tags, &template_id)
                     .and_then(usable)
