@@ -402,10 +402,12 @@ def describe_instance_refreshes(self: AutoScalingResponse) -> ActionResult:
 
 
 def cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
-    """Imitates "CancelInstanceRefresh" (Amazon EC2 Auto Scaling API Reference): the active refresh
-    (or rollback) becomes Cancelled (AWS passes through Cancelling while instances finish); none
-    active -> ActiveInstanceRefreshNotFound. Returns its InstanceRefreshId. amiroll never calls it:
-    the tests use it to cancel a refresh as an operator would."""
+    """Imitates "CancelInstanceRefresh" (Amazon EC2 Auto Scaling API Reference,
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CancelInstanceRefresh.html): the
+    active refresh (or rollback) becomes Cancelled (AWS passes through Cancelling while instances
+    under way finish; none are ever replaced here); none active -> ActiveInstanceRefreshNotFound.
+    Returns its InstanceRefreshId. `amiroll rollback` calls it for a refresh Auto Scaling cannot
+    roll back; tests also call it through the SDK, as an operator would."""
     name = self._get_param("AutoScalingGroupName")
     with _LOCK:
         refresh = _active(self, name)

@@ -311,3 +311,25 @@ pub(crate) async fn rollback_instance_refresh(
     )?
     .to_owned())
 }
+
+/// "CancelInstanceRefresh" (Amazon EC2 Auto Scaling API Reference,
+/// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CancelInstanceRefresh.html):
+/// `WaitForTransitioningInstances` left at its default (true); no refresh in progress is
+/// `ActiveInstanceRefreshNotFound` (`NotFound`). Returns the refresh id.
+pub(crate) async fn cancel_instance_refresh(
+    client: &aws_sdk_autoscaling::Client,
+    group_name: &str,
+) -> Result<String, AwsError> {
+    let out = client
+        .cancel_instance_refresh()
+        .auto_scaling_group_name(group_name)
+        .send()
+        .await
+        .map_err(|e| from_sdk(op::CANCEL_INSTANCE_REFRESH, e))?;
+    Ok(required(
+        out.instance_refresh_id(),
+        op::CANCEL_INSTANCE_REFRESH,
+        "InstanceRefreshId",
+    )?
+    .to_owned())
+}

@@ -229,6 +229,10 @@ impl Aws for AwsAdapter {
         autoscaling::rollback_instance_refresh(&self.autoscaling, group_name).await
     }
 
+    async fn cancel_instance_refresh(&self, group_name: &str) -> Result<String, AwsError> {
+        autoscaling::cancel_instance_refresh(&self.autoscaling, group_name).await
+    }
+
     async fn describe_capacity_providers(&self) -> Result<Vec<CapacityProvider>, AwsError> {
         ecs::describe_capacity_providers(&self.ecs).await
     }

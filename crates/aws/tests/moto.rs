@@ -1311,6 +1311,66 @@ async fn instance_refresh_start_describe_conflict_rollback() {
     assert_eq!(none.code, "ActiveInstanceRefreshNotFound");
 }
 
+/// "CancelInstanceRefresh" through the adapter: the refresh in progress is cancelled and its id
+/// comes back; with none in progress the answer is `ActiveInstanceRefreshNotFound` (`NotFound`).
+/// The shim goes straight to `Cancelled` (AWS passes through `Cancelling` while instances under
+/// way finish; nothing is ever replaced on the emulator).
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn cancel_instance_refresh_cancels_the_refresh_in_progress() {
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+
+    let none = env
+        .adapter
+        .cancel_instance_refresh(&name)
+        .await
+        .expect_err("nothing to cancel yet");
+    assert_eq!(none.kind, ErrorKind::NotFound, "{none}");
+    assert_eq!(none.code, "ActiveInstanceRefreshNotFound");
+    assert_eq!(none.operation, "autoscaling:CancelInstanceRefresh");
+
+    let started = env
+        .adapter
+        .start_instance_refresh(&StartRefreshRequest {
+            group_name: name.clone(),
+            desired: None,
+            preferences: bare_preferences(),
+            mixed_instances_policy: None,
+        })
+        .await
+        .expect("start");
+    let cancelled = env
+        .adapter
+        .cancel_instance_refresh(&name)
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled, started);
+    let r = env
+        .adapter
+        .describe_instance_refreshes(&name)
+        .await
+        .expect("describe")
+        .remove(0);
+    assert_eq!(
+        (r.id.as_str(), r.status.as_str()),
+        (started.as_str(), "Cancelled")
+    );
+    assert!(r.is_terminal());
+    assert!(r.end_time.is_some(), "{r:?}");
+
+    let again = env
+        .adapter
+        .cancel_instance_refresh(&name)
+        .await
+        .expect_err("nothing in progress any more");
+    assert_eq!(again.kind, ErrorKind::NotFound, "{again}");
+    assert_eq!(again.code, "ActiveInstanceRefreshNotFound");
+}
+
 #[tokio::test]
 #[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
 async fn instance_refresh_without_desired_configuration_cancel_and_order() {
@@ -1361,7 +1421,7 @@ async fn instance_refresh_without_desired_configuration_cancel_and_order() {
         "autoscaling:RollbackInstanceRefresh"
     );
 
-    // Someone else cancels it (amiroll never does; a plain SDK call, the shim's Cancel).
+    // Someone else cancels it (a plain SDK call, as an operator would; the shim's Cancel).
     let cancelled = env
         .asg
         .cancel_instance_refresh()

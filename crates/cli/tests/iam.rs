@@ -409,6 +409,16 @@ fn assert_allowed(sim: &SimAws, from: usize, config: &Config, what: &str) -> BTr
     called
 }
 
+fn assert_refresh_in_flight(sim: &SimAws, group: &str) {
+    assert!(
+        sim.instance_refreshes(group)
+            .first()
+            .is_some_and(|r| !r.is_terminal()),
+        "a refresh in flight: {:?}",
+        sim.instance_refreshes(group)
+    );
+}
+
 fn contains_all(called: &BTreeSet<String>, ops: &[&str], what: &str) {
     for o in ops {
         assert!(
@@ -495,14 +505,7 @@ async fn instance_refresh_calls_only_what_the_policy_allows() {
         .run(&config, false)
         .await
         .expect("the refresh starts");
-    assert!(
-        s.sim
-            .instance_refreshes("web")
-            .first()
-            .is_some_and(|r| !r.is_terminal()),
-        "a refresh in flight: {:?}",
-        s.sim.instance_refreshes("web")
-    );
+    assert_refresh_in_flight(&s.sim, "web");
     engine.rollback(&config, false).await.expect("rollback");
     apply_for(&engine, &s.sim, &config, 30).await;
     let opts = PlanOptions {
@@ -529,6 +532,51 @@ async fn instance_refresh_calls_only_what_the_policy_allows() {
         "instance-refresh",
     );
     assert!(!called.contains(op::DESCRIBE_SCHEDULED_ACTIONS));
+}
+
+/// `auto_rollback = false` leaves the group on `$Default`: Auto Scaling cannot roll the refresh
+/// back, so `amiroll rollback` cancels it and the next runs refresh back onto the old version.
+#[tokio::test]
+async fn an_irreversible_refresh_rollback_calls_only_what_the_policy_allows() {
+    let s = sim_account(&[("web", None, &["Default"])]);
+    let config = Config::from_toml(
+        &format!(
+            "[[target]]\nname = \"web\"\nlaunch_template = \"{}\"\nami_parameter = \"{PUBLIC_PARAM}\"\ngroups = [\"web\"]\nsns_topic = \"{}\"\nauto_rollback = false\n",
+            s.template, s.topic
+        ),
+        "irreversible.toml",
+    )
+    .expect("configuration");
+    let engine = Engine::new(&s.sim);
+    let from = s.sim.call_log().len();
+    engine
+        .run(&config, false)
+        .await
+        .expect("the refresh starts");
+    assert_refresh_in_flight(&s.sim, "web");
+    engine.rollback(&config, false).await.expect("rollback");
+    apply_for(&engine, &s.sim, &config, 10).await;
+    assert_eq!(
+        s.sim.instances_by_ami("web").keys().collect::<Vec<_>>(),
+        vec![OLD],
+        "{:?}",
+        s.sim.events()
+    );
+
+    let called = assert_allowed(&s.sim, from, &config, "irreversible refresh rollback");
+    contains_all(
+        &called,
+        &[
+            op::START_INSTANCE_REFRESH,
+            op::DESCRIBE_INSTANCE_REFRESHES,
+            op::CANCEL_INSTANCE_REFRESH,
+            op::CREATE_OR_UPDATE_TAGS,
+            op::DELETE_TAGS,
+            op::PUBLISH,
+        ],
+        "irreversible refresh rollback",
+    );
+    assert!(!called.contains(op::ROLLBACK_INSTANCE_REFRESH));
 }
 
 #[tokio::test]

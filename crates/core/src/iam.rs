@@ -196,6 +196,12 @@ pub fn target_needs(t: &Target) -> TargetNeeds {
         Strategy::InstanceRefresh => {
             n.groups.insert(op::START_INSTANCE_REFRESH);
             n.groups.insert(op::ROLLBACK_INSTANCE_REFRESH);
+            // `amiroll rollback` cancels a refresh Auto Scaling cannot roll back, and any later
+            // run cancels it again if the first stopped before it could. The action takes the
+            // group as its resource, as `RollbackInstanceRefresh` does ("Actions, resources, and
+            // condition keys for Amazon EC2 Auto Scaling", Service Authorization Reference,
+            // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2autoscaling.html).
+            n.groups.insert(op::CANCEL_INSTANCE_REFRESH);
         }
         Strategy::None => {}
     }
@@ -751,6 +757,7 @@ mod tests {
                 op::UPDATE_AUTO_SCALING_GROUP,
                 op::START_INSTANCE_REFRESH,
                 op::ROLLBACK_INSTANCE_REFRESH,
+                op::CANCEL_INSTANCE_REFRESH,
                 dependent::RUN_INSTANCES,
                 dependent::CREATE_TAGS,
             ],
@@ -1076,6 +1083,7 @@ mod tests {
                 op::DESCRIBE_INSTANCE_REFRESHES,
             ),
             ("ROLLBACK_INSTANCE_REFRESH", op::ROLLBACK_INSTANCE_REFRESH),
+            ("CANCEL_INSTANCE_REFRESH", op::CANCEL_INSTANCE_REFRESH),
             (
                 "DESCRIBE_CAPACITY_PROVIDERS",
                 op::DESCRIBE_CAPACITY_PROVIDERS,
@@ -1094,6 +1102,7 @@ mod tests {
             include_str!("planner/mod.rs"),
             include_str!("planner/reads.rs"),
             include_str!("planner/refresh.rs"),
+            include_str!("planner/cancel.rs"),
             include_str!("planner/surge/mod.rs"),
             include_str!("planner/surge/gate.rs"),
             include_str!("planner/surge/settle.rs"),

@@ -211,9 +211,21 @@ pub enum Action {
         /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_StartInstanceRefresh.html).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mixed_instances_policy: Option<crate::port::MixedInstancesPolicy>,
+        /// The id of a refresh amiroll cancelled on the group: the engine starts this one only
+        /// once that refresh has ended (a refresh cannot start while another is `Cancelling`),
+        /// else leaves it to the next run; once started, it removes the cancel record
+        /// (`amiroll:cancel`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after_cancel: Option<String>,
     },
     RollbackInstanceRefresh {
         group: String,
+    },
+    /// Cancel the group's instance refresh (`CancelInstanceRefresh`): what it replaced stays,
+    /// nothing more is replaced. `refresh` is its id, as observed.
+    CancelInstanceRefresh {
+        group: String,
+        refresh: String,
     },
 }
 
@@ -228,6 +240,7 @@ impl Action {
             | Action::DeleteScheduledAction { group, .. }
             | Action::StartInstanceRefresh { group, .. }
             | Action::RollbackInstanceRefresh { group }
+            | Action::CancelInstanceRefresh { group, .. }
             | Action::SetInstanceProtection { group, .. }
             | Action::SetCapacity { group, .. } => Some(group),
             Action::PutScheduledAction { action } => Some(&action.group_name),
@@ -319,9 +332,10 @@ impl Action {
                 template_id,
                 version,
                 preferences: p,
+                after_cancel,
                 ..
             } => format!(
-                "start an instance refresh of {group}{} (healthy {}–{}%, skip matching {}, auto rollback {}{}{})",
+                "start an instance refresh of {group}{} (healthy {}–{}%, skip matching {}, auto rollback {}{}{}){}",
                 match version {
                     Some(v) => format!(" to {v} of {template_id}"),
                     None => " (no desired configuration)".to_string(),
@@ -338,10 +352,17 @@ impl Action {
                 p.scale_in_protected_instances
                     .as_ref()
                     .map(|x| format!(", protected instances {x}"))
+                    .unwrap_or_default(),
+                after_cancel
+                    .as_ref()
+                    .map(|id| format!(" once the cancelled refresh {id} has ended"))
                     .unwrap_or_default()
             ),
             Action::RollbackInstanceRefresh { group } => {
                 format!("roll back the instance refresh in flight on {group}")
+            }
+            Action::CancelInstanceRefresh { group, refresh } => {
+                format!("cancel instance refresh {refresh} of {group}")
             }
         }
     }
@@ -369,6 +390,7 @@ impl Action {
                 | Action::PutScheduledAction { .. }
                 | Action::StartInstanceRefresh { .. }
                 | Action::RollbackInstanceRefresh { .. }
+                | Action::CancelInstanceRefresh { .. }
         )
     }
 }

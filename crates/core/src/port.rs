@@ -103,6 +103,7 @@ pub mod op {
     pub const START_INSTANCE_REFRESH: &str = "autoscaling:StartInstanceRefresh";
     pub const DESCRIBE_INSTANCE_REFRESHES: &str = "autoscaling:DescribeInstanceRefreshes";
     pub const ROLLBACK_INSTANCE_REFRESH: &str = "autoscaling:RollbackInstanceRefresh";
+    pub const CANCEL_INSTANCE_REFRESH: &str = "autoscaling:CancelInstanceRefresh";
     pub const DESCRIBE_CAPACITY_PROVIDERS: &str = "ecs:DescribeCapacityProviders";
 
     /// Every operation the port has, in a stable order.
@@ -129,6 +130,7 @@ pub mod op {
         START_INSTANCE_REFRESH,
         DESCRIBE_INSTANCE_REFRESHES,
         ROLLBACK_INSTANCE_REFRESH,
+        CANCEL_INSTANCE_REFRESH,
         DESCRIBE_CAPACITY_PROVIDERS,
     ];
 }
@@ -770,6 +772,20 @@ pub trait Aws: Sync {
 
     /// `autoscaling:RollbackInstanceRefresh`; returns the refresh id.
     fn rollback_instance_refresh(
+        &self,
+        group_name: &str,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// `autoscaling:CancelInstanceRefresh`: cancel the group's refresh (or rollback) in progress;
+    /// returns its id. "When you cancel an instance refresh, this does not roll back any changes
+    /// that it made"; with no refresh in progress the answer is `ActiveInstanceRefreshNotFound`
+    /// (`NotFound`) ("CancelInstanceRefresh", Amazon EC2 Auto Scaling API Reference,
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CancelInstanceRefresh.html).
+    /// `WaitForTransitioningInstances` is left at its default (true): the refresh is
+    /// `Cancelling` while launches and terminations under way finish, then `Cancelled` ("Cancel
+    /// an instance refresh",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/cancel-instance-refresh.html).
+    fn cancel_instance_refresh(
         &self,
         group_name: &str,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;

@@ -263,14 +263,17 @@ pub enum Refusal {
 
     // --- rollback ---
     /// Auto Scaling cannot undo this refresh (`RollbackInstanceRefresh` would answer
-    /// `IrreversibleInstanceRefresh`).
+    /// `IrreversibleInstanceRefresh`), and amiroll cannot cancel it and refresh back instead
+    /// (`blocker` says why: no version to go back to, or a strategy other than
+    /// instance-refresh).
     #[error(
-        "group `{group}`: instance refresh {refresh} cannot be rolled back by Auto Scaling ({why}); cancel it (`aws autoscaling cancel-instance-refresh --auto-scaling-group-name {group}`), then run `amiroll rollback` again: it starts an instance refresh onto the rollback version"
+        "group `{group}`: instance refresh {refresh} cannot be rolled back by Auto Scaling ({why}), and amiroll cannot cancel it and refresh back instead: {blocker}"
     )]
     IrreversibleRefresh {
         group: String,
         refresh: String,
         why: String,
+        blocker: String,
     },
     #[error("group `{group}`: instance refresh {refresh} is already {status}")]
     RefreshAlreadyUndoing {

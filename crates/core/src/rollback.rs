@@ -2,6 +2,9 @@
 //!
 //! - A refresh in flight → `RollbackInstanceRefresh` ("Undo changes with a manual or auto
 //!   rollback"): Auto Scaling replaces what it deployed so far with the saved configuration.
+//!   When Auto Scaling cannot (`IrreversibleInstanceRefresh`), an instance-refresh target cancels
+//!   the refresh and refreshes back onto the rollback version instead (`planner::cancel`); any
+//!   later run, `amiroll apply` too, takes that on from where it stands.
 //! - Otherwise the retained previous version (the `amiroll:rollback-version` tag, else the newest
 //!   older version with another AMI — pruning keeps it) becomes the default again and the group
 //!   is rolled back to it with the target's strategy.
@@ -13,9 +16,10 @@ use std::collections::BTreeMap;
 
 use crate::config::{Config, Strategy, Target};
 use crate::model::*;
+use crate::planner::cancel::{self, cancel_step, refresh_back, CancelInput, CancelStep};
 use crate::planner::{self, tags, SurgeInput, SurgeOutcome};
 use crate::port::AutoScalingGroup;
-use crate::state::{Failure, Refresh, RollbackVersion};
+use crate::state::{Cancel, Failure, Refresh, RollbackVersion};
 
 /// Plan a rollback of every (selected) target.
 pub fn plan_rollback(config: &Config, obs: &Observation) -> Plan {
@@ -82,6 +86,9 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
     p.template_id = Some(template_id.clone());
     let stamp = planner::fmt_time(obs.now);
     let mut default_to: Option<u64> = None;
+    // Records that go before every other action (the cancel records: a run that stops after
+    // them is taken on by the next one).
+    let mut front: Vec<PlannedAction> = Vec::new();
     // With scheduled-surge, the version (copied from this one) that the rollback creates.
     let mut copy: Option<u64> = None;
     for name in &t.groups {
@@ -116,12 +123,69 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
             .version(effective)
             .and_then(|v| v.image_id.clone())
             .unwrap_or_default();
-        let mark_failed = |ami: &str| Action::TagGroup {
-            group: name.clone(),
-            tags: Failure::of(ami, format!("rolled back by `amiroll rollback` at {stamp}"))
-                .to_tags(),
-        };
+        let mark_failed = |ami: &str| cancel::mark_failed(name, ami, obs.now);
         let refresh = Refresh::from_tags(&g.tags).unwrap_or_default();
+        let provider = planner::provider_of(obs, g);
+        let refreshes = obs.refreshes.get(name).map(Vec::as_slice).unwrap_or(&[]);
+        let image_of = |n: u64| {
+            tmpl.version(n)
+                .and_then(|v| v.image_id.as_deref())
+                .filter(|i| planner::is_ami_id(i))
+        };
+        let default_image = tmpl
+            .version(tmpl.template.default_version)
+            .and_then(|v| v.image_id.clone());
+
+        // 0. A refresh an earlier `amiroll rollback` cancelled: take it on from where it is.
+        if let Some(c) = Cancel::from_tags(&g.tags) {
+            let back = RollbackVersion::of_template(&g.tags, &template_id)
+                .and_then(|n| image_of(n).map(|i| (n, i)));
+            match cancel_step(&CancelInput {
+                group: g,
+                spec_text: &spec_text,
+                record: &c,
+                refreshes,
+                template_id: &template_id,
+                back,
+                settings: s,
+                provider,
+                now: obs.now,
+            }) {
+                CancelStep::Following(actions) => {
+                    p.actions.extend(actions);
+                    p.findings.push(Finding {
+                        level: Level::Info,
+                        message: format!(
+                            "group `{name}`: the refresh back after the cancel of instance refresh {} is in flight; nothing more to roll back",
+                            c.refresh
+                        ),
+                    });
+                    p.groups.push(report(
+                        g,
+                        &spec_text,
+                        effective,
+                        format!("refresh back after the cancel of {} in flight", c.refresh),
+                    ));
+                    continue;
+                }
+                // The rollback is over: this is a new one.
+                CancelStep::Ended(actions) => p.actions.extend(actions),
+                CancelStep::Continue(plan) => {
+                    if plan.back.is_some() && default_image.is_some() && default_image == c.ami {
+                        default_to = plan.back;
+                    }
+                    p.actions.extend(plan.actions);
+                    if let Some(w) = plan.warning {
+                        p.findings.push(Finding {
+                            level: Level::Warning,
+                            message: w,
+                        });
+                    }
+                    p.groups.push(report(g, &spec_text, effective, plan.state));
+                    continue;
+                }
+            }
+        }
 
         // 1. A refresh in flight: Auto Scaling undoes it.
         if let Some(r) = obs
@@ -187,14 +251,110 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                 None
             };
             if let Some(why) = irreversible {
-                return error(
-                    p,
-                    Refusal::IrreversibleRefresh {
-                        group: name.clone(),
-                        refresh: r.id.clone(),
-                        why,
-                    },
+                // Auto Scaling cannot undo it: cancel it, then refresh back onto the version the
+                // fleet ran before, which replaces what it launched.
+                let desired = r
+                    .desired_template
+                    .as_ref()
+                    .and_then(|d| d.version.as_deref())
+                    .and_then(|v| v.parse::<u64>().ok());
+                // The AMI it rolls to: amiroll's record when the refresh is amiroll's, else
+                // its desired version's, else what the group launches now.
+                let ours = refresh.id.as_deref().is_none_or(|id| id == r.id);
+                let bad = refresh
+                    .ami
+                    .clone()
+                    .filter(|_| ours)
+                    .or_else(|| desired.and_then(image_of).map(str::to_string))
+                    .unwrap_or_else(|| current_ami.clone());
+                let below = desired.unwrap_or(effective);
+                let usable = |n: u64| image_of(n).filter(|i| *i != bad).map(|i| (n, i));
+                let back = RollbackVersion::of_template(&g.tags, &template_id)
+                    .and_then(usable)
+                    .or_else(|| {
+                        tmpl.versions
+                            .iter()
+                            .filter(|v| v.version < below)
+                            .filter_map(|v| usable(v.version))
+                            .max_by_key(|(n, _)| *n)
+                    });
+                let blocker = if s.strategy != Strategy::InstanceRefresh {
+                    Some(format!(
+                        "the target's strategy is {}; cancel it (`aws autoscaling cancel-instance-refresh --auto-scaling-group-name {name}`), then run `amiroll rollback` again",
+                        s.strategy.as_str()
+                    ))
+                } else if back.is_none() {
+                    Some(format!(
+                        "no earlier version of `{}` with another AMI than {bad} is left to go back to",
+                        t.launch_template
+                    ))
+                } else {
+                    None
+                };
+                let (Some((back, back_ami)), None) = (back, blocker.clone()) else {
+                    return error(
+                        p,
+                        Refusal::IrreversibleRefresh {
+                            group: name.clone(),
+                            refresh: r.id.clone(),
+                            why,
+                            blocker: blocker.unwrap_or_default(),
+                        },
+                    );
+                };
+                let c = Cancel {
+                    refresh: r.id.clone(),
+                    ami: Some(bad.clone()),
+                };
+                let mut record = c.to_tags();
+                record.extend(
+                    RollbackVersion {
+                        template_id: template_id.clone(),
+                        version: back,
+                    }
+                    .to_tags(),
                 );
+                front.push(PlannedAction {
+                    action: Action::TagGroup {
+                        group: name.clone(),
+                        tags: record,
+                    },
+                    reason: format!(
+                        "record the cancel of {} and the version to go back to before anything else: any later run (`amiroll apply` too) finishes the rollback from them",
+                        r.id
+                    ),
+                });
+                let CancelStep::Continue(plan) = cancel_step(&CancelInput {
+                    group: g,
+                    spec_text: &spec_text,
+                    record: &c,
+                    refreshes,
+                    template_id: &template_id,
+                    back: Some((back, back_ami)),
+                    settings: s,
+                    provider,
+                    now: obs.now,
+                }) else {
+                    // The refresh in flight is the newest one, so the step is to cancel it.
+                    continue;
+                };
+                if default_image.as_deref() == Some(bad.as_str()) {
+                    default_to = Some(back);
+                }
+                let launched = planner::instance_views(g, obs, &template_id)
+                    .iter()
+                    .filter(|i| i.image.as_deref() == Some(bad.as_str()))
+                    .count();
+                p.findings.push(Finding {
+                    level: Level::Warning,
+                    message: format!(
+                        "group `{name}`: instance refresh {} cannot be rolled back by Auto Scaling ({why}); amiroll cancels it and refreshes the group back onto v{back} ({back_ami}). The {launched} instance(s) it already launched on {bad} stay until that refresh replaces them: in this run if the cancel completes at once, else in the next run (`amiroll apply` or `amiroll rollback`)",
+                        r.id
+                    ),
+                });
+                p.actions.extend(plan.actions);
+                p.groups.push(report(g, &spec_text, effective, plan.state));
+                continue;
             }
             let ami = refresh.ami.unwrap_or_else(|| current_ami.clone());
             act(
@@ -437,53 +597,19 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
         }
         let state = match s.strategy {
             Strategy::InstanceRefresh => {
-                // ECS managed termination protection: replace protected instances too.
-                let provider = g.arn.as_deref().and_then(|arn| {
-                    obs.capacity_providers
-                        .as_ref()?
-                        .iter()
-                        .find(|cp| cp.auto_scaling_group_arn == arn)
-                });
-                let prefs = planner::refresh_preferences(s, provider, false, true);
                 // The refresh leaves the group on the numbered version it names (its desired
                 // configuration): a group that named `$Default`/`$Latest` is then pinned by
                 // amiroll, and the pin record says so (and what it named before).
-                let mut record = Refresh::to_ami(&prev_ami).to_tags();
-                if spec_text.parse::<u64>().is_err() && !g.tags.contains_key(tags::PINNED_FROM) {
-                    record.extend(
-                        crate::state::Pin {
-                            from: spec_text.clone(),
-                        }
-                        .to_tags(),
-                    );
-                }
-                act(
-                    &mut p,
-                    Action::TagGroup {
-                        group: name.clone(),
-                        tags: record,
-                    },
-                    "record the AMI this refresh rolls back to",
-                );
-                act(
-                    &mut p,
-                    Action::UntagGroup {
-                        group: name.clone(),
-                        keys: vec![tags::REFRESH.to_string(), tags::ANNOUNCED.to_string()],
-                    },
-                    "forget the previous refresh",
-                );
-                act(
-                    &mut p,
-                    Action::StartInstanceRefresh {
-                        group: name.clone(),
-                        template_id: template_id.clone(),
-                        version: Some(VersionRef::Number(prev)),
-                        preferences: prefs,
-                        mixed_instances_policy: g.mixed_instances_policy.clone(),
-                    },
+                p.actions.extend(refresh_back(
+                    g,
+                    &spec_text,
+                    &template_id,
+                    (prev, &prev_ami),
+                    s,
+                    provider,
+                    None,
                     format!("replace the instances on {current_ami} with v{prev} ({prev_ami})"),
-                );
+                ));
                 format!("instance refresh back to v{prev} ({prev_ami})")
             }
             Strategy::ScheduledSurge => {
@@ -560,6 +686,7 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
             },
         );
     }
+    p.actions.splice(0..0, front);
     p.summary = format!(
         "rolling back {} group(s) to the version they ran before",
         p.groups.len()

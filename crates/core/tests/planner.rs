@@ -25,6 +25,7 @@ fn kinds(p: &amiroll_core::model::TargetPlan) -> Vec<&'static str> {
             Action::DeleteScheduledAction { .. } => "delete-action",
             Action::StartInstanceRefresh { .. } => "start-refresh",
             Action::RollbackInstanceRefresh { .. } => "rollback-refresh",
+            Action::CancelInstanceRefresh { .. } => "cancel-refresh",
         })
         .collect()
 }

@@ -248,8 +248,8 @@ mod records_state {
     use amiroll_core::model::Event;
     use amiroll_core::planner::tags;
     use amiroll_core::state::{
-        Announced, Failure, Pin, Recovery, Refresh, RollbackVersion, StateError, Success, Tags,
-        Unannounced,
+        Announced, Cancel, Failure, Pin, Recovery, Refresh, RollbackVersion, StateError, Success,
+        Tags, Unannounced,
     };
     use chrono::TimeZone;
     use proptest::prelude::*;
@@ -335,6 +335,7 @@ mod records_state {
             announced in announced(),
             event in event(),
             from in "ami-[0-9a-f]{8}|ami-[0-9a-f]{17}",
+            cancel in ("[0-9a-f-]{36}", proptest::option::of(text())),
         ) {
             let t = rv.to_tags();
             prop_assert!(well_formed(&t));
@@ -371,6 +372,12 @@ mod records_state {
             let t = recovery.to_tags();
             prop_assert!(well_formed(&t));
             prop_assert_eq!(Recovery::from_tags(&t), Ok(Some(recovery)));
+
+            let cancel = Cancel { refresh: cancel.0, ami: cancel.1 };
+            let t = cancel.to_tags();
+            prop_assert!(well_formed(&t));
+            prop_assert!(t.keys().all(|k| Cancel::keys().contains(k)));
+            prop_assert_eq!(Cancel::from_tags(&t), Some(cancel));
         }
 
         /// A malformed value of a tag with a format is an error that names that tag.
@@ -410,6 +417,7 @@ mod records_state {
         assert_eq!(Announced::from_tags(&t), Ok(None));
         assert_eq!(Unannounced::from_tags(&t), Ok(None));
         assert_eq!(Recovery::from_tags(&t), Ok(None));
+        assert_eq!(Cancel::from_tags(&t), None);
     }
 
     #[test]

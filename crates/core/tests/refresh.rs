@@ -2,7 +2,7 @@
 
 mod common;
 
-use amiroll_core::model::{Action, Event, Refusal, TargetStatus, VersionRef};
+use amiroll_core::model::{Action, Event, Level, PlannedAction, Refusal, TargetStatus, VersionRef};
 use amiroll_core::planner::{self, tags, PlanOptions};
 use amiroll_core::port::{CapacityProvider, InstanceRefresh, TemplateSpec};
 use common::*;
@@ -497,7 +497,8 @@ fn rollback_of_a_refresh_in_flight_uses_the_api() {
         Action::TagGroup { tags: tg, .. } if tg.get(tags::FAILED_AMI).map(String::as_str) == Some(AMI_NEW))));
     assert_eq!(p.event, Some(Event::RollbackStarted));
 
-    // On `$Default`, Auto Scaling could not undo it: refused, nothing planned.
+    // On `$Default`, Auto Scaling could not undo it ("IrreversibleInstanceRefresh"): amiroll
+    // cancels it and refreshes back onto v1 — the cancel recorded first, the failure last.
     let g = f.group_mut("web-asg");
     if let Some(spec) = g.launch_template.as_mut() {
         spec.version = None;
@@ -505,22 +506,247 @@ fn rollback_of_a_refresh_in_flight_uses_the_api() {
     g.tags.remove(tags::PINNED_FROM);
     let plan = amiroll_core::rollback::plan_rollback(&f.config(), &f.obs);
     let p = &plan.targets[0];
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    assert_eq!(p.event, Some(Event::RollbackStarted));
+    match &p.actions[..] {
+        [PlannedAction {
+            action: Action::TagGroup { tags: record, .. },
+            ..
+        }, PlannedAction {
+            action: Action::CancelInstanceRefresh { refresh, .. },
+            ..
+        }, PlannedAction {
+            action: Action::TagGroup { tags: back, .. },
+            ..
+        }, PlannedAction {
+            action: Action::UntagGroup { .. },
+            ..
+        }, PlannedAction {
+            action:
+                Action::StartInstanceRefresh {
+                    version: Some(VersionRef::Number(1)),
+                    after_cancel: Some(after),
+                    ..
+                },
+            ..
+        }, PlannedAction {
+            action: Action::TagGroup { tags: failed, .. },
+            ..
+        }] => {
+            assert_eq!(record.get(tags::CANCEL).map(String::as_str), Some("r-1"));
+            assert_eq!(
+                record.get(tags::CANCEL_AMI).map(String::as_str),
+                Some(AMI_NEW)
+            );
+            assert_eq!(record.get(tags::ROLLBACK_VERSION), Some(&format!("{LT}:1")));
+            assert_eq!(refresh, "r-1");
+            assert_eq!(
+                back.get(tags::REFRESH_AMI).map(String::as_str),
+                Some(AMI_OLD)
+            );
+            assert_eq!(
+                back.get(tags::PINNED_FROM).map(String::as_str),
+                Some("$Default")
+            );
+            assert_eq!(after, "r-1");
+            assert_eq!(
+                failed.get(tags::FAILED_AMI).map(String::as_str),
+                Some(AMI_NEW)
+            );
+        }
+        other => panic!("{other:#?}"),
+    }
     assert!(
-        matches!(&p.errors[..], [amiroll_core::Refusal::IrreversibleRefresh { refresh, .. }] if refresh == "r-1"),
+        p.findings.iter().any(|x| x.level == Level::Warning
+            && x.message.contains("cannot be rolled back by Auto Scaling")
+            && x.message.contains("stay until that refresh replaces them")),
+        "{:?}",
+        p.findings
+    );
+
+    // Nothing with another AMI to go back to: refused, nothing planned.
+    f.template_mut().versions[0].image_id = Some(AMI_NEW.to_string());
+    let plan = amiroll_core::rollback::plan_rollback(&f.config(), &f.obs);
+    let p = &plan.targets[0];
+    assert!(
+        matches!(&p.errors[..], [amiroll_core::Refusal::IrreversibleRefresh { refresh, why, blocker, .. }]
+            if refresh == "r-1" && why.contains("$Default") && blocker.contains("no earlier version")),
         "{:?}",
         p.errors
     );
     assert!(p.actions.is_empty(), "{:?}", p.actions);
 }
 
-#[test]
-fn rollback_after_success_returns_to_the_previous_version() {
-    let mut f = refresh_fleet();
+/// v2 on AMI_NEW, the default.
+fn new_default(f: &mut Fleet) {
     let tmpl = f.template_mut();
     tmpl.versions
         .push(version(2, AMI_NEW, Some("amiroll: x from v1 via p:1")));
     tmpl.template.latest_version = 2;
     tmpl.template.default_version = 2;
+}
+
+/// The fleet after `amiroll rollback` cancelled refresh r-1 (to AMI_NEW, v2) of a `$Default`
+/// group: the cancel record, the version to go back to (v1), one instance on each AMI. The
+/// default is still v2 (the run stopped before it moved back).
+fn cancelled_fleet(status: &str) -> Fleet {
+    let mut f = refresh_fleet();
+    new_default(&mut f);
+    if let Some(i) = f.obs.instances.get_mut("i-web-asg-1") {
+        i.image_id = AMI_NEW.to_string();
+        i.launch_template_version = Some(2);
+    }
+    let g = f.group_mut("web-asg");
+    for (k, v) in [
+        (tags::CANCEL, "r-1".to_string()),
+        (tags::CANCEL_AMI, AMI_NEW.to_string()),
+        (tags::ROLLBACK_VERSION, format!("{LT}:1")),
+        (tags::REFRESH, "r-1".to_string()),
+        (tags::REFRESH_AMI, AMI_NEW.to_string()),
+    ] {
+        g.tags.insert(k.to_string(), v);
+    }
+    f.obs.refreshes.insert(
+        "web-asg".to_string(),
+        vec![refresh("r-1", status, Some("2"))],
+    );
+    f
+}
+
+fn has(p: &amiroll_core::model::TargetPlan, k: fn(&Action) -> bool) -> bool {
+    p.actions.iter().any(|a| k(&a.action))
+}
+
+/// A plain `amiroll apply` (the Lambda) takes on a rollback whose refresh `amiroll rollback`
+/// cancelled: cancel again if the cancel never happened, wait while it is Cancelling, then
+/// refresh back; never forward to the AMI it cancelled.
+#[test]
+fn a_plain_apply_takes_on_a_refresh_amiroll_rollback_cancelled() {
+    let cancel =
+        |a: &Action| matches!(a, Action::CancelInstanceRefresh { refresh, .. } if refresh == "r-1");
+    let back = |a: &Action| matches!(a, Action::StartInstanceRefresh { version: Some(VersionRef::Number(1)), after_cancel: Some(id), .. } if id == "r-1");
+    let default_back = |a: &Action| {
+        matches!(
+            a,
+            Action::SetDefaultVersion {
+                version: VersionRef::Number(1),
+                ..
+            }
+        )
+    };
+    let forward = |a: &Action| {
+        matches!(
+            a,
+            Action::CreateVersion { .. }
+                | Action::StartInstanceRefresh {
+                    version: Some(VersionRef::Number(2)) | Some(VersionRef::Created),
+                    ..
+                }
+        )
+    };
+    let failed = |a: &Action| matches!(a, Action::TagGroup { tags: t, .. } if t.get(tags::FAILED_AMI).map(String::as_str) == Some(AMI_NEW));
+
+    // The run stopped right after recording the cancel: cancel, refresh back, default back.
+    let p = cancelled_fleet("InProgress").plan();
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    assert!(
+        has(&p, cancel) && has(&p, back) && has(&p, default_back) && has(&p, failed),
+        "{:#?}",
+        p.actions
+    );
+    assert!(!has(&p, forward), "{:#?}", p.actions);
+    assert_eq!(p.status, TargetStatus::Failed);
+    // Held as a failed AMI before the failure is recorded.
+    assert!(
+        p.summary.contains("failed earlier on web-asg"),
+        "{}",
+        p.summary
+    );
+    let at = |k: fn(&Action) -> bool| p.actions.iter().position(|a| k(&a.action));
+    assert!(at(default_back) < at(cancel) && at(cancel) < at(back));
+
+    // Cancelling: nothing more than waiting (and the default back).
+    let p = cancelled_fleet("Cancelling").plan();
+    assert!(
+        !has(&p, cancel) && !has(&p, back) && !has(&p, forward),
+        "{:#?}",
+        p.actions
+    );
+    assert!(has(&p, default_back));
+    assert!(
+        p.groups[0].state.contains("Cancelling"),
+        "{}",
+        p.groups[0].state
+    );
+
+    // Cancelled: the refresh back.
+    let p = cancelled_fleet("Cancelled").plan();
+    assert!(
+        has(&p, back) && !has(&p, cancel) && !has(&p, forward),
+        "{:#?}",
+        p.actions
+    );
+
+    // The refresh back runs: followed, the record kept; once it has ended, the record goes and
+    // the outcome is announced.
+    let mut f = cancelled_fleet("Cancelled");
+    let g = f.group_mut("web-asg");
+    g.tags.insert(tags::REFRESH.to_string(), "r-2".to_string());
+    g.tags
+        .insert(tags::REFRESH_AMI.to_string(), AMI_OLD.to_string());
+    g.tags
+        .insert(tags::FAILED_AMI.to_string(), AMI_NEW.to_string());
+    f.template_mut().template.default_version = 1;
+    f.obs.refreshes.insert(
+        "web-asg".to_string(),
+        vec![
+            refresh("r-2", "InProgress", Some("1")),
+            refresh("r-1", "Cancelled", Some("2")),
+        ],
+    );
+    let p = f.plan();
+    assert!(
+        !has(&p, cancel) && !has(&p, back) && !has(&p, forward),
+        "{:#?}",
+        p.actions
+    );
+    assert!(
+        !has(&p, |a| matches!(a, Action::UntagGroup { .. })),
+        "{:#?}",
+        p.actions
+    );
+    assert_eq!(p.status, TargetStatus::Rolling);
+    f.obs.refreshes.insert(
+        "web-asg".to_string(),
+        vec![
+            refresh("r-2", "Successful", Some("1")),
+            refresh("r-1", "Cancelled", Some("2")),
+        ],
+    );
+    for i in f.obs.instances.values_mut() {
+        i.image_id = AMI_OLD.to_string();
+        i.launch_template_version = Some(1);
+    }
+    let p = f.plan();
+    assert!(
+        matches!(&p.actions[0].action, Action::UntagGroup { keys, .. } if keys.contains(&tags::CANCEL.to_string())),
+        "{:#?}",
+        p.actions
+    );
+    assert_eq!(p.event, Some(Event::RolledBack));
+    assert!(!has(&p, forward), "{:#?}", p.actions);
+    assert!(!has(&p, failed), "recorded already: {:#?}", p.actions);
+    // A run that stopped before the failure record: it is written now, or the next run would
+    // roll forward to AMI_NEW again.
+    f.group_mut("web-asg").tags.remove(tags::FAILED_AMI);
+    let p = f.plan();
+    assert!(has(&p, failed), "{:#?}", p.actions);
+}
+
+#[test]
+fn rollback_after_success_returns_to_the_previous_version() {
+    let mut f = refresh_fleet();
+    new_default(&mut f);
     for i in f.obs.instances.values_mut() {
         i.image_id = AMI_NEW.to_string();
     }

@@ -19,7 +19,7 @@ const OLD_AMI: &str = "ami-0a1b2c3d4e5f60718";
 const NEW_AMI: &str = "ami-0f9e8d7c6b5a49382";
 
 /// Every port operation that changes something in AWS.
-const WRITES: [&str; 12] = [
+const WRITES: [&str; 13] = [
     op::CREATE_LAUNCH_TEMPLATE_VERSION,
     op::MODIFY_LAUNCH_TEMPLATE,
     op::DELETE_LAUNCH_TEMPLATE_VERSIONS,
@@ -32,6 +32,7 @@ const WRITES: [&str; 12] = [
     op::PUBLISH,
     op::START_INSTANCE_REFRESH,
     op::ROLLBACK_INSTANCE_REFRESH,
+    op::CANCEL_INSTANCE_REFRESH,
 ];
 
 fn fixture(name: &str) -> Value {

@@ -155,8 +155,15 @@
 //!     `Baking` refreshes only (others: `ActiveInstanceRefreshNotFound`); it and `AutoRollback`
 //!     need a desired configuration and the saved configuration on a numbered version without
 //!     `resolve:ssm:` (else `IrreversibleInstanceRefresh` / `ValidationError`).
-//!   - No refresh is ever cancelled: amiroll never calls `CancelInstanceRefresh`, so the
-//!     statuses `Cancelling` and `Cancelled` do not occur here.
+//!   - `CancelInstanceRefresh` (the port's call, and [`SimAws::cancel_refresh`] for an
+//!     operator) accepts a refresh or rollback that is `Pending`, `InProgress`, `Baking` or
+//!     `RollbackInProgress` (others, and one already `Cancelling`: `ActiveInstanceRefreshNotFound`).
+//!     It becomes `Cancelling`: no replacement starts any more, those under way finish as they
+//!     would have (`WaitForTransitioningInstances` is always true), nothing is rolled back, the
+//!     group keeps its own configuration; with none left it is `Cancelled` — at once when
+//!     nothing was under way. A `Cancelling` refresh is still active (another one cannot start).
+//!     Simplified: a new instance unhealthy after its warm-up ends the replacements still under
+//!     way as a failure does.
 //!   - `DescribeInstanceRefreshes` returns the previous six weeks in one page.
 //! - **ECS capacity providers** ("Amazon ECS capacity providers", "DescribeCapacityProviders"):
 //!   only providers backed by a group (created with [`SimAws::create_capacity_provider`]; no

@@ -92,28 +92,21 @@ impl SimAws {
         Ok(())
     }
 
-    /// `CancelInstanceRefresh`, as an operator runs it: the group's active refresh ends
-    /// `Cancelled`; instances already replaced stay, the group keeps its configuration ("Cancel
-    /// an instance refresh",
+    /// `CancelInstanceRefresh`, as an operator runs it (the console or the AWS CLI): the same
+    /// model as the port's call — the group's refresh is `Cancelling` while the replacements
+    /// under way finish, then `Cancelled`; instances already replaced stay, the group keeps its
+    /// configuration ("Cancel an instance refresh",
     /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/cancel-instance-refresh.html).
-    /// Simplified: AWS passes through `Cancelling` while replacements under way finish; here the
-    /// refresh is `Cancelled` at once and replacements under way stop with it.
-    pub fn cancel_instance_refresh(&self, group: &str) -> Result<(), AwsError> {
+    /// Returns the refresh id. Not a port call: not logged, no faults.
+    pub fn cancel_refresh(&self, group: &str) -> Result<String, AwsError> {
         let mut a = self.lock();
-        let Some(idx) = a.active_refresh(group) else {
-            return Err(AwsError::new(
-                "autoscaling:CancelInstanceRefresh",
-                ErrorKind::Invalid,
-                "ActiveInstanceRefreshNotFound",
-                format!("No in progress or pending Instance Refresh found for Auto Scaling group {group}"),
-            ));
-        };
-        a.set_status(
-            idx,
-            crate::state::Status::Cancelled,
+        let id = a.cancel_instance_refresh(
+            "autoscaling:CancelInstanceRefresh",
+            group,
             "cancelled by the operator",
-        );
-        Ok(())
+        )?;
+        a.settle();
+        Ok(id)
     }
 
     /// `DefaultInstanceWarmup` of a group: the warm-up instance refreshes use when their

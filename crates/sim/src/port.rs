@@ -248,6 +248,17 @@ impl Aws for SimAws {
         })
     }
 
+    async fn cancel_instance_refresh(&self, group_name: &str) -> Result<String, AwsError> {
+        self.enter(op::CANCEL_INSTANCE_REFRESH).await;
+        self.call(op::CANCEL_INSTANCE_REFRESH, |a| {
+            a.cancel_instance_refresh(
+                op::CANCEL_INSTANCE_REFRESH,
+                group_name,
+                "CancelInstanceRefresh was called",
+            )
+        })
+    }
+
     async fn describe_capacity_providers(&self) -> Result<Vec<CapacityProvider>, AwsError> {
         self.enter(op::DESCRIBE_CAPACITY_PROVIDERS).await;
         self.call(op::DESCRIBE_CAPACITY_PROVIDERS, |a| {

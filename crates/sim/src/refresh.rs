@@ -1,6 +1,8 @@
 //! Instance refreshes: `StartInstanceRefresh`, `DescribeInstanceRefreshes`,
-//! `RollbackInstanceRefresh`, and how a refresh progresses in virtual time ("How an instance refresh works", "RefreshPreferences", "Undo changes with a manual or
-//! auto rollback", Amazon EC2 Auto Scaling User Guide / API Reference).
+//! `RollbackInstanceRefresh`, `CancelInstanceRefresh`, and how a refresh progresses in virtual
+//! time ("How an instance refresh works", "RefreshPreferences", "Undo changes with a manual or
+//! auto rollback", "Cancel an instance refresh", Amazon EC2 Auto Scaling User Guide / API
+//! Reference).
 //!
 //! A refresh replaces instances one *replacement* at a time, many in parallel: either launch a
 //! new instance and terminate an old one once the new one is healthy and warmed up
@@ -544,6 +546,68 @@ impl Account {
         Ok(id)
     }
 
+    /// `CancelInstanceRefresh` ("CancelInstanceRefresh",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CancelInstanceRefresh.html:
+    /// "Cancels an instance refresh or rollback that is in progress [...] When you cancel an
+    /// instance refresh, this does not roll back any changes that it made"): the group's refresh
+    /// (or rollback) becomes `Cancelling` — no replacement starts any more, the ones under way
+    /// finish (`WaitForTransitioningInstances` defaults to true) — and `Cancelled` once none is
+    /// left ("The status of the instance refresh is set to Cancelling. After the cancellation is
+    /// complete, the status of the instance refresh is set to Cancelled", "Cancel an instance
+    /// refresh",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/cancel-instance-refresh.html). No
+    /// refresh in progress, or one already `Cancelling`, is `ActiveInstanceRefreshNotFound`.
+    pub(crate) fn cancel_instance_refresh(
+        &mut self,
+        operation: &'static str,
+        group: &str,
+        why: &str,
+    ) -> Result<String, AwsError> {
+        if !self.groups.contains_key(group) {
+            return Err(Account::group_not_found(
+                operation,
+                ErrorKind::NotFound,
+                group,
+            ));
+        }
+        let Some(idx) = self
+            .active_refresh(group)
+            .filter(|i| self.refreshes[*i].status != Status::Cancelling)
+        else {
+            return Err(no_active(operation, group));
+        };
+        let now = self.clock;
+        let r = &mut self.refreshes[idx];
+        r.pending.clear();
+        r.paused_until = None;
+        r.bake_until = None;
+        r.wait_since = None;
+        r.wake_at = Some(now);
+        r.status_reason = Some(why.to_string());
+        let id = r.id.clone();
+        let under_way = r.in_flight.len();
+        self.set_status(
+            idx,
+            Status::Cancelling,
+            &format!("{why}; {under_way} replacement(s) under way finish"),
+        );
+        Ok(id)
+    }
+
+    /// A `Cancelling` refresh: the replacements under way finish — a new instance healthy after
+    /// its warm-up takes its old one's place — then it is `Cancelled`. Simplified: a new instance
+    /// unhealthy after its warm-up ends the replacements still under way as a failure does
+    /// (launch before terminate: the new instances go, the old ones stay).
+    fn step_cancelling(&mut self, idx: usize) {
+        if let Outcome::Fail(reason) = self.settle_in_flight(idx) {
+            self.abandon_in_flight(idx);
+            self.refreshes[idx].status_reason = Some(reason);
+        }
+        if self.refreshes[idx].in_flight.is_empty() {
+            self.set_status(idx, Status::Cancelled, "");
+        }
+    }
+
     /// Whether the version a spec resolves to now takes its ImageId from an SSM parameter.
     fn spec_uses_ssm(&self, spec: &TemplateSpec) -> bool {
         self.spec_template_id(spec)
@@ -564,15 +628,7 @@ impl Account {
     /// group's own configuration.
     fn start_rollback(&mut self, idx: usize, reason: String) {
         let now = self.clock;
-        let abandoned: Vec<String> = self.refreshes[idx]
-            .in_flight
-            .iter()
-            .filter(|rep| rep.old_id.is_some())
-            .map(|rep| rep.new_id.clone())
-            .collect();
-        for id in &abandoned {
-            self.terminate(id);
-        }
+        self.abandon_in_flight(idx);
         let start_percentage = self.refreshes[idx].percentage();
         let mut restore: Vec<String> = self.refreshes[idx]
             .launched
@@ -617,6 +673,20 @@ impl Account {
         );
     }
 
+    /// Abandon the replacements under way: a launch-before-terminate one loses its new instance
+    /// (its old one stays); a terminate-then-launch one keeps what it launched.
+    fn abandon_in_flight(&mut self, idx: usize) {
+        let abandoned: Vec<String> = self.refreshes[idx]
+            .in_flight
+            .drain(..)
+            .filter(|rep| rep.old_id.is_some())
+            .map(|rep| rep.new_id)
+            .collect();
+        for id in &abandoned {
+            self.terminate(id);
+        }
+    }
+
     /// A failure: roll back (forward refresh with `AutoRollback`) or end `Failed` /
     /// `RollbackFailed`. Unfinished launch-before-terminate replacements are abandoned.
     fn fail_refresh(&mut self, idx: usize, reason: String) {
@@ -625,23 +695,13 @@ impl Account {
             self.start_rollback(idx, reason);
             return;
         }
-        let abandoned: Vec<String> = r
-            .in_flight
-            .iter()
-            .filter(|rep| rep.old_id.is_some())
-            .map(|rep| rep.new_id.clone())
-            .collect();
-        for id in &abandoned {
-            self.terminate(id);
-        }
+        self.abandon_in_flight(idx);
         let status = if self.refreshes[idx].rollback.is_some() {
             Status::RollbackFailed
         } else {
             Status::Failed
         };
-        let r = &mut self.refreshes[idx];
-        r.in_flight.clear();
-        r.status_reason = Some(reason.clone());
+        self.refreshes[idx].status_reason = Some(reason.clone());
         self.set_status(idx, status, &reason);
     }
 
@@ -743,6 +803,10 @@ impl Account {
     fn step_refresh(&mut self, idx: usize) {
         let now = self.clock;
         if !self.refreshes[idx].status.is_active() {
+            return;
+        }
+        if self.refreshes[idx].status == Status::Cancelling {
+            self.step_cancelling(idx);
             return;
         }
         if self.refreshes[idx].status == Status::Pending {

@@ -28,7 +28,9 @@ pub(crate) enum Status {
     RollbackInProgress,
     RollbackFailed,
     RollbackSuccessful,
-    /// Cancelled by an operator ([`crate::SimAws::cancel_instance_refresh`]).
+    /// `CancelInstanceRefresh` was called: replacements under way finish, no new one starts.
+    Cancelling,
+    /// The cancellation is complete ("Cancel an instance refresh").
     Cancelled,
 }
 
@@ -43,6 +45,7 @@ impl Status {
             Status::RollbackInProgress => "RollbackInProgress",
             Status::RollbackFailed => "RollbackFailed",
             Status::RollbackSuccessful => "RollbackSuccessful",
+            Status::Cancelling => "Cancelling",
             Status::Cancelled => "Cancelled",
         }
     }
@@ -51,7 +54,11 @@ impl Status {
     pub(crate) fn is_active(self) -> bool {
         matches!(
             self,
-            Status::Pending | Status::InProgress | Status::Baking | Status::RollbackInProgress
+            Status::Pending
+                | Status::InProgress
+                | Status::Baking
+                | Status::RollbackInProgress
+                | Status::Cancelling
         )
     }
 }

@@ -230,7 +230,21 @@ impl<'a, A: Aws> Engine<'a, A> {
                 group = pa.action.group().unwrap_or("-"),
                 action = %pa.action.describe()
             );
-            match self.execute(&pa.action, created).instrument(span).await {
+            let result = match self.not_yet(&pa.action).instrument(span.clone()).await {
+                Ok(Some(why)) => {
+                    tracing::info!(target = %outcome.plan.target, action = %pa.action.describe(), "not yet: {why}");
+                    outcome.results.push(ActionResult {
+                        action: pa.action.describe(),
+                        reason: pa.reason.clone(),
+                        result: StepResult::NotDone,
+                        detail: Some(why),
+                    });
+                    continue;
+                }
+                Ok(None) => self.execute(&pa.action, created).instrument(span).await,
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(detail) => {
                     tracing::info!(target = %outcome.plan.target, action = %pa.action.describe(), "done");
                     outcome.results.push(ActionResult {
@@ -273,6 +287,54 @@ impl<'a, A: Aws> Engine<'a, A> {
             }
         }
         Ok(Applied::All)
+    }
+
+    /// Why an action is not done now, when the plan could not know; both are about instance
+    /// refreshes a moment after the observation:
+    ///
+    /// - a cancel is sent only while the refresh planned is still the one in progress (not
+    ///   one another run started since, such as the refresh back);
+    /// - a refresh back after a cancel starts only once the cancelled refresh has ended: it is
+    ///   `Cancelling` until the replacements under way finish ("Cancel an instance refresh",
+    ///   https://docs.aws.amazon.com/autoscaling/ec2/userguide/cancel-instance-refresh.html), and
+    ///   no refresh starts while another is active. When the cancel completed at once, the
+    ///   refresh back starts in the same run; otherwise the next run starts it.
+    async fn not_yet(&self, action: &Action) -> Result<Option<String>, AwsError> {
+        let (group, id, cancel) = match action {
+            Action::CancelInstanceRefresh { group, refresh } => (group, refresh, true),
+            Action::StartInstanceRefresh {
+                group,
+                after_cancel: Some(id),
+                ..
+            } => (group, id, false),
+            _ => return Ok(None),
+        };
+        let refreshes = self
+            .call(op::DESCRIBE_INSTANCE_REFRESHES, || {
+                self.aws.describe_instance_refreshes(group)
+            })
+            .await?;
+        let active = refreshes.iter().find(|r| !r.is_terminal());
+        Ok(match active {
+            Some(r) if cancel && r.id != *id => Some(format!(
+                "instance refresh {} is the one in progress now, not {id}; it is left alone",
+                r.id
+            )),
+            Some(r) if cancel && r.status == "Cancelling" => {
+                Some(format!("instance refresh {id} is already Cancelling"))
+            }
+            Some(_) if cancel => None,
+            None if cancel => Some(format!(
+                "instance refresh {id} is no longer in progress; nothing more is replaced"
+            )),
+            Some(r) if r.id == *id => Some(format!(
+                "instance refresh {id} is still {}; the next run starts this one",
+                r.status
+            )),
+            // Another refresh is active (someone's, or this one started by a concurrent run):
+            // the start answers InstanceRefreshInProgress and the next run follows it.
+            _ => None,
+        })
     }
 
     /// A call that names launch-template version `n`. EC2 is eventually consistent ("Eventual
@@ -559,6 +621,7 @@ impl<'a, A: Aws> Engine<'a, A> {
                 version,
                 preferences,
                 mixed_instances_policy,
+                after_cancel: _,
             } => {
                 let desired = match version {
                     Some(v) => Some(DesiredTemplate {
@@ -604,6 +667,25 @@ impl<'a, A: Aws> Engine<'a, A> {
                     })
                     .await?;
                 Ok(Some(format!("rolling back {id}")))
+            }
+            Action::CancelInstanceRefresh { group, refresh } => {
+                match self
+                    .call(op::CANCEL_INSTANCE_REFRESH, || {
+                        self.aws.cancel_instance_refresh(group)
+                    })
+                    .await
+                {
+                    Ok(id) if id == *refresh => Ok(Some(format!("cancelling {id}"))),
+                    Ok(id) => Ok(Some(format!("cancelling {id} (the plan saw {refresh})"))),
+                    // "If an instance refresh or rollback is not in progress, an
+                    // ActiveInstanceRefreshNotFound error occurs" ("CancelInstanceRefresh"): it
+                    // ended, or is already cancelling; either way nothing more is replaced.
+                    Err(e) if e.kind == ErrorKind::NotFound => Ok(Some(format!(
+                        "no refresh in progress any more ({}); nothing more is replaced",
+                        e.code
+                    ))),
+                    Err(e) => Err(e),
+                }
             }
             Action::DeleteScheduledAction { group, name } => {
                 match self

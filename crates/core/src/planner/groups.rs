@@ -276,6 +276,11 @@ pub(super) fn plan_groups(
                     return Err(Stop::Errors(out.errors));
                 }
                 f.events.extend(out.events.iter().copied());
+                // A refresh `amiroll rollback` cancelled: new launches go back too.
+                if out.revert_to.is_some() {
+                    f.revert_to = f.revert_to.or(out.revert_to);
+                    f.failed_amis.extend(out.failed_ami.clone());
+                }
                 f.started |= out.phase.started();
                 f.failed |= out.phase.failed();
                 f.in_flight |= out.phase.in_flight();

@@ -169,6 +169,12 @@ pub(super) fn holds(
         .iter()
         .filter(|v| {
             crate::state::Failure::ami_in(&v.group.tags) == Some(ami)
+                // A refresh to it that `amiroll rollback` cancelled: it failed, even before the
+                // failure is recorded.
+                || crate::state::Cancel::from_tags(&v.group.tags)
+                    .and_then(|c| c.ami)
+                    .as_deref()
+                    == Some(ami)
                 || crate::state::Recovery::from_tags(&v.group.tags)
                     .ok()
                     .flatten()

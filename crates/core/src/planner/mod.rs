@@ -30,6 +30,7 @@ pub use crate::state::tags;
 /// Prefix of every version description amiroll writes; `prune = "own"` deletes only these.
 pub const DESCRIPTION_PREFIX: &str = "amiroll:";
 
+pub(crate) mod cancel;
 mod groups;
 mod hold;
 mod prune;
@@ -64,7 +65,7 @@ use report::{group_report, last_outcome, surge_progress};
 use revert::{revert_moves, Revert};
 pub(crate) use template::snapshot_mappings;
 use template::Source;
-use validate::provider_of;
+pub(crate) use validate::provider_of;
 pub use view::BOOT_ALLOWANCE_MINUTES;
 pub(crate) use view::*;
 pub use vocab::*;

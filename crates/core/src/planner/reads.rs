@@ -224,10 +224,13 @@ pub fn detail_reads(config: &Config, obs: &Observation, every_detail: bool) -> D
     r
 }
 
-/// Whether a group carries state of a rollout that is not settled: a surge round, a failure, or
-/// a refresh whose outcome has not been announced.
+/// Whether a group carries state of a rollout that is not settled: a surge round, a failure, a
+/// refresh `amiroll rollback` cancelled, or a refresh whose outcome has not been announced.
 pub(crate) fn rollout_state(g: &AutoScalingGroup) -> bool {
-    if g.tags.contains_key(tags::ROLLOUT) || g.tags.contains_key(tags::FAILED_AMI) {
+    if g.tags.contains_key(tags::ROLLOUT)
+        || g.tags.contains_key(tags::FAILED_AMI)
+        || g.tags.contains_key(tags::CANCEL)
+    {
         return true;
     }
     if g.tags.contains_key(tags::REFRESH_AMI) {

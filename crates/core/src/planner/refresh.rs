@@ -1,7 +1,8 @@
 //! The instance-refresh state machine for one group.
 
+use super::cancel::{cancel_step, CancelInput, CancelStep};
 use super::*;
-use crate::state::{Announced, Failure, Pin, Refresh, RollbackVersion, Success};
+use crate::state::{Announced, Cancel, Failure, Pin, Refresh, RollbackVersion, Success};
 
 pub(crate) struct RefreshInput<'a> {
     pub(crate) view: &'a GroupView<'a>,
@@ -36,6 +37,10 @@ pub(crate) struct RefreshOutcome {
     pub(crate) phase: GroupPhase,
     /// A recovery refresh back to this version was planned.
     pub(crate) recover: Option<u64>,
+    /// New launches go back to this version: `amiroll rollback` cancelled the group's refresh,
+    /// whose AMI (`failed_ami`) failed.
+    pub(crate) revert_to: Option<u64>,
+    pub(crate) failed_ami: Option<String>,
 }
 
 impl RefreshOutcome {
@@ -77,8 +82,46 @@ pub fn refresh_preferences(
 }
 
 /// The instance-refresh state machine for one group, derived every run from the group's
-/// refreshes (`DescribeInstanceRefreshes`), its tags and its instances.
+/// refreshes (`DescribeInstanceRefreshes`), its tags and its instances. A refresh that
+/// `amiroll rollback` cancelled (the `amiroll:cancel` record) is taken on first: until the
+/// refresh back onto the rollback version has started, that is all the group does.
 pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
+    let g = inp.view.group;
+    let mut first = Vec::new();
+    if let Some(c) = Cancel::from_tags(&g.tags) {
+        let back = RollbackVersion::of_template(&g.tags, inp.template_id).zip(inp.rollback_ami);
+        match cancel_step(&CancelInput {
+            group: g,
+            spec_text: &inp.view.spec_text,
+            record: &c,
+            refreshes: inp.refreshes,
+            template_id: inp.template_id,
+            back,
+            settings: inp.settings,
+            provider: inp.provider,
+            now: inp.now,
+        }) {
+            CancelStep::Following(actions) | CancelStep::Ended(actions) => first = actions,
+            CancelStep::Continue(plan) => {
+                return RefreshOutcome {
+                    actions: plan.actions,
+                    warnings: plan.warning.into_iter().collect(),
+                    state: plan.state,
+                    phase: GroupPhase::Failed { rolling: true },
+                    revert_to: plan.back,
+                    failed_ami: c.ami,
+                    ..RefreshOutcome::default()
+                };
+            }
+        }
+    }
+    let mut out = follow_refresh(inp);
+    out.actions.splice(0..0, first);
+    out
+}
+
+/// [`plan_refresh_group`] once no cancelled refresh is in the way.
+fn follow_refresh(inp: &RefreshInput) -> RefreshOutcome {
     let g = inp.view.group;
     let s = inp.settings;
     let mut out = RefreshOutcome::default();
@@ -256,6 +299,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
                             version: Some(VersionRef::Number(rv)),
                             preferences: refresh_preferences(s, inp.provider, false, true),
                             mixed_instances_policy: g.mixed_instances_policy.clone(),
+                            after_cancel: None,
                         },
                         format!(
                             "{reason}: replace them with v{rv}, the version the fleet ran before"
@@ -392,6 +436,7 @@ pub(crate) fn plan_refresh_group(inp: &RefreshInput) -> RefreshOutcome {
             version: if inp.alias { None } else { inp.target_version },
             preferences: prefs,
             mixed_instances_policy: g.mixed_instances_policy.clone(),
+            after_cancel: None,
         },
         format!(
             "{} instance(s) run an old AMI; replace them launch-before-terminate",

@@ -213,7 +213,7 @@ pub(super) fn surge_window(b: &mut Builder, cx: &Ctx) -> Result<(), Stop> {
 }
 
 /// The ECS capacity provider a group backs, if any ("Amazon ECS capacity providers").
-pub(super) fn provider_of<'a>(
+pub(crate) fn provider_of<'a>(
     obs: &'a Observation,
     g: &AutoScalingGroup,
 ) -> Option<&'a CapacityProvider> {

@@ -15,6 +15,7 @@
 //! | [`Announced`] | `amiroll:announced` |
 //! | [`Unannounced`] | `amiroll:unannounced` |
 //! | [`Recovery`] | `amiroll:recovering-from` |
+//! | [`Cancel`] | `amiroll:cancel`, `amiroll:cancel-ami` |
 //!
 //! A tag with a format (a time, a capacity, `template:version`, …) that cannot be read is a
 //! [`StateError`] naming the tag. Free-text tags (an AMI as the template named it, a reason, a
@@ -30,8 +31,8 @@ use std::collections::BTreeMap;
 use crate::port::{AutoScalingGroup, Timestamp};
 
 pub use records::{
-    clears_outcome, records_outcome, Announced, Failure, Pin, Recovery, Refresh, RollbackVersion,
-    Success, Unannounced,
+    clears_outcome, records_outcome, Announced, Cancel, Failure, Pin, Recovery, Refresh,
+    RollbackVersion, Success, Unannounced,
 };
 pub use round::{Phase, SurgeRound};
 
@@ -131,6 +132,12 @@ pub mod tags {
     pub const SETTLE_CAPACITY: &str = "amiroll:settle-capacity";
     /// On a recovery round: the AMI whose failure it recovers from.
     pub const RECOVERING_FROM: &str = "amiroll:recovering-from";
+
+    /// Id of an instance refresh `amiroll rollback` cancels because Auto Scaling cannot roll it
+    /// back; the refresh back onto the rollback version follows.
+    pub const CANCEL: &str = "amiroll:cancel";
+    /// AMI that cancelled refresh rolled to (it failed).
+    pub const CANCEL_AMI: &str = "amiroll:cancel-ami";
 
     /// Tags removed when a round ends (succeeded or failed).
     pub const ROUND: &[&str] = &[

@@ -244,6 +244,37 @@ impl Recovery {
     }
 }
 
+/// A refresh `amiroll rollback` cancels because Auto Scaling cannot roll it back
+/// (`IrreversibleInstanceRefresh`): `amiroll:cancel`, its id, and `amiroll:cancel-ami`, the AMI
+/// it rolled to. Written before the cancel; until the refresh back onto the rollback version
+/// has ended, every run (`amiroll apply` too) takes the rollback on from it. Both free text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancel {
+    pub refresh: String,
+    pub ami: Option<String>,
+}
+
+impl Cancel {
+    /// The record in `t`; `None` without `amiroll:cancel`.
+    pub fn from_tags(t: &Tags) -> Option<Cancel> {
+        t.get(tags::CANCEL).map(|refresh| Cancel {
+            refresh: refresh.clone(),
+            ami: t.get(tags::CANCEL_AMI).cloned(),
+        })
+    }
+
+    pub fn to_tags(&self) -> Tags {
+        let mut t = Tags::from([tag(tags::CANCEL, self.refresh.clone())]);
+        t.extend(present([(tags::CANCEL_AMI, &self.ami)]));
+        t
+    }
+
+    /// The tag keys of the record.
+    pub fn keys() -> Vec<String> {
+        vec![tags::CANCEL.to_string(), tags::CANCEL_AMI.to_string()]
+    }
+}
+
 /// The values of free-text tags of which any may be there; `None` when none is.
 fn either<const N: usize>(t: &Tags, keys: [&str; N]) -> Option<[Option<String>; N]> {
     let values = keys.map(|k| t.get(k).cloned());

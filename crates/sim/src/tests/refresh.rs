@@ -960,3 +960,111 @@ fn a_new_version_can_be_invisible_to_auto_scaling_for_a_few_calls() {
     block_on(sim.start_instance_refresh(&request("web-asg", &lt, 1, prefs(100, 200))))
         .expect("version 1");
 }
+
+/// "CancelInstanceRefresh": the refresh is `Cancelling` while the replacements under way finish,
+/// then `Cancelled`; what was replaced stays, nothing else is, the group keeps its configuration.
+#[test]
+fn cancel_lets_the_replacements_under_way_finish_and_rolls_nothing_back() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-new");
+    // 125 % of 4: one replacement at a time, launch before terminate.
+    let id = block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 125))))
+        .expect("start");
+    assert_eq!(
+        sim.group("web-asg").instances.len(),
+        5,
+        "one launched first"
+    );
+
+    let cancelled = block_on(sim.cancel_instance_refresh("web-asg")).expect("cancel");
+    assert_eq!(cancelled, id);
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "Cancelling");
+    assert!(!r.is_terminal());
+    // Still active: another refresh cannot start, and a second cancel finds none in progress.
+    let busy = block_on(sim.start_instance_refresh(&request("web-asg", &lt, 1, prefs(100, 125))))
+        .expect_err("a refresh while one is cancelling");
+    assert_eq!(busy.code, "InstanceRefreshInProgress");
+    let again = block_on(sim.cancel_instance_refresh("web-asg")).expect_err("cancel twice");
+    assert_eq!(
+        (again.kind, again.code.as_str()),
+        (ErrorKind::NotFound, "ActiveInstanceRefreshNotFound")
+    );
+
+    run_to_end(&sim, "web-asg", 3600, |_| {});
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "Cancelled");
+    assert!(r.end_time.is_some());
+    // The one replacement under way finished (its old instance went); the rest were not touched.
+    let by_ami = sim.instances_by_ami("web-asg");
+    assert_eq!(by_ami.get("ami-new"), Some(&1), "{by_ami:?}");
+    assert_eq!(by_ami.get("ami-old"), Some(&3), "{by_ami:?}");
+    assert_eq!(sim.group("web-asg").instances.len(), 4);
+    // The group did not take the desired configuration.
+    let spec = sim.group("web-asg").launch_template.expect("template");
+    assert_eq!(spec.version.as_deref(), Some("$Default"));
+    // Once it is over, a refresh may start again.
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, 1, prefs(100, 125))))
+        .expect("a refresh after the cancel");
+}
+
+/// With nothing under way (baking, or no refresh at all), the cancel ends at once or is
+/// `ActiveInstanceRefreshNotFound`; the outside (operator) cancel is the same model.
+#[test]
+fn cancel_with_nothing_under_way_ends_at_once_and_needs_a_refresh_in_progress() {
+    let (sim, lt) = fleet();
+    let none = block_on(sim.cancel_instance_refresh("web-asg")).expect_err("nothing to cancel");
+    assert_eq!(
+        (none.kind, none.code.as_str()),
+        (ErrorKind::NotFound, "ActiveInstanceRefreshNotFound")
+    );
+    let missing = block_on(sim.cancel_instance_refresh("nope")).expect_err("no such group");
+    assert_eq!(
+        (missing.kind, missing.code.as_str()),
+        (ErrorKind::NotFound, "ValidationError")
+    );
+
+    let v2 = version(&sim, &lt, "ami-new");
+    let mut p = prefs(100, 200);
+    p.bake_time = Some(600);
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, p))).expect("start");
+    while latest(&sim, "web-asg").status != "Baking" {
+        sim.advance(Duration::from_secs(10));
+    }
+    sim.cancel_refresh("web-asg").expect("the operator cancels");
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "Cancelled", "{r:?}");
+    // Baking is over without Successful: the group keeps its own configuration.
+    assert_eq!(
+        sim.group("web-asg")
+            .launch_template
+            .expect("template")
+            .version
+            .as_deref(),
+        Some("$Default")
+    );
+    assert_eq!(sim.instances_by_ami("web-asg").get("ami-new"), Some(&4));
+}
+
+/// A replacement whose new instance turns out unhealthy while the refresh is cancelling ends
+/// as a failure would end it: the new instance goes, its old one stays.
+#[test]
+fn a_bad_new_instance_while_cancelling_is_dropped_and_its_old_one_stays() {
+    let (sim, lt) = fleet();
+    let v2 = version(&sim, &lt, "ami-bad");
+    block_on(sim.start_instance_refresh(&request("web-asg", &lt, v2, prefs(100, 125))))
+        .expect("start");
+    block_on(sim.cancel_instance_refresh("web-asg")).expect("cancel");
+    run_to_end(&sim, "web-asg", 3600, |_| {});
+    let r = latest(&sim, "web-asg");
+    assert_eq!(r.status, "Cancelled");
+    assert!(
+        r.status_reason
+            .as_deref()
+            .is_some_and(|x| x.contains("Unhealthy")),
+        "{r:?}"
+    );
+    let by_ami = sim.instances_by_ami("web-asg");
+    assert_eq!(by_ami.get("ami-old"), Some(&4), "{by_ami:?}");
+    assert_eq!(by_ami.get("ami-bad"), None, "{by_ami:?}");
+}

@@ -285,6 +285,14 @@ pub fn scenarios() -> Vec<Scenario> {
             expect: Expect::RolledBack(OLD),
         },
         Scenario {
+            // `auto_rollback = false` leaves the group on `$Default`, so Auto Scaling cannot
+            // roll the refresh back: `amiroll rollback` cancels it and refreshes back.
+            name: "rollback-irreversible-refresh",
+            build: refresh_no_rollback,
+            cues: vec![(Start, Publish(NEW)), (InFlight, Rollback)],
+            expect: Expect::RolledBack(OLD),
+        },
+        Scenario {
             name: "prune-many-versions",
             build: prune_many,
             cues: vec![(Start, Publish(NEW)), (Quiet, Publish(NEWER))],
