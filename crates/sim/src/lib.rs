@@ -167,6 +167,7 @@
 // what tests assert on, and `port` is the `Aws` implementation. The account they act on is
 // modelled in `account`, `ops`, `refresh`, `ecs`, `state` and `faults`.
 mod account;
+mod container;
 mod ecs;
 mod faults;
 mod inspect;
@@ -214,6 +215,9 @@ pub mod setup_op {
     /// `UpdateAutoScalingGroup` with `DefaultInstanceWarmup`.
     pub const SET_DEFAULT_INSTANCE_WARMUP: &str = "autoscaling:UpdateAutoScalingGroup";
     pub const CREATE_CAPACITY_PROVIDER: &str = "ecs:CreateCapacityProvider";
+    pub const CREATE_CLUSTER: &str = "ecs:CreateCluster";
+    pub const CREATE_SERVICE: &str = "ecs:CreateService";
+    pub const UPDATE_SERVICE: &str = "ecs:UpdateService";
 }
 
 /// Where the virtual clock starts: 2026-11-26T13:00:00Z.
