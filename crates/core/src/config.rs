@@ -1024,12 +1024,9 @@ keep_versions = 5
             assert!(err.contains("`ecs_cluster`"), "{bad}: {err}");
             assert!(err.contains("target `a`"), "{bad}: {err}");
         }
-        let err = Config::from_toml(
-            &format!("[defaults]\necs_cluster = \"a b\"\n{base}"),
-            "f",
-        )
-        .unwrap_err()
-        .to_string();
+        let err = Config::from_toml(&format!("[defaults]\necs_cluster = \"a b\"\n{base}"), "f")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`ecs_cluster`"), "{err}");
         let err = Config::from_toml(&format!("{base}ecs_cluster = 3\n"), "f")
             .unwrap_err()

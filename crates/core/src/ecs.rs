@@ -199,7 +199,10 @@ mod tests {
         }
         // Without padding, with line breaks (as some tools wrap at 76 columns).
         assert_eq!(decode_base64("Zm9vYg").as_deref(), Some(&b"foob"[..]));
-        assert_eq!(decode_base64("Zm9v\nYmFy\n").as_deref(), Some(&b"foobar"[..]));
+        assert_eq!(
+            decode_base64("Zm9v\nYmFy\n").as_deref(),
+            Some(&b"foobar"[..])
+        );
         assert_eq!(decode_base64("Zm9v!"), None);
         assert_eq!(decode_base64("Zg==Zg"), None);
         assert_eq!(decode_base64("Z"), None);
@@ -229,7 +232,10 @@ mod tests {
         let ud = b64(
             "#!/bin/bash\ncat <<'EOF' >> /etc/ecs/ecs.config\nECS_CLUSTER=batch-workers\nECS_ENABLE_TASK_IAM_ROLE=true\nEOF\n",
         );
-        assert_eq!(cluster_from_user_data(&ud).as_deref(), Some("batch-workers"));
+        assert_eq!(
+            cluster_from_user_data(&ud).as_deref(),
+            Some("batch-workers")
+        );
         let ud = b64("cat <<EOF >> /etc/ecs/ecs.config\nECS_CLUSTER=a_b-1\nEOF");
         assert_eq!(cluster_from_user_data(&ud).as_deref(), Some("a_b-1"));
     }

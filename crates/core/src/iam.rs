@@ -1254,7 +1254,10 @@ mod tests {
         let got = actions(&one(""));
         assert!(!got.contains(op::LIST_CONTAINER_INSTANCES), "{got:?}");
         assert!(!got.contains(op::DESCRIBE_CONTAINER_INSTANCES), "{got:?}");
-        assert!(!got.contains(op::UPDATE_CONTAINER_INSTANCES_STATE), "{got:?}");
+        assert!(
+            !got.contains(op::UPDATE_CONTAINER_INSTANCES_STATE),
+            "{got:?}"
+        );
 
         let p = policy(
             &one("ecs_cluster = \"prod\"\n"),
@@ -1313,12 +1316,18 @@ mod tests {
         let p = policy(&c, None, None);
         assert_eq!(
             p.resources_for(op::LIST_CONTAINER_INSTANCES),
-            set(&["arn:aws:ecs:*:*:cluster/other", "arn:aws:ecs:*:*:cluster/shared"])
+            set(&[
+                "arn:aws:ecs:*:*:cluster/other",
+                "arn:aws:ecs:*:*:cluster/shared"
+            ])
         );
         assert_eq!(
             p.statements
                 .iter()
-                .filter(|s| s.actions.iter().any(|a| a.starts_with("ecs:") && a.contains("ContainerInstances")))
+                .filter(|s| s
+                    .actions
+                    .iter()
+                    .any(|a| a.starts_with("ecs:") && a.contains("ContainerInstances")))
                 .count(),
             2
         );

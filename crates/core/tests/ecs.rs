@@ -86,7 +86,8 @@ fn the_cluster_comes_from_the_user_data_of_the_version_the_group_launches() {
 
 #[test]
 fn a_configured_cluster_wins_over_the_user_data() {
-    let f = ecs_fleet().with_setting("ecs_cluster = \"arn:aws:ecs:us-east-1:123456789012:cluster/other\"");
+    let f = ecs_fleet()
+        .with_setting("ecs_cluster = \"arn:aws:ecs:us-east-1:123456789012:cluster/other\"");
     assert_eq!(
         reads(&f)[0].2,
         in_cluster(
@@ -96,7 +97,10 @@ fn a_configured_cluster_wins_over_the_user_data() {
     );
     // Configured, and no user data at all.
     let f = Fleet::healthy().with_setting("ecs_cluster = \"prod\"");
-    assert_eq!(reads(&f)[0].2, in_cluster("prod", ClusterSource::Configured));
+    assert_eq!(
+        reads(&f)[0].2,
+        in_cluster("prod", ClusterSource::Configured)
+    );
 }
 
 #[test]
@@ -106,7 +110,9 @@ fn no_cluster_is_read_where_no_instance_is_judged() {
     // Strategy `none` rolls no instance.
     let f = ecs_fleet().with_setting("strategy = \"none\"");
     let f = Fleet {
-        config_toml: f.config_toml.replace("strategy = \"scheduled-surge\"\n", ""),
+        config_toml: f
+            .config_toml
+            .replace("strategy = \"scheduled-surge\"\n", ""),
         obs: f.obs,
     };
     assert_eq!(f.config().targets[0].settings.strategy.as_str(), "none");
@@ -125,7 +131,9 @@ fn no_cluster_is_read_where_no_instance_is_judged() {
     assert!(reads(&f).is_empty());
     // A target without the detailed reads (plainly current).
     let f = ecs_fleet();
-    assert!(planner::ecs_reads(&f.config(), &f.obs, &[]).groups.is_empty());
+    assert!(planner::ecs_reads(&f.config(), &f.obs, &[])
+        .groups
+        .is_empty());
 }
 
 #[test]
@@ -133,9 +141,10 @@ fn the_clusters_are_read_once_and_errors_go_to_the_right_targets() {
     let mut f = ecs_fleet();
     f.add_group("web-b", None, (1, 4, 2), AMI_OLD, 1);
     let f = Fleet {
-        config_toml: f
-            .config_toml
-            .replace("groups = [\"web-asg\"]", "groups = [\"web-asg\", \"web-b\"]"),
+        config_toml: f.config_toml.replace(
+            "groups = [\"web-asg\"]",
+            "groups = [\"web-asg\", \"web-b\"]",
+        ),
         obs: f.obs,
     };
     let r = planner::ecs_reads(&f.config(), &f.obs, &["web".to_string()]);
@@ -151,10 +160,9 @@ fn plan_with_cluster(
     source: ClusterSource,
     registered: Vec<ContainerInstance>,
 ) -> amiroll_core::TargetPlan {
-    f.obs.ecs_clusters.insert(
-        "web-asg".to_string(),
-        in_cluster("prod", source),
-    );
+    f.obs
+        .ecs_clusters
+        .insert("web-asg".to_string(), in_cluster("prod", source));
     f.obs.clusters.insert(
         "prod".to_string(),
         ObservedCluster {
@@ -169,7 +177,10 @@ fn plan_with_cluster(
 fn the_group_report_shows_each_instance_in_its_cluster() {
     let mut f = ecs_fleet();
     let plain = planner::plan(&f.config(), &f.obs).targets.remove(0);
-    assert_eq!(plain.groups[0].ecs, None, "no cluster read: a plain EC2 group");
+    assert_eq!(
+        plain.groups[0].ecs, None,
+        "no cluster read: a plain EC2 group"
+    );
 
     let p = plan_with_cluster(
         &mut f,
@@ -228,12 +239,18 @@ fn a_configured_cluster_makes_an_ecs_group_even_before_any_instance_joins() {
             .into_iter()
             .collect()
     );
-    assert_eq!(ecs.agents_disconnected, 0, "an unregistered instance has no agent to count");
+    assert_eq!(
+        ecs.agents_disconnected, 0,
+        "an unregistered instance has no agent to count"
+    );
 
     let mut f = ecs_fleet();
     let p = plan_with_cluster(&mut f, ClusterSource::Configured, Vec::new());
     assert_eq!(
-        p.groups[0].ecs.as_ref().map(|e| e.instances_by_status.clone()),
+        p.groups[0]
+            .ecs
+            .as_ref()
+            .map(|e| e.instances_by_status.clone()),
         Some([("unregistered".to_string(), 2)].into_iter().collect())
     );
 }

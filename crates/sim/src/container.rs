@@ -36,7 +36,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use amiroll_core::ecs::{cluster_from_user_data, encode_base64, is_cluster_name, parse_cluster_arn};
+use amiroll_core::ecs::{
+    cluster_from_user_data, encode_base64, is_cluster_name, parse_cluster_arn,
+};
 use amiroll_core::port::{
     op, AwsError, ContainerInstance, ContainerInstanceFailure, ContainerInstanceStatus,
     ContainerInstancesOutput, ErrorKind, Timestamp, MAX_DESCRIBE_CONTAINER_INSTANCES,
@@ -201,7 +203,10 @@ impl Account {
         } else {
             reference
         };
-        self.ecs.clusters.contains_key(name).then(|| name.to_string())
+        self.ecs
+            .clusters
+            .contains_key(name)
+            .then(|| name.to_string())
     }
 
     fn ec2_of(&self, cluster: &str, ci: &str) -> String {
@@ -537,7 +542,11 @@ impl Account {
                 }
                 self.event(format!(
                     "ecs {provider}: managed termination protection {} {id} ({})",
-                    if protect { "protects" } else { "no longer protects" },
+                    if protect {
+                        "protects"
+                    } else {
+                        "no longer protects"
+                    },
                     if protect { "it runs tasks" } else { "no tasks" }
                 ));
             }
@@ -553,7 +562,11 @@ impl Account {
         let name = self
             .cluster_name_of(cluster)
             .ok_or_else(|| cluster_not_found(OP))?;
-        let c = self.ecs.clusters.get(&name).ok_or_else(|| cluster_not_found(OP))?;
+        let c = self
+            .ecs
+            .clusters
+            .get(&name)
+            .ok_or_else(|| cluster_not_found(OP))?;
         Ok(c.instances
             .values()
             .filter(|r| r.status != CiStatus::Inactive)
@@ -572,7 +585,11 @@ impl Account {
         let name = self
             .cluster_name_of(cluster)
             .ok_or_else(|| cluster_not_found(OP))?;
-        let c = self.ecs.clusters.get(&name).ok_or_else(|| cluster_not_found(OP))?;
+        let c = self
+            .ecs
+            .clusters
+            .get(&name)
+            .ok_or_else(|| cluster_not_found(OP))?;
         if references.len() > MAX_DESCRIBE_CONTAINER_INSTANCES {
             return Err(invalid(
                 OP,
@@ -701,7 +718,9 @@ impl Account {
     pub(crate) fn service_running(&self, cluster: &str, service: &str) -> usize {
         self.cluster_name_of(cluster)
             .and_then(|n| self.ecs.clusters.get(&n))
-            .map_or(0, |c| c.tasks.values().filter(|(s, _)| s == service).count())
+            .map_or(0, |c| {
+                c.tasks.values().filter(|(s, _)| s == service).count()
+            })
     }
 }
 

@@ -133,7 +133,8 @@ pub(crate) fn ecs_cluster_of<'a>(
             .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
             .any(|i| container_instance_of(observed, &i.instance_id).is_some())
     };
-    (gc.source == ClusterSource::Configured || registered()).then_some((gc.cluster.as_str(), observed))
+    (gc.source == ClusterSource::Configured || registered())
+        .then_some((gc.cluster.as_str(), observed))
 }
 
 /// The container instance of an EC2 instance in a cluster: the `ACTIVE` or `DRAINING` one if

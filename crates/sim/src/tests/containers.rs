@@ -47,9 +47,9 @@ fn instances_register_in_the_cluster_their_user_data_names() {
     let (sim, _) = ecs_fleet();
     let listed = arns(&sim);
     assert_eq!(listed.len(), 4);
-    assert!(listed.iter().all(|a| a.starts_with(
-        "arn:aws:ecs:us-east-1:123456789012:container-instance/web/"
-    )));
+    assert!(listed
+        .iter()
+        .all(|a| a.starts_with("arn:aws:ecs:us-east-1:123456789012:container-instance/web/")));
     let out = block_on(sim.describe_container_instances(CLUSTER_ARN, &listed)).expect("describe");
     assert!(out.failures.is_empty());
     let mut ec2: Vec<String> = out
@@ -103,8 +103,13 @@ fn no_cluster_no_registration_until_it_is_created() {
 fn an_ami_with_a_broken_agent_runs_but_never_registers() {
     let (sim, lt) = ecs_fleet();
     sim.register_image(
-        ImageSpec::new("ami-noagent", "al2023-ecs-broken", "x86_64", t("2026-11-22T00:00:00Z"))
-            .with_ecs_agent(false),
+        ImageSpec::new(
+            "ami-noagent",
+            "al2023-ecs-broken",
+            "x86_64",
+            t("2026-11-22T00:00:00Z"),
+        )
+        .with_ecs_agent(false),
     );
     let v2 = sim
         .create_launch_template_version_raw(
@@ -122,7 +127,10 @@ fn an_ami_with_a_broken_agent_runs_but_never_registers() {
     sim.advance(Duration::from_secs(90));
     let g = sim.group("web-asg");
     assert_eq!(g.instances.len(), 6);
-    assert!(g.instances.iter().all(|i| i.is_in_service() && i.is_healthy()));
+    assert!(g
+        .instances
+        .iter()
+        .all(|i| i.is_in_service() && i.is_healthy()));
     assert_eq!(arns(&sim).len(), 4, "the two new instances never register");
     assert!(sim
         .events()
@@ -154,15 +162,15 @@ fn a_terminated_instance_is_deregistered() {
     assert_eq!(after.len(), 3);
     let gone: Vec<&String> = before.iter().filter(|a| !after.contains(a)).collect();
     assert_eq!(gone.len(), 1);
-    let out = block_on(sim.describe_container_instances("web", &[gone[0].clone()]))
-        .expect("describe");
+    let out =
+        block_on(sim.describe_container_instances("web", &[gone[0].clone()])).expect("describe");
     assert_eq!(out.container_instances.len(), 1);
     assert_eq!(out.container_instances[0].status, "INACTIVE");
     assert!(!out.container_instances[0].agent_connected);
     // Forgotten an hour later.
     sim.advance(Duration::from_secs(3600));
-    let out = block_on(sim.describe_container_instances("web", &[gone[0].clone()]))
-        .expect("describe");
+    let out =
+        block_on(sim.describe_container_instances("web", &[gone[0].clone()])).expect("describe");
     assert!(out.container_instances.is_empty());
     assert_eq!(out.failures[0].reason, "MISSING");
     assert_eq!(out.failures[0].arn.as_deref(), Some(gone[0].as_str()));
@@ -188,7 +196,9 @@ fn service_tasks_spread_and_wait_for_room() {
     // Fewer: the newest tasks stop.
     sim.update_service("web", "api", 4).expect("fewer");
     assert_eq!(sim.service_running_count("web", "api"), 4);
-    let err = sim.create_service("nope", "api", 1).expect_err("no cluster");
+    let err = sim
+        .create_service("nope", "api", 1)
+        .expect_err("no cluster");
     assert_eq!(err.code, "ClusterNotFoundException");
 }
 
@@ -216,7 +226,10 @@ fn draining_moves_tasks_after_the_drain_time_where_there_is_room() {
     ))
     .expect("drain");
     assert!(out.failures.is_empty());
-    assert!(out.container_instances.iter().all(|c| c.status == "DRAINING"));
+    assert!(out
+        .container_instances
+        .iter()
+        .all(|c| c.status == "DRAINING"));
     // Before the drain time the tasks stay.
     sim.advance(Duration::from_secs(119));
     assert_eq!(sim.running_tasks(&a) + sim.running_tasks(&b), 2);
@@ -303,8 +316,14 @@ fn container_instance_calls_check_their_input() {
         ContainerInstanceStatus::Draining,
     ))
     .expect_err("eleven");
-    assert_eq!((err.kind, err.code.as_str()), (ErrorKind::Invalid, "InvalidParameterException"));
-    assert!(statuses(&sim).iter().all(|(_, s)| s == "ACTIVE"), "nothing changed");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "InvalidParameterException")
+    );
+    assert!(
+        statuses(&sim).iter().all(|(_, s)| s == "ACTIVE"),
+        "nothing changed"
+    );
     let many: Vec<String> = (0..101).map(|_| listed[0].clone()).collect();
     let err = block_on(sim.describe_container_instances("web", &many)).expect_err("101");
     assert_eq!(err.kind, ErrorKind::Invalid);
@@ -344,10 +363,9 @@ fn container_instance_calls_check_their_input() {
     let out = block_on(sim.describe_container_instances("other", &listed[..1])).expect("other");
     assert_eq!(out.failures[0].reason, "MISSING");
     // A cluster in another Region is not this one.
-    let err = block_on(
-        sim.list_container_instances("arn:aws:ecs:eu-west-1:123456789012:cluster/web"),
-    )
-    .expect_err("elsewhere");
+    let err =
+        block_on(sim.list_container_instances("arn:aws:ecs:eu-west-1:123456789012:cluster/web"))
+            .expect_err("elsewhere");
     assert_eq!(err.code, "ClusterNotFoundException");
     let err = block_on(sim.update_container_instances_state(
         "missing",
@@ -430,7 +448,10 @@ fn the_container_instance_calls_take_injected_faults_and_crashes() {
     .expect_err("ambiguous");
     assert_eq!(err.code, "ServerException");
     assert_eq!(
-        statuses(&sim).iter().filter(|(_, s)| s == "DRAINING").count(),
+        statuses(&sim)
+            .iter()
+            .filter(|(_, s)| s == "DRAINING")
+            .count(),
         1,
         "applied, then the caller saw an error"
     );

@@ -402,7 +402,7 @@ impl Perturb {
 /// Whether an operation changes something (a write), as opposed to a read.
 pub fn is_write(operation: &str) -> bool {
     let action = operation.split(':').nth(1).unwrap_or(operation);
-    !(action.starts_with("Describe") || action.starts_with("Get"))
+    !(action.starts_with("Describe") || action.starts_with("Get") || action.starts_with("List"))
 }
 
 // ----- the driver -----
