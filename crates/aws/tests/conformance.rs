@@ -518,7 +518,7 @@ async fn container_instances<A: Aws>(side: &Side<A>, start: &Start, cluster: &st
     let mut t = Transcript::default();
     let aws = &side.aws;
     let instances: Vec<String> = aws
-        .describe_auto_scaling_groups(&[start.group.clone()])
+        .describe_auto_scaling_groups(std::slice::from_ref(&start.group))
         .await
         .map(|gs| {
             gs.iter()
@@ -632,7 +632,7 @@ async fn conformance_container_instances() {
         .expect("CreateCluster");
     let groups = emu
         .aws
-        .describe_auto_scaling_groups(&[start.group.clone()])
+        .describe_auto_scaling_groups(std::slice::from_ref(&start.group))
         .await
         .expect("group");
     for i in groups.iter().flat_map(|g| g.instances.iter()) {

@@ -341,12 +341,12 @@ impl Account {
         let Some(cluster) = self.cluster_of_instance(instance) else {
             return;
         };
-        let agent = self
+        let broken_agent = self
             .instances
             .get(instance)
             .and_then(|i| self.images.get(&i.image_id))
-            .map_or(true, |image| image.ecs_agent);
-        if !agent {
+            .is_some_and(|image| !image.ecs_agent);
+        if broken_agent {
             self.event(format!(
                 "ecs {cluster}: {instance} is in service, but its ECS agent never registers it (broken agent in its AMI)"
             ));

@@ -272,7 +272,7 @@ fn tasks_that_find_no_room_stay_on_the_draining_instance_until_room_appears() {
         .expect("registered");
     block_on(sim.update_container_instances_state(
         "web",
-        &[first.container_instance_arn.clone()],
+        std::slice::from_ref(&first.container_instance_arn),
         ContainerInstanceStatus::Draining,
     ))
     .expect("drain");
