@@ -80,18 +80,7 @@ pub(crate) async fn describe_container_instances(
         .send()
         .await
         .map_err(|e| from_sdk(OP, e))?;
-    Ok(ContainerInstancesOutput {
-        container_instances: out
-            .container_instances()
-            .iter()
-            .map(|c| map_container_instance(OP, cluster, c))
-            .collect::<Result<Vec<_>, AwsError>>()?,
-        failures: out
-            .failures()
-            .iter()
-            .map(map_container_instance_failure)
-            .collect(),
-    })
+    output(OP, cluster, out.container_instances(), out.failures())
 }
 
 /// "UpdateContainerInstancesState" of up to 10 container instances of one cluster to `ACTIVE`
@@ -118,14 +107,23 @@ pub(crate) async fn update_container_instances_state(
         .send()
         .await
         .map_err(|e| from_sdk(OP, e))?;
+    output(OP, cluster, out.container_instances(), out.failures())
+}
+
+/// The container instances and failures of a `DescribeContainerInstances` or
+/// `UpdateContainerInstancesState` answer.
+fn output(
+    operation: &'static str,
+    cluster: &str,
+    instances: &[aws_sdk_ecs::types::ContainerInstance],
+    failures: &[aws_sdk_ecs::types::Failure],
+) -> Result<ContainerInstancesOutput, AwsError> {
     Ok(ContainerInstancesOutput {
-        container_instances: out
-            .container_instances()
+        container_instances: instances
             .iter()
-            .map(|c| map_container_instance(OP, cluster, c))
+            .map(|c| map_container_instance(operation, cluster, c))
             .collect::<Result<Vec<_>, AwsError>>()?,
-        failures: out
-            .failures()
+        failures: failures
             .iter()
             .map(map_container_instance_failure)
             .collect(),

@@ -209,6 +209,13 @@ impl Account {
             .then(|| name.to_string())
     }
 
+    /// The cluster a request of `operation` names, or `ClusterNotFoundException`.
+    fn cluster(&self, operation: &'static str, reference: &str) -> Result<&Cluster, AwsError> {
+        self.cluster_name_of(reference)
+            .and_then(|name| self.ecs.clusters.get(&name))
+            .ok_or_else(|| cluster_not_found(operation))
+    }
+
     fn ec2_of(&self, cluster: &str, ci: &str) -> String {
         self.ecs
             .clusters
@@ -267,9 +274,7 @@ impl Account {
         service: &str,
         desired: usize,
     ) -> Result<(), AwsError> {
-        let Some(name) = self.cluster_name_of(cluster) else {
-            return Err(cluster_not_found(operation));
-        };
+        let name = self.cluster(operation, cluster)?.name.clone();
         if service.is_empty()
             || service.len() > 255
             || !service
@@ -558,15 +563,7 @@ impl Account {
     /// `ListContainerInstances` without a status filter: every container instance but the
     /// `INACTIVE` ones, in registration order (the pages are joined).
     pub(crate) fn list_container_instances(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
-        const OP: &str = op::LIST_CONTAINER_INSTANCES;
-        let name = self
-            .cluster_name_of(cluster)
-            .ok_or_else(|| cluster_not_found(OP))?;
-        let c = self
-            .ecs
-            .clusters
-            .get(&name)
-            .ok_or_else(|| cluster_not_found(OP))?;
+        let c = self.cluster(op::LIST_CONTAINER_INSTANCES, cluster)?;
         Ok(c.instances
             .values()
             .filter(|r| r.status != CiStatus::Inactive)
@@ -582,22 +579,8 @@ impl Account {
         references: &[String],
     ) -> Result<ContainerInstancesOutput, AwsError> {
         const OP: &str = op::DESCRIBE_CONTAINER_INSTANCES;
-        let name = self
-            .cluster_name_of(cluster)
-            .ok_or_else(|| cluster_not_found(OP))?;
-        let c = self
-            .ecs
-            .clusters
-            .get(&name)
-            .ok_or_else(|| cluster_not_found(OP))?;
-        if references.len() > MAX_DESCRIBE_CONTAINER_INSTANCES {
-            return Err(invalid(
-                OP,
-                format!(
-                    "containerInstances can have at most {MAX_DESCRIBE_CONTAINER_INSTANCES} items"
-                ),
-            ));
-        }
+        let c = self.cluster(OP, cluster)?;
+        at_most(OP, references, MAX_DESCRIBE_CONTAINER_INSTANCES)?;
         let forgotten = |r: &Registration| {
             r.deregistered_at
                 .is_some_and(|t| add_secs(t, TERMINATED_VISIBLE_SECS) <= self.clock)
@@ -622,17 +605,8 @@ impl Account {
         status: ContainerInstanceStatus,
     ) -> Result<ContainerInstancesOutput, AwsError> {
         const OP: &str = op::UPDATE_CONTAINER_INSTANCES_STATE;
-        let name = self
-            .cluster_name_of(cluster)
-            .ok_or_else(|| cluster_not_found(OP))?;
-        if references.len() > MAX_UPDATE_CONTAINER_INSTANCES {
-            return Err(invalid(
-                OP,
-                format!(
-                    "containerInstances can have at most {MAX_UPDATE_CONTAINER_INSTANCES} items"
-                ),
-            ));
-        }
+        let name = self.cluster(OP, cluster)?.name.clone();
+        at_most(OP, references, MAX_UPDATE_CONTAINER_INSTANCES)?;
         let now = self.clock;
         let drain_at = add(now, self.ecs.drain_time);
         let mut out = ContainerInstancesOutput::default();
@@ -722,6 +696,17 @@ impl Account {
                 c.tasks.values().filter(|(s, _)| s == service).count()
             })
     }
+}
+
+/// `InvalidParameterException` for more container instances than a call takes.
+fn at_most(operation: &'static str, references: &[String], max: usize) -> Result<(), AwsError> {
+    if references.len() > max {
+        return Err(invalid(
+            operation,
+            format!("containerInstances can have at most {max} items"),
+        ));
+    }
+    Ok(())
 }
 
 /// A `MISSING` failure for a reference, as an ARN.

@@ -427,10 +427,7 @@ impl SimAws {
         service: &str,
         desired: usize,
     ) -> Result<(), AwsError> {
-        let mut a = self.lock();
-        a.set_service(setup_op::CREATE_SERVICE, cluster, service, desired)?;
-        a.settle();
-        Ok(())
+        self.set_service(setup_op::CREATE_SERVICE, cluster, service, desired)
     }
 
     /// `UpdateService` with a new desired count: tasks are placed, or the newest ones stopped,
@@ -441,8 +438,18 @@ impl SimAws {
         service: &str,
         desired: usize,
     ) -> Result<(), AwsError> {
+        self.set_service(setup_op::UPDATE_SERVICE, cluster, service, desired)
+    }
+
+    fn set_service(
+        &self,
+        operation: &'static str,
+        cluster: &str,
+        service: &str,
+        desired: usize,
+    ) -> Result<(), AwsError> {
         let mut a = self.lock();
-        a.set_service(setup_op::UPDATE_SERVICE, cluster, service, desired)?;
+        a.set_service(operation, cluster, service, desired)?;
         a.settle();
         Ok(())
     }
