@@ -900,8 +900,8 @@ pub trait Aws: Sync {
     /// instances of one cluster to `ACTIVE` or `DRAINING`
     /// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateContainerInstancesState.html).
     /// Returns the instances as they are after the update, and per instance the ones that could
-    /// not be updated (`failures`, kept for the caller). Splitting longer lists is the caller's
-    /// job.
+    /// not be updated (`failures`, kept for the caller). No ARNs is answered empty without a
+    /// call. Splitting longer lists is the caller's job.
     fn update_container_instances_state(
         &self,
         cluster: &str,
