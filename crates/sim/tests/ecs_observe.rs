@@ -10,7 +10,7 @@ use std::time::Duration;
 use amiroll_core::model::{EcsGroupReport, Plan, TargetStatus};
 use amiroll_core::port::{op, ErrorKind};
 use amiroll_core::Engine;
-use amiroll_sim::{GroupSpec, ImageSpec};
+use amiroll_sim::{GroupSpec, ImageSpec, TemplateData};
 use chrono::TimeZone;
 use common::*;
 
@@ -215,4 +215,53 @@ fn container_instances_are_described_a_hundred_at_a_time() {
     assert_eq!(w.sim.call_count(op::LIST_CONTAINER_INSTANCES), 1);
     // 152 container instances (the `web` group's two too): two calls.
     assert_eq!(w.sim.call_count(op::DESCRIBE_CONTAINER_INSTANCES), 2);
+}
+
+#[test]
+fn the_reads_of_several_clusters_keep_four_calls_of_an_operation_under_way() {
+    let w = ecs_world();
+    w.sim.create_cluster("other").expect("cluster");
+    let other = w
+        .sim
+        .create_launch_template(
+            "ecs-other",
+            TemplateData::new(OLD, "m5.large").with_user_data("ECS_CLUSTER=other"),
+        )
+        .expect("template");
+    for (name, template) in [("a", w.lt.as_str()), ("b", other.as_str())] {
+        w.sim
+            .create_group(
+                GroupSpec::new(name, template, 1, 300, 250)
+                    .with_termination_policies(&["OldestLaunchTemplate"]),
+            )
+            .expect("group");
+    }
+    let toml = ["a", "b"]
+        .iter()
+        .zip(["ecs", "ecs-other"])
+        .map(|(g, t)| {
+            format!(
+                "[[target]]\nname = \"{g}\"\nlaunch_template = \"{t}\"\nami_parameter = \"{PARAM}\"\ngroups = [\"{g}\"]\nstrategy = \"scheduled-surge\"\n"
+            )
+        })
+        .collect::<String>();
+    let w = World { toml, ..w };
+    w.publish(NEW);
+    // Calls overlap, as on a multi-threaded runtime.
+    w.sim.set_yield_per_call(true);
+    let p = plan(&w);
+    for t in &p.targets {
+        let ecs = t.groups[0].ecs.as_ref().expect("an ECS group");
+        assert_eq!(
+            ecs.instances_by_status.get("ACTIVE"),
+            Some(&250),
+            "{}",
+            t.target
+        );
+    }
+    assert_eq!(w.sim.call_count(op::LIST_CONTAINER_INSTANCES), 2);
+    // prod: 252 container instances (`web`'s two too), other: 250 — three calls each.
+    assert_eq!(w.sim.call_count(op::DESCRIBE_CONTAINER_INSTANCES), 6);
+    assert_eq!(w.sim.max_in_flight(op::DESCRIBE_CONTAINER_INSTANCES), 4);
+    assert_eq!(w.sim.max_in_flight(op::LIST_CONTAINER_INSTANCES), 2);
 }

@@ -292,7 +292,7 @@ impl<'a, A: Aws> Engine<'a, A> {
         let (images, types, cluster_results) = futures::join!(
             self.read_images(&ids),
             self.read_instance_types(&types),
-            in_flight(clusters.iter().map(|c| self.read_cluster(c))),
+            self.read_clusters(&clusters),
         );
         merge_images(config, &mut obs, images)?;
         merge_clusters(&mut obs, &ecs, &clusters, cluster_results)?;
@@ -352,26 +352,49 @@ impl<'a, A: Aws> Engine<'a, A> {
         }
     }
 
-    /// One ECS cluster's container instances: `ListContainerInstances` (all pages), then
-    /// `DescribeContainerInstances` of 100 at a time, sent at the same time. A container
-    /// instance listed and gone before it is described (a `MISSING` failure) is left out.
-    async fn read_cluster(&self, cluster: &str) -> Result<Vec<ContainerInstance>, AwsError> {
-        let arns = self
-            .call(op::LIST_CONTAINER_INSTANCES, || {
+    /// The ECS clusters' container instances, in the order of `clusters`:
+    /// `ListContainerInstances` of each (all pages), then `DescribeContainerInstances` of 100 at
+    /// a time, each sent at the same time (at most [`READS_IN_FLIGHT`] of one operation). A
+    /// container instance listed and gone before it is described (a `MISSING` failure) is left
+    /// out.
+    async fn read_clusters(
+        &self,
+        clusters: &[String],
+    ) -> Vec<Result<Vec<ContainerInstance>, AwsError>> {
+        let lists = in_flight(clusters.iter().map(|cluster| {
+            self.call(op::LIST_CONTAINER_INSTANCES, move || {
                 self.aws.list_container_instances(cluster)
             })
-            .await?;
-        let described = in_flight(arns.chunks(MAX_DESCRIBE_CONTAINER_INSTANCES).map(|chunk| {
+        }))
+        .await;
+        let chunks: Vec<(usize, &[String])> = lists
+            .iter()
+            .enumerate()
+            .filter_map(|(i, list)| list.as_ref().ok().map(|arns| (i, arns)))
+            .flat_map(|(i, arns)| {
+                arns.chunks(MAX_DESCRIBE_CONTAINER_INSTANCES)
+                    .map(move |chunk| (i, chunk))
+            })
+            .collect();
+        let described = in_flight(chunks.iter().map(|(i, chunk)| {
+            let cluster = clusters[*i].as_str();
             self.call(op::DESCRIBE_CONTAINER_INSTANCES, move || {
                 self.aws.describe_container_instances(cluster, chunk)
             })
         }))
         .await;
-        let mut all = Vec::with_capacity(arns.len());
-        for result in described {
-            all.extend(result?.container_instances);
+        let mut out: Vec<Result<Vec<ContainerInstance>, AwsError>> = lists
+            .iter()
+            .map(|list| list.as_ref().map(|_| Vec::new()).map_err(Clone::clone))
+            .collect();
+        for ((i, _), result) in chunks.iter().zip(described) {
+            match (&mut out[*i], result) {
+                (Ok(all), Ok(o)) => all.extend(o.container_instances),
+                (slot @ Ok(_), Err(e)) => *slot = Err(e),
+                (Err(_), _) => {}
+            }
         }
-        Ok(all)
+        out
     }
 
     /// `DescribeImages` for `ids`, 100 a call, sent at the same time.
