@@ -10,7 +10,7 @@ The policies linted (tests/iam/configs/ and the seed's four environment variable
 Region and account and with the defaults (`*`):
 - seed: one scheduled-surge target from the seed's variables (what deploy/template.yaml holds);
 - instance-refresh.toml: two instance-refresh targets, one template named (launch-template/*), an
-  instance profile role for iam:PassRole, pruning, a topic;
+  instance profile role for iam:PassRole, pruning, a topic, ECS clusters by name and by ARN;
 - mixed.toml: scheduled-surge with termination policies, `none` re-pinning, own parameters, a
   target without groups, no pruning, two topics.
 

@@ -38,7 +38,7 @@ from moto.ec2.exceptions import (
 from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateBackend
 from moto.ec2.responses.instances import InstanceResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
-from moto.ecs.exceptions import InvalidParameterException
+from moto.ecs.exceptions import ClusterNotFoundException, InvalidParameterException
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.server import ThreadedMotoServer
 
@@ -626,6 +626,28 @@ def put_scheduled_update_group_action(self: AutoScalingBackend, name: str, desir
                                           start_time, end_time, recurrence, timezone)
 
 
+# --- shim 11: ListContainerInstances of a cluster that exists, paged ---------------------------
+
+
+def list_container_instances(self: EC2ContainerServiceResponse) -> ActionResult:
+    """Imitates "ListContainerInstances" (Amazon ECS API Reference): maxResults "can be between 1
+    and 100. If this parameter isn't used, then ListContainerInstances returns up to 100 results
+    and a nextToken value if applicable"; a cluster that does not exist is
+    ClusterNotFoundException ("The specified cluster wasn't found"). moto answers every container
+    instance in one response, and an empty list for a cluster that does not exist."""
+    cluster = self._get_param("cluster", "default")
+    if cluster.split("/")[-1] not in self.ecs_backend.clusters:
+        raise ClusterNotFoundException
+    max_results = self._get_int_param("maxResults") or 100
+    if not 1 <= max_results <= 100:
+        raise InvalidParameterException("maxResults must be between 1 and 100.")
+    arns = self.ecs_backend.list_container_instances(cluster)
+    start = int(self._get_param("nextToken") or 0)
+    page = arns[start : start + max_results]
+    token = str(start + max_results) if start + max_results < len(arns) else None
+    return ActionResult({"containerInstanceArns": page, "nextToken": token})
+
+
 def install_shims() -> None:
     AutoScalingBackend.put_scheduled_update_group_action = put_scheduled_update_group_action
     LaunchTemplates.create_launch_template_version = create_launch_template_version
@@ -640,6 +662,7 @@ def install_shims() -> None:
     AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
     AutoScalingResponse.rollback_instance_refresh = rollback_instance_refresh
     EC2ContainerServiceResponse.describe_capacity_providers = describe_capacity_providers
+    EC2ContainerServiceResponse.list_container_instances = list_container_instances
     LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions_paged
     InstanceResponse.describe_instances = describe_instances
     InstanceState.launch_template = property(_instance_launch_template)

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use amiroll_core::port::{
-    AutoScalingGroup, AwsError, BlockDeviceMapping, CapacityProvider, EbsBlockDevice, Ec2Instance,
-    GroupInstance, Image, InstanceOverride, InstanceRefresh, InstancesDistribution, LaunchTemplate,
-    LaunchTemplateVersion, MixedInstancesPolicy, RefreshPreferences, ScheduledAction,
-    StartRefreshRequest, TemplateSpec, Timestamp,
+    AutoScalingGroup, AwsError, BlockDeviceMapping, CapacityProvider, ContainerInstance,
+    ContainerInstanceFailure, EbsBlockDevice, Ec2Instance, GroupInstance, Image, InstanceOverride,
+    InstanceRefresh, InstancesDistribution, LaunchTemplate, LaunchTemplateVersion,
+    MixedInstancesPolicy, RefreshPreferences, ScheduledAction, StartRefreshRequest, TemplateSpec,
+    Timestamp,
 };
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_smithy_types::DateTime;
@@ -112,6 +113,7 @@ pub(crate) fn map_version(
             .iter()
             .map(|m| map_block_device(operation, m))
             .collect::<Result<Vec<_>, AwsError>>()?,
+        user_data: data.and_then(|d| d.user_data()).map(str::to_owned),
     })
 }
 
@@ -481,6 +483,59 @@ pub(crate) fn map_capacity_provider(
     }))
 }
 
+/// The ARN of the cluster a request named (a short name or an ARN). The `ContainerInstance`
+/// data type has no cluster member; a short name is completed with the partition, Region and
+/// account of the container instance's ARN (`arn:P:ecs:R:A:container-instance/…`), which are the
+/// cluster's ("Amazon Resource Names (ARNs) and IDs", Amazon ECS Developer Guide,
+/// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-account-settings.html#ecs-resource-ids).
+pub(crate) fn cluster_arn(cluster: &str, container_instance_arn: &str) -> String {
+    if amiroll_core::ecs::parse_cluster_arn(cluster).is_some() {
+        return cluster.to_owned();
+    }
+    let parts: Vec<&str> = container_instance_arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "ecs", region, account, _] => {
+            format!("arn:{partition}:ecs:{region}:{account}:cluster/{cluster}")
+        }
+        _ => cluster.to_owned(),
+    }
+}
+
+/// A `ContainerInstance` of `DescribeContainerInstances` / `UpdateContainerInstancesState` in
+/// `cluster` (as the request named it).
+pub(crate) fn map_container_instance(
+    operation: &'static str,
+    cluster: &str,
+    c: &aws_sdk_ecs::types::ContainerInstance,
+) -> Result<ContainerInstance, AwsError> {
+    let arn = required(
+        c.container_instance_arn(),
+        operation,
+        "containerInstances.containerInstanceArn",
+    )?;
+    Ok(ContainerInstance {
+        cluster_arn: cluster_arn(cluster, arn),
+        container_instance_arn: arn.to_owned(),
+        ec2_instance_id: c.ec2_instance_id().map(str::to_owned),
+        status: required(c.status(), operation, "containerInstances.status")?.to_owned(),
+        agent_connected: c.agent_connected(),
+        running_tasks_count: c.running_tasks_count(),
+        pending_tasks_count: c.pending_tasks_count(),
+        registered_at: c.registered_at().and_then(timestamp),
+    })
+}
+
+/// A `Failure` of `DescribeContainerInstances` / `UpdateContainerInstancesState`.
+pub(crate) fn map_container_instance_failure(
+    f: &aws_sdk_ecs::types::Failure,
+) -> ContainerInstanceFailure {
+    ContainerInstanceFailure {
+        arn: f.arn().map(str::to_owned),
+        reason: f.reason().unwrap_or_default().to_owned(),
+        detail: f.detail().map(str::to_owned),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -843,5 +898,67 @@ mod tests {
             .expect("mapped")
             .expect("an ASG provider");
         assert!(!mapped.managed_draining);
+    }
+
+    #[test]
+    fn container_instances_carry_their_cluster_arn() {
+        use aws_sdk_ecs::types::{ContainerInstance as SdkInstance, Failure};
+        let long = "arn:aws:ecs:eu-west-1:123456789012:container-instance/prod/0f3c";
+        let sdk = SdkInstance::builder()
+            .container_instance_arn(long)
+            .ec2_instance_id("i-0abc")
+            .status("DRAINING")
+            .agent_connected(true)
+            .running_tasks_count(3)
+            .pending_tasks_count(1)
+            .registered_at(DateTime::from_secs(1_800_000_000))
+            .build();
+        let c =
+            map_container_instance(op::DESCRIBE_CONTAINER_INSTANCES, "prod", &sdk).expect("mapped");
+        assert_eq!(
+            c.cluster_arn,
+            "arn:aws:ecs:eu-west-1:123456789012:cluster/prod"
+        );
+        assert_eq!(c.container_instance_arn, long);
+        assert_eq!(c.ec2_instance_id.as_deref(), Some("i-0abc"));
+        assert!(c.is_draining());
+        assert!(c.agent_connected);
+        assert_eq!((c.running_tasks_count, c.pending_tasks_count), (3, 1));
+        assert_eq!(c.registered_at.map(|t| t.timestamp()), Some(1_800_000_000));
+        // A cluster given as an ARN is kept; the short ARN format works as well.
+        let arn = "arn:aws-cn:ecs:cn-north-1:123456789012:cluster/batch";
+        assert_eq!(cluster_arn(arn, long), arn);
+        assert_eq!(
+            cluster_arn(
+                "batch",
+                "arn:aws-cn:ecs:cn-north-1:123456789012:container-instance/0f3c"
+            ),
+            arn
+        );
+        // No ARN and no status: a malformed answer, not a guess.
+        let err = map_container_instance(
+            op::DESCRIBE_CONTAINER_INSTANCES,
+            "prod",
+            &SdkInstance::builder().status("ACTIVE").build(),
+        )
+        .expect_err("no arn");
+        assert_eq!(err.code, "MalformedResponse");
+        let err = map_container_instance(
+            op::DESCRIBE_CONTAINER_INSTANCES,
+            "prod",
+            &SdkInstance::builder().container_instance_arn(long).build(),
+        )
+        .expect_err("no status");
+        assert_eq!(err.code, "MalformedResponse");
+        let f =
+            map_container_instance_failure(&Failure::builder().arn(long).reason("MISSING").build());
+        assert_eq!(
+            f,
+            ContainerInstanceFailure {
+                arn: Some(long.to_owned()),
+                reason: "MISSING".to_owned(),
+                detail: None
+            }
+        );
     }
 }

@@ -1,9 +1,15 @@
-//! Amazon ECS: the capacity providers that name Auto Scaling groups.
+//! Amazon ECS: the capacity providers that name Auto Scaling groups, and the container instances
+//! of a cluster.
 
-use amiroll_core::port::{op, AwsError, CapacityProvider};
+use amiroll_core::port::{
+    op, AwsError, CapacityProvider, ContainerInstanceStatus, ContainerInstancesOutput,
+    MAX_LIST_CONTAINER_INSTANCES,
+};
 
 use crate::all_pages;
-use crate::convert::map_capacity_provider;
+use crate::convert::{
+    map_capacity_provider, map_container_instance, map_container_instance_failure,
+};
 use crate::error::from_sdk;
 
 /// "DescribeCapacityProviders" (Amazon ECS API Reference) without names: every capacity
@@ -29,4 +35,97 @@ pub(crate) async fn describe_capacity_providers(
         Ok((providers, out.next_token().map(str::to_owned)))
     })
     .await
+}
+
+/// "ListContainerInstances" (Amazon ECS API Reference) of one cluster, every page of
+/// `maxResults` 100 (the most it takes), no status filter (every status but `INACTIVE`).
+pub(crate) async fn list_container_instances(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+) -> Result<Vec<String>, AwsError> {
+    const OP: &str = op::LIST_CONTAINER_INSTANCES;
+    let page_size = i32::try_from(MAX_LIST_CONTAINER_INSTANCES).unwrap_or(100);
+    all_pages(|token| async move {
+        let out = client
+            .list_container_instances()
+            .cluster(cluster)
+            .max_results(page_size)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, e))?;
+        Ok((
+            out.container_instance_arns().to_vec(),
+            out.next_token().map(str::to_owned),
+        ))
+    })
+    .await
+}
+
+/// "DescribeContainerInstances" of up to 100 container instances of one cluster; none is
+/// answered without a call (AWS requires at least one).
+pub(crate) async fn describe_container_instances(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    container_instances: &[String],
+) -> Result<ContainerInstancesOutput, AwsError> {
+    const OP: &str = op::DESCRIBE_CONTAINER_INSTANCES;
+    if container_instances.is_empty() {
+        return Ok(ContainerInstancesOutput::default());
+    }
+    let out = client
+        .describe_container_instances()
+        .cluster(cluster)
+        .set_container_instances(Some(container_instances.to_vec()))
+        .send()
+        .await
+        .map_err(|e| from_sdk(OP, e))?;
+    output(OP, cluster, out.container_instances(), out.failures())
+}
+
+/// "UpdateContainerInstancesState" of up to 10 container instances of one cluster to `ACTIVE`
+/// or `DRAINING`; none is answered without a call. The per-instance failures are kept.
+pub(crate) async fn update_container_instances_state(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    container_instances: &[String],
+    status: ContainerInstanceStatus,
+) -> Result<ContainerInstancesOutput, AwsError> {
+    use aws_sdk_ecs::types::ContainerInstanceStatus as Sdk;
+    const OP: &str = op::UPDATE_CONTAINER_INSTANCES_STATE;
+    if container_instances.is_empty() {
+        return Ok(ContainerInstancesOutput::default());
+    }
+    let out = client
+        .update_container_instances_state()
+        .cluster(cluster)
+        .set_container_instances(Some(container_instances.to_vec()))
+        .status(match status {
+            ContainerInstanceStatus::Active => Sdk::Active,
+            ContainerInstanceStatus::Draining => Sdk::Draining,
+        })
+        .send()
+        .await
+        .map_err(|e| from_sdk(OP, e))?;
+    output(OP, cluster, out.container_instances(), out.failures())
+}
+
+/// The container instances and failures of a `DescribeContainerInstances` or
+/// `UpdateContainerInstancesState` answer.
+fn output(
+    operation: &'static str,
+    cluster: &str,
+    instances: &[aws_sdk_ecs::types::ContainerInstance],
+    failures: &[aws_sdk_ecs::types::Failure],
+) -> Result<ContainerInstancesOutput, AwsError> {
+    Ok(ContainerInstancesOutput {
+        container_instances: instances
+            .iter()
+            .map(|c| map_container_instance(operation, cluster, c))
+            .collect::<Result<Vec<_>, AwsError>>()?,
+        failures: failures
+            .iter()
+            .map(map_container_instance_failure)
+            .collect(),
+    })
 }

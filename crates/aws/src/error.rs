@@ -21,8 +21,10 @@ pub fn classify(code: &str, http_status: Option<u16>) -> ErrorKind {
         | "RequestThrottledException"
         | "EC2ThrottledException"
         | "SlowDown" => return ErrorKind::Throttling,
-        // Auto Scaling `ResourceContention` is modelled as HTTP 500; the rest are 5xx codes.
+        // Auto Scaling `ResourceContention` is modelled as HTTP 500; the rest are 5xx codes
+        // (ECS `ServerException`: "These errors are usually caused by a server issue").
         "InternalError"
+        | "ServerException"
         | "InternalFailure"
         | "ServiceUnavailable"
         | "Unavailable"
@@ -125,7 +127,12 @@ mod tests {
 
     #[test]
     fn transient_codes_and_5xx() {
-        for code in ["InternalError", "ServiceUnavailable", "ResourceContention"] {
+        for code in [
+            "InternalError",
+            "ServiceUnavailable",
+            "ResourceContention",
+            "ServerException",
+        ] {
             assert_eq!(classify(code, Some(500)), ErrorKind::Transient, "{code}");
             assert_eq!(classify(code, None), ErrorKind::Transient, "{code}");
         }
@@ -147,6 +154,7 @@ mod tests {
             "InvalidInstanceID.NotFound",
             "ResourceNotFoundException",
             "ActiveInstanceRefreshNotFound",
+            "ClusterNotFoundException",
         ] {
             assert_eq!(classify(code, Some(400)), ErrorKind::NotFound, "{code}");
         }
@@ -190,6 +198,7 @@ mod tests {
             "InvalidLaunchTemplateId.Malformed",
             "InvalidLaunchTemplateName.MalformedException",
             "IrreversibleInstanceRefresh",
+            "InvalidParameterException",
         ] {
             assert_eq!(classify(code, Some(400)), ErrorKind::Invalid, "{code}");
         }

@@ -12,8 +12,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use amiroll_core::port::{
-    AutoScalingGroup, Aws, AwsError, CapacityProvider, CreateVersionRequest, DeleteVersionsOutput,
-    Ec2Instance, GetParametersOutput, Image, InstanceRefresh, InstanceTypeInfo, LaunchTemplate,
+    AutoScalingGroup, Aws, AwsError, CapacityProvider, ContainerInstanceStatus,
+    ContainerInstancesOutput, CreateVersionRequest, DeleteVersionsOutput, Ec2Instance,
+    GetParametersOutput, Image, InstanceRefresh, InstanceTypeInfo, LaunchTemplate,
     LaunchTemplateVersion, Notification, ScheduledAction, StartRefreshRequest, Timestamp,
     UpdateGroupRequest, VersionAlias,
 };
@@ -235,6 +236,27 @@ impl Aws for AwsAdapter {
 
     async fn describe_capacity_providers(&self) -> Result<Vec<CapacityProvider>, AwsError> {
         ecs::describe_capacity_providers(&self.ecs).await
+    }
+
+    async fn list_container_instances(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
+        ecs::list_container_instances(&self.ecs, cluster).await
+    }
+
+    async fn describe_container_instances(
+        &self,
+        cluster: &str,
+        container_instances: &[String],
+    ) -> Result<ContainerInstancesOutput, AwsError> {
+        ecs::describe_container_instances(&self.ecs, cluster, container_instances).await
+    }
+
+    async fn update_container_instances_state(
+        &self,
+        cluster: &str,
+        container_instances: &[String],
+        status: ContainerInstanceStatus,
+    ) -> Result<ContainerInstancesOutput, AwsError> {
+        ecs::update_container_instances_state(&self.ecs, cluster, container_instances, status).await
     }
 }
 

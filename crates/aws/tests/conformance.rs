@@ -14,8 +14,8 @@ use std::fmt::Debug;
 
 use amiroll_aws::AwsAdapter;
 use amiroll_core::port::{
-    Aws, AwsError, CreateVersionRequest, LaunchTemplateVersion, Notification, ScheduledAction,
-    UpdateGroupRequest, VersionAlias,
+    Aws, AwsError, ContainerInstanceStatus, CreateVersionRequest, LaunchTemplateVersion,
+    Notification, ScheduledAction, UpdateGroupRequest, VersionAlias,
 };
 use amiroll_sim::{GroupSpec, ImageSpec, SimAws, TemplateData};
 
@@ -89,7 +89,20 @@ async fn emulator(start: &mut Start) -> Side<AwsAdapter> {
 
 /// The simulator side, made the same way (after the emulator, which picks the AMIs).
 fn simulator(start: &Start) -> Side<SimAws> {
+    simulator_in(start, None)
+}
+
+/// [`simulator`]; with a cluster, the ECS cluster exists first and the template's user data
+/// names it, so the group's instance registers in it as it comes into service.
+fn simulator_in(start: &Start, cluster: Option<&str>) -> Side<SimAws> {
     let sim = SimAws::new();
+    let mut data = TemplateData::new(start.old_ami.as_str(), "m5.large");
+    if let Some(cluster) = cluster {
+        sim.create_cluster(cluster).expect("cluster");
+        data = data.with_user_data(format!(
+            "#!/bin/bash\necho ECS_CLUSTER={cluster} >> /etc/ecs/ecs.config"
+        ));
+    }
     for ami in [&start.old_ami, &start.new_ami] {
         sim.register_image(ImageSpec::new(
             ami.as_str(),
@@ -99,10 +112,7 @@ fn simulator(start: &Start) -> Side<SimAws> {
         ));
     }
     let template_id = sim
-        .create_launch_template(
-            &start.template,
-            TemplateData::new(start.old_ami.as_str(), "m5.large"),
-        )
+        .create_launch_template(&start.template, data)
         .expect("template");
     sim.create_group(
         GroupSpec::new(&start.group, &template_id, 1, 2, 1)
@@ -497,6 +507,149 @@ async fn sns<A: Aws>(side: &Side<A>, start: &Start) -> Transcript {
         .map(|id| !id.is_empty());
     t.note("publish returns an id", &published);
     t
+}
+
+/// ECS container instances of a cluster holding the group's instance: list (by name and ARN),
+/// describe (with an unknown one), drain and activate (with an unknown one), and the three
+/// calls on a cluster that does not exist. What each side makes up — the EC2 instance id, the
+/// container instance ARN (the emulator uses the short ARN format), the registration time, the
+/// failures' ARNs — is replaced or left out.
+async fn container_instances<A: Aws>(side: &Side<A>, start: &Start, cluster: &str) -> Transcript {
+    let mut t = Transcript::default();
+    let aws = &side.aws;
+    let instances: Vec<String> = aws
+        .describe_auto_scaling_groups(std::slice::from_ref(&start.group))
+        .await
+        .map(|gs| {
+            gs.iter()
+                .flat_map(|g| g.instances.iter().map(|i| i.instance_id.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let listed = aws.list_container_instances(cluster).await;
+    let arns = listed.clone().unwrap_or_default();
+    let symbols = |text: String| {
+        let text = instances
+            .iter()
+            .enumerate()
+            .fold(text, |t, (n, id)| t.replace(id, &format!("<instance-{n}>")));
+        arns.iter().enumerate().fold(text, |t, (n, arn)| {
+            t.replace(arn, &format!("<container-instance-{n}>"))
+        })
+    };
+    let mut note = |label: &str, line: Result<String, AwsError>| {
+        t.note(label, &line.map(&symbols));
+    };
+    note("list", listed.map(|a| format!("{a:?}")));
+    let cluster_arn = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{cluster}");
+    note(
+        "list by arn",
+        aws.list_container_instances(&cluster_arn)
+            .await
+            .map(|a| format!("{a:?}")),
+    );
+    let unknown = "0000000000000000000000000000beef".to_owned();
+    let mut asked = arns.clone();
+    asked.push(unknown.clone());
+    let seen = |out: amiroll_core::port::ContainerInstancesOutput| {
+        let instances: Vec<_> = out
+            .container_instances
+            .into_iter()
+            .map(|mut c| {
+                let registered = c.registered_at.take().is_some();
+                (c, registered)
+            })
+            .collect();
+        let failures: Vec<String> = out.failures.into_iter().map(|f| f.reason).collect();
+        format!("{instances:?} {failures:?}")
+    };
+    note(
+        "describe",
+        aws.describe_container_instances(cluster, &asked)
+            .await
+            .map(seen),
+    );
+    note(
+        "drain",
+        aws.update_container_instances_state(cluster, &asked, ContainerInstanceStatus::Draining)
+            .await
+            .map(seen),
+    );
+    note(
+        "described draining",
+        aws.describe_container_instances(&cluster_arn, &arns)
+            .await
+            .map(seen),
+    );
+    note(
+        "listed draining",
+        aws.list_container_instances(cluster)
+            .await
+            .map(|a| format!("{a:?}")),
+    );
+    note(
+        "activate",
+        aws.update_container_instances_state(cluster, &arns, ContainerInstanceStatus::Active)
+            .await
+            .map(seen),
+    );
+    let missing = format!("{cluster}-missing");
+    note(
+        "list missing cluster",
+        aws.list_container_instances(&missing)
+            .await
+            .map(|a| format!("{a:?}")),
+    );
+    note(
+        "describe in missing cluster",
+        aws.describe_container_instances(&missing, &asked)
+            .await
+            .map(seen),
+    );
+    note(
+        "drain in missing cluster",
+        aws.update_container_instances_state(&missing, &asked, ContainerInstanceStatus::Draining)
+            .await
+            .map(seen),
+    );
+    t
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn conformance_container_instances() {
+    let mut start = start();
+    let emu = emulator(&mut start).await;
+    let cluster = format!("{}-cluster", start.group);
+    // The emulator's instances never register: do what the group's instance's agent would.
+    let conf =
+        amiroll_testkit::sdk_config(&amiroll_testkit::emulator_url(), "testing", "testing").await;
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .expect("CreateCluster");
+    let groups = emu
+        .aws
+        .describe_auto_scaling_groups(std::slice::from_ref(&start.group))
+        .await
+        .expect("group");
+    for i in groups.iter().flat_map(|g| g.instances.iter()) {
+        ecs.register_container_instance()
+            .cluster(&cluster)
+            .instance_identity_document(format!("{{\"instanceId\": \"{}\"}}", i.instance_id))
+            .send()
+            .await
+            .expect("RegisterContainerInstance");
+    }
+    let sim = simulator_in(&start, Some(&cluster));
+    let on_emu = container_instances(&emu, &start, &cluster).await;
+    let on_sim = container_instances(&sim, &start, &cluster).await;
+    assert_same(
+        symbolic(&sim, &start, &on_sim.lines),
+        symbolic(&emu, &start, &on_emu.lines),
+    );
 }
 
 #[tokio::test]

@@ -10,10 +10,10 @@ use std::sync::OnceLock;
 
 use amiroll_aws::{AwsAdapter, ConnectOptions};
 use amiroll_core::port::{
-    Aws, BlockDeviceMapping, CapacityProvider, CreateVersionRequest, DesiredTemplate,
-    EbsBlockDevice, ErrorKind, InstanceOverride, InstancesDistribution, MixedInstancesPolicy,
-    Notification, RefreshPreferences, ScheduledAction, StartRefreshRequest, TemplateSpec,
-    UpdateGroupRequest, VersionAlias,
+    Aws, BlockDeviceMapping, CapacityProvider, ContainerInstanceStatus, CreateVersionRequest,
+    DesiredTemplate, EbsBlockDevice, ErrorKind, InstanceOverride, InstancesDistribution,
+    MixedInstancesPolicy, Notification, RefreshPreferences, ScheduledAction, StartRefreshRequest,
+    TemplateSpec, UpdateGroupRequest, VersionAlias,
 };
 use aws_sdk_autoscaling::types as asg_types;
 use aws_sdk_ec2::types as ec2_types;
@@ -1572,6 +1572,244 @@ async fn describe_capacity_providers_maps_group_providers_over_pages() {
             managed_termination_protection: false,
             managed_draining: false,
         }
+    );
+}
+
+// --- ECS container instances ----------------------------------------------------------------
+
+/// `n` EC2 instances of `image_id`, registered as container instances of `cluster` as their ECS
+/// agent would ("RegisterContainerInstance" with the instance identity document; moto's
+/// instances never register themselves). Returns (EC2 instance id, container instance ARN).
+async fn container_instances(
+    env: &Env,
+    cluster: &str,
+    image_id: &str,
+    n: i32,
+) -> Vec<(String, String)> {
+    let run = env
+        .ec2
+        .run_instances()
+        .image_id(image_id)
+        .instance_type(ec2_types::InstanceType::T3Micro)
+        .min_count(n)
+        .max_count(n)
+        .send()
+        .await
+        .expect("RunInstances");
+    let mut out = Vec::new();
+    for i in run.instances() {
+        let id = i.instance_id().expect("instance id").to_owned();
+        let registered = env
+            .ecs
+            .register_container_instance()
+            .cluster(cluster)
+            .instance_identity_document(format!("{{\"instanceId\": \"{id}\"}}"))
+            .send()
+            .await
+            .expect("RegisterContainerInstance");
+        let arn = registered
+            .container_instance()
+            .and_then(|c| c.container_instance_arn())
+            .expect("container instance arn")
+            .to_owned();
+        out.push((id, arn));
+    }
+    out
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn container_instances_are_listed_over_pages_described_and_drained() {
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let cluster = unique("cluster");
+    let cluster_arn = env
+        .ecs
+        .create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .expect("CreateCluster")
+        .cluster()
+        .and_then(|c| c.cluster_arn())
+        .expect("cluster arn")
+        .to_owned();
+    // More than one page of ListContainerInstances (100).
+    let registered = container_instances(&env, &cluster, &current, 101).await;
+
+    let listed = env
+        .adapter
+        .list_container_instances(&cluster)
+        .await
+        .expect("list_container_instances");
+    assert_eq!(listed.len(), 101, "every page");
+    let unique_arns: BTreeSet<&String> = listed.iter().collect();
+    assert_eq!(unique_arns.len(), 101, "each once");
+    for (_, arn) in &registered {
+        assert!(listed.contains(arn), "{arn} listed");
+    }
+    // By ARN as well as by name.
+    assert_eq!(
+        env.adapter
+            .list_container_instances(&cluster_arn)
+            .await
+            .expect("by arn")
+            .len(),
+        101
+    );
+
+    // Described 100 at a time (the most a call takes); an unknown one is a failure.
+    let (first, rest) = listed.split_at(100);
+    let out = env
+        .adapter
+        .describe_container_instances(&cluster, first)
+        .await
+        .expect("describe 100");
+    assert_eq!(out.container_instances.len(), 100);
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    let mut asked = rest.to_vec();
+    asked.push("0000000000000000000000000000beef".to_owned());
+    let out = env
+        .adapter
+        .describe_container_instances(&cluster_arn, &asked)
+        .await
+        .expect("describe the rest");
+    assert_eq!(out.container_instances.len(), 1);
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(out.failures[0].reason, "MISSING");
+    let c = &out.container_instances[0];
+    assert_eq!(c.container_instance_arn, rest[0]);
+    assert_eq!(c.cluster_arn, cluster_arn);
+    assert_eq!(c.status, "ACTIVE");
+    assert!(c.agent_connected);
+    assert_eq!((c.running_tasks_count, c.pending_tasks_count), (0, 0));
+    assert!(c.registered_at.is_some());
+    let ec2 = registered
+        .iter()
+        .find(|(_, arn)| *arn == rest[0])
+        .map(|(id, _)| id.clone());
+    assert_eq!(c.ec2_instance_id, ec2);
+    // No ARNs: no call, nothing.
+    assert_eq!(
+        env.adapter
+            .describe_container_instances(&cluster, &[])
+            .await
+            .expect("empty"),
+        Default::default()
+    );
+
+    // Drain two and one that does not exist: the failure is kept, the others are updated.
+    let mut drain: Vec<String> = listed[..2].to_vec();
+    drain.push("0000000000000000000000000000beef".to_owned());
+    let out = env
+        .adapter
+        .update_container_instances_state(&cluster, &drain, ContainerInstanceStatus::Draining)
+        .await
+        .expect("drain");
+    assert_eq!(out.container_instances.len(), 2);
+    assert!(out.container_instances.iter().all(|c| c.is_draining()));
+    assert!(out
+        .container_instances
+        .iter()
+        .all(|c| c.cluster_arn == cluster_arn));
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(out.failures[0].reason, "MISSING");
+    let now = env
+        .adapter
+        .describe_container_instances(&cluster, &listed[..3])
+        .await
+        .expect("describe");
+    let status: Vec<&str> = now
+        .container_instances
+        .iter()
+        .map(|c| c.status.as_str())
+        .collect();
+    assert_eq!(status, ["DRAINING", "DRAINING", "ACTIVE"]);
+    // Draining instances are still listed (every status but INACTIVE).
+    assert_eq!(
+        env.adapter
+            .list_container_instances(&cluster)
+            .await
+            .expect("list")
+            .len(),
+        101
+    );
+    let out = env
+        .adapter
+        .update_container_instances_state(&cluster, &listed[..1], ContainerInstanceStatus::Active)
+        .await
+        .expect("activate");
+    assert!(out.container_instances[0].is_active());
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn container_instance_calls_on_a_missing_cluster_are_not_found() {
+    let env = env().await;
+    let cluster = unique("no-cluster");
+    let arn = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{cluster}");
+    let list = env
+        .adapter
+        .list_container_instances(&cluster)
+        .await
+        .expect_err("no cluster");
+    let describe = env
+        .adapter
+        .describe_container_instances(&arn, &["0000000000000000000000000000beef".to_owned()])
+        .await
+        .expect_err("no cluster");
+    let update = env
+        .adapter
+        .update_container_instances_state(
+            &cluster,
+            &["0000000000000000000000000000beef".to_owned()],
+            ContainerInstanceStatus::Draining,
+        )
+        .await
+        .expect_err("no cluster");
+    for (e, op) in [
+        (list, "ecs:ListContainerInstances"),
+        (describe, "ecs:DescribeContainerInstances"),
+        (update, "ecs:UpdateContainerInstancesState"),
+    ] {
+        assert_eq!(e.operation, op);
+        assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+        assert_eq!(e.code, "ClusterNotFoundException", "{e}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn template_versions_report_their_user_data_and_its_cluster() {
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let user_data = amiroll_core::ecs::encode_base64(
+        b"#!/bin/bash\necho ECS_CLUSTER=seed-cluster >> /etc/ecs/ecs.config\n",
+    );
+    let name = unique("lt-ud");
+    let id =
+        amiroll_testkit::launch_template(&env.ec2, &name, &current, Some(&user_data), None).await;
+    let versions = env
+        .adapter
+        .describe_launch_template_versions(&id)
+        .await
+        .expect("versions");
+    assert_eq!(versions[0].user_data.as_deref(), Some(user_data.as_str()));
+    let defaults = env
+        .adapter
+        .describe_current_template_versions(VersionAlias::Default)
+        .await
+        .expect("defaults");
+    let ours = defaults
+        .iter()
+        .find(|v| v.template_id == id)
+        .expect("listed");
+    assert_eq!(
+        ours.user_data
+            .as_deref()
+            .and_then(amiroll_core::ecs::cluster_from_user_data)
+            .as_deref(),
+        Some("seed-cluster")
     );
 }
 

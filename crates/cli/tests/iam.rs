@@ -337,6 +337,12 @@ struct Sim {
 /// An account with OLD and NEW registered, the public parameter naming NEW, template `ecs` on
 /// OLD, and one group per (name, version spec, termination policies).
 fn sim_account(groups: &[(&str, Option<&str>, &[&str])]) -> Sim {
+    sim_account_in(groups, None)
+}
+
+/// [`sim_account`]; with a cluster, the ECS cluster exists and the template's user data names
+/// it, so the instances are its container instances.
+fn sim_account_in(groups: &[(&str, Option<&str>, &[&str])], cluster: Option<&str>) -> Sim {
     let sim = SimAws::new();
     sim.set_yield_per_call(false);
     sim.set_boot_time(Duration::from_secs(60));
@@ -354,9 +360,14 @@ fn sim_account(groups: &[(&str, Option<&str>, &[&str])]) -> Sim {
         sim.now() - day,
     ));
     sim.put_parameter(PUBLIC_PARAM, NEW);
-    let template = sim
-        .create_launch_template("ecs", TemplateData::new(OLD, "m5.large"))
-        .expect("template");
+    let mut data = TemplateData::new(OLD, "m5.large");
+    if let Some(cluster) = cluster {
+        sim.create_cluster(cluster).expect("cluster");
+        data = data.with_user_data(format!(
+            "#!/bin/bash\necho ECS_CLUSTER={cluster} >> /etc/ecs/ecs.config"
+        ));
+    }
+    let template = sim.create_launch_template("ecs", data).expect("template");
     for (name, version, policies) in groups {
         let mut spec =
             GroupSpec::new(*name, &template, 1, 4, 2).with_termination_policies(policies);
@@ -616,6 +627,45 @@ async fn pinned_groups_and_termination_policies_call_only_what_the_policy_allows
     let p = iam::policy(&config, None, None).actions();
     assert!(!p.contains(op::DELETE_LAUNCH_TEMPLATE_VERSIONS));
     assert!(!p.contains(op::DESCRIBE_LAUNCH_TEMPLATES));
+}
+
+#[tokio::test]
+async fn a_configured_ecs_cluster_is_read_only_as_the_policy_allows() {
+    let s = sim_account_in(&[("web", None, &["Default"])], Some("prod"));
+    s.sim.create_service("prod", "api", 3).expect("service");
+    let config = Config::from_toml(
+        &format!(
+            "[[target]]\nname = \"web\"\nlaunch_template = \"{}\"\nami_parameter = \"{PUBLIC_PARAM}\"\ngroups = [\"web\"]\necs_cluster = \"prod\"\n",
+            s.template
+        ),
+        "ecs.toml",
+    )
+    .expect("configuration");
+    let engine = Engine::new(&s.sim);
+    let from = s.sim.call_log().len();
+    apply_for(&engine, &s.sim, &config, 30).await;
+    assert_eq!(
+        s.sim.instances_by_ami("web").keys().collect::<Vec<_>>(),
+        vec![NEW],
+        "{:?}",
+        s.sim.events()
+    );
+    let called = assert_allowed(&s.sim, from, &config, "instance-refresh with ecs_cluster");
+    contains_all(
+        &called,
+        &[
+            op::LIST_CONTAINER_INSTANCES,
+            op::DESCRIBE_CONTAINER_INSTANCES,
+        ],
+        "instance-refresh with ecs_cluster",
+    );
+    let p = iam::policy(&config, Some("us-east-1"), Some("123456789012"));
+    assert_eq!(
+        p.resources_for(op::LIST_CONTAINER_INSTANCES),
+        ["arn:aws:ecs:us-east-1:123456789012:cluster/prod".to_string()]
+            .into_iter()
+            .collect()
+    );
 }
 
 // --- Against an emulator that enforces IAM (#[ignore]) --------------------------------------

@@ -204,6 +204,7 @@ raw_settings! {
     time_zone: String,
     after: String,
     after_soak: String,
+    ecs_cluster: String,
 }
 
 /// The whole file.
@@ -313,6 +314,9 @@ pub struct TargetSettings {
     /// Roll only after this target has run the same AMI successfully for `after_soak`.
     pub after: Option<String>,
     pub after_soak_secs: u64,
+    /// The ECS cluster the groups' instances join (a name or an ARN). `None`: found in the
+    /// launch template's user data (`ECS_CLUSTER=`), if it names one.
+    pub ecs_cluster: Option<String>,
 }
 
 /// Parse a duration such as `90s`, `15m`, `24h`, `3d` (humantime syntax).
@@ -389,6 +393,7 @@ impl TargetSettings {
             maintenance_window: window,
             after: target.after.clone(),
             after_soak_secs: secs("after_soak", pick!(after_soak))?.unwrap_or(0),
+            ecs_cluster: pick!(ecs_cluster).map(|c| c.trim().to_string()),
         })
     }
 
@@ -422,6 +427,9 @@ impl TargetSettings {
         }
         if self.max_attempts == 0 {
             return Err("`max_attempts` must be at least 1".to_string());
+        }
+        if let Some(cluster) = &self.ecs_cluster {
+            crate::ecs::validate_cluster(cluster).map_err(|e| format!("`ecs_cluster`: {e}"))?;
         }
         if let Some(topic) = &self.sns_topic {
             if !is_sns_topic_arn(topic) {
@@ -984,6 +992,46 @@ keep_versions = 5
         .unwrap_err()
         .to_string();
         assert!(err.contains("ami_parameter"), "{err}");
+    }
+
+    #[test]
+    fn ecs_cluster_is_a_name_or_an_arn_per_target_or_by_default() {
+        let text = "[defaults]\necs_cluster = \"prod\"\n\
+             [[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\n\
+             [[target]]\nname = \"b\"\nlaunch_template = \"lt-2\"\nami_parameter = \"/p\"\n\
+             ecs_cluster = \"arn:aws:ecs:eu-west-1:123456789012:cluster/batch\"\n\
+             [[target]]\nname = \"c\"\nlaunch_template = \"lt-3\"\nami_parameter = \"/p\"\n";
+        let c = Config::from_toml(text, "f").expect("valid");
+        assert_eq!(c.targets[0].settings.ecs_cluster.as_deref(), Some("prod"));
+        assert_eq!(
+            c.targets[1].settings.ecs_cluster.as_deref(),
+            Some("arn:aws:ecs:eu-west-1:123456789012:cluster/batch")
+        );
+        assert_eq!(c.targets[2].settings.ecs_cluster.as_deref(), Some("prod"));
+        let c = Config::from_toml(GOOD, "f").expect("valid");
+        assert_eq!(c.targets[0].settings.ecs_cluster, None);
+
+        let base = "[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\n";
+        for bad in [
+            "has space",
+            "",
+            "arn:aws:ecs:us-east-1:123456789012:service/prod",
+            "arn:aws:ecs:us-east-1:12:cluster/prod",
+        ] {
+            let err = Config::from_toml(&format!("{base}ecs_cluster = \"{bad}\"\n"), "f")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("`ecs_cluster`"), "{bad}: {err}");
+            assert!(err.contains("target `a`"), "{bad}: {err}");
+        }
+        let err = Config::from_toml(&format!("[defaults]\necs_cluster = \"a b\"\n{base}"), "f")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`ecs_cluster`"), "{err}");
+        let err = Config::from_toml(&format!("{base}ecs_cluster = 3\n"), "f")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ecs_cluster"), "{err}");
     }
 
     #[test]

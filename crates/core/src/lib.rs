@@ -5,6 +5,7 @@
 //! (`amiroll-sim`) alike. Nothing in this crate performs I/O itself.
 
 pub mod config;
+pub mod ecs;
 pub mod engine;
 pub mod fleet;
 pub mod gates;

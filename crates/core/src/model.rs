@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::port::{
-    AutoScalingGroup, AwsError, CapacityProvider, Ec2Instance, Image, InstanceRefresh,
-    LaunchTemplate, LaunchTemplateVersion, RefreshPreferences, ScheduledAction, SsmParameter,
-    Timestamp,
+    AutoScalingGroup, AwsError, CapacityProvider, ContainerInstance, Ec2Instance, Image,
+    InstanceRefresh, LaunchTemplate, LaunchTemplateVersion, RefreshPreferences, ScheduledAction,
+    SsmParameter, Timestamp,
 };
 pub use crate::refusal::{GroupVersion, Refusal};
 
@@ -68,10 +68,46 @@ pub struct Observation {
     pub capacity_providers: Option<Vec<CapacityProvider>>,
     /// SNS topics: `true` if it exists.
     pub topics: BTreeMap<String, bool>,
+    /// The ECS cluster of each group whose instances a plan judges (a group of a rolling
+    /// target with instances), by group name: configured (`ecs_cluster`) or named in the launch
+    /// template's user data. A group without an entry is not known to be an ECS group.
+    pub ecs_clusters: BTreeMap<String, GroupCluster>,
+    /// The container instances of those clusters, by the cluster as `ecs_clusters` names it.
+    /// A cluster that could not be read is absent.
+    pub clusters: BTreeMap<String, ObservedCluster>,
     /// Target name → an error that stopped observing it (missing template, access denied, ...),
     /// with its kind and code; serialized as its message.
     #[serde(serialize_with = "messages")]
     pub target_errors: BTreeMap<String, AwsError>,
+}
+
+/// Where a group's ECS cluster was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterSource {
+    /// The target's `ecs_cluster`.
+    Configured,
+    /// An `ECS_CLUSTER=` assignment in the user data of this version of the launch template
+    /// (the version the group launches, else the default).
+    UserData { version: u64 },
+}
+
+/// The ECS cluster a group's instances join.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupCluster {
+    /// A cluster name or ARN, as configured or found.
+    pub cluster: String,
+    pub source: ClusterSource,
+}
+
+/// One cluster's container instances, as `ListContainerInstances` and
+/// `DescribeContainerInstances` gave them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedCluster {
+    /// `false`: the cluster does not exist (`ClusterNotFoundException`).
+    pub exists: bool,
+    /// Every container instance of the cluster that is not `INACTIVE`.
+    pub container_instances: Vec<ContainerInstance>,
 }
 
 /// Each error as its message.
@@ -481,6 +517,23 @@ pub struct GroupReport {
     pub rollout: Option<RolloutProgress>,
     /// The last recorded outcome (from the group's amiroll tags), if any.
     pub last_outcome: Option<String>,
+    /// For an ECS group: its instances as container instances of its cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ecs: Option<EcsGroupReport>,
+}
+
+/// How a group's instances (not terminating) stand in their ECS cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EcsGroupReport {
+    /// The cluster (name or ARN, as configured or found).
+    pub cluster: String,
+    /// Instances per container-instance status (`ACTIVE`, `DRAINING`, ...); `unregistered`:
+    /// not a container instance of the cluster (yet).
+    pub instances_by_status: BTreeMap<String, usize>,
+    /// Container instances whose agent is not connected.
+    pub agents_disconnected: usize,
+    /// Tasks `RUNNING` on the group's container instances.
+    pub running_tasks: i64,
 }
 
 /// Progress of a rollout in flight, for `status`.

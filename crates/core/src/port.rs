@@ -105,6 +105,9 @@ pub mod op {
     pub const ROLLBACK_INSTANCE_REFRESH: &str = "autoscaling:RollbackInstanceRefresh";
     pub const CANCEL_INSTANCE_REFRESH: &str = "autoscaling:CancelInstanceRefresh";
     pub const DESCRIBE_CAPACITY_PROVIDERS: &str = "ecs:DescribeCapacityProviders";
+    pub const LIST_CONTAINER_INSTANCES: &str = "ecs:ListContainerInstances";
+    pub const DESCRIBE_CONTAINER_INSTANCES: &str = "ecs:DescribeContainerInstances";
+    pub const UPDATE_CONTAINER_INSTANCES_STATE: &str = "ecs:UpdateContainerInstancesState";
 
     /// Every operation the port has, in a stable order.
     pub const ALL: &[&str] = &[
@@ -132,6 +135,9 @@ pub mod op {
         ROLLBACK_INSTANCE_REFRESH,
         CANCEL_INSTANCE_REFRESH,
         DESCRIBE_CAPACITY_PROVIDERS,
+        LIST_CONTAINER_INSTANCES,
+        DESCRIBE_CONTAINER_INSTANCES,
+        UPDATE_CONTAINER_INSTANCES_STATE,
     ];
 }
 
@@ -210,6 +216,12 @@ pub struct LaunchTemplateVersion {
     /// `LaunchTemplateData.BlockDeviceMappings`, in the order EC2 reports them.
     #[serde(default)]
     pub block_device_mappings: Vec<BlockDeviceMapping>,
+    /// `LaunchTemplateData.UserData`, base64-encoded as EC2 returns it ("RequestLaunchTemplateData",
+    /// `UserData`: "The user data must be base64-encoded",
+    /// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RequestLaunchTemplateData.html).
+    /// Read only to find the ECS cluster an instance joins ([`crate::ecs::cluster_from_user_data`]).
+    #[serde(default)]
+    pub user_data: Option<String>,
 }
 
 /// One `LaunchTemplateBlockDeviceMapping` ("LaunchTemplateBlockDeviceMappingRequest", Amazon EC2
@@ -598,6 +610,96 @@ pub struct CapacityProvider {
     pub managed_draining: bool,
 }
 
+/// Most results one `ListContainerInstances` page holds: `maxResults` "can be between 1 and
+/// 100" ("ListContainerInstances", Amazon ECS API Reference,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListContainerInstances.html).
+pub const MAX_LIST_CONTAINER_INSTANCES: usize = 100;
+
+/// Most container instances one `DescribeContainerInstances` call takes: "A list of up to 100
+/// container instance IDs or full Amazon Resource Name (ARN) entries" ("DescribeContainerInstances",
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeContainerInstances.html).
+pub const MAX_DESCRIBE_CONTAINER_INSTANCES: usize = 100;
+
+/// Most container instances one `UpdateContainerInstancesState` call takes: "A list of up to 10
+/// container instance IDs or full ARN entries" ("UpdateContainerInstancesState",
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateContainerInstancesState.html).
+pub const MAX_UPDATE_CONTAINER_INSTANCES: usize = 10;
+
+/// An ECS container instance (`DescribeContainerInstances`, the `ContainerInstance` data type,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerInstance.html), reduced
+/// to what amiroll reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerInstance {
+    /// The cluster's ARN (`arn:aws:ecs:REGION:ACCOUNT:cluster/NAME`). AWS does not return it in
+    /// the `ContainerInstance`; it is the cluster the call named, as an ARN.
+    pub cluster_arn: String,
+    pub container_instance_arn: String,
+    /// `ec2InstanceId`: the EC2 instance (absent for external instances).
+    pub ec2_instance_id: Option<String>,
+    /// `REGISTERING`, `REGISTRATION_FAILED`, `ACTIVE`, `INACTIVE`, `DEREGISTERING` or `DRAINING`.
+    pub status: String,
+    /// `agentConnected`: the container agent is connected to ECS. An instance whose agent is not
+    /// connected "can't accept placement requests".
+    pub agent_connected: bool,
+    /// `runningTasksCount`: tasks in the `RUNNING` status.
+    pub running_tasks_count: i32,
+    /// `pendingTasksCount`: tasks in the `PENDING` status.
+    pub pending_tasks_count: i32,
+    /// `registeredAt`, when AWS reports it.
+    #[serde(default)]
+    pub registered_at: Option<Timestamp>,
+}
+
+impl ContainerInstance {
+    /// `ACTIVE`: the instance accepts placements (when its agent is connected).
+    pub fn is_active(&self) -> bool {
+        self.status == "ACTIVE"
+    }
+
+    /// `DRAINING`: no new placements; its service tasks are being replaced elsewhere.
+    pub fn is_draining(&self) -> bool {
+        self.status == "DRAINING"
+    }
+}
+
+/// A container instance a call could not describe or update (the `Failure` data type:
+/// `arn`, `reason`, `detail`; e.g. reason `MISSING` for an unknown ARN,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Failure.html). A partial
+/// failure is a successful response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerInstanceFailure {
+    pub arn: Option<String>,
+    pub reason: String,
+    pub detail: Option<String>,
+}
+
+/// The answer of `DescribeContainerInstances` and of `UpdateContainerInstancesState`: the
+/// container instances (as they are after the update) and the ones that failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerInstancesOutput {
+    pub container_instances: Vec<ContainerInstance>,
+    pub failures: Vec<ContainerInstanceFailure>,
+}
+
+/// The statuses `UpdateContainerInstancesState` sets: "The only valid values for this action
+/// are ACTIVE and DRAINING. A container instance can only be updated to DRAINING status once it
+/// has reached an ACTIVE state" ("UpdateContainerInstancesState", `status`,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateContainerInstancesState.html).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContainerInstanceStatus {
+    Active,
+    Draining,
+}
+
+impl ContainerInstanceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerInstanceStatus::Active => "ACTIVE",
+            ContainerInstanceStatus::Draining => "DRAINING",
+        }
+    }
+}
+
 /// Every remote call amiroll makes, plus the clock.
 ///
 /// Futures are `Send` so the engine can run on a multi-threaded runtime (the Lambda).
@@ -794,4 +896,39 @@ pub trait Aws: Sync {
     fn describe_capacity_providers(
         &self,
     ) -> impl Future<Output = Result<Vec<CapacityProvider>, AwsError>> + Send;
+
+    /// `ecs:ListContainerInstances` of one cluster (short name or ARN), all pages of at most
+    /// [`MAX_LIST_CONTAINER_INSTANCES`]: the ARNs of its container instances in every status but
+    /// `INACTIVE` (no `status` filter: "the default is to include container instances set to all
+    /// states other than INACTIVE",
+    /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListContainerInstances.html).
+    /// A cluster that does not exist is a `NotFound` error (`ClusterNotFoundException`).
+    fn list_container_instances(
+        &self,
+        cluster: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+
+    /// `ecs:DescribeContainerInstances` of 1–[`MAX_DESCRIBE_CONTAINER_INSTANCES`] container
+    /// instances (ARNs or ids) of one cluster
+    /// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeContainerInstances.html).
+    /// Unknown ones are listed in `failures`. No ARNs is answered empty without a call (AWS
+    /// requires at least one). Splitting longer lists is the caller's job.
+    fn describe_container_instances(
+        &self,
+        cluster: &str,
+        container_instances: &[String],
+    ) -> impl Future<Output = Result<ContainerInstancesOutput, AwsError>> + Send;
+
+    /// `ecs:UpdateContainerInstancesState` of 1–[`MAX_UPDATE_CONTAINER_INSTANCES`] container
+    /// instances of one cluster to `ACTIVE` or `DRAINING`
+    /// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateContainerInstancesState.html).
+    /// Returns the instances as they are after the update, and per instance the ones that could
+    /// not be updated (`failures`, kept for the caller). No ARNs is answered empty without a
+    /// call. Splitting longer lists is the caller's job.
+    fn update_container_instances_state(
+        &self,
+        cluster: &str,
+        container_instances: &[String],
+        status: ContainerInstanceStatus,
+    ) -> impl Future<Output = Result<ContainerInstancesOutput, AwsError>> + Send;
 }

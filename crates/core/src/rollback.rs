@@ -706,5 +706,6 @@ fn report(g: &AutoScalingGroup, spec: &str, effective: u64, state: String) -> Gr
         state,
         rollout: None,
         last_outcome: None,
+        ecs: None,
     }
 }

@@ -11,6 +11,7 @@ use amiroll_core::port::{
 };
 use chrono::SecondsFormat;
 
+use crate::container::Ecs;
 use crate::faults::Faults;
 use crate::state::{CapacityProviderState, RefreshState};
 use crate::types::{ImageSpec, TemplateData};
@@ -114,6 +115,11 @@ impl TemplateState {
             is_default: number == self.default_version,
             create_time: Some(v.create_time),
             block_device_mappings: v.data.block_device_mappings.clone(),
+            user_data: v
+                .data
+                .user_data
+                .as_ref()
+                .map(|u| amiroll_core::ecs::encode_base64(u.as_bytes())),
         })
     }
 
@@ -282,6 +288,8 @@ pub(crate) struct Account {
     pub refreshes: Vec<RefreshState>,
     pub refresh_counter: u64,
     pub capacity_providers: BTreeMap<String, CapacityProviderState>,
+    /// ECS clusters, container instances, services and tasks (`container.rs`).
+    pub ecs: Ecs,
     pub events: Vec<(Timestamp, String)>,
     pub calls: Vec<&'static str>,
     pub faults: Faults,
@@ -360,6 +368,7 @@ impl Account {
             refreshes: Vec::new(),
             refresh_counter: 0,
             capacity_providers: BTreeMap::new(),
+            ecs: Ecs::default(),
             events: Vec::new(),
             calls: Vec::new(),
             faults: Faults::default(),
@@ -769,6 +778,7 @@ impl Account {
                 i.group, i.id, i.az, i.image_id
             );
             self.event(text);
+            self.ecs_instance_terminated(id);
         }
     }
 
@@ -1027,6 +1037,7 @@ impl Account {
             .chain(retries)
             .chain(ecs)
             .chain(self.refresh_wake_times())
+            .chain(self.ecs_wake_times())
             .min()
     }
 
@@ -1072,6 +1083,7 @@ impl Account {
             };
             self.event(format!("autoscaling {group}: {id} InService ({health})"));
             self.observe(&group);
+            self.ecs_instance_in_service(&id);
         }
 
         let unhealthy: Vec<(String, String)> = self
@@ -1128,6 +1140,8 @@ impl Account {
         for group in corrections {
             self.ecs_correct_desired(&group);
         }
+
+        self.ecs_step();
 
         self.step_refreshes();
     }

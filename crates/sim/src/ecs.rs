@@ -1,7 +1,8 @@
 //! ECS capacity providers backed by Auto Scaling groups ("Amazon ECS capacity providers",
 //! "DescribeCapacityProviders", "CreateCapacityProvider", Amazon ECS Developer Guide / API
 //! Reference), reduced to what they do to a group: managed termination protection keeps
-//! instances protected from scale in, managed scaling owns the desired capacity.
+//! instances protected from scale in (container instances only while they run tasks, see
+//! `container.rs`), managed scaling owns the desired capacity.
 
 use amiroll_core::port::{AwsError, CapacityProvider, ErrorKind};
 
@@ -17,7 +18,8 @@ impl Account {
     /// "Amazon ECS capacity providers"): name up to 255 letters, digits, `-` and `_`, not
     /// prefixed `aws`, `ecs` or `fargate`; one provider per group; managed termination
     /// protection needs managed scaling. With managed termination protection, ECS protects the
-    /// group's instances from scale in (new ones at launch).
+    /// group's instances from scale in (new ones at launch), and its container instances only
+    /// while they run tasks.
     pub(crate) fn create_capacity_provider(
         &mut self,
         name: &str,
@@ -116,6 +118,8 @@ impl Account {
                     ids.join(", ")
                 ));
             }
+            // Container instances keep it only while they run tasks (`container.rs`).
+            self.ecs_step();
         }
         Ok(arn)
     }

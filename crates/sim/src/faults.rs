@@ -12,12 +12,13 @@ use crate::SimAws;
 /// Code AWS uses when it throttles a call of `op`, per service:
 /// EC2 `RequestLimitExceeded` ("Request throttling for the Amazon EC2 API"), Auto Scaling
 /// `Throttling` ("Rate exceeded"), SSM `ThrottlingException`, SNS `Throttled`
-/// (`ThrottledException` in the Amazon SNS API Reference "Publish" errors).
+/// (`ThrottledException` in the Amazon SNS API Reference "Publish" errors), ECS
+/// `ThrottlingException` ("Common Errors", Amazon ECS API Reference).
 pub fn throttling_code(op: &str) -> &'static str {
     match op.split(':').next() {
         Some("ec2") => "RequestLimitExceeded",
         Some("autoscaling") => "Throttling",
-        Some("ssm") => "ThrottlingException",
+        Some("ssm") | Some("ecs") => "ThrottlingException",
         Some("sns") => "Throttled",
         _ => "Throttling",
     }

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use amiroll_core::port::{
-    op, AutoScalingGroup, CapacityProvider, Ec2Instance, InstanceRefresh, LaunchTemplate,
-    LaunchTemplateVersion, Notification, ScheduledAction, SsmParameter, Timestamp,
+    op, AutoScalingGroup, CapacityProvider, ContainerInstance, Ec2Instance, InstanceRefresh,
+    LaunchTemplate, LaunchTemplateVersion, Notification, ScheduledAction, SsmParameter, Timestamp,
 };
 
 use crate::account::{self, GroupStats, TemplateState};
@@ -146,6 +146,35 @@ impl SimAws {
         self.lock()
             .describe_capacity_providers()
             .unwrap_or_default()
+    }
+
+    /// Every container instance of an ECS cluster (a name or an ARN), `INACTIVE` ones too, in
+    /// registration order; empty for an unknown cluster.
+    pub fn container_instances(&self, cluster: &str) -> Vec<ContainerInstance> {
+        self.lock().container_instances(cluster)
+    }
+
+    /// Tasks running per EC2 instance, in every cluster (instances without tasks are left out).
+    pub fn tasks_per_instance(&self) -> BTreeMap<String, usize> {
+        self.lock().tasks_per_instance()
+    }
+
+    /// Tasks running on one EC2 instance.
+    pub fn running_tasks(&self, instance_id: &str) -> usize {
+        self.tasks_per_instance()
+            .get(instance_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Tasks of a service running now.
+    pub fn service_running_count(&self, cluster: &str, service: &str) -> usize {
+        self.lock().service_running(cluster, service)
+    }
+
+    /// How many tasks were still running on an instance when it terminated ("tasks killed").
+    pub fn tasks_killed(&self) -> usize {
+        self.lock().ecs.tasks_killed
     }
 
     /// Every port call attempted (including failed ones), in order.

@@ -152,6 +152,20 @@ impl SimAws {
         self.lock().visibility_delay = calls;
     }
 
+    /// How long a `DRAINING` container instance keeps its tasks before they move to other
+    /// `ACTIVE` instances (60 s by default); for instances set to `DRAINING` from now on.
+    pub fn set_ecs_drain_time(&self, drain_time: Duration) {
+        self.lock().ecs.drain_time = drain_time;
+    }
+
+    /// How many tasks fit on one container instance (8 by default): services place no more.
+    pub fn set_ecs_tasks_per_instance(&self, tasks: usize) {
+        let mut a = self.lock();
+        a.ecs.tasks_per_instance = tasks;
+        a.ecs_step();
+        a.settle();
+    }
+
     /// Remove every injected failure and the crash (hooks stay).
     pub fn clear_faults(&self) {
         self.lock().faults.clear();

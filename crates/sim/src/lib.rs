@@ -167,19 +167,50 @@
 //!   - `DescribeInstanceRefreshes` returns the previous six weeks in one page.
 //! - **ECS capacity providers** ("Amazon ECS capacity providers", "DescribeCapacityProviders"):
 //!   only providers backed by a group (created with [`SimAws::create_capacity_provider`]; no
-//!   Fargate providers, clusters, tasks, updates or deletion). Managed termination protection
-//!   protects every instance of the group from scale in, existing and new (ECS would protect
-//!   only instances running tasks). Managed scaling keeps the desired capacity at its value when
+//!   Fargate providers, no link to a cluster, updates or deletion). Managed termination
+//!   protection protects the group's instances from scale in from launch; ECS then keeps it on
+//!   its container instances exactly while they run tasks, setting and lifting it at once ("Amazon
+//!   ECS prevents Amazon EC2 instances that contain tasks … from being terminated during a
+//!   scale-in action", "Managed termination protection"). Managed scaling keeps the desired capacity at its value when
 //!   the provider was created: a change by a scheduled action or
 //!   [`SimAws::set_desired_capacity`] is put back (within min/max) at the next whole minute, with
 //!   the event "ECS managed scaling set desired back to N" — no target tracking. Managed
 //!   draining is recorded only (no lifecycle hook, terminations are immediate).
+//! - **ECS clusters** (`container.rs`; "Amazon ECS container instances", "Draining Amazon ECS
+//!   container instances", "ListContainerInstances", "DescribeContainerInstances",
+//!   "UpdateContainerInstancesState"): clusters ([`SimAws::create_cluster`]) and services with a
+//!   desired count of tasks ([`SimAws::create_service`], [`SimAws::update_service`]) — no task
+//!   definitions, resources, ports, placement constraints, daemon or standalone tasks, Fargate,
+//!   deployments or load balancers.
+//!   - An instance registers as a container instance (`ACTIVE`, agent connected) when it comes
+//!     into service, in the cluster its version's user data names (`ECS_CLUSTER=`, read as
+//!     amiroll reads it, so both agree on the forms understood). It never registers when its
+//!     AMI's agent is broken ([`ImageSpec::with_ecs_agent`]), nor while the cluster does not
+//!     exist (creating the cluster registers the instances in service: the agent retries). The
+//!     agent never disconnects on its own. A terminated instance's container instance is
+//!     deregistered at once (`INACTIVE`), described for an hour, then `MISSING`.
+//!   - Tasks start `RUNNING` at once (never `PENDING`) on `ACTIVE` instances with a connected
+//!     agent and room ([`SimAws::set_ecs_tasks_per_instance`], 8 by default), the instance with
+//!     the fewest tasks first, then the one registered first; running tasks are never rebalanced.
+//!     Tasks still running on an instance when it terminates are killed — a timeline event and
+//!     [`SimAws::tasks_killed`] — and their service starts replacements where there is room.
+//!   - `DRAINING`: no new placements; after the drain time ([`SimAws::set_ecs_drain_time`], 60 s
+//!     by default) each task moves at once (stopped, started elsewhere) to an `ACTIVE` instance
+//!     with room; the others stay and move as soon as room appears. The service's deployment
+//!     configuration (`minimumHealthyPercent`, `maximumPercent`) is not modelled.
+//!   - `ListContainerInstances` answers every page in one port call (no `status` or `filter`);
+//!     `DescribeContainerInstances` takes up to 100 and `UpdateContainerInstancesState` up to 10
+//!     (`InvalidParameterException` beyond); unknown ids are `MISSING` failures; updating an
+//!     `INACTIVE` instance is a failure with reason `INACTIVE` (AWS only says "an error"). A
+//!     cluster is a name or an ARN of this account and Region (`ClusterNotFoundException`
+//!     otherwise). Container-instance ARNs use the format with the cluster name.
 
 // `SimAws`'s methods: the handle and its call machinery are here; `setup` builds the world,
 // `outside` is someone else changing it, `knobs` turns the clock and injects faults, `inspect` is
 // what tests assert on, and `port` is the `Aws` implementation. The account they act on is
-// modelled in `account`, `ops`, `refresh`, `ecs`, `state` and `faults`.
+// modelled in `account`, `ops`, `refresh`, `ecs`, `container`, `state` and `faults`.
 mod account;
+mod container;
 mod ecs;
 mod faults;
 mod inspect;
@@ -227,6 +258,9 @@ pub mod setup_op {
     /// `UpdateAutoScalingGroup` with `DefaultInstanceWarmup`.
     pub const SET_DEFAULT_INSTANCE_WARMUP: &str = "autoscaling:UpdateAutoScalingGroup";
     pub const CREATE_CAPACITY_PROVIDER: &str = "ecs:CreateCapacityProvider";
+    pub const CREATE_CLUSTER: &str = "ecs:CreateCluster";
+    pub const CREATE_SERVICE: &str = "ecs:CreateService";
+    pub const UPDATE_SERVICE: &str = "ecs:UpdateService";
 }
 
 /// Where the virtual clock starts: 2026-11-26T13:00:00Z.

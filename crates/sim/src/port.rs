@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use amiroll_core::port::{
-    op, AutoScalingGroup, Aws, AwsError, CapacityProvider, CreateVersionRequest,
-    DeleteVersionsOutput, Ec2Instance, GetParametersOutput, Image, InstanceRefresh,
-    InstanceTypeInfo, LaunchTemplate, LaunchTemplateVersion, Notification, ScheduledAction,
-    StartRefreshRequest, Timestamp, UpdateGroupRequest, VersionAlias,
+    op, AutoScalingGroup, Aws, AwsError, CapacityProvider, ContainerInstanceStatus,
+    ContainerInstancesOutput, CreateVersionRequest, DeleteVersionsOutput, Ec2Instance,
+    GetParametersOutput, Image, InstanceRefresh, InstanceTypeInfo, LaunchTemplate,
+    LaunchTemplateVersion, Notification, ScheduledAction, StartRefreshRequest, Timestamp,
+    UpdateGroupRequest, VersionAlias,
 };
 
 use crate::SimAws;
@@ -263,6 +264,44 @@ impl Aws for SimAws {
         self.enter(op::DESCRIBE_CAPACITY_PROVIDERS).await;
         self.call(op::DESCRIBE_CAPACITY_PROVIDERS, |a| {
             a.describe_capacity_providers()
+        })
+    }
+
+    async fn list_container_instances(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
+        self.enter(op::LIST_CONTAINER_INSTANCES).await;
+        self.call(op::LIST_CONTAINER_INSTANCES, |a| {
+            a.list_container_instances(cluster)
+        })
+    }
+
+    async fn describe_container_instances(
+        &self,
+        cluster: &str,
+        container_instances: &[String],
+    ) -> Result<ContainerInstancesOutput, AwsError> {
+        // No ARNs: answered without a call, as the SDK adapter does (AWS requires at least one).
+        if container_instances.is_empty() {
+            return Ok(ContainerInstancesOutput::default());
+        }
+        self.enter(op::DESCRIBE_CONTAINER_INSTANCES).await;
+        self.call(op::DESCRIBE_CONTAINER_INSTANCES, |a| {
+            a.describe_container_instances(cluster, container_instances)
+        })
+    }
+
+    async fn update_container_instances_state(
+        &self,
+        cluster: &str,
+        container_instances: &[String],
+        status: ContainerInstanceStatus,
+    ) -> Result<ContainerInstancesOutput, AwsError> {
+        // No ARNs: answered without a call, as the SDK adapter does (AWS requires at least one).
+        if container_instances.is_empty() {
+            return Ok(ContainerInstancesOutput::default());
+        }
+        self.enter(op::UPDATE_CONTAINER_INSTANCES_STATE).await;
+        self.call(op::UPDATE_CONTAINER_INSTANCES_STATE, |a| {
+            a.update_container_instances_state(cluster, container_instances, status)
         })
     }
 }

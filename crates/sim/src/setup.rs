@@ -422,6 +422,53 @@ impl SimAws {
         Ok(())
     }
 
+    /// `CreateCluster` (ECS): a name of up to 255 letters, digits, hyphens and underscores
+    /// (`InvalidParameterException` otherwise); an existing name returns the same cluster.
+    /// Returns its ARN. Instances already in service whose user data names it register now
+    /// (their agent retries), so the cluster may come before or after the group.
+    pub fn create_cluster(&self, name: &str) -> Result<String, AwsError> {
+        let mut a = self.lock();
+        let arn = a.create_cluster(name)?;
+        a.settle();
+        Ok(arn)
+    }
+
+    /// `CreateService` (ECS, EC2 launch type, no load balancer): `desired` tasks, placed at once
+    /// on the cluster's `ACTIVE` container instances with room (spread); the rest wait for room.
+    /// The cluster is a name or an ARN (`ClusterNotFoundException` when unknown).
+    pub fn create_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired: usize,
+    ) -> Result<(), AwsError> {
+        self.set_service(setup_op::CREATE_SERVICE, cluster, service, desired)
+    }
+
+    /// `UpdateService` with a new desired count: tasks are placed, or the newest ones stopped,
+    /// at once.
+    pub fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired: usize,
+    ) -> Result<(), AwsError> {
+        self.set_service(setup_op::UPDATE_SERVICE, cluster, service, desired)
+    }
+
+    fn set_service(
+        &self,
+        operation: &'static str,
+        cluster: &str,
+        service: &str,
+        desired: usize,
+    ) -> Result<(), AwsError> {
+        let mut a = self.lock();
+        a.set_service(operation, cluster, service, desired)?;
+        a.settle();
+        Ok(())
+    }
+
     /// Put a scheduled action without a port call (e.g. one "someone else" created, possibly with
     /// a `Recurrence`). Same validation as the port's `PutScheduledUpdateGroupAction`.
     pub fn add_scheduled_action(&self, action: ScheduledAction) -> Result<(), AwsError> {

@@ -25,6 +25,9 @@ pub struct ImageSpec {
     pub owner_id: Option<String>,
     /// `RootDeviceName`; `/dev/xvda` unless set (as Amazon Linux AMIs).
     pub root_device_name: Option<String>,
+    /// `false`: the ECS agent of this image never registers its instances in a cluster (they
+    /// run, and are healthy for Auto Scaling, but are no container instances).
+    pub ecs_agent: bool,
 }
 
 impl ImageSpec {
@@ -46,7 +49,15 @@ impl ImageSpec {
             owner_alias: Some("amazon".to_string()),
             owner_id: Some(AMAZON_OWNER_ID.to_string()),
             root_device_name: Some("/dev/xvda".to_string()),
+            ecs_agent: true,
         }
+    }
+
+    /// Whether the image's ECS agent works (`false`: its instances never register in a
+    /// cluster, whatever their user data says).
+    pub fn with_ecs_agent(mut self, works: bool) -> Self {
+        self.ecs_agent = works;
+        self
     }
 
     /// Set the root device name (`/dev/sda1`, ...).
@@ -88,6 +99,7 @@ pub struct TemplateData {
     /// An AMI id, a `resolve:ssm:<name>[:<version>]` reference, or absent.
     pub image_id: Option<String>,
     pub instance_type: Option<String>,
+    /// `UserData` as text (the script itself); the port returns it base64-encoded, as EC2 does.
     pub user_data: Option<String>,
     /// `BlockDeviceMappings`, in order.
     pub block_device_mappings: Vec<BlockDeviceMapping>,

@@ -283,12 +283,19 @@ impl<'a, A: Aws> Engine<'a, A> {
         }
 
         // 5. What the new reads name: the AMIs of every version and of the running instances,
-        //    and the instance types of the versions and the groups' overrides.
+        //    the instance types of the versions and the groups' overrides, and the ECS clusters
+        //    the groups' instances join (known now that every version has been read).
         let ids = planner::wanted_images(config, &obs);
         let types = planner::wanted_instance_types(config, &obs);
-        let (images, types) =
-            futures::join!(self.read_images(&ids), self.read_instance_types(&types));
+        let ecs = planner::ecs_reads(config, &obs, &reads.targets);
+        let clusters = ecs.clusters();
+        let (images, types, cluster_results) = futures::join!(
+            self.read_images(&ids),
+            self.read_instance_types(&types),
+            self.read_clusters(&clusters),
+        );
         merge_images(config, &mut obs, images)?;
+        merge_clusters(&mut obs, &ecs, &clusters, cluster_results)?;
         let all: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
         for result in types {
             match result {
@@ -343,6 +350,51 @@ impl<'a, A: Aws> Engine<'a, A> {
             }
             Err(e) => fail(obs, &users(), &e),
         }
+    }
+
+    /// The ECS clusters' container instances, in the order of `clusters`:
+    /// `ListContainerInstances` of each (all pages), then `DescribeContainerInstances` of 100 at
+    /// a time, each sent at the same time (at most [`READS_IN_FLIGHT`] of one operation). A
+    /// container instance listed and gone before it is described (a `MISSING` failure) is left
+    /// out.
+    async fn read_clusters(
+        &self,
+        clusters: &[String],
+    ) -> Vec<Result<Vec<ContainerInstance>, AwsError>> {
+        let lists = in_flight(clusters.iter().map(|cluster| {
+            self.call(op::LIST_CONTAINER_INSTANCES, move || {
+                self.aws.list_container_instances(cluster)
+            })
+        }))
+        .await;
+        let chunks: Vec<(usize, &[String])> = lists
+            .iter()
+            .enumerate()
+            .filter_map(|(i, list)| list.as_ref().ok().map(|arns| (i, arns)))
+            .flat_map(|(i, arns)| {
+                arns.chunks(MAX_DESCRIBE_CONTAINER_INSTANCES)
+                    .map(move |chunk| (i, chunk))
+            })
+            .collect();
+        let described = in_flight(chunks.iter().map(|(i, chunk)| {
+            let cluster = clusters[*i].as_str();
+            self.call(op::DESCRIBE_CONTAINER_INSTANCES, move || {
+                self.aws.describe_container_instances(cluster, chunk)
+            })
+        }))
+        .await;
+        let mut out: Vec<Result<Vec<ContainerInstance>, AwsError>> = lists
+            .iter()
+            .map(|list| list.as_ref().map(|_| Vec::new()).map_err(Clone::clone))
+            .collect();
+        for ((i, _), result) in chunks.iter().zip(described) {
+            match (&mut out[*i], result) {
+                (Ok(all), Ok(o)) => all.extend(o.container_instances),
+                (slot @ Ok(_), Err(e)) => *slot = Err(e),
+                (Err(_), _) => {}
+            }
+        }
+        out
     }
 
     /// `DescribeImages` for `ids`, 100 a call, sent at the same time.
@@ -417,6 +469,72 @@ fn merge_images(
                 }
             }
             Err(e) => fail(obs, &all, &e)?,
+        }
+    }
+    Ok(())
+}
+
+/// The clusters read into the observation. A cluster that does not exist is recorded as such
+/// (its groups are plain EC2 groups), unless a target configured it (`ecs_cluster`): for that
+/// target it is bad input. A cluster found in the user data that amiroll may not read (the
+/// policy grants ECS reads only on configured clusters) is left unknown, with a warning; any
+/// other failure is an error of the targets using the cluster.
+fn merge_clusters(
+    obs: &mut Observation,
+    ecs: &planner::EcsReads,
+    clusters: &[String],
+    results: Vec<Result<Vec<ContainerInstance>, AwsError>>,
+) -> Result<(), RunError> {
+    for (_, group, c) in &ecs.groups {
+        obs.ecs_clusters.insert(group.clone(), c.clone());
+    }
+    for (cluster, result) in clusters.iter().zip(results) {
+        let configured = ecs.configured_users(cluster);
+        match result {
+            Ok(container_instances) => {
+                obs.clusters.insert(
+                    cluster.clone(),
+                    ObservedCluster {
+                        exists: true,
+                        container_instances,
+                    },
+                );
+            }
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                obs.clusters.insert(
+                    cluster.clone(),
+                    ObservedCluster {
+                        exists: false,
+                        container_instances: Vec::new(),
+                    },
+                );
+                let e = AwsError {
+                    message: format!(
+                        "the ECS cluster `{cluster}` (`ecs_cluster`) does not exist: {}",
+                        e.message
+                    ),
+                    ..e
+                };
+                fail(obs, &configured, &e)?;
+            }
+            Err(e) if e.kind == ErrorKind::AccessDenied => {
+                if !ecs.discovered_users(cluster).is_empty() {
+                    tracing::warn!(
+                        error = %e,
+                        cluster = %cluster,
+                        "cannot read the ECS cluster named in the launch template's user data; set `ecs_cluster` to have it read"
+                    );
+                    obs.ecs_clusters.retain(|_, c| {
+                        &c.cluster != cluster || c.source == ClusterSource::Configured
+                    });
+                }
+                fail(obs, &configured, &e)?;
+            }
+            Err(e) => {
+                let mut users = configured;
+                users.extend(ecs.discovered_users(cluster));
+                fail(obs, &users, &e)?;
+            }
         }
     }
     Ok(())

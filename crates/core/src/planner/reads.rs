@@ -224,6 +224,111 @@ pub fn detail_reads(config: &Config, obs: &Observation, every_detail: bool) -> D
     r
 }
 
+/// The ECS reads of a run: the cluster of every group whose instances a plan judges, chosen
+/// after the detailed reads (so that the version a pinned group launches is known).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EcsReads {
+    /// (target, group, its cluster), in configuration order.
+    pub groups: Vec<(String, String, GroupCluster)>,
+}
+
+impl EcsReads {
+    /// The clusters to read, each once, in first-seen order.
+    pub fn clusters(&self) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        self.groups
+            .iter()
+            .map(|(_, _, c)| c.cluster.clone())
+            .filter(|c| seen.insert(c.clone()))
+            .collect()
+    }
+
+    /// The targets whose groups are in `cluster` by their configuration (`ecs_cluster`).
+    pub fn configured_users(&self, cluster: &str) -> Vec<&str> {
+        self.users(cluster, |s| *s == ClusterSource::Configured)
+    }
+
+    /// The targets whose groups are in `cluster` by their user data.
+    pub fn discovered_users(&self, cluster: &str) -> Vec<&str> {
+        self.users(cluster, |s| *s != ClusterSource::Configured)
+    }
+
+    fn users(&self, cluster: &str, source: impl Fn(&ClusterSource) -> bool) -> Vec<&str> {
+        let mut seen = BTreeSet::new();
+        self.groups
+            .iter()
+            .filter(|(_, _, c)| c.cluster == cluster && source(&c.source))
+            .map(|(t, _, _)| t.as_str())
+            .filter(|t| seen.insert(*t))
+            .collect()
+    }
+}
+
+/// Which clusters a run reads ([`EcsReads`]). Only for `targets` (those that get the detailed
+/// reads), and among them only where an instance is judged: a target that rolls its groups
+/// (not `strategy = "none"`, not observe-only), and a group (not skipped) with an instance that
+/// is not terminating — a current fleet, or a group with no instances, costs no ECS call. A
+/// group's cluster is the target's `ecs_cluster`, else the one the user data of the version the
+/// group launches names, else the one the default version's user data names
+/// ([`crate::ecs::cluster_from_user_data`]); a group with none is a plain EC2 group. (Finding
+/// the cluster from a capacity provider is left for later.)
+pub fn ecs_reads(config: &Config, obs: &Observation, targets: &[String]) -> EcsReads {
+    let mut r = EcsReads::default();
+    for t in config
+        .targets
+        .iter()
+        .filter(|t| targets.contains(&t.name) && !t.observe_only)
+        .filter(|t| t.settings.strategy != Strategy::None)
+    {
+        let tmpl = obs.templates.get(&t.launch_template);
+        for name in &t.groups {
+            let Some(g) = obs.groups.get(name) else {
+                continue;
+            };
+            let judged = g
+                .instances
+                .iter()
+                .any(|i| !i.lifecycle_state.starts_with("Terminat"));
+            if g.tags.contains_key(tags::SKIP) || !judged {
+                continue;
+            }
+            let cluster = match &t.settings.ecs_cluster {
+                Some(c) => Some(GroupCluster {
+                    cluster: c.clone(),
+                    source: ClusterSource::Configured,
+                }),
+                None => tmpl.and_then(|tmpl| cluster_in_user_data(g, tmpl)),
+            };
+            if let Some(c) = cluster {
+                r.groups.push((t.name.clone(), name.clone(), c));
+            }
+        }
+    }
+    r
+}
+
+/// The cluster the user data of the version `g` launches names, else the default version's.
+fn cluster_in_user_data(g: &AutoScalingGroup, tmpl: &ObservedTemplate) -> Option<GroupCluster> {
+    let spec = g
+        .launch_template
+        .as_ref()
+        .or(g.mixed_instances_policy.as_ref().map(|m| &m.template));
+    let launched = spec
+        .and_then(|s| resolve_version(&g.name, s.version.as_deref(), &tmpl.template).ok())
+        .map(|(_, _, n)| n);
+    [launched, Some(tmpl.template.default_version)]
+        .into_iter()
+        .flatten()
+        .find_map(|n| {
+            let v = tmpl.version(n)?;
+            let cluster = crate::ecs::cluster_from_user_data(v.user_data.as_deref()?)?;
+            Some(GroupCluster {
+                cluster,
+                source: ClusterSource::UserData { version: n },
+            })
+        })
+}
+
 /// Whether a group carries state of a rollout that is not settled: a surge round, a failure, a
 /// refresh `amiroll rollback` cancelled, or a refresh whose outcome has not been announced.
 pub(crate) fn rollout_state(g: &AutoScalingGroup) -> bool {

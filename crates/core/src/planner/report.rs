@@ -143,5 +143,6 @@ pub(super) fn group_report(
         max_size: v.group.max_size,
         desired_capacity: v.group.desired_capacity,
         state,
+        ecs: ecs_report(inst),
     }
 }

@@ -2,6 +2,7 @@
 //! and whether it is whole and healthy on an AMI.
 
 use super::*;
+use crate::port::ContainerInstance;
 
 /// A group's `LaunchTemplateSpecification.Version` resolved against its template: how it is
 /// written (`$Default` when absent) and the number it means today.
@@ -63,6 +64,40 @@ pub(crate) struct InstanceView {
     /// grace period after its launch (the grace period starts at `InService`, which no API
     /// dates); without one, at once.
     pub(crate) health_checked: bool,
+    /// The instance as a container instance of its group's ECS cluster; `None` for a plain EC2
+    /// group (see [`ecs_cluster_of`]).
+    pub(crate) ecs: Option<EcsView>,
+}
+
+/// An instance of an ECS group, as ECS sees it.
+pub(crate) struct EcsView {
+    /// The group's cluster (name or ARN, as configured or found).
+    pub(crate) cluster: String,
+    /// Its container instance in that cluster; `None`: not registered there (not yet, or never:
+    /// an agent that does not start, another cluster in the user data, ...).
+    pub(crate) container_instance: Option<ContainerInstance>,
+}
+
+impl EcsView {
+    /// `ACTIVE`, `DRAINING`, ... or `unregistered`.
+    pub(crate) fn status(&self) -> &str {
+        self.container_instance
+            .as_ref()
+            .map_or("unregistered", |c| c.status.as_str())
+    }
+
+    pub(crate) fn agent_connected(&self) -> bool {
+        self.container_instance
+            .as_ref()
+            .is_some_and(|c| c.agent_connected)
+    }
+
+    /// Tasks `RUNNING` on it (none when not registered).
+    pub(crate) fn running_tasks(&self) -> i32 {
+        self.container_instance
+            .as_ref()
+            .map_or(0, |c| c.running_tasks_count)
+    }
 }
 
 /// How long after its launch an instance is taken to reach `InService`, for
@@ -74,6 +109,7 @@ pub(crate) fn instance_views(
     obs: &Observation,
     template_id: &str,
 ) -> Vec<InstanceView> {
+    let cluster = ecs_cluster_of(g, obs);
     g.instances
         .iter()
         .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
@@ -98,9 +134,76 @@ pub(crate) fn instance_views(
                 template_version,
                 launched,
                 health_checked,
+                ecs: cluster.map(|(name, observed)| EcsView {
+                    cluster: name.to_string(),
+                    container_instance: container_instance_of(observed, &i.instance_id).cloned(),
+                }),
             }
         })
         .collect()
+}
+
+/// The ECS cluster of an ECS group, with its container instances: the group's cluster was read,
+/// and either it was configured (`ecs_cluster`: the user says the group is an ECS group) or, found
+/// in the user data, at least one of the group's instances is a container instance of it. Any
+/// other group is a plain EC2 group ("A group whose instances are not container instances is a
+/// plain EC2 group", issue 12).
+pub(crate) fn ecs_cluster_of<'a>(
+    g: &AutoScalingGroup,
+    obs: &'a Observation,
+) -> Option<(&'a str, &'a ObservedCluster)> {
+    let gc = obs.ecs_clusters.get(&g.name)?;
+    let observed = obs.clusters.get(&gc.cluster)?;
+    let registered = || {
+        g.instances
+            .iter()
+            .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+            .any(|i| container_instance_of(observed, &i.instance_id).is_some())
+    };
+    (gc.source == ClusterSource::Configured || registered())
+        .then_some((gc.cluster.as_str(), observed))
+}
+
+/// The container instance of an EC2 instance in a cluster: the `ACTIVE` or `DRAINING` one if
+/// there are several (an instance registered again), else any.
+fn container_instance_of<'a>(
+    cluster: &'a ObservedCluster,
+    instance_id: &str,
+) -> Option<&'a ContainerInstance> {
+    let mut of = cluster
+        .container_instances
+        .iter()
+        .filter(|c| c.ec2_instance_id.as_deref() == Some(instance_id));
+    let first = of.next()?;
+    if first.is_active() || first.is_draining() {
+        return Some(first);
+    }
+    Some(
+        of.find(|c| c.is_active() || c.is_draining())
+            .unwrap_or(first),
+    )
+}
+
+/// How the instances of an ECS group stand in their cluster (`None` for a plain EC2 group).
+pub(crate) fn ecs_report(views: &[InstanceView]) -> Option<EcsGroupReport> {
+    let cluster = views.iter().find_map(|v| v.ecs.as_ref())?.cluster.clone();
+    let mut report = EcsGroupReport {
+        cluster,
+        instances_by_status: BTreeMap::new(),
+        agents_disconnected: 0,
+        running_tasks: 0,
+    };
+    for e in views.iter().filter_map(|v| v.ecs.as_ref()) {
+        *report
+            .instances_by_status
+            .entry(e.status().to_string())
+            .or_insert(0) += 1;
+        if e.container_instance.is_some() && !e.agent_connected() {
+            report.agents_disconnected += 1;
+        }
+        report.running_tasks += i64::from(e.running_tasks());
+    }
+    Some(report)
 }
 
 /// The AMI a group's instance runs and the version of `template_id` it was launched from.
@@ -316,6 +419,7 @@ pub(super) fn group_views<'a>(
             state: format!("skipped ({} tag)", tags::SKIP),
             rollout: None,
             last_outcome: None,
+            ecs: None,
         });
     }
     if views.is_empty() && !skipped.is_empty() {

@@ -53,6 +53,7 @@ pub fn version(n: u64, ami: &str, description: Option<&str>) -> LaunchTemplateVe
         is_default: false,
         create_time: None,
         block_device_mappings: Vec::new(),
+        user_data: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Unit tests for the simulated account's modelled behaviours.
 
+mod containers;
 mod ecs;
 mod faults;
 mod groups;

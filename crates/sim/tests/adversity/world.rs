@@ -207,6 +207,15 @@ fn wave() -> World {
     World { toml, ..w }
 }
 
+/// The seed's ECS set-up: the cluster the user data names exists and runs a service, so the
+/// runs read its container instances (and faults and crashes hit those reads too).
+fn ecs_cluster() -> World {
+    let w = World::new();
+    w.sim.create_cluster("prod").expect("cluster");
+    w.sim.create_service("prod", "api", 2).expect("service");
+    w
+}
+
 fn deregister_old(w: &World, _: &Oracle) {
     w.sim.register_image(
         ImageSpec::new(
@@ -322,6 +331,12 @@ pub fn scenarios() -> Vec<Scenario> {
             cues: vec![(Start, Publish(NEW))],
             expect: Expect::On(NEW),
         },
+        Scenario {
+            name: "ecs-cluster",
+            build: ecs_cluster,
+            cues: vec![(Start, Publish(NEW))],
+            expect: Expect::On(NEW),
+        },
     ]
 }
 
@@ -410,7 +425,7 @@ impl Perturb {
 /// Whether an operation changes something (a write), as opposed to a read.
 pub fn is_write(operation: &str) -> bool {
     let action = operation.split(':').nth(1).unwrap_or(operation);
-    !(action.starts_with("Describe") || action.starts_with("Get"))
+    !(action.starts_with("Describe") || action.starts_with("Get") || action.starts_with("List"))
 }
 
 // ----- the driver -----

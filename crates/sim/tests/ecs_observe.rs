@@ -1,0 +1,267 @@
+//! The ECS view of a fleet, end to end in the simulator: the engine finds a group's cluster
+//! (configured, or in the launch template's user data), reads its container instances where
+//! instances are judged, and the plan reports each group's instances as container instances —
+//! while the planner's decisions stay what they were without ECS.
+
+mod common;
+
+use std::time::Duration;
+
+use amiroll_core::model::{EcsGroupReport, Plan, TargetStatus};
+use amiroll_core::port::{op, ErrorKind};
+use amiroll_core::Engine;
+use amiroll_sim::{GroupSpec, ImageSpec, TemplateData};
+use chrono::TimeZone;
+use common::*;
+
+fn plan(w: &World) -> Plan {
+    futures::executor::block_on(Engine::new(&w.sim).plan(&w.config())).expect("plan")
+}
+
+fn ecs_of(p: &Plan) -> Option<EcsGroupReport> {
+    p.targets[0].groups[0].ecs.clone()
+}
+
+fn statuses(report: &EcsGroupReport) -> Vec<(&str, usize)> {
+    report
+        .instances_by_status
+        .iter()
+        .map(|(s, n)| (s.as_str(), *n))
+        .collect()
+}
+
+/// The seed's set-up: an ECS cluster `prod` named in the user data, a service of 4 tasks.
+fn ecs_world() -> World {
+    let w = World::new();
+    w.sim.create_cluster("prod").expect("cluster");
+    w.sim.create_service("prod", "api", 4).expect("service");
+    w
+}
+
+#[test]
+fn an_ecs_fleet_is_seen_instance_by_container_instance() {
+    let w = ecs_world();
+    w.publish(NEW);
+    let p = plan(&w);
+    let ecs = ecs_of(&p).expect("an ECS group");
+    assert_eq!(ecs.cluster, "prod");
+    assert_eq!(statuses(&ecs), vec![("ACTIVE", 2)]);
+    assert_eq!(ecs.agents_disconnected, 0);
+    assert_eq!(ecs.running_tasks, 4);
+    assert_eq!(w.sim.call_count(op::LIST_CONTAINER_INSTANCES), 1);
+    assert_eq!(w.sim.call_count(op::DESCRIBE_CONTAINER_INSTANCES), 1);
+    assert_eq!(w.sim.call_count(op::UPDATE_CONTAINER_INSTANCES_STATE), 0);
+}
+
+#[test]
+fn a_current_fleet_costs_no_ecs_call() {
+    let w = ecs_world();
+    let report = w.apply_ok();
+    assert_eq!(report.targets[0].plan.status, TargetStatus::Current);
+    assert_eq!(w.sim.call_count(op::LIST_CONTAINER_INSTANCES), 0);
+    assert_eq!(w.sim.call_count(op::DESCRIBE_CONTAINER_INSTANCES), 0);
+}
+
+#[test]
+fn a_bad_agent_shows_as_unregistered_instances_and_changes_no_decision_yet() {
+    let broken = "ami-0000000000000f006";
+    let day = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 23, 0, 0, 0)
+        .single()
+        .expect("date");
+    // Two identical worlds but for ECS: the same runs must plan the same actions.
+    let with_ecs = ecs_world();
+    let without = World::new();
+    for w in [&with_ecs, &without] {
+        w.sim.register_image(
+            ImageSpec::new(broken, "ecs-2026.11.23-agent-broken", "x86_64", day)
+                .with_ecs_agent(false),
+        );
+        w.publish(broken);
+    }
+    let mut saw_unregistered = false;
+    for _ in 0..12 {
+        let (a, b) = (plan(&with_ecs), plan(&without));
+        assert_eq!(a.targets[0].actions, b.targets[0].actions);
+        assert_eq!(a.targets[0].status, b.targets[0].status);
+        assert_eq!(b.targets[0].groups[0].ecs, None, "no cluster: plain EC2");
+        if let Some(ecs) = ecs_of(&a) {
+            if ecs.instances_by_status.get("unregistered") == Some(&2) {
+                saw_unregistered = true;
+                assert_eq!(ecs.instances_by_status.get("ACTIVE"), Some(&2));
+                assert_eq!(ecs.running_tasks, 4, "the old instances keep the tasks");
+            }
+        }
+        with_ecs.apply_ok();
+        without.apply_ok();
+        with_ecs.sim.advance(Duration::from_secs(5 * 60));
+        without.sim.advance(Duration::from_secs(5 * 60));
+    }
+    assert!(
+        saw_unregistered,
+        "the surged instances on the broken AMI never register"
+    );
+}
+
+#[test]
+fn a_cluster_named_in_the_user_data_that_does_not_exist_leaves_a_plain_ec2_group() {
+    let w = World::new();
+    w.publish(NEW);
+    let p = plan(&w);
+    assert!(p.targets[0].errors.is_empty(), "{:?}", p.targets[0].errors);
+    assert_eq!(ecs_of(&p), None);
+    assert_eq!(w.sim.call_count(op::LIST_CONTAINER_INSTANCES), 1);
+}
+
+#[test]
+fn a_configured_cluster_that_does_not_exist_is_an_error_naming_it() {
+    let w = World::new().setting("ecs_cluster = \"nope\"");
+    w.publish(NEW);
+    let report = w.apply_ok();
+    let t = &report.targets[0];
+    assert_eq!(t.plan.status, TargetStatus::Error);
+    let text = t
+        .plan
+        .errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(
+        text.contains("`nope`") && text.contains("ecs_cluster"),
+        "{text}"
+    );
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+}
+
+#[test]
+fn a_configured_cluster_is_read_even_when_the_user_data_names_another() {
+    let w =
+        ecs_world().setting("ecs_cluster = \"arn:aws:ecs:us-east-1:123456789012:cluster/prod\"");
+    w.sim.create_cluster("other").expect("other");
+    w.publish(NEW);
+    let ecs = ecs_of(&plan(&w)).expect("an ECS group");
+    assert_eq!(
+        ecs.cluster,
+        "arn:aws:ecs:us-east-1:123456789012:cluster/prod"
+    );
+    assert_eq!(statuses(&ecs), vec![("ACTIVE", 2)]);
+
+    // Configured on a cluster the instances did not join: every instance is unregistered.
+    let w = ecs_world().setting("ecs_cluster = \"other\"");
+    w.sim.create_cluster("other").expect("other");
+    w.publish(NEW);
+    let ecs = ecs_of(&plan(&w)).expect("an ECS group");
+    assert_eq!(statuses(&ecs), vec![("unregistered", 2)]);
+}
+
+#[test]
+fn a_cluster_amiroll_may_not_read_is_skipped_when_found_and_an_error_when_configured() {
+    let w = ecs_world();
+    w.sim.fail_always(
+        op::LIST_CONTAINER_INSTANCES,
+        ErrorKind::AccessDenied,
+        "AccessDeniedException",
+    );
+    w.publish(NEW);
+    let p = plan(&w);
+    assert!(p.targets[0].errors.is_empty(), "{:?}", p.targets[0].errors);
+    assert_eq!(ecs_of(&p), None);
+
+    let w = ecs_world().setting("ecs_cluster = \"prod\"");
+    w.sim.fail_always(
+        op::LIST_CONTAINER_INSTANCES,
+        ErrorKind::AccessDenied,
+        "AccessDeniedException",
+    );
+    w.publish(NEW);
+    let p = plan(&w);
+    assert_eq!(p.targets[0].status, TargetStatus::Error);
+}
+
+#[test]
+fn a_failed_cluster_read_is_an_error_of_its_targets_and_is_retried() {
+    let w = ecs_world();
+    w.publish(NEW);
+    // Throttled twice: the engine's back-off gets past it.
+    w.sim.throttle(op::DESCRIBE_CONTAINER_INSTANCES, 1, 2);
+    let p = plan(&w);
+    assert!(p.targets[0].errors.is_empty());
+    assert!(ecs_of(&p).is_some());
+    // Failing for good: the target is in error, nothing is changed.
+    w.sim.fail_always(
+        op::DESCRIBE_CONTAINER_INSTANCES,
+        ErrorKind::Other,
+        "ServerException",
+    );
+    let report = w.apply_ok();
+    assert_eq!(report.targets[0].plan.status, TargetStatus::Error);
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+}
+
+#[test]
+fn container_instances_are_described_a_hundred_at_a_time() {
+    let w = ecs_world().targeting(&["big"]);
+    w.sim
+        .create_group(
+            GroupSpec::new("big", &w.lt, 1, 200, 150)
+                .with_termination_policies(&["OldestLaunchTemplate"]),
+        )
+        .expect("group");
+    w.publish(NEW);
+    let p = plan(&w);
+    let ecs = ecs_of(&p).expect("an ECS group");
+    assert_eq!(statuses(&ecs), vec![("ACTIVE", 150)]);
+    assert_eq!(w.sim.call_count(op::LIST_CONTAINER_INSTANCES), 1);
+    // 152 container instances (the `web` group's two too): two calls.
+    assert_eq!(w.sim.call_count(op::DESCRIBE_CONTAINER_INSTANCES), 2);
+}
+
+#[test]
+fn the_reads_of_several_clusters_keep_four_calls_of_an_operation_under_way() {
+    let w = ecs_world();
+    w.sim.create_cluster("other").expect("cluster");
+    let other = w
+        .sim
+        .create_launch_template(
+            "ecs-other",
+            TemplateData::new(OLD, "m5.large").with_user_data("ECS_CLUSTER=other"),
+        )
+        .expect("template");
+    for (name, template) in [("a", w.lt.as_str()), ("b", other.as_str())] {
+        w.sim
+            .create_group(
+                GroupSpec::new(name, template, 1, 300, 250)
+                    .with_termination_policies(&["OldestLaunchTemplate"]),
+            )
+            .expect("group");
+    }
+    let toml = ["a", "b"]
+        .iter()
+        .zip(["ecs", "ecs-other"])
+        .map(|(g, t)| {
+            format!(
+                "[[target]]\nname = \"{g}\"\nlaunch_template = \"{t}\"\nami_parameter = \"{PARAM}\"\ngroups = [\"{g}\"]\nstrategy = \"scheduled-surge\"\n"
+            )
+        })
+        .collect::<String>();
+    let w = World { toml, ..w };
+    w.publish(NEW);
+    // Calls overlap, as on a multi-threaded runtime.
+    w.sim.set_yield_per_call(true);
+    let p = plan(&w);
+    for t in &p.targets {
+        let ecs = t.groups[0].ecs.as_ref().expect("an ECS group");
+        assert_eq!(
+            ecs.instances_by_status.get("ACTIVE"),
+            Some(&250),
+            "{}",
+            t.target
+        );
+    }
+    assert_eq!(w.sim.call_count(op::LIST_CONTAINER_INSTANCES), 2);
+    // prod: 252 container instances (`web`'s two too), other: 250 — three calls each.
+    assert_eq!(w.sim.call_count(op::DESCRIBE_CONTAINER_INSTANCES), 6);
+    assert_eq!(w.sim.max_in_flight(op::DESCRIBE_CONTAINER_INSTANCES), 4);
+    assert_eq!(w.sim.max_in_flight(op::LIST_CONTAINER_INSTANCES), 2);
+}
