@@ -1046,8 +1046,9 @@ fn cancel_with_nothing_under_way_ends_at_once_and_needs_a_refresh_in_progress() 
     assert_eq!(sim.instances_by_ami("web-asg").get("ami-new"), Some(&4));
 }
 
-/// A replacement whose new instance turns out unhealthy while the refresh is cancelling ends
-/// as a failure would end it: the new instance goes, its old one stays.
+/// A replacement whose new instance turns out unhealthy while the refresh is cancelling: Auto
+/// Scaling terminates the new instance (as it replaces any that fails its health checks, "How an
+/// instance refresh works"), the cancelled refresh starts no other, and its old one stays.
 #[test]
 fn a_bad_new_instance_while_cancelling_is_dropped_and_its_old_one_stays() {
     let (sim, lt) = fleet();
@@ -1057,13 +1058,7 @@ fn a_bad_new_instance_while_cancelling_is_dropped_and_its_old_one_stays() {
     block_on(sim.cancel_instance_refresh("web-asg")).expect("cancel");
     run_to_end(&sim, "web-asg", 3600, |_| {});
     let r = latest(&sim, "web-asg");
-    assert_eq!(r.status, "Cancelled");
-    assert!(
-        r.status_reason
-            .as_deref()
-            .is_some_and(|x| x.contains("Unhealthy")),
-        "{r:?}"
-    );
+    assert_eq!(r.status, "Cancelled", "{r:?}");
     let by_ami = sim.instances_by_ami("web-asg");
     assert_eq!(by_ami.get("ami-old"), Some(&4), "{by_ami:?}");
     assert_eq!(by_ami.get("ami-bad"), None, "{by_ami:?}");
