@@ -1,7 +1,7 @@
 //! The ECS view of a fleet, end to end in the simulator: the engine finds a group's cluster
 //! (configured, or in the launch template's user data), reads its container instances where
-//! instances are judged, and the plan reports each group's instances as container instances —
-//! while the planner's decisions stay what they were without ECS.
+//! instances are judged, and the plan reports each group's instances as container instances; a
+//! new instance of an ECS group counts healthy only when ECS can use it.
 
 mod common;
 
@@ -62,14 +62,17 @@ fn a_current_fleet_costs_no_ecs_call() {
     assert_eq!(w.sim.call_count(op::DESCRIBE_CONTAINER_INSTANCES), 0);
 }
 
+/// Issue 12, rule 2: a new instance of an ECS group is healthy only when its container instance
+/// is `ACTIVE` with a connected agent. An AMI whose agent never registers passes every EC2 check;
+/// the gate stops it for the ECS group and nothing is drained or killed, while the same fleet
+/// without a cluster (plain EC2: amiroll cannot know) rolls onto it.
 #[test]
-fn a_bad_agent_shows_as_unregistered_instances_and_changes_no_decision_yet() {
+fn a_bad_agent_is_stopped_by_the_gate_where_plain_ec2_cannot_tell() {
     let broken = "ami-0000000000000f006";
     let day = chrono::Utc
         .with_ymd_and_hms(2026, 11, 23, 0, 0, 0)
         .single()
         .expect("date");
-    // Two identical worlds but for ECS: the same runs must plan the same actions.
     let with_ecs = ecs_world();
     let without = World::new();
     for w in [&with_ecs, &without] {
@@ -81,15 +84,19 @@ fn a_bad_agent_shows_as_unregistered_instances_and_changes_no_decision_yet() {
     }
     let mut saw_unregistered = false;
     for _ in 0..12 {
-        let (a, b) = (plan(&with_ecs), plan(&without));
-        assert_eq!(a.targets[0].actions, b.targets[0].actions);
-        assert_eq!(a.targets[0].status, b.targets[0].status);
-        assert_eq!(b.targets[0].groups[0].ecs, None, "no cluster: plain EC2");
+        let a = plan(&with_ecs);
+        assert_eq!(
+            plan(&without).targets[0].groups[0].ecs,
+            None,
+            "no cluster: plain EC2"
+        );
         if let Some(ecs) = ecs_of(&a) {
-            if ecs.instances_by_status.get("unregistered") == Some(&2) {
+            if ecs
+                .instances_by_status
+                .get("unregistered")
+                .is_some_and(|n| *n > 0)
+            {
                 saw_unregistered = true;
-                assert_eq!(ecs.instances_by_status.get("ACTIVE"), Some(&2));
-                assert_eq!(ecs.running_tasks, 4, "the old instances keep the tasks");
             }
         }
         with_ecs.apply_ok();
@@ -101,6 +108,44 @@ fn a_bad_agent_shows_as_unregistered_instances_and_changes_no_decision_yet() {
         saw_unregistered,
         "the surged instances on the broken AMI never register"
     );
+    let last = with_ecs.converge();
+    assert_eq!(
+        last.targets[0].plan.status,
+        TargetStatus::Failed,
+        "{:#?}",
+        last.targets[0].plan
+    );
+    let reason = with_ecs
+        .sim
+        .group("web")
+        .tags
+        .get("amiroll:failed-reason")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("not ACTIVE with a connected agent in ECS cluster `prod`"),
+        "{reason}"
+    );
+    assert_eq!(with_ecs.events_of("rollout-succeeded"), 0);
+    assert_eq!(with_ecs.healthy_on("web", OLD), 2);
+    assert_eq!(with_ecs.sim.instances_by_ami("web").get(broken), None);
+    assert_eq!(
+        with_ecs.sim.service_running_count("prod", "api"),
+        4,
+        "the old tasks run on"
+    );
+    assert_eq!(with_ecs.sim.tasks_killed(), 0);
+    assert_eq!(
+        with_ecs
+            .sim
+            .call_count(op::UPDATE_CONTAINER_INSTANCES_STATE),
+        0,
+        "nothing drained"
+    );
+    // Plain EC2 cannot tell: the fleet rolls onto the broken AMI.
+    let last = without.converge();
+    assert_eq!(last.targets[0].plan.status, TargetStatus::Current);
+    assert_eq!(without.healthy_on("web", broken), 2);
 }
 
 #[test]
@@ -264,4 +309,38 @@ fn the_reads_of_several_clusters_keep_four_calls_of_an_operation_under_way() {
     assert_eq!(w.sim.call_count(op::DESCRIBE_CONTAINER_INSTANCES), 6);
     assert_eq!(w.sim.max_in_flight(op::DESCRIBE_CONTAINER_INSTANCES), 4);
     assert_eq!(w.sim.max_in_flight(op::LIST_CONTAINER_INSTANCES), 2);
+}
+
+#[test]
+fn a_good_ami_rolls_an_ecs_group_once_its_agents_have_joined() {
+    let w = ecs_world();
+    w.publish(NEW);
+    let last = w.converge();
+    assert_eq!(
+        last.targets[0].plan.status,
+        TargetStatus::Current,
+        "{:#?}",
+        last.targets[0].plan
+    );
+    w.assert_converged("web", NEW, (1, 4, 2));
+    let live: Vec<String> = w
+        .sim
+        .group("web")
+        .instances
+        .iter()
+        .map(|i| i.instance_id.clone())
+        .collect();
+    let active = w
+        .sim
+        .container_instances("prod")
+        .into_iter()
+        .filter(|c| c.is_active() && c.agent_connected)
+        .filter(|c| {
+            c.ec2_instance_id
+                .as_ref()
+                .is_some_and(|id| live.contains(id))
+        })
+        .count();
+    assert_eq!(active, 2, "every new instance joined the cluster");
+    assert_eq!(w.sim.service_running_count("prod", "api"), 4);
 }

@@ -66,8 +66,8 @@ use revert::{revert_moves, Revert};
 pub(crate) use template::snapshot_mappings;
 use template::Source;
 pub(crate) use validate::provider_of;
-pub use view::BOOT_ALLOWANCE_MINUTES;
 pub(crate) use view::*;
+pub use view::{BOOT_ALLOWANCE_MINUTES, ECS_JOIN_ALLOWANCE_MINUTES};
 pub use vocab::*;
 /// At most this many versions per `DeleteLaunchTemplateVersions` call (API reference).
 pub const MAX_DELETE_PER_CALL: usize = 200;

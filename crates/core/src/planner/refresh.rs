@@ -188,20 +188,20 @@ fn follow_refresh(inp: &RefreshInput) -> RefreshOutcome {
                 let bad: Vec<&str> = inp
                     .instances
                     .iter()
-                    .filter(|i| on(i) && !i.healthy)
+                    .filter(|i| on(i) && i.failed())
                     .map(|i| i.id.as_str())
                     .collect();
                 let healthy = inp
                     .instances
                     .iter()
-                    .filter(|i| on(i) && i.in_service && i.healthy)
+                    .filter(|i| on(i) && i.counts_healthy())
                     .count() as i32;
                 let others = inp.instances.iter().filter(|i| !on(i)).count() as i32;
                 let ended = r.end_time.unwrap_or(inp.now);
                 if !bad.is_empty() {
                     status = "Unhealthy".to_string();
                     reason = format!(
-                        "the refresh ended Successful, but instance(s) {} on {rolled} are unhealthy",
+                        "the refresh ended Successful, but instance(s) {} on {rolled} are unhealthy (or, in an ECS group, not usable by ECS)",
                         bad.join(", ")
                     );
                 } else if healthy + others < g.desired_capacity {

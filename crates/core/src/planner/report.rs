@@ -109,7 +109,7 @@ pub(super) fn surge_progress(
     let total = inst.len().max(1);
     let on = inst
         .iter()
-        .filter(|i| i.image.as_deref() == Some(ami) && i.in_service && i.healthy)
+        .filter(|i| i.image.as_deref() == Some(ami) && i.counts_healthy())
         .count();
     let settle = g.tags.get(tags::SETTLE_AT).and_then(|t| parse_time(t));
     RolloutProgress {

@@ -64,6 +64,9 @@ pub(crate) struct InstanceView {
     /// grace period after its launch (the grace period starts at `InService`, which no API
     /// dates); without one, at once.
     pub(crate) health_checked: bool,
+    /// In an ECS group, not usable by ECS although in service for longer than
+    /// [`ECS_JOIN_ALLOWANCE_MINUTES`] (see [`InstanceView::failed`]).
+    pub(crate) ecs_overdue: bool,
     /// The instance as a container instance of its group's ECS cluster; `None` for a plain EC2
     /// group (see [`ecs_cluster_of`]).
     pub(crate) ecs: Option<EcsView>,
@@ -104,6 +107,40 @@ impl EcsView {
 /// [`InstanceView::health_checked`].
 pub const BOOT_ALLOWANCE_MINUTES: i64 = 3;
 
+/// How long after `InService` (taken as launch + [`BOOT_ALLOWANCE_MINUTES`]) the container agent
+/// of an ECS group's instance has to register and connect before the instance counts as failed.
+/// The agent starts with the instance and registers within a minute or two on the ECS-optimized
+/// AMIs ("Amazon ECS container instance lifecycle",
+/// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-agent-connection.html).
+pub const ECS_JOIN_ALLOWANCE_MINUTES: i64 = 5;
+
+impl InstanceView {
+    /// For an instance of an ECS group: whether ECS can use it — its container instance is
+    /// `ACTIVE` with the agent connected in the group's cluster ("Amazon ECS container instance
+    /// agent connection": an instance whose agent is disconnected "can't accept placement
+    /// requests"). `None` for a plain EC2 group.
+    pub(crate) fn ecs_ready(&self) -> Option<bool> {
+        self.ecs.as_ref().map(|e| {
+            e.container_instance
+                .as_ref()
+                .is_some_and(|c| c.is_active() && c.agent_connected)
+        })
+    }
+
+    /// Healthy as amiroll counts it: `InService`, `Healthy` and checked by Auto Scaling, and for
+    /// an ECS group usable by ECS.
+    pub(crate) fn counts_healthy(&self) -> bool {
+        self.in_service && self.healthy && self.health_checked && self.ecs_ready() != Some(false)
+    }
+
+    /// Failed: reported `Unhealthy`, or in an ECS group not usable by ECS
+    /// [`ECS_JOIN_ALLOWANCE_MINUTES`] after it came into service (its agent never registered,
+    /// registered in another cluster, or disconnected).
+    pub(crate) fn failed(&self) -> bool {
+        !self.healthy || self.ecs_overdue
+    }
+}
+
 pub(crate) fn instance_views(
     g: &AutoScalingGroup,
     obs: &Observation,
@@ -125,7 +162,7 @@ pub(crate) fn instance_views(
                     obs.now
                         >= t + Duration::minutes(BOOT_ALLOWANCE_MINUTES) + Duration::seconds(grace)
                 });
-            InstanceView {
+            let mut view = InstanceView {
                 id: i.instance_id.clone(),
                 image,
                 in_service: i.is_in_service(),
@@ -134,11 +171,21 @@ pub(crate) fn instance_views(
                 template_version,
                 launched,
                 health_checked,
+                ecs_overdue: false,
                 ecs: cluster.map(|(name, observed)| EcsView {
                     cluster: name.to_string(),
                     container_instance: container_instance_of(observed, &i.instance_id).cloned(),
                 }),
-            }
+            };
+            view.ecs_overdue = view.ecs_ready() == Some(false)
+                && view.in_service
+                && launched.is_some_and(|t| {
+                    obs.now
+                        >= t + Duration::minutes(
+                            BOOT_ALLOWANCE_MINUTES + ECS_JOIN_ALLOWANCE_MINUTES,
+                        )
+                });
+            view
         })
         .collect()
 }
@@ -270,13 +317,10 @@ pub(crate) fn healthy_on(
 ) -> Result<(), String> {
     let inst = instance_views(g, obs, template_id);
     let on = |i: &&InstanceView| i.image.as_deref() == Some(ami);
-    let healthy = inst
-        .iter()
-        .filter(|i| on(i) && i.in_service && i.healthy)
-        .count() as i32;
+    let healthy = inst.iter().filter(|i| on(i) && i.counts_healthy()).count() as i32;
     let bad: Vec<&str> = inst
         .iter()
-        .filter(|i| on(i) && !i.healthy)
+        .filter(|i| on(i) && i.failed())
         .map(|i| i.id.as_str())
         .collect();
     let other = inst.iter().filter(|i| !on(i)).count();

@@ -34,8 +34,8 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
             out,
             r,
             &format!(
-                "new instance(s) {} on {ami} are unhealthy",
-                ids(&fleet.unhealthy)
+                "new instance(s) on {ami}: {}",
+                failed_text(&fleet.unhealthy)
             ),
         );
         return;

@@ -122,6 +122,25 @@ fn ids(v: &[&InstanceView]) -> String {
         .join(", ")
 }
 
+/// What is wrong with failed instances ([`InstanceView::failed`]): "a, b are unhealthy" and/or
+/// "c is not ACTIVE with a connected agent in ECS cluster `x`".
+fn failed_text(failed: &[&InstanceView]) -> String {
+    let unhealthy: Vec<&InstanceView> = failed.iter().copied().filter(|i| !i.healthy).collect();
+    let ecs: Vec<&InstanceView> = failed.iter().copied().filter(|i| i.healthy).collect();
+    let mut parts = Vec::new();
+    if !unhealthy.is_empty() {
+        parts.push(format!("{} are unhealthy", ids(&unhealthy)));
+    }
+    if let Some(cluster) = ecs.iter().find_map(|i| i.ecs.as_ref()).map(|e| &e.cluster) {
+        parts.push(format!(
+            "{} are not ACTIVE with a connected agent in ECS cluster `{cluster}` more than {} minutes after coming into service",
+            ids(&ecs),
+            crate::planner::ECS_JOIN_ALLOWANCE_MINUTES
+        ));
+    }
+    parts.join("; ")
+}
+
 fn opt(v: Option<i32>) -> String {
     v.map(|n| n.to_string()).unwrap_or_else(|| "-".to_string())
 }
@@ -130,13 +149,14 @@ fn opt(v: Option<i32>) -> String {
 struct Fleet<'a> {
     /// Instances not on the round's AMI (the old fleet).
     old: Vec<&'a InstanceView>,
-    /// Instances on the round's AMI that are `InService` and `Healthy`, and whose health Auto
-    /// Scaling has checked ([`InstanceView::health_checked`]).
+    /// Instances on the round's AMI that are `InService` and `Healthy`, whose health Auto
+    /// Scaling has checked ([`InstanceView::health_checked`]), and, in an ECS group, `ACTIVE`
+    /// with a connected agent ([`InstanceView::counts_healthy`]).
     healthy: Vec<&'a InstanceView>,
-    /// Instances on the round's AMI whose health is not `Healthy` (whatever their state).
+    /// Instances on the round's AMI that failed ([`InstanceView::failed`]).
     unhealthy: Vec<&'a InstanceView>,
-    /// Instances on the round's AMI that are healthy so far but not yet in service, or in
-    /// service within their health-check grace period (reported `Healthy`, not yet checked).
+    /// Instances on the round's AMI that have not failed but do not count healthy yet: not in
+    /// service, within their health-check grace period, or (ECS) not yet registered.
     pending: Vec<&'a InstanceView>,
 }
 
@@ -147,12 +167,12 @@ impl<'a> Fleet<'a> {
             old: instances.iter().filter(|i| !on(i)).collect(),
             healthy: instances
                 .iter()
-                .filter(|i| on(i) && i.in_service && i.healthy && i.health_checked)
+                .filter(|i| on(i) && i.counts_healthy())
                 .collect(),
-            unhealthy: instances.iter().filter(|i| on(i) && !i.healthy).collect(),
+            unhealthy: instances.iter().filter(|i| on(i) && i.failed()).collect(),
             pending: instances
                 .iter()
-                .filter(|i| on(i) && i.healthy && !(i.in_service && i.health_checked))
+                .filter(|i| on(i) && !i.failed() && !i.counts_healthy())
                 .collect(),
         }
     }

@@ -109,8 +109,8 @@ pub(super) fn settled(
             inp,
             out,
             &format!(
-                "after the settle, instance(s) {} on {ami} are unhealthy",
-                ids(&fleet.unhealthy)
+                "after the settle, instance(s) on {ami}: {}",
+                failed_text(&fleet.unhealthy)
             ),
             r.attempt,
         );
