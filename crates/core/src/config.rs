@@ -205,6 +205,7 @@ raw_settings! {
     after: String,
     after_soak: String,
     ecs_cluster: String,
+    drain_timeout: String,
 }
 
 /// The whole file.
@@ -317,6 +318,10 @@ pub struct TargetSettings {
     /// The ECS cluster the groups' instances join (a name or an ARN). `None`: found in the
     /// launch template's user data (`ECS_CLUSTER=`), if it names one.
     pub ecs_cluster: Option<String>,
+    /// Scheduled surge, ECS group without managed draining: how long after amiroll set the old
+    /// container instances `DRAINING` the settle waits for their tasks to move (default 10m);
+    /// past it the settle goes ahead with a warning.
+    pub drain_timeout_secs: u64,
 }
 
 /// Parse a duration such as `90s`, `15m`, `24h`, `3d` (humantime syntax).
@@ -394,6 +399,7 @@ impl TargetSettings {
             after: target.after.clone(),
             after_soak_secs: secs("after_soak", pick!(after_soak))?.unwrap_or(0),
             ecs_cluster: pick!(ecs_cluster).map(|c| c.trim().to_string()),
+            drain_timeout_secs: secs("drain_timeout", pick!(drain_timeout))?.unwrap_or(600),
         })
     }
 
@@ -427,6 +433,12 @@ impl TargetSettings {
         }
         if self.max_attempts == 0 {
             return Err("`max_attempts` must be at least 1".to_string());
+        }
+        if !(60..=86_400).contains(&self.drain_timeout_secs) {
+            return Err(format!(
+                "`drain_timeout` must be between 1m and 24h (got {}s): ECS needs time to move the tasks, and a round must end",
+                self.drain_timeout_secs
+            ));
         }
         if let Some(cluster) = &self.ecs_cluster {
             crate::ecs::validate_cluster(cluster).map_err(|e| format!("`ecs_cluster`: {e}"))?;
@@ -992,6 +1004,26 @@ keep_versions = 5
         .unwrap_err()
         .to_string();
         assert!(err.contains("ami_parameter"), "{err}");
+    }
+
+    #[test]
+    fn drain_timeout_defaults_to_10m_per_target_or_by_default() {
+        let text = "[defaults]\ndrain_timeout = \"20m\"\n\
+             [[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\n\
+             [[target]]\nname = \"b\"\nlaunch_template = \"lt-2\"\nami_parameter = \"/p\"\n\
+             drain_timeout = \"90s\"\n";
+        let c = Config::from_toml(text, "f").expect("valid");
+        assert_eq!(c.targets[0].settings.drain_timeout_secs, 1200);
+        assert_eq!(c.targets[1].settings.drain_timeout_secs, 90);
+        let c = Config::from_toml(GOOD, "f").expect("valid");
+        assert_eq!(c.targets[0].settings.drain_timeout_secs, 600);
+        let base = "[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\n";
+        for bad in ["soon", "10s", "2d"] {
+            let err = Config::from_toml(&format!("{base}drain_timeout = \"{bad}\"\n"), "f")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("drain_timeout"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -268,9 +268,26 @@ pub fn ecs_clusters(config: &Config) -> BTreeSet<String> {
         .collect()
 }
 
+/// The configured ECS clusters whose container instances a scheduled-surge round sets
+/// `DRAINING` in its health gate (`planner/surge/gate.rs`). As for the reads, a cluster found
+/// only in user data is not known here: the drain is then denied, and the round settles without
+/// it, as before.
+pub fn ecs_drain_clusters(config: &Config) -> BTreeSet<String> {
+    config
+        .targets
+        .iter()
+        .filter(|t| !t.observe_only && !t.groups.is_empty())
+        .filter(|t| t.settings.strategy == Strategy::ScheduledSurge)
+        .filter_map(|t| t.settings.ecs_cluster.clone())
+        .collect()
+}
+
 /// Every amiroll operation (an [`op::ALL`] entry) the engine can call for `config`.
 pub fn engine_actions(config: &Config) -> BTreeSet<&'static str> {
     let mut all = read_actions(config);
+    if !ecs_drain_clusters(config).is_empty() {
+        all.insert(op::UPDATE_CONTAINER_INSTANCES_STATE);
+    }
     for t in &config.targets {
         let n = target_needs(t);
         all.extend(n.template);
@@ -374,6 +391,26 @@ pub fn policy_with(config: &Config, opts: &Options) -> PolicyDocument {
             "EcsDescribeContainerInstancesOfTheClusters",
             &[op::DESCRIBE_CONTAINER_INSTANCES],
             clusters
+                .iter()
+                .map(|c| arn.ecs_container_instances(c))
+                .collect(),
+            cond,
+        );
+    }
+    let drained = ecs_drain_clusters(config);
+    if !drained.is_empty() {
+        // "UpdateContainerInstancesState" acts on the container instances, with the condition
+        // key `ecs:cluster` (Service Authorization Reference, as above): the surge's health gate
+        // sets the old ones `DRAINING`.
+        let cluster_arns: Vec<String> = drained.iter().map(|c| arn.ecs_cluster(c)).collect();
+        let mut cond = Conditions::new();
+        cond.entry("ArnEquals".into())
+            .or_default()
+            .insert("ecs:cluster".into(), cluster_arns);
+        b.push_with(
+            "EcsDrainContainerInstancesOfTheClusters",
+            &[op::UPDATE_CONTAINER_INSTANCES_STATE],
+            drained
                 .iter()
                 .map(|c| arn.ecs_container_instances(c))
                 .collect(),
@@ -1225,23 +1262,16 @@ mod tests {
         let c = config(&format!(
             "[defaults]\nsns_topic = \"{TOPIC}\"\nprune = \"all\"\npinned = \"update\"\n\
              [[target]]\nname = \"ir\"\nlaunch_template = \"lt-1\"\nami_parameter = \"{PUBLIC}\"\ngroups = [\"a\"]\n\
-             [[target]]\nname = \"surge\"\nlaunch_template = \"lt-2\"\nami_parameter = \"/own/ami\"\ngroups = [\"b\"]\nstrategy = \"scheduled-surge\"\nset_termination_policy = true\nafter = \"ir\"\n\
+             [[target]]\nname = \"surge\"\nlaunch_template = \"lt-2\"\nami_parameter = \"/own/ami\"\ngroups = [\"b\"]\nstrategy = \"scheduled-surge\"\nset_termination_policy = true\nafter = \"ir\"\necs_cluster = \"batch\"\n\
              [[target]]\nname = \"none\"\nlaunch_template = \"named\"\nami_parameter = \"{PUBLIC}\"\ngroups = [\"c\"]\nstrategy = \"none\"\n\
              [[target]]\nname = \"ecs\"\nlaunch_template = \"lt-4\"\nami_parameter = \"{PUBLIC}\"\ngroups = [\"d\"]\necs_cluster = \"prod\"\n"
         ));
         let generated = engine_actions(&c);
         let called = ops_called_in_source();
         assert_eq!(generated, called);
-        // Draining comes with the planner's ECS rules (issue 12): the port has the call, the
-        // engine does not make it yet. Once it does, this list must lose it.
-        let not_called_yet: BTreeSet<&str> = [op::UPDATE_CONTAINER_INSTANCES_STATE].into();
         assert_eq!(
             called,
-            op::ALL
-                .iter()
-                .copied()
-                .filter(|o| !not_called_yet.contains(o))
-                .collect::<BTreeSet<_>>(),
+            op::ALL.iter().copied().collect::<BTreeSet<_>>(),
             "the port has no operation the engine never calls"
         );
         let mut doc: BTreeSet<String> = policy(&c, None, None).actions();
@@ -1288,8 +1318,24 @@ mod tests {
             describe.conditions["ArnEquals"]["ecs:cluster"],
             vec!["arn:aws:ecs:us-east-1:123456789012:cluster/prod"]
         );
-        // The write comes with the draining rules.
+        // The drain is a scheduled-surge write: not for another strategy.
         assert!(!p.actions().contains(op::UPDATE_CONTAINER_INSTANCES_STATE));
+        let p = policy(
+            &one("ecs_cluster = \"prod\"\nstrategy = \"scheduled-surge\"\n"),
+            Some("us-east-1"),
+            Some("123456789012"),
+        );
+        assert_eq!(
+            p.resources_for(op::UPDATE_CONTAINER_INSTANCES_STATE),
+            set(&["arn:aws:ecs:us-east-1:123456789012:container-instance/prod/*"])
+        );
+        let drain = p
+            .statement("EcsDrainContainerInstancesOfTheClusters")
+            .expect("drain statement");
+        assert_eq!(
+            drain.conditions["ArnEquals"]["ecs:cluster"],
+            vec!["arn:aws:ecs:us-east-1:123456789012:cluster/prod"]
+        );
 
         // A cluster given as an ARN is used as is, in its own Region and account.
         let arn = "arn:aws:ecs:eu-west-1:210987654321:cluster/batch";

@@ -263,6 +263,19 @@ pub enum Action {
         group: String,
         refresh: String,
     },
+    /// Set container instances of a group's ECS cluster to `DRAINING`
+    /// (`UpdateContainerInstancesState`; the engine sends at most 10 a call), so that the ECS
+    /// service scheduler moves their tasks before Auto Scaling terminates the instances. An
+    /// instance already gone (`INACTIVE`, unknown) is reported, not an error.
+    DrainContainerInstances {
+        group: String,
+        /// The cluster, as configured or found (name or ARN).
+        cluster: String,
+        /// The container instance ARNs.
+        container_instances: Vec<String>,
+        /// Their EC2 instances, for people.
+        instance_ids: Vec<String>,
+    },
 }
 
 impl Action {
@@ -278,6 +291,7 @@ impl Action {
             | Action::RollbackInstanceRefresh { group }
             | Action::CancelInstanceRefresh { group, .. }
             | Action::SetInstanceProtection { group, .. }
+            | Action::DrainContainerInstances { group, .. }
             | Action::SetCapacity { group, .. } => Some(group),
             Action::PutScheduledAction { action } => Some(&action.group_name),
             Action::CreateVersion { .. }
@@ -400,6 +414,16 @@ impl Action {
             Action::CancelInstanceRefresh { group, refresh } => {
                 format!("cancel instance refresh {refresh} of {group}")
             }
+            Action::DrainContainerInstances {
+                group,
+                cluster,
+                instance_ids,
+                ..
+            } => format!(
+                "set {} container instance(s) of {group} in ECS cluster `{cluster}` to DRAINING: {}",
+                instance_ids.len(),
+                id_list(instance_ids)
+            ),
         }
     }
 
@@ -427,6 +451,7 @@ impl Action {
                 | Action::StartInstanceRefresh { .. }
                 | Action::RollbackInstanceRefresh { .. }
                 | Action::CancelInstanceRefresh { .. }
+                | Action::DrainContainerInstances { .. }
         )
     }
 }

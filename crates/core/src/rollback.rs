@@ -421,6 +421,8 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                 rollback_ami: None,
                 force_abort: Some(&reason),
                 keep_failure: true,
+                managed_draining: planner::provider_of(obs, g)
+                    .is_some_and(|cp| cp.managed_draining),
             });
             if !out.errors.is_empty() {
                 return error(p, Refusal::joined(out.errors));
@@ -639,6 +641,8 @@ fn rollback_target(t: &Target, obs: &Observation) -> TargetPlan {
                         rollback_ami: None,
                         force_abort: None,
                         keep_failure: true,
+                        managed_draining: planner::provider_of(obs, g)
+                            .is_some_and(|cp| cp.managed_draining),
                     },
                     &mut out,
                     1,

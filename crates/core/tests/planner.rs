@@ -26,6 +26,7 @@ fn kinds(p: &amiroll_core::model::TargetPlan) -> Vec<&'static str> {
             Action::StartInstanceRefresh { .. } => "start-refresh",
             Action::RollbackInstanceRefresh { .. } => "rollback-refresh",
             Action::CancelInstanceRefresh { .. } => "cancel-refresh",
+            Action::DrainContainerInstances { .. } => "drain",
         })
         .collect()
 }

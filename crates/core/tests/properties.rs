@@ -162,6 +162,13 @@ mod round_state {
                 }
             }),
             (time(), capacity()).prop_map(|(since, capacity)| Phase::Restore { since, capacity }),
+            (time(), capacity(), any::<bool>()).prop_map(|(since, capacity, keep_new)| {
+                Phase::Draining {
+                    since,
+                    capacity,
+                    keep_new,
+                }
+            }),
         ]
     }
 

@@ -687,6 +687,59 @@ impl<'a, A: Aws> Engine<'a, A> {
                     Err(e) => Err(e),
                 }
             }
+            Action::DrainContainerInstances {
+                cluster,
+                container_instances,
+                ..
+            } => {
+                // At most 10 per call ("UpdateContainerInstancesState", `containerInstances`). A
+                // call that fails stops the action; the calls before it stay done, and the next
+                // run plans from what is really draining.
+                let mut draining = 0;
+                let mut gone = Vec::new();
+                let mut failed = Vec::new();
+                for chunk in container_instances.chunks(MAX_UPDATE_CONTAINER_INSTANCES) {
+                    let out = self
+                        .call(op::UPDATE_CONTAINER_INSTANCES_STATE, || {
+                            self.aws.update_container_instances_state(
+                                cluster,
+                                chunk,
+                                ContainerInstanceStatus::Draining,
+                            )
+                        })
+                        .await?;
+                    draining += out.container_instances.len();
+                    for f in out.failures {
+                        let text = format!(
+                            "{}: {}{}",
+                            f.arn.as_deref().unwrap_or("-"),
+                            f.reason,
+                            f.detail.map(|d| format!(" ({d})")).unwrap_or_default()
+                        );
+                        // An instance deregistered since the observation (`INACTIVE`, or no
+                        // longer known: `MISSING`) has nothing left to drain.
+                        let upper = text.to_ascii_uppercase();
+                        if upper.contains("INACTIVE") || upper.contains("MISSING") {
+                            gone.push(text);
+                        } else {
+                            failed.push(text);
+                        }
+                    }
+                }
+                let mut detail = format!("{draining} container instance(s) DRAINING");
+                if !gone.is_empty() {
+                    detail.push_str(&format!("; already gone: {}", gone.join(", ")));
+                }
+                if !failed.is_empty() {
+                    return Err(AwsError::new(
+                        op::UPDATE_CONTAINER_INSTANCES_STATE,
+                        ErrorKind::Other,
+                        "amiroll.DrainFailed",
+                        format!("{detail}; could not drain: {}", failed.join(", ")),
+                    ));
+                }
+                Ok(Some(detail))
+            }
             Action::DeleteScheduledAction { group, name } => {
                 match self
                     .call(op::DELETE_SCHEDULED_ACTION, || {

@@ -20,6 +20,16 @@ pub enum Phase {
         capacity: Capacity,
         keep_new: bool,
     },
+    /// ECS group without managed draining: the gate passed at `since`; amiroll protected the new
+    /// instances it keeps (with `keep_new`), lifted the protection of the old ones, moved the
+    /// scheduled settle to `since + drain_timeout` and set the old container instances
+    /// `DRAINING`. A later run settles to `capacity` once their tasks have moved (or the drain
+    /// timeout passed); if none comes, the scheduled settle removes the old instances.
+    Draining {
+        since: Timestamp,
+        capacity: Capacity,
+        keep_new: bool,
+    },
     /// The round was stopped at `since`; the group goes back to `capacity` with the old
     /// instances protected, so that the scale-in removes the new ones.
     Restore {
@@ -52,6 +62,11 @@ impl Phase {
                 capacity,
                 keep_new,
             }),
+            "draining" => Some(Phase::Draining {
+                since,
+                capacity,
+                keep_new,
+            }),
             "restore" if !keep_new => Some(Phase::Restore { since, capacity }),
             _ => None,
         }
@@ -67,6 +82,16 @@ impl Phase {
                 keep_new,
             } => Some(format!(
                 "settled {} {}{}",
+                fmt_time(since),
+                capacity.to_tag(),
+                if keep_new { " keep-new" } else { "" }
+            )),
+            Phase::Draining {
+                since,
+                capacity,
+                keep_new,
+            } => Some(format!(
+                "draining {} {}{}",
                 fmt_time(since),
                 capacity.to_tag(),
                 if keep_new { " keep-new" } else { "" }

@@ -313,6 +313,20 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
     // Never more than the settle keeps: with every instance protected the scale-in could not
     // happen (when Auto Scaling replaced failed old instances with the AMI, all are new).
     let (keep, _) = keep_split(&new, cap);
+    if let Some(old) = to_drain(inp, &fleet.old, new.len(), cap) {
+        begin_drain(
+            inp,
+            out,
+            r,
+            cap,
+            keep_new,
+            &keep,
+            &old,
+            settle.is_some(),
+            fleet.healthy.len(),
+        );
+        return;
+    }
     out.act(
         Action::TagGroup {
             group: g.name.clone(),

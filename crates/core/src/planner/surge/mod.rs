@@ -33,11 +33,13 @@ use crate::planner::{
 use crate::port::{AutoScalingGroup, ScheduledAction, Timestamp};
 use crate::state::{Failure, Phase, Recovery, RollbackVersion, Success, SurgeRound};
 
+mod drain;
 mod gate;
 mod restore;
 mod settle;
 mod start;
 
+use drain::*;
 use gate::*;
 use restore::*;
 use settle::*;
@@ -80,6 +82,9 @@ pub(crate) struct SurgeInput<'a> {
     pub(crate) force_abort: Option<&'a str>,
     /// A recovery or rollback round: the recorded failure stays.
     pub(crate) keep_failure: bool,
+    /// The group backs an ECS capacity provider with managed instance draining: ECS drains
+    /// what Auto Scaling terminates, amiroll does not.
+    pub(crate) managed_draining: bool,
 }
 
 #[derive(Default)]
@@ -350,6 +355,11 @@ pub(crate) fn plan_surge_group(inp: &SurgeInput) -> SurgeOutcome {
             capacity,
             Settle::Amiroll { keep_new },
         ),
+        Phase::Draining {
+            since,
+            capacity,
+            keep_new,
+        } => draining(inp, &mut out, &r, since, capacity, keep_new),
         Phase::Restore { since, capacity } => restoring(inp, &mut out, &r, since, capacity),
     }
     out
@@ -432,6 +442,8 @@ pub(crate) fn plan_surge_target(
             rollback_ami: rollback_ami.as_deref(),
             force_abort: force,
             keep_failure: false,
+            managed_draining: crate::planner::provider_of(obs, g)
+                .is_some_and(|cp| cp.managed_draining),
         })
     };
     let runs_ami = |v: &GroupView, a: &str| {

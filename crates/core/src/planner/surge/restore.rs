@@ -243,6 +243,7 @@ pub(super) fn start_recovery(inp: &SurgeInput, out: &mut SurgeOutcome, reason: &
         rollback_ami: None,
         force_abort: None,
         keep_failure: true,
+        managed_draining: inp.managed_draining,
     };
     let mut sub = SurgeOutcome::default();
     start_round(&rec, &mut sub, 1, &instances_off);

@@ -1,0 +1,201 @@
+//! Issue 12, item 3 (scheduled surge): the run that passes the health gate of an ECS group
+//! without managed draining sets the old container instances `DRAINING`, and the group settles
+//! only once their tasks have moved (or `drain_timeout` passed, with a warning).
+
+mod common;
+
+use std::time::Duration;
+
+use amiroll_core::model::{ApplyReport, TargetStatus};
+use amiroll_core::port::{op, ErrorKind};
+use amiroll_core::RunError;
+use common::*;
+
+/// The seed's set-up: an ECS cluster `prod` named in the user data, a service of 4 tasks.
+fn ecs_world() -> World {
+    let w = World::new();
+    w.sim.create_cluster("prod").expect("cluster");
+    w.sim.create_service("prod", "api", 4).expect("service");
+    w
+}
+
+fn warnings(r: &ApplyReport) -> Vec<String> {
+    r.targets
+        .iter()
+        .flat_map(|t| t.plan.findings.iter().map(|f| f.message.clone()))
+        .collect()
+}
+
+/// The old instances' container instances, by status.
+fn old_statuses(w: &World, old: &[String]) -> Vec<String> {
+    w.sim
+        .container_instances("prod")
+        .into_iter()
+        .filter(|c| c.ec2_instance_id.as_ref().is_some_and(|i| old.contains(i)))
+        .map(|c| c.status)
+        .collect()
+}
+
+fn instance_ids(w: &World) -> Vec<String> {
+    w.sim
+        .group("web")
+        .instances
+        .iter()
+        .map(|i| i.instance_id.clone())
+        .collect()
+}
+
+#[test]
+fn a_seed_style_ecs_group_drains_its_old_container_instances_before_the_settle() {
+    let w = ecs_world();
+    let old = instance_ids(&w);
+    w.publish(NEW);
+    let mut drained_seen = false;
+    let mut last = None;
+    for _ in 0..20 {
+        let before = w.sim.group_capacity("web");
+        let r = w.apply_ok();
+        assert!(r.targets[0].apply_error.is_none(), "{:#?}", r.targets[0]);
+        let after = w.sim.group_capacity("web");
+        let statuses = old_statuses(&w, &old);
+        if statuses.iter().any(|s| s == "DRAINING") {
+            drained_seen = true;
+            // The run that drains does not settle.
+            assert_eq!(before, after, "the drain run settled: {:#?}", r.targets[0]);
+        }
+        if after.2 < before.2 {
+            // The settle: the old instances were drained by an earlier run.
+            assert!(drained_seen, "settled before draining");
+        }
+        let done = r.targets[0].plan.status == TargetStatus::Current;
+        last = Some(r);
+        if done {
+            break;
+        }
+        w.sim.advance(Duration::from_secs(5 * 60));
+    }
+    let last = last.expect("a run");
+    assert_eq!(last.targets[0].plan.status, TargetStatus::Current);
+    assert!(drained_seen);
+    w.assert_converged("web", NEW, (1, 4, 2));
+    assert_eq!(w.sim.tasks_killed(), 0, "{:#?}", w.sim.events());
+    assert_eq!(w.sim.service_running_count("prod", "api"), 4);
+    // One call drains both old instances (at most 10 a call).
+    assert_eq!(w.sim.call_count(op::UPDATE_CONTAINER_INSTANCES_STATE), 1);
+}
+
+#[test]
+fn a_crash_right_after_the_drain_is_continued_by_the_next_run() {
+    let w = ecs_world();
+    w.publish(NEW);
+    // The drain takes effect, then the run dies.
+    w.sim.fail_nth_after_effect(
+        op::UPDATE_CONTAINER_INSTANCES_STATE,
+        1,
+        ErrorKind::Crash,
+        "Crash",
+    );
+    let (last, crashes) = w.converge_counting_crashes();
+    assert_eq!(crashes, 1);
+    assert_eq!(
+        last.targets[0].plan.status,
+        TargetStatus::Current,
+        "{:#?}",
+        last.targets[0].plan
+    );
+    w.assert_converged("web", NEW, (1, 4, 2));
+    assert_eq!(w.sim.tasks_killed(), 0, "{:#?}", w.sim.events());
+    assert_eq!(w.sim.service_running_count("prod", "api"), 4);
+}
+
+#[test]
+fn a_crash_before_the_drain_is_finished_by_the_next_run() {
+    let w = ecs_world();
+    let old = instance_ids(&w);
+    w.publish(NEW);
+    // The gate run dies at its drain call (before it takes effect): the phase is recorded.
+    w.sim.fail_nth(
+        op::UPDATE_CONTAINER_INSTANCES_STATE,
+        1,
+        ErrorKind::Crash,
+        "Crash",
+    );
+    let mut crashed = false;
+    for _ in 0..10 {
+        match w.apply() {
+            Err(RunError::Crashed(_)) => {
+                crashed = true;
+                w.sim.clear_faults();
+                assert!(old_statuses(&w, &old).iter().all(|s| s == "ACTIVE"));
+                // The next run drains them.
+                let r = w.apply_ok();
+                assert!(r.targets[0].apply_error.is_none(), "{:#?}", r.targets[0]);
+                assert!(
+                    old_statuses(&w, &old).iter().all(|s| s == "DRAINING"),
+                    "{:#?}",
+                    r.targets[0]
+                );
+                break;
+            }
+            Ok(_) => w.sim.advance(Duration::from_secs(5 * 60)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(crashed);
+    let last = w.converge();
+    assert_eq!(last.targets[0].plan.status, TargetStatus::Current);
+    assert_eq!(w.sim.tasks_killed(), 0, "{:#?}", w.sim.events());
+}
+
+#[test]
+fn tasks_that_cannot_move_hold_the_settle_until_the_drain_timeout_then_a_warning_names_them() {
+    let w = ecs_world().setting("drain_timeout = \"7m\"");
+    // Two tasks an instance: `api` fills the old instances, and `batch`, waiting for room,
+    // takes the new instances as they join: `api`'s tasks find no room to move to.
+    w.sim.set_ecs_tasks_per_instance(2);
+    w.sim.create_service("prod", "batch", 4).expect("service");
+    // The moved settle fires late (Auto Scaling may start an action about 2 minutes late), so
+    // that a run sees the timeout before it.
+    w.sim
+        .set_scheduled_action_delay(|_| Duration::from_secs(2 * 60));
+    let old = instance_ids(&w);
+    w.publish(NEW);
+    let mut all = Vec::new();
+    let mut held = false;
+    for _ in 0..40 {
+        let r = w.apply_ok();
+        all.extend(warnings(&r));
+        let statuses = old_statuses(&w, &old);
+        if statuses.len() == 2 && statuses.iter().all(|s| s == "DRAINING") {
+            held = true;
+        }
+        if r.targets[0].plan.status == TargetStatus::Current {
+            break;
+        }
+        w.sim.advance(Duration::from_secs(60));
+    }
+    assert!(
+        held,
+        "the old instances drained and stayed while their tasks could not move"
+    );
+    let warning = all
+        .iter()
+        .find(|m| m.contains("drain timeout"))
+        .unwrap_or_else(|| panic!("no drain-timeout warning: {all:#?}"));
+    for id in &old {
+        assert!(warning.contains(id.as_str()), "{warning}");
+    }
+    assert!(warning.contains("2 task(s)"), "{warning}");
+    w.assert_converged("web", NEW, (1, 4, 2));
+    assert!(w.sim.tasks_killed() > 0);
+}
+
+#[test]
+fn a_bad_agent_drains_nothing() {
+    let w = ecs_world().setting("drain_timeout = \"5m\"");
+    w.publish(BAD);
+    let last = w.converge();
+    assert_eq!(last.targets[0].plan.status, TargetStatus::Failed);
+    assert_eq!(w.sim.call_count(op::UPDATE_CONTAINER_INSTANCES_STATE), 0);
+    assert_eq!(w.sim.tasks_killed(), 0);
+}
