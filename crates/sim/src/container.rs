@@ -63,6 +63,8 @@ pub(crate) struct Ecs {
     pub tasks_per_instance: usize,
     /// Tasks that were running on an instance when it terminated.
     pub tasks_killed: usize,
+    /// Each termination that killed tasks.
+    pub kills: Vec<TaskKill>,
 }
 
 impl Default for Ecs {
@@ -73,6 +75,7 @@ impl Default for Ecs {
             drain_time: DEFAULT_DRAIN_TIME,
             tasks_per_instance: DEFAULT_TASKS_PER_INSTANCE,
             tasks_killed: 0,
+            kills: Vec::new(),
         }
     }
 }
@@ -118,6 +121,19 @@ pub(crate) struct Registration {
     pub drain_at: Option<Timestamp>,
     /// Draining, and the drain time has passed: its tasks move wherever there is room.
     pub drained: bool,
+    /// Since when it is `DRAINING` (`None` when it is not).
+    pub draining_since: Option<Timestamp>,
+}
+
+/// Tasks that were running on an instance when it terminated ([`crate::SimAws::task_kills`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskKill {
+    pub cluster: String,
+    pub instance_id: String,
+    pub tasks: usize,
+    pub at: Timestamp,
+    /// Since when its container instance was `DRAINING`, if it was.
+    pub draining_since: Option<Timestamp>,
 }
 
 fn cluster_arn(name: &str) -> String {
@@ -378,6 +394,7 @@ impl Account {
                     deregistered_at: None,
                     drain_at: None,
                     drained: false,
+                    draining_since: None,
                 },
             );
         }
@@ -391,7 +408,7 @@ impl Account {
     /// still running on it are killed (an event, and the count), and their services replace them.
     pub(crate) fn ecs_instance_terminated(&mut self, instance: &str) {
         let now = self.clock;
-        let mut killed: Vec<(String, usize)> = Vec::new();
+        let mut killed: Vec<(String, usize, Option<Timestamp>)> = Vec::new();
         for c in self.ecs.clusters.values_mut() {
             let ids: Vec<String> = c
                 .instances
@@ -409,22 +426,31 @@ impl Account {
                 for t in &tasks {
                     c.tasks.remove(t);
                 }
+                let mut since = None;
                 if let Some(r) = c.instances.get_mut(&id) {
+                    since = r.draining_since.take();
                     r.status = CiStatus::Inactive;
                     r.agent_connected = false;
                     r.deregistered_at = Some(now);
                     r.drain_at = None;
                     r.drained = false;
                 }
-                killed.push((c.name.clone(), tasks.len()));
+                killed.push((c.name.clone(), tasks.len(), since));
             }
         }
         if killed.is_empty() {
             return;
         }
-        for (cluster, n) in killed {
+        for (cluster, n, draining_since) in killed {
             if n > 0 {
                 self.ecs.tasks_killed += n;
+                self.ecs.kills.push(TaskKill {
+                    cluster: cluster.clone(),
+                    instance_id: instance.to_string(),
+                    tasks: n,
+                    at: now,
+                    draining_since,
+                });
                 self.event(format!(
                     "ecs {cluster}: {instance} terminated with {n} running task(s): tasks killed"
                 ));
@@ -638,6 +664,7 @@ impl Account {
                     r.status = CiStatus::Draining;
                     r.drain_at = Some(drain_at);
                     r.drained = false;
+                    r.draining_since = Some(now);
                     events.push(format!(
                         "ecs {}: {} (container instance {id}) DRAINING",
                         c.name, r.ec2_instance_id
@@ -647,6 +674,7 @@ impl Account {
                     r.status = CiStatus::Active;
                     r.drain_at = None;
                     r.drained = false;
+                    r.draining_since = None;
                     events.push(format!(
                         "ecs {}: {} (container instance {id}) ACTIVE again",
                         c.name, r.ec2_instance_id

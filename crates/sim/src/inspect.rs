@@ -177,6 +177,12 @@ impl SimAws {
         self.lock().ecs.tasks_killed
     }
 
+    /// Every termination that killed running tasks, with how long its container instance had
+    /// been draining.
+    pub fn task_kills(&self) -> Vec<crate::container::TaskKill> {
+        self.lock().ecs.kills.clone()
+    }
+
     /// Every port call attempted (including failed ones), in order.
     pub fn call_log(&self) -> Vec<&'static str> {
         self.lock().calls.clone()

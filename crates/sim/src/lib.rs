@@ -211,6 +211,7 @@
 // modelled in `account`, `ops`, `refresh`, `ecs`, `container`, `state` and `faults`.
 mod account;
 mod container;
+pub use container::TaskKill;
 mod ecs;
 mod faults;
 mod inspect;

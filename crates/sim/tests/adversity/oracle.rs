@@ -770,7 +770,31 @@ impl Oracle {
                 }
             }
         }
-        self.lock().checks += 3;
+        // Issue 12: no running task on a terminated instance unless its container instance was
+        // draining for drain_timeout (the scenarios use the default, 10 minutes) first.
+        for kill in sim.task_kills() {
+            let drained_long_enough = kill
+                .draining_since
+                .is_some_and(|since| kill.at - since >= chrono::Duration::minutes(10));
+            if !drained_long_enough {
+                self.violate(
+                    "no-task-killed-undrained",
+                    format!("{}/{}", kill.cluster, kill.instance_id),
+                    format!(
+                        "{} terminated at {} with {} running task(s) of cluster {}, {}",
+                        kill.instance_id,
+                        kill.at,
+                        kill.tasks,
+                        kill.cluster,
+                        match kill.draining_since {
+                            Some(since) => format!("draining only since {since}"),
+                            None => "never drained".to_string(),
+                        }
+                    ),
+                );
+            }
+        }
+        self.lock().checks += 4;
     }
 }
 
