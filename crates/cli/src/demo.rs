@@ -1,9 +1,10 @@
 //! `amiroll demo`: a whole rollout against the simulated account, in virtual time.
 //!
-//! An ECS-like account: one launch template, three groups of different sizes (one on `$Default`,
-//! one on `$Latest`, one pinned to a version number). AWS publishes a new ECS-optimized AMI; the
-//! engine runs the way the scheduled Lambda would, virtual time passes through the surge and the
-//! settle, and the demo prints the timeline and the end state.
+//! An ECS account: launch template `ecs-cluster` for two groups (one on `$Default`, one pinned to a
+//! version number), and `ecs-batch` for an ECS cluster `batch` whose group (on `$Latest`) runs a
+//! service of 4 tasks. AWS publishes a new ECS-optimized AMI; the engine runs the way the
+//! scheduled Lambda would, virtual time passes through the refresh, the surge, the drain of the
+//! old container instances and the settle, and the demo prints the timeline and the end state.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -32,10 +33,12 @@ groups = ["ecs-web"]
 instance_warmup = "2m"
 sns_topic = "{topic}"
 
-# ecs-batch launches $Latest and uses the seed's way, fixed: a scheduled surge and settle.
+# ecs-batch launches $Latest and uses the seed's way, fixed: a scheduled surge and settle. Its
+# template's user data names ECS cluster `batch`: a new instance counts healthy only once its agent
+# has joined, and the old container instances are drained before the settle.
 [[target]]
 name = "batch"
-launch_template = "ecs-cluster"
+launch_template = "ecs-batch"
 ami_parameter = "{PARAM}"
 groups = ["ecs-batch"]
 strategy = "scheduled-surge"
@@ -77,14 +80,25 @@ pub async fn run() -> anyhow::Result<String> {
                 .with_user_data("#!/bin/bash\necho ECS_CLUSTER=prod >> /etc/ecs/ecs.config"),
         )
         .map_err(|e| anyhow::anyhow!("demo setup: {e}"))?;
+    let batch_lt = sim
+        .create_launch_template(
+            "ecs-batch",
+            TemplateData::new(OLD_AMI, "m5.large")
+                .with_user_data("#!/bin/bash\necho ECS_CLUSTER=batch >> /etc/ecs/ecs.config"),
+        )
+        .map_err(|e| anyhow::anyhow!("demo setup: {e}"))?;
+    sim.create_cluster("batch")
+        .map_err(|e| anyhow::anyhow!("demo setup: {e}"))?;
     for spec in [
         GroupSpec::new("ecs-web", &lt, 2, 8, 4),
-        GroupSpec::new("ecs-batch", &lt, 1, 3, 2).with_version("$Latest"),
+        GroupSpec::new("ecs-batch", &batch_lt, 1, 3, 2).with_version("$Latest"),
         GroupSpec::new("ecs-legacy", &lt, 1, 1, 1).with_version("1"),
     ] {
         sim.create_group(spec.with_termination_policies(&["OldestLaunchTemplate", "Default"]))
             .map_err(|e| anyhow::anyhow!("demo setup: {e}"))?;
     }
+    sim.create_service("batch", "worker", 4)
+        .map_err(|e| anyhow::anyhow!("demo setup: {e}"))?;
     let topic = sim.create_topic("amiroll-demo");
     let config = Config::from_toml(&demo_config(&topic), "demo.toml")?;
 
@@ -93,7 +107,7 @@ pub async fn run() -> anyhow::Result<String> {
     writeln!(out, "====================================================")?;
     writeln!(
         out,
-        "Account: launch template `ecs-cluster` ({lt}) v1 on {OLD_AMI}; groups ecs-web (4 instances, $Default), ecs-batch (2, $Latest), ecs-legacy (1, pinned to v1)."
+        "Account: launch template `ecs-cluster` ({lt}) v1 on {OLD_AMI} for groups ecs-web (4 instances, $Default) and ecs-legacy (1, pinned to v1); launch template `ecs-batch` ({batch_lt}) v1 on {OLD_AMI} for group ecs-batch (2, $Latest), container instances of ECS cluster `batch` running service `worker` (4 tasks)."
     )?;
     writeln!(out, "Configuration:\n{}", indent(&demo_config(&topic)))?;
 
@@ -173,13 +187,30 @@ pub async fn run() -> anyhow::Result<String> {
             "   {g:<11} min {min} max {max} desired {desired}: {amis}"
         )?;
     }
+    writeln!(
+        out,
+        "   launch template ecs-batch (default v{}, latest v{})",
+        sim.template(&batch_lt).default_version,
+        sim.template(&batch_lt).latest_version
+    )?;
+    let drained = sim
+        .events()
+        .iter()
+        .filter(|(_, e)| e.starts_with("ecs batch:") && e.ends_with("DRAINING"))
+        .count();
+    writeln!(
+        out,
+        "   ECS cluster batch: service worker {}/4 tasks running; {drained} old container instance(s) drained before the settle; tasks killed on terminated instances: {}",
+        sim.service_running_count("batch", "worker"),
+        sim.tasks_killed()
+    )?;
     writeln!(out, "   notifications sent to {topic}:")?;
     for n in sim.published(&topic) {
         writeln!(out, "     • {}", n.subject)?;
     }
     writeln!(
         out,
-        "\nThe pinned group was refused with an explanation and left alone. ecs-web was replaced by an instance refresh (launch before terminate, rollback available) and ecs-batch by a health-gated surge and settle; both run {NEW_AMI}. Version 1 is kept for rollback."
+        "\nThe pinned group was refused with an explanation and left alone. ecs-web was replaced by an instance refresh (launch before terminate, rollback available) and ecs-batch by a health-gated surge whose old container instances were drained (their tasks moved to the new instances) before the settle; both run {NEW_AMI}. Version 1 is kept for rollback."
     )?;
     Ok(out)
 }
@@ -222,5 +253,9 @@ mod tests {
         assert!(out.contains("web now on ami-0f9e8d7c6b5a49382"), "{out}");
         assert!(out.contains("batch now on ami-0f9e8d7c6b5a49382"), "{out}");
         assert!(out.contains("instance refresh"), "{out}");
+        assert!(
+            out.contains("ECS cluster batch: service worker 4/4 tasks running; 2 old container instance(s) drained before the settle; tasks killed on terminated instances: 0"),
+            "{out}"
+        );
     }
 }
