@@ -99,20 +99,14 @@ pub(super) fn begin_drain(
 ) {
     let g = inp.group;
     let deadline = drain_deadline(inp, inp.now);
-    out.act(
-        Action::TagGroup {
-            group: g.name.clone(),
-            tags: BTreeMap::from([(
-                tags::PHASE.to_string(),
-                Phase::Draining {
+    tag_phase(
+        out,
+        g,
+        Phase::Draining {
                     since: inp.now,
                     capacity: cap,
                     keep_new,
-                }
-                .to_tag()
-                .unwrap_or_default(),
-            )]),
-        },
+                },
         format!(
             "{healthy} new instance(s) on {} are in service, healthy and ACTIVE in ECS: the old container instances drain before the settle",
             inp.rollout_ami
@@ -193,19 +187,13 @@ pub(super) fn draining(
                     .join(", ")
             ));
         }
-        out.act(
-            Action::TagGroup {
-                group: g.name.clone(),
-                tags: BTreeMap::from([(
-                    tags::PHASE.to_string(),
-                    Phase::Settled {
-                        since: inp.now,
-                        capacity: cap,
-                        keep_new,
-                    }
-                    .to_tag()
-                    .unwrap_or_default(),
-                )]),
+        tag_phase(
+            out,
+            g,
+            Phase::Settled {
+                since: inp.now,
+                capacity: cap,
+                keep_new,
             },
             if busy.is_empty() {
                 "the old container instances run no task: the round settles".to_string()

@@ -327,19 +327,13 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         );
         return;
     }
-    out.act(
-        Action::TagGroup {
-            group: g.name.clone(),
-            tags: BTreeMap::from([(
-                tags::PHASE.to_string(),
-                Phase::Settled {
-                    since: inp.now,
-                    capacity: cap,
-                    keep_new,
-                }
-                .to_tag()
-                .unwrap_or_default(),
-            )]),
+    tag_phase(
+        out,
+        g,
+        Phase::Settled {
+            since: inp.now,
+            capacity: cap,
+            keep_new,
         },
         format!("{healthy} new instance(s) on {ami} are in service and healthy: the round settles"),
     );

@@ -127,6 +127,22 @@ fn ids(v: &[&InstanceView]) -> String {
         .join(", ")
 }
 
+/// Record the round's phase (`amiroll:phase`).
+fn tag_phase(
+    out: &mut SurgeOutcome,
+    g: &AutoScalingGroup,
+    phase: Phase,
+    reason: impl Into<String>,
+) {
+    out.act(
+        Action::TagGroup {
+            group: g.name.clone(),
+            tags: BTreeMap::from([(tags::PHASE.to_string(), phase.to_tag().unwrap_or_default())]),
+        },
+        reason,
+    );
+}
+
 /// What is wrong with failed instances ([`InstanceView::failed`]): "a, b are unhealthy" and/or
 /// "c is not ACTIVE with a connected agent in ECS cluster `x`".
 fn failed_text(failed: &[&InstanceView]) -> String {
