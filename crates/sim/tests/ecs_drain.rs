@@ -199,3 +199,32 @@ fn a_bad_agent_drains_nothing() {
     assert_eq!(w.sim.call_count(op::UPDATE_CONTAINER_INSTANCES_STATE), 0);
     assert_eq!(w.sim.tasks_killed(), 0);
 }
+
+/// `UpdateContainerInstancesState` takes at most 10 container instances
+/// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateContainerInstancesState.html):
+/// a group of 12 drains in two calls, and every task moves before its instance goes.
+#[test]
+fn a_group_of_twelve_drains_in_batches_of_ten() {
+    let w = World::new();
+    w.sim.create_cluster("prod").expect("cluster");
+    w.sim
+        .create_group(
+            amiroll_sim::GroupSpec::new("big", &w.lt, 1, 24, 12)
+                .with_termination_policies(&["OldestLaunchTemplate"]),
+        )
+        .expect("group");
+    w.sim.create_service("prod", "api", 24).expect("service");
+    let w = w.targeting(&["big"]);
+    w.publish(NEW);
+    let last = w.converge();
+    assert_eq!(
+        last.targets[0].plan.status,
+        TargetStatus::Current,
+        "{:#?}",
+        last.targets[0].plan
+    );
+    w.assert_converged("big", NEW, (1, 24, 12));
+    assert_eq!(w.sim.call_count(op::UPDATE_CONTAINER_INSTANCES_STATE), 2);
+    assert_eq!(w.sim.tasks_killed(), 0);
+    assert_eq!(w.sim.service_running_count("prod", "api"), 24);
+}
