@@ -11,14 +11,6 @@ use amiroll_core::port::{op, ErrorKind};
 use amiroll_core::RunError;
 use common::*;
 
-/// The seed's set-up: an ECS cluster `prod` named in the user data, a service of 4 tasks.
-fn ecs_world() -> World {
-    let w = World::new();
-    w.sim.create_cluster("prod").expect("cluster");
-    w.sim.create_service("prod", "api", 4).expect("service");
-    w
-}
-
 fn warnings(r: &ApplyReport) -> Vec<String> {
     r.targets
         .iter()
@@ -47,7 +39,7 @@ fn instance_ids(w: &World) -> Vec<String> {
 
 #[test]
 fn a_seed_style_ecs_group_drains_its_old_container_instances_before_the_settle() {
-    let w = ecs_world();
+    let w = World::ecs();
     let old = instance_ids(&w);
     w.publish(NEW);
     let mut drained_seen = false;
@@ -86,7 +78,7 @@ fn a_seed_style_ecs_group_drains_its_old_container_instances_before_the_settle()
 
 #[test]
 fn a_crash_right_after_the_drain_is_continued_by_the_next_run() {
-    let w = ecs_world();
+    let w = World::ecs();
     w.publish(NEW);
     // The drain takes effect, then the run dies.
     w.sim.fail_nth_after_effect(
@@ -110,7 +102,7 @@ fn a_crash_right_after_the_drain_is_continued_by_the_next_run() {
 
 #[test]
 fn a_crash_before_the_drain_is_finished_by_the_next_run() {
-    let w = ecs_world();
+    let w = World::ecs();
     let old = instance_ids(&w);
     w.publish(NEW);
     // The gate run dies at its drain call (before it takes effect): the phase is recorded.
@@ -149,7 +141,7 @@ fn a_crash_before_the_drain_is_finished_by_the_next_run() {
 
 #[test]
 fn tasks_that_cannot_move_hold_the_settle_until_the_drain_timeout_then_a_warning_names_them() {
-    let w = ecs_world().setting("drain_timeout = \"7m\"");
+    let w = World::ecs().setting("drain_timeout = \"7m\"");
     // Two tasks an instance: `api` fills the old instances, and `batch`, waiting for room,
     // takes the new instances as they join: `api`'s tasks find no room to move to.
     w.sim.set_ecs_tasks_per_instance(2);
@@ -192,7 +184,7 @@ fn tasks_that_cannot_move_hold_the_settle_until_the_drain_timeout_then_a_warning
 
 #[test]
 fn a_bad_agent_drains_nothing() {
-    let w = ecs_world().setting("drain_timeout = \"5m\"");
+    let w = World::ecs().setting("drain_timeout = \"5m\"");
     w.publish(BAD);
     let last = w.converge();
     assert_eq!(last.targets[0].plan.status, TargetStatus::Failed);

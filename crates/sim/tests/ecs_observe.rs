@@ -30,17 +30,9 @@ fn statuses(report: &EcsGroupReport) -> Vec<(&str, usize)> {
         .collect()
 }
 
-/// The seed's set-up: an ECS cluster `prod` named in the user data, a service of 4 tasks.
-fn ecs_world() -> World {
-    let w = World::new();
-    w.sim.create_cluster("prod").expect("cluster");
-    w.sim.create_service("prod", "api", 4).expect("service");
-    w
-}
-
 #[test]
 fn an_ecs_fleet_is_seen_instance_by_container_instance() {
-    let w = ecs_world();
+    let w = World::ecs();
     w.publish(NEW);
     let p = plan(&w);
     let ecs = ecs_of(&p).expect("an ECS group");
@@ -55,7 +47,7 @@ fn an_ecs_fleet_is_seen_instance_by_container_instance() {
 
 #[test]
 fn a_current_fleet_costs_no_ecs_call() {
-    let w = ecs_world();
+    let w = World::ecs();
     let report = w.apply_ok();
     assert_eq!(report.targets[0].plan.status, TargetStatus::Current);
     assert_eq!(w.sim.call_count(op::LIST_CONTAINER_INSTANCES), 0);
@@ -73,7 +65,7 @@ fn a_bad_agent_is_stopped_by_the_gate_where_plain_ec2_cannot_tell() {
         .with_ymd_and_hms(2026, 11, 23, 0, 0, 0)
         .single()
         .expect("date");
-    let with_ecs = ecs_world();
+    let with_ecs = World::ecs();
     let without = World::new();
     for w in [&with_ecs, &without] {
         w.sim.register_image(
@@ -182,7 +174,7 @@ fn a_configured_cluster_that_does_not_exist_is_an_error_naming_it() {
 #[test]
 fn a_configured_cluster_is_read_even_when_the_user_data_names_another() {
     let w =
-        ecs_world().setting("ecs_cluster = \"arn:aws:ecs:us-east-1:123456789012:cluster/prod\"");
+        World::ecs().setting("ecs_cluster = \"arn:aws:ecs:us-east-1:123456789012:cluster/prod\"");
     w.sim.create_cluster("other").expect("other");
     w.publish(NEW);
     let ecs = ecs_of(&plan(&w)).expect("an ECS group");
@@ -193,7 +185,7 @@ fn a_configured_cluster_is_read_even_when_the_user_data_names_another() {
     assert_eq!(statuses(&ecs), vec![("ACTIVE", 2)]);
 
     // Configured on a cluster the instances did not join: every instance is unregistered.
-    let w = ecs_world().setting("ecs_cluster = \"other\"");
+    let w = World::ecs().setting("ecs_cluster = \"other\"");
     w.sim.create_cluster("other").expect("other");
     w.publish(NEW);
     let ecs = ecs_of(&plan(&w)).expect("an ECS group");
@@ -202,7 +194,7 @@ fn a_configured_cluster_is_read_even_when_the_user_data_names_another() {
 
 #[test]
 fn a_cluster_amiroll_may_not_read_is_skipped_when_found_and_an_error_when_configured() {
-    let w = ecs_world();
+    let w = World::ecs();
     w.sim.fail_always(
         op::LIST_CONTAINER_INSTANCES,
         ErrorKind::AccessDenied,
@@ -213,7 +205,7 @@ fn a_cluster_amiroll_may_not_read_is_skipped_when_found_and_an_error_when_config
     assert!(p.targets[0].errors.is_empty(), "{:?}", p.targets[0].errors);
     assert_eq!(ecs_of(&p), None);
 
-    let w = ecs_world().setting("ecs_cluster = \"prod\"");
+    let w = World::ecs().setting("ecs_cluster = \"prod\"");
     w.sim.fail_always(
         op::LIST_CONTAINER_INSTANCES,
         ErrorKind::AccessDenied,
@@ -226,7 +218,7 @@ fn a_cluster_amiroll_may_not_read_is_skipped_when_found_and_an_error_when_config
 
 #[test]
 fn a_failed_cluster_read_is_an_error_of_its_targets_and_is_retried() {
-    let w = ecs_world();
+    let w = World::ecs();
     w.publish(NEW);
     // Throttled twice: the engine's back-off gets past it.
     w.sim.throttle(op::DESCRIBE_CONTAINER_INSTANCES, 1, 2);
@@ -246,7 +238,7 @@ fn a_failed_cluster_read_is_an_error_of_its_targets_and_is_retried() {
 
 #[test]
 fn container_instances_are_described_a_hundred_at_a_time() {
-    let w = ecs_world().targeting(&["big"]);
+    let w = World::ecs().targeting(&["big"]);
     w.sim
         .create_group(
             GroupSpec::new("big", &w.lt, 1, 200, 150)
@@ -264,7 +256,7 @@ fn container_instances_are_described_a_hundred_at_a_time() {
 
 #[test]
 fn the_reads_of_several_clusters_keep_four_calls_of_an_operation_under_way() {
-    let w = ecs_world();
+    let w = World::ecs();
     w.sim.create_cluster("other").expect("cluster");
     let other = w
         .sim
@@ -313,7 +305,7 @@ fn the_reads_of_several_clusters_keep_four_calls_of_an_operation_under_way() {
 
 #[test]
 fn a_good_ami_rolls_an_ecs_group_once_its_agents_have_joined() {
-    let w = ecs_world();
+    let w = World::ecs();
     w.publish(NEW);
     let last = w.converge();
     assert_eq!(

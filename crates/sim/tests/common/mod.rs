@@ -83,6 +83,15 @@ impl World {
         }
     }
 
+    /// The seed's set-up: [`World::new`] with the ECS cluster `prod` its user data names, and a
+    /// service `api` of 4 tasks.
+    pub fn ecs() -> World {
+        let w = World::new();
+        w.sim.create_cluster("prod").expect("cluster");
+        w.sim.create_service("prod", "api", 4).expect("service");
+        w
+    }
+
     /// The target rolls these groups instead of `web`.
     pub fn targeting(mut self, groups: &[&str]) -> World {
         let list = groups

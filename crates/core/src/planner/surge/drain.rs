@@ -37,19 +37,6 @@ pub(super) fn to_drain<'a>(
     (ecs && !inp.managed_draining && whole && active).then(|| old.to_vec())
 }
 
-/// The settle action of round `r`, at `at`, to `cap`.
-fn settle_action(g: &AutoScalingGroup, r: &Round, at: Timestamp, cap: Capacity) -> ScheduledAction {
-    ScheduledAction {
-        group_name: g.name.clone(),
-        name: r.settle_name.clone(),
-        start_time: at,
-        min_size: Some(cap.min),
-        max_size: Some(cap.max),
-        desired_capacity: Some(cap.desired),
-        recurrence: None,
-    }
-}
-
 /// Set the container instances of `old` that are still `ACTIVE` to `DRAINING`.
 fn drain(out: &mut SurgeOutcome, g: &AutoScalingGroup, old: &[&InstanceView], reason: &str) {
     let active: Vec<(&str, &str, &str)> = old

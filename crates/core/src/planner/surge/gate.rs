@@ -107,15 +107,6 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
             g.name, g.desired_capacity, r.surged.1, r.id, settle_cap.desired, r.original.desired
         ));
     }
-    let settle_action = |at: Timestamp, cap: Capacity| ScheduledAction {
-        group_name: g.name.clone(),
-        name: r.settle_name.clone(),
-        start_time: at,
-        min_size: Some(cap.min),
-        max_size: Some(cap.max),
-        desired_capacity: Some(cap.desired),
-        recurrence: None,
-    };
 
     if surge_pending
         && inp.now
@@ -147,7 +138,7 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
                 .max(inp.now + lead + Duration::minutes(inp.settings.surge_minutes as i64));
             out.act(
                 Action::PutScheduledAction {
-                    action: settle_action(at, settle_cap),
+                    action: settle_action(g, r, at, settle_cap),
                 },
                 "the settle action is missing (an earlier run stopped before creating it); it restores the sizes if no run passes the health gate",
             );
@@ -204,7 +195,7 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
         );
         out.act(
             Action::PutScheduledAction {
-                action: settle_action(settle.start_time, settle_cap),
+                action: settle_action(g, r, settle.start_time, settle_cap),
             },
             format!(
                 "the settle keeps the outside change: desired {} (original {} {:+})",

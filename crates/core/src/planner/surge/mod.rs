@@ -127,6 +127,24 @@ fn ids(v: &[&InstanceView]) -> String {
         .join(", ")
 }
 
+/// The settle action of round `r`, at `at`, to `cap`.
+fn settle_action(
+    g: &AutoScalingGroup,
+    r: &Round,
+    at: Timestamp,
+    cap: Capacity,
+) -> ScheduledAction {
+    ScheduledAction {
+        group_name: g.name.clone(),
+        name: r.settle_name.clone(),
+        start_time: at,
+        min_size: Some(cap.min),
+        max_size: Some(cap.max),
+        desired_capacity: Some(cap.desired),
+        recurrence: None,
+    }
+}
+
 /// Record the round's phase (`amiroll:phase`).
 fn tag_phase(
     out: &mut SurgeOutcome,
