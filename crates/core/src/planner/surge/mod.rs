@@ -128,12 +128,7 @@ fn ids(v: &[&InstanceView]) -> String {
 }
 
 /// The settle action of round `r`, at `at`, to `cap`.
-fn settle_action(
-    g: &AutoScalingGroup,
-    r: &Round,
-    at: Timestamp,
-    cap: Capacity,
-) -> ScheduledAction {
+fn settle_action(g: &AutoScalingGroup, r: &Round, at: Timestamp, cap: Capacity) -> ScheduledAction {
     ScheduledAction {
         group_name: g.name.clone(),
         name: r.settle_name.clone(),
