@@ -220,3 +220,130 @@ fn a_group_of_twelve_drains_in_batches_of_ten() {
     assert_eq!(w.sim.tasks_killed(), 0);
     assert_eq!(w.sim.service_running_count("prod", "api"), 24);
 }
+
+/// A capped surge (`surge_max_capacity`) keeps some old instances: amiroll chooses which old
+/// instances the settle removes, drains exactly those, and keeps the rest protected and `ACTIVE`
+/// (issue 12, item 3: "a capped surge keeps some old ones: leave those ACTIVE").
+#[test]
+fn a_capped_surge_drains_only_the_old_instances_its_settle_removes() {
+    let w = World::new();
+    w.sim.create_cluster("prod").expect("cluster");
+    w.sim
+        .create_group(
+            amiroll_sim::GroupSpec::new("big", &w.lt, 1, 12, 6)
+                .with_termination_policies(&["OldestLaunchTemplate"]),
+        )
+        .expect("group");
+    w.sim.create_service("prod", "api", 12).expect("service");
+    let w = w.targeting(&["big"]).setting("surge_max_capacity = 9");
+    let old: Vec<String> = w
+        .sim
+        .group("big")
+        .instances
+        .iter()
+        .map(|i| i.instance_id.clone())
+        .collect();
+    w.publish(NEW);
+    let mut drain_runs = 0;
+    let mut last = None;
+    for _ in 0..40 {
+        let before: Vec<String> = w
+            .sim
+            .group("big")
+            .instances
+            .iter()
+            .map(|i| i.instance_id.clone())
+            .collect();
+        let r = w.apply_ok();
+        assert!(r.targets[0].apply_error.is_none(), "{:#?}", r.targets[0]);
+        let draining: Vec<String> = w
+            .sim
+            .container_instances("prod")
+            .into_iter()
+            .filter(|c| c.status == "DRAINING")
+            .filter_map(|c| c.ec2_instance_id)
+            .filter(|i| before.contains(i))
+            .collect();
+        if !draining.is_empty() {
+            drain_runs += 1;
+            // Only the three the settle removes drain; the other old ones stay protected.
+            assert_eq!(draining.len(), 3, "{draining:?}");
+            let g = w.sim.group("big");
+            for i in g.instances.iter().filter(|i| old.contains(&i.instance_id)) {
+                let drains = draining.contains(&i.instance_id);
+                assert_eq!(
+                    i.protected_from_scale_in, !drains,
+                    "{} (draining: {drains}): {:#?}",
+                    i.instance_id, r.targets[0].plan
+                );
+            }
+        }
+        let done = r.targets[0].plan.status == TargetStatus::Current;
+        last = Some(r);
+        if done {
+            break;
+        }
+        w.sim.advance(Duration::from_secs(5 * 60));
+    }
+    let last = last.expect("a run");
+    assert_eq!(
+        last.targets[0].plan.status,
+        TargetStatus::Current,
+        "{:#?}",
+        last.targets[0].plan
+    );
+    assert!(drain_runs >= 2, "both rounds drained: {drain_runs}");
+    w.assert_converged("big", NEW, (1, 12, 6));
+    assert_eq!(w.sim.tasks_killed(), 0, "{:#?}", w.sim.task_kills());
+    assert_eq!(w.sim.service_running_count("prod", "api"), 12);
+}
+
+/// Someone deletes the scheduled settle while the old instances drain: the next run puts it back
+/// (so the drained instances go even if no run follows), and with no run after that the settle
+/// removes exactly the drained instances with no task left on them.
+#[test]
+fn a_settle_deleted_during_the_drain_is_put_back() {
+    let w = World::ecs();
+    let old = instance_ids(&w);
+    w.publish(NEW);
+    let mut drained = false;
+    for _ in 0..20 {
+        w.apply_ok();
+        if old_statuses(&w, &old).iter().all(|s| s == "DRAINING") {
+            drained = true;
+            break;
+        }
+        w.sim.advance(Duration::from_secs(5 * 60));
+    }
+    assert!(drained);
+    let settle: Vec<String> = w
+        .sim
+        .scheduled_actions("web")
+        .into_iter()
+        .map(|a| a.name)
+        .filter(|n| n.ends_with("-settle"))
+        .collect();
+    assert_eq!(settle.len(), 1, "{settle:?}");
+    w.sim
+        .remove_scheduled_action("web", &settle[0])
+        .expect("removed");
+    // Tasks cannot move yet (the drain takes longer than this run's view): the run puts the
+    // settle back instead of settling.
+    w.sim.set_ecs_drain_time(Duration::from_secs(8 * 60));
+    let r = w.apply_ok();
+    assert!(r.targets[0].apply_error.is_none(), "{:#?}", r.targets[0]);
+    assert!(
+        w.sim
+            .scheduled_actions("web")
+            .iter()
+            .any(|a| a.name == settle[0]),
+        "{:#?}",
+        r.targets[0].plan
+    );
+    // No run comes any more: the settle fires at the drain timeout.
+    w.sim.advance(Duration::from_secs(30 * 60));
+    assert_eq!(w.sim.group_capacity("web"), (1, 4, 2));
+    let g = w.sim.group("web");
+    assert!(g.instances.iter().all(|i| !old.contains(&i.instance_id)));
+    assert_eq!(w.sim.tasks_killed(), 0, "{:#?}", w.sim.task_kills());
+}

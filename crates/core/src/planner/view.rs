@@ -52,6 +52,8 @@ pub(crate) struct InstanceView {
     pub(crate) in_service: bool,
     pub(crate) healthy: bool,
     pub(crate) protected: bool,
+    /// Its Availability Zone.
+    pub(crate) az: String,
     pub(crate) template_version: Option<u64>,
     /// When EC2 launched it (`DescribeInstances`; `None` when not read).
     pub(crate) launched: Option<Timestamp>,
@@ -168,6 +170,7 @@ pub(crate) fn instance_views(
                 in_service: i.is_in_service(),
                 healthy: i.is_healthy(),
                 protected: i.protected_from_scale_in,
+                az: i.availability_zone.clone(),
                 template_version,
                 launched,
                 health_checked,

@@ -304,7 +304,14 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
     // Never more than the settle keeps: with every instance protected the scale-in could not
     // happen (when Auto Scaling replaced failed old instances with the AMI, all are new).
     let (keep, _) = keep_split(&new, cap);
-    if let Some(old) = to_drain(inp, &fleet.old, new.len(), cap) {
+    // In a group amiroll drains, the settle removes the old instances amiroll chooses (all of
+    // them unless the surge was capped); elsewhere Auto Scaling chooses among all old ones.
+    let leaving = if drain_applies(inp) {
+        leaving(inp.instances, &fleet.old, cap)
+    } else {
+        fleet.old.clone()
+    };
+    if let Some(old) = to_drain(inp, &leaving) {
         begin_drain(
             inp,
             out,
@@ -340,7 +347,7 @@ pub(super) fn surging(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round) {
     finish_settle(
         out,
         g,
-        &fleet.old,
+        &leaving,
         cap,
         settle.map(|_| r.settle_name.as_str()),
     );

@@ -51,13 +51,22 @@ pub(super) fn settled(
                 "more new instances than the settle keeps: Auto Scaling may remove these too",
             );
         }
-        set_protection(
-            out,
-            g,
-            &fleet.old,
-            false,
-            "the round settled; the old instances may go",
-        );
+        if live > cap.desired {
+            // The scale-in is still to come: the old instances it takes lose their protection
+            // (in a group amiroll drains, only those it chose; a capped surge keeps the rest).
+            let leaving = if drain_applies(inp) {
+                leaving(inp.instances, &fleet.old, cap)
+            } else {
+                fleet.old.clone()
+            };
+            set_protection(
+                out,
+                g,
+                &leaving,
+                false,
+                "the round settled; these old instances may go",
+            );
+        }
         let half_done: Vec<&String> = [&r.surge_name, &r.settle_name]
             .into_iter()
             .filter(|n| inp.pending.iter().any(|a| &&a.name == n))
