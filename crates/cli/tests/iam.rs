@@ -159,7 +159,7 @@ fn write_config(text: &str) -> (tempfile::TempDir, PathBuf) {
 #[test]
 fn iam_policy_prints_the_document_and_makes_no_aws_call() {
     let (_dir, path) = write_config(&format!(
-        "[[target]]\nname = \"web\"\nlaunch_template = \"lt-0123456789abcdef0\"\nami_parameter = \"{PUBLIC_PARAM}\"\ngroups = [\"web-asg\"]\n"
+        "[[target]]\nname = \"web\"\nlaunch_template = \"lt-0123456789abcdef0\"\nami_parameter = \"{PUBLIC_PARAM}\"\ngroups = [\"web-asg\"]\necs_cluster = \"prod\"\n"
     ));
     let config = path.to_str().expect("utf-8 path");
     // An endpoint that does not answer: the command must not need one.

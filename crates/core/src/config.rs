@@ -205,6 +205,7 @@ raw_settings! {
     after: String,
     after_soak: String,
     ecs_cluster: String,
+    ecs: bool,
     drain_timeout: String,
 }
 
@@ -318,6 +319,9 @@ pub struct TargetSettings {
     /// The ECS cluster the groups' instances join (a name or an ARN). `None`: found in the
     /// launch template's user data (`ECS_CLUSTER=`), if it names one.
     pub ecs_cluster: Option<String>,
+    /// `false`: the groups are plain EC2 groups; amiroll does not look for an ECS cluster (no
+    /// ECS call, no ECS permission in the generated policy). Default `true`.
+    pub ecs: bool,
     /// Scheduled surge, ECS group without managed draining: how long after amiroll set the old
     /// container instances `DRAINING` the settle waits for their tasks to move (default 10m);
     /// past it the settle goes ahead with a warning.
@@ -399,6 +403,7 @@ impl TargetSettings {
             after: target.after.clone(),
             after_soak_secs: secs("after_soak", pick!(after_soak))?.unwrap_or(0),
             ecs_cluster: pick!(ecs_cluster).map(|c| c.trim().to_string()),
+            ecs: pick!(ecs, true),
             drain_timeout_secs: secs("drain_timeout", pick!(drain_timeout))?.unwrap_or(600),
         })
     }
@@ -441,6 +446,11 @@ impl TargetSettings {
             ));
         }
         if let Some(cluster) = &self.ecs_cluster {
+            if !self.ecs {
+                return Err(format!(
+                    "`ecs = false` says the groups are plain EC2 groups, but `ecs_cluster = \"{cluster}\"` names their cluster: remove one of the two"
+                ));
+            }
             crate::ecs::validate_cluster(cluster).map_err(|e| format!("`ecs_cluster`: {e}"))?;
         }
         if let Some(topic) = &self.sns_topic {
@@ -1024,6 +1034,23 @@ keep_versions = 5
                 .to_string();
             assert!(err.contains("drain_timeout"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn ecs_false_makes_a_plain_ec2_target_and_conflicts_with_a_cluster() {
+        let base = "[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\n";
+        let c = Config::from_toml(base, "f").expect("valid");
+        assert!(c.targets[0].settings.ecs);
+        let c = Config::from_toml(&format!("{base}ecs = false\n"), "f").expect("valid");
+        assert!(!c.targets[0].settings.ecs);
+        let err = Config::from_toml(&format!("{base}ecs = false\necs_cluster = \"prod\"\n"), "f")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`ecs = false`") && err.contains("prod"),
+            "{err}"
+        );
+        assert!(err.contains("target `a`"), "{err}");
     }
 
     #[test]

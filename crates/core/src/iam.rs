@@ -254,32 +254,57 @@ pub fn read_actions(config: &Config) -> BTreeSet<&'static str> {
     r
 }
 
-/// The configured ECS clusters (`ecs_cluster`) whose container instances the engine reads: those
-/// of the targets that roll groups (`planner::ecs_reads`). A cluster found only in a launch
-/// template's user data is not known here, so it gets no grant: the engine then goes without
-/// its view and says so in its log.
-pub fn ecs_clusters(config: &Config) -> BTreeSet<String> {
-    config
-        .targets
-        .iter()
-        .filter(|t| !t.observe_only && !t.groups.is_empty())
-        .filter(|t| t.settings.strategy != Strategy::None)
-        .filter_map(|t| t.settings.ecs_cluster.clone())
-        .collect()
+/// The ECS clusters a policy covers for some use (reading container instances, draining them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EcsScope {
+    /// The configured clusters (`ecs_cluster`).
+    pub clusters: BTreeSet<String>,
+    /// A target has no `ecs_cluster` (and not `ecs = false`): amiroll uses the cluster its launch
+    /// template's user data names, which the generator cannot know, so the grant covers every
+    /// cluster of the account. Set `ecs_cluster` to scope it, or `ecs = false` for a plain EC2 fleet.
+    pub any: bool,
 }
 
-/// The configured ECS clusters whose container instances a scheduled-surge round sets
-/// `DRAINING` in its health gate (`planner/surge/gate.rs`). As for the reads, a cluster found
-/// only in user data is not known here: the drain is then denied, and the round settles without
-/// it, as before.
-pub fn ecs_drain_clusters(config: &Config) -> BTreeSet<String> {
-    config
-        .targets
-        .iter()
-        .filter(|t| !t.observe_only && !t.groups.is_empty())
-        .filter(|t| t.settings.strategy == Strategy::ScheduledSurge)
-        .filter_map(|t| t.settings.ecs_cluster.clone())
-        .collect()
+impl EcsScope {
+    fn of<'a>(targets: impl Iterator<Item = &'a crate::config::Target>) -> EcsScope {
+        let mut scope = EcsScope::default();
+        for t in targets.filter(|t| t.settings.ecs) {
+            match &t.settings.ecs_cluster {
+                Some(c) => {
+                    scope.clusters.insert(c.clone());
+                }
+                None => scope.any = true,
+            }
+        }
+        scope
+    }
+    pub fn is_empty(&self) -> bool {
+        self.clusters.is_empty() && !self.any
+    }
+}
+
+/// The ECS clusters whose container instances the engine reads: those of the targets that roll
+/// groups (`planner::ecs_reads`).
+pub fn ecs_clusters(config: &Config) -> EcsScope {
+    EcsScope::of(
+        config
+            .targets
+            .iter()
+            .filter(|t| !t.observe_only && !t.groups.is_empty())
+            .filter(|t| t.settings.strategy != Strategy::None),
+    )
+}
+
+/// The ECS clusters whose container instances a scheduled-surge round sets `DRAINING` in its
+/// health gate (`planner/surge/gate.rs`).
+pub fn ecs_drain_clusters(config: &Config) -> EcsScope {
+    EcsScope::of(
+        config
+            .targets
+            .iter()
+            .filter(|t| !t.observe_only && !t.groups.is_empty())
+            .filter(|t| t.settings.strategy == Strategy::ScheduledSurge),
+    )
 }
 
 /// Every amiroll operation (an [`op::ALL`] entry) the engine can call for `config`.
@@ -322,6 +347,20 @@ pub fn notes(config: &Config, opts: &Options) -> Vec<String> {
         out.push(format!(
             "target(s) {} make Auto Scaling check launch permissions (a pin or an instance refresh's desired configuration): if the launch template has an instance profile (ECS container instances do), add its role with --pass-role arn:aws:iam::ACCOUNT:role/NAME, or those calls fail with AccessDenied",
             checks.join(", ")
+        ));
+    }
+    let unscoped: Vec<&str> = config
+        .targets
+        .iter()
+        .filter(|t| !t.observe_only && !t.groups.is_empty())
+        .filter(|t| t.settings.strategy != Strategy::None)
+        .filter(|t| t.settings.ecs && t.settings.ecs_cluster.is_none())
+        .map(|t| t.name.as_str())
+        .collect();
+    if !unscoped.is_empty() {
+        out.push(format!(
+            "target(s) {} have no ecs_cluster: amiroll reads (and, for scheduled-surge, drains) the ECS cluster their launch template's user data names, so the policy allows those ECS calls on every cluster of the account — set ecs_cluster to scope them to one cluster, or ecs = false for a plain EC2 fleet",
+            unscoped.join(", ")
         ));
     }
     out
@@ -377,23 +416,16 @@ pub fn policy_with(config: &Config, opts: &Options) -> PolicyDocument {
         // `ecs:cluster` ("Actions, resources, and condition keys for Amazon Elastic Container
         // Service", Service Authorization Reference,
         // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html).
-        let cluster_arns: Vec<String> = clusters.iter().map(|c| arn.ecs_cluster(c)).collect();
+        let (cluster_arns, instance_arns, cond) = ecs_resources(&arn, &clusters);
         b.push(
             "EcsListContainerInstancesOfTheClusters",
             &[op::LIST_CONTAINER_INSTANCES],
-            cluster_arns.clone(),
+            cluster_arns,
         );
-        let mut cond = Conditions::new();
-        cond.entry("ArnEquals".into())
-            .or_default()
-            .insert("ecs:cluster".into(), cluster_arns);
         b.push_with(
             "EcsDescribeContainerInstancesOfTheClusters",
             &[op::DESCRIBE_CONTAINER_INSTANCES],
-            clusters
-                .iter()
-                .map(|c| arn.ecs_container_instances(c))
-                .collect(),
+            instance_arns,
             cond,
         );
     }
@@ -402,18 +434,11 @@ pub fn policy_with(config: &Config, opts: &Options) -> PolicyDocument {
         // "UpdateContainerInstancesState" acts on the container instances, with the condition
         // key `ecs:cluster` (Service Authorization Reference, as above): the surge's health gate
         // sets the old ones `DRAINING`.
-        let cluster_arns: Vec<String> = drained.iter().map(|c| arn.ecs_cluster(c)).collect();
-        let mut cond = Conditions::new();
-        cond.entry("ArnEquals".into())
-            .or_default()
-            .insert("ecs:cluster".into(), cluster_arns);
+        let (_, instance_arns, cond) = ecs_resources(&arn, &drained);
         b.push_with(
             "EcsDrainContainerInstancesOfTheClusters",
             &[op::UPDATE_CONTAINER_INSTANCES_STATE],
-            drained
-                .iter()
-                .map(|c| arn.ecs_container_instances(c))
-                .collect(),
+            instance_arns,
             cond,
         );
     }
@@ -648,6 +673,30 @@ pub fn partition_of(region: &str) -> &'static str {
     }
 }
 
+/// The resources of an ECS grant: the clusters, their container instances and the `ecs:cluster`
+/// condition that scopes the container instances. Every cluster of the account when the scope
+/// is [`EcsScope::any`] (then no condition: it would not narrow anything).
+fn ecs_resources(arn: &Arns, scope: &EcsScope) -> (Vec<String>, Vec<String>, Conditions) {
+    let mut cond = Conditions::new();
+    if scope.any {
+        return (
+            vec![arn.ecs_cluster("*")],
+            vec![arn.ecs_container_instances("*")],
+            cond,
+        );
+    }
+    let cluster_arns: Vec<String> = scope.clusters.iter().map(|c| arn.ecs_cluster(c)).collect();
+    cond.entry("ArnEquals".into())
+        .or_default()
+        .insert("ecs:cluster".into(), cluster_arns.clone());
+    let instance_arns = scope
+        .clusters
+        .iter()
+        .map(|c| arn.ecs_container_instances(c))
+        .collect();
+    (cluster_arns, instance_arns, cond)
+}
+
 struct Arns<'a> {
     partition: &'a str,
     region: &'a str,
@@ -820,6 +869,10 @@ mod tests {
             &[
                 op::DESCRIBE_SCHEDULED_ACTIONS,
                 op::DESCRIBE_CAPACITY_PROVIDERS,
+                // No ecs_cluster: the cluster in the user data is read and drained.
+                op::LIST_CONTAINER_INSTANCES,
+                op::DESCRIBE_CONTAINER_INSTANCES,
+                op::UPDATE_CONTAINER_INSTANCES_STATE,
                 op::CREATE_LAUNCH_TEMPLATE_VERSION,
                 op::MODIFY_LAUNCH_TEMPLATE,
                 op::DELETE_LAUNCH_TEMPLATE_VERSIONS,
@@ -868,6 +921,8 @@ mod tests {
             READS,
             &[
                 op::DESCRIBE_CAPACITY_PROVIDERS,
+                op::LIST_CONTAINER_INSTANCES,
+                op::DESCRIBE_CONTAINER_INSTANCES,
                 op::CREATE_LAUNCH_TEMPLATE_VERSION,
                 op::MODIFY_LAUNCH_TEMPLATE,
                 op::DELETE_LAUNCH_TEMPLATE_VERSIONS,
@@ -1039,8 +1094,8 @@ mod tests {
             s.conditions["StringEquals"]["iam:PassedToService"],
             vec!["ec2.amazonaws.com"]
         );
-        assert!(notes(&one(""), &opts).is_empty());
-        assert!(!notes(&one(""), &Options::default()).is_empty());
+        assert!(notes(&one("ecs = false\n"), &opts).is_empty());
+        assert!(!notes(&one("ecs = false\n"), &Options::default()).is_empty());
         // Nothing names a template in a call: no launch checks, no PassRole.
         let p = policy_with(&one("strategy = \"scheduled-surge\"\n"), &opts);
         assert!(!p.actions().contains(dependent::PASS_ROLE));
@@ -1289,8 +1344,23 @@ mod tests {
 
     #[test]
     fn ecs_reads_are_granted_on_the_configured_clusters_only() {
-        // No cluster configured: no ECS container-instance grant.
-        let got = actions(&one(""));
+        // No cluster configured: the one in the user data is read, on any cluster.
+        let p = policy(&one(""), Some("us-east-1"), Some("123456789012"));
+        assert_eq!(
+            p.resources_for(op::LIST_CONTAINER_INSTANCES),
+            set(&["arn:aws:ecs:us-east-1:123456789012:cluster/*"])
+        );
+        assert_eq!(
+            p.resources_for(op::DESCRIBE_CONTAINER_INSTANCES),
+            set(&["arn:aws:ecs:us-east-1:123456789012:container-instance/*/*"])
+        );
+        let notes = notes(&one(""), &Options::default());
+        assert!(
+            notes.iter().any(|n| n.contains("no ecs_cluster")),
+            "{notes:?}"
+        );
+        // `ecs = false`: a plain EC2 fleet, no ECS container-instance grant.
+        let got = actions(&one("ecs = false\n"));
         assert!(!got.contains(op::LIST_CONTAINER_INSTANCES), "{got:?}");
         assert!(!got.contains(op::DESCRIBE_CONTAINER_INSTANCES), "{got:?}");
         assert!(
@@ -1465,6 +1535,10 @@ mod tests {
                 op::DESCRIBE_INSTANCE_REFRESHES,
                 op::DESCRIBE_SCHEDULED_ACTIONS,
                 op::DESCRIBE_CAPACITY_PROVIDERS,
+                // The seed's cluster is the one its user data names (issue 12).
+                op::LIST_CONTAINER_INSTANCES,
+                op::DESCRIBE_CONTAINER_INSTANCES,
+                op::UPDATE_CONTAINER_INSTANCES_STATE,
                 op::CREATE_LAUNCH_TEMPLATE_VERSION,
                 op::MODIFY_LAUNCH_TEMPLATE,
                 op::DELETE_LAUNCH_TEMPLATE_VERSIONS,
@@ -1478,6 +1552,8 @@ mod tests {
                 op::PUBLISH,
             ])
         );
-        assert!(notes(&c, &Options::default()).is_empty());
+        let notes = notes(&c, &Options::default());
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("no ecs_cluster"), "{notes:?}");
     }
 }

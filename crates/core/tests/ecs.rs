@@ -274,3 +274,15 @@ fn an_instance_registered_again_is_seen_by_its_active_container_instance() {
     );
     assert_eq!(ecs.running_tasks, 3);
 }
+
+#[test]
+fn a_target_that_says_ecs_false_reads_no_cluster() {
+    let f = ecs_fleet();
+    let mut config = f.config();
+    config.targets[0].settings.ecs = false;
+    assert!(planner::ecs_reads(&config, &f.obs, &["web".to_string()])
+        .groups
+        .is_empty());
+    // The same fleet without it reads `prod` (the user data names it).
+    assert_eq!(reads(&f).len(), 1);
+}

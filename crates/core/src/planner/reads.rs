@@ -289,7 +289,7 @@ pub fn ecs_reads(config: &Config, obs: &Observation, targets: &[String]) -> EcsR
                 .instances
                 .iter()
                 .any(|i| !i.lifecycle_state.starts_with("Terminat"));
-            if g.tags.contains_key(tags::SKIP) || !judged {
+            if g.tags.contains_key(tags::SKIP) || !judged || !t.settings.ecs {
                 continue;
             }
             let cluster = match &t.settings.ecs_cluster {
