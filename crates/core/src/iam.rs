@@ -1213,6 +1213,17 @@ mod tests {
         }
     }
 
+    /// Port operations the engine does not call yet: the lifecycle-hook and ECS-attribute calls
+    /// (port, simulator, SDK adapter) that the ECS drain will use. The generated policy grants
+    /// none of them until the engine calls them; each leaves this list when it does.
+    const NOT_CALLED_YET: &[&str] = &[
+        op::PUT_ATTRIBUTES,
+        op::PUT_LIFECYCLE_HOOK,
+        op::DESCRIBE_LIFECYCLE_HOOKS,
+        op::COMPLETE_LIFECYCLE_ACTION,
+        op::RECORD_LIFECYCLE_ACTION_HEARTBEAT,
+    ];
+
     /// The names of the `op::` constants the engine (and the modules it runs) refers to, read
     /// from the source: a new call cannot be added without the generator knowing of it.
     fn ops_called_in_source() -> BTreeSet<&'static str> {
@@ -1271,6 +1282,14 @@ mod tests {
                 "UPDATE_CONTAINER_INSTANCES_STATE",
                 op::UPDATE_CONTAINER_INSTANCES_STATE,
             ),
+            ("PUT_ATTRIBUTES", op::PUT_ATTRIBUTES),
+            ("PUT_LIFECYCLE_HOOK", op::PUT_LIFECYCLE_HOOK),
+            ("DESCRIBE_LIFECYCLE_HOOKS", op::DESCRIBE_LIFECYCLE_HOOKS),
+            ("COMPLETE_LIFECYCLE_ACTION", op::COMPLETE_LIFECYCLE_ACTION),
+            (
+                "RECORD_LIFECYCLE_ACTION_HEARTBEAT",
+                op::RECORD_LIFECYCLE_ACTION_HEARTBEAT,
+            ),
         ];
         assert_eq!(
             table.iter().map(|(_, v)| *v).collect::<BTreeSet<_>>(),
@@ -1324,9 +1343,19 @@ mod tests {
         let generated = engine_actions(&c);
         let called = ops_called_in_source();
         assert_eq!(generated, called);
+        for o in NOT_CALLED_YET {
+            assert!(
+                !called.contains(o),
+                "{o} is called now: take it off NOT_CALLED_YET and grant it"
+            );
+        }
         assert_eq!(
             called,
-            op::ALL.iter().copied().collect::<BTreeSet<_>>(),
+            op::ALL
+                .iter()
+                .copied()
+                .filter(|o| !NOT_CALLED_YET.contains(o))
+                .collect::<BTreeSet<_>>(),
             "the port has no operation the engine never calls"
         );
         let mut doc: BTreeSet<String> = policy(&c, None, None).actions();

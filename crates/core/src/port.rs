@@ -108,6 +108,12 @@ pub mod op {
     pub const LIST_CONTAINER_INSTANCES: &str = "ecs:ListContainerInstances";
     pub const DESCRIBE_CONTAINER_INSTANCES: &str = "ecs:DescribeContainerInstances";
     pub const UPDATE_CONTAINER_INSTANCES_STATE: &str = "ecs:UpdateContainerInstancesState";
+    pub const PUT_ATTRIBUTES: &str = "ecs:PutAttributes";
+    pub const PUT_LIFECYCLE_HOOK: &str = "autoscaling:PutLifecycleHook";
+    pub const DESCRIBE_LIFECYCLE_HOOKS: &str = "autoscaling:DescribeLifecycleHooks";
+    pub const COMPLETE_LIFECYCLE_ACTION: &str = "autoscaling:CompleteLifecycleAction";
+    pub const RECORD_LIFECYCLE_ACTION_HEARTBEAT: &str =
+        "autoscaling:RecordLifecycleActionHeartbeat";
 
     /// Every operation the port has, in a stable order.
     pub const ALL: &[&str] = &[
@@ -138,6 +144,11 @@ pub mod op {
         LIST_CONTAINER_INSTANCES,
         DESCRIBE_CONTAINER_INSTANCES,
         UPDATE_CONTAINER_INSTANCES_STATE,
+        PUT_ATTRIBUTES,
+        PUT_LIFECYCLE_HOOK,
+        DESCRIBE_LIFECYCLE_HOOKS,
+        COMPLETE_LIFECYCLE_ACTION,
+        RECORD_LIFECYCLE_ACTION_HEARTBEAT,
     ];
 }
 
@@ -648,6 +659,12 @@ pub struct ContainerInstance {
     /// `registeredAt`, when AWS reports it.
     #[serde(default)]
     pub registered_at: Option<Timestamp>,
+    /// `attributes`: name → value (empty when the attribute has none). AWS reports its own
+    /// (`ecs.ami-id`, `ecs.capability.…`, …) and the custom ones set with `PutAttributes`
+    /// ("Attribute", Amazon ECS API Reference,
+    /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Attribute.html).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl ContainerInstance {
@@ -696,6 +713,99 @@ impl ContainerInstanceStatus {
         match self {
             ContainerInstanceStatus::Active => "ACTIVE",
             ContainerInstanceStatus::Draining => "DRAINING",
+        }
+    }
+}
+
+/// Most attributes one `PutAttributes` call takes: "You can specify up to 10 attributes in a
+/// single call" ("PutAttributes", `attributes`, Amazon ECS API Reference,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PutAttributes.html).
+pub const MAX_PUT_ATTRIBUTES: usize = 10;
+
+/// One custom attribute to put on a container instance (`PutAttributes`, the `Attribute` data
+/// type, https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Attribute.html): a name
+/// of 1–128 letters, digits, `-`, `_`, `/`, `\` or `.`; a value of 1–128 letters, digits, `-`,
+/// `_`, `.`, `@`, `/`, `\`, `:` or spaces, not starting or ending with a space. An existing
+/// attribute of that name gets the new value ("If the attribute exists, its value is replaced
+/// with the specified value"). A resource holds at most 10 custom attributes
+/// (`AttributeLimitExceededException`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerInstanceAttribute {
+    /// `targetId`: the container instance's ARN (a short id works too).
+    pub target_id: String,
+    pub name: String,
+    /// Empty: the attribute has no value (`value` is optional in the API).
+    pub value: String,
+}
+
+/// `LifecycleTransition` of a hook that holds instances Auto Scaling terminates
+/// ("PutLifecycleHook", `LifecycleTransition`,
+/// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html).
+pub const LIFECYCLE_TRANSITION_TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
+/// `LifecycleTransition` of a hook that holds instances Auto Scaling launches.
+pub const LIFECYCLE_TRANSITION_LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
+
+/// A lifecycle hook of a group (`DescribeLifecycleHooks`, the `LifecycleHook` data type,
+/// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LifecycleHook.html), reduced to
+/// what amiroll reads (no notification target, role or metadata).
+///
+/// While a hook holds an instance ("Terminating:Wait" for a terminating hook), the instance
+/// waits until the lifecycle action is completed or times out: the heartbeat timeout after the
+/// wait began or after the last `RecordLifecycleActionHeartbeat`, and never later than the
+/// global timeout, "48 hours or 100 times the heartbeat timeout, whichever is smaller"; then the
+/// default result applies ("Amazon EC2 Auto Scaling lifecycle hooks", Considerations and
+/// limitations, https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleHook {
+    pub group_name: String,
+    pub name: String,
+    /// `LifecycleTransition`: [`LIFECYCLE_TRANSITION_TERMINATING`] or
+    /// [`LIFECYCLE_TRANSITION_LAUNCHING`].
+    pub transition: String,
+    /// `HeartbeatTimeout` in seconds (30–7200; 3600 by default).
+    pub heartbeat_timeout_secs: u32,
+    /// `GlobalTimeout` in seconds: the longest an instance can wait for this hook.
+    pub global_timeout_secs: u32,
+    /// `DefaultResult`: `CONTINUE` or `ABANDON` (the default). For a terminating instance both
+    /// let it terminate; `ABANDON` "stops any remaining actions, such as other lifecycle hooks".
+    pub default_result: String,
+}
+
+impl LifecycleHook {
+    /// A hook on instance termination (`autoscaling:EC2_INSTANCE_TERMINATING`).
+    pub fn is_terminating(&self) -> bool {
+        self.transition == LIFECYCLE_TRANSITION_TERMINATING
+    }
+}
+
+/// `PutLifecycleHook`: create a hook, or update the one of that name ("PutLifecycleHook",
+/// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html). No
+/// notification target or role is sent (the hook's events still reach Amazon EventBridge).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutLifecycleHookRequest {
+    pub group_name: String,
+    pub name: String,
+    /// `LifecycleTransition` (always sent, though AWS needs it only to create a hook).
+    pub transition: String,
+    /// `HeartbeatTimeout` in seconds, 30–7200; `None` sends none (3600 for a new hook).
+    pub heartbeat_timeout_secs: Option<u32>,
+    /// `DefaultResult`, `CONTINUE` or `ABANDON`; `None` sends none (`ABANDON` for a new hook).
+    pub default_result: Option<String>,
+}
+
+/// `LifecycleActionResult` of `CompleteLifecycleAction` ("CompleteLifecycleAction",
+/// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CompleteLifecycleAction.html).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LifecycleActionResult {
+    Continue,
+    Abandon,
+}
+
+impl LifecycleActionResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LifecycleActionResult::Continue => "CONTINUE",
+            LifecycleActionResult::Abandon => "ABANDON",
         }
     }
 }
@@ -892,6 +1002,55 @@ pub trait Aws: Sync {
         group_name: &str,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
 
+    /// `autoscaling:DescribeLifecycleHooks`: every lifecycle hook of one group
+    /// (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeLifecycleHooks.html).
+    /// A group that does not exist is a `ValidationError` (`Invalid`).
+    fn describe_lifecycle_hooks(
+        &self,
+        group_name: &str,
+    ) -> impl Future<Output = Result<Vec<LifecycleHook>, AwsError>> + Send;
+
+    /// `autoscaling:PutLifecycleHook`: create or update (by name) a lifecycle hook
+    /// (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html). A
+    /// group that does not exist, or a value out of range, is a `ValidationError` (`Invalid`);
+    /// more than 50 hooks on a group is `LimitExceeded`.
+    fn put_lifecycle_hook(
+        &self,
+        request: &PutLifecycleHookRequest,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// `autoscaling:CompleteLifecycleAction` by `InstanceId` (no token): end the instance's
+    /// lifecycle action for `hook_name` with `result`
+    /// (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CompleteLifecycleAction.html).
+    /// For a terminating instance both results let it terminate; `ABANDON` ends its other hooks'
+    /// actions too ("Amazon EC2 Auto Scaling lifecycle hooks", Considerations and limitations,
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html).
+    ///
+    /// An instance with no lifecycle action under way for that hook (not in a wait state, its
+    /// action already ended or timed out) is answered `ValidationError` "No active Lifecycle
+    /// Action found with instance ID …"; an unknown group or hook is a `ValidationError` too.
+    /// All are [`ErrorKind::Invalid`]: a rejected request that no retry can fix — a caller that
+    /// gets it for an instance it was draining can read it as "that wait is over".
+    fn complete_lifecycle_action(
+        &self,
+        group_name: &str,
+        hook_name: &str,
+        instance_id: &str,
+        result: LifecycleActionResult,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// `autoscaling:RecordLifecycleActionHeartbeat` by `InstanceId`: restart the heartbeat
+    /// timeout of the instance's lifecycle action for `hook_name` ("This extends the timeout by
+    /// the length of time defined using the PutLifecycleHook API call",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html),
+    /// never past the hook's global timeout. Errors as [`Aws::complete_lifecycle_action`].
+    fn record_lifecycle_action_heartbeat(
+        &self,
+        group_name: &str,
+        hook_name: &str,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
     /// `ecs:DescribeCapacityProviders`: every capacity provider of the account (all pages).
     fn describe_capacity_providers(
         &self,
@@ -931,4 +1090,18 @@ pub trait Aws: Sync {
         container_instances: &[String],
         status: ContainerInstanceStatus,
     ) -> impl Future<Output = Result<ContainerInstancesOutput, AwsError>> + Send;
+
+    /// `ecs:PutAttributes`: create or replace 1–[`MAX_PUT_ATTRIBUTES`] custom attributes on
+    /// container instances of one cluster
+    /// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PutAttributes.html);
+    /// `DescribeContainerInstances` then reports them in [`ContainerInstance::attributes`]. A
+    /// cluster that does not exist is `ClusterNotFoundException` (`NotFound`), a target that
+    /// does not exist `TargetNotFoundException` (`NotFound`), more than 10 custom attributes on
+    /// one container instance `AttributeLimitExceededException`. No attributes is answered
+    /// without a call (AWS requires at least one). Splitting longer lists is the caller's job.
+    fn put_attributes(
+        &self,
+        cluster: &str,
+        attributes: &[ContainerInstanceAttribute],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }

@@ -46,6 +46,7 @@ fn container_instance(ec2: &str, status: &str, agent: bool, tasks: i32) -> Conta
         running_tasks_count: tasks,
         pending_tasks_count: 0,
         registered_at: None,
+        attributes: Default::default(),
     }
 }
 
