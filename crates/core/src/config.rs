@@ -103,6 +103,22 @@ pub enum Pinned {
     Update,
 }
 
+/// How amiroll drains the container instances of an ECS group that Auto Scaling terminates
+/// (`docs/ecs.md`, "Draining: the three modes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EcsDrain {
+    /// `scheduled-surge` drains the old instances in its health gate; nothing else is drained.
+    Gate,
+    /// amiroll puts an `EC2_INSTANCE_TERMINATING` lifecycle hook ([`AMIROLL_HOOK`]) on every
+    /// group; each run drains the instances it holds and lets them go once their tasks have
+    /// moved (any strategy, any scale-in). `scheduled-surge` still drains in its gate too.
+    LifecycleHook,
+}
+
+/// The lifecycle hook amiroll creates with `ecs_drain = "lifecycle-hook"`.
+pub const AMIROLL_HOOK: &str = "amiroll-ecs-drain";
+
 /// How the AMI parameter's value is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -206,6 +222,8 @@ raw_settings! {
     after_soak: String,
     ecs_cluster: String,
     ecs: bool,
+    ecs_drain: EcsDrain,
+    ecs_lifecycle_hook: String,
     drain_timeout: String,
 }
 
@@ -322,6 +340,11 @@ pub struct TargetSettings {
     /// `false`: the groups are plain EC2 groups; amiroll does not look for an ECS cluster (no
     /// ECS call, no ECS permission in the generated policy). Default `true`.
     pub ecs: bool,
+    /// How terminating container instances are drained (default [`EcsDrain::Gate`]).
+    pub ecs_drain: EcsDrain,
+    /// An `EC2_INSTANCE_TERMINATING` lifecycle hook of the groups, made by someone else, whose
+    /// held instances amiroll drains and lets go (it does not create or change the hook).
+    pub ecs_lifecycle_hook: Option<String>,
     /// Scheduled surge, ECS group without managed draining: how long after amiroll set the old
     /// container instances `DRAINING` the settle waits for their tasks to move (default 10m);
     /// past it the settle goes ahead with a warning.
@@ -404,6 +427,8 @@ impl TargetSettings {
             after_soak_secs: secs("after_soak", pick!(after_soak))?.unwrap_or(0),
             ecs_cluster: pick!(ecs_cluster).map(|c| c.trim().to_string()),
             ecs: pick!(ecs, true),
+            ecs_drain: pick!(ecs_drain, EcsDrain::Gate),
+            ecs_lifecycle_hook: pick!(ecs_lifecycle_hook).map(|h| h.trim().to_string()),
             drain_timeout_secs: secs("drain_timeout", pick!(drain_timeout))?.unwrap_or(600),
         })
     }
@@ -444,6 +469,31 @@ impl TargetSettings {
                 "`drain_timeout` must be between 1m and 24h (got {}s): ECS needs time to move the tasks, and a round must end",
                 self.drain_timeout_secs
             ));
+        }
+        if !self.ecs && (self.ecs_drain != EcsDrain::Gate || self.ecs_lifecycle_hook.is_some()) {
+            return Err(
+                "`ecs = false` says the groups are plain EC2 groups: `ecs_drain` and `ecs_lifecycle_hook` have nothing to drain"
+                    .to_string(),
+            );
+        }
+        if let Some(hook) = &self.ecs_lifecycle_hook {
+            if self.ecs_drain == EcsDrain::LifecycleHook {
+                return Err(format!(
+                    "`ecs_lifecycle_hook = \"{hook}\"` names your own hook, and `ecs_drain = \"lifecycle-hook\"` makes amiroll create `{AMIROLL_HOOK}`: use one of the two"
+                ));
+            }
+            // "LifecycleHookName": 1-255 characters, `[A-Za-z0-9\-_\/]+`
+            // (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html).
+            let ok = !hook.is_empty()
+                && hook.len() <= 255
+                && hook
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/'));
+            if !ok {
+                return Err(format!(
+                    "`ecs_lifecycle_hook = \"{hook}\"` is not a lifecycle hook name (1 to 255 letters, digits, -, _ and /)"
+                ));
+            }
         }
         if let Some(cluster) = &self.ecs_cluster {
             if !self.ecs {
@@ -518,6 +568,20 @@ pub struct Target {
 }
 
 impl Target {
+    /// The terminating lifecycle hook whose held instances amiroll drains, and whether amiroll
+    /// creates it: [`AMIROLL_HOOK`] with `ecs_drain = "lifecycle-hook"`, or `ecs_lifecycle_hook`.
+    /// Only for a target that rolls groups.
+    pub fn drain_hook(&self) -> Option<(&str, bool)> {
+        if self.observe_only || self.groups.is_empty() || self.settings.strategy == Strategy::None {
+            return None;
+        }
+        match (&self.settings.ecs_lifecycle_hook, self.settings.ecs_drain) {
+            (Some(name), _) => Some((name.as_str(), false)),
+            (None, EcsDrain::LifecycleHook) => Some((AMIROLL_HOOK, true)),
+            (None, EcsDrain::Gate) => None,
+        }
+    }
+
     /// The format the parameter's value is expected in.
     pub fn expected_format(&self) -> AmiFormat {
         match self.settings.ami_format {

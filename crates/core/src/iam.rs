@@ -205,6 +205,16 @@ pub fn target_needs(t: &Target) -> TargetNeeds {
         }
         Strategy::None => {}
     }
+    if let Some((_, ours)) = t.drain_hook() {
+        // The drain hook: amiroll lets the instances it holds go, extends their wait, and puts
+        // its own hook. All three take the group as their resource ("Actions, resources, and
+        // condition keys for Amazon EC2 Auto Scaling", Service Authorization Reference, as above).
+        n.groups.insert(op::COMPLETE_LIFECYCLE_ACTION);
+        n.groups.insert(op::RECORD_LIFECYCLE_ACTION_HEARTBEAT);
+        if ours {
+            n.groups.insert(op::PUT_LIFECYCLE_HOOK);
+        }
+    }
     // StartInstanceRefresh sends the new version in DesiredConfiguration.
     n.launch_checks = pins || s.strategy == Strategy::InstanceRefresh;
     n
@@ -245,6 +255,10 @@ pub fn read_actions(config: &Config) -> BTreeSet<&'static str> {
     }
     if with_groups().any(|t| t.settings.strategy != Strategy::None) {
         r.insert(op::DESCRIBE_CAPACITY_PROVIDERS);
+    }
+    if config.targets.iter().any(|t| t.drain_hook().is_some()) {
+        // The drain hook of each group (`engine/observe.rs`, step 1b).
+        r.insert(op::DESCRIBE_LIFECYCLE_HOOKS);
     }
     if !ecs_clusters(config).is_empty() {
         // The container instances of the configured clusters (`planner::ecs_reads`).
@@ -295,16 +309,25 @@ pub fn ecs_clusters(config: &Config) -> EcsScope {
     )
 }
 
-/// The ECS clusters whose container instances a scheduled-surge round sets `DRAINING` in its
-/// health gate (`planner/surge/gate.rs`).
+/// The ECS clusters whose container instances amiroll sets `DRAINING`: a scheduled-surge round
+/// in its health gate (`planner/surge/gate.rs`), and any target that drains through a lifecycle
+/// hook (`planner/hooks.rs`).
 pub fn ecs_drain_clusters(config: &Config) -> EcsScope {
     EcsScope::of(
         config
             .targets
             .iter()
             .filter(|t| !t.observe_only && !t.groups.is_empty())
-            .filter(|t| t.settings.strategy == Strategy::ScheduledSurge),
+            .filter(|t| {
+                t.settings.strategy == Strategy::ScheduledSurge || t.drain_hook().is_some()
+            }),
     )
+}
+
+/// The ECS clusters on whose container instances amiroll records a drain start
+/// (`ecs:PutAttributes`): the targets that drain through a lifecycle hook.
+pub fn ecs_hook_clusters(config: &Config) -> EcsScope {
+    EcsScope::of(config.targets.iter().filter(|t| t.drain_hook().is_some()))
 }
 
 /// Every amiroll operation (an [`op::ALL`] entry) the engine can call for `config`.
@@ -312,6 +335,9 @@ pub fn engine_actions(config: &Config) -> BTreeSet<&'static str> {
     let mut all = read_actions(config);
     if !ecs_drain_clusters(config).is_empty() {
         all.insert(op::UPDATE_CONTAINER_INSTANCES_STATE);
+    }
+    if !ecs_hook_clusters(config).is_empty() {
+        all.insert(op::PUT_ATTRIBUTES);
     }
     for t in &config.targets {
         let n = target_needs(t);
@@ -438,6 +464,19 @@ pub fn policy_with(config: &Config, opts: &Options) -> PolicyDocument {
         b.push_with(
             "EcsDrainContainerInstancesOfTheClusters",
             &[op::UPDATE_CONTAINER_INSTANCES_STATE],
+            instance_arns,
+            cond,
+        );
+    }
+    let marked = ecs_hook_clusters(config);
+    if !marked.is_empty() {
+        // "PutAttributes" acts on the container instances, with the condition key `ecs:cluster`
+        // (Service Authorization Reference, as above): the drain hook records on each held
+        // instance when it set it `DRAINING`.
+        let (_, instance_arns, cond) = ecs_resources(&arn, &marked);
+        b.push_with(
+            "EcsRecordDrainStartOfTheClusters",
+            &[op::PUT_ATTRIBUTES],
             instance_arns,
             cond,
         );
@@ -1216,13 +1255,7 @@ mod tests {
     /// Port operations the engine does not call yet: the lifecycle-hook and ECS-attribute calls
     /// (port, simulator, SDK adapter) that the ECS drain will use. The generated policy grants
     /// none of them until the engine calls them; each leaves this list when it does.
-    const NOT_CALLED_YET: &[&str] = &[
-        op::PUT_ATTRIBUTES,
-        op::PUT_LIFECYCLE_HOOK,
-        op::DESCRIBE_LIFECYCLE_HOOKS,
-        op::COMPLETE_LIFECYCLE_ACTION,
-        op::RECORD_LIFECYCLE_ACTION_HEARTBEAT,
-    ];
+    const NOT_CALLED_YET: &[&str] = &[];
 
     /// The names of the `op::` constants the engine (and the modules it runs) refers to, read
     /// from the source: a new call cannot be added without the generator knowing of it.
@@ -1305,6 +1338,7 @@ mod tests {
             include_str!("planner/reads.rs"),
             include_str!("planner/refresh.rs"),
             include_str!("planner/cancel.rs"),
+            include_str!("planner/hooks.rs"),
             include_str!("planner/surge/mod.rs"),
             include_str!("planner/surge/gate.rs"),
             include_str!("planner/surge/settle.rs"),
@@ -1338,7 +1372,7 @@ mod tests {
              [[target]]\nname = \"ir\"\nlaunch_template = \"lt-1\"\nami_parameter = \"{PUBLIC}\"\ngroups = [\"a\"]\n\
              [[target]]\nname = \"surge\"\nlaunch_template = \"lt-2\"\nami_parameter = \"/own/ami\"\ngroups = [\"b\"]\nstrategy = \"scheduled-surge\"\nset_termination_policy = true\nafter = \"ir\"\necs_cluster = \"batch\"\n\
              [[target]]\nname = \"none\"\nlaunch_template = \"named\"\nami_parameter = \"{PUBLIC}\"\ngroups = [\"c\"]\nstrategy = \"none\"\n\
-             [[target]]\nname = \"ecs\"\nlaunch_template = \"lt-4\"\nami_parameter = \"{PUBLIC}\"\ngroups = [\"d\"]\necs_cluster = \"prod\"\n"
+             [[target]]\nname = \"ecs\"\nlaunch_template = \"lt-4\"\nami_parameter = \"{PUBLIC}\"\ngroups = [\"d\"]\necs_cluster = \"prod\"\necs_drain = \"lifecycle-hook\"\n"
         ));
         let generated = engine_actions(&c);
         let called = ops_called_in_source();
@@ -1369,6 +1403,59 @@ mod tests {
                 .map(|s| s.to_string())
                 .collect::<BTreeSet<_>>()
         );
+    }
+
+    #[test]
+    fn the_drain_hook_is_granted_on_the_group_and_its_cluster() {
+        let group = "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/ecs-prod";
+        let p = policy(
+            &one("ecs_cluster = \"prod\"\necs_drain = \"lifecycle-hook\"\n"),
+            Some("us-east-1"),
+            Some("123456789012"),
+        );
+        for o in [
+            op::PUT_LIFECYCLE_HOOK,
+            op::COMPLETE_LIFECYCLE_ACTION,
+            op::RECORD_LIFECYCLE_ACTION_HEARTBEAT,
+        ] {
+            assert_eq!(p.resources_for(o), set(&[group]), "{o}");
+        }
+        assert_eq!(p.resources_for(op::DESCRIBE_LIFECYCLE_HOOKS), set(&["*"]));
+        let instances = set(&["arn:aws:ecs:us-east-1:123456789012:container-instance/prod/*"]);
+        assert_eq!(p.resources_for(op::PUT_ATTRIBUTES), instances);
+        // An instance refresh drains through the hook too.
+        assert_eq!(
+            p.resources_for(op::UPDATE_CONTAINER_INSTANCES_STATE),
+            instances
+        );
+        let st = p
+            .statement("EcsRecordDrainStartOfTheClusters")
+            .expect("attributes statement");
+        assert_eq!(
+            st.conditions["ArnEquals"]["ecs:cluster"],
+            vec!["arn:aws:ecs:us-east-1:123456789012:cluster/prod"]
+        );
+        // Someone else's hook: amiroll does not put one.
+        let p = policy(
+            &one("ecs_cluster = \"prod\"\necs_lifecycle_hook = \"drain\"\n"),
+            Some("us-east-1"),
+            Some("123456789012"),
+        );
+        assert!(p.resources_for(op::PUT_LIFECYCLE_HOOK).is_empty());
+        assert_eq!(
+            p.resources_for(op::COMPLETE_LIFECYCLE_ACTION),
+            set(&[group])
+        );
+        // Without a hook, none of it.
+        let got = actions(&one("ecs_cluster = \"prod\"\n"));
+        for o in [
+            op::DESCRIBE_LIFECYCLE_HOOKS,
+            op::COMPLETE_LIFECYCLE_ACTION,
+            op::PUT_ATTRIBUTES,
+            op::UPDATE_CONTAINER_INSTANCES_STATE,
+        ] {
+            assert!(!got.contains(o), "{o}: {got:?}");
+        }
     }
 
     #[test]

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::port::{
     AutoScalingGroup, AwsError, CapacityProvider, ContainerInstance, Ec2Instance, Image,
-    InstanceRefresh, LaunchTemplate, LaunchTemplateVersion, RefreshPreferences, ScheduledAction,
-    SsmParameter, Timestamp,
+    InstanceRefresh, LaunchTemplate, LaunchTemplateVersion, LifecycleHook, RefreshPreferences,
+    ScheduledAction, SsmParameter, Timestamp,
 };
 pub use crate::refusal::{GroupVersion, Refusal};
 
@@ -75,6 +75,10 @@ pub struct Observation {
     /// The container instances of those clusters, by the cluster as `ecs_clusters` names it.
     /// A cluster that could not be read is absent.
     pub clusters: BTreeMap<String, ObservedCluster>,
+    /// The lifecycle hooks of the groups of targets that drain through one
+    /// ([`crate::config::Target::drain_hook`]), by group name. A group without an entry was not
+    /// read.
+    pub lifecycle_hooks: BTreeMap<String, Vec<LifecycleHook>>,
     /// Target name → an error that stopped observing it (missing template, access denied, ...),
     /// with its kind and code; serialized as its message.
     #[serde(serialize_with = "messages")]
@@ -276,7 +280,47 @@ pub enum Action {
         /// Their EC2 instances, for people.
         instance_ids: Vec<String>,
     },
+    /// Create (or correct) amiroll's `EC2_INSTANCE_TERMINATING` lifecycle hook on a group
+    /// (`PutLifecycleHook`), so that Auto Scaling holds each instance it terminates in
+    /// `Terminating:Wait` until amiroll has drained it.
+    PutLifecycleHook {
+        group: String,
+        hook: String,
+        heartbeat_timeout_secs: u32,
+        /// `CONTINUE`: if no run lets the instance go, it terminates at the timeout anyway.
+        default_result: String,
+    },
+    /// Record on container instances when amiroll set them `DRAINING` (the custom attribute
+    /// [`DRAIN_SINCE_ATTRIBUTE`], `PutAttributes`, at most 10 a call): the start of their
+    /// `drain_timeout`.
+    MarkDrainStart {
+        group: String,
+        cluster: String,
+        container_instances: Vec<String>,
+        instance_ids: Vec<String>,
+        since: Timestamp,
+    },
+    /// Extend the wait of an instance held by a lifecycle hook
+    /// (`RecordLifecycleActionHeartbeat`).
+    RecordLifecycleActionHeartbeat {
+        group: String,
+        hook: String,
+        instance_id: String,
+    },
+    /// Let an instance held by a lifecycle hook go on terminating (`CompleteLifecycleAction`
+    /// `CONTINUE`).
+    CompleteLifecycleAction {
+        group: String,
+        hook: String,
+        instance_id: String,
+    },
 }
+
+/// The container-instance attribute in which amiroll records when it set a held instance
+/// `DRAINING` (an RFC 3339 time). Custom attribute names may hold letters, digits, hyphens,
+/// underscores, periods and slashes ("Attribute", Amazon ECS API Reference,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Attribute.html).
+pub const DRAIN_SINCE_ATTRIBUTE: &str = "amiroll.drain-since";
 
 impl Action {
     /// The Auto Scaling group the action changes, if it changes one.
@@ -292,6 +336,10 @@ impl Action {
             | Action::CancelInstanceRefresh { group, .. }
             | Action::SetInstanceProtection { group, .. }
             | Action::DrainContainerInstances { group, .. }
+            | Action::PutLifecycleHook { group, .. }
+            | Action::MarkDrainStart { group, .. }
+            | Action::RecordLifecycleActionHeartbeat { group, .. }
+            | Action::CompleteLifecycleAction { group, .. }
             | Action::SetCapacity { group, .. } => Some(group),
             Action::PutScheduledAction { action } => Some(&action.group_name),
             Action::CreateVersion { .. }
@@ -424,6 +472,36 @@ impl Action {
                 instance_ids.len(),
                 id_list(instance_ids)
             ),
+            Action::PutLifecycleHook {
+                group,
+                hook,
+                heartbeat_timeout_secs,
+                default_result,
+            } => format!(
+                "put lifecycle hook {hook} on {group} (EC2_INSTANCE_TERMINATING, heartbeat timeout {heartbeat_timeout_secs}s, default result {default_result})"
+            ),
+            Action::MarkDrainStart {
+                group,
+                instance_ids,
+                since,
+                ..
+            } => format!(
+                "record on the container instance(s) of {group} that they drain since {}: {}",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                id_list(instance_ids)
+            ),
+            Action::RecordLifecycleActionHeartbeat {
+                group,
+                hook,
+                instance_id,
+            } => format!("extend the wait of {instance_id} in {group} (lifecycle hook {hook})"),
+            Action::CompleteLifecycleAction {
+                group,
+                hook,
+                instance_id,
+            } => format!(
+                "let {instance_id} of {group} terminate (lifecycle hook {hook}: CONTINUE)"
+            ),
         }
     }
 
@@ -452,6 +530,7 @@ impl Action {
                 | Action::RollbackInstanceRefresh { .. }
                 | Action::CancelInstanceRefresh { .. }
                 | Action::DrainContainerInstances { .. }
+                | Action::CompleteLifecycleAction { .. }
         )
     }
 }

@@ -202,6 +202,20 @@ pub enum Refusal {
         surge_minutes: u32,
         needed_minutes: u32,
     },
+    /// `ecs_lifecycle_hook` names a hook the group does not have.
+    #[error(
+        "group `{group}` has no lifecycle hook `{hook}` (ecs_lifecycle_hook): amiroll cannot drain the instances Auto Scaling terminates — create the hook, or use ecs_drain = \"lifecycle-hook\" to have amiroll create its own"
+    )]
+    DrainHookMissing { group: String, hook: String },
+    /// `ecs_lifecycle_hook` names a hook that does not hold terminating instances.
+    #[error(
+        "lifecycle hook `{hook}` of group `{group}` (ecs_lifecycle_hook) is a {transition} hook, not autoscaling:EC2_INSTANCE_TERMINATING: it holds no terminating instance for amiroll to drain"
+    )]
+    DrainHookNotTerminating {
+        group: String,
+        hook: String,
+        transition: String,
+    },
     /// `tags` are the group's `amiroll:*` tags.
     #[error(
         "group `{group}` carries a malformed amiroll round: {error} ({}); remove the amiroll:* tags of the group (and the scale-in protection amiroll set on its old instances) to reset it",
@@ -499,6 +513,14 @@ mod tests {
             (
                 Refusal::SurgeShorterThanGrace { group: s(group), grace_secs: 600, surge_minutes: 15, needed_minutes: 18 },
                 format!("group `{}` has a health-check grace period of 600 s: Auto Scaling reports new instances Healthy for that long without checking them, so a surge of 15 minutes reaches its health gate before they are checked; set surge_minutes to at least 18", group),
+            ),
+            (
+                Refusal::DrainHookMissing { group: s(group), hook: s("drain") },
+                format!("group `{group}` has no lifecycle hook `drain` (ecs_lifecycle_hook): amiroll cannot drain the instances Auto Scaling terminates — create the hook, or use ecs_drain = \"lifecycle-hook\" to have amiroll create its own"),
+            ),
+            (
+                Refusal::DrainHookNotTerminating { group: s(group), hook: s("drain"), transition: s("autoscaling:EC2_INSTANCE_LAUNCHING") },
+                format!("lifecycle hook `drain` of group `{group}` (ecs_lifecycle_hook) is a autoscaling:EC2_INSTANCE_LAUNCHING hook, not autoscaling:EC2_INSTANCE_TERMINATING: it holds no terminating instance for amiroll to drain"),
             ),
             (
                 Refusal::LaunchSuspended { group: s(group), live, desired },

@@ -740,6 +740,98 @@ impl<'a, A: Aws> Engine<'a, A> {
                 }
                 Ok(Some(detail))
             }
+            Action::PutLifecycleHook {
+                group,
+                hook,
+                heartbeat_timeout_secs,
+                default_result,
+            } => {
+                let req = PutLifecycleHookRequest {
+                    group_name: group.clone(),
+                    name: hook.clone(),
+                    transition: LIFECYCLE_TRANSITION_TERMINATING.to_string(),
+                    heartbeat_timeout_secs: Some(*heartbeat_timeout_secs),
+                    default_result: Some(default_result.clone()),
+                };
+                self.call(op::PUT_LIFECYCLE_HOOK, || self.aws.put_lifecycle_hook(&req))
+                    .await?;
+                Ok(None)
+            }
+            Action::MarkDrainStart {
+                cluster,
+                container_instances,
+                since,
+                ..
+            } => {
+                let value = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let attributes: Vec<ContainerInstanceAttribute> = container_instances
+                    .iter()
+                    .map(|arn| ContainerInstanceAttribute {
+                        target_id: arn.clone(),
+                        name: DRAIN_SINCE_ATTRIBUTE.to_string(),
+                        value: value.clone(),
+                    })
+                    .collect();
+                // At most 10 attributes a call ("PutAttributes", `attributes`).
+                for chunk in attributes.chunks(MAX_PUT_ATTRIBUTES) {
+                    match self
+                        .call(op::PUT_ATTRIBUTES, || {
+                            self.aws.put_attributes(cluster, chunk)
+                        })
+                        .await
+                    {
+                        Ok(()) => {}
+                        // Deregistered since the observation: nothing left to time.
+                        Err(e) if e.code.contains("TargetNotFound") => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(None)
+            }
+            Action::RecordLifecycleActionHeartbeat {
+                group,
+                hook,
+                instance_id,
+            } => {
+                match self
+                    .call(op::RECORD_LIFECYCLE_ACTION_HEARTBEAT, || {
+                        self.aws
+                            .record_lifecycle_action_heartbeat(group, hook, instance_id)
+                    })
+                    .await
+                {
+                    Ok(()) => Ok(None),
+                    // "No active Lifecycle Action": the wait ended since the observation (timed
+                    // out, or completed by another run); the instance is terminating anyway.
+                    Err(e) if e.kind == ErrorKind::Invalid => {
+                        Ok(Some(format!("the wait is over already ({})", e.message)))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Action::CompleteLifecycleAction {
+                group,
+                hook,
+                instance_id,
+            } => {
+                match self
+                    .call(op::COMPLETE_LIFECYCLE_ACTION, || {
+                        self.aws.complete_lifecycle_action(
+                            group,
+                            hook,
+                            instance_id,
+                            LifecycleActionResult::Continue,
+                        )
+                    })
+                    .await
+                {
+                    Ok(()) => Ok(None),
+                    Err(e) if e.kind == ErrorKind::Invalid => {
+                        Ok(Some(format!("the wait is over already ({})", e.message)))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             Action::DeleteScheduledAction { group, name } => {
                 match self
                     .call(op::DELETE_SCHEDULED_ACTION, || {

@@ -79,6 +79,38 @@ impl<'a, A: Aws> Engine<'a, A> {
             }
         }
 
+        // 1b. The lifecycle hooks of the groups of targets that drain through one: every run,
+        //     because a group may hold an instance in `Terminating:Wait` (any scale-in) while its
+        //     fleet is current, and amiroll creates its hook before a rollout needs it.
+        let hook_groups: Vec<(String, String)> = {
+            let mut seen = std::collections::BTreeSet::new();
+            config
+                .targets
+                .iter()
+                .filter(|t| t.drain_hook().is_some())
+                .flat_map(|t| t.groups.iter().map(move |g| (t.name.clone(), g.clone())))
+                .filter(|(_, g)| obs.groups.contains_key(g) && seen.insert(g.clone()))
+                .collect()
+        };
+        let hooks = in_flight(hook_groups.iter().map(|(_, g)| {
+            self.call(op::DESCRIBE_LIFECYCLE_HOOKS, move || {
+                self.aws.describe_lifecycle_hooks(g)
+            })
+        }))
+        .await;
+        for ((_, g), result) in hook_groups.iter().zip(hooks) {
+            match result {
+                Ok(list) => {
+                    obs.lifecycle_hooks.insert(g.clone(), list);
+                }
+                Err(e) => {
+                    let affected =
+                        targets_where(config, |t| t.drain_hook().is_some() && t.groups.contains(g));
+                    fail(&mut obs, &affected, &e)?;
+                }
+            }
+        }
+
         // 2. Templates. The `$Latest` version of every template too, in one more listing, only
         //    when a group launches `$Latest` (most fleets launch `$Default` or a number).
         let mut current = match defaults {

@@ -33,6 +33,7 @@ pub const DESCRIPTION_PREFIX: &str = "amiroll:";
 pub(crate) mod cancel;
 mod groups;
 mod hold;
+pub(crate) mod hooks;
 mod prune;
 mod reads;
 mod record;
@@ -263,6 +264,17 @@ fn plan_steps(
     validate::group_references(&cx)?;
     validate::surge_window(b, &cx)?;
     validate::capacity_providers(b, &cx)?;
+    // The drain hook: a hook named in the configuration that is not there is bad input.
+    let hook_plan = hooks::plan_hooks(&cx);
+    if !hook_plan.errors.is_empty() {
+        return Err(Stop::Errors(hook_plan.errors));
+    }
+    for w in &hook_plan.warnings {
+        b.warn(w.clone());
+    }
+    for i in &hook_plan.infos {
+        b.info(i.clone());
+    }
 
     // What holds a new rollout back: a failure, another rollout in flight, the gates.
     let holds = hold::holds(b, &cx, opts, image.creation_date);
@@ -282,11 +294,14 @@ fn plan_steps(
     template_changed |= follows.is_some();
     let target_version = moves.target_version;
     let p = &mut b.plan;
+    // The drain hook before anything that terminates instances.
+    p.actions.extend(hook_plan.front.iter().cloned());
     p.actions.extend(revert.front.iter().cloned());
     p.actions.extend(fleet.pre_actions.iter().cloned());
     p.actions.extend(holds.acknowledgements.iter().cloned());
     p.actions.extend(moves.actions(&revert));
     p.actions.extend(fleet.actions.iter().cloned());
+    p.actions.extend(hook_plan.back.iter().cloned());
     p.actions.extend(follows);
     let records = record::wave_records(&cx, &fleet, &p.actions);
     p.actions.extend(records);

@@ -12,6 +12,9 @@ pub fn needs_detail(t: &Target, obs: &Observation) -> bool {
     if t.settings.notify_when_current || obs.target_errors.contains_key(&t.name) {
         return true;
     }
+    if crate::planner::hooks::hook_work(t, obs) {
+        return true;
+    }
     let Some(ami) = obs
         .parameters
         .get(&t.ami_parameter)
@@ -285,10 +288,12 @@ pub fn ecs_reads(config: &Config, obs: &Observation, targets: &[String]) -> EcsR
             let Some(g) = obs.groups.get(name) else {
                 continue;
             };
+            // An instance a drain hook holds is judged too: amiroll drains it.
+            let holds = t.drain_hook().is_some();
             let judged = g
                 .instances
                 .iter()
-                .any(|i| !i.lifecycle_state.starts_with("Terminat"));
+                .any(|i| !i.lifecycle_state.starts_with("Terminat") || (holds && is_held(i)));
             if g.tags.contains_key(tags::SKIP) || !judged || !t.settings.ecs {
                 continue;
             }

@@ -207,16 +207,23 @@ pub(crate) fn ecs_cluster_of<'a>(
     let registered = || {
         g.instances
             .iter()
-            .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+            .filter(|i| !i.lifecycle_state.starts_with("Terminat") || is_held(i))
             .any(|i| container_instance_of(observed, &i.instance_id).is_some())
     };
     (gc.source == ClusterSource::Configured || registered())
         .then_some((gc.cluster.as_str(), observed))
 }
 
+/// An instance a terminating lifecycle hook holds (`Terminating:Wait`): still running, with
+/// its container instance and tasks, until its lifecycle action ends ("Amazon EC2 Auto Scaling
+/// lifecycle hooks", https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html).
+pub(crate) fn is_held(i: &crate::port::GroupInstance) -> bool {
+    i.lifecycle_state == "Terminating:Wait"
+}
+
 /// The container instance of an EC2 instance in a cluster: the `ACTIVE` or `DRAINING` one if
 /// there are several (an instance registered again), else any.
-fn container_instance_of<'a>(
+pub(crate) fn container_instance_of<'a>(
     cluster: &'a ObservedCluster,
     instance_id: &str,
 ) -> Option<&'a ContainerInstance> {

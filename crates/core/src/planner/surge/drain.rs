@@ -380,6 +380,7 @@ mod tests {
                     running_tasks_count: tasks,
                     pending_tasks_count: 0,
                     registered_at: None,
+                    attributes: Default::default(),
                 }),
             }),
         }
