@@ -1,6 +1,6 @@
 //! The invocations the function accepts, recognised strictly from the raw JSON payload.
 //!
-//! Four shapes, and nothing else (docs/lambda.md, "Events"):
+//! Five shapes, and nothing else (docs/lambda.md, "Events"):
 //!
 //! - an EventBridge **scheduled rule** event: `"source": "aws.events"`, `"detail-type": "Scheduled
 //!   Event"` ("Amazon EventBridge scheduled event" example);
@@ -10,7 +10,12 @@
 //!   "acknowledge": []}` or `{"amiroll": "plan", "targets": ["web"]}`;
 //! - an **instance refresh** event from Auto Scaling: `"source": "aws.autoscaling"` with one of
 //!   the detail-types in [`REFRESH_DETAIL_TYPES`] and `detail.AutoScalingGroupName` ("Instance
-//!   refresh example events and patterns").
+//!   refresh example events and patterns");
+//! - a **lifecycle action** event from Auto Scaling: `"detail-type": "EC2 Instance-terminate
+//!   Lifecycle Action"` with `detail.AutoScalingGroupName`, `detail.LifecycleHookName` and
+//!   `detail.EC2InstanceId` ("Amazon EventBridge events for Amazon EC2 Auto Scaling",
+//!   https://docs.aws.amazon.com/autoscaling/ec2/userguide/automating-ec2-auto-scaling-with-eventbridge.html):
+//!   an instance is held by a terminating hook, and the run drains it.
 //!
 //! Anything else is an [`EventError`] that says what was received; the function never guesses.
 
@@ -35,6 +40,10 @@ pub const REFRESH_DETAIL_TYPES: [&str; 9] = [
     "EC2 Auto Scaling Instance Refresh Rollback Failed",
 ];
 
+/// The `detail-type` of the event Auto Scaling sends when a terminating lifecycle hook holds an
+/// instance ("Amazon EventBridge events for Amazon EC2 Auto Scaling", as above).
+pub const TERMINATE_LIFECYCLE_DETAIL_TYPE: &str = "EC2 Instance-terminate Lifecycle Action";
+
 /// What asked for this invocation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -46,6 +55,26 @@ pub enum Invocation {
     /// Auto Scaling announced a change of an instance refresh: observe the target(s) holding the
     /// group, which follows the refresh and announces its outcome.
     InstanceRefresh(RefreshEvent),
+    /// A terminating lifecycle hook holds an instance: `apply` the target(s) holding the group,
+    /// which drains it (`planner/hooks.rs`).
+    LifecycleAction(LifecycleEvent),
+}
+
+/// A terminating lifecycle action event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LifecycleEvent {
+    /// `detail.AutoScalingGroupName`.
+    pub group: String,
+    /// `detail.LifecycleHookName`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
+    /// `detail.EC2InstanceId`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
 }
 
 /// Which scheduler sent a tick.
@@ -121,7 +150,7 @@ impl RefreshEvent {
 /// A payload the function does not accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
-    #[error("unrecognised event: received {received}. amiroll accepts an EventBridge scheduled rule event (source \"aws.events\", detail-type \"Scheduled Event\"), the EventBridge Scheduler input {{\"amiroll\":\"scheduled\"}}, a manual request {{\"amiroll\":\"apply\"|\"plan\", ...}} and EC2 Auto Scaling instance refresh events (source \"aws.autoscaling\"); see docs/lambda.md")]
+    #[error("unrecognised event: received {received}. amiroll accepts an EventBridge scheduled rule event (source \"aws.events\", detail-type \"Scheduled Event\"), the EventBridge Scheduler input {{\"amiroll\":\"scheduled\"}}, a manual request {{\"amiroll\":\"apply\"|\"plan\", ...}}, and EC2 Auto Scaling instance refresh and terminate lifecycle action events (source \"aws.autoscaling\"); see docs/lambda.md")]
     Unrecognised { received: String },
     #[error("invalid amiroll request {received}: {message}")]
     InvalidRequest { received: String, message: String },
@@ -207,6 +236,23 @@ pub fn parse(payload: &Value) -> Result<Invocation, EventError> {
         {
             parse_refresh(object, detail_type)
         }
+        (Some("aws.autoscaling"), Some(TERMINATE_LIFECYCLE_DETAIL_TYPE)) => {
+            let (group, event_id) = group_of(object, TERMINATE_LIFECYCLE_DETAIL_TYPE)?;
+            let detail = |key: &str| {
+                object
+                    .get("detail")
+                    .and_then(|d| d.get(key))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            Ok(Invocation::LifecycleAction(LifecycleEvent {
+                group,
+                hook: detail("LifecycleHookName"),
+                instance_id: detail("EC2InstanceId"),
+                event_id,
+                time: text("time").map(str::to_string),
+            }))
+        }
         _ => Err(EventError::Unrecognised {
             received: describe(payload),
         }),
@@ -260,25 +306,36 @@ fn parse_request(payload: &Value, marker: &Value) -> Result<Invocation, EventErr
     }
 }
 
-fn parse_refresh(object: &Map<String, Value>, detail_type: &str) -> Result<Invocation, EventError> {
+/// `detail.AutoScalingGroupName` of an Auto Scaling event, and the event's id.
+fn group_of(
+    object: &Map<String, Value>,
+    detail_type: &str,
+) -> Result<(String, Option<String>), EventError> {
     let event_id = object.get("id").and_then(Value::as_str).map(str::to_string);
-    let detail = object.get("detail").and_then(Value::as_object);
-    let group = detail
+    let group = object
+        .get("detail")
+        .and_then(Value::as_object)
         .and_then(|d| d.get("AutoScalingGroupName"))
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|g| !g.is_empty());
-    let Some(group) = group else {
-        return Err(EventError::InvalidEvent {
+    match group {
+        Some(group) => Ok((group.to_string(), event_id)),
+        None => Err(EventError::InvalidEvent {
             detail_type: detail_type.to_string(),
             event_id: event_id.unwrap_or_else(|| "(no id)".to_string()),
             message: "it has no `detail.AutoScalingGroupName`, so there is no group to observe"
                 .to_string(),
-        });
-    };
+        }),
+    }
+}
+
+fn parse_refresh(object: &Map<String, Value>, detail_type: &str) -> Result<Invocation, EventError> {
+    let (group, event_id) = group_of(object, detail_type)?;
+    let detail = object.get("detail").and_then(Value::as_object);
     Ok(Invocation::InstanceRefresh(RefreshEvent {
         detail_type: detail_type.to_string(),
-        group: group.to_string(),
+        group,
         instance_refresh_id: detail
             .and_then(|d| d.get("InstanceRefreshId"))
             .and_then(Value::as_str)
@@ -464,6 +521,31 @@ mod tests {
                 other => panic!("{file}: {other:?}"),
             }
         }
+    }
+
+    /// The example of "Amazon EventBridge events for Amazon EC2 Auto Scaling" (terminate
+    /// lifecycle action), with amiroll's hook.
+    #[test]
+    fn a_terminate_lifecycle_action_names_its_group_hook_and_instance() {
+        match parse(&fixture(include_str!(
+            "../tests/fixtures/terminate-lifecycle-action.json"
+        ))) {
+            Ok(Invocation::LifecycleAction(ev)) => {
+                assert_eq!(ev.group, "my-asg");
+                assert_eq!(ev.hook.as_deref(), Some("amiroll-ecs-drain"));
+                assert_eq!(ev.instance_id.as_deref(), Some("i-1234567890abcdef0"));
+                assert_eq!(ev.time.as_deref(), Some("2026-12-05T13:04:00Z"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut no_group = fixture(include_str!(
+            "../tests/fixtures/terminate-lifecycle-action.json"
+        ));
+        if let Some(d) = no_group.get_mut("detail").and_then(Value::as_object_mut) {
+            d.remove("AutoScalingGroupName");
+        }
+        let err = parse(&no_group).expect_err("no group");
+        assert!(err.to_string().contains("AutoScalingGroupName"), "{err}");
     }
 
     #[test]

@@ -136,11 +136,19 @@ pub async fn handle_until<A: Aws>(
             dry_run = request.dry_run;
             options.acknowledge = request.acknowledge.iter().cloned().collect();
         }
-        Invocation::InstanceRefresh(ev) => {
+        Invocation::InstanceRefresh(_) | Invocation::LifecycleAction(_) => {
+            let (group, detail_type) = match &invocation {
+                Invocation::InstanceRefresh(ev) => (&ev.group, ev.detail_type.as_str()),
+                Invocation::LifecycleAction(ev) => (
+                    &ev.group,
+                    crate::event::TERMINATE_LIFECYCLE_DETAIL_TYPE,
+                ),
+                _ => unreachable!("matched above"),
+            };
             let owners: Vec<String> = config
                 .targets
                 .iter()
-                .filter(|t| t.groups.iter().any(|g| g == &ev.group))
+                .filter(|t| t.groups.iter().any(|g| g == group))
                 .map(|t| t.name.clone())
                 .collect();
             if owners.is_empty() {
@@ -150,8 +158,8 @@ pub async fn handle_until<A: Aws>(
                     .flat_map(|t| t.groups.iter().map(String::as_str))
                     .collect();
                 return Err(HandlerError::GroupNotConfigured {
-                    detail_type: ev.detail_type.clone(),
-                    group: ev.group.clone(),
+                    detail_type: detail_type.to_string(),
+                    group: group.clone(),
                     source_name: config.source.clone(),
                     configured: if configured.is_empty() {
                         "none".to_string()
