@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use amiroll_core::port::{
     AutoScalingGroup, AwsError, ErrorKind, GroupInstance, LaunchTemplate, LaunchTemplateVersion,
-    MixedInstancesPolicy, Notification, ScheduledAction, TemplateSpec, Timestamp,
+    LifecycleHook, MixedInstancesPolicy, Notification, ScheduledAction, TemplateSpec, Timestamp,
 };
 use chrono::SecondsFormat;
 
 use crate::container::Ecs;
 use crate::faults::Faults;
 use crate::state::{CapacityProviderState, RefreshState};
-use crate::types::{ImageSpec, TemplateData};
+use crate::types::{ImageSpec, LifecycleWait, TemplateData};
 
 /// Terminated instances stay visible to `DescribeInstances` this long (about an hour in EC2).
 pub(crate) const TERMINATED_VISIBLE_SECS: i64 = 3600;
@@ -139,6 +139,9 @@ impl TemplateState {
 pub(crate) enum Lifecycle {
     Pending,
     InService,
+    /// Auto Scaling is terminating it and a terminating lifecycle hook holds it (`hooks.rs`):
+    /// still running, still listed by the group, no longer part of its capacity.
+    TerminatingWait,
     Terminated,
 }
 
@@ -163,10 +166,24 @@ pub(crate) struct InstanceState {
     pub failing_since: Option<Timestamp>,
     pub protected: bool,
     pub terminated_at: Option<Timestamp>,
+    /// The wait for the group's terminating lifecycle hooks, once Auto Scaling began
+    /// terminating the instance while the group had some (kept after it terminated).
+    pub wait: Option<LifecycleWait>,
 }
 
 impl InstanceState {
+    /// Part of the group's capacity: `Pending` or `InService`. An instance in
+    /// `Terminating:Wait` is not: "The terminating instance stops counting toward the group's
+    /// aggregated instance metrics shortly after the Amazon EC2 Auto Scaling termination workflow
+    /// begins" ("Amazon EC2 Auto Scaling lifecycle hooks", Scaling considerations,
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html), and the
+    /// scale-in that began terminating it has already lowered the desired capacity.
     pub fn live(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Pending | Lifecycle::InService)
+    }
+
+    /// Listed by the group and running on EC2: live, or held in `Terminating:Wait`.
+    pub fn in_group(&self) -> bool {
         self.lifecycle != Lifecycle::Terminated
     }
 
@@ -186,7 +203,12 @@ impl InstanceState {
     /// for the health-check grace period ("Set the health check grace period for an Auto Scaling
     /// group", https://docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html).
     pub fn reported_healthy(&self, now: Timestamp) -> bool {
-        self.image_healthy || self.lifecycle != Lifecycle::InService || now < self.checks_from
+        self.image_healthy
+            || !matches!(
+                self.lifecycle,
+                Lifecycle::InService | Lifecycle::TerminatingWait
+            )
+            || now < self.checks_from
     }
 
     pub fn group_view(&self, now: Timestamp) -> GroupInstance {
@@ -195,6 +217,7 @@ impl InstanceState {
             lifecycle_state: match self.lifecycle {
                 Lifecycle::Pending => "Pending",
                 Lifecycle::InService => "InService",
+                Lifecycle::TerminatingWait => "Terminating:Wait",
                 Lifecycle::Terminated => "Terminated",
             }
             .to_string(),
@@ -256,6 +279,8 @@ pub(crate) struct GroupState {
     pub grace_period: Duration,
     /// When ECS managed scaling next puts the desired capacity back.
     pub ecs_correct_at: Option<Timestamp>,
+    /// Lifecycle hooks by name (`PutLifecycleHook`, `hooks.rs`).
+    pub hooks: BTreeMap<String, LifecycleHook>,
 }
 
 pub(crate) struct Account {
@@ -465,10 +490,19 @@ impl Account {
         )
     }
 
+    /// The group's capacity: its `Pending` and `InService` instances.
     pub(crate) fn live_instances(&self, group: &str) -> Vec<&InstanceState> {
         self.instances
             .values()
             .filter(|i| i.group == group && i.live())
+            .collect()
+    }
+
+    /// Every instance the group lists: its live ones and those in `Terminating:Wait`.
+    pub(crate) fn group_instances(&self, group: &str) -> Vec<&InstanceState> {
+        self.instances
+            .values()
+            .filter(|i| i.group == group && i.in_group())
             .collect()
     }
 
@@ -495,8 +529,9 @@ impl Account {
             termination_policies: g.termination_policies.clone(),
             suspended_processes: g.suspended.iter().cloned().collect(),
             // "The launch template for the instance" (API_Instance): id, name and version.
+            // Instances in `Terminating:Wait` are listed, with that `LifecycleState`.
             instances: self
-                .live_instances(&g.name)
+                .group_instances(&g.name)
                 .into_iter()
                 .map(|i| {
                     let view = i.group_view(self.clock);
@@ -741,6 +776,7 @@ impl Account {
                 image_healthy,
                 protected: protect,
                 terminated_at: None,
+                wait: None,
             },
         );
         self.event(format!(
@@ -768,11 +804,20 @@ impl Account {
             .ok_or_else(|| format!("ParameterVersionNotFound: {param}"))
     }
 
+    /// Terminate the instance now: no lifecycle hook runs (a force delete of its group, or the
+    /// end of its `Terminating:Wait`). What Auto Scaling terminates goes through
+    /// [`Account::begin_termination`] instead.
     pub(crate) fn terminate(&mut self, id: &str) {
         let now = self.clock;
         if let Some(i) = self.instances.get_mut(id) {
+            if i.lifecycle == Lifecycle::Terminated {
+                return;
+            }
             i.lifecycle = Lifecycle::Terminated;
             i.terminated_at = Some(now);
+            if let Some(w) = &mut i.wait {
+                w.ended_at.get_or_insert(now);
+            }
             let text = format!(
                 "autoscaling {}: terminated {} in {} ({})",
                 i.group, i.id, i.az, i.image_id
@@ -829,7 +874,7 @@ impl Account {
                     break;
                 }
                 match self.pick_victim(group) {
-                    Some(id) => self.terminate(&id),
+                    Some(id) => self.begin_termination(&id),
                     None => {
                         self.note_problem(
                             group,
@@ -1002,7 +1047,7 @@ impl Account {
             self.refreshes[r]
                 .in_flight
                 .iter()
-                .any(|rep| rep.new_id == i.id)
+                .any(|rep| rep.warming() && rep.new_id == i.id)
         });
         if refreshing {
             return None;
@@ -1038,6 +1083,7 @@ impl Account {
             .chain(ecs)
             .chain(self.refresh_wake_times())
             .chain(self.ecs_wake_times())
+            .chain(self.lifecycle_wake_times())
             .min()
     }
 
@@ -1096,9 +1142,11 @@ impl Account {
             self.event(format!(
                 "autoscaling {group}: {id} failed its health checks; terminating and replacing it"
             ));
-            self.terminate(&id);
+            self.begin_termination(&id);
             self.reconcile(&group);
         }
+
+        self.lifecycle_timeouts();
 
         let mut due: Vec<(Timestamp, String, String)> = self
             .groups

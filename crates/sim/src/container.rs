@@ -40,9 +40,9 @@ use amiroll_core::ecs::{
     cluster_from_user_data, encode_base64, is_cluster_name, parse_cluster_arn,
 };
 use amiroll_core::port::{
-    op, AwsError, ContainerInstance, ContainerInstanceFailure, ContainerInstanceStatus,
-    ContainerInstancesOutput, ErrorKind, Timestamp, MAX_DESCRIBE_CONTAINER_INSTANCES,
-    MAX_UPDATE_CONTAINER_INSTANCES,
+    op, AwsError, ContainerInstance, ContainerInstanceAttribute, ContainerInstanceFailure,
+    ContainerInstanceStatus, ContainerInstancesOutput, ErrorKind, Timestamp,
+    MAX_DESCRIBE_CONTAINER_INSTANCES, MAX_PUT_ATTRIBUTES, MAX_UPDATE_CONTAINER_INSTANCES,
 };
 
 use crate::account::{add, add_secs, Account, Lifecycle, TERMINATED_VISIBLE_SECS};
@@ -52,6 +52,10 @@ use crate::{setup_op, ACCOUNT_ID, REGION};
 pub(crate) const DEFAULT_DRAIN_TIME: Duration = Duration::from_secs(60);
 /// How many tasks fit on one container instance, unless set.
 pub(crate) const DEFAULT_TASKS_PER_INSTANCE: usize = 8;
+/// "You can apply up to 10 custom attributes for each resource"
+/// (`AttributeLimitExceededException`, "PutAttributes", Amazon ECS API Reference,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PutAttributes.html).
+pub(crate) const MAX_CUSTOM_ATTRIBUTES: usize = 10;
 
 /// Everything ECS: the clusters and the knobs.
 #[derive(Debug, Clone)]
@@ -123,6 +127,9 @@ pub(crate) struct Registration {
     pub drained: bool,
     /// Since when it is `DRAINING` (`None` when it is not).
     pub draining_since: Option<Timestamp>,
+    /// Custom attributes (`PutAttributes`): name → value ("" for none). No built-in `ecs.*`
+    /// attribute is modelled.
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// Tasks that were running on an instance when it terminated ([`crate::SimAws::task_kills`]).
@@ -191,6 +198,7 @@ impl Cluster {
             running_tasks_count: i32::try_from(self.running_on(&r.id)).unwrap_or(i32::MAX),
             pending_tasks_count: 0,
             registered_at: Some(r.registered_at),
+            attributes: r.attributes.clone(),
         }
     }
 
@@ -395,6 +403,7 @@ impl Account {
                     drain_at: None,
                     drained: false,
                     draining_since: None,
+                    attributes: BTreeMap::new(),
                 },
             );
         }
@@ -694,6 +703,112 @@ impl Account {
         Ok(out)
     }
 
+    /// `PutAttributes` ("PutAttributes",
+    /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PutAttributes.html; the
+    /// `Attribute` data type,
+    /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Attribute.html): up to 10
+    /// attributes on container instances of the cluster (an id or an ARN as `targetId`), each
+    /// created or its value replaced. The whole call is refused when one attribute is: more than
+    /// 10 or a bad name or value (`InvalidParameterException`), an unknown target or one
+    /// deregistered more than an hour ago (`TargetNotFoundException`), more than 10 custom
+    /// attributes on one container instance afterwards (`AttributeLimitExceededException`).
+    pub(crate) fn put_attributes(
+        &mut self,
+        cluster: &str,
+        attributes: &[ContainerInstanceAttribute],
+    ) -> Result<(), AwsError> {
+        const OP: &str = op::PUT_ATTRIBUTES;
+        let name = self.cluster(OP, cluster)?.name.clone();
+        if attributes.is_empty() || attributes.len() > MAX_PUT_ATTRIBUTES {
+            return Err(invalid(
+                OP,
+                format!(
+                    "attributes must have between 1 and {MAX_PUT_ATTRIBUTES} items (got {})",
+                    attributes.len()
+                ),
+            ));
+        }
+        let now = self.clock;
+        let Some(c) = self.ecs.clusters.get_mut(&name) else {
+            return Err(cluster_not_found(OP));
+        };
+        let mut targets: Vec<String> = Vec::new();
+        for a in attributes {
+            if !is_attribute_name(&a.name) {
+                return Err(invalid(
+                    OP,
+                    format!("Invalid attribute name {:?}: 1 to 128 letters, numbers, hyphens, underscores, forward or back slashes, or periods", a.name),
+                ));
+            }
+            if !a.value.is_empty() && !is_attribute_value(&a.value) {
+                return Err(invalid(
+                    OP,
+                    format!("Invalid value {:?} for attribute {}: 1 to 128 letters, numbers, hyphens, underscores, periods, at signs, forward or back slashes, colons or spaces, not starting or ending with a space", a.value, a.name),
+                ));
+            }
+            let found = c.find(&a.target_id).filter(|r| {
+                r.deregistered_at
+                    .is_none_or(|t| add_secs(t, TERMINATED_VISIBLE_SECS) > now)
+            });
+            let Some(r) = found else {
+                return Err(AwsError::new(
+                    OP,
+                    ErrorKind::NotFound,
+                    "TargetNotFoundException",
+                    format!("Could not find {}", a.target_id),
+                ));
+            };
+            targets.push(r.id.clone());
+        }
+        // All or nothing: the attributes each instance would hold afterwards.
+        let mut after: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (a, id) in attributes.iter().zip(&targets) {
+            let current = match after.get_mut(id) {
+                Some(m) => m,
+                None => {
+                    let existing = c
+                        .instances
+                        .get(id)
+                        .map(|r| r.attributes.clone())
+                        .unwrap_or_default();
+                    after.entry(id.clone()).or_insert(existing)
+                }
+            };
+            current.insert(a.name.clone(), a.value.clone());
+        }
+        if let Some((id, _)) = after.iter().find(|(_, m)| m.len() > MAX_CUSTOM_ATTRIBUTES) {
+            return Err(AwsError::new(
+                OP,
+                ErrorKind::Other,
+                "AttributeLimitExceededException",
+                format!(
+                    "The container instance {} would have more than {MAX_CUSTOM_ATTRIBUTES} custom attributes",
+                    container_instance_arn(&c.name, id)
+                ),
+            ));
+        }
+        let mut events = Vec::new();
+        for (id, attrs) in after {
+            if let Some(r) = c.instances.get_mut(&id) {
+                r.attributes = attrs;
+                events.push(format!(
+                    "ecs {}: {} (container instance {id}) attributes {}",
+                    c.name,
+                    r.ec2_instance_id,
+                    r.attributes
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        for e in events {
+            self.event(e);
+        }
+        Ok(())
+    }
+
     // ----- inspection -----
 
     pub(crate) fn container_instances(&self, cluster: &str) -> Vec<ContainerInstance> {
@@ -724,6 +839,28 @@ impl Account {
                 c.tasks.values().filter(|(s, _)| s == service).count()
             })
     }
+}
+
+/// An attribute name: "between 1 and 128 characters [...] letters (uppercase and lowercase),
+/// numbers, hyphens (-), underscores (_), forward slashes (/), back slashes (\\), or periods (.)"
+/// (the `Attribute` data type, Amazon ECS API Reference).
+fn is_attribute_name(name: &str) -> bool {
+    (1..=128).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/' | '\\' | '.'))
+}
+
+/// An attribute value: "between 1 and 128 characters. It can contain letters (uppercase and
+/// lowercase), numbers, hyphens (-), underscores (_), periods (.), at signs (@), forward slashes
+/// (/), back slashes (\\), colons (:), or spaces. The value can't start or end with a space."
+fn is_attribute_value(value: &str) -> bool {
+    (1..=128).contains(&value.chars().count())
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
+        && value.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '/' | '\\' | ':' | ' ')
+        })
 }
 
 /// `InvalidParameterException` for more container instances than a call takes.

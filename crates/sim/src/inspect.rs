@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use amiroll_core::port::{
     op, AutoScalingGroup, CapacityProvider, ContainerInstance, Ec2Instance, InstanceRefresh,
-    LaunchTemplate, LaunchTemplateVersion, Notification, ScheduledAction, SsmParameter, Timestamp,
+    LaunchTemplate, LaunchTemplateVersion, LifecycleHook, Notification, ScheduledAction,
+    SsmParameter, Timestamp,
 };
 
 use crate::account::{self, GroupStats, TemplateState};
-use crate::types::TemplateData;
+use crate::types::{LifecycleWait, TemplateData};
 use crate::SimAws;
 
 impl SimAws {
@@ -52,7 +53,8 @@ impl SimAws {
         (g.min_size, g.max_size, g.desired_capacity)
     }
 
-    /// Number of live (not terminated) instances of the group per AMI id; empty for an unknown
+    /// Number of live (`Pending` or `InService`) instances of the group per AMI id — its
+    /// capacity: instances held in `Terminating:Wait` are not counted; empty for an unknown
     /// group.
     pub fn instances_by_ami(&self, group: &str) -> BTreeMap<String, usize> {
         let a = self.lock();
@@ -61,6 +63,27 @@ impl SimAws {
             *counts.entry(i.image_id.clone()).or_insert(0) += 1;
         }
         counts
+    }
+
+    /// The group's lifecycle hooks, by name (empty for an unknown group).
+    pub fn lifecycle_hooks(&self, group: &str) -> Vec<LifecycleHook> {
+        self.lock()
+            .groups
+            .get(group)
+            .map(|g| g.hooks.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The instance's wait for its group's terminating lifecycle hooks (`Terminating:Wait`):
+    /// when it began, each hook's action (its deadlines, how it ended) and when the instance
+    /// terminated. `None` for an instance Auto Scaling never held (no terminating hook when it
+    /// began terminating it, or still live), or an unknown id. Kept after the instance
+    /// terminated.
+    pub fn lifecycle_wait(&self, instance_id: &str) -> Option<LifecycleWait> {
+        self.lock()
+            .instances
+            .get(instance_id)
+            .and_then(|i| i.wait.clone())
     }
 
     /// One instance as `DescribeInstances` shows it (terminated ones included, whatever their age).
@@ -72,7 +95,7 @@ impl SimAws {
             image_id: i.image_id.clone(),
             state: match i.lifecycle {
                 account::Lifecycle::Pending => "pending",
-                account::Lifecycle::InService => "running",
+                account::Lifecycle::InService | account::Lifecycle::TerminatingWait => "running",
                 account::Lifecycle::Terminated => "terminated",
             }
             .to_string(),

@@ -214,6 +214,7 @@ mod container;
 pub use container::TaskKill;
 mod ecs;
 mod faults;
+mod hooks;
 mod inspect;
 mod knobs;
 mod ops;
@@ -239,7 +240,10 @@ use chrono::TimeZone;
 use account::Account;
 
 pub use faults::throttling_code;
-pub use types::{GroupSpec, ImageSpec, TemplateData, AMAZON_OWNER_ID};
+pub use types::{
+    ActionEnd, ActionEndKind, GroupSpec, ImageSpec, LifecycleAction, LifecycleWait, TemplateData,
+    AMAZON_OWNER_ID,
+};
 
 /// The simulated account's id.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -262,6 +266,7 @@ pub mod setup_op {
     pub const CREATE_CLUSTER: &str = "ecs:CreateCluster";
     pub const CREATE_SERVICE: &str = "ecs:CreateService";
     pub const UPDATE_SERVICE: &str = "ecs:UpdateService";
+    pub const DELETE_LIFECYCLE_HOOK: &str = "autoscaling:DeleteLifecycleHook";
 }
 
 /// Where the virtual clock starts: 2026-11-26T13:00:00Z.

@@ -409,7 +409,8 @@ impl Account {
                 image_id: i.image_id.clone(),
                 state: match i.lifecycle {
                     Lifecycle::Pending => "pending",
-                    Lifecycle::InService => "running",
+                    // A hook holds it in `Terminating:Wait`: the EC2 instance still runs.
+                    Lifecycle::InService | Lifecycle::TerminatingWait => "running",
                     Lifecycle::Terminated => "terminated",
                 }
                 .to_string(),
@@ -643,7 +644,8 @@ impl Account {
     /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_SetInstanceProtection.html):
     /// 1–50 ids (`InstanceIds` is required, "You can specify up to 50 instances"), every one a
     /// live instance of the group ("The instance i-… is not part of Auto Scaling group …",
-    /// `ValidationError`); a missing group is `ValidationError` too. Then the group is brought to
+    /// `ValidationError`; one in `Terminating:Wait` is refused the same way — AWS does not say,
+    /// and refusing is the stricter answer); a missing group is `ValidationError` too. Then the group is brought to
     /// its desired capacity again: removing protection lets a scale-in that was held up by
     /// protected instances proceed ("Use instance scale-in protection",
     /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-instance-protection.html).
@@ -680,7 +682,7 @@ impl Account {
             return Err(invalid(
                 operation,
                 "ValidationError",
-                format!("The instance {bad} is not part of Auto Scaling group {group}."),
+                format!("The instance {bad} is not part of Auto Scaling group {group} or not in the InService or Pending state."),
             ));
         }
         let ids: Vec<&str> = instance_ids.iter().map(AsRef::as_ref).collect();

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use amiroll_core::port::{AwsError, ErrorKind};
+use amiroll_core::port::{
+    op, AwsError, ErrorKind, PutLifecycleHookRequest, LIFECYCLE_TRANSITION_TERMINATING,
+};
 
 use crate::account::Account;
 use crate::{setup_op, SimAws};
@@ -52,8 +54,10 @@ impl SimAws {
                 group,
             ));
         }
+        // Those held in `Terminating:Wait` too: lifecycle hooks do not run for a force delete
+        // ("Amazon EC2 Auto Scaling lifecycle hooks", Lifecycle hook availability, footnote 1).
         let ids: Vec<String> = a
-            .live_instances(group)
+            .group_instances(group)
             .iter()
             .map(|i| i.id.clone())
             .collect();
@@ -157,6 +161,48 @@ impl SimAws {
         )?;
         a.settle();
         Ok(arn)
+    }
+
+    /// `PutLifecycleHook`, as someone else runs it (an operator, a CloudFormation stack, ECS
+    /// managed draining): creates or updates the group's hook `name`, validated as the port's
+    /// call (`hooks.rs`). Not a port call: not logged, no faults.
+    pub fn add_lifecycle_hook(&self, request: &PutLifecycleHookRequest) -> Result<(), AwsError> {
+        let mut a = self.lock();
+        a.put_lifecycle_hook(op::PUT_LIFECYCLE_HOOK, request)?;
+        a.settle();
+        Ok(())
+    }
+
+    /// A terminating lifecycle hook on `group` (`autoscaling:EC2_INSTANCE_TERMINATING`) with
+    /// this heartbeat timeout (seconds) and default result (`CONTINUE` or `ABANDON`): from now
+    /// on every instance Auto Scaling terminates in the group waits in `Terminating:Wait` (see
+    /// [`SimAws::add_lifecycle_hook`]).
+    pub fn create_terminating_hook(
+        &self,
+        group: &str,
+        name: &str,
+        heartbeat_timeout_secs: u32,
+        default_result: &str,
+    ) -> Result<(), AwsError> {
+        self.add_lifecycle_hook(&PutLifecycleHookRequest {
+            group_name: group.to_string(),
+            name: name.to_string(),
+            transition: LIFECYCLE_TRANSITION_TERMINATING.to_string(),
+            heartbeat_timeout_secs: Some(heartbeat_timeout_secs),
+            default_result: Some(default_result.to_string()),
+        })
+    }
+
+    /// `DeleteLifecycleHook`: the hook goes, and the lifecycle actions it has under way end
+    /// first — `CONTINUE` for terminating instances ("DeleteLifecycleHook",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DeleteLifecycleHook.html);
+    /// an instance with no action left terminates. An unknown hook is not an error; an unknown
+    /// group is a `ValidationError`.
+    pub fn delete_lifecycle_hook(&self, group: &str, name: &str) -> Result<(), AwsError> {
+        let mut a = self.lock();
+        a.delete_lifecycle_hook(setup_op::DELETE_LIFECYCLE_HOOK, group, name)?;
+        a.settle();
+        Ok(())
     }
 
     /// Time from launch to `InService` for instances launched from now on (default 90 s).

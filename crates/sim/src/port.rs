@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use amiroll_core::port::{
-    op, AutoScalingGroup, Aws, AwsError, CapacityProvider, ContainerInstanceStatus,
-    ContainerInstancesOutput, CreateVersionRequest, DeleteVersionsOutput, Ec2Instance,
-    GetParametersOutput, Image, InstanceRefresh, InstanceTypeInfo, LaunchTemplate,
-    LaunchTemplateVersion, Notification, ScheduledAction, StartRefreshRequest, Timestamp,
-    UpdateGroupRequest, VersionAlias,
+    op, AutoScalingGroup, Aws, AwsError, CapacityProvider, ContainerInstanceAttribute,
+    ContainerInstanceStatus, ContainerInstancesOutput, CreateVersionRequest, DeleteVersionsOutput,
+    Ec2Instance, GetParametersOutput, Image, InstanceRefresh, InstanceTypeInfo, LaunchTemplate,
+    LaunchTemplateVersion, LifecycleActionResult, LifecycleHook, Notification,
+    PutLifecycleHookRequest, ScheduledAction, StartRefreshRequest, Timestamp, UpdateGroupRequest,
+    VersionAlias,
 };
 
 use crate::SimAws;
@@ -260,6 +261,48 @@ impl Aws for SimAws {
         })
     }
 
+    async fn describe_lifecycle_hooks(
+        &self,
+        group_name: &str,
+    ) -> Result<Vec<LifecycleHook>, AwsError> {
+        self.enter(op::DESCRIBE_LIFECYCLE_HOOKS).await;
+        self.call(op::DESCRIBE_LIFECYCLE_HOOKS, |a| {
+            a.describe_lifecycle_hooks(group_name)
+        })
+    }
+
+    async fn put_lifecycle_hook(&self, request: &PutLifecycleHookRequest) -> Result<(), AwsError> {
+        self.enter(op::PUT_LIFECYCLE_HOOK).await;
+        self.call(op::PUT_LIFECYCLE_HOOK, |a| {
+            a.put_lifecycle_hook(op::PUT_LIFECYCLE_HOOK, request)
+        })
+    }
+
+    async fn complete_lifecycle_action(
+        &self,
+        group_name: &str,
+        hook_name: &str,
+        instance_id: &str,
+        result: LifecycleActionResult,
+    ) -> Result<(), AwsError> {
+        self.enter(op::COMPLETE_LIFECYCLE_ACTION).await;
+        self.call(op::COMPLETE_LIFECYCLE_ACTION, |a| {
+            a.complete_lifecycle_action(group_name, hook_name, instance_id, result)
+        })
+    }
+
+    async fn record_lifecycle_action_heartbeat(
+        &self,
+        group_name: &str,
+        hook_name: &str,
+        instance_id: &str,
+    ) -> Result<(), AwsError> {
+        self.enter(op::RECORD_LIFECYCLE_ACTION_HEARTBEAT).await;
+        self.call(op::RECORD_LIFECYCLE_ACTION_HEARTBEAT, |a| {
+            a.record_lifecycle_action_heartbeat(group_name, hook_name, instance_id)
+        })
+    }
+
     async fn describe_capacity_providers(&self) -> Result<Vec<CapacityProvider>, AwsError> {
         self.enter(op::DESCRIBE_CAPACITY_PROVIDERS).await;
         self.call(op::DESCRIBE_CAPACITY_PROVIDERS, |a| {
@@ -302,6 +345,22 @@ impl Aws for SimAws {
         self.enter(op::UPDATE_CONTAINER_INSTANCES_STATE).await;
         self.call(op::UPDATE_CONTAINER_INSTANCES_STATE, |a| {
             a.update_container_instances_state(cluster, container_instances, status)
+        })
+    }
+
+    async fn put_attributes(
+        &self,
+        cluster: &str,
+        attributes: &[ContainerInstanceAttribute],
+    ) -> Result<(), AwsError> {
+        // No attributes: answered without a call, as the SDK adapter does (AWS requires at
+        // least one).
+        if attributes.is_empty() {
+            return Ok(());
+        }
+        self.enter(op::PUT_ATTRIBUTES).await;
+        self.call(op::PUT_ATTRIBUTES, |a| {
+            a.put_attributes(cluster, attributes)
         })
     }
 }

@@ -683,7 +683,7 @@ impl Account {
             .map(|rep| rep.new_id)
             .collect();
         for id in &abandoned {
-            self.terminate(id);
+            self.begin_termination(id);
         }
     }
 
@@ -785,7 +785,7 @@ impl Account {
                 match i.lifecycle {
                     Lifecycle::Pending => times.push(i.ready_at),
                     Lifecycle::InService => times.push(add_secs(i.ready_at, r.warmup_secs)),
-                    Lifecycle::Terminated => {}
+                    Lifecycle::TerminatingWait | Lifecycle::Terminated => {}
                 }
             }
         }
@@ -798,6 +798,24 @@ impl Account {
 
     fn instance_live(&self, id: &str) -> bool {
         self.instances.get(id).is_some_and(|i| i.live())
+    }
+
+    /// Whether `id` is an old instance the refresh began terminating that a terminating
+    /// lifecycle hook still holds in `Terminating:Wait`. AWS runs terminating hooks for
+    /// "Instance Refresh: Replacement instances" ("Amazon EC2 Auto Scaling lifecycle hooks",
+    /// Lifecycle hook availability,
+    /// https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html) and lets a
+    /// cancelled refresh "wait for in-flight launches and terminations to complete"
+    /// ("CancelInstanceRefresh", `WaitForTransitioningInstances`,
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CancelInstanceRefresh.html),
+    /// but does not say when a replacement whose old instance is held counts as done. The
+    /// conservative reading is modelled: only once the old instance has terminated — the
+    /// refresh's percentage, its checkpoints, its end and a cancellation wait for it; further
+    /// replacements still start within the healthy percentages (a held instance is not in
+    /// service, so it is not counted as healthy capacity).
+    pub(crate) fn terminating_held(&self, id: Option<&str>) -> bool {
+        id.and_then(|id| self.instances.get(id))
+            .is_some_and(|i| i.lifecycle == Lifecycle::TerminatingWait)
     }
 
     fn step_refresh(&mut self, idx: usize) {
@@ -940,10 +958,26 @@ impl Account {
                 kept.push(rep);
                 continue;
             }
+            // An old instance a terminating lifecycle hook holds: the replacement is done once
+            // it has terminated (see `Account::terminating_held`).
+            if rep.finishing {
+                if self.terminating_held(rep.old_terminating.as_deref()) {
+                    kept.push(rep);
+                } else {
+                    self.refreshes[idx].replaced += 1;
+                }
+                continue;
+            }
             let Some(new) = self.instances.get(&rep.new_id).filter(|i| i.live()) else {
                 // The new instance left the group (scale-in): replace its old one again later.
-                match rep.old_id.filter(|o| self.instance_live(o)) {
+                match rep.old_id.clone().filter(|o| self.instance_live(o)) {
                     Some(old) => self.refreshes[idx].pending.insert(0, old),
+                    None if self.terminating_held(rep.old_terminating.as_deref()) => {
+                        kept.push(Replacement {
+                            finishing: true,
+                            ..rep
+                        });
+                    }
                     None => self.refreshes[idx].replaced += 1,
                 }
                 continue;
@@ -968,7 +1002,7 @@ impl Account {
                     kept.push(rep);
                     continue;
                 }
-                self.terminate(&rep.new_id);
+                self.begin_termination(&rep.new_id);
                 self.refresh_event(
                     idx,
                     &format!(
@@ -991,6 +1025,8 @@ impl Account {
                                 kept.push(Replacement {
                                     new_id: id,
                                     old_id: None,
+                                    old_terminating: rep.old_terminating.clone(),
+                                    finishing: false,
                                 });
                             }
                             Err(reason) => {
@@ -1003,11 +1039,22 @@ impl Account {
                 }
                 continue;
             }
+            let mut old_terminating = rep.old_terminating.clone();
             if let Some(old) = &rep.old_id {
-                self.terminate(old);
+                self.begin_termination(old);
+                old_terminating = Some(old.clone());
             }
             self.refreshes[idx].unhealthy_since = None;
-            self.refreshes[idx].replaced += 1;
+            if self.terminating_held(old_terminating.as_deref()) {
+                kept.push(Replacement {
+                    new_id: rep.new_id,
+                    old_id: None,
+                    old_terminating,
+                    finishing: true,
+                });
+            } else {
+                self.refreshes[idx].replaced += 1;
+            }
         }
         self.refreshes[idx].in_flight = kept;
         outcome
@@ -1030,8 +1077,14 @@ impl Account {
         let spec = r.launch_spec();
         let wait_protected = r.protection_policy() == "Wait";
 
-        // Healthy = InService, healthy and not still warming up as a replacement.
-        let warming: Vec<&str> = r.in_flight.iter().map(|rep| rep.new_id.as_str()).collect();
+        // Healthy = InService, healthy and not still warming up as a replacement. An instance a
+        // terminating lifecycle hook holds is not live, so not counted either way.
+        let warming: Vec<&str> = r
+            .in_flight
+            .iter()
+            .filter(|rep| rep.warming())
+            .map(|rep| rep.new_id.as_str())
+            .collect();
         let live = self.live_instances(&group);
         let mut total_live = live.len();
         let mut healthy = live
@@ -1101,15 +1154,19 @@ impl Account {
                 self.refreshes[idx].in_flight.push(Replacement {
                     new_id: new,
                     old_id: Some(old),
+                    old_terminating: None,
+                    finishing: false,
                 });
             } else {
                 if old_healthy {
                     healthy = healthy.saturating_sub(1);
                 }
-                self.terminate(&old);
+                self.begin_termination(&old);
                 self.refreshes[idx].in_flight.push(Replacement {
                     new_id: new,
                     old_id: None,
+                    old_terminating: Some(old),
+                    finishing: false,
                 });
             }
         }

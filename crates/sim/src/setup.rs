@@ -258,6 +258,7 @@ impl SimAws {
                 default_warmup: None,
                 grace_period: Duration::from_secs(u64::from(spec.health_check_grace_period)),
                 ecs_correct_at: None,
+                hooks: BTreeMap::new(),
             },
         );
         a.event(format!(

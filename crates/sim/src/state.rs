@@ -71,6 +71,20 @@ pub(crate) struct Replacement {
     /// Launch before terminate: the instance to terminate once `new_id` is healthy and warmed
     /// up. `None`: it was terminated before the launch.
     pub old_id: Option<String>,
+    /// The old instance this replacement began terminating, while a terminating lifecycle
+    /// hook may still hold it in `Terminating:Wait` (`hooks.rs`).
+    pub old_terminating: Option<String>,
+    /// `new_id` is healthy and warmed up; the replacement only waits for `old_terminating` to
+    /// have terminated before it counts as done.
+    pub finishing: bool,
+}
+
+impl Replacement {
+    /// A replacement whose new instance is still being judged (pending, warming up): not yet
+    /// part of the healthy capacity the refresh counts.
+    pub(crate) fn warming(&self) -> bool {
+        !self.finishing
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use amiroll_core::port::{BlockDeviceMapping, InstanceOverride, InstancesDistribution, Timestamp};
+use amiroll_core::port::{
+    BlockDeviceMapping, InstanceOverride, InstancesDistribution, LifecycleActionResult, Timestamp,
+};
 
 /// Owner id of Amazon-owned public AMIs such as the ECS-optimized ones (observed in public data
 /// sources, not documented; see `reference/aws-semantics.md` §5).
@@ -276,5 +278,69 @@ impl GroupSpec {
     pub fn protected_from_scale_in(mut self, protected: bool) -> Self {
         self.new_instances_protected_from_scale_in = protected;
         self
+    }
+}
+
+/// How an instance's wait for its terminating lifecycle hooks went (`Terminating:Wait`), as
+/// [`crate::SimAws::lifecycle_wait`] reports it; kept after the instance has terminated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleWait {
+    /// When Auto Scaling began terminating the instance and the hooks started holding it.
+    pub since: Timestamp,
+    /// When every action had ended and the instance terminated (`Terminating:Proceed`).
+    pub ended_at: Option<Timestamp>,
+    /// One action per terminating hook the group had when the wait began, by hook name.
+    pub actions: Vec<LifecycleAction>,
+}
+
+/// One hook's lifecycle action on a waiting instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleAction {
+    pub hook: String,
+    /// The hook's `HeartbeatTimeout` when the wait began (seconds).
+    pub heartbeat_timeout_secs: u32,
+    /// The hook's `DefaultResult` when the wait began.
+    pub default_result: LifecycleActionResult,
+    /// When the action times out unless completed or extended: the last heartbeat (or the start)
+    /// plus the heartbeat timeout, capped by [`LifecycleAction::global_deadline`].
+    pub deadline: Timestamp,
+    /// The start plus the hook's `GlobalTimeout` (min(48 h, 100 × heartbeat)).
+    pub global_deadline: Timestamp,
+    /// How the action ended, if it has.
+    pub ended: Option<ActionEnd>,
+}
+
+/// How a lifecycle action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionEnd {
+    pub at: Timestamp,
+    pub result: LifecycleActionResult,
+    pub how: ActionEndKind,
+}
+
+/// What ended a lifecycle action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionEndKind {
+    /// `CompleteLifecycleAction`.
+    Completed,
+    /// The heartbeat or global timeout passed: the hook's default result applied.
+    TimedOut,
+    /// Another hook's action ended with `ABANDON`, which "stops any remaining actions".
+    StoppedByAbandon,
+    /// The hook was deleted: "If there are any outstanding lifecycle actions, they are
+    /// completed first (ABANDON for launching instances, CONTINUE for terminating instances)"
+    /// ("DeleteLifecycleHook",
+    /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DeleteLifecycleHook.html).
+    HookDeleted,
+}
+
+impl ActionEndKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionEndKind::Completed => "completed",
+            ActionEndKind::TimedOut => "timed out",
+            ActionEndKind::StoppedByAbandon => "stopped by ABANDON",
+            ActionEndKind::HookDeleted => "hook deleted",
+        }
     }
 }
