@@ -139,10 +139,9 @@ pub async fn handle_until<A: Aws>(
         Invocation::InstanceRefresh(_) | Invocation::LifecycleAction(_) => {
             let (group, detail_type) = match &invocation {
                 Invocation::InstanceRefresh(ev) => (&ev.group, ev.detail_type.as_str()),
-                Invocation::LifecycleAction(ev) => (
-                    &ev.group,
-                    crate::event::TERMINATE_LIFECYCLE_DETAIL_TYPE,
-                ),
+                Invocation::LifecycleAction(ev) => {
+                    (&ev.group, crate::event::TERMINATE_LIFECYCLE_DETAIL_TYPE)
+                }
                 _ => unreachable!("matched above"),
             };
             let owners: Vec<String> = config

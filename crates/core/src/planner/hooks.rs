@@ -23,9 +23,10 @@
 //! 3. One whose `drain_timeout` has passed: completed too, with a warning that names its tasks.
 //! 4. Otherwise it waits for the next run. A heartbeat (`RecordLifecycleActionHeartbeat`) extends
 //!    the wait by the hook's heartbeat timeout only when that cannot carry it past the drain
-//!    timeout. amiroll's own hook has a heartbeat timeout of `drain_timeout` (at most 7200 s, the
-//!    API's limit) and `DefaultResult = CONTINUE`: if no run comes, Auto Scaling itself lets the
-//!    instance go at the end of the drain timeout.
+//!    timeout. amiroll's own hook has a heartbeat timeout of `drain_timeout` plus
+//!    [`HOOK_MARGIN_SECS`] (at most 7200 s, the API's limit; a longer drain timeout is reached
+//!    with heartbeats) and `DefaultResult = CONTINUE`: if no run comes, Auto Scaling itself lets
+//!    the instance go a few minutes after the drain timeout.
 //!
 //! A group behind a capacity provider with ECS managed instance draining is left to ECS.
 
@@ -38,9 +39,18 @@ const MAX_HEARTBEAT_SECS: u64 = 7200;
 /// The least `HeartbeatTimeout` allows (30 seconds, same page).
 const MIN_HEARTBEAT_SECS: u64 = 30;
 
-/// The heartbeat timeout of amiroll's own hook for a drain timeout.
-pub(crate) fn heartbeat_for(drain_timeout_secs: u64) -> u32 {
-    u32::try_from(drain_timeout_secs.clamp(MIN_HEARTBEAT_SECS, MAX_HEARTBEAT_SECS)).unwrap_or(7200)
+/// How much longer than `drain_timeout` amiroll's hook holds an instance: room for the run at
+/// the drain timeout (runs come every few minutes) to let it go itself and say so, with the
+/// tasks it still ran; Auto Scaling's timeout is the fallback when no run comes.
+pub const HOOK_MARGIN_SECS: u64 = 300;
+
+/// The heartbeat timeout of amiroll's own hook for a drain timeout: `drain_timeout` plus
+/// [`HOOK_MARGIN_SECS`], within the API's 30–7200 s.
+pub fn heartbeat_for(drain_timeout_secs: u64) -> u32 {
+    u32::try_from(
+        (drain_timeout_secs + HOOK_MARGIN_SECS).clamp(MIN_HEARTBEAT_SECS, MAX_HEARTBEAT_SECS),
+    )
+    .unwrap_or(7200)
 }
 
 /// The hook as amiroll wants it on a group, if it is amiroll's.

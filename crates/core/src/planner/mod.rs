@@ -33,7 +33,7 @@ pub const DESCRIPTION_PREFIX: &str = "amiroll:";
 pub(crate) mod cancel;
 mod groups;
 mod hold;
-pub(crate) mod hooks;
+pub mod hooks;
 mod prune;
 mod reads;
 mod record;
