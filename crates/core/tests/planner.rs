@@ -27,6 +27,10 @@ fn kinds(p: &amiroll_core::model::TargetPlan) -> Vec<&'static str> {
             Action::RollbackInstanceRefresh { .. } => "rollback-refresh",
             Action::CancelInstanceRefresh { .. } => "cancel-refresh",
             Action::DrainContainerInstances { .. } => "drain",
+            Action::PutLifecycleHook { .. } => "put-hook",
+            Action::MarkDrainStart { .. } => "mark-drain-start",
+            Action::RecordLifecycleActionHeartbeat { .. } => "heartbeat",
+            Action::CompleteLifecycleAction { .. } => "complete-lifecycle-action",
         })
         .collect()
 }
