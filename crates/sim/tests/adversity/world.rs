@@ -228,6 +228,18 @@ fn deregister_old(w: &World, _: &Oracle) {
     );
 }
 
+/// The seed's ECS set-up rolled by instance refresh, drained through amiroll's lifecycle hook.
+fn ecs_refresh_hook() -> World {
+    let w = ecs_cluster();
+    World {
+        toml: w.toml.replace(
+            "strategy = \"scheduled-surge\"\n",
+            "strategy = \"instance-refresh\"\necs_drain = \"lifecycle-hook\"\n",
+        ),
+        ..w
+    }
+}
+
 /// The scenarios every perturbation runs against.
 pub fn scenarios() -> Vec<Scenario> {
     use Cue::*;
@@ -334,6 +346,12 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "ecs-cluster",
             build: ecs_cluster,
+            cues: vec![(Start, Publish(NEW))],
+            expect: Expect::On(NEW),
+        },
+        Scenario {
+            name: "ecs-refresh-hook",
+            build: ecs_refresh_hook,
             cues: vec![(Start, Publish(NEW))],
             expect: Expect::On(NEW),
         },
@@ -558,6 +576,11 @@ pub fn drive_world(sc: &Scenario, w: &World, perturb: &Perturb) -> Outcome {
     });
     perturb.arm(&w.sim);
     let cadence = perturb.cadence();
+    let event_driven = config.targets.iter().any(|t| t.drain_hook().is_some());
+    let mut held_seen = std::collections::BTreeSet::new();
+    let wait = |held_seen: &mut std::collections::BTreeSet<String>| {
+        wait_for_next_run(w, &oracle, cadence, event_driven, held_seen)
+    };
     let mut runs = 0;
     let mut crashes = 0;
     let mut reports = Vec::new();
@@ -608,7 +631,7 @@ pub fn drive_world(sc: &Scenario, w: &World, perturb: &Perturb) -> Outcome {
         });
         if pending_rollback {
             if rollback_tries > 0 {
-                w.sim.advance(cadence);
+                wait(&mut held_seen);
             }
             continue;
         }
@@ -646,7 +669,7 @@ pub fn drive_world(sc: &Scenario, w: &World, perturb: &Perturb) -> Outcome {
                 break;
             }
         }
-        w.sim.advance(cadence);
+        wait(&mut held_seen);
     }
     if !converged {
         oracle.record(
@@ -689,6 +712,44 @@ pub fn drive_world(sc: &Scenario, w: &World, perturb: &Perturb) -> Outcome {
         trace(w, &outcome, perturb);
     }
     outcome
+}
+
+/// Let time pass until the next run: `cadence`, or — for a configuration that drains through a
+/// lifecycle hook — until Auto Scaling starts holding an instance, as the deploy template's
+/// EventBridge rule invokes the function on each "EC2 Instance-terminate Lifecycle Action".
+fn wait_for_next_run(
+    w: &World,
+    oracle: &Oracle,
+    cadence: Duration,
+    event_driven: bool,
+    held_seen: &mut std::collections::BTreeSet<String>,
+) {
+    if !event_driven {
+        w.sim.advance(cadence);
+        return;
+    }
+    let step = Duration::from_secs(60);
+    let mut waited = Duration::ZERO;
+    while waited < cadence {
+        let s = step.min(cadence - waited);
+        w.sim.advance(s);
+        waited += s;
+        let mut new_held = false;
+        for g in oracle.groups() {
+            if let Some(group) = w.sim.try_group(&g) {
+                for i in group
+                    .instances
+                    .iter()
+                    .filter(|i| i.lifecycle_state == "Terminating:Wait")
+                {
+                    new_held |= held_seen.insert(i.instance_id.clone());
+                }
+            }
+        }
+        if new_held {
+            return;
+        }
+    }
 }
 
 /// Print the timeline of a case (`AMIROLL_ADVERSITY_TRACE=<scenario name or perturbation label>`).
