@@ -1,10 +1,12 @@
 //! `amiroll demo`: a whole rollout against the simulated account, in virtual time.
 //!
-//! An ECS account: launch template `ecs-cluster` for two groups (one on `$Default`, one pinned to a
-//! version number), and `ecs-batch` for an ECS cluster `batch` whose group (on `$Latest`) runs a
-//! service of 4 tasks. AWS publishes a new ECS-optimized AMI; the engine runs the way the
-//! scheduled Lambda would, virtual time passes through the refresh, the surge, the drain of the
-//! old container instances and the settle, and the demo prints the timeline and the end state.
+//! An ECS account: launch template `ecs-cluster` for two groups (one on `$Default` whose instances
+//! run service `api` of ECS cluster `prod`, one pinned to a version number), and `ecs-batch` for an
+//! ECS cluster `batch` whose group (on `$Latest`) runs a service of 4 tasks. AWS publishes a new
+//! ECS-optimized AMI; the engine runs the way the scheduled Lambda would, virtual time passes
+//! through the refresh (its terminations held by amiroll's lifecycle hook until drained), the
+//! surge, the drain of the old container instances and the settle, and the demo prints the
+//! timeline and the end state.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -25,12 +27,15 @@ fn demo_config(topic: &str) -> String {
 keep_versions = 2
 
 # ecs-web: the default strategy, an instance refresh (launch before terminate, auto rollback).
+# Its instances join ECS cluster `prod` (user data); amiroll's lifecycle hook holds each old
+# instance the refresh terminates until its tasks have moved.
 [[target]]
 name = "web"
 launch_template = "ecs-cluster"
 ami_parameter = "{PARAM}"
 groups = ["ecs-web"]
 instance_warmup = "2m"
+ecs_drain = "lifecycle-hook"
 sns_topic = "{topic}"
 
 # ecs-batch launches $Latest and uses the seed's way, fixed: a scheduled surge and settle. Its
@@ -87,8 +92,10 @@ pub async fn run() -> anyhow::Result<String> {
                 .with_user_data("#!/bin/bash\necho ECS_CLUSTER=batch >> /etc/ecs/ecs.config"),
         )
         .map_err(|e| anyhow::anyhow!("demo setup: {e}"))?;
-    sim.create_cluster("batch")
-        .map_err(|e| anyhow::anyhow!("demo setup: {e}"))?;
+    for cluster in ["prod", "batch"] {
+        sim.create_cluster(cluster)
+            .map_err(|e| anyhow::anyhow!("demo setup: {e}"))?;
+    }
     for spec in [
         GroupSpec::new("ecs-web", &lt, 2, 8, 4),
         GroupSpec::new("ecs-batch", &batch_lt, 1, 3, 2).with_version("$Latest"),
@@ -97,6 +104,8 @@ pub async fn run() -> anyhow::Result<String> {
         sim.create_group(spec.with_termination_policies(&["OldestLaunchTemplate", "Default"]))
             .map_err(|e| anyhow::anyhow!("demo setup: {e}"))?;
     }
+    sim.create_service("prod", "api", 8)
+        .map_err(|e| anyhow::anyhow!("demo setup: {e}"))?;
     sim.create_service("batch", "worker", 4)
         .map_err(|e| anyhow::anyhow!("demo setup: {e}"))?;
     let topic = sim.create_topic("amiroll-demo");
@@ -107,7 +116,7 @@ pub async fn run() -> anyhow::Result<String> {
     writeln!(out, "====================================================")?;
     writeln!(
         out,
-        "Account: launch template `ecs-cluster` ({lt}) v1 on {OLD_AMI} for groups ecs-web (4 instances, $Default) and ecs-legacy (1, pinned to v1); launch template `ecs-batch` ({batch_lt}) v1 on {OLD_AMI} for group ecs-batch (2, $Latest), container instances of ECS cluster `batch` running service `worker` (4 tasks)."
+        "Account: launch template `ecs-cluster` ({lt}) v1 on {OLD_AMI} for groups ecs-web (4 instances, $Default, container instances of ECS cluster `prod` running service `api`, 8 tasks) and ecs-legacy (1, pinned to v1); launch template `ecs-batch` ({batch_lt}) v1 on {OLD_AMI} for group ecs-batch (2, $Latest), container instances of ECS cluster `batch` running service `worker` (4 tasks)."
     )?;
     writeln!(out, "Configuration:\n{}", indent(&demo_config(&topic)))?;
 
@@ -198,11 +207,29 @@ pub async fn run() -> anyhow::Result<String> {
         .iter()
         .filter(|(_, e)| e.starts_with("ecs batch:") && e.ends_with("DRAINING"))
         .count();
+    let held = sim
+        .events()
+        .iter()
+        .filter(|(_, e)| e.starts_with("autoscaling ecs-web:") && e.contains("Terminating:Wait"))
+        .count();
+    let killed = |cluster: &str| {
+        sim.task_kills()
+            .iter()
+            .filter(|k| k.cluster == cluster)
+            .map(|k| k.tasks)
+            .sum::<usize>()
+    };
+    writeln!(
+        out,
+        "   ECS cluster prod: service api {}/8 tasks running; {held} old instance(s) held by amiroll's lifecycle hook and drained before they terminated; tasks killed on terminated instances: {}",
+        sim.service_running_count("prod", "api"),
+        killed("prod")
+    )?;
     writeln!(
         out,
         "   ECS cluster batch: service worker {}/4 tasks running; {drained} old container instance(s) drained before the settle; tasks killed on terminated instances: {}",
         sim.service_running_count("batch", "worker"),
-        sim.tasks_killed()
+        killed("batch")
     )?;
     writeln!(out, "   notifications sent to {topic}:")?;
     for n in sim.published(&topic) {
@@ -210,7 +237,7 @@ pub async fn run() -> anyhow::Result<String> {
     }
     writeln!(
         out,
-        "\nThe pinned group was refused with an explanation and left alone. ecs-web was replaced by an instance refresh (launch before terminate, rollback available) and ecs-batch by a health-gated surge whose old container instances were drained (their tasks moved to the new instances) before the settle; both run {NEW_AMI}. Version 1 is kept for rollback."
+        "\nThe pinned group was refused with an explanation and left alone. ecs-web was replaced by an instance refresh (launch before terminate, rollback available) whose old instances were held until their tasks had moved, and ecs-batch by a health-gated surge whose old container instances were drained (their tasks moved to the new instances) before the settle; both run {NEW_AMI}. Version 1 is kept for rollback."
     )?;
     Ok(out)
 }
@@ -255,6 +282,10 @@ mod tests {
         assert!(out.contains("instance refresh"), "{out}");
         assert!(
             out.contains("ECS cluster batch: service worker 4/4 tasks running; 2 old container instance(s) drained before the settle; tasks killed on terminated instances: 0"),
+            "{out}"
+        );
+        assert!(
+            out.contains("ECS cluster prod: service api 8/8 tasks running; 4 old instance(s) held by amiroll's lifecycle hook and drained before they terminated; tasks killed on terminated instances: 0"),
             "{out}"
         );
     }
