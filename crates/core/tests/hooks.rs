@@ -242,3 +242,30 @@ fn a_named_hook_that_holds_launches_is_refused() {
         "{text}"
     );
 }
+
+/// A refresh of an ECS group that nothing drains says so while the group is rolling; with the
+/// hook, it does not.
+#[test]
+fn an_undrained_refresh_of_an_ecs_group_is_warned_about() {
+    let warned = |p: &TargetPlan| {
+        p.findings
+            .iter()
+            .any(|f| f.message.contains("nothing to drain it"))
+    };
+    let mut f = fleet(None, "");
+    f.config_toml = f
+        .config_toml
+        .replace("ecs_drain = \"lifecycle-hook\"\n", "");
+    f.group_mut("web-asg").instances[1].lifecycle_state = "InService".to_string();
+    f.obs.lifecycle_hooks.clear();
+    // Current: nothing to say.
+    assert!(!warned(&f.plan()));
+    f.set_param(AMI_NEW);
+    let p = f.plan();
+    assert!(warned(&p), "{:#?}", p.findings);
+    // With the hook: drained, no warning.
+    let mut f = fleet(None, "");
+    f.group_mut("web-asg").instances[1].lifecycle_state = "InService".to_string();
+    f.set_param(AMI_NEW);
+    assert!(!warned(&f.plan()));
+}

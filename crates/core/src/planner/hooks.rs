@@ -107,10 +107,13 @@ impl HookPlan {
 pub(crate) fn plan_hooks(cx: &Ctx) -> HookPlan {
     let mut p = HookPlan::default();
     let t = cx.t;
+    let obs = cx.obs;
     let Some((hook, ours)) = t.drain_hook() else {
+        if t.settings.strategy == Strategy::InstanceRefresh {
+            undrained_refresh_warnings(&mut p, cx);
+        }
         return p;
     };
-    let obs = cx.obs;
     for v in &cx.views {
         let g = v.group;
         if crate::planner::provider_of(obs, g).is_some_and(|cp| cp.managed_draining) {
@@ -169,6 +172,29 @@ pub(crate) fn plan_hooks(cx: &Ctx) -> HookPlan {
         held_pass(&mut p, cx, g, hook, heartbeat);
     }
     p
+}
+
+/// An instance refresh of an ECS group that nothing drains (no capacity provider, no hook) stops
+/// the tasks of the instances it replaces: say so while a group is not on the AMI.
+fn undrained_refresh_warnings(p: &mut HookPlan, cx: &Ctx) {
+    for v in &cx.views {
+        let g = v.group;
+        if crate::planner::provider_of(cx.obs, g).is_some() {
+            continue; // `validate::capacity_providers` speaks for those.
+        }
+        let Some((cluster, _)) = ecs_cluster_of(g, cx.obs) else {
+            continue;
+        };
+        let off = instance_views(g, cx.obs, cx.template_id)
+            .iter()
+            .any(|i| i.image.as_deref() != Some(cx.ami.as_str()));
+        if off {
+            p.warnings.push(format!(
+                "group `{}` is an ECS group (cluster `{cluster}`) with nothing to drain it: an instance refresh terminates the old instances with their tasks running — set ecs_drain = \"lifecycle-hook\" to have amiroll drain them first",
+                g.name
+            ));
+        }
+    }
 }
 
 /// One pass over the instances `hook` holds in group `g`.

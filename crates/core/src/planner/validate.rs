@@ -239,9 +239,11 @@ pub(super) fn capacity_providers(b: &mut Builder, cx: &Ctx) -> Result<(), Stop> 
                 provider: cp.name.clone(),
             }));
         }
-        if !cp.managed_draining && s.strategy != Strategy::None {
+        // A surge drains in its health gate and a drain hook drains every termination; a
+        // refresh without a hook stops the tasks of the instances it replaces.
+        if !cp.managed_draining && refresh && cx.t.drain_hook().is_none() {
             b.warn(format!(
-                "group `{}` backs ECS capacity provider `{}` without managed draining: tasks on replaced instances are stopped without draining — turn managed draining on",
+                "group `{}` backs ECS capacity provider `{}` without managed draining: tasks on replaced instances are stopped without draining — turn managed draining on, or set ecs_drain = \"lifecycle-hook\"",
                 v.group.name, cp.name
             ));
         }
