@@ -347,3 +347,67 @@ fn a_settle_deleted_during_the_drain_is_put_back() {
     assert!(g.instances.iter().all(|i| !old.contains(&i.instance_id)));
     assert_eq!(w.sim.tasks_killed(), 0, "{:#?}", w.sim.task_kills());
 }
+
+/// `amiroll rollback` stops a round in which the ECS service scheduler placed tasks on the new
+/// instances (the service scaled out during the round): the restore drains them first, and no
+/// task is killed when the new instances go (issue 12, item 3: "rollback drains the same way").
+#[test]
+fn a_rollback_mid_round_drains_the_new_instances_before_removing_them() {
+    let w = World::ecs();
+    let old = instance_ids(&w);
+    w.publish(NEW);
+    // Until the new instances are in service.
+    let mut surged = false;
+    for _ in 0..6 {
+        w.apply_ok();
+        w.sim.advance(Duration::from_secs(5 * 60));
+        if w.healthy_on("web", NEW) == 2 {
+            surged = true;
+            break;
+        }
+    }
+    assert!(surged, "{:?}", w.sim.events());
+    w.sim.update_service("prod", "api", 8).expect("scale out");
+    let on_new: usize = instance_ids(&w)
+        .iter()
+        .filter(|i| !old.contains(i))
+        .map(|i| w.sim.running_tasks(i))
+        .sum();
+    assert!(on_new > 0, "the scheduler placed tasks on the new instances");
+    let engine = amiroll_core::Engine::new(&w.sim);
+    let r = futures::executor::block_on(engine.rollback(&w.config(), false)).expect("rollback");
+    assert!(r.targets[0].apply_error.is_none(), "{:#?}", r.targets[0]);
+    // The new instances drain; the group is not restored yet.
+    let draining_new = w
+        .sim
+        .container_instances("prod")
+        .into_iter()
+        .filter(|c| c.status == "DRAINING")
+        .filter(|c| c.ec2_instance_id.as_ref().is_some_and(|i| !old.contains(i)))
+        .count();
+    assert_eq!(draining_new, 2, "{:#?}", r.targets[0].plan);
+    // The target reports the rollout failed at once; the runs that follow finish the restore.
+    let mut last = None;
+    for _ in 0..6 {
+        w.sim.advance(Duration::from_secs(5 * 60));
+        last = Some(w.apply_ok());
+    }
+    let last = last.expect("a run");
+    assert!(
+        matches!(
+            last.targets[0].plan.status,
+            TargetStatus::Current | TargetStatus::Failed
+        ),
+        "{:#?}",
+        last.targets[0].plan
+    );
+    assert_eq!(
+        w.sim.instances_by_ami("web").keys().collect::<Vec<_>>(),
+        vec![OLD],
+        "{:#?}",
+        last.targets[0].plan
+    );
+    assert_eq!(w.sim.group_capacity("web"), (1, 4, 2));
+    assert_eq!(w.sim.tasks_killed(), 0, "{:#?}", w.sim.task_kills());
+    assert_eq!(w.sim.service_running_count("prod", "api"), 8);
+}

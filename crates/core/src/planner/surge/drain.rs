@@ -103,7 +103,12 @@ fn staying<'a>(old: &[&'a InstanceView], leaving: &[&InstanceView]) -> Vec<&'a I
 }
 
 /// Set the container instances of `old` that are still `ACTIVE` to `DRAINING`.
-fn drain(out: &mut SurgeOutcome, g: &AutoScalingGroup, old: &[&InstanceView], reason: &str) {
+pub(super) fn drain(
+    out: &mut SurgeOutcome,
+    g: &AutoScalingGroup,
+    old: &[&InstanceView],
+    reason: &str,
+) {
     let active: Vec<(&str, &str, &str)> = old
         .iter()
         .filter_map(|i| {

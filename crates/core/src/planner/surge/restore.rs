@@ -59,10 +59,11 @@ pub(super) fn abort(inp: &SurgeInput, out: &mut SurgeOutcome, r: &Round, reason:
     out.revert_to = revert_version(inp);
     // Recorded before the round's tags may go (see `fail_and_end`).
     record_failure(inp, out, reason);
-    restore_steps(inp, out, r, cap, &fleet, reason);
+    restore_steps(inp, out, r, cap, &fleet, reason, inp.now);
 }
 
-/// The steps of a restore (also repeated by later runs until it is done).
+/// The steps of a restore (also repeated by later runs until it is done); `since`: when the
+/// round was stopped.
 pub(super) fn restore_steps(
     inp: &SurgeInput,
     out: &mut SurgeOutcome,
@@ -70,6 +71,7 @@ pub(super) fn restore_steps(
     cap: Capacity,
     fleet: &Fleet,
     reason: &str,
+    since: Timestamp,
 ) {
     let g = inp.group;
     set_protection(
@@ -79,6 +81,9 @@ pub(super) fn restore_steps(
         true,
         "keep the old instances while the new ones are removed",
     );
+    if drain_new_first(inp, out, r, cap, fleet, since) {
+        return;
+    }
     for name in [&r.surge_name, &r.settle_name] {
         if inp.pending.iter().any(|a| &a.name == name) {
             out.act(
@@ -152,6 +157,81 @@ pub(super) fn restore_steps(
     );
 }
 
+/// In a group amiroll drains, the ECS service scheduler may have placed tasks on the new
+/// instances (a service that scaled out during the round): drain them before the restore removes
+/// them, as the gate drains the old ones before a settle ("Draining Amazon ECS container
+/// instances", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/container-instance-draining.html).
+/// Until their tasks have moved (at most `drain_timeout` after the round was stopped) the group
+/// stays surged with the old instances protected, and the scheduled settle, moved to the drain's
+/// end, restores it if no run comes. Returns whether the restore waits.
+fn drain_new_first(
+    inp: &SurgeInput,
+    out: &mut SurgeOutcome,
+    r: &Round,
+    cap: Capacity,
+    fleet: &Fleet,
+    since: Timestamp,
+) -> bool {
+    if !drain_applies(inp) {
+        return false;
+    }
+    let g = inp.group;
+    let new: Vec<&InstanceView> = fleet
+        .healthy
+        .iter()
+        .chain(fleet.pending.iter())
+        .chain(fleet.unhealthy.iter())
+        .copied()
+        .collect();
+    let tasks: i32 = new
+        .iter()
+        .filter_map(|i| i.ecs.as_ref())
+        .map(|e| e.running_tasks())
+        .sum();
+    let deadline =
+        since + Duration::seconds(i64::try_from(inp.settings.drain_timeout_secs).unwrap_or(600));
+    if tasks == 0 || inp.now >= deadline || Capacity::of(g) == cap {
+        if tasks > 0 && inp.now >= deadline {
+            out.warnings.push(format!(
+                "group `{}`: the new instances still run {tasks} task(s) {}s after the round was stopped (drain_timeout); the restore removes them",
+                g.name, inp.settings.drain_timeout_secs
+            ));
+        }
+        return false;
+    }
+    drain(
+        out,
+        g,
+        &new,
+        "the round was stopped: move the tasks placed on the new instances before the restore removes them",
+    );
+    if inp.pending.iter().any(|a| a.name == r.surge_name) {
+        out.act(
+            Action::DeleteScheduledAction {
+                group: g.name.clone(),
+                name: r.surge_name.clone(),
+            },
+            "the round was stopped: do not surge",
+        );
+    }
+    let settle = inp.pending.iter().find(|a| a.name == r.settle_name);
+    if settle.is_none_or(|a| a.start_time != deadline) && deadline > inp.now {
+        out.act(
+            Action::PutScheduledAction {
+                action: settle_action(g, r, deadline, cap),
+            },
+            "if no run comes, the scheduled settle restores the sizes once the drain has had its time (the old instances are protected)",
+        );
+    }
+    out.state = format!(
+        "round {} stopped; {tasks} task(s) move off the {} new instance(s) before the restore (at the latest {})",
+        r.id,
+        new.len(),
+        fmt_time(deadline)
+    );
+    true
+}
+
 /// A restore in progress (a later run after an abort).
 pub(super) fn restoring(
     inp: &SurgeInput,
@@ -176,7 +256,7 @@ pub(super) fn restoring(
         out.phase = out.phase.fail();
         record_failure(inp, out, &reason);
     }
-    restore_steps(inp, out, r, cap, &fleet, &reason);
+    restore_steps(inp, out, r, cap, &fleet, &reason, since);
 }
 
 /// The group already runs the AMI that failed: announce, put the default back, and start a
