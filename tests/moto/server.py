@@ -26,9 +26,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
-from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, InstanceState
+from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, InstanceState, LifecycleHook
 from moto.autoscaling.responses import AutoScalingResponse
-from moto.core.responses import ActionResult
+from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.exceptions import (
     EC2ClientError,
     InvalidLaunchTemplateVersionNotFound,
@@ -39,7 +39,7 @@ from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateBacke
 from moto.ec2.responses.instances import InstanceResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ecs.exceptions import ClusterNotFoundException, InvalidParameterException
-from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.ecs.responses import EC2ContainerServiceResponse, format_attributes
 from moto.server import ThreadedMotoServer
 
 # Shim state lives on moto's own objects, so `/moto-api/reset` (which rebuilds the backends) clears it.
@@ -648,6 +648,116 @@ def list_container_instances(self: EC2ContainerServiceResponse) -> ActionResult:
     return ActionResult({"containerInstanceArns": page, "nextToken": token})
 
 
+# --- shim 12: lifecycle hooks (Put / Describe, and the two lifecycle-action calls) ---------------
+#
+# moto stores hooks without checking them, resets what an update leaves out, reports GlobalTimeout
+# 172800 whatever the heartbeat, lists nothing for a group that does not exist, and answers
+# CompleteLifecycleAction and RecordLifecycleActionHeartbeat with HTTP 500. It never holds an
+# instance in Terminating:Wait, so the two calls are accepted for an instance of the group (one
+# AWS would hold); whether an action is really under way is modelled by the simulator only.
+
+_HOOK_TRANSITIONS = ("autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING")
+_original_describe_lifecycle_hooks = AutoScalingResponse.describe_lifecycle_hooks
+
+
+class LimitExceeded(AutoscalingClientError):
+    code = "LimitExceeded"
+
+
+def _hook_group(self: AutoScalingResponse) -> tuple[str, FakeAutoScalingGroup]:
+    name = self._get_param("AutoScalingGroupName")
+    group = self.autoscaling_backend.autoscaling_groups.get(name)
+    if group is None:
+        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup {name} not found")
+    return name, group
+
+
+def put_lifecycle_hook(self: AutoScalingResponse) -> Any:
+    """Imitates "PutLifecycleHook" (Amazon EC2 Auto Scaling API Reference,
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html): the group
+    must exist; LifecycleTransition is one of the two; HeartbeatTimeout "from 30 to 7200 seconds"
+    (3600 by default); DefaultResult CONTINUE or ABANDON (the default); at most 50 hooks per
+    group (LimitExceeded). An update keeps what it does not give. GlobalTimeout is "48 hours or
+    100 times the heartbeat timeout, whichever is smaller" ("Amazon EC2 Auto Scaling lifecycle
+    hooks", https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html)."""
+    group_name, _ = _hook_group(self)
+    name = self._get_param("LifecycleHookName")
+    hooks = self.autoscaling_backend.lifecycle_hooks
+    existing = hooks.get(f"{group_name}_{name}")
+    transition = self._get_param("LifecycleTransition") or (existing and existing.lifecycle_transition)
+    if transition not in _HOOK_TRANSITIONS:
+        raise ValidationError(f"Invalid Lifecycle Transition name: {transition}")
+    heartbeat = self._get_int_param("HeartbeatTimeout")
+    heartbeat = heartbeat if heartbeat is not None else (existing.heartbeat_timeout if existing else 3600)
+    if not 30 <= heartbeat <= 7200:
+        raise ValidationError(f"Heartbeat timeout must be between 30 and 7200 seconds (got {heartbeat})")
+    result = self._get_param("DefaultResult") or (existing.default_result if existing else "ABANDON")
+    if result not in ("CONTINUE", "ABANDON"):
+        raise ValidationError(f"Invalid default result: {result} (CONTINUE or ABANDON)")
+    if existing is None and sum(h.auto_scaling_group_name == group_name for h in hooks.values()) >= 50:
+        raise LimitExceeded(f"Lifecycle hook limit of 50 reached for Auto Scaling group {group_name}")
+    hook = LifecycleHook(name, group_name, transition, heartbeat, result)
+    hook.global_timeout = min(172800, 100 * heartbeat)
+    hooks[f"{group_name}_{name}"] = hook
+    return EmptyResult()
+
+
+def describe_lifecycle_hooks(self: AutoScalingResponse) -> Any:
+    """Imitates "DescribeLifecycleHooks" (Amazon EC2 Auto Scaling API Reference): a group that
+    does not exist is a ValidationError."""
+    _hook_group(self)
+    return _original_describe_lifecycle_hooks(self)
+
+
+def _lifecycle_action(self: AutoScalingResponse) -> None:
+    """The group exists, and so does the hook; InstanceId is one of the group's instances
+    (otherwise "No active Lifecycle Action found with instance ID ...", ValidationError)."""
+    group_name, group = _hook_group(self)
+    hook = self._get_param("LifecycleHookName")
+    if f"{group_name}_{hook}" not in self.autoscaling_backend.lifecycle_hooks:
+        raise ValidationError(f"No Lifecycle Hook found with name {hook} for Auto Scaling group {group_name}")
+    instance = self._get_param("InstanceId")
+    if not any(state.instance.id == instance for state in group.instance_states):
+        raise ValidationError(f"No active Lifecycle Action found with instance ID {instance}")
+
+
+def complete_lifecycle_action(self: AutoScalingResponse) -> Any:
+    """Imitates "CompleteLifecycleAction" by InstanceId (Amazon EC2 Auto Scaling API Reference,
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CompleteLifecycleAction.html):
+    LifecycleActionResult CONTINUE or ABANDON; accepted for an instance of the group."""
+    if self._get_param("LifecycleActionResult") not in ("CONTINUE", "ABANDON"):
+        raise ValidationError("LifecycleActionResult must be CONTINUE or ABANDON")
+    _lifecycle_action(self)
+    return EmptyResult()
+
+
+def record_lifecycle_action_heartbeat(self: AutoScalingResponse) -> Any:
+    """Imitates "RecordLifecycleActionHeartbeat" by InstanceId (Amazon EC2 Auto Scaling API
+    Reference,
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html):
+    accepted for an instance of the group."""
+    _lifecycle_action(self)
+    return EmptyResult()
+
+
+# --- shim 13: UpdateContainerInstancesState answers the attributes as a list of Attribute ----------
+
+
+def _container_instance_attributes_in_updates() -> None:
+    """Imitates "UpdateContainerInstancesState" (Amazon ECS API Reference,
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateContainerInstancesState.html):
+    the `containerInstances` it returns are `ContainerInstance` objects whose `attributes` is a
+    list of `Attribute` (name, value), as DescribeContainerInstances returns them. moto formats
+    them for DescribeContainerInstances and RegisterContainerInstance only, and answers the update
+    with one empty object per attribute (found by the conformance suite once the adapter read
+    attributes)."""
+    key = "UpdateContainerInstancesStateResponse.containerInstances.ContainerInstance.attributes"
+    EC2ContainerServiceResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER = {
+        **EC2ContainerServiceResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER,
+        key: format_attributes,
+    }
+
+
 def install_shims() -> None:
     AutoScalingBackend.put_scheduled_update_group_action = put_scheduled_update_group_action
     LaunchTemplates.create_launch_template_version = create_launch_template_version
@@ -667,6 +777,11 @@ def install_shims() -> None:
     InstanceResponse.describe_instances = describe_instances
     InstanceState.launch_template = property(_instance_launch_template)
     FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
+    AutoScalingResponse.put_lifecycle_hook = put_lifecycle_hook
+    AutoScalingResponse.describe_lifecycle_hooks = describe_lifecycle_hooks
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
+    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+    _container_instance_attributes_in_updates()
 
 
 def _port() -> int:

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use amiroll_core::port::{
-    op, AutoScalingGroup, AwsError, InstanceRefresh, ScheduledAction, StartRefreshRequest,
-    UpdateGroupRequest,
+    op, AutoScalingGroup, AwsError, InstanceRefresh, LifecycleActionResult, LifecycleHook,
+    PutLifecycleHookRequest, ScheduledAction, StartRefreshRequest, UpdateGroupRequest,
 };
 
 use crate::convert::{
-    map_group, map_refresh, map_scheduled_action, required, sdk_desired, sdk_mixed_policy,
-    sdk_preferences, sdk_template_spec, smithy_time,
+    map_group, map_lifecycle_hook, map_refresh, map_scheduled_action, required, sdk_desired,
+    sdk_mixed_policy, sdk_preferences, sdk_template_spec, smithy_time,
 };
 use crate::error::from_sdk;
 use crate::{all_pages, unique};
@@ -332,4 +332,106 @@ pub(crate) async fn cancel_instance_refresh(
         "InstanceRefreshId",
     )?
     .to_owned())
+}
+
+/// "DescribeLifecycleHooks" (Amazon EC2 Auto Scaling API Reference,
+/// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeLifecycleHooks.html):
+/// every hook of the group (no `LifecycleHookNames`; the operation has no paging). An unknown
+/// group is a `ValidationError` (`Invalid`).
+pub(crate) async fn describe_lifecycle_hooks(
+    client: &aws_sdk_autoscaling::Client,
+    group_name: &str,
+) -> Result<Vec<LifecycleHook>, AwsError> {
+    const OP: &str = op::DESCRIBE_LIFECYCLE_HOOKS;
+    let out = client
+        .describe_lifecycle_hooks()
+        .auto_scaling_group_name(group_name)
+        .send()
+        .await
+        .map_err(|e| from_sdk(OP, e))?;
+    out.lifecycle_hooks()
+        .iter()
+        .map(|h| map_lifecycle_hook(OP, group_name, h))
+        .collect()
+}
+
+/// "PutLifecycleHook" (Amazon EC2 Auto Scaling API Reference,
+/// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html): create
+/// or update by name, with the transition, and the heartbeat timeout and default result when
+/// given; no notification target or role (the hook's events reach Amazon EventBridge anyway).
+/// A limit of hooks reached is `LimitExceeded`.
+pub(crate) async fn put_lifecycle_hook(
+    client: &aws_sdk_autoscaling::Client,
+    request: &PutLifecycleHookRequest,
+) -> Result<(), AwsError> {
+    const OP: &str = op::PUT_LIFECYCLE_HOOK;
+    let heartbeat = request
+        .heartbeat_timeout_secs
+        .map(|h| {
+            i32::try_from(h).map_err(|_| {
+                AwsError::new(
+                    OP,
+                    amiroll_core::port::ErrorKind::Invalid,
+                    "ValidationError",
+                    format!("HeartbeatTimeout {h} is out of range"),
+                )
+            })
+        })
+        .transpose()?;
+    client
+        .put_lifecycle_hook()
+        .auto_scaling_group_name(&request.group_name)
+        .lifecycle_hook_name(&request.name)
+        .lifecycle_transition(&request.transition)
+        .set_heartbeat_timeout(heartbeat)
+        .set_default_result(request.default_result.clone())
+        .send()
+        .await
+        .map_err(|e| from_sdk(OP, e))?;
+    Ok(())
+}
+
+/// "CompleteLifecycleAction" (Amazon EC2 Auto Scaling API Reference,
+/// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CompleteLifecycleAction.html)
+/// with `InstanceId` (no `LifecycleActionToken`). An instance with no lifecycle action under way
+/// is answered `ValidationError` ("No active Lifecycle Action found with instance ID …"), which
+/// [`crate::classify`] makes `Invalid`: not retried.
+pub(crate) async fn complete_lifecycle_action(
+    client: &aws_sdk_autoscaling::Client,
+    group_name: &str,
+    hook_name: &str,
+    instance_id: &str,
+    result: LifecycleActionResult,
+) -> Result<(), AwsError> {
+    client
+        .complete_lifecycle_action()
+        .auto_scaling_group_name(group_name)
+        .lifecycle_hook_name(hook_name)
+        .instance_id(instance_id)
+        .lifecycle_action_result(result.as_str())
+        .send()
+        .await
+        .map_err(|e| from_sdk(op::COMPLETE_LIFECYCLE_ACTION, e))?;
+    Ok(())
+}
+
+/// "RecordLifecycleActionHeartbeat" (Amazon EC2 Auto Scaling API Reference,
+/// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html)
+/// with `InstanceId`: restarts the action's heartbeat timeout. Errors as
+/// [`complete_lifecycle_action`].
+pub(crate) async fn record_lifecycle_action_heartbeat(
+    client: &aws_sdk_autoscaling::Client,
+    group_name: &str,
+    hook_name: &str,
+    instance_id: &str,
+) -> Result<(), AwsError> {
+    client
+        .record_lifecycle_action_heartbeat()
+        .auto_scaling_group_name(group_name)
+        .lifecycle_hook_name(hook_name)
+        .instance_id(instance_id)
+        .send()
+        .await
+        .map_err(|e| from_sdk(op::RECORD_LIFECYCLE_ACTION_HEARTBEAT, e))?;
+    Ok(())
 }

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use amiroll_core::port::{
     AutoScalingGroup, AwsError, BlockDeviceMapping, CapacityProvider, ContainerInstance,
-    ContainerInstanceFailure, EbsBlockDevice, Ec2Instance, GroupInstance, Image, InstanceOverride,
-    InstanceRefresh, InstancesDistribution, LaunchTemplate, LaunchTemplateVersion,
-    MixedInstancesPolicy, RefreshPreferences, ScheduledAction, StartRefreshRequest, TemplateSpec,
-    Timestamp,
+    ContainerInstanceAttribute, ContainerInstanceFailure, EbsBlockDevice, Ec2Instance,
+    GroupInstance, Image, InstanceOverride, InstanceRefresh, InstancesDistribution, LaunchTemplate,
+    LaunchTemplateVersion, LifecycleHook, MixedInstancesPolicy, RefreshPreferences,
+    ScheduledAction, StartRefreshRequest, TemplateSpec, Timestamp,
 };
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_smithy_types::DateTime;
@@ -522,6 +522,66 @@ pub(crate) fn map_container_instance(
         running_tasks_count: c.running_tasks_count(),
         pending_tasks_count: c.pending_tasks_count(),
         registered_at: c.registered_at().and_then(timestamp),
+        // "attributes": name and, when it has one, value ("Attribute", Amazon ECS API
+        // Reference, https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Attribute.html).
+        attributes: c
+            .attributes()
+            .iter()
+            .map(|a| {
+                (
+                    a.name().to_owned(),
+                    a.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+    })
+}
+
+/// One attribute of a `PutAttributes` request. An ARN is sent as it is; a short id needs
+/// `targetType` `container-instance` ("This parameter is required if you use the short form ID
+/// for a resource instead of the full ARN", "Attribute", Amazon ECS API Reference). An empty
+/// value is sent as none (a value has 1–128 characters).
+pub(crate) fn sdk_attribute(
+    operation: &'static str,
+    a: &ContainerInstanceAttribute,
+) -> Result<aws_sdk_ecs::types::Attribute, AwsError> {
+    let short_id = !a.target_id.starts_with("arn:");
+    aws_sdk_ecs::types::Attribute::builder()
+        .name(&a.name)
+        .set_value((!a.value.is_empty()).then(|| a.value.clone()))
+        .target_id(&a.target_id)
+        .set_target_type(short_id.then_some(aws_sdk_ecs::types::TargetType::ContainerInstance))
+        .build()
+        .map_err(|e| {
+            AwsError::new(
+                operation,
+                amiroll_core::port::ErrorKind::Invalid,
+                "ConstructionFailure",
+                e.to_string(),
+            )
+        })
+}
+
+/// A `LifecycleHook` of `DescribeLifecycleHooks` ("LifecycleHook", Amazon EC2 Auto Scaling API
+/// Reference, https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LifecycleHook.html):
+/// name, transition, heartbeat and global timeouts and default result are always there.
+pub(crate) fn map_lifecycle_hook(
+    operation: &'static str,
+    group_name: &str,
+    h: &aws_sdk_autoscaling::types::LifecycleHook,
+) -> Result<LifecycleHook, AwsError> {
+    let seconds = |value: Option<i32>, what: &str| -> Result<u32, AwsError> {
+        u32::try_from(required(value, operation, what)?)
+            .map_err(|_| malformed(operation, &format!("non-negative {what}")))
+    };
+    Ok(LifecycleHook {
+        group_name: h.auto_scaling_group_name().unwrap_or(group_name).to_owned(),
+        name: required(h.lifecycle_hook_name(), operation, "LifecycleHookName")?.to_owned(),
+        transition: required(h.lifecycle_transition(), operation, "LifecycleTransition")?
+            .to_owned(),
+        heartbeat_timeout_secs: seconds(h.heartbeat_timeout(), "HeartbeatTimeout")?,
+        global_timeout_secs: seconds(h.global_timeout(), "GlobalTimeout")?,
+        default_result: required(h.default_result(), operation, "DefaultResult")?.to_owned(),
     })
 }
 
@@ -960,5 +1020,72 @@ mod tests {
                 detail: None
             }
         );
+    }
+
+    #[test]
+    fn lifecycle_hooks_need_every_member_aws_always_sends() {
+        use aws_sdk_autoscaling::types::LifecycleHook as SdkHook;
+        let full = || {
+            SdkHook::builder()
+                .lifecycle_hook_name("drain")
+                .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
+                .heartbeat_timeout(300)
+                .global_timeout(30_000)
+                .default_result("CONTINUE")
+        };
+        // The group is the one asked for when the answer leaves it out.
+        let h = map_lifecycle_hook(op::DESCRIBE_LIFECYCLE_HOOKS, "web", &full().build())
+            .expect("mapped");
+        assert_eq!(h.group_name, "web");
+        assert_eq!(
+            (h.heartbeat_timeout_secs, h.global_timeout_secs),
+            (300, 30_000)
+        );
+        assert!(h.is_terminating());
+        for (what, broken) in [
+            ("name", full().set_lifecycle_hook_name(None).build()),
+            ("transition", full().set_lifecycle_transition(None).build()),
+            ("heartbeat", full().set_heartbeat_timeout(None).build()),
+            ("global", full().set_global_timeout(None).build()),
+            ("default result", full().set_default_result(None).build()),
+            ("negative heartbeat", full().heartbeat_timeout(-1).build()),
+        ] {
+            let err =
+                map_lifecycle_hook(op::DESCRIBE_LIFECYCLE_HOOKS, "web", &broken).expect_err(what);
+            assert_eq!(err.code, "MalformedResponse", "{what}");
+            assert_eq!(err.operation, op::DESCRIBE_LIFECYCLE_HOOKS);
+        }
+    }
+
+    #[test]
+    fn attributes_name_their_target_as_aws_needs_it() {
+        use aws_sdk_ecs::types::TargetType;
+        let arn = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/0f3c";
+        let a = sdk_attribute(
+            op::PUT_ATTRIBUTES,
+            &ContainerInstanceAttribute {
+                target_id: arn.to_owned(),
+                name: "amiroll.drain-since".to_owned(),
+                value: "2026-11-26T13:00:00Z".to_owned(),
+            },
+        )
+        .expect("built");
+        // An ARN needs no target type; the value is sent.
+        assert_eq!(a.target_id(), Some(arn));
+        assert_eq!(a.target_type(), None);
+        assert_eq!(a.name(), "amiroll.drain-since");
+        assert_eq!(a.value(), Some("2026-11-26T13:00:00Z"));
+        // A short id is a container instance's; an empty value is none.
+        let a = sdk_attribute(
+            op::PUT_ATTRIBUTES,
+            &ContainerInstanceAttribute {
+                target_id: "0f3c".to_owned(),
+                name: "marker".to_owned(),
+                value: String::new(),
+            },
+        )
+        .expect("built");
+        assert_eq!(a.target_type(), Some(&TargetType::ContainerInstance));
+        assert_eq!(a.value(), None);
     }
 }

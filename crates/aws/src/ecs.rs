@@ -2,13 +2,13 @@
 //! of a cluster.
 
 use amiroll_core::port::{
-    op, AwsError, CapacityProvider, ContainerInstanceStatus, ContainerInstancesOutput,
-    MAX_LIST_CONTAINER_INSTANCES,
+    op, AwsError, CapacityProvider, ContainerInstanceAttribute, ContainerInstanceStatus,
+    ContainerInstancesOutput, MAX_LIST_CONTAINER_INSTANCES,
 };
 
 use crate::all_pages;
 use crate::convert::{
-    map_capacity_provider, map_container_instance, map_container_instance_failure,
+    map_capacity_provider, map_container_instance, map_container_instance_failure, sdk_attribute,
 };
 use crate::error::from_sdk;
 
@@ -128,4 +128,32 @@ fn output(
             .map(map_container_instance_failure)
             .collect(),
     })
+}
+
+/// "PutAttributes" (Amazon ECS API Reference,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PutAttributes.html): up to 10
+/// custom attributes on container instances of one cluster; none is answered without a call
+/// (AWS requires at least one). `ClusterNotFoundException` and `TargetNotFoundException` are
+/// `NotFound`; the attributes echoed back are not read.
+pub(crate) async fn put_attributes(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    attributes: &[ContainerInstanceAttribute],
+) -> Result<(), AwsError> {
+    const OP: &str = op::PUT_ATTRIBUTES;
+    if attributes.is_empty() {
+        return Ok(());
+    }
+    let attributes = attributes
+        .iter()
+        .map(|a| sdk_attribute(OP, a))
+        .collect::<Result<Vec<_>, AwsError>>()?;
+    client
+        .put_attributes()
+        .cluster(cluster)
+        .set_attributes(Some(attributes))
+        .send()
+        .await
+        .map_err(|e| from_sdk(OP, e))?;
+    Ok(())
 }

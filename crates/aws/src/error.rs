@@ -155,6 +155,7 @@ mod tests {
             "ResourceNotFoundException",
             "ActiveInstanceRefreshNotFound",
             "ClusterNotFoundException",
+            "TargetNotFoundException",
         ] {
             assert_eq!(classify(code, Some(400)), ErrorKind::NotFound, "{code}");
         }
@@ -237,5 +238,20 @@ mod tests {
         let mapped = from_sdk("ec2:DescribeImages", err);
         assert_eq!(mapped.kind, ErrorKind::Transient);
         assert_eq!(mapped.code, "TimeoutError");
+    }
+
+    #[test]
+    fn a_lifecycle_action_that_is_over_is_a_rejected_request_not_retried() {
+        // "CompleteLifecycleAction" / "RecordLifecycleActionHeartbeat" for an instance with no
+        // lifecycle action under way: HTTP 400 `ValidationError` "No active Lifecycle Action
+        // found with instance ID …".
+        let kind = classify("ValidationError", Some(400));
+        assert_eq!(kind, ErrorKind::Invalid);
+        assert!(!kind.is_retryable());
+        // Limits (`LimitExceeded` for a 51st hook, ECS `AttributeLimitExceededException` for an
+        // 11th custom attribute) are neither retried nor taken as invalid input.
+        for code in ["LimitExceeded", "AttributeLimitExceededException"] {
+            assert_eq!(classify(code, Some(400)), ErrorKind::Other, "{code}");
+        }
     }
 }

@@ -3,17 +3,22 @@
 //! each JSON document into the SDK's output types, member by member as the AWS data types name
 //! them, and the tests check what the port sees against the documents' own values.
 
-use amiroll_core::port::{op, BlockDeviceMapping, EbsBlockDevice, TemplateSpec};
+use amiroll_core::port::{op, BlockDeviceMapping, EbsBlockDevice, LifecycleHook, TemplateSpec};
 use aws_sdk_autoscaling::types as asg;
 use aws_smithy_types::DateTime;
 use serde_json::Value;
 
-use crate::convert::{map_group, map_refresh, map_version, smithy_time};
+use crate::convert::{
+    map_container_instance, map_group, map_lifecycle_hook, map_refresh, map_version, smithy_time,
+};
 
 const GROUPS: &str = include_str!("../tests/fixtures/describe_auto_scaling_groups_mixed.json");
 const REFRESHES: &str = include_str!("../tests/fixtures/describe_instance_refreshes.json");
 const VERSIONS: &str =
     include_str!("../tests/fixtures/describe_launch_template_versions_block_devices.json");
+const HOOKS: &str = include_str!("../tests/fixtures/describe_lifecycle_hooks.json");
+const CONTAINER_INSTANCES: &str =
+    include_str!("../tests/fixtures/describe_container_instances_attributes.json");
 
 fn doc(text: &str) -> Value {
     serde_json::from_str(text).expect("a fixture is JSON")
@@ -415,5 +420,94 @@ fn launch_template_versions_with_block_devices() {
     assert_eq!(
         v1.create_time.map(|t| t.to_rfc3339()),
         Some("2017-11-20T12:52:33+00:00".to_owned())
+    );
+}
+
+fn hook(h: &Value) -> asg::LifecycleHook {
+    asg::LifecycleHook::builder()
+        .set_lifecycle_hook_name(s(h, "LifecycleHookName"))
+        .set_auto_scaling_group_name(s(h, "AutoScalingGroupName"))
+        .set_lifecycle_transition(s(h, "LifecycleTransition"))
+        .set_notification_target_arn(s(h, "NotificationTargetARN"))
+        .set_role_arn(s(h, "RoleARN"))
+        .set_heartbeat_timeout(i(h, "HeartbeatTimeout"))
+        .set_global_timeout(i(h, "GlobalTimeout"))
+        .set_default_result(s(h, "DefaultResult"))
+        .build()
+}
+
+#[test]
+fn lifecycle_hooks_as_describe_lifecycle_hooks_returns_them() {
+    let d = doc(HOOKS);
+    let mapped: Vec<_> = list(&d, "LifecycleHooks")
+        .iter()
+        .map(|h| {
+            map_lifecycle_hook(op::DESCRIBE_LIFECYCLE_HOOKS, "asked-for", &hook(h)).expect("mapped")
+        })
+        .collect();
+    assert_eq!(
+        mapped,
+        vec![
+            LifecycleHook {
+                group_name: "my-auto-scaling-group".to_owned(),
+                name: "my-lifecycle-hook".to_owned(),
+                transition: "autoscaling:EC2_INSTANCE_LAUNCHING".to_owned(),
+                heartbeat_timeout_secs: 3600,
+                global_timeout_secs: 172_800,
+                default_result: "ABANDON".to_owned(),
+            },
+            LifecycleHook {
+                group_name: "my-auto-scaling-group".to_owned(),
+                name: "ecs-managed-draining-termination-hook".to_owned(),
+                transition: "autoscaling:EC2_INSTANCE_TERMINATING".to_owned(),
+                heartbeat_timeout_secs: 300,
+                global_timeout_secs: 30_000,
+                default_result: "CONTINUE".to_owned(),
+            },
+        ]
+    );
+    assert!(!mapped[0].is_terminating());
+    assert!(mapped[1].is_terminating());
+}
+
+#[test]
+fn container_instance_attributes_as_describe_container_instances_returns_them() {
+    use aws_sdk_ecs::types as ecs;
+    let d = doc(CONTAINER_INSTANCES);
+    let c = &list(&d, "containerInstances")[0];
+    let sdk = ecs::ContainerInstance::builder()
+        .set_container_instance_arn(s(c, "containerInstanceArn"))
+        .set_ec2_instance_id(s(c, "ec2InstanceId"))
+        .set_status(s(c, "status"))
+        .set_agent_connected(b(c, "agentConnected"))
+        .set_running_tasks_count(i(c, "runningTasksCount"))
+        .set_pending_tasks_count(i(c, "pendingTasksCount"))
+        .set_attributes(Some(
+            list(c, "attributes")
+                .iter()
+                .map(|a| {
+                    ecs::Attribute::builder()
+                        .set_name(s(a, "name"))
+                        .set_value(s(a, "value"))
+                        .build()
+                        .expect("an attribute has a name")
+                })
+                .collect(),
+        ))
+        .build();
+    let mapped =
+        map_container_instance(op::DESCRIBE_CONTAINER_INSTANCES, "default", &sdk).expect("mapped");
+    assert_eq!(mapped.ec2_instance_id.as_deref(), Some("i-807f3249"));
+    assert_eq!(
+        mapped.attributes,
+        [
+            ("amiroll.drain-since", "2026-11-26T13:00:00Z"),
+            ("com.amazonaws.ecs.capability.docker-remote-api.1.17", ""),
+            ("ecs.ami-id", "ami-0c0d2b7a8b1b2c3d4"),
+            ("ecs.instance-type", "m5.large"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect::<std::collections::BTreeMap<_, _>>()
     );
 }

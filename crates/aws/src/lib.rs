@@ -12,11 +12,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use amiroll_core::port::{
-    AutoScalingGroup, Aws, AwsError, CapacityProvider, ContainerInstanceStatus,
-    ContainerInstancesOutput, CreateVersionRequest, DeleteVersionsOutput, Ec2Instance,
-    GetParametersOutput, Image, InstanceRefresh, InstanceTypeInfo, LaunchTemplate,
-    LaunchTemplateVersion, Notification, ScheduledAction, StartRefreshRequest, Timestamp,
-    UpdateGroupRequest, VersionAlias,
+    AutoScalingGroup, Aws, AwsError, CapacityProvider, ContainerInstanceAttribute,
+    ContainerInstanceStatus, ContainerInstancesOutput, CreateVersionRequest, DeleteVersionsOutput,
+    Ec2Instance, GetParametersOutput, Image, InstanceRefresh, InstanceTypeInfo, LaunchTemplate,
+    LaunchTemplateVersion, LifecycleActionResult, LifecycleHook, Notification,
+    PutLifecycleHookRequest, ScheduledAction, StartRefreshRequest, Timestamp, UpdateGroupRequest,
+    VersionAlias,
 };
 
 mod autoscaling;
@@ -234,6 +235,49 @@ impl Aws for AwsAdapter {
         autoscaling::cancel_instance_refresh(&self.autoscaling, group_name).await
     }
 
+    async fn describe_lifecycle_hooks(
+        &self,
+        group_name: &str,
+    ) -> Result<Vec<LifecycleHook>, AwsError> {
+        autoscaling::describe_lifecycle_hooks(&self.autoscaling, group_name).await
+    }
+
+    async fn put_lifecycle_hook(&self, request: &PutLifecycleHookRequest) -> Result<(), AwsError> {
+        autoscaling::put_lifecycle_hook(&self.autoscaling, request).await
+    }
+
+    async fn complete_lifecycle_action(
+        &self,
+        group_name: &str,
+        hook_name: &str,
+        instance_id: &str,
+        result: LifecycleActionResult,
+    ) -> Result<(), AwsError> {
+        autoscaling::complete_lifecycle_action(
+            &self.autoscaling,
+            group_name,
+            hook_name,
+            instance_id,
+            result,
+        )
+        .await
+    }
+
+    async fn record_lifecycle_action_heartbeat(
+        &self,
+        group_name: &str,
+        hook_name: &str,
+        instance_id: &str,
+    ) -> Result<(), AwsError> {
+        autoscaling::record_lifecycle_action_heartbeat(
+            &self.autoscaling,
+            group_name,
+            hook_name,
+            instance_id,
+        )
+        .await
+    }
+
     async fn describe_capacity_providers(&self) -> Result<Vec<CapacityProvider>, AwsError> {
         ecs::describe_capacity_providers(&self.ecs).await
     }
@@ -257,6 +301,14 @@ impl Aws for AwsAdapter {
         status: ContainerInstanceStatus,
     ) -> Result<ContainerInstancesOutput, AwsError> {
         ecs::update_container_instances_state(&self.ecs, cluster, container_instances, status).await
+    }
+
+    async fn put_attributes(
+        &self,
+        cluster: &str,
+        attributes: &[ContainerInstanceAttribute],
+    ) -> Result<(), AwsError> {
+        ecs::put_attributes(&self.ecs, cluster, attributes).await
     }
 }
 

@@ -14,8 +14,10 @@ use std::fmt::Debug;
 
 use amiroll_aws::AwsAdapter;
 use amiroll_core::port::{
-    Aws, AwsError, ContainerInstanceStatus, CreateVersionRequest, LaunchTemplateVersion,
-    Notification, ScheduledAction, UpdateGroupRequest, VersionAlias,
+    Aws, AwsError, ContainerInstance, ContainerInstanceAttribute, ContainerInstanceStatus,
+    CreateVersionRequest, LaunchTemplateVersion, LifecycleActionResult, Notification,
+    PutLifecycleHookRequest, ScheduledAction, UpdateGroupRequest, VersionAlias,
+    LIFECYCLE_TRANSITION_LAUNCHING, LIFECYCLE_TRANSITION_TERMINATING,
 };
 use amiroll_sim::{GroupSpec, ImageSpec, SimAws, TemplateData};
 
@@ -557,7 +559,7 @@ async fn container_instances<A: Aws>(side: &Side<A>, start: &Start, cluster: &st
             .into_iter()
             .map(|mut c| {
                 let registered = c.registered_at.take().is_some();
-                (c, registered)
+                (custom_attributes_only(c), registered)
             })
             .collect();
         let failures: Vec<String> = out.failures.into_iter().map(|f| f.reason).collect();
@@ -615,9 +617,189 @@ async fn container_instances<A: Aws>(side: &Side<A>, start: &Start, cluster: &st
     t
 }
 
-#[tokio::test]
-#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
-async fn conformance_container_instances() {
+/// The container instance with only its custom attributes: the emulator reports the built-in
+/// `ecs.*` ones the agent would, the simulator none (docs/fidelity.md, row 66).
+fn custom_attributes_only(mut c: ContainerInstance) -> ContainerInstance {
+    c.attributes
+        .retain(|name, _| !name.starts_with("ecs.") && !name.starts_with("com.amazonaws.ecs."));
+    c
+}
+
+/// ECS custom attributes on the container instance of the group's instance: put by ARN (and one
+/// without a value), replace, describe; an unknown target, a cluster that does not exist; none.
+async fn container_attributes<A: Aws>(side: &Side<A>, cluster: &str) -> Transcript {
+    let mut t = Transcript::default();
+    let aws = &side.aws;
+    let arns = aws
+        .list_container_instances(cluster)
+        .await
+        .unwrap_or_default();
+    let attribute = |target: &str, name: &str, value: &str| ContainerInstanceAttribute {
+        target_id: target.to_owned(),
+        name: name.to_owned(),
+        value: value.to_owned(),
+    };
+    let described = || async {
+        aws.describe_container_instances(cluster, &arns)
+            .await
+            .map(|out| {
+                out.container_instances
+                    .into_iter()
+                    .map(|c| custom_attributes_only(c).attributes)
+                    .collect::<Vec<_>>()
+            })
+    };
+    let Some(arn) = arns.first() else {
+        t.lines.push("no container instance".to_owned());
+        return t;
+    };
+    t.note("before", &described().await);
+    t.note(
+        "put",
+        &aws.put_attributes(
+            cluster,
+            &[
+                attribute(arn, "amiroll.drain-since", "2026-11-26T13:00:00Z"),
+                attribute(arn, "marker", ""),
+            ],
+        )
+        .await,
+    );
+    t.note("after put", &described().await);
+    t.note(
+        "replace",
+        &aws.put_attributes(
+            cluster,
+            &[attribute(
+                arn,
+                "amiroll.drain-since",
+                "2026-11-26T14:30:00Z",
+            )],
+        )
+        .await,
+    );
+    t.note("after replace", &described().await);
+    let unknown = format!(
+        "{}/0000000000000000000000000000beef",
+        arn.rsplit_once('/').map_or(arn.as_str(), |(head, _)| head)
+    );
+    t.note(
+        "unknown target",
+        &aws.put_attributes(cluster, &[attribute(&unknown, "a", "1")])
+            .await,
+    );
+    t.note(
+        "missing cluster",
+        &aws.put_attributes(&format!("{cluster}-missing"), &[attribute(arn, "a", "1")])
+            .await,
+    );
+    t.note("none", &aws.put_attributes(cluster, &[]).await);
+    t
+}
+
+/// Lifecycle hooks: put a terminating and a launching hook (defaults), update one, describe;
+/// the errors both sides answer alike (unknown group, a heartbeat out of range, an action for
+/// an instance not in the group or a hook that does not exist). moto never holds an instance,
+/// so actions on a held instance are the simulator's alone (docs/fidelity.md, rows 57–61).
+async fn lifecycle_hooks<A: Aws>(side: &Side<A>, start: &Start) -> Transcript {
+    let mut t = Transcript::default();
+    let aws = &side.aws;
+    let group = start.group.as_str();
+    let hook = |name: &str, transition: &str, heartbeat: Option<u32>, result: Option<&str>| {
+        PutLifecycleHookRequest {
+            group_name: group.to_owned(),
+            name: name.to_owned(),
+            transition: transition.to_owned(),
+            heartbeat_timeout_secs: heartbeat,
+            default_result: result.map(str::to_owned),
+        }
+    };
+    let describe = |label: &'static str| async move {
+        aws.describe_lifecycle_hooks(group).await.map(|mut hooks| {
+            hooks.sort_by(|a, b| a.name.cmp(&b.name));
+            (label, hooks)
+        })
+    };
+    t.note(
+        "put drain",
+        &aws.put_lifecycle_hook(&hook(
+            "drain",
+            LIFECYCLE_TRANSITION_TERMINATING,
+            Some(300),
+            Some("CONTINUE"),
+        ))
+        .await,
+    );
+    t.note(
+        "put warm",
+        &aws.put_lifecycle_hook(&hook("warm", LIFECYCLE_TRANSITION_LAUNCHING, None, None))
+            .await,
+    );
+    t.note("hooks", &describe("created").await);
+    t.note(
+        "update drain",
+        &aws.put_lifecycle_hook(&hook(
+            "drain",
+            LIFECYCLE_TRANSITION_TERMINATING,
+            None,
+            Some("ABANDON"),
+        ))
+        .await,
+    );
+    t.note("hooks", &describe("updated").await);
+    t.note(
+        "heartbeat timeout 29",
+        &aws.put_lifecycle_hook(&hook(
+            "short",
+            LIFECYCLE_TRANSITION_TERMINATING,
+            Some(29),
+            None,
+        ))
+        .await,
+    );
+    let missing = format!("{group}-missing");
+    t.note(
+        "put on a missing group",
+        &aws.put_lifecycle_hook(&PutLifecycleHookRequest {
+            group_name: missing.clone(),
+            ..hook("drain", LIFECYCLE_TRANSITION_TERMINATING, None, None)
+        })
+        .await,
+    );
+    t.note(
+        "describe a missing group",
+        &aws.describe_lifecycle_hooks(&missing).await,
+    );
+    t.note(
+        "complete for an instance not in the group",
+        &aws.complete_lifecycle_action(
+            group,
+            "drain",
+            "i-0000000000000beef",
+            LifecycleActionResult::Continue,
+        )
+        .await,
+    );
+    t.note(
+        "heartbeat for an instance not in the group",
+        &aws.record_lifecycle_action_heartbeat(group, "drain", "i-0000000000000beef")
+            .await,
+    );
+    t.note(
+        "complete for a hook that does not exist",
+        &aws.complete_lifecycle_action(
+            group,
+            "missing",
+            "i-0000000000000beef",
+            LifecycleActionResult::Abandon,
+        )
+        .await,
+    );
+    t
+}
+
+/// Both sides with the group's instance registered as a container instance of a new cluster.
+async fn ecs_sides() -> (Start, Side<AwsAdapter>, Side<SimAws>, String) {
     let mut start = start();
     let emu = emulator(&mut start).await;
     let cluster = format!("{}-cluster", start.group);
@@ -644,12 +826,37 @@ async fn conformance_container_instances() {
             .expect("RegisterContainerInstance");
     }
     let sim = simulator_in(&start, Some(&cluster));
+    (start, emu, sim, cluster)
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn conformance_container_instances() {
+    let (start, emu, sim, cluster) = ecs_sides().await;
     let on_emu = container_instances(&emu, &start, &cluster).await;
     let on_sim = container_instances(&sim, &start, &cluster).await;
     assert_same(
         symbolic(&sim, &start, &on_sim.lines),
         symbolic(&emu, &start, &on_emu.lines),
     );
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn conformance_container_attributes() {
+    let (start, emu, sim, cluster) = ecs_sides().await;
+    let on_emu = container_attributes(&emu, &cluster).await;
+    let on_sim = container_attributes(&sim, &cluster).await;
+    assert_same(
+        symbolic(&sim, &start, &on_sim.lines),
+        symbolic(&emu, &start, &on_emu.lines),
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn conformance_lifecycle_hooks() {
+    conform!(lifecycle_hooks);
 }
 
 #[tokio::test]

@@ -10,10 +10,12 @@ use std::sync::OnceLock;
 
 use amiroll_aws::{AwsAdapter, ConnectOptions};
 use amiroll_core::port::{
-    Aws, BlockDeviceMapping, CapacityProvider, ContainerInstanceStatus, CreateVersionRequest,
-    DesiredTemplate, EbsBlockDevice, ErrorKind, InstanceOverride, InstancesDistribution,
-    MixedInstancesPolicy, Notification, RefreshPreferences, ScheduledAction, StartRefreshRequest,
-    TemplateSpec, UpdateGroupRequest, VersionAlias,
+    Aws, AwsError, BlockDeviceMapping, CapacityProvider, ContainerInstanceAttribute,
+    ContainerInstanceStatus, CreateVersionRequest, DesiredTemplate, EbsBlockDevice, ErrorKind,
+    InstanceOverride, InstancesDistribution, LifecycleActionResult, LifecycleHook,
+    MixedInstancesPolicy, Notification, PutLifecycleHookRequest, RefreshPreferences,
+    ScheduledAction, StartRefreshRequest, TemplateSpec, UpdateGroupRequest, VersionAlias,
+    LIFECYCLE_TRANSITION_LAUNCHING, LIFECYCLE_TRANSITION_TERMINATING,
 };
 use aws_sdk_autoscaling::types as asg_types;
 use aws_sdk_ec2::types as ec2_types;
@@ -1811,6 +1813,355 @@ async fn template_versions_report_their_user_data_and_its_cluster() {
             .as_deref(),
         Some("seed-cluster")
     );
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn put_attributes_then_describe_container_instances_shows_them() {
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let cluster = unique("cluster");
+    env.ecs
+        .create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .expect("CreateCluster");
+    let registered = container_instances(&env, &cluster, &current, 2).await;
+    let (first, second) = (registered[0].1.clone(), registered[1].1.clone());
+    let attribute = |target: &str, name: &str, value: &str| ContainerInstanceAttribute {
+        target_id: target.to_owned(),
+        name: name.to_owned(),
+        value: value.to_owned(),
+    };
+    // By ARN, one without a value; by short id (sent with targetType container-instance).
+    let short = second.rsplit('/').next().expect("an id").to_owned();
+    env.adapter
+        .put_attributes(
+            &cluster,
+            &[
+                attribute(&first, "amiroll.drain-since", "2026-11-26T13:00:00Z"),
+                attribute(&first, "marker", ""),
+                attribute(&short, "amiroll.drain-since", "2026-11-26T13:05:00Z"),
+            ],
+        )
+        .await
+        .expect("PutAttributes");
+    let out = env
+        .adapter
+        .describe_container_instances(&cluster, &[first.clone(), second.clone()])
+        .await
+        .expect("describe");
+    let attributes: Vec<_> = out
+        .container_instances
+        .iter()
+        .map(|c| {
+            (
+                c.container_instance_arn.clone(),
+                c.attributes.get("amiroll.drain-since").cloned(),
+                c.attributes.get("marker").cloned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attributes,
+        vec![
+            (
+                first.clone(),
+                Some("2026-11-26T13:00:00Z".to_owned()),
+                Some(String::new())
+            ),
+            (
+                second.clone(),
+                Some("2026-11-26T13:05:00Z".to_owned()),
+                None
+            ),
+        ]
+    );
+    // moto, like the ECS agent, reports built-in attributes too.
+    assert!(out.container_instances[0]
+        .attributes
+        .contains_key("ecs.ami-id"));
+    // Put again: replaced.
+    env.adapter
+        .put_attributes(
+            &cluster,
+            &[attribute(
+                &first,
+                "amiroll.drain-since",
+                "2026-11-26T14:00:00Z",
+            )],
+        )
+        .await
+        .expect("replace");
+    let again = env
+        .adapter
+        .describe_container_instances(&cluster, std::slice::from_ref(&first))
+        .await
+        .expect("describe");
+    assert_eq!(
+        again.container_instances[0].attributes["amiroll.drain-since"],
+        "2026-11-26T14:00:00Z"
+    );
+    // Nothing to put: no call, no error.
+    env.adapter
+        .put_attributes(&cluster, &[])
+        .await
+        .expect("nothing");
+
+    let unknown_target = env
+        .adapter
+        .put_attributes(
+            &cluster,
+            &[attribute(
+                &format!(
+                    "{}/0000000000000000000000000000beef",
+                    first.rsplit_once('/').map_or(first.as_str(), |(h, _)| h)
+                ),
+                "a",
+                "1",
+            )],
+        )
+        .await
+        .expect_err("no such container instance");
+    let missing_cluster = env
+        .adapter
+        .put_attributes(
+            &format!("{cluster}-missing"),
+            &[attribute(&first, "a", "1")],
+        )
+        .await
+        .expect_err("no such cluster");
+    for (e, code) in [
+        (unknown_target, "TargetNotFoundException"),
+        (missing_cluster, "ClusterNotFoundException"),
+    ] {
+        assert_eq!(e.operation, "ecs:PutAttributes");
+        assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+        assert_eq!(e.code, code, "{e}");
+    }
+}
+
+// --- Lifecycle hooks -------------------------------------------------------------------------
+
+fn hook_request(
+    group: &str,
+    name: &str,
+    transition: &str,
+    heartbeat: Option<u32>,
+    result: Option<&str>,
+) -> PutLifecycleHookRequest {
+    PutLifecycleHookRequest {
+        group_name: group.to_owned(),
+        name: name.to_owned(),
+        transition: transition.to_owned(),
+        heartbeat_timeout_secs: heartbeat,
+        default_result: result.map(str::to_owned),
+    }
+}
+
+async fn hooks_by_name(env: &Env, group: &str) -> Vec<LifecycleHook> {
+    let mut hooks = env
+        .adapter
+        .describe_lifecycle_hooks(group)
+        .await
+        .expect("DescribeLifecycleHooks");
+    hooks.sort_by(|a, b| a.name.cmp(&b.name));
+    hooks
+}
+
+fn assert_validation(e: &AwsError, operation: &str) {
+    assert_eq!(e.operation, operation, "{e}");
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e}");
+    assert_eq!(e.code, "ValidationError", "{e}");
+    assert!(!e.kind.is_retryable());
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn lifecycle_hooks_put_describe_update_and_validate() {
+    let env = env().await;
+    let (_, group) = two_version_group(&env).await;
+    env.adapter
+        .put_lifecycle_hook(&hook_request(
+            &group,
+            "drain",
+            LIFECYCLE_TRANSITION_TERMINATING,
+            Some(300),
+            Some("CONTINUE"),
+        ))
+        .await
+        .expect("put drain");
+    env.adapter
+        .put_lifecycle_hook(&hook_request(
+            &group,
+            "warm",
+            LIFECYCLE_TRANSITION_LAUNCHING,
+            None,
+            None,
+        ))
+        .await
+        .expect("put warm");
+    let hook =
+        |name: &str, transition: &str, heartbeat: u32, global: u32, result: &str| LifecycleHook {
+            group_name: group.clone(),
+            name: name.to_owned(),
+            transition: transition.to_owned(),
+            heartbeat_timeout_secs: heartbeat,
+            global_timeout_secs: global,
+            default_result: result.to_owned(),
+        };
+    assert_eq!(
+        hooks_by_name(&env, &group).await,
+        vec![
+            hook(
+                "drain",
+                LIFECYCLE_TRANSITION_TERMINATING,
+                300,
+                30_000,
+                "CONTINUE"
+            ),
+            hook(
+                "warm",
+                LIFECYCLE_TRANSITION_LAUNCHING,
+                3600,
+                172_800,
+                "ABANDON"
+            ),
+        ]
+    );
+    // An update keeps what it does not give.
+    env.adapter
+        .put_lifecycle_hook(&hook_request(
+            &group,
+            "drain",
+            LIFECYCLE_TRANSITION_TERMINATING,
+            None,
+            Some("ABANDON"),
+        ))
+        .await
+        .expect("update drain");
+    assert_eq!(
+        hooks_by_name(&env, &group).await[0],
+        hook(
+            "drain",
+            LIFECYCLE_TRANSITION_TERMINATING,
+            300,
+            30_000,
+            "ABANDON"
+        )
+    );
+    for bad in [
+        hook_request(
+            &group,
+            "x",
+            LIFECYCLE_TRANSITION_TERMINATING,
+            Some(29),
+            None,
+        ),
+        hook_request(
+            &group,
+            "x",
+            LIFECYCLE_TRANSITION_TERMINATING,
+            None,
+            Some("MAYBE"),
+        ),
+        hook_request(&group, "x", "autoscaling:EC2_INSTANCE_STOPPING", None, None),
+        hook_request(
+            &format!("{group}-missing"),
+            "x",
+            LIFECYCLE_TRANSITION_TERMINATING,
+            None,
+            None,
+        ),
+    ] {
+        let e = env
+            .adapter
+            .put_lifecycle_hook(&bad)
+            .await
+            .expect_err("refused");
+        assert_validation(&e, "autoscaling:PutLifecycleHook");
+    }
+    let e = env
+        .adapter
+        .describe_lifecycle_hooks(&format!("{group}-missing"))
+        .await
+        .expect_err("no such group");
+    assert_validation(&e, "autoscaling:DescribeLifecycleHooks");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn lifecycle_actions_are_accepted_for_an_instance_of_the_group() {
+    let env = env().await;
+    let (_, group) = two_version_group(&env).await;
+    env.adapter
+        .put_lifecycle_hook(&hook_request(
+            &group,
+            "drain",
+            LIFECYCLE_TRANSITION_TERMINATING,
+            Some(300),
+            None,
+        ))
+        .await
+        .expect("hook");
+    let instance = env
+        .adapter
+        .describe_auto_scaling_groups(std::slice::from_ref(&group))
+        .await
+        .expect("group")[0]
+        .instances[0]
+        .instance_id
+        .clone();
+    // The emulator never holds an instance: one of the group stands for one AWS holds.
+    env.adapter
+        .record_lifecycle_action_heartbeat(&group, "drain", &instance)
+        .await
+        .expect("heartbeat");
+    for result in [
+        LifecycleActionResult::Continue,
+        LifecycleActionResult::Abandon,
+    ] {
+        env.adapter
+            .complete_lifecycle_action(&group, "drain", &instance, result)
+            .await
+            .expect("complete");
+    }
+    // An instance with no lifecycle action: the mapped error, not retried.
+    let e = env
+        .adapter
+        .complete_lifecycle_action(
+            &group,
+            "drain",
+            "i-0000000000000beef",
+            LifecycleActionResult::Continue,
+        )
+        .await
+        .expect_err("no action");
+    assert_validation(&e, "autoscaling:CompleteLifecycleAction");
+    assert!(
+        e.message
+            .contains("No active Lifecycle Action found with instance ID i-0000000000000beef"),
+        "{e}"
+    );
+    let e = env
+        .adapter
+        .record_lifecycle_action_heartbeat(&group, "drain", "i-0000000000000beef")
+        .await
+        .expect_err("no action");
+    assert_validation(&e, "autoscaling:RecordLifecycleActionHeartbeat");
+    // A hook that does not exist.
+    let e = env
+        .adapter
+        .complete_lifecycle_action(
+            &group,
+            "missing",
+            &instance,
+            LifecycleActionResult::Continue,
+        )
+        .await
+        .expect_err("no hook");
+    assert_validation(&e, "autoscaling:CompleteLifecycleAction");
 }
 
 // --- SNS -------------------------------------------------------------------------------------

@@ -844,7 +844,7 @@ impl Account {
 /// An attribute name: "between 1 and 128 characters [...] letters (uppercase and lowercase),
 /// numbers, hyphens (-), underscores (_), forward slashes (/), back slashes (\\), or periods (.)"
 /// (the `Attribute` data type, Amazon ECS API Reference).
-fn is_attribute_name(name: &str) -> bool {
+pub(crate) fn is_attribute_name(name: &str) -> bool {
     (1..=128).contains(&name.chars().count())
         && name
             .chars()
@@ -854,7 +854,7 @@ fn is_attribute_name(name: &str) -> bool {
 /// An attribute value: "between 1 and 128 characters. It can contain letters (uppercase and
 /// lowercase), numbers, hyphens (-), underscores (_), periods (.), at signs (@), forward slashes
 /// (/), back slashes (\\), colons (:), or spaces. The value can't start or end with a space."
-fn is_attribute_value(value: &str) -> bool {
+pub(crate) fn is_attribute_value(value: &str) -> bool {
     (1..=128).contains(&value.chars().count())
         && !value.starts_with(' ')
         && !value.ends_with(' ')

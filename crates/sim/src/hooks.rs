@@ -58,7 +58,7 @@ fn validation(operation: &'static str, message: impl Into<String>) -> AwsError {
 
 /// `LifecycleHookName`: "Minimum length of 1. Maximum length of 255. Pattern:
 /// `[A-Za-z0-9\-_\/]+`" ("PutLifecycleHook").
-fn is_hook_name(name: &str) -> bool {
+pub(crate) fn is_hook_name(name: &str) -> bool {
     (1..=255).contains(&name.len())
         && name
             .bytes()

@@ -50,8 +50,42 @@
 //!   (AWS may be up to ~2 minutes late) unless [`SimAws::set_scheduled_action_delay`] makes them
 //!   late; actions are not kept in order then (AWS runs one group's actions in the order given).
 //! - **Instances** go `Pending` → `InService` after a fixed boot time (default 90 s) and terminate
-//!   instantly (no `Terminating`, lifecycle hooks, warm pools, Standby, draining). Terminated
-//!   instances leave the group at once and stay visible to `DescribeInstances` for one hour.
+//!   instantly — no `Terminating` state, warm pools, Standby or draining — unless a terminating
+//!   lifecycle hook holds them (below). Terminated instances leave the group at once and stay
+//!   visible to `DescribeInstances` for one hour.
+//! - **Lifecycle hooks** (`hooks.rs`; "Amazon EC2 Auto Scaling lifecycle hooks", "PutLifecycleHook",
+//!   "CompleteLifecycleAction", "RecordLifecycleActionHeartbeat", "DeleteLifecycleHook"):
+//!   `PutLifecycleHook` creates or updates by name, validated as AWS documents (transition, name,
+//!   `HeartbeatTimeout` 30–7200 default 3600, `DefaultResult` default `ABANDON`, ≤ 50 a group →
+//!   `LimitExceeded`, unknown group → `ValidationError`); an update keeps the values it does not
+//!   give (inferred); `GlobalTimeout` = min(48 h, 100 × heartbeat). [`SimAws::add_lifecycle_hook`],
+//!   [`SimAws::create_terminating_hook`] and [`SimAws::delete_lifecycle_hook`] are someone else's.
+//!   - Whatever Auto Scaling terminates in a group with `EC2_INSTANCE_TERMINATING` hooks — scale-in
+//!     (a desired capacity lowered by any means, a scheduled action, ECS managed scaling),
+//!     instance-refresh replacements (old instances, new ones it gives up, rollbacks), unhealthy
+//!     replacements — waits in `Terminating:Wait`: listed by the group with that state, EC2
+//!     `running`, its container instance and tasks untouched, not part of the group's capacity
+//!     (not counted by the reconcile loop, scale-in, AZ balance, the refresh's healthy counts or
+//!     [`SimAws::instances_by_ami`]; an unhealthy instance's replacement launches at once).
+//!     Scale-in protection no longer matters; `SetInstanceProtection` refuses such an instance (AWS
+//!     does not say). A force delete ([`SimAws::delete_group`]) terminates it with the rest, hooks
+//!     bypassed.
+//!   - One action per terminating hook the group has when the wait begins, all at once (AWS
+//!     documents no order); each ends on `CompleteLifecycleAction` (by instance id) or, with the
+//!     hook's default result, when its timeout passes: the heartbeat timeout after the start or
+//!     the last `RecordLifecycleActionHeartbeat` (the hook's heartbeat then), never past start +
+//!     `GlobalTimeout`. `ABANDON` ends the instance's other actions too; deleting a hook ends its
+//!     actions with `CONTINUE`. With none left the instance goes `Terminating:Proceed` and
+//!     terminates at once. Calls for an instance not waiting on that hook (or an unknown group or
+//!     hook) are `ValidationError` ("No active Lifecycle Action found with instance ID …").
+//!     [`SimAws::lifecycle_wait`] reports each wait.
+//!   - Instance refresh: a replacement counts as done only once its old instance has terminated
+//!     (AWS does not say; the conservative reading): percentage, checkpoints, the end of the
+//!     refresh and a cancellation wait for held instances, while further replacements start within
+//!     the healthy percentages.
+//!   - `EC2_INSTANCE_LAUNCHING` hooks are stored and described but hold nothing (no
+//!     `Pending:Wait`); no notifications, tokens, EventBridge events or instance lifecycle policies
+//!     (retention).
 //! - **Unhealthy AMIs**: instances launched from an [`ImageSpec`] with `healthy: false` (or marked
 //!   with [`SimAws::set_instance_health`]) reach `InService` and are reported `Healthy` until the
 //!   group's health-check grace period (fixed per instance at its launch) has passed — Auto
@@ -144,7 +178,7 @@
 //!     the refresh waits one hour for protection to go and fails; it applies during a rollback
 //!     too. `StandbyInstances` and `AlarmSpecification` are validated but have no effect (no
 //!     Standby, no CloudWatch). Suspending `Launch`, `Terminate` or `InstanceRefresh` pauses a
-//!     refresh indefinitely. Not modelled: warm pools, `ReplaceRootVolume`, lifecycle hooks, the
+//!     refresh indefinitely. Not modelled: warm pools, `ReplaceRootVolume`, launching lifecycle hooks, the
 //!     14-day limit, `LimitExceeded`, EventBridge events.
 //!   - The group takes the desired configuration (pinned by number) only at `Successful`, after
 //!     `BakeTime`, exactly as given: a desired launch template drops a mixed instances policy, a
@@ -175,7 +209,8 @@
 //!   the provider was created: a change by a scheduled action or
 //!   [`SimAws::set_desired_capacity`] is put back (within min/max) at the next whole minute, with
 //!   the event "ECS managed scaling set desired back to N" — no target tracking. Managed
-//!   draining is recorded only (no lifecycle hook, terminations are immediate).
+//!   draining is recorded only: ECS attaches no lifecycle hook and drains nothing (a test adds the
+//!   hook itself with [`SimAws::create_terminating_hook`]).
 //! - **ECS clusters** (`container.rs`; "Amazon ECS container instances", "Draining Amazon ECS
 //!   container instances", "ListContainerInstances", "DescribeContainerInstances",
 //!   "UpdateContainerInstancesState"): clusters ([`SimAws::create_cluster`]) and services with a
@@ -204,6 +239,14 @@
 //!     `INACTIVE` instance is a failure with reason `INACTIVE` (AWS only says "an error"). A
 //!     cluster is a name or an ARN of this account and Region (`ClusterNotFoundException`
 //!     otherwise). Container-instance ARNs use the format with the cluster name.
+//!   - Attributes: only the custom ones `PutAttributes` sets (no built-in `ecs.*` or
+//!     `com.amazonaws.ecs.capability.*` attribute). `PutAttributes` takes 1–10 attributes
+//!     (`InvalidParameterException` beyond, or for a name or value the `Attribute` data type does
+//!     not allow), targets by id or ARN (unknown, or deregistered more than an hour ago:
+//!     `TargetNotFoundException`), at most 10 custom attributes a container instance
+//!     (`AttributeLimitExceededException`); a refused call puts nothing. An empty value is an
+//!     attribute without a value. `DeleteAttributes`/`ListAttributes` and cluster-level targets
+//!     are not modelled.
 
 // `SimAws`'s methods: the handle and its call machinery are here; `setup` builds the world,
 // `outside` is someone else changing it, `knobs` turns the clock and injects faults, `inspect` is

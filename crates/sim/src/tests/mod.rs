@@ -4,6 +4,7 @@ mod containers;
 mod ecs;
 mod faults;
 mod groups;
+mod hooks;
 mod refresh;
 mod scheduled;
 mod services;
