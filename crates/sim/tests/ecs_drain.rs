@@ -373,7 +373,10 @@ fn a_rollback_mid_round_drains_the_new_instances_before_removing_them() {
         .filter(|i| !old.contains(i))
         .map(|i| w.sim.running_tasks(i))
         .sum();
-    assert!(on_new > 0, "the scheduler placed tasks on the new instances");
+    assert!(
+        on_new > 0,
+        "the scheduler placed tasks on the new instances"
+    );
     let engine = amiroll_core::Engine::new(&w.sim);
     let r = futures::executor::block_on(engine.rollback(&w.config(), false)).expect("rollback");
     assert!(r.targets[0].apply_error.is_none(), "{:#?}", r.targets[0]);
