@@ -440,11 +440,7 @@ impl<'a, A: Aws> Engine<'a, A> {
 
     /// Capacity provider name → the name of the cluster it is associated with: `ListClusters`
     /// (all pages), then `DescribeClusters` of [`MAX_DESCRIBE_CLUSTERS`] at a time, sent at the
-    /// same time (at most [`READS_IN_FLIGHT`]). Deleted (`INACTIVE`) clusters are left out: they
-    /// "may remain discoverable in your account for a period of time" ("Cluster", `status`,
-    /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Cluster.html). A provider
-    /// is associated with at most one cluster ("CreateCluster", `capacityProviders`); should two
-    /// live clusters name it, the first listed is kept.
+    /// same time (at most [`READS_IN_FLIGHT`]); see [`planner::clusters_by_provider`].
     async fn read_provider_clusters(&self) -> Result<BTreeMap<String, String>, AwsError> {
         let arns = self
             .call(op::LIST_CLUSTERS, || self.aws.list_clusters())
@@ -455,15 +451,11 @@ impl<'a, A: Aws> Engine<'a, A> {
             })
         }))
         .await;
-        let mut out = BTreeMap::new();
+        let mut clusters = Vec::new();
         for result in described {
-            for c in result?.into_iter().filter(EcsCluster::is_live) {
-                for provider in c.capacity_providers {
-                    out.entry(provider).or_insert_with(|| c.name.clone());
-                }
-            }
+            clusters.extend(result?);
         }
-        Ok(out)
+        Ok(planner::clusters_by_provider(clusters))
     }
 
     /// `DescribeImages` for `ids`, 100 a call, sent at the same time.

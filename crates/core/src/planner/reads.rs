@@ -313,6 +313,26 @@ pub fn provider_cluster_reads(
     out
 }
 
+/// Capacity provider name → the name of the cluster that names it among its
+/// `capacityProviders`, from the clusters `DescribeClusters` gave. Deleted (`INACTIVE`) clusters
+/// are left out: they "may remain discoverable in your account for a period of time"
+/// ("Cluster", `status`, https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Cluster.html).
+/// An Auto Scaling group's provider is associated with at most one cluster ("CreateCluster",
+/// `capacityProviders`: it "must be created but not associated with another cluster",
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateCluster.html); should
+/// two live clusters name it all the same, the first given is kept.
+pub fn clusters_by_provider(
+    clusters: impl IntoIterator<Item = crate::port::EcsCluster>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for c in clusters.into_iter().filter(|c| c.is_live()) {
+        for provider in c.capacity_providers {
+            out.entry(provider).or_insert_with(|| c.name.clone());
+        }
+    }
+    out
+}
+
 /// The groups whose instances a run judges as ECS groups (see [`ecs_reads`]): (target, group
 /// name, group), in configuration order.
 fn judged_ecs_groups<'a>(
