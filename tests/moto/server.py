@@ -758,6 +758,24 @@ def _container_instance_attributes_in_updates() -> None:
     }
 
 
+# --- shim 14: ListClusters, paged ---------------------------------------------------------------
+
+
+def list_clusters(self: EC2ContainerServiceResponse) -> ActionResult:
+    """Imitates "ListClusters" (Amazon ECS API Reference): maxResults "can be between 1 and 100.
+    If this parameter isn't used, then ListClusters returns up to 100 results and a nextToken
+    value if applicable". moto answers every cluster in one response (ignores maxResults and
+    nextToken)."""
+    max_results = self._get_int_param("maxResults") or 100
+    if not 1 <= max_results <= 100:
+        raise InvalidParameterException("maxResults must be between 1 and 100.")
+    arns = self.ecs_backend.list_clusters()
+    start = int(self._get_param("nextToken") or 0)
+    page = arns[start : start + max_results]
+    token = str(start + max_results) if start + max_results < len(arns) else None
+    return ActionResult({"clusterArns": page, "nextToken": token})
+
+
 def install_shims() -> None:
     AutoScalingBackend.put_scheduled_update_group_action = put_scheduled_update_group_action
     LaunchTemplates.create_launch_template_version = create_launch_template_version
@@ -773,6 +791,7 @@ def install_shims() -> None:
     AutoScalingResponse.rollback_instance_refresh = rollback_instance_refresh
     EC2ContainerServiceResponse.describe_capacity_providers = describe_capacity_providers
     EC2ContainerServiceResponse.list_container_instances = list_container_instances
+    EC2ContainerServiceResponse.list_clusters = list_clusters
     LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions_paged
     InstanceResponse.describe_instances = describe_instances
     InstanceState.launch_template = property(_instance_launch_template)

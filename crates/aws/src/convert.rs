@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use amiroll_core::port::{
     AutoScalingGroup, AwsError, BlockDeviceMapping, CapacityProvider, ContainerInstance,
-    ContainerInstanceAttribute, ContainerInstanceFailure, EbsBlockDevice, Ec2Instance,
+    ContainerInstanceAttribute, ContainerInstanceFailure, EbsBlockDevice, Ec2Instance, EcsCluster,
     GroupInstance, Image, InstanceOverride, InstanceRefresh, InstancesDistribution, LaunchTemplate,
     LaunchTemplateVersion, LifecycleHook, MixedInstancesPolicy, RefreshPreferences,
     ScheduledAction, StartRefreshRequest, TemplateSpec, Timestamp,
@@ -481,6 +481,27 @@ pub(crate) fn map_capacity_provider(
             == Some(&ManagedTerminationProtection::Enabled),
         managed_draining: asg.managed_draining() == Some(&ManagedDraining::Enabled),
     }))
+}
+
+/// A `Cluster` of `DescribeClusters` ("Cluster", Amazon ECS API Reference,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Cluster.html): its ARN is
+/// required; a missing name is read from the ARN, a missing status is left empty (not
+/// `INACTIVE`), missing capacity providers are none.
+pub(crate) fn map_cluster(
+    operation: &'static str,
+    c: &aws_sdk_ecs::types::Cluster,
+) -> Result<EcsCluster, AwsError> {
+    let arn = required(c.cluster_arn(), operation, "clusters.clusterArn")?.to_owned();
+    let name = c.cluster_name().map_or_else(
+        || amiroll_core::ecs::cluster_name(&arn).to_owned(),
+        str::to_owned,
+    );
+    Ok(EcsCluster {
+        name,
+        status: c.status().unwrap_or_default().to_owned(),
+        capacity_providers: c.capacity_providers().to_vec(),
+        arn,
+    })
 }
 
 /// The ARN of the cluster a request named (a short name or an ARN). The `ContainerInstance`

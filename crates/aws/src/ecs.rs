@@ -1,14 +1,15 @@
-//! Amazon ECS: the capacity providers that name Auto Scaling groups, and the container instances
-//! of a cluster.
+//! Amazon ECS: the capacity providers that name Auto Scaling groups, the clusters (and the
+//! capacity providers each names), and the container instances of a cluster.
 
 use amiroll_core::port::{
     op, AwsError, CapacityProvider, ContainerInstanceAttribute, ContainerInstanceStatus,
-    ContainerInstancesOutput, MAX_LIST_CONTAINER_INSTANCES,
+    ContainerInstancesOutput, EcsCluster, MAX_LIST_CLUSTERS, MAX_LIST_CONTAINER_INSTANCES,
 };
 
 use crate::all_pages;
 use crate::convert::{
-    map_capacity_provider, map_container_instance, map_container_instance_failure, sdk_attribute,
+    map_capacity_provider, map_cluster, map_container_instance, map_container_instance_failure,
+    sdk_attribute,
 };
 use crate::error::from_sdk;
 
@@ -35,6 +36,49 @@ pub(crate) async fn describe_capacity_providers(
         Ok((providers, out.next_token().map(str::to_owned)))
     })
     .await
+}
+
+/// "ListClusters" (Amazon ECS API Reference): the ARN of every cluster of the account in the
+/// Region, every page of `maxResults` 100 (the most it takes: "This value can be between 1 and
+/// 100").
+pub(crate) async fn list_clusters(client: &aws_sdk_ecs::Client) -> Result<Vec<String>, AwsError> {
+    const OP: &str = op::LIST_CLUSTERS;
+    let page_size = i32::try_from(MAX_LIST_CLUSTERS).unwrap_or(100);
+    all_pages(|token| async move {
+        let out = client
+            .list_clusters()
+            .max_results(page_size)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, e))?;
+        Ok((
+            out.cluster_arns().to_vec(),
+            out.next_token().map(str::to_owned),
+        ))
+    })
+    .await
+}
+
+/// "DescribeClusters" (Amazon ECS API Reference) of up to 100 clusters (names or ARNs), with
+/// their `capacityProviders` (returned without `include`). None is answered without a call:
+/// without `clusters` AWS describes the `default` cluster. The `failures` (`MISSING` for an
+/// unknown cluster) are dropped: an unknown cluster is left out.
+pub(crate) async fn describe_clusters(
+    client: &aws_sdk_ecs::Client,
+    clusters: &[String],
+) -> Result<Vec<EcsCluster>, AwsError> {
+    const OP: &str = op::DESCRIBE_CLUSTERS;
+    if clusters.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = client
+        .describe_clusters()
+        .set_clusters(Some(clusters.to_vec()))
+        .send()
+        .await
+        .map_err(|e| from_sdk(OP, e))?;
+    out.clusters().iter().map(|c| map_cluster(OP, c)).collect()
 }
 
 /// "ListContainerInstances" (Amazon ECS API Reference) of one cluster, every page of

@@ -14,8 +14,8 @@ use std::time::Duration;
 use amiroll_core::port::{
     AutoScalingGroup, Aws, AwsError, CapacityProvider, ContainerInstanceAttribute,
     ContainerInstanceStatus, ContainerInstancesOutput, CreateVersionRequest, DeleteVersionsOutput,
-    Ec2Instance, GetParametersOutput, Image, InstanceRefresh, InstanceTypeInfo, LaunchTemplate,
-    LaunchTemplateVersion, LifecycleActionResult, LifecycleHook, Notification,
+    Ec2Instance, EcsCluster, GetParametersOutput, Image, InstanceRefresh, InstanceTypeInfo,
+    LaunchTemplate, LaunchTemplateVersion, LifecycleActionResult, LifecycleHook, Notification,
     PutLifecycleHookRequest, ScheduledAction, StartRefreshRequest, Timestamp, UpdateGroupRequest,
     VersionAlias,
 };
@@ -280,6 +280,14 @@ impl Aws for AwsAdapter {
 
     async fn describe_capacity_providers(&self) -> Result<Vec<CapacityProvider>, AwsError> {
         ecs::describe_capacity_providers(&self.ecs).await
+    }
+
+    async fn list_clusters(&self) -> Result<Vec<String>, AwsError> {
+        ecs::list_clusters(&self.ecs).await
+    }
+
+    async fn describe_clusters(&self, clusters: &[String]) -> Result<Vec<EcsCluster>, AwsError> {
+        ecs::describe_clusters(&self.ecs, clusters).await
     }
 
     async fn list_container_instances(&self, cluster: &str) -> Result<Vec<String>, AwsError> {

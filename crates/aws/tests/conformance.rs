@@ -618,7 +618,7 @@ async fn container_instances<A: Aws>(side: &Side<A>, start: &Start, cluster: &st
 }
 
 /// The container instance with only its custom attributes: the emulator reports the built-in
-/// `ecs.*` ones the agent would, the simulator none (docs/fidelity.md, row 66).
+/// `ecs.*` ones the agent would, the simulator none (docs/fidelity.md, row 68).
 fn custom_attributes_only(mut c: ContainerInstance) -> ContainerInstance {
     c.attributes
         .retain(|name, _| !name.starts_with("ecs.") && !name.starts_with("com.amazonaws.ecs."));
@@ -700,7 +700,7 @@ async fn container_attributes<A: Aws>(side: &Side<A>, cluster: &str) -> Transcri
 /// Lifecycle hooks: put a terminating and a launching hook (defaults), update one, describe;
 /// the errors both sides answer alike (unknown group, a heartbeat out of range, an action for
 /// an instance not in the group or a hook that does not exist). moto never holds an instance,
-/// so actions on a held instance are the simulator's alone (docs/fidelity.md, rows 57–61).
+/// so actions on a held instance are the simulator's alone (docs/fidelity.md, rows 59–63).
 async fn lifecycle_hooks<A: Aws>(side: &Side<A>, start: &Start) -> Transcript {
     let mut t = Transcript::default();
     let aws = &side.aws;

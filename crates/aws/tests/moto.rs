@@ -1577,6 +1577,103 @@ async fn describe_capacity_providers_maps_group_providers_over_pages() {
     );
 }
 
+// --- ECS clusters (the emulator's shim 14 pages the listing) -----------------------------------
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn clusters_are_listed_over_pages_and_described_with_their_capacity_providers() {
+    use aws_sdk_ecs::types as ecs_types;
+
+    let env = env().await;
+    let (current, _) = amis(&env).await;
+    let id = launch_template(&env, &unique("lt"), &current).await;
+    let name = unique("asg");
+    group(&env, &name, &id).await;
+    let group_arn = env
+        .adapter
+        .describe_auto_scaling_groups(std::slice::from_ref(&name))
+        .await
+        .expect("describe group")
+        .pop()
+        .and_then(|g| g.arn)
+        .expect("group arn");
+    // More clusters than one page (100) holds, so the listing has to follow nextToken.
+    let clusters: Vec<String> = (0..101).map(|i| unique(&format!("cl{i}"))).collect();
+    for c in &clusters {
+        env.ecs
+            .create_cluster()
+            .cluster_name(c)
+            .send()
+            .await
+            .expect("CreateCluster");
+    }
+    let provider = unique("cp");
+    env.ecs
+        .create_capacity_provider()
+        .name(&provider)
+        .auto_scaling_group_provider(
+            ecs_types::AutoScalingGroupProvider::builder()
+                .auto_scaling_group_arn(&group_arn)
+                .managed_termination_protection(ecs_types::ManagedTerminationProtection::Disabled)
+                .build()
+                .expect("AutoScalingGroupProvider"),
+        )
+        .send()
+        .await
+        .expect("CreateCapacityProvider");
+    env.ecs
+        .put_cluster_capacity_providers()
+        .cluster(&clusters[7])
+        .capacity_providers(&provider)
+        .set_default_capacity_provider_strategy(Some(Vec::new()))
+        .send()
+        .await
+        .expect("PutClusterCapacityProviders");
+
+    let listed: BTreeSet<String> = env
+        .adapter
+        .list_clusters()
+        .await
+        .expect("list_clusters")
+        .into_iter()
+        .collect();
+    for c in &clusters {
+        assert!(
+            listed.contains(&format!("arn:aws:ecs:us-east-1:123456789012:cluster/{c}")),
+            "{c} listed (all pages)"
+        );
+    }
+
+    // By name or ARN; an unknown cluster (a `MISSING` failure) is left out.
+    let arn = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{}", clusters[7]);
+    let asked = vec![arn.clone(), clusters[8].clone(), unique("no-such-cluster")];
+    let described = env
+        .adapter
+        .describe_clusters(&asked)
+        .await
+        .expect("describe_clusters");
+    assert_eq!(described.len(), 2, "{described:?}");
+    let with = described
+        .iter()
+        .find(|c| c.arn == arn)
+        .expect("the provider's cluster");
+    assert_eq!(with.name, clusters[7]);
+    assert_eq!(with.status, "ACTIVE");
+    assert_eq!(with.capacity_providers, vec![provider.clone()]);
+    let without = described
+        .iter()
+        .find(|c| c.name == clusters[8])
+        .expect("another cluster");
+    assert!(without.capacity_providers.is_empty());
+    // None asked: no call (AWS would describe the `default` cluster).
+    assert!(env
+        .adapter
+        .describe_clusters(&[])
+        .await
+        .expect("none")
+        .is_empty());
+}
+
 // --- ECS container instances ----------------------------------------------------------------
 
 /// `n` EC2 instances of `image_id`, registered as container instances of `cluster` as their ECS

@@ -668,6 +668,51 @@ async fn a_configured_ecs_cluster_is_read_only_as_the_policy_allows() {
     );
 }
 
+#[tokio::test]
+async fn a_cluster_found_from_the_capacity_provider_is_read_only_as_the_policy_allows() {
+    // The user data names no cluster (the agent's configuration is fetched at boot); the group
+    // backs a capacity provider associated with `prod`.
+    let s = sim_account(&[("ecs-asg", None, &["OldestLaunchTemplate", "Default"])]);
+    s.sim.set_agent_cluster(&s.template, "prod").expect("agent");
+    s.sim.create_cluster("prod").expect("cluster");
+    s.sim.create_service("prod", "api", 3).expect("service");
+    s.sim
+        .create_capacity_provider("web-cp", "ecs-asg", false, false, false)
+        .expect("provider");
+    s.sim
+        .attach_capacity_provider("prod", "web-cp")
+        .expect("associate");
+    let env = seed_env(&s.template, PUBLIC_PARAM, &s.topic, "ecs-asg");
+    let config = Config::from_seed_env(|k| {
+        env.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .expect("seed configuration");
+    let engine = Engine::new(&s.sim);
+    let from = s.sim.call_log().len();
+    apply_for(&engine, &s.sim, &config, 20).await;
+    assert_eq!(
+        s.sim.instances_by_ami("ecs-asg").keys().collect::<Vec<_>>(),
+        vec![NEW],
+        "{:?}",
+        s.sim.events()
+    );
+    let what = "scheduled-surge with the cluster from the capacity provider";
+    let called = assert_allowed(&s.sim, from, &config, what);
+    contains_all(
+        &called,
+        &[
+            op::LIST_CLUSTERS,
+            op::DESCRIBE_CLUSTERS,
+            op::LIST_CONTAINER_INSTANCES,
+            op::DESCRIBE_CONTAINER_INSTANCES,
+            op::UPDATE_CONTAINER_INSTANCES_STATE,
+        ],
+        what,
+    );
+}
+
 // --- Against an emulator that enforces IAM (#[ignore]) --------------------------------------
 
 fn iam_url() -> String {

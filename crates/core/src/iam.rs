@@ -221,7 +221,7 @@ pub fn target_needs(t: &Target) -> TargetNeeds {
 }
 
 /// The read actions the engine calls while observing `config` (all `*`-only except
-/// `ssm:GetParameters` and `ecs:DescribeCapacityProviders`, which are scoped separately).
+/// `ssm:GetParameters` and the ECS reads with a resource type, which are scoped separately).
 pub fn read_actions(config: &Config) -> BTreeSet<&'static str> {
     let mut r: BTreeSet<&'static str> = [
         op::GET_PARAMETERS,
@@ -260,10 +260,18 @@ pub fn read_actions(config: &Config) -> BTreeSet<&'static str> {
         // The drain hook of each group (`engine/observe.rs`, step 1b).
         r.insert(op::DESCRIBE_LIFECYCLE_HOOKS);
     }
-    if !ecs_clusters(config).is_empty() {
+    let clusters = ecs_clusters(config);
+    if !clusters.is_empty() {
         // The container instances of the configured clusters (`planner::ecs_reads`).
         r.insert(op::LIST_CONTAINER_INSTANCES);
         r.insert(op::DESCRIBE_CONTAINER_INSTANCES);
+    }
+    if clusters.any {
+        // A target without `ecs_cluster` may find its cluster from its group's capacity
+        // provider: the clusters of the account and the capacity providers each names
+        // (`planner::provider_cluster_reads`).
+        r.insert(op::LIST_CLUSTERS);
+        r.insert(op::DESCRIBE_CLUSTERS);
     }
     r
 }
@@ -274,8 +282,8 @@ pub struct EcsScope {
     /// The configured clusters (`ecs_cluster`).
     pub clusters: BTreeSet<String>,
     /// A target has no `ecs_cluster` (and not `ecs = false`): amiroll uses the cluster its launch
-    /// template's user data names, which the generator cannot know, so the grant covers every
-    /// cluster of the account. Set `ecs_cluster` to scope it, or `ecs = false` for a plain EC2 fleet.
+    /// template's user data names, or else the one its group's capacity provider belongs to,
+    /// which the generator cannot know, so the grant covers every cluster of the account. Set `ecs_cluster` to scope it, or `ecs = false` for a plain EC2 fleet.
     pub any: bool,
 }
 
@@ -385,7 +393,7 @@ pub fn notes(config: &Config, opts: &Options) -> Vec<String> {
         .collect();
     if !unscoped.is_empty() {
         out.push(format!(
-            "target(s) {} have no ecs_cluster: amiroll reads (and, for scheduled-surge, drains) the ECS cluster their launch template's user data names, so the policy allows those ECS calls on every cluster of the account — set ecs_cluster to scope them to one cluster, or ecs = false for a plain EC2 fleet",
+            "target(s) {} have no ecs_cluster: amiroll reads (and, for scheduled-surge, drains) the ECS cluster their launch template's user data names, or else the one their group's capacity provider belongs to (listing and describing the account's clusters), so the policy allows those ECS calls on every cluster of the account — set ecs_cluster to scope them to one cluster, or ecs = false for a plain EC2 fleet",
             unscoped.join(", ")
         ));
     }
@@ -417,6 +425,7 @@ pub fn policy_with(config: &Config, opts: &Options) -> PolicyDocument {
                 op::DESCRIBE_CAPACITY_PROVIDERS,
                 op::LIST_CONTAINER_INSTANCES,
                 op::DESCRIBE_CONTAINER_INSTANCES,
+                op::DESCRIBE_CLUSTERS,
             ]
             .contains(a)
         })
@@ -436,6 +445,19 @@ pub fn policy_with(config: &Config, opts: &Options) -> PolicyDocument {
         );
     }
     let clusters = ecs_clusters(config);
+    if reads.contains(op::DESCRIBE_CLUSTERS) {
+        // Finding a group's cluster from its capacity provider: "ListClusters" has no resource
+        // type (it is in the `*` statement above); "DescribeClusters" acts on the clusters
+        // ("Actions, resources, and condition keys for Amazon Elastic Container Service",
+        // Service Authorization Reference,
+        // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html),
+        // every cluster of the account: any may hold the provider.
+        b.push(
+            "EcsDescribeClustersOfTheAccount",
+            &[op::DESCRIBE_CLUSTERS],
+            vec![arn.ecs_cluster("*")],
+        );
+    }
     if !clusters.is_empty() {
         // "ListContainerInstances" acts on the cluster; "DescribeContainerInstances" on its
         // container instances (`container-instance/CLUSTER/ID`), with the condition key
@@ -908,9 +930,12 @@ mod tests {
             &[
                 op::DESCRIBE_SCHEDULED_ACTIONS,
                 op::DESCRIBE_CAPACITY_PROVIDERS,
-                // No ecs_cluster: the cluster in the user data is read and drained.
+                // No ecs_cluster: the cluster in the user data (or the capacity provider's,
+                // found among the account's clusters) is read and drained.
                 op::LIST_CONTAINER_INSTANCES,
                 op::DESCRIBE_CONTAINER_INSTANCES,
+                op::LIST_CLUSTERS,
+                op::DESCRIBE_CLUSTERS,
                 op::UPDATE_CONTAINER_INSTANCES_STATE,
                 op::CREATE_LAUNCH_TEMPLATE_VERSION,
                 op::MODIFY_LAUNCH_TEMPLATE,
@@ -962,6 +987,8 @@ mod tests {
                 op::DESCRIBE_CAPACITY_PROVIDERS,
                 op::LIST_CONTAINER_INSTANCES,
                 op::DESCRIBE_CONTAINER_INSTANCES,
+                op::LIST_CLUSTERS,
+                op::DESCRIBE_CLUSTERS,
                 op::CREATE_LAUNCH_TEMPLATE_VERSION,
                 op::MODIFY_LAUNCH_TEMPLATE,
                 op::DELETE_LAUNCH_TEMPLATE_VERSIONS,
@@ -1179,12 +1206,16 @@ mod tests {
             .statement("ReadsWithoutResourceLevelPermissions")
             .expect("reads");
         assert_eq!(s.resources, vec!["*"]);
+        // `ecs:ListClusters` is the one listing without a resource type (Service Authorization
+        // Reference for Amazon ECS).
+        assert!(s.actions.iter().any(|a| a == op::LIST_CLUSTERS));
         for a in &s.actions {
             assert!(
-                a.contains(":Describe"),
+                a.contains(":Describe") || a == op::LIST_CLUSTERS,
                 "{a} has resource-level permissions"
             );
             assert_ne!(a, op::DESCRIBE_CAPACITY_PROVIDERS);
+            assert_ne!(a, op::DESCRIBE_CLUSTERS);
         }
         // Every other statement is scoped.
         for s in p
@@ -1307,6 +1338,8 @@ mod tests {
                 op::DESCRIBE_CAPACITY_PROVIDERS,
             ),
             ("LIST_CONTAINER_INSTANCES", op::LIST_CONTAINER_INSTANCES),
+            ("LIST_CLUSTERS", op::LIST_CLUSTERS),
+            ("DESCRIBE_CLUSTERS", op::DESCRIBE_CLUSTERS),
             (
                 "DESCRIBE_CONTAINER_INSTANCES",
                 op::DESCRIBE_CONTAINER_INSTANCES,
@@ -1456,6 +1489,37 @@ mod tests {
         ] {
             assert!(!got.contains(o), "{o}: {got:?}");
         }
+    }
+
+    #[test]
+    fn the_account_clusters_are_listed_only_for_targets_without_ecs_cluster() {
+        // No `ecs_cluster`: the cluster may come from the capacity provider, found by listing
+        // and describing the clusters of the account.
+        let p = policy(&one(""), Some("us-east-1"), Some("123456789012"));
+        assert_eq!(p.resources_for(op::LIST_CLUSTERS), set(&["*"]));
+        assert_eq!(
+            p.resources_for(op::DESCRIBE_CLUSTERS),
+            set(&["arn:aws:ecs:us-east-1:123456789012:cluster/*"])
+        );
+        assert!(p.statement("EcsDescribeClustersOfTheAccount").is_some());
+        // Configured, plain EC2, not rolling, observe-only: none of it.
+        for extra in [
+            "ecs_cluster = \"prod\"\n",
+            "ecs = false\n",
+            "strategy = \"none\"\n",
+        ] {
+            let got = actions(&one(extra));
+            assert!(!got.contains(op::LIST_CLUSTERS), "{extra}: {got:?}");
+            assert!(!got.contains(op::DESCRIBE_CLUSTERS), "{extra}: {got:?}");
+        }
+        let mut c = config(&format!(
+            "[[target]]\nname = \"canary\"\nlaunch_template = \"lt-1\"\nami_parameter = \"{PUBLIC}\"\ngroups = [\"c\"]\n\
+             [[target]]\nname = \"prod\"\nlaunch_template = \"lt-2\"\nami_parameter = \"{PUBLIC}\"\ngroups = [\"p\"]\necs_cluster = \"prod\"\nafter = \"canary\"\n"
+        ));
+        assert!(actions(&c).contains(op::LIST_CLUSTERS));
+        c.select(&["prod".to_string()]).expect("select");
+        assert!(!actions(&c).contains(op::LIST_CLUSTERS));
+        assert!(!actions(&c).contains(op::DESCRIBE_CLUSTERS));
     }
 
     #[test]
@@ -1651,9 +1715,12 @@ mod tests {
                 op::DESCRIBE_INSTANCE_REFRESHES,
                 op::DESCRIBE_SCHEDULED_ACTIONS,
                 op::DESCRIBE_CAPACITY_PROVIDERS,
-                // The seed's cluster is the one its user data names (issue 12).
+                // The seed's cluster is the one its user data names (issue 12), or else its
+                // capacity provider's.
                 op::LIST_CONTAINER_INSTANCES,
                 op::DESCRIBE_CONTAINER_INSTANCES,
+                op::LIST_CLUSTERS,
+                op::DESCRIBE_CLUSTERS,
                 op::UPDATE_CONTAINER_INSTANCES_STATE,
                 op::CREATE_LAUNCH_TEMPLATE_VERSION,
                 op::MODIFY_LAUNCH_TEMPLATE,

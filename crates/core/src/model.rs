@@ -66,11 +66,16 @@ pub struct Observation {
     pub refreshes: BTreeMap<String, Vec<InstanceRefresh>>,
     /// ECS capacity providers of the account; `None` if they could not be read.
     pub capacity_providers: Option<Vec<CapacityProvider>>,
+    /// Capacity provider name → the name of the cluster it is associated with
+    /// (`ListClusters` + `DescribeClusters`), read only when some group's cluster can be found
+    /// no other way ([`crate::planner::provider_cluster_reads`]). Empty when not read.
+    pub provider_clusters: BTreeMap<String, String>,
     /// SNS topics: `true` if it exists.
     pub topics: BTreeMap<String, bool>,
     /// The ECS cluster of each group whose instances a plan judges (a group of a rolling
-    /// target with instances), by group name: configured (`ecs_cluster`) or named in the launch
-    /// template's user data. A group without an entry is not known to be an ECS group.
+    /// target with instances), by group name: configured (`ecs_cluster`), named in the launch
+    /// template's user data, or the cluster of the group's capacity provider. A group without an
+    /// entry is not known to be an ECS group.
     pub ecs_clusters: BTreeMap<String, GroupCluster>,
     /// The container instances of those clusters, by the cluster as `ecs_clusters` names it.
     /// A cluster that could not be read is absent.
@@ -94,6 +99,9 @@ pub enum ClusterSource {
     /// An `ECS_CLUSTER=` assignment in the user data of this version of the launch template
     /// (the version the group launches, else the default).
     UserData { version: u64 },
+    /// The cluster the group's ECS capacity provider (named here) is associated with: neither
+    /// configured nor in the user data.
+    CapacityProvider { provider: String },
 }
 
 /// The ECS cluster a group's instances join.

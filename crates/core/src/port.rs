@@ -107,6 +107,8 @@ pub mod op {
     pub const DESCRIBE_CAPACITY_PROVIDERS: &str = "ecs:DescribeCapacityProviders";
     pub const LIST_CONTAINER_INSTANCES: &str = "ecs:ListContainerInstances";
     pub const DESCRIBE_CONTAINER_INSTANCES: &str = "ecs:DescribeContainerInstances";
+    pub const LIST_CLUSTERS: &str = "ecs:ListClusters";
+    pub const DESCRIBE_CLUSTERS: &str = "ecs:DescribeClusters";
     pub const UPDATE_CONTAINER_INSTANCES_STATE: &str = "ecs:UpdateContainerInstancesState";
     pub const PUT_ATTRIBUTES: &str = "ecs:PutAttributes";
     pub const PUT_LIFECYCLE_HOOK: &str = "autoscaling:PutLifecycleHook";
@@ -143,6 +145,8 @@ pub mod op {
         DESCRIBE_CAPACITY_PROVIDERS,
         LIST_CONTAINER_INSTANCES,
         DESCRIBE_CONTAINER_INSTANCES,
+        LIST_CLUSTERS,
+        DESCRIBE_CLUSTERS,
         UPDATE_CONTAINER_INSTANCES_STATE,
         PUT_ATTRIBUTES,
         PUT_LIFECYCLE_HOOK,
@@ -621,6 +625,42 @@ pub struct CapacityProvider {
     pub managed_draining: bool,
 }
 
+/// Most results one `ListClusters` page holds: `maxResults` "can be between 1 and 100"
+/// ("ListClusters", Amazon ECS API Reference,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListClusters.html).
+pub const MAX_LIST_CLUSTERS: usize = 100;
+
+/// Most clusters one `DescribeClusters` call takes: "A list of up to 100 cluster names or full
+/// cluster Amazon Resource Name (ARN) entries" ("DescribeClusters", Amazon ECS API Reference,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeClusters.html).
+pub const MAX_DESCRIBE_CLUSTERS: usize = 100;
+
+/// An ECS cluster (`DescribeClusters`, the `Cluster` data type,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Cluster.html), reduced to what
+/// amiroll reads: which capacity providers it has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsCluster {
+    /// `clusterArn` (`arn:aws:ecs:REGION:ACCOUNT:cluster/NAME`).
+    pub arn: String,
+    /// `clusterName`.
+    pub name: String,
+    /// `ACTIVE`, `PROVISIONING`, `DEPROVISIONING`, `FAILED` or `INACTIVE` (deleted: "Clusters
+    /// with an INACTIVE status may remain discoverable in your account for a period of time").
+    pub status: String,
+    /// `capacityProviders`: the names of "the capacity providers associated with the cluster".
+    /// An Auto Scaling group's capacity provider is associated with at most one cluster
+    /// ("CreateCluster", `capacityProviders`: it "must be created but not associated with another
+    /// cluster", https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateCluster.html).
+    pub capacity_providers: Vec<String>,
+}
+
+impl EcsCluster {
+    /// Not deleted.
+    pub fn is_live(&self) -> bool {
+        self.status != "INACTIVE"
+    }
+}
+
 /// Most results one `ListContainerInstances` page holds: `maxResults` "can be between 1 and
 /// 100" ("ListContainerInstances", Amazon ECS API Reference,
 /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListContainerInstances.html).
@@ -1055,6 +1095,22 @@ pub trait Aws: Sync {
     fn describe_capacity_providers(
         &self,
     ) -> impl Future<Output = Result<Vec<CapacityProvider>, AwsError>> + Send;
+
+    /// `ecs:ListClusters`: the ARNs of every cluster of the account in the Region, all pages of at
+    /// most [`MAX_LIST_CLUSTERS`]
+    /// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListClusters.html).
+    fn list_clusters(&self) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+
+    /// `ecs:DescribeClusters` of 1–[`MAX_DESCRIBE_CLUSTERS`] clusters (names or ARNs)
+    /// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeClusters.html).
+    /// Unknown ones (a `MISSING` failure in a successful answer) are left out. No clusters is
+    /// answered empty without a call: AWS would describe the `default` cluster ("If you do not
+    /// specify a cluster, the default cluster is assumed"). Splitting longer lists is the
+    /// caller's job.
+    fn describe_clusters(
+        &self,
+        clusters: &[String],
+    ) -> impl Future<Output = Result<Vec<EcsCluster>, AwsError>> + Send;
 
     /// `ecs:ListContainerInstances` of one cluster (short name or ARN), all pages of at most
     /// [`MAX_LIST_CONTAINER_INSTANCES`]: the ARNs of its container instances in every status but

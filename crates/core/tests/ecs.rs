@@ -1,4 +1,5 @@
-//! ECS groups: which clusters a run reads (`planner::ecs_reads`) and how the plan sees each
+//! ECS groups: which clusters a run reads (`planner::ecs_reads`, and when the account's clusters
+//! are listed to find a capacity provider's: `planner::provider_cluster_reads`) and how the plan sees each
 //! instance as a container instance of its cluster (the group report's `ecs`), without any
 //! planner decision depending on it yet.
 
@@ -7,7 +8,7 @@ mod common;
 use amiroll_core::ecs::encode_base64;
 use amiroll_core::model::{ClusterSource, GroupCluster, ObservedCluster};
 use amiroll_core::planner::{self, tags};
-use amiroll_core::port::ContainerInstance;
+use amiroll_core::port::{CapacityProvider, ContainerInstance, EcsCluster};
 use common::*;
 
 fn user_data(cluster: &str) -> Option<String> {
@@ -286,4 +287,177 @@ fn a_target_that_says_ecs_false_reads_no_cluster() {
         .is_empty());
     // The same fleet without it reads `prod` (the user data names it).
     assert_eq!(reads(&f).len(), 1);
+}
+
+const GROUP_ARN: &str =
+    "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:uuid:autoScalingGroupName/web-asg";
+
+/// `f`'s group backs capacity provider `web-cp`; `cluster`: the cluster that names it, as read.
+fn behind_provider(mut f: Fleet, cluster: Option<&str>) -> Fleet {
+    f.group_mut("web-asg").arn = Some(GROUP_ARN.to_string());
+    f.obs.capacity_providers = Some(vec![CapacityProvider {
+        name: "web-cp".to_string(),
+        auto_scaling_group_arn: GROUP_ARN.to_string(),
+        managed_scaling: false,
+        managed_termination_protection: false,
+        managed_draining: true,
+    }]);
+    if let Some(c) = cluster {
+        f.obs
+            .provider_clusters
+            .insert("web-cp".to_string(), c.to_string());
+    }
+    f
+}
+
+fn provider_reads(f: &Fleet) -> Vec<String> {
+    planner::provider_cluster_reads(&f.config(), &f.obs, &["web".to_string()])
+}
+
+fn from_provider(cluster: &str) -> GroupCluster {
+    in_cluster(
+        cluster,
+        ClusterSource::CapacityProvider {
+            provider: "web-cp".to_string(),
+        },
+    )
+}
+
+#[test]
+fn the_cluster_comes_from_the_capacity_provider_when_neither_configured_nor_in_the_user_data() {
+    // No user data, no `ecs_cluster`, a capacity provider: its cluster is looked for...
+    let f = behind_provider(Fleet::healthy(), None);
+    assert_eq!(provider_reads(&f), vec!["web".to_string()]);
+    // ...and not found (no cluster names the provider): a plain EC2 group.
+    assert!(reads(&f).is_empty());
+
+    let f = behind_provider(Fleet::healthy(), Some("prod"));
+    assert_eq!(
+        reads(&f),
+        vec![(
+            "web".to_string(),
+            "web-asg".to_string(),
+            from_provider("prod")
+        )]
+    );
+    let r = planner::ecs_reads(&f.config(), &f.obs, &["web".to_string()]);
+    assert_eq!(r.clusters(), vec!["prod".to_string()]);
+    assert_eq!(r.discovered_users("prod"), vec!["web"]);
+    assert!(r.configured_users("prod").is_empty());
+
+    // Another group's provider (matched by the group ARN) is not this group's.
+    let mut f = behind_provider(Fleet::healthy(), Some("prod"));
+    f.group_mut("web-asg").arn = Some(GROUP_ARN.replace("web-asg", "other"));
+    assert!(provider_reads(&f).is_empty());
+    assert!(reads(&f).is_empty());
+}
+
+#[test]
+fn configured_and_user_data_clusters_win_over_the_capacity_provider() {
+    let f = behind_provider(ecs_fleet(), Some("blue"));
+    assert!(provider_reads(&f).is_empty(), "the user data names one");
+    assert_eq!(
+        reads(&f)[0].2,
+        in_cluster("prod", ClusterSource::UserData { version: 1 })
+    );
+    let f = behind_provider(Fleet::healthy(), Some("blue")).with_setting("ecs_cluster = \"prod\"");
+    assert!(provider_reads(&f).is_empty(), "configured");
+    assert_eq!(
+        reads(&f)[0].2,
+        in_cluster("prod", ClusterSource::Configured)
+    );
+}
+
+#[test]
+fn a_group_without_a_capacity_provider_or_not_judged_reads_no_cluster_list() {
+    // A plain group: no cluster anywhere, no capacity provider (read or not).
+    let f = Fleet::healthy();
+    assert!(provider_reads(&f).is_empty());
+    let mut f = Fleet::healthy();
+    f.group_mut("web-asg").arn = Some(GROUP_ARN.to_string());
+    f.obs.capacity_providers = Some(Vec::new());
+    assert!(provider_reads(&f).is_empty());
+
+    // Behind a provider, but nothing judged as ECS.
+    let f = behind_provider(Fleet::healthy(), None).with_setting("ecs = false");
+    assert!(provider_reads(&f).is_empty());
+    let mut f = behind_provider(Fleet::healthy(), None);
+    for i in &mut f.group_mut("web-asg").instances {
+        i.lifecycle_state = "Terminating".to_string();
+    }
+    assert!(provider_reads(&f).is_empty());
+    let mut f = behind_provider(Fleet::healthy(), None);
+    f.group_mut("web-asg")
+        .tags
+        .insert(tags::SKIP.to_string(), "true".to_string());
+    assert!(provider_reads(&f).is_empty());
+    let f = behind_provider(Fleet::healthy(), None);
+    let f = Fleet {
+        config_toml: f
+            .config_toml
+            .replace("strategy = \"scheduled-surge\"\n", "strategy = \"none\"\n"),
+        obs: f.obs,
+    };
+    assert!(provider_reads(&f).is_empty());
+    // A target without the detailed reads (plainly current).
+    let f = behind_provider(Fleet::healthy(), None);
+    assert!(planner::provider_cluster_reads(&f.config(), &f.obs, &[]).is_empty());
+}
+
+#[test]
+fn a_capacity_provider_cluster_makes_an_ecs_group_only_once_an_instance_joined_it() {
+    let source = ClusterSource::CapacityProvider {
+        provider: "web-cp".to_string(),
+    };
+    let mut f = behind_provider(Fleet::healthy(), Some("prod"));
+    let p = plan_with_cluster(
+        &mut f,
+        source.clone(),
+        vec![container_instance("i-other", "ACTIVE", true, 5)],
+    );
+    assert_eq!(p.groups[0].ecs, None, "none of the group joined it");
+
+    let mut f = behind_provider(Fleet::healthy(), Some("prod"));
+    let p = plan_with_cluster(
+        &mut f,
+        source,
+        vec![container_instance("i-web-asg-0", "ACTIVE", true, 2)],
+    );
+    let ecs = p.groups[0].ecs.as_ref().expect("an ECS group");
+    assert_eq!(ecs.cluster, "prod");
+    assert_eq!(
+        ecs.instances_by_status,
+        [("ACTIVE".to_string(), 1), ("unregistered".to_string(), 1)]
+            .into_iter()
+            .collect()
+    );
+}
+
+#[test]
+fn each_capacity_provider_maps_to_the_live_cluster_that_names_it() {
+    let cluster = |name: &str, status: &str, providers: &[&str]| EcsCluster {
+        arn: format!("arn:aws:ecs:us-east-1:123456789012:cluster/{name}"),
+        name: name.to_string(),
+        status: status.to_string(),
+        capacity_providers: providers.iter().map(|p| p.to_string()).collect(),
+    };
+    let map = planner::clusters_by_provider(vec![
+        // Deleted, still discoverable: not the provider's cluster any more.
+        cluster("old", "INACTIVE", &["web-cp"]),
+        cluster("prod", "ACTIVE", &["web-cp", "batch-cp"]),
+        cluster("empty", "ACTIVE", &[]),
+        cluster("growing", "PROVISIONING", &["new-cp"]),
+        // Cannot happen on AWS (one cluster per provider): the first one listed is kept.
+        cluster("again", "ACTIVE", &["batch-cp"]),
+    ]);
+    assert_eq!(
+        map,
+        [
+            ("batch-cp".to_string(), "prod".to_string()),
+            ("new-cp".to_string(), "growing".to_string()),
+            ("web-cp".to_string(), "prod".to_string()),
+        ]
+        .into_iter()
+        .collect()
+    );
 }

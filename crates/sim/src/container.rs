@@ -5,7 +5,8 @@
 //!
 //! - An instance registers as a container instance of the cluster its launch template version's
 //!   user data names (`ECS_CLUSTER=`, read as amiroll reads it:
-//!   [`amiroll_core::ecs::cluster_from_user_data`]) when it comes into service: `ACTIVE`, agent
+//!   [`amiroll_core::ecs::cluster_from_user_data`]; else the cluster set for its template with
+//!   [`crate::SimAws::set_agent_cluster`]) when it comes into service: `ACTIVE`, agent
 //!   connected. It never registers when its AMI's agent is broken ([`crate::ImageSpec::with_ecs_agent`])
 //!   or while the cluster does not exist (creating the cluster later registers the waiting
 //!   instances, as the agent retries). When the instance terminates, its container instance is
@@ -41,8 +42,9 @@ use amiroll_core::ecs::{
 };
 use amiroll_core::port::{
     op, AwsError, ContainerInstance, ContainerInstanceAttribute, ContainerInstanceFailure,
-    ContainerInstanceStatus, ContainerInstancesOutput, ErrorKind, Timestamp,
-    MAX_DESCRIBE_CONTAINER_INSTANCES, MAX_PUT_ATTRIBUTES, MAX_UPDATE_CONTAINER_INSTANCES,
+    ContainerInstanceStatus, ContainerInstancesOutput, EcsCluster, ErrorKind, Timestamp,
+    MAX_DESCRIBE_CLUSTERS, MAX_DESCRIBE_CONTAINER_INSTANCES, MAX_PUT_ATTRIBUTES,
+    MAX_UPDATE_CONTAINER_INSTANCES,
 };
 
 use crate::account::{add, add_secs, Account, Lifecycle, TERMINATED_VISIBLE_SECS};
@@ -69,6 +71,9 @@ pub(crate) struct Ecs {
     pub tasks_killed: usize,
     /// Each termination that killed tasks.
     pub kills: Vec<TaskKill>,
+    /// Template id → the cluster its instances' agents join when the user data names none
+    /// ([`crate::SimAws::set_agent_cluster`]).
+    pub agent_clusters: BTreeMap<String, String>,
 }
 
 impl Default for Ecs {
@@ -80,6 +85,7 @@ impl Default for Ecs {
             tasks_per_instance: DEFAULT_TASKS_PER_INSTANCE,
             tasks_killed: 0,
             kills: Vec::new(),
+            agent_clusters: BTreeMap::new(),
         }
     }
 }
@@ -93,6 +99,8 @@ pub(crate) struct Cluster {
     pub services: BTreeMap<String, usize>,
     /// Task id → (service, container instance id).
     pub tasks: BTreeMap<String, (String, String)>,
+    /// The names of the capacity providers associated with the cluster, in the order attached.
+    pub capacity_providers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,6 +276,7 @@ impl Account {
                     instances: BTreeMap::new(),
                     services: BTreeMap::new(),
                     tasks: BTreeMap::new(),
+                    capacity_providers: Vec::new(),
                 },
             );
             self.event(format!("ecs {name}: cluster created"));
@@ -287,6 +296,78 @@ impl Account {
             }
         }
         Ok(cluster_arn(name))
+    }
+
+    /// `PutClusterCapacityProviders` adding one provider to the cluster's list: the cluster must
+    /// exist (`ClusterNotFoundException`), the provider too (`InvalidParameterException`); an
+    /// Auto Scaling group's provider is associated with at most one cluster ("CreateCluster",
+    /// `capacityProviders`: it "must be created but not associated with another cluster",
+    /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateCluster.html), so one
+    /// already associated with another cluster is refused (`ResourceInUseException`; AWS does not
+    /// document the code). Attaching it to its own cluster again changes nothing.
+    pub(crate) fn attach_capacity_provider(
+        &mut self,
+        cluster: &str,
+        provider: &str,
+    ) -> Result<(), AwsError> {
+        const OP: &str = setup_op::PUT_CLUSTER_CAPACITY_PROVIDERS;
+        let name = self.cluster(OP, cluster)?.name.clone();
+        if !self.capacity_providers.contains_key(provider) {
+            return Err(invalid(
+                OP,
+                format!("The specified capacity provider {provider} does not exist."),
+            ));
+        }
+        if let Some(other) = self
+            .ecs
+            .clusters
+            .values()
+            .find(|c| c.name != name && c.capacity_providers.iter().any(|p| p == provider))
+        {
+            return Err(AwsError::new(
+                OP,
+                ErrorKind::Conflict,
+                "ResourceInUseException",
+                format!(
+                    "The capacity provider {provider} is already associated with cluster {}.",
+                    other.name
+                ),
+            ));
+        }
+        let Some(c) = self.ecs.clusters.get_mut(&name) else {
+            return Err(cluster_not_found(OP));
+        };
+        if !c.capacity_providers.iter().any(|p| p == provider) {
+            c.capacity_providers.push(provider.to_string());
+            self.event(format!(
+                "ecs {name}: capacity provider {provider} associated with the cluster"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The instances of the template `template_id` whose user data names no cluster join
+    /// `cluster`; instances already in service that are not container instances register now
+    /// (their agent retries), as [`Account::create_cluster`] does.
+    pub(crate) fn set_agent_cluster(&mut self, template_id: &str, cluster: &str) {
+        let name = amiroll_core::ecs::cluster_name(cluster).to_string();
+        self.ecs
+            .agent_clusters
+            .insert(template_id.to_string(), name.clone());
+        let waiting: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| i.lifecycle == Lifecycle::InService)
+            .filter(|i| i.template_id.as_deref() == Some(template_id))
+            .map(|i| i.id.clone())
+            .collect();
+        for id in waiting {
+            if !self.is_container_instance(&id)
+                && self.cluster_of_instance(&id).as_deref() == Some(name.as_str())
+            {
+                self.ecs_instance_in_service(&id);
+            }
+        }
     }
 
     /// `CreateService` / `UpdateService` with a desired count: its tasks are placed (or the
@@ -355,13 +436,21 @@ impl Account {
         })
     }
 
-    /// The cluster the user data of the instance's launch template version names.
+    /// The cluster the instance's agent joins: the one the user data of its launch template
+    /// version names, else the one set for its template ([`Account::set_agent_cluster`]).
     fn cluster_of_instance(&self, instance: &str) -> Option<String> {
         let i = self.instances.get(instance)?;
-        let template = self.templates.get(i.template_id.as_ref()?)?;
+        let template_id = i.template_id.as_ref()?;
+        let template = self.templates.get(template_id)?;
         let data = &template.versions.get(&i.template_version?)?.data;
-        let cluster = cluster_from_user_data(&encode_base64(data.user_data.as_ref()?.as_bytes()))?;
-        Some(amiroll_core::ecs::cluster_name(&cluster).to_string())
+        let named = data
+            .user_data
+            .as_ref()
+            .and_then(|u| cluster_from_user_data(&encode_base64(u.as_bytes())));
+        match named {
+            Some(cluster) => Some(amiroll_core::ecs::cluster_name(&cluster).to_string()),
+            None => self.ecs.agent_clusters.get(template_id).cloned(),
+        }
     }
 
     /// Hook: the instance came into service. Its agent registers it in the cluster its user
@@ -594,6 +683,38 @@ impl Account {
     }
 
     // ----- the port -----
+
+    /// `ListClusters`: the ARN of every cluster, by name (the pages are joined).
+    pub(crate) fn list_clusters(&self) -> Result<Vec<String>, AwsError> {
+        Ok(self.ecs.clusters.keys().map(|n| cluster_arn(n)).collect())
+    }
+
+    /// `DescribeClusters`: up to 100 names or ARNs (`InvalidParameterException` beyond); an
+    /// unknown one (a `MISSING` failure on AWS) is left out, as the port says. Every cluster is
+    /// `ACTIVE` (none is ever deleted here).
+    pub(crate) fn describe_clusters(
+        &self,
+        references: &[String],
+    ) -> Result<Vec<EcsCluster>, AwsError> {
+        const OP: &str = op::DESCRIBE_CLUSTERS;
+        if references.len() > MAX_DESCRIBE_CLUSTERS {
+            return Err(invalid(
+                OP,
+                format!("clusters can have at most {MAX_DESCRIBE_CLUSTERS} items"),
+            ));
+        }
+        Ok(references
+            .iter()
+            .filter_map(|r| self.cluster_name_of(r))
+            .filter_map(|n| self.ecs.clusters.get(&n))
+            .map(|c| EcsCluster {
+                arn: cluster_arn(&c.name),
+                name: c.name.clone(),
+                status: "ACTIVE".to_string(),
+                capacity_providers: c.capacity_providers.clone(),
+            })
+            .collect())
+    }
 
     /// `ListContainerInstances` without a status filter: every container instance but the
     /// `INACTIVE` ones, in registration order (the pages are joined).

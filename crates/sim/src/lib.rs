@@ -201,7 +201,10 @@
 //!   - `DescribeInstanceRefreshes` returns the previous six weeks in one page.
 //! - **ECS capacity providers** ("Amazon ECS capacity providers", "DescribeCapacityProviders"):
 //!   only providers backed by a group (created with [`SimAws::create_capacity_provider`]; no
-//!   Fargate providers, no link to a cluster, updates or deletion). Managed termination
+//!   Fargate providers, updates or deletion), associated with a cluster by
+//!   [`SimAws::attach_capacity_provider`] (`PutClusterCapacityProviders` adding one provider; a
+//!   provider belongs to one cluster at most; no default capacity provider strategy, no task is
+//!   placed through a provider). Managed termination
 //!   protection protects the group's instances from scale in from launch; ECS then keeps it on
 //!   its container instances exactly while they run tasks, setting and lifting it at once ("Amazon
 //!   ECS prevents Amazon EC2 instances that contain tasks … from being terminated during a
@@ -219,7 +222,9 @@
 //!   deployments or load balancers.
 //!   - An instance registers as a container instance (`ACTIVE`, agent connected) when it comes
 //!     into service, in the cluster its version's user data names (`ECS_CLUSTER=`, read as
-//!     amiroll reads it, so both agree on the forms understood). It never registers when its
+//!     amiroll reads it, so both agree on the forms understood), else in the one set for its
+//!     template with [`SimAws::set_agent_cluster`] (an agent configured where amiroll does not
+//!     look); with neither it never registers (the real agent would join `default`). It never registers when its
 //!     AMI's agent is broken ([`ImageSpec::with_ecs_agent`]), nor while the cluster does not
 //!     exist (creating the cluster registers the instances in service: the agent retries). The
 //!     agent never disconnects on its own. A terminated instance's container instance is
@@ -233,6 +238,9 @@
 //!     by default) each task moves at once (stopped, started elsewhere) to an `ACTIVE` instance
 //!     with room; the others stay and move as soon as room appears. The service's deployment
 //!     configuration (`minimumHealthyPercent`, `maximumPercent`) is not modelled.
+//!   - `ListClusters` answers every page in one port call; `DescribeClusters` takes up to 100
+//!     (`InvalidParameterException` beyond), leaves unknown clusters out, and reports every
+//!     cluster `ACTIVE` with its capacity providers (no cluster is ever deleted).
 //!   - `ListContainerInstances` answers every page in one port call (no `status` or `filter`);
 //!     `DescribeContainerInstances` takes up to 100 and `UpdateContainerInstancesState` up to 10
 //!     (`InvalidParameterException` beyond); unknown ids are `MISSING` failures; updating an
@@ -307,6 +315,7 @@ pub mod setup_op {
     pub const SET_DEFAULT_INSTANCE_WARMUP: &str = "autoscaling:UpdateAutoScalingGroup";
     pub const CREATE_CAPACITY_PROVIDER: &str = "ecs:CreateCapacityProvider";
     pub const CREATE_CLUSTER: &str = "ecs:CreateCluster";
+    pub const PUT_CLUSTER_CAPACITY_PROVIDERS: &str = "ecs:PutClusterCapacityProviders";
     pub const CREATE_SERVICE: &str = "ecs:CreateService";
     pub const UPDATE_SERVICE: &str = "ecs:UpdateService";
     pub const DELETE_LIFECYCLE_HOOK: &str = "autoscaling:DeleteLifecycleHook";

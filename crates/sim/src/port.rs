@@ -7,8 +7,8 @@ use std::time::Duration;
 use amiroll_core::port::{
     op, AutoScalingGroup, Aws, AwsError, CapacityProvider, ContainerInstanceAttribute,
     ContainerInstanceStatus, ContainerInstancesOutput, CreateVersionRequest, DeleteVersionsOutput,
-    Ec2Instance, GetParametersOutput, Image, InstanceRefresh, InstanceTypeInfo, LaunchTemplate,
-    LaunchTemplateVersion, LifecycleActionResult, LifecycleHook, Notification,
+    Ec2Instance, EcsCluster, GetParametersOutput, Image, InstanceRefresh, InstanceTypeInfo,
+    LaunchTemplate, LaunchTemplateVersion, LifecycleActionResult, LifecycleHook, Notification,
     PutLifecycleHookRequest, ScheduledAction, StartRefreshRequest, Timestamp, UpdateGroupRequest,
     VersionAlias,
 };
@@ -308,6 +308,21 @@ impl Aws for SimAws {
         self.call(op::DESCRIBE_CAPACITY_PROVIDERS, |a| {
             a.describe_capacity_providers()
         })
+    }
+
+    async fn list_clusters(&self) -> Result<Vec<String>, AwsError> {
+        self.enter(op::LIST_CLUSTERS).await;
+        self.call(op::LIST_CLUSTERS, |a| a.list_clusters())
+    }
+
+    async fn describe_clusters(&self, clusters: &[String]) -> Result<Vec<EcsCluster>, AwsError> {
+        // No clusters: answered without a call, as the SDK adapter does (AWS would describe the
+        // `default` cluster).
+        if clusters.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.enter(op::DESCRIBE_CLUSTERS).await;
+        self.call(op::DESCRIBE_CLUSTERS, |a| a.describe_clusters(clusters))
     }
 
     async fn list_container_instances(&self, cluster: &str) -> Result<Vec<String>, AwsError> {

@@ -434,6 +434,35 @@ impl SimAws {
         Ok(arn)
     }
 
+    /// `PutClusterCapacityProviders` adding one capacity provider (created with
+    /// [`SimAws::create_capacity_provider`]) to the cluster's list; `DescribeClusters` then names
+    /// it in the cluster's `capacityProviders`. The cluster is a name or an ARN
+    /// (`ClusterNotFoundException` when unknown); an unknown provider is
+    /// `InvalidParameterException`; a provider already associated with another cluster is
+    /// refused (`ResourceInUseException`): an Auto Scaling group's provider belongs to one
+    /// cluster at most. No default capacity provider strategy is modelled (no task is placed by
+    /// one).
+    pub fn attach_capacity_provider(&self, cluster: &str, provider: &str) -> Result<(), AwsError> {
+        let mut a = self.lock();
+        a.attach_capacity_provider(cluster, provider)?;
+        a.settle();
+        Ok(())
+    }
+
+    /// The ECS agent of instances launched from `template` (an id or a name) joins `cluster`
+    /// when their version's user data names no cluster: the agent's configuration comes from
+    /// somewhere amiroll does not read (a file fetched at boot, compressed user data, a
+    /// Bottlerocket setting). A cluster the user data names still wins. Instances of the
+    /// template already in service that are not container instances register now (their agent
+    /// retries). An unknown template is the error `DescribeLaunchTemplates` gives for it.
+    pub fn set_agent_cluster(&self, template: &str, cluster: &str) -> Result<(), AwsError> {
+        let mut a = self.lock();
+        let id = a.describe_launch_template(template)?.id;
+        a.set_agent_cluster(&id, cluster);
+        a.settle();
+        Ok(())
+    }
+
     /// `CreateService` (ECS, EC2 launch type, no load balancer): `desired` tasks, placed at once
     /// on the cluster's `ACTIVE` container instances with room (spread); the rest wait for room.
     /// The cluster is a name or an ARN (`ClusterNotFoundException` when unknown).

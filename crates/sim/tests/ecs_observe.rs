@@ -1,5 +1,6 @@
 //! The ECS view of a fleet, end to end in the simulator: the engine finds a group's cluster
-//! (configured, or in the launch template's user data), reads its container instances where
+//! (configured, in the launch template's user data, or from the group's capacity provider),
+//! reads its container instances where
 //! instances are judged, and the plan reports each group's instances as container instances; a
 //! new instance of an ECS group counts healthy only when ECS can use it.
 
@@ -47,11 +48,226 @@ fn an_ecs_fleet_is_seen_instance_by_container_instance() {
 
 #[test]
 fn a_current_fleet_costs_no_ecs_call() {
-    let w = World::ecs();
-    let report = w.apply_ok();
-    assert_eq!(report.targets[0].plan.status, TargetStatus::Current);
+    // The cluster in the user data, or known only from the capacity provider: no ECS call.
+    for w in [World::ecs(), World::behind_a_capacity_provider()] {
+        let report = w.apply_ok();
+        assert_eq!(report.targets[0].plan.status, TargetStatus::Current);
+        for o in [
+            op::LIST_CONTAINER_INSTANCES,
+            op::DESCRIBE_CONTAINER_INSTANCES,
+            op::DESCRIBE_CAPACITY_PROVIDERS,
+            op::LIST_CLUSTERS,
+            op::DESCRIBE_CLUSTERS,
+        ] {
+            assert_eq!(w.sim.call_count(o), 0, "{o}");
+        }
+    }
+}
+
+/// Issue 12: "otherwise discover it: from the capacity provider's cluster". The user data names
+/// no cluster; the group backs capacity provider `web-cp`, which `prod` names among its
+/// capacity providers: `prod` is the group's cluster, found with one `ListClusters` and one
+/// `DescribeClusters`.
+#[test]
+fn a_group_behind_a_capacity_provider_is_seen_in_its_providers_cluster() {
+    let w = World::behind_a_capacity_provider();
+    w.publish(NEW);
+    let p = plan(&w);
+    assert!(p.targets[0].errors.is_empty(), "{:?}", p.targets[0].errors);
+    let ecs = ecs_of(&p).expect("an ECS group");
+    assert_eq!(ecs.cluster, "prod");
+    assert_eq!(statuses(&ecs), vec![("ACTIVE", 2)]);
+    assert_eq!(ecs.running_tasks, 4);
+    assert_eq!(w.sim.call_count(op::LIST_CLUSTERS), 1);
+    assert_eq!(w.sim.call_count(op::DESCRIBE_CLUSTERS), 1);
+    assert_eq!(w.sim.call_count(op::LIST_CONTAINER_INSTANCES), 1);
+
+    // The provider associated with no cluster: the clusters are read, none names it, and the
+    // group is a plain EC2 group.
+    let w = World::with_user_data(
+        "#!/bin/bash\naws s3 cp s3://config-bucket/ecs.config /etc/ecs/ecs.config",
+    );
+    w.sim.set_agent_cluster(&w.lt, "prod").expect("agent");
+    w.sim.create_cluster("prod").expect("cluster");
+    w.sim
+        .create_capacity_provider("web-cp", "web", false, false, false)
+        .expect("provider");
+    w.publish(NEW);
+    let p = plan(&w);
+    assert_eq!(ecs_of(&p), None);
+    assert_eq!(w.sim.call_count(op::LIST_CLUSTERS), 1);
     assert_eq!(w.sim.call_count(op::LIST_CONTAINER_INSTANCES), 0);
-    assert_eq!(w.sim.call_count(op::DESCRIBE_CONTAINER_INSTANCES), 0);
+}
+
+#[test]
+fn the_clusters_are_listed_only_when_no_other_source_names_the_groups_cluster() {
+    // The cluster is in the user data (the provider is associated with it as well).
+    let w = World::ecs();
+    w.sim
+        .create_capacity_provider("web-cp", "web", false, false, false)
+        .expect("provider");
+    w.sim
+        .attach_capacity_provider("prod", "web-cp")
+        .expect("associate");
+    w.publish(NEW);
+    assert_eq!(ecs_of(&plan(&w)).expect("an ECS group").cluster, "prod");
+    assert_eq!(w.sim.call_count(op::LIST_CLUSTERS), 0);
+    assert_eq!(w.sim.call_count(op::DESCRIBE_CLUSTERS), 0);
+
+    // Configured.
+    let w = World::behind_a_capacity_provider().setting("ecs_cluster = \"prod\"");
+    w.publish(NEW);
+    assert_eq!(ecs_of(&plan(&w)).expect("an ECS group").cluster, "prod");
+    assert_eq!(w.sim.call_count(op::LIST_CLUSTERS), 0);
+
+    // A plain EC2 group: no cluster anywhere and no capacity provider.
+    let w = World::with_user_data("#!/bin/bash\nyum install -y nginx");
+    w.publish(NEW);
+    assert_eq!(ecs_of(&plan(&w)), None);
+    assert_eq!(w.sim.call_count(op::LIST_CLUSTERS), 0);
+    assert_eq!(w.sim.call_count(op::DESCRIBE_CLUSTERS), 0);
+    assert_eq!(w.sim.call_count(op::LIST_CONTAINER_INSTANCES), 0);
+
+    // `ecs = false`, and strategy `none`: nothing judged as ECS.
+    for w in [
+        World::behind_a_capacity_provider().setting("ecs = false"),
+        World::behind_a_capacity_provider().instead_of_surge("strategy = \"none\"\n"),
+    ] {
+        w.publish(NEW);
+        assert_eq!(ecs_of(&plan(&w)), None);
+        assert_eq!(w.sim.call_count(op::LIST_CLUSTERS), 0);
+    }
+}
+
+#[test]
+fn failing_cluster_reads_leave_a_plain_group_when_denied_and_stop_the_target_otherwise() {
+    // Denied: a warning, and the group stays a plain EC2 group.
+    let w = World::behind_a_capacity_provider();
+    w.sim.fail_always(
+        op::LIST_CLUSTERS,
+        ErrorKind::AccessDenied,
+        "AccessDeniedException",
+    );
+    w.publish(NEW);
+    let p = plan(&w);
+    assert!(p.targets[0].errors.is_empty(), "{:?}", p.targets[0].errors);
+    assert_eq!(ecs_of(&p), None);
+    assert_eq!(w.sim.call_count(op::LIST_CONTAINER_INSTANCES), 0);
+
+    // Throttled twice: the engine's back-off gets past it.
+    let w = World::behind_a_capacity_provider();
+    w.publish(NEW);
+    w.sim.throttle(op::DESCRIBE_CLUSTERS, 1, 2);
+    let p = plan(&w);
+    assert!(p.targets[0].errors.is_empty(), "{:?}", p.targets[0].errors);
+    assert_eq!(ecs_of(&p).expect("an ECS group").cluster, "prod");
+
+    // Failing for good: the target is in error, nothing is changed.
+    let w = World::behind_a_capacity_provider();
+    w.publish(NEW);
+    w.sim
+        .fail_always(op::DESCRIBE_CLUSTERS, ErrorKind::Other, "ServerException");
+    let report = w.apply_ok();
+    assert_eq!(report.targets[0].plan.status, TargetStatus::Error);
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+
+    // A crash ends the run.
+    let w = World::behind_a_capacity_provider();
+    w.publish(NEW);
+    w.sim
+        .fail_always(op::LIST_CLUSTERS, ErrorKind::Crash, "Crash");
+    assert!(matches!(w.apply(), Err(amiroll_core::RunError::Crashed(_))));
+}
+
+#[test]
+fn the_clusters_are_described_a_hundred_at_a_time() {
+    let w = World::behind_a_capacity_provider();
+    for i in 0..149 {
+        w.sim.create_cluster(&format!("c{i:03}")).expect("cluster");
+    }
+    w.publish(NEW);
+    let ecs = ecs_of(&plan(&w)).expect("an ECS group");
+    assert_eq!(ecs.cluster, "prod");
+    assert_eq!(w.sim.call_count(op::LIST_CLUSTERS), 1);
+    // 150 clusters: two calls.
+    assert_eq!(w.sim.call_count(op::DESCRIBE_CLUSTERS), 2);
+}
+
+/// Issue 12, rule 2, for a group whose cluster is known only from its capacity provider: an AMI
+/// whose agent never registers is stopped by the surge's health gate; nothing is drained or
+/// killed.
+#[test]
+fn a_bad_agent_behind_a_capacity_provider_is_stopped_by_the_gate() {
+    let broken = "ami-0000000000000f006";
+    let day = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 23, 0, 0, 0)
+        .single()
+        .expect("date");
+    let w = World::behind_a_capacity_provider();
+    w.sim.register_image(
+        ImageSpec::new(broken, "ecs-2026.11.23-agent-broken", "x86_64", day).with_ecs_agent(false),
+    );
+    w.publish(broken);
+    let mut saw_unregistered = false;
+    for _ in 0..12 {
+        if let Some(ecs) = ecs_of(&plan(&w)) {
+            assert_eq!(ecs.cluster, "prod");
+            if ecs
+                .instances_by_status
+                .get("unregistered")
+                .is_some_and(|n| *n > 0)
+            {
+                saw_unregistered = true;
+            }
+        }
+        w.apply_ok();
+        w.sim.advance(Duration::from_secs(5 * 60));
+    }
+    assert!(
+        saw_unregistered,
+        "the surged instances on the broken AMI never register"
+    );
+    let last = w.converge();
+    assert_eq!(
+        last.targets[0].plan.status,
+        TargetStatus::Failed,
+        "{:#?}",
+        last.targets[0].plan
+    );
+    let reason = w
+        .sim
+        .group("web")
+        .tags
+        .get("amiroll:failed-reason")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("not ACTIVE with a connected agent in ECS cluster `prod`"),
+        "{reason}"
+    );
+    assert_eq!(w.healthy_on("web", OLD), 2);
+    assert_eq!(w.sim.instances_by_ami("web").get(broken), None);
+    assert_eq!(w.sim.service_running_count("prod", "api"), 4);
+    assert_eq!(w.sim.tasks_killed(), 0);
+    assert_eq!(w.sim.call_count(op::UPDATE_CONTAINER_INSTANCES_STATE), 0);
+}
+
+#[test]
+fn a_good_ami_rolls_a_group_behind_a_capacity_provider_with_its_tasks_drained() {
+    let w = World::behind_a_capacity_provider();
+    w.publish(NEW);
+    let last = w.converge();
+    assert_eq!(
+        last.targets[0].plan.status,
+        TargetStatus::Current,
+        "{:#?}",
+        last.targets[0].plan
+    );
+    w.assert_converged("web", NEW, (1, 4, 2));
+    // The surge drained the old container instances in its gate: no task was killed.
+    assert!(w.sim.call_count(op::UPDATE_CONTAINER_INSTANCES_STATE) >= 1);
+    assert_eq!(w.sim.tasks_killed(), 0);
+    assert_eq!(w.sim.service_running_count("prod", "api"), 4);
 }
 
 /// Issue 12, rule 2: a new instance of an ECS group is healthy only when its container instance

@@ -1,6 +1,6 @@
 //! The observe step: every read the planner needs, batched, with the reads in flight bounded.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use futures::stream::{self, StreamExt};
@@ -314,6 +314,15 @@ impl<'a, A: Aws> Engine<'a, A> {
             }
         }
 
+        // 4b. Which cluster each capacity provider is associated with, only when some judged
+        //     group's cluster can be found no other way (neither configured nor in its user
+        //     data, and it backs a capacity provider): a run that needs none costs no call.
+        let cp_targets = planner::provider_cluster_reads(config, &obs, &reads.targets);
+        if !cp_targets.is_empty() {
+            let result = self.read_provider_clusters().await;
+            merge_provider_clusters(&mut obs, &cp_targets, result)?;
+        }
+
         // 5. What the new reads name: the AMIs of every version and of the running instances,
         //    the instance types of the versions and the groups' overrides, and the ECS clusters
         //    the groups' instances join (known now that every version has been read).
@@ -429,6 +438,26 @@ impl<'a, A: Aws> Engine<'a, A> {
         out
     }
 
+    /// Capacity provider name → the name of the cluster it is associated with: `ListClusters`
+    /// (all pages), then `DescribeClusters` of [`MAX_DESCRIBE_CLUSTERS`] at a time, sent at the
+    /// same time (at most [`READS_IN_FLIGHT`]); see [`planner::clusters_by_provider`].
+    async fn read_provider_clusters(&self) -> Result<BTreeMap<String, String>, AwsError> {
+        let arns = self
+            .call(op::LIST_CLUSTERS, || self.aws.list_clusters())
+            .await?;
+        let described = in_flight(arns.chunks(MAX_DESCRIBE_CLUSTERS).map(|chunk| {
+            self.call(op::DESCRIBE_CLUSTERS, move || {
+                self.aws.describe_clusters(chunk)
+            })
+        }))
+        .await;
+        let mut clusters = Vec::new();
+        for result in described {
+            clusters.extend(result?);
+        }
+        Ok(planner::clusters_by_provider(clusters))
+    }
+
     /// `DescribeImages` for `ids`, 100 a call, sent at the same time.
     async fn read_images(&self, ids: &[String]) -> Vec<Result<Vec<Image>, AwsError>> {
         in_flight(
@@ -506,11 +535,39 @@ fn merge_images(
     Ok(())
 }
 
+/// The capacity providers' clusters read into the observation. Not allowed to read them (the
+/// policy grants `ecs:ListClusters`/`ecs:DescribeClusters` only to targets without
+/// `ecs_cluster`): a warning, and the groups stay plain EC2 groups, as for a cluster in the user
+/// data that may not be read; any other failure is an error of the targets that needed them.
+fn merge_provider_clusters(
+    obs: &mut Observation,
+    targets: &[String],
+    result: Result<BTreeMap<String, String>, AwsError>,
+) -> Result<(), RunError> {
+    match result {
+        Ok(map) => {
+            obs.provider_clusters = map;
+            Ok(())
+        }
+        Err(e) if e.kind == ErrorKind::AccessDenied => {
+            tracing::warn!(
+                error = %e,
+                "cannot read which ECS cluster the groups' capacity providers belong to; set `ecs_cluster` to have the cluster read"
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+            fail(obs, &targets, &e)
+        }
+    }
+}
+
 /// The clusters read into the observation. A cluster that does not exist is recorded as such
 /// (its groups are plain EC2 groups), unless a target configured it (`ecs_cluster`): for that
-/// target it is bad input. A cluster found in the user data that amiroll may not read (the
-/// policy grants ECS reads only on configured clusters) is left unknown, with a warning; any
-/// other failure is an error of the targets using the cluster.
+/// target it is bad input. A cluster found in the user data or from a capacity provider that
+/// amiroll may not read (the policy grants ECS reads only on configured clusters) is left
+/// unknown, with a warning; any other failure is an error of the targets using the cluster.
 fn merge_clusters(
     obs: &mut Observation,
     ecs: &planner::EcsReads,
@@ -554,7 +611,7 @@ fn merge_clusters(
                     tracing::warn!(
                         error = %e,
                         cluster = %cluster,
-                        "cannot read the ECS cluster named in the launch template's user data; set `ecs_cluster` to have it read"
+                        "cannot read the ECS cluster found in the launch template's user data or from the group's capacity provider; set `ecs_cluster` to have it read"
                     );
                     obs.ecs_clusters.retain(|_, c| {
                         &c.cluster != cluster || c.source == ClusterSource::Configured

@@ -251,7 +251,7 @@ impl EcsReads {
         self.users(cluster, |s| *s == ClusterSource::Configured)
     }
 
-    /// The targets whose groups are in `cluster` by their user data.
+    /// The targets whose groups are in `cluster` by their user data or their capacity provider.
     pub fn discovered_users(&self, cluster: &str) -> Vec<&str> {
         self.users(cluster, |s| *s != ClusterSource::Configured)
     }
@@ -273,43 +273,122 @@ impl EcsReads {
 /// is not terminating — a current fleet, or a group with no instances, costs no ECS call. A
 /// group's cluster is the target's `ecs_cluster`, else the one the user data of the version the
 /// group launches names, else the one the default version's user data names
-/// ([`crate::ecs::cluster_from_user_data`]); a group with none is a plain EC2 group. (Finding
-/// the cluster from a capacity provider is left for later.)
+/// ([`crate::ecs::cluster_from_user_data`]), else the cluster its ECS capacity provider is
+/// associated with (`obs.provider_clusters`, see [`provider_cluster_reads`]); a group with none
+/// is a plain EC2 group.
 pub fn ecs_reads(config: &Config, obs: &Observation, targets: &[String]) -> EcsReads {
     let mut r = EcsReads::default();
+    for (t, name, g) in judged_ecs_groups(config, obs, targets) {
+        let cluster = known_cluster(t, g, obs).or_else(|| provider_cluster(g, obs));
+        if let Some(c) = cluster {
+            r.groups.push((t.name.clone(), name.to_string(), c));
+        }
+    }
+    r
+}
+
+/// The targets (of `targets`) for which a run reads which cluster each capacity provider is
+/// associated with (`ListClusters`, then `DescribeClusters` of 100 at a time): those with a
+/// group [`ecs_reads`] judges that has no configured cluster and none in its user data, and
+/// that backs an ECS capacity provider. A capacity provider does not name its cluster
+/// ("CapacityProvider": `cluster` is set for ECS Managed Instances only,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CapacityProvider.html); a
+/// cluster names its capacity providers ("Cluster": `capacityProviders`,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Cluster.html). Empty: nothing
+/// is read — the common case, and always for a current fleet (no detailed reads).
+pub fn provider_cluster_reads(
+    config: &Config,
+    obs: &Observation,
+    targets: &[String],
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (t, _, g) in judged_ecs_groups(config, obs, targets) {
+        if known_cluster(t, g, obs).is_none()
+            && provider_of(obs, g).is_some()
+            && !out.contains(&t.name)
+        {
+            out.push(t.name.clone());
+        }
+    }
+    out
+}
+
+/// Capacity provider name → the name of the cluster that names it among its
+/// `capacityProviders`, from the clusters `DescribeClusters` gave. Deleted (`INACTIVE`) clusters
+/// are left out: they "may remain discoverable in your account for a period of time"
+/// ("Cluster", `status`, https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Cluster.html).
+/// An Auto Scaling group's provider is associated with at most one cluster ("CreateCluster",
+/// `capacityProviders`: it "must be created but not associated with another cluster",
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateCluster.html); should
+/// two live clusters name it all the same, the first given is kept.
+pub fn clusters_by_provider(
+    clusters: impl IntoIterator<Item = crate::port::EcsCluster>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for c in clusters.into_iter().filter(|c| c.is_live()) {
+        for provider in c.capacity_providers {
+            out.entry(provider).or_insert_with(|| c.name.clone());
+        }
+    }
+    out
+}
+
+/// The groups whose instances a run judges as ECS groups (see [`ecs_reads`]): (target, group
+/// name, group), in configuration order.
+fn judged_ecs_groups<'a>(
+    config: &'a Config,
+    obs: &'a Observation,
+    targets: &[String],
+) -> Vec<(&'a Target, &'a str, &'a AutoScalingGroup)> {
+    let mut out = Vec::new();
     for t in config
         .targets
         .iter()
         .filter(|t| targets.contains(&t.name) && !t.observe_only)
-        .filter(|t| t.settings.strategy != Strategy::None)
+        .filter(|t| t.settings.strategy != Strategy::None && t.settings.ecs)
     {
-        let tmpl = obs.templates.get(&t.launch_template);
+        // An instance a drain hook holds is judged too: amiroll drains it.
+        let holds = t.drain_hook().is_some();
         for name in &t.groups {
             let Some(g) = obs.groups.get(name) else {
                 continue;
             };
-            // An instance a drain hook holds is judged too: amiroll drains it.
-            let holds = t.drain_hook().is_some();
             let judged = g
                 .instances
                 .iter()
                 .any(|i| !i.lifecycle_state.starts_with("Terminat") || (holds && is_held(i)));
-            if g.tags.contains_key(tags::SKIP) || !judged || !t.settings.ecs {
-                continue;
-            }
-            let cluster = match &t.settings.ecs_cluster {
-                Some(c) => Some(GroupCluster {
-                    cluster: c.clone(),
-                    source: ClusterSource::Configured,
-                }),
-                None => tmpl.and_then(|tmpl| cluster_in_user_data(g, tmpl)),
-            };
-            if let Some(c) = cluster {
-                r.groups.push((t.name.clone(), name.clone(), c));
+            if judged && !g.tags.contains_key(tags::SKIP) {
+                out.push((t, name.as_str(), g));
             }
         }
     }
-    r
+    out
+}
+
+/// A group's cluster as configured (`ecs_cluster`) or named in its launch template's user data.
+fn known_cluster(t: &Target, g: &AutoScalingGroup, obs: &Observation) -> Option<GroupCluster> {
+    match &t.settings.ecs_cluster {
+        Some(c) => Some(GroupCluster {
+            cluster: c.clone(),
+            source: ClusterSource::Configured,
+        }),
+        None => obs
+            .templates
+            .get(&t.launch_template)
+            .and_then(|tmpl| cluster_in_user_data(g, tmpl)),
+    }
+}
+
+/// The cluster the group's capacity provider is associated with, when it was read.
+fn provider_cluster(g: &AutoScalingGroup, obs: &Observation) -> Option<GroupCluster> {
+    let provider = provider_of(obs, g)?;
+    let cluster = obs.provider_clusters.get(&provider.name)?;
+    Some(GroupCluster {
+        cluster: cluster.clone(),
+        source: ClusterSource::CapacityProvider {
+            provider: provider.name.clone(),
+        },
+    })
 }
 
 /// The cluster the user data of the version `g` launches names, else the default version's.

@@ -195,7 +195,8 @@ pub(crate) fn instance_views(
 
 /// The ECS cluster of an ECS group, with its container instances: the group's cluster was read,
 /// and either it was configured (`ecs_cluster`: the user says the group is an ECS group) or, found
-/// in the user data, at least one of the group's instances is a container instance of it. Any
+/// in the user data or from the group's capacity provider, at least one of the group's instances
+/// is a container instance of it. Any
 /// other group is a plain EC2 group ("A group whose instances are not container instances is a
 /// plain EC2 group", issue 12).
 pub(crate) fn ecs_cluster_of<'a>(

@@ -464,3 +464,132 @@ fn the_container_instance_calls_take_injected_faults_and_crashes() {
         Some(op::DESCRIBE_CONTAINER_INSTANCES)
     );
 }
+
+#[test]
+fn clusters_are_listed_and_described_with_their_capacity_providers() {
+    let (sim, _) = ecs_fleet();
+    sim.create_cluster("batch").expect("batch");
+    sim.create_capacity_provider("web-cp", "web-asg", false, false, true)
+        .expect("provider");
+    assert_eq!(
+        block_on(sim.list_clusters()).expect("list"),
+        vec![
+            "arn:aws:ecs:us-east-1:123456789012:cluster/batch".to_string(),
+            CLUSTER_ARN.to_string(),
+        ]
+    );
+    let described = |refs: &[&str]| {
+        let refs: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
+        block_on(sim.describe_clusters(&refs)).expect("describe")
+    };
+    // No provider associated yet.
+    assert!(described(&["web"])[0].capacity_providers.is_empty());
+
+    sim.attach_capacity_provider("web", "web-cp")
+        .expect("associate");
+    // By name or ARN; an unknown cluster is left out.
+    let out = described(&[CLUSTER_ARN, "batch", "nope"]);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].arn, CLUSTER_ARN);
+    assert_eq!(out[0].name, "web");
+    assert_eq!(out[0].status, "ACTIVE");
+    assert_eq!(out[0].capacity_providers, vec!["web-cp".to_string()]);
+    assert_eq!(out[1].name, "batch");
+    assert!(out[1].capacity_providers.is_empty());
+
+    // Associating it again with its own cluster changes nothing; with another is refused.
+    sim.attach_capacity_provider(CLUSTER_ARN, "web-cp")
+        .expect("again");
+    assert_eq!(
+        described(&["web"])[0].capacity_providers,
+        vec!["web-cp".to_string()]
+    );
+    let err = sim
+        .attach_capacity_provider("batch", "web-cp")
+        .expect_err("another cluster");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Conflict, "ResourceInUseException")
+    );
+    assert!(described(&["batch"])[0].capacity_providers.is_empty());
+    let err = sim
+        .attach_capacity_provider("nope", "web-cp")
+        .expect_err("no cluster");
+    assert_eq!(err.code, "ClusterNotFoundException");
+    let err = sim
+        .attach_capacity_provider("batch", "nope")
+        .expect_err("no provider");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+
+    // Up to 100 per describe; none is answered without a call.
+    let many: Vec<String> = (0..101).map(|_| "web".to_string()).collect();
+    let err = block_on(sim.describe_clusters(&many)).expect_err("101");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Invalid, "InvalidParameterException")
+    );
+    let calls = sim.call_count(op::DESCRIBE_CLUSTERS);
+    assert!(block_on(sim.describe_clusters(&[]))
+        .expect("none")
+        .is_empty());
+    assert_eq!(sim.call_count(op::DESCRIBE_CLUSTERS), calls);
+}
+
+#[test]
+fn an_agent_configured_outside_the_user_data_joins_the_cluster_set_for_its_template() {
+    let (sim, _) = account();
+    sim.create_cluster("prod").expect("prod");
+    let plain = sim
+        .create_launch_template(
+            "fetched",
+            TemplateData::new("ami-old", "t3.small").with_user_data(
+                "#!/bin/bash\naws s3 cp s3://config/ecs.config /etc/ecs/ecs.config",
+            ),
+        )
+        .expect("template");
+    sim.create_group(GroupSpec::new("cp-asg", &plain, 1, 4, 2))
+        .expect("group");
+    // The user data names no cluster: no registration.
+    assert!(block_on(sim.list_container_instances("prod"))
+        .expect("list")
+        .is_empty());
+    // Set for the template: the instances in service register now (the agent retries)...
+    sim.set_agent_cluster("fetched", "prod").expect("agent");
+    let members = |sim: &SimAws| -> Vec<String> {
+        let mut ids: Vec<String> = sim
+            .container_instances("prod")
+            .into_iter()
+            .filter_map(|c| c.ec2_instance_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let group_ids = |sim: &SimAws| -> Vec<String> {
+        sim.group("cp-asg")
+            .instances
+            .iter()
+            .map(|i| i.instance_id.clone())
+            .collect()
+    };
+    assert_eq!(members(&sim), group_ids(&sim));
+    // ...and new ones when they come into service.
+    sim.set_desired_capacity("cp-asg", 3).expect("scale out");
+    sim.advance(Duration::from_secs(90));
+    assert_eq!(members(&sim).len(), 3);
+    assert_eq!(members(&sim), group_ids(&sim));
+
+    // A cluster the user data names wins over the one set for the template.
+    let (sim2, lt) = account();
+    sim2.create_cluster("web").expect("web");
+    sim2.create_cluster("prod").expect("prod");
+    sim2.set_agent_cluster(&lt, "prod").expect("agent");
+    sim2.create_group(GroupSpec::new("web-asg", &lt, 1, 4, 2))
+        .expect("group");
+    sim2.advance(Duration::from_secs(90));
+    assert_eq!(sim2.container_instances("web").len(), 2);
+    assert!(sim2.container_instances("prod").is_empty());
+    let err = sim2
+        .set_agent_cluster("no-such-template", "prod")
+        .expect_err("unknown template");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+}

@@ -48,6 +48,11 @@ impl World {
     /// Template `ecs` v1 on OLD (m5.large, user data); group `web` ($Default, 1/4/2,
     /// OldestLaunchTemplate) with two healthy instances; parameter on OLD; a topic.
     pub fn new() -> World {
+        World::with_user_data("ECS_CLUSTER=prod")
+    }
+
+    /// [`World::new`] with this user data in template `ecs` v1.
+    pub fn with_user_data(user_data: &str) -> World {
         let sim = SimAws::new();
         sim.set_yield_per_call(false);
         for img in [
@@ -63,7 +68,7 @@ impl World {
         let lt = sim
             .create_launch_template(
                 "ecs",
-                TemplateData::new(OLD, "m5.large").with_user_data("ECS_CLUSTER=prod"),
+                TemplateData::new(OLD, "m5.large").with_user_data(user_data),
             )
             .expect("template");
         sim.create_group(
@@ -89,6 +94,27 @@ impl World {
         let w = World::new();
         w.sim.create_cluster("prod").expect("cluster");
         w.sim.create_service("prod", "api", 4).expect("service");
+        w
+    }
+
+    /// The ECS set-up of [`World::ecs`] where the cluster is known only from the group's
+    /// capacity provider: template `ecs`'s user data names no cluster (the agent's configuration
+    /// is fetched at boot, where amiroll does not look — the agent joins `prod`), and `web`
+    /// backs capacity provider `web-cp` (no managed scaling, termination protection or
+    /// draining), associated with `prod`.
+    pub fn behind_a_capacity_provider() -> World {
+        let w = World::with_user_data(
+            "#!/bin/bash\naws s3 cp s3://config-bucket/ecs.config /etc/ecs/ecs.config",
+        );
+        w.sim.set_agent_cluster(&w.lt, "prod").expect("agent");
+        w.sim.create_cluster("prod").expect("cluster");
+        w.sim.create_service("prod", "api", 4).expect("service");
+        w.sim
+            .create_capacity_provider("web-cp", "web", false, false, false)
+            .expect("provider");
+        w.sim
+            .attach_capacity_provider("prod", "web-cp")
+            .expect("associate");
         w
     }
 
