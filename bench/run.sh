@@ -19,7 +19,8 @@ BIN=$TARGET_DIR/release/amiroll
 OUT=${BENCH_OUT:-$ROOT/docs/performance.md}
 SIZES=${BENCH_SIZES:-1,50,200}
 REPEATS=${BENCH_REPEATS:-5}
-SEED=${AMIROLL_SEED_TEXT:-/work/shared/seed/000_4d772bf91f84b3a9.txt}
+# The seed text sits next to the repository (../shared/ from its root) in the workplace.
+SEED=${AMIROLL_SEED_TEXT:-$ROOT/../shared/seed/000_4d772bf91f84b3a9.txt}
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 

@@ -1,6 +1,6 @@
 # Verbatim copy of the seed's Lambda handler, for the benchmark only (bench/seed_loop.py).
 #
-# Source: the seed text /work/shared/seed/000_4d772bf91f84b3a9.txt, blog post "Updating Launch
+# Source: the seed text ../shared/seed/000_4d772bf91f84b3a9.txt (from the repository root), blog post "Updating Launch
 # Templates with Lambda" (2020-02-29, slug lambda-update-ami), section "Lambda function", the
 # ```python code block. Everything below the END OF HEADER line is that block, byte for byte
 # (bench/run.sh checks it against the seed text when the seed file is present). Do not edit it:

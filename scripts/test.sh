@@ -110,8 +110,15 @@ AMIROLL_MOTO_URL="http://127.0.0.1:$port" AMIROLL_MOTO_IAM_URL="http://127.0.0.1
     cargo test "${ignored[@]}"
 
 # The generated IAM policies are minimal: parliament (and cfn-lint on the CloudFormation form).
+# The binary is the one `cargo test` built for the CLI's integration tests (CARGO_BIN_EXE_amiroll):
+# a separate `cargo build -p amiroll-cli` would resolve features differently and compile the AWS
+# SDK a second time.
 section "python3 tests/iam/lint.py"
-cargo build --quiet -p amiroll-cli
-python3 tests/iam/lint.py "${CARGO_TARGET_DIR:-target}/debug/amiroll"
+amiroll_bin="${CARGO_TARGET_DIR:-target}/debug/amiroll"
+if [[ ! -x "$amiroll_bin" ]]; then
+    # A package-only run (`-p …`) that did not include the CLI.
+    cargo build --quiet -p amiroll-cli
+fi
+python3 tests/iam/lint.py "$amiroll_bin"
 
 section "all tests passed"
