@@ -7,7 +7,7 @@
 mod demo;
 mod status;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use amiroll_aws::{AwsAdapter, ConnectOptions};
@@ -15,20 +15,30 @@ use amiroll_core::config::{Config, RetryMode};
 use amiroll_core::fleet::{self, Place};
 use amiroll_core::{render, Engine};
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+/// `amiroll --version`: the package version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("AMIROLL_COMMIT"), ")");
 
 #[derive(Parser, Debug)]
 #[command(
     name = "amiroll",
-    version,
+    version = VERSION,
     about = "Keep EC2 Auto Scaling fleets (ECS container instances first) on the newest AMI, safely.",
     after_help = "Exit codes: check/plan 0 = all current, 2 = drift found, 1 = error; apply 0 = success, 1 = something failed.\nConfiguration: --config FILE, or the seed Lambda's environment variables launch_template_id, image_id_ssm_parameter, sns_arn, asg_name."
 )]
 struct Cli {
-    /// TOML configuration file (see examples/amiroll.toml). Without it, the seed's environment
-    /// variables are used.
-    #[arg(long, short = 'c', global = true, env = "AMIROLL_CONFIG_FILE")]
-    config: Option<std::path::PathBuf>,
+    /// TOML configuration: a file (see examples/amiroll.toml), or `ssm:/path/to/parameter` for
+    /// the SSM parameter the Lambda reads (AMIROLL_CONFIG_PARAMETER). Without it, the seed's
+    /// environment variables are used.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "AMIROLL_CONFIG_FILE",
+        value_name = "FILE|ssm:NAME"
+    )]
+    config: Option<String>,
     /// AWS Region (default: the standard chain, e.g. AWS_REGION or the profile).
     #[arg(long, global = true)]
     region: Option<String>,
@@ -53,6 +63,10 @@ struct Cli {
     /// More logs on stderr (-v debug, -vv trace).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Log lines on stderr as text, or as one JSON object per line (for log collectors). Colours
+    /// only when stderr is a terminal.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,6 +75,12 @@ struct Cli {
 enum RetryModeArg {
     Standard,
     Adaptive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,6 +149,14 @@ enum Command {
         #[arg(long = "pass-role", value_name = "ROLE_ARN")]
         pass_roles: Vec<String>,
     },
+    /// Print a shell completion script (e.g. `amiroll completions bash >
+    /// /etc/bash_completion.d/amiroll`, or `amiroll completions zsh > "${fpath[1]}/_amiroll"`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `amiroll man > /usr/local/share/man/man1/amiroll.1`.
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -139,7 +167,7 @@ enum PolicyFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -168,7 +196,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, format: LogFormat) {
     let level = match verbose {
         0 => "warn",
         1 => "amiroll=debug,amiroll_core=debug,amiroll_aws=debug,info",
@@ -176,18 +204,42 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("AMIROLL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+        // Escape codes only for a person at a terminal, not in CI logs or files.
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
 }
 
-fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+/// The SSM parameter named by `--config ssm:NAME`.
+fn config_parameter(config: &str) -> Option<&str> {
+    config.strip_prefix("ssm:").map(str::trim)
+}
+
+async fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let mut config = match &cli.config {
+        Some(source) if config_parameter(source).is_some() => {
+            let name = config_parameter(source).unwrap_or_default();
+            if name.is_empty() {
+                bail!("--config ssm: needs a parameter name, e.g. --config ssm:/amiroll/config");
+            }
+            // The same read as the Lambda's (AMIROLL_CONFIG_PARAMETER), in the Region and with
+            // the credentials of --region/--profile.
+            let aws = AwsAdapter::load(&connect_options(cli, cli.region.clone(), None, None))
+                .await
+                .context("cannot set up AWS clients to read the configuration parameter")?;
+            let text = read_config_parameter(&aws, name).await?;
+            Config::from_toml(&text, &format!("SSM parameter {name}"))?
+        }
         Some(path) => {
             let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read configuration file {}", path.display()))?;
-            Config::from_toml(&text, &path.display().to_string())?
+                .with_context(|| format!("cannot read configuration file {path}"))?;
+            Config::from_toml(&text, path)?
         }
         None => {
             let env = |k: &str| std::env::var(k).ok();
@@ -203,6 +255,46 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     }
     config.select(&selected)?;
     Ok(config)
+}
+
+/// The TOML held by an SSM parameter (`ssm:GetParameters`, one name).
+async fn read_config_parameter<A: amiroll_core::port::Aws>(
+    aws: &A,
+    name: &str,
+) -> anyhow::Result<String> {
+    let out = aws
+        .get_parameters(&[name.to_string()])
+        .await
+        .with_context(|| format!("cannot read the configuration parameter {name}"))?;
+    match out.parameters.into_iter().next() {
+        Some(p) => Ok(p.value),
+        None => bail!(
+            "the configuration parameter {name} does not exist (GetParameters lists it as invalid)"
+        ),
+    }
+}
+
+/// How to connect for a place (or, without one, with the command line's Region and profile).
+fn connect_options(
+    cli: &Cli,
+    region: Option<String>,
+    config: Option<&Config>,
+    account: Option<&amiroll_core::config::RawAccount>,
+) -> ConnectOptions {
+    ConnectOptions {
+        region,
+        profile: cli.profile.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+        max_attempts: cli
+            .max_attempts
+            .or(config.and_then(|c| c.scope.aws_max_attempts)),
+        retry_mode_adaptive: match cli.retry_mode {
+            Some(m) => m == RetryModeArg::Adaptive,
+            None => config.is_some_and(|c| c.scope.aws_retry_mode == RetryMode::Adaptive),
+        },
+        role_arn: account.map(|a| a.role_arn.clone()),
+        external_id: account.and_then(|a| a.external_id.clone()),
+    }
 }
 
 pub(crate) fn print(out: &str) -> anyhow::Result<()> {
@@ -222,12 +314,29 @@ fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
-    if let Command::Demo = cli.command {
-        let text = demo::run().await?;
-        print(&text)?;
-        return Ok(0);
+    match cli.command {
+        Command::Demo => {
+            let text = demo::run().await?;
+            print(&text)?;
+            return Ok(0);
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "amiroll", &mut out);
+            print(&String::from_utf8_lossy(&out))?;
+            return Ok(0);
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .context("cannot render the manual page")?;
+            print(&String::from_utf8_lossy(&out))?;
+            return Ok(0);
+        }
+        _ => {}
     }
-    let config = load_config(&cli)?;
+    let config = load_config(&cli).await?;
     if let Command::IamPolicy {
         format,
         ref account_id,
@@ -251,18 +360,12 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             .account
             .as_ref()
             .and_then(|id| config.scope.accounts.iter().find(|a| &a.id == id));
-        let options = ConnectOptions {
-            region: place.region.clone().or(cli.region.clone()),
-            profile: cli.profile.clone(),
-            endpoint_url: cli.endpoint_url.clone(),
-            max_attempts: cli.max_attempts.or(config.scope.aws_max_attempts),
-            retry_mode_adaptive: match cli.retry_mode {
-                Some(m) => m == RetryModeArg::Adaptive,
-                None => config.scope.aws_retry_mode == RetryMode::Adaptive,
-            },
-            role_arn: account.map(|a| a.role_arn.clone()),
-            external_id: account.and_then(|a| a.external_id.clone()),
-        };
+        let options = connect_options(
+            &cli,
+            place.region.clone().or(cli.region.clone()),
+            Some(&config),
+            account,
+        );
         let port = AwsAdapter::load(&options)
             .await
             .map_err(|e| format!("{e:#}"));
@@ -334,7 +437,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             )
             .await?
         }
-        Command::Demo | Command::IamPolicy { .. } => 0,
+        Command::Demo | Command::IamPolicy { .. } | Command::Completions { .. } | Command::Man => 0,
     };
     tracing::debug!(calls = ?engine.call_counts(), "AWS calls made");
     Ok(u8::try_from(code).unwrap_or(1))

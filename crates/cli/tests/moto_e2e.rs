@@ -423,6 +423,39 @@ async fn check_exits_0_when_the_parameter_names_the_ami_in_use() {
     f.assert_untouched(&m, "apply on a current fleet").await;
 }
 
+/// `--config ssm:NAME` reads the configuration the Lambda reads (`AMIROLL_CONFIG_PARAMETER`) and
+/// behaves as the same file does; a parameter that does not exist is an error that names it.
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn the_configuration_can_come_from_an_ssm_parameter() {
+    let m = moto().await;
+    let f = fleet(&m, "ssm-config").await;
+    let name = format!("/amiroll-test/{}/config", f.name);
+    testkit::put_parameter(&m.ssm, &name, &f.toml(&[&f.group], &f.topic_arn, "")).await;
+    let source = format!("ssm:{name}");
+    let run = amiroll(&m, &["--config", &source, "check", "--output", "json"], &[])
+        .expect_code(0, "check with the configuration from SSM");
+    let doc = run.json();
+    assert_eq!(target(&doc, &f.name)["status"], "current", "{doc:#}");
+    let file = f.config();
+    let from_file = amiroll(
+        &m,
+        &with_config(file.to_str().expect("utf-8 path"), &["check"]),
+        &[],
+    )
+    .expect_code(0, "check with the file");
+    let from_ssm = amiroll(&m, &["--config", &source, "check"], &[]).expect_code(0, "check");
+    assert_eq!(from_ssm.stdout, from_file.stdout);
+    let missing = format!("ssm:/amiroll-test/{}/nothing-here", f.name);
+    let run = amiroll(&m, &["--config", &missing, "check"], &[])
+        .expect_code(1, "a missing configuration parameter");
+    assert!(
+        run.stderr.contains("nothing-here") && run.stderr.contains("does not exist"),
+        "{}",
+        run.stderr
+    );
+}
+
 // --- Drift: check, plan, dry run, apply, apply again ----------------------------------------
 
 #[tokio::test]
