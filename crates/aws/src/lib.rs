@@ -77,6 +77,19 @@ impl Aws for AwsAdapter {
         tokio::time::sleep(duration).await;
     }
 
+    /// The SDK retries throttling errors (`Throttling`, `ThrottlingException`,
+    /// `RequestLimitExceeded`, …), HTTP 500/502/503/504, timeouts and connection errors, in
+    /// standard mode with exponential back-off and jitter, 3 attempts unless configured
+    /// (`aws_max_attempts`, `aws_retry_mode`, `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, the profile's
+    /// `max_attempts`/`retry_mode`) ("Retries", AWS SDK for Rust Developer Guide,
+    /// https://docs.aws.amazon.com/sdk-for-rust/latest/dg/retries.html; "Retry behavior", AWS
+    /// SDKs and Tools Reference Guide,
+    /// https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html). What reaches
+    /// the engine has been retried already.
+    fn retries_transient(&self) -> bool {
+        true
+    }
+
     async fn get_parameters(&self, names: &[String]) -> Result<GetParametersOutput, AwsError> {
         ssm::get_parameters(&self.ssm, names).await
     }

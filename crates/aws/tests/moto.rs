@@ -2314,6 +2314,93 @@ async fn publish_returns_a_message_id() {
 
 // --- Without the emulator ---------------------------------------------------------------------
 
+/// An endpoint that answers every request with Auto Scaling's throttling error (HTTP 400, code
+/// `Throttling`, "Rate exceeded": "Why are my Amazon EC2 Auto Scaling API calls throttled?",
+/// https://repost.aws/knowledge-center/autoscaling-api-calls-throttled), counting the requests.
+fn always_throttled() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let url = format!(
+        "http://{}",
+        listener.local_addr().expect("the listener's address")
+    );
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream);
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let error = "<ErrorResponse xmlns=\"http://autoscaling.amazonaws.com/doc/2011-01-01/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r-1</RequestId></ErrorResponse>";
+            let response = format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{error}",
+                error.len()
+            );
+            let _ = reader.get_mut().write_all(response.as_bytes());
+        }
+    });
+    (url, count)
+}
+
+/// One retry layer: against AWS the SDK owns the retries of a throttled call (as many attempts as
+/// its retry configuration says, here 3), and the engine sends it no more: the adapter
+/// `retries_transient`, so the throttling the SDK gives up on is the engine's answer.
+#[tokio::test]
+async fn a_throttled_call_is_retried_by_the_sdk_alone() {
+    let (url, requests) = always_throttled();
+    let conf = amiroll_testkit::sdk_config(&url, "testing", "testing")
+        .await
+        .into_builder()
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(std::time::Duration::from_millis(1))
+                .with_max_backoff(std::time::Duration::from_millis(5)),
+        )
+        .build();
+    let adapter = AwsAdapter::from_conf(&conf).await;
+    assert!(adapter.retries_transient());
+    let config = amiroll_core::Config::from_toml("[discover]\n", "t.toml").expect("config");
+    let engine = amiroll_core::Engine::new(&adapter);
+    let err = engine
+        .discover(&config)
+        .await
+        .expect_err("always throttled");
+    let amiroll_core::RunError::Discovery(e) = err else {
+        panic!("not a discovery failure: {err}");
+    };
+    assert_eq!(e.kind, ErrorKind::Throttling, "{e}");
+    assert_eq!(e.code, "Throttling");
+    assert_eq!(
+        requests.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "the SDK's 3 attempts, and no more from the engine"
+    );
+    assert_eq!(
+        engine
+            .call_counts()
+            .get(amiroll_core::port::op::DESCRIBE_AUTO_SCALING_GROUPS),
+        Some(&1),
+        "one call as the engine sees it"
+    );
+}
+
 /// A refused connection is a dispatch failure: transient, with the cause in the message.
 #[tokio::test]
 async fn an_unreachable_endpoint_is_transient() {

@@ -234,12 +234,14 @@ pub fn read_actions(config: &Config) -> BTreeSet<&'static str> {
     ]
     .into_iter()
     .collect();
-    // Pruning re-reads the template header just before deleting (never the new default).
-    if config
-        .targets
-        .iter()
-        .any(|t| !t.observe_only && t.settings.prune != Prune::Off)
-    {
+    // Pruning re-reads the template header just before deleting (never the new default), and
+    // so does putting a group amiroll pinned (instance refresh with auto rollback) back on
+    // $Default/$Latest (only while that still names the version it launches).
+    if config.targets.iter().any(|t| {
+        !t.observe_only
+            && (t.settings.prune != Prune::Off
+                || (t.settings.strategy == Strategy::InstanceRefresh && t.settings.auto_rollback))
+    }) {
         r.insert(op::DESCRIBE_LAUNCH_TEMPLATES);
     }
     let with_groups = || config.targets.iter().filter(|t| !t.groups.is_empty());
@@ -1049,10 +1051,14 @@ mod tests {
 
     #[test]
     fn prune_off_drops_delete_versions() {
+        let got = actions(&one("prune = \"off\"\nauto_rollback = false\n"));
+        assert!(!got.contains(op::DELETE_LAUNCH_TEMPLATE_VERSIONS));
+        // The header is only re-read right before deleting, or before a group amiroll pinned
+        // goes back on $Default/$Latest (instance refresh with auto rollback).
+        assert!(!got.contains(op::DESCRIBE_LAUNCH_TEMPLATES));
         let got = actions(&one("prune = \"off\"\n"));
         assert!(!got.contains(op::DELETE_LAUNCH_TEMPLATE_VERSIONS));
-        // The header is only re-read right before deleting.
-        assert!(!got.contains(op::DESCRIBE_LAUNCH_TEMPLATES));
+        assert!(got.contains(op::DESCRIBE_LAUNCH_TEMPLATES));
         let got = actions(&one("prune = \"all\"\n"));
         assert!(got.contains(op::DELETE_LAUNCH_TEMPLATE_VERSIONS));
         assert!(got.contains(op::DESCRIBE_LAUNCH_TEMPLATES));

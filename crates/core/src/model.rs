@@ -212,6 +212,23 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mixed_instances_policy: Option<crate::port::MixedInstancesPolicy>,
     },
+    /// Put a group that amiroll pinned to a number back on the reference it named before
+    /// (`$Default` or `$Latest`, from `amiroll:pinned-from`), then remove that tag: after a
+    /// successful refresh the group matches its infrastructure-as-code again. `pinned` is the
+    /// number the group launches now; the engine first checks that `version` resolves to it (so
+    /// what the group launches does not change) and otherwise leaves the group pinned for a
+    /// later run.
+    RestoreGroupVersion {
+        group: String,
+        template_id: String,
+        /// `$Default` or `$Latest`.
+        version: String,
+        pinned: u64,
+        /// As for [`Action::PinGroupVersion`]: a mixed group is restored through its policy,
+        /// sent in full.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mixed_instances_policy: Option<crate::port::MixedInstancesPolicy>,
+    },
     SetTerminationPolicies {
         group: String,
         policies: Vec<String>,
@@ -335,6 +352,7 @@ impl Action {
     pub fn group(&self) -> Option<&str> {
         match self {
             Action::PinGroupVersion { group, .. }
+            | Action::RestoreGroupVersion { group, .. }
             | Action::SetTerminationPolicies { group, .. }
             | Action::TagGroup { group, .. }
             | Action::UntagGroup { group, .. }
@@ -388,6 +406,16 @@ impl Action {
                 version,
                 ..
             } => format!("pin group {group} to {version} of {template_id}"),
+            Action::RestoreGroupVersion {
+                group,
+                template_id,
+                version,
+                pinned,
+                ..
+            } => format!(
+                "put group {group} back on {version} of {template_id} (v{pinned}, what it launches now) and remove its {} tag",
+                crate::state::tags::PINNED_FROM
+            ),
             Action::SetTerminationPolicies { group, policies } => {
                 format!(
                     "set termination policies of {group} to {}",

@@ -18,13 +18,14 @@ use serde::{Deserialize, Serialize};
 /// A point in time. AWS returns UTC everywhere amiroll looks.
 pub type Timestamp = DateTime<Utc>;
 
-/// What kind of failure an AWS call had; decides whether the engine retries and how it reports.
+/// What kind of failure an AWS call had; decides whether it is retried and how it is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
-    /// `Throttling`, `ThrottlingException`, `RequestLimitExceeded`: retry with back-off.
+    /// `Throttling`, `ThrottlingException`, `RequestLimitExceeded`: retry with back-off (by the
+    /// port when [`Aws::retries_transient`], else by the engine).
     Throttling,
-    /// HTTP 5xx, timeouts, `ResourceContention`: retry with back-off.
+    /// HTTP 5xx, timeouts, `ResourceContention`: retry with back-off (as throttling).
     Transient,
     /// The named resource does not exist (`InvalidLaunchTemplateId.NotFound`, `ParameterNotFound`,
     /// `NotFound` for SNS topics, `InvalidAMIID.NotFound`, ...).
@@ -859,6 +860,14 @@ pub trait Aws: Sync {
 
     /// Wait (virtual time in the simulator). Used for back-off between retries.
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+
+    /// Whether the port retries throttling and transient errors ([`ErrorKind::is_retryable`])
+    /// itself, with jittered back-off, before it answers. The engine retries them only for a
+    /// port that does not, so that no call is retried by two layers at once.
+    ///
+    /// The SDK adapter does: the SDK's retry configuration (standard or adaptive mode) owns
+    /// those retries. The simulator has no SDK and answers every call once.
+    fn retries_transient(&self) -> bool;
 
     /// `ssm:GetParameters` for 1–10 names. No names is answered with an empty output and no
     /// call (AWS requires at least one name: "GetParameters", `Names`, "Array Members: Minimum

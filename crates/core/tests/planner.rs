@@ -16,6 +16,7 @@ fn kinds(p: &amiroll_core::model::TargetPlan) -> Vec<&'static str> {
             Action::SetDefaultVersion { .. } => "set-default",
             Action::DeleteVersions { .. } => "delete-versions",
             Action::PinGroupVersion { .. } => "pin-group",
+            Action::RestoreGroupVersion { .. } => "restore-group",
             Action::SetTerminationPolicies { .. } => "set-termination-policies",
             Action::SetInstanceProtection { .. } => "set-protection",
             Action::SetCapacity { .. } => "set-capacity",

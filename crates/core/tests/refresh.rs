@@ -854,3 +854,245 @@ fn a_refresh_of_a_group_choosing_types_by_attributes_is_refused() {
     }
     assert!(start_of(&f.plan()).is_some());
 }
+
+/// The fleet after a successful refresh r-1 of a group that named `from`: amiroll pinned it
+/// (`amiroll:pinned-from`), the refresh left it on v2 (AMI_NEW), every instance runs v2 and the
+/// outcome is recorded. The default is still v1 (it follows in this run).
+fn pinned_after_success(from: &str) -> Fleet {
+    let mut f = refresh_fleet();
+    let tmpl = f.template_mut();
+    tmpl.versions.push(version(
+        2,
+        AMI_NEW,
+        Some(&format!("amiroll: {AMI_NEW} (x) from v1 via {PARAM}:5")),
+    ));
+    tmpl.template.latest_version = 2;
+    let g = f.group_mut("web-asg");
+    if let Some(spec) = g.launch_template.as_mut() {
+        spec.version = Some("2".to_string());
+    }
+    for (k, v) in [
+        (tags::PINNED_FROM, from.to_string()),
+        (tags::REFRESH, "r-1".to_string()),
+        (tags::REFRESH_AMI, AMI_NEW.to_string()),
+        (tags::ANNOUNCED, "r-1:Successful".to_string()),
+        (tags::SUCCEEDED_AMI, AMI_NEW.to_string()),
+        (tags::SUCCEEDED_AT, "2026-11-26T12:30:00Z".to_string()),
+        (tags::ROLLBACK_VERSION, format!("{LT}:1")),
+    ] {
+        g.tags.insert(k.to_string(), v);
+    }
+    for i in f.obs.instances.values_mut() {
+        i.image_id = AMI_NEW.to_string();
+        i.launch_template_version = Some(2);
+    }
+    f.obs.refreshes.insert(
+        "web-asg".to_string(),
+        vec![refresh("r-1", "Successful", Some("2"))],
+    );
+    f
+}
+
+fn restore_of(p: &amiroll_core::model::TargetPlan) -> Option<(String, u64)> {
+    p.actions.iter().find_map(|a| match &a.action {
+        Action::RestoreGroupVersion {
+            version, pinned, ..
+        } => Some((version.clone(), *pinned)),
+        _ => None,
+    })
+}
+
+/// After a successful refresh the group goes back on the reference it named before amiroll
+/// pinned it, once that reference names the version it runs: `$Default` after the default
+/// follows (in the same plan, after it), `$Latest` at once. A run that stopped between the
+/// update and the removal of the record only removes the record.
+#[test]
+fn a_successful_refresh_puts_the_group_back_on_its_reference() {
+    let mut f = pinned_after_success("$Default");
+    let p = f.plan();
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    assert_eq!(restore_of(&p), Some(("$Default".to_string(), 2)));
+    let pos = |k: fn(&Action) -> bool| p.actions.iter().position(|a| k(&a.action));
+    assert!(
+        pos(|a| matches!(a, Action::SetDefaultVersion { .. }))
+            < pos(|a| matches!(a, Action::RestoreGroupVersion { .. })),
+        "the default moves first: {:#?}",
+        p.actions
+    );
+    assert!(
+        p.actions.iter().all(|a| !matches!(
+            &a.action,
+            Action::UntagGroup { keys, .. } if keys.iter().any(|k| k == tags::PINNED_FROM)
+        )),
+        "the record goes with the restore, not before"
+    );
+
+    // The default moved in an earlier run: only the restore, and the target is current.
+    f.template_mut().template.default_version = 2;
+    let p = f.plan();
+    assert_eq!(restore_of(&p), Some(("$Default".to_string(), 2)));
+    assert_eq!(p.status, TargetStatus::Current);
+    assert_eq!(p.event, None);
+
+    // The run stopped after the update: the group names $Default with the record left.
+    if let Some(spec) = f.group_mut("web-asg").launch_template.as_mut() {
+        spec.version = Some("$Default".to_string());
+    }
+    let p = f.plan();
+    assert_eq!(restore_of(&p), None);
+    assert!(
+        matches!(&p.actions[..], [PlannedAction { action: Action::UntagGroup { keys, .. }, .. }]
+            if keys == &vec![tags::PINNED_FROM.to_string()]),
+        "{:#?}",
+        p.actions
+    );
+    // Done: nothing more.
+    f.group_mut("web-asg").tags.remove(tags::PINNED_FROM);
+    assert!(f.plan().actions.is_empty(), "{:#?}", f.plan().actions);
+
+    // A record that names no reference amiroll pins from is left alone, with a warning.
+    let p = pinned_after_success("7").plan();
+    assert_eq!(restore_of(&p), None);
+    assert!(
+        p.findings
+            .iter()
+            .any(|x| x.level == Level::Warning && x.message.contains("stays pinned to v2")),
+        "{:?}",
+        p.findings
+    );
+
+    // $Latest: v2 is the latest.
+    let p = pinned_after_success("$Latest").plan();
+    assert_eq!(restore_of(&p), Some(("$Latest".to_string(), 2)));
+    // Someone made v3 since: $Latest would launch it, so the group stays pinned and says why.
+    let mut f = pinned_after_success("$Latest");
+    f.template_mut()
+        .versions
+        .push(version(3, AMI_OLD, Some("hand-made")));
+    f.template_mut().template.latest_version = 3;
+    let p = f.plan();
+    assert_eq!(restore_of(&p), None);
+    assert!(
+        p.findings
+            .iter()
+            .any(|x| x.message.contains("stays pinned to v2") && x.message.contains("v3")),
+        "{:?}",
+        p.findings
+    );
+}
+
+/// Never while a refresh runs, nor after a failed or rolled-back one: the group stays where
+/// Auto Scaling (or `amiroll rollback`) put it.
+#[test]
+fn a_pin_stays_after_a_failure_a_rollback_or_during_a_refresh() {
+    // In flight (a newer refresh someone started).
+    let mut f = pinned_after_success("$Default");
+    f.obs.refreshes.insert(
+        "web-asg".to_string(),
+        vec![
+            refresh("r-2", "InProgress", Some("2")),
+            refresh("r-1", "Successful", Some("2")),
+        ],
+    );
+    assert_eq!(restore_of(&f.plan()), None);
+
+    // Rolled back by Auto Scaling: the group is on v1 again (its saved configuration) and v2's
+    // AMI failed; the default is still v1.
+    for status in ["RollbackSuccessful", "Failed"] {
+        let mut f = pinned_after_success("$Default");
+        if let Some(spec) = f.group_mut("web-asg").launch_template.as_mut() {
+            spec.version = Some("1".to_string());
+        }
+        let g = f.group_mut("web-asg");
+        g.tags.remove(tags::SUCCEEDED_AMI);
+        g.tags.remove(tags::SUCCEEDED_AT);
+        g.tags
+            .insert(tags::ANNOUNCED.to_string(), format!("r-1:{status}"));
+        g.tags
+            .insert(tags::FAILED_AMI.to_string(), AMI_NEW.to_string());
+        for i in f.obs.instances.values_mut() {
+            i.image_id = AMI_OLD.to_string();
+            i.launch_template_version = Some(1);
+        }
+        f.obs.refreshes.insert(
+            "web-asg".to_string(),
+            vec![refresh("r-1", status, Some("2"))],
+        );
+        let p = f.plan();
+        assert_eq!(restore_of(&p), None, "{status}");
+        assert!(
+            !p.actions.iter().any(|a| matches!(
+                &a.action,
+                Action::UntagGroup { keys, .. } if keys.iter().any(|k| k == tags::PINNED_FROM)
+            )),
+            "{status}: the record stays"
+        );
+    }
+
+    // `amiroll rollback` refreshed the group back onto v1 (refresh r-2, Successful) and moved
+    // the default back to v1: the group is pinned to v1, AMI_NEW is recorded as failed and the
+    // parameter still names it. The group stays where the rollback put it, record and all.
+    let mut f = pinned_after_success("$Default");
+    if let Some(spec) = f.group_mut("web-asg").launch_template.as_mut() {
+        spec.version = Some("1".to_string());
+    }
+    for i in f.obs.instances.values_mut() {
+        i.image_id = AMI_OLD.to_string();
+        i.launch_template_version = Some(1);
+    }
+    let g = f.group_mut("web-asg");
+    for (k, v) in [
+        (tags::REFRESH, "r-2"),
+        (tags::REFRESH_AMI, AMI_OLD),
+        (tags::ANNOUNCED, "r-2:Successful"),
+        (tags::SUCCEEDED_AMI, AMI_OLD),
+        (tags::FAILED_AMI, AMI_NEW),
+    ] {
+        g.tags.insert(k.to_string(), v.to_string());
+    }
+    f.obs.refreshes.insert(
+        "web-asg".to_string(),
+        vec![
+            refresh("r-2", "Successful", Some("1")),
+            refresh("r-1", "Successful", Some("2")),
+        ],
+    );
+    let p = f.plan();
+    assert_eq!(restore_of(&p), None, "{:#?}", p.actions);
+    assert!(
+        !p.actions.iter().any(|a| matches!(
+            &a.action,
+            Action::UntagGroup { keys, .. } if keys.iter().any(|k| k == tags::PINNED_FROM)
+        )),
+        "the record stays"
+    );
+
+    // Someone else's refresh, started after amiroll's and rolled back by Auto Scaling: the fleet
+    // is whole on the AMI, the default is v2, and still the group stays where that rollback put it.
+    let mut f = pinned_after_success("$Default");
+    f.template_mut().template.default_version = 2;
+    f.obs.refreshes.insert(
+        "web-asg".to_string(),
+        vec![
+            refresh("r-x", "RollbackSuccessful", Some("2")),
+            refresh("r-1", "Successful", Some("2")),
+        ],
+    );
+    assert_eq!(restore_of(&f.plan()), None);
+
+    // Outside the maintenance window nothing changes, the pin neither (the clock is at 13:00).
+    let mut f = pinned_after_success("$Default")
+        .with_setting("maintenance_window = \"0 2 * * *\"\nmaintenance_window_duration = \"1h\"");
+    f.template_mut().template.default_version = 2;
+    let p = f.plan();
+    assert_eq!(restore_of(&p), None, "{:#?}", p.actions);
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+
+    // A cancelled refresh being rolled back by amiroll: never.
+    let mut f = pinned_after_success("$Default");
+    f.template_mut().template.default_version = 2;
+    f.group_mut("web-asg")
+        .tags
+        .insert(tags::CANCEL.to_string(), "r-0".to_string());
+    assert_eq!(restore_of(&f.plan()), None);
+}

@@ -25,6 +25,12 @@ impl Aws for SimAws {
         self.advance(duration);
     }
 
+    /// No SDK here: a throttled or failing call is answered once, and the engine's own back-off
+    /// retries it (what the adversity suite exercises).
+    fn retries_transient(&self) -> bool {
+        false
+    }
+
     async fn get_parameters(&self, names: &[String]) -> Result<GetParametersOutput, AwsError> {
         // No names: answered without a call, as the SDK adapter does (AWS would reject the
         // request: `Names` has at least one member).

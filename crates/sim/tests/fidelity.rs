@@ -163,17 +163,14 @@ fn a_mixed_instances_group_keeps_its_overrides_and_distribution_through_a_refres
         .group("mixed")
         .mixed_instances_policy
         .expect("still a mixed group");
-    // The pin before the refresh and the refresh's desired configuration both went through the
-    // policy: sending a policy without them would have reset the overrides and the distribution.
+    // The pin before the refresh, the refresh's desired configuration and the way back to
+    // $Default after it all went through the policy: sending a policy without them would have
+    // reset the overrides and the distribution.
     assert_eq!(after.overrides, before.overrides);
     assert_eq!(after.distribution, before.distribution);
     assert!(w.sim.group("mixed").launch_template.is_none());
-    let version: u64 = after
-        .template
-        .version
-        .as_deref()
-        .and_then(|v| v.parse().ok())
-        .expect("a numbered version");
+    assert_eq!(after.template.version.as_deref(), Some("$Default"));
+    let version = w.sim.template(&w.lt).default_version;
     let versions = w.sim.template_versions("ecs");
     let image = versions
         .iter()

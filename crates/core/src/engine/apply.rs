@@ -300,6 +300,15 @@ impl<'a, A: Aws> Engine<'a, A> {
     ///   no refresh starts while another is active. When the cancel completed at once, the
     ///   refresh back starts in the same run; otherwise the next run starts it.
     async fn not_yet(&self, action: &Action) -> Result<Option<String>, AwsError> {
+        if let Action::RestoreGroupVersion {
+            template_id,
+            version,
+            pinned,
+            ..
+        } = action
+        {
+            return self.restore_not_yet(template_id, version, *pinned).await;
+        }
         let (group, id, cancel) = match action {
             Action::CancelInstanceRefresh { group, refresh } => (group, refresh, true),
             Action::StartInstanceRefresh {
@@ -335,6 +344,35 @@ impl<'a, A: Aws> Engine<'a, A> {
             // the start answers InstanceRefreshInProgress and the next run follows it.
             _ => None,
         })
+    }
+
+    /// Why a group pinned to `pinned` is not put back on `version` now: the reference no longer
+    /// resolves to `pinned` (another version became the default or the latest since the plan was
+    /// made, or the default move planned before it has not shown yet). Then the group would
+    /// launch something else than it does, so it stays pinned, its `amiroll:pinned-from` record
+    /// kept, and a later run plans again from what is there. The template's header names both
+    /// ("DescribeLaunchTemplates": `DefaultVersionNumber`, `LatestVersionNumber`,
+    /// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeLaunchTemplates.html).
+    async fn restore_not_yet(
+        &self,
+        template_id: &str,
+        version: &str,
+        pinned: u64,
+    ) -> Result<Option<String>, AwsError> {
+        let header = self
+            .call(op::DESCRIBE_LAUNCH_TEMPLATES, || {
+                self.aws.describe_launch_template(template_id)
+            })
+            .await?;
+        let now = match version {
+            "$Latest" => header.latest_version,
+            _ => header.default_version,
+        };
+        Ok((now != pinned).then(|| {
+            format!(
+                "{version} of {template_id} is v{now} now, not v{pinned}: the group stays pinned to v{pinned} until a later run"
+            )
+        }))
     }
 
     /// A call that names launch-template version `n`. EC2 is eventually consistent ("Eventual
@@ -524,6 +562,53 @@ impl<'a, A: Aws> Engine<'a, A> {
                 })
                 .await?;
                 Ok(Some(format!("pinned to v{n}")))
+            }
+            Action::RestoreGroupVersion {
+                group,
+                template_id,
+                version,
+                pinned: _,
+                mixed_instances_policy,
+            } => {
+                // A group's launch template (version) only decides what it launches next: "If you
+                // associate a new launch configuration or template with an Auto Scaling group, all
+                // new instances will get the updated configuration. Existing instances continue to
+                // run with the configuration that they were originally launched with"
+                // ("UpdateAutoScalingGroup", Amazon EC2 Auto Scaling API Reference,
+                // https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_UpdateAutoScalingGroup.html).
+                // A mixed group's policy goes back unchanged but for the version, so its purchasing
+                // options replace nothing either. And `not_yet` checked that `version` names the
+                // number the group launches today: not even new launches change.
+                let spec = TemplateSpec {
+                    template_id: Some(template_id.clone()),
+                    template_name: None,
+                    version: Some(version.clone()),
+                };
+                let req = match mixed_instances_policy {
+                    Some(policy) => UpdateGroupRequest {
+                        group_name: group.clone(),
+                        mixed_instances_policy: Some(MixedInstancesPolicy {
+                            template: spec,
+                            ..policy.clone()
+                        }),
+                        ..UpdateGroupRequest::default()
+                    },
+                    None => UpdateGroupRequest {
+                        group_name: group.clone(),
+                        launch_template: Some(spec),
+                        ..UpdateGroupRequest::default()
+                    },
+                };
+                self.call(op::UPDATE_AUTO_SCALING_GROUP, || {
+                    self.aws.update_auto_scaling_group(&req)
+                })
+                .await?;
+                // The record goes only after the update: a run that stops in between finds the
+                // group on `version` with the record, and the next plan removes it.
+                let keys = [crate::state::tags::PINNED_FROM.to_string()];
+                self.call(op::DELETE_TAGS, || self.aws.delete_tags(group, &keys))
+                    .await?;
+                Ok(Some(format!("on {version} again")))
             }
             Action::SetTerminationPolicies { group, policies } => {
                 let req = UpdateGroupRequest {

@@ -25,8 +25,16 @@ mod observe;
 // working.
 pub use crate::model::{ActionResult, ApplyReport, DeadlineStop, TargetOutcome};
 
-/// How the engine retries retryable errors (throttling, 5xx) that reach it. The SDK adapter
-/// retries on its own first; this outer layer makes an unattended run slow down rather than fail.
+/// How the engine retries throttling and transient errors (5xx, timeouts) for a port that does
+/// not retry them itself ([`Aws::retries_transient`]: the simulator). Against AWS the SDK's own
+/// retry configuration (standard or adaptive mode, jittered back-off; `aws_max_attempts`,
+/// `aws_retry_mode`) owns them, and this policy is not used: two layers would multiply the
+/// attempts (3 × 5 sends of one throttled call) and stretch the back-off past the Lambda's
+/// deadline margin.
+///
+/// What the SDK cannot know about stays with the engine whatever the port: a launch-template
+/// version this run created that EC2 or Auto Scaling does not see yet (eventual consistency, see
+/// `Engine::call_naming_version`).
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
@@ -45,8 +53,7 @@ impl Default for RetryPolicy {
 }
 
 /// How much time must be left before the deadline for apply to start another action. An action
-/// is one or two AWS calls (with the SDK's and the engine's retries, a throttled call can take
-/// longer); the margin also leaves time to publish the notification of a target it cut short
+/// is one or two AWS calls (with the SDK's retries, a throttled call can take longer); the margin also leaves time to publish the notification of a target it cut short
 /// and to return the summary before Lambda stops the function ("Configure Lambda function
 /// timeout": the invocation is stopped at its deadline, whatever it was doing,
 /// https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html).
@@ -110,7 +117,9 @@ impl<'a, A: Aws> Engine<'a, A> {
         }
     }
 
-    /// One remote call with back-off on retryable errors.
+    /// One remote call, with back-off on throttling and transient errors when the port does not
+    /// retry them itself ([`Aws::retries_transient`]); with one that does (the SDK adapter), its
+    /// answer is final.
     async fn call<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, AwsError>
     where
         F: Fn() -> Fut,
@@ -127,7 +136,11 @@ impl<'a, A: Aws> Engine<'a, A> {
                     .in_scope(|| tracing::debug!(code = %e.code, kind = ?e.kind, "{}", e.message)),
             }
             match result {
-                Err(e) if e.kind.is_retryable() && attempt < self.retry.max_attempts => {
+                Err(e)
+                    if e.kind.is_retryable()
+                        && !self.aws.retries_transient()
+                        && attempt < self.retry.max_attempts =>
+                {
                     let delay = self
                         .retry
                         .base_delay

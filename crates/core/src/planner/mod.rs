@@ -39,6 +39,7 @@ mod reads;
 mod record;
 mod refresh;
 mod report;
+mod restore;
 mod revert;
 pub(crate) mod surge;
 mod template;
@@ -288,10 +289,21 @@ fn plan_steps(
     let revert = revert_moves(&cx, &fleet);
 
     // The plan in the order it must run: the moves back first, the pins that keep rollback
-    // available before the new version exists, then the template moves, then the groups.
+    // available before the new version exists, then the template moves, then the groups, then
+    // the default following the fleet and the pins undone.
     let mut template_changed = moves.changes();
     let follows = template::default_follows(&cx, &moves, &fleet, hold);
     template_changed |= follows.is_some();
+    // Once the fleet is done, the groups amiroll pinned go back on $Default/$Latest (after the
+    // default has moved, so that they launch the same).
+    let default_to = follows.as_ref().and_then(|a| match a.action {
+        Action::SetDefaultVersion {
+            version: VersionRef::Number(n),
+            ..
+        } => Some(n),
+        _ => None,
+    });
+    let restores = restore::restore_pins(b, &cx, &fleet, hold, default_to);
     let target_version = moves.target_version;
     let p = &mut b.plan;
     // The drain hook before anything that terminates instances.
@@ -303,6 +315,7 @@ fn plan_steps(
     p.actions.extend(fleet.actions.iter().cloned());
     p.actions.extend(hook_plan.back.iter().cloned());
     p.actions.extend(follows);
+    p.actions.extend(restores);
     let records = record::wave_records(&cx, &fleet, &p.actions);
     p.actions.extend(records);
 

@@ -72,14 +72,18 @@ pub fn needs_detail(t: &Target, obs: &Observation) -> bool {
 }
 
 /// Whether the account-wide `$Latest` listing is needed besides the `$Default` one: some group of
-/// a target launches `$Latest`.
+/// a target launches `$Latest`, or amiroll pinned one that did (`amiroll:pinned-from`), which
+/// goes back on `$Latest` only while that is the version it launches.
 pub fn latest_listing_needed(config: &Config, obs: &Observation) -> bool {
     config
         .targets
         .iter()
         .flat_map(|t| t.groups.iter())
         .filter_map(|g| obs.groups.get(g))
-        .any(launches_latest)
+        .any(|g| {
+            launches_latest(g)
+                || crate::state::Pin::from_tags(&g.tags).is_some_and(|p| p.from == "$Latest")
+        })
 }
 
 /// Whether a group launches `$Latest` of a template (its own, its mixed policy's or an
