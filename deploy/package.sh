@@ -3,16 +3,17 @@
 # ("Building Lambda functions with Rust": the zip holds an executable named `bootstrap` at its root).
 #
 #   deploy/package.sh                        # x86_64 (and arm64 when this machine can build it)
-#   AMIROLL_PROFILE=NAME deploy/package.sh   # another Cargo profile (default: release)
+#   AMIROLL_PROFILE=NAME deploy/package.sh   # another Cargo profile (default: lambda)
 #
 # Output: target/lambda/amiroll-x86_64.zip (and amiroll-arm64.zip), under CARGO_TARGET_DIR if set.
-# The release profile (root Cargo.toml: LTO, one codegen unit, stripped, opt-level "s") gives the
-# smallest binary; a cold build takes ~15-25 minutes on 2 cores and its link needs ~11 GB of memory.
+# The `lambda` profile (root Cargo.toml: the release profile with full LTO, one codegen unit and
+# opt-level "s", stripped) gives the smallest binary; a cold build took 15 minutes on 2 cores and
+# ~9 GB of memory (docs/performance.md, "Build times").
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-profile="${AMIROLL_PROFILE:-release}"
+profile="${AMIROLL_PROFILE:-lambda}"
 target_dir="${CARGO_TARGET_DIR:-target}"
 out_dir="$target_dir/lambda"
 # Amazon Linux 2023 ships glibc 2.34: a binary needing newer symbols fails to start there.
@@ -68,7 +69,7 @@ else
         rustup target add $arm_triple
         apt-get install gcc-aarch64-linux-gnu     # linker and C compiler for aws-lc/ring
     then run deploy/package.sh again. Or use cargo-lambda (pip install cargo-lambda ziglang):
-        cargo lambda build --release --arm64 -p amiroll-lambda --bin bootstrap
+        cargo lambda build --profile lambda --arm64 -p amiroll-lambda --bin bootstrap
     and zip target/lambda/bootstrap/bootstrap at the root of the archive.
 EOF
 fi
