@@ -33,6 +33,8 @@ import boto3
 import botocore
 import moto
 
+import build_times_md
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 REGION = "us-east-1"
@@ -533,6 +535,7 @@ def main() -> int:
     ap.add_argument("--target-dir", required=True)
     ap.add_argument("--command", default="bench/run.sh")
     ap.add_argument("--raw", help="also write every measurement here (JSON)")
+    ap.add_argument("--build-times", help="bench/build-times.json (bench/build_times.sh): add its section")
     args = ap.parse_args()
     sizes_n = [int(x) for x in args.sizes.split(",")]
     work = tempfile.mkdtemp(prefix="amiroll-bench-")
@@ -682,7 +685,7 @@ def render(res: dict, args) -> str:
     w("## Machine")
     w("")
     w(f"- {m['nproc']} CPUs: {m['cpu']}; {m['ram_gib']:.1f} GiB RAM; {m['os']}")
-    w(f"- {m['rustc']}; amiroll {m['amiroll'].replace('amiroll ', '')} (release profile: LTO, one codegen unit, opt-level s, stripped), tree at {m['git']}")
+    w(f"- {m['rustc']}; amiroll {m['amiroll'].replace('amiroll ', '')} (release profile: thin LTO, opt-level 3, stripped), tree at {m['git']}")
     w(f"- Python {m['python']}, boto3 {m['boto3']}, moto {m['moto']} (tests/moto/server.py with its shims)")
     w(f"- Load average (1/5/15 min) at start {res['load']['start']}, at end {res['load']['end']}; "
       "other work on the machine (builds) shows up as noise.")
@@ -766,6 +769,9 @@ def render(res: dict, args) -> str:
     d = res.get("drift")
     if d:
         w(render_drift(d))
+    if getattr(args, "build_times", None) and os.path.exists(args.build_times):
+        with open(args.build_times) as f:
+            w(build_times_md.render(json.load(f)))
     b = res["binary"]
     w("## Sizes")
     w("")

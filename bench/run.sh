@@ -2,8 +2,14 @@
 # The benchmark: the seed's Lambda handler vs `amiroll check` / `amiroll apply --dry-run` over
 # N = 1, 50, 200 no-op targets on the local emulator (127.0.0.1 only). Writes docs/performance.md.
 #
-#   bench/run.sh                         # everything; ~15-25 min extra when the release build is stale
+#   bench/run.sh                         # everything; ~15 min extra when the release build is stale
 #   BENCH_SIZES=1,50 BENCH_REPEATS=1 bench/run.sh   # quicker, for trying changes to the harness
+#   BENCH_BUILD=1 bench/run.sh           # also measure the cold build times first (~30 min more)
+#   BENCH_BUILD=only bench/run.sh        # only measure the build times and rewrite that section
+#   BENCH_BUILD=render bench/run.sh      # only rewrite that section from bench/build-times.json
+#
+# The "Build times" section comes from bench/build-times.json (bench/build_times.sh, which builds
+# the CLI's `release` and the Lambda's `lambda` profile from empty target directories).
 #
 # Needs: python3 with moto[server] and boto3 (tests/moto/README.md), /usr/bin/time (Debian `time`,
 # installed with apt-get when missing and running as root), cargo. Honours CARGO_TARGET_DIR.
@@ -23,6 +29,21 @@ REPEATS=${BENCH_REPEATS:-5}
 SEED=${AMIROLL_SEED_TEXT:-$ROOT/../shared/seed/000_4d772bf91f84b3a9.txt}
 
 say() { printf '[bench] %s\n' "$*" >&2; }
+
+# 0. Build times: measured only when asked (they take two cold builds).
+BUILD=${BENCH_BUILD:-}
+BUILD_TIMES=$ROOT/bench/build-times.json
+case $BUILD in
+    "" | 0) ;;
+    1 | only) bench/build_times.sh ;;
+    render) ;;
+    *) say "BENCH_BUILD is 1, only or render, not '$BUILD'"; exit 1 ;;
+esac
+if [[ $BUILD == only || $BUILD == render ]]; then
+    [[ -f $BUILD_TIMES ]] || { say "no $BUILD_TIMES: run bench/build_times.sh"; exit 1; }
+    python3 bench/build_times_md.py "$BUILD_TIMES" "$OUT"
+    exit 0
+fi
 
 # 1. Tools.
 if [[ ! -x /usr/bin/time ]]; then
@@ -46,8 +67,8 @@ if seed != ours:
 EOF
 fi
 
-# 3. The release binary (release profile: LTO, one codegen unit, opt-level s, stripped), rebuilt
-#    when missing or older than its sources.
+# 3. The release binary (release profile: thin LTO, opt-level 3, stripped), rebuilt when missing
+#    or older than its sources.
 stale=""
 if [[ ! -x $BIN ]]; then
     stale="missing"
@@ -55,7 +76,7 @@ elif [[ -n $(find crates Cargo.toml Cargo.lock \( -name '*.rs' -o -name '*.toml'
     stale="older than its sources"
 fi
 if [[ -n $stale ]]; then
-    say "release binary $stale: cargo build --release -p amiroll-cli (LTO; about 15-25 min cold on 2 cores)"
+    say "release binary $stale: cargo build --release -p amiroll-cli (about 15 min cold on 2 cores; docs/performance.md, Build times)"
     cargo build --release -p amiroll-cli
 fi
 [[ -x $BIN ]] || { say "no binary at $BIN"; exit 1; }
@@ -86,4 +107,5 @@ python3 bench/bench.py \
     --repeats "$REPEATS" \
     --out "$OUT" \
     ${BENCH_RAW:+--raw "$BENCH_RAW"} \
+    --build-times "$BUILD_TIMES" \
     --command "$CMD"

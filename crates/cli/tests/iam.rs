@@ -2,8 +2,9 @@
 //!
 //! - In the simulator: every call the engine makes while rolling out, rolling back and being
 //!   acknowledged, per strategy, is an action of the policy generated for that configuration.
-//! - `deploy/template.yaml`'s function policy has the statements and actions the generator gives
-//!   for the seed's four environment variables.
+//! - `deploy/template.yaml`'s function policies have the statements and actions the generator
+//!   gives for the seed's four environment variables (Strategy scheduled-surge) and for the
+//!   configuration the template writes (Strategy instance-refresh).
 //! - The CLI: formats, flags, notes.
 //! - `#[ignore]`d, against a second emulator that enforces IAM (`AMIROLL_MOTO_IAM_URL`:
 //!   `INITIAL_NO_AUTH_ACTION_COUNT=0 python3 tests/iam/server.py PORT`: tests/moto/server.py plus a
@@ -247,14 +248,21 @@ fn iam_policy_prints_the_document_and_makes_no_aws_call() {
 
 // --- deploy/template.yaml --------------------------------------------------------------------
 
-/// Sid → actions of the statements between the `BEGIN amiroll iam-policy` and `END` markers.
-fn template_statements(text: &str) -> BTreeMap<String, BTreeSet<String>> {
+fn deploy_template() -> String {
+    std::fs::read_to_string(workspace().join("deploy/template.yaml")).expect("deploy/template.yaml")
+}
+
+/// Sid → actions of the statements between the `BEGIN amiroll iam-policy (BLOCK)` and
+/// `END amiroll iam-policy (BLOCK)` markers.
+fn template_statements(text: &str, block: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let begin = format!("# BEGIN amiroll iam-policy ({block})");
+    let end = format!("# END amiroll iam-policy ({block})");
     let start = text
-        .find("# BEGIN amiroll iam-policy")
-        .expect("the BEGIN marker in deploy/template.yaml");
+        .find(&begin)
+        .unwrap_or_else(|| panic!("`{begin}` in deploy/template.yaml"));
     let end = text
-        .find("# END amiroll iam-policy")
-        .expect("the END marker in deploy/template.yaml");
+        .find(&end)
+        .unwrap_or_else(|| panic!("`{end}` in deploy/template.yaml"));
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut sid: Option<String> = None;
     let mut in_actions = false;
@@ -279,23 +287,11 @@ fn template_statements(text: &str) -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
-#[test]
-fn the_deploy_template_holds_the_generated_seed_policy() {
-    let text = std::fs::read_to_string(workspace().join("deploy/template.yaml"))
-        .expect("deploy/template.yaml");
-    let in_template = template_statements(&text);
-    let env = seed_env(
-        "lt-0123456789abcdef0",
-        PUBLIC_PARAM,
-        "arn:aws:sns:us-east-1:123456789012:amiroll",
-        "ecs-asg",
-    );
-    let generated = amiroll(&["iam-policy"], &env, None)
-        .expect_code(0, "iam-policy for the seed's variables")
-        .json();
-    let mut want: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for st in generated["Statement"].as_array().expect("statements") {
-        want.insert(
+/// Sid → actions of a generated policy document.
+fn generated_statements(policy: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for st in policy["Statement"].as_array().expect("statements") {
+        out.insert(
             st["Sid"].as_str().expect("Sid").to_string(),
             st["Action"]
                 .as_array()
@@ -305,6 +301,51 @@ fn the_deploy_template_holds_the_generated_seed_policy() {
                 .collect(),
         );
     }
+    out
+}
+
+/// The TOML the template writes to its configuration parameter with Strategy instance-refresh
+/// (the `!Sub` block of `InstanceRefreshConfiguration`), with each `${…}` replaced from `values`.
+fn template_refresh_configuration(text: &str, values: &[(&str, &str)]) -> String {
+    let resource = text
+        .find("\n  InstanceRefreshConfiguration:\n")
+        .expect("InstanceRefreshConfiguration in deploy/template.yaml");
+    let block = resource
+        + text[resource..]
+            .find("        - |\n")
+            .expect("its Value: !Sub block")
+        + "        - |\n".len();
+    let mut toml = String::new();
+    for line in text[block..].lines() {
+        match line.strip_prefix("          ") {
+            Some(l) => {
+                toml.push_str(l);
+                toml.push('\n');
+            }
+            None => break,
+        }
+    }
+    for (name, value) in values {
+        toml = toml.replace(&format!("${{{name}}}"), value);
+    }
+    assert!(!toml.contains("${"), "a placeholder left in:\n{toml}");
+    toml
+}
+
+#[test]
+fn the_deploy_template_holds_the_generated_seed_policy() {
+    let text = deploy_template();
+    let in_template = template_statements(&text, "seed");
+    let env = seed_env(
+        "lt-0123456789abcdef0",
+        PUBLIC_PARAM,
+        "arn:aws:sns:us-east-1:123456789012:amiroll",
+        "ecs-asg",
+    );
+    let generated = amiroll(&["iam-policy"], &env, None)
+        .expect_code(0, "iam-policy for the seed's variables")
+        .json();
+    let want = generated_statements(&generated);
     assert_eq!(
         in_template, want,
         "deploy/template.yaml's function policy must equal `amiroll iam-policy` for the seed's variables"
@@ -320,6 +361,57 @@ fn the_deploy_template_holds_the_generated_seed_policy() {
     assert!(generated
         .stdout
         .contains("\"arn:aws:ssm:*:*:parameter/golden/ami\""));
+}
+
+#[test]
+fn the_deploy_template_holds_the_generated_instance_refresh_policy() {
+    let text = deploy_template();
+    let toml = template_refresh_configuration(
+        &text,
+        &[
+            ("AWS::StackName", "amiroll-test"),
+            ("AutoScalingGroupName", "ecs-asg"),
+            ("LaunchTemplateId", "lt-0123456789abcdef0"),
+            ("ImageIdSsmParameter", PUBLIC_PARAM),
+            (
+                "NotificationTopic",
+                "arn:aws:sns:us-east-1:123456789012:amiroll",
+            ),
+        ],
+    );
+    // The configuration is a valid one, with the strategy the stack promises.
+    let config = Config::from_toml(&toml, "deploy/template.yaml").expect("a valid configuration");
+    assert_eq!(config.targets.len(), 1, "{toml}");
+    assert!(toml.contains("strategy = \"instance-refresh\""), "{toml}");
+    let (_dir, path) = write_config(&toml);
+    let path = path.to_str().expect("utf-8 path");
+    let generated = amiroll(
+        &[
+            "--config",
+            path,
+            "iam-policy",
+            "--pass-role",
+            "arn:aws:iam::123456789012:role/ecsInstanceRole",
+        ],
+        &[],
+        None,
+    )
+    .expect_code(0, "iam-policy for the template's configuration")
+    .json();
+    let in_template = template_statements(&text, "instance-refresh");
+    assert_eq!(
+        in_template,
+        generated_statements(&generated),
+        "deploy/template.yaml's instance-refresh policy must equal `amiroll iam-policy --pass-role …` for the configuration it writes"
+    );
+    // The PassRole statement is there only when InstanceRoleArn is given.
+    let pass_role = text
+        .find("- Sid: AutoScalingChecksInstanceProfileRole")
+        .expect("the PassRole statement");
+    assert!(
+        text[..pass_role].trim_end().ends_with("- HasInstanceRole"),
+        "the PassRole statement must sit in `!If [HasInstanceRole, …]`"
+    );
 }
 
 // --- Sufficiency in the simulator -------------------------------------------------------------

@@ -186,8 +186,47 @@ pub async fn handle_until<A: Aws>(
         }
     };
     log_summary(&summary);
+    emit_success_metric(&summary);
     tracing::debug!(calls = ?engine.call_counts(), "AWS calls made");
     Ok(summary)
+}
+
+/// On Lambda, a run whose summary is `ok` prints one CloudWatch embedded metric format line to
+/// stdout: `amiroll/SuccessfulRuns` = 1 for the function. The deploy template alarms when a day
+/// and more passes without one. Lambda sends stdout to the log group, and CloudWatch Logs makes
+/// the metric from the line itself, so the function needs no `cloudwatch:PutMetricData` ("Using
+/// the embedded metric format with Lambda"). Off Lambda (no `AWS_LAMBDA_FUNCTION_NAME`) nothing
+/// is printed.
+fn emit_success_metric(summary: &Summary) {
+    let Ok(function_name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") else {
+        return;
+    };
+    if summary.ok {
+        println!(
+            "{}",
+            success_metric_line(&function_name, summary.generated_at)
+        );
+    }
+}
+
+/// The embedded metric format document of one successful run at `at`, on one line
+/// ("Specification: Embedded metric format": the metric's value and its dimension's value are
+/// members of the document beside `_aws`). It is a JSON object on its own, so Lambda's JSON log
+/// format stores it as it is rather than wrapping it.
+pub fn success_metric_line(function_name: &str, at: Timestamp) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": at.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "amiroll",
+                "Dimensions": [["FunctionName"]],
+                "Metrics": [{"Name": "SuccessfulRuns", "Unit": "Count"}],
+            }],
+        },
+        "FunctionName": function_name,
+        "SuccessfulRuns": 1,
+    })
+    .to_string()
 }
 
 /// One log line per target (ERROR for a failed one, so a metric filter can alarm on it), then
@@ -225,4 +264,33 @@ fn log_summary(summary: &Summary) {
         summary = %serde_json::to_string(summary).unwrap_or_default(),
         "invocation done"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_successful_run_is_one_embedded_metric_format_line() {
+        let at = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 26, 13, 0, 5)
+            .single()
+            .expect("a valid time");
+        let line = success_metric_line("amiroll-prod", at);
+        assert!(!line.contains('\n'), "one log line: {line}");
+        let doc: Value = serde_json::from_str(&line).expect("the line is JSON");
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(doc["_aws"]["Timestamp"], 1_795_698_005_000_i64);
+        assert_eq!(directive["Namespace"], "amiroll");
+        assert_eq!(
+            directive["Dimensions"],
+            serde_json::json!([["FunctionName"]])
+        );
+        assert_eq!(directive["Metrics"][0]["Name"], "SuccessfulRuns");
+        assert_eq!(directive["Metrics"][0]["Unit"], "Count");
+        // The spec: each dimension and each metric names a member of the document.
+        assert_eq!(doc["FunctionName"], "amiroll-prod");
+        assert_eq!(doc["SuccessfulRuns"], 1);
+    }
 }

@@ -432,6 +432,16 @@ async fn bootstrap_answers_the_runtime_api_with_a_summary_or_an_error() {
             .any(|l| l["span"]["requestId"] == "req-scheduled-1"),
         "the request id in the logs: {logs}"
     );
+    // The ok run, and only it, printed its embedded metric format line, whole, on stdout (the
+    // deploy template's "no successful run" alarm reads it).
+    let metrics: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    assert_eq!(metrics.len(), 1, "one EMF line: {logs}");
+    assert_eq!(
+        metrics[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "amiroll"
+    );
+    assert_eq!(metrics[0]["FunctionName"], "amiroll");
+    assert_eq!(metrics[0]["SuccessfulRuns"], 1);
 }
 
 /// Read a child's pipe to the end on its own thread.
