@@ -36,13 +36,37 @@ async fn invoke(aws: &AwsAdapter, event: LambdaEvent<Value>) -> Result<Summary, 
     // actions shortly before it, on the adapter's clock (the wall clock).
     let deadline = Timestamp::from(event.context.deadline());
     let result = match load_config(aws, &env).await {
-        Ok(config) => handle_until(aws, config, &event.payload, Some(deadline)).await,
+        Ok(config) => match scoped(&config).await {
+            // The configuration's own SDK retry settings (`aws_max_attempts`, `aws_retry_mode`):
+            // the SDK is the one retry layer for throttling and 5xx (docs/architecture.md).
+            Ok(Some(own)) => handle_until(&own, config, &event.payload, Some(deadline)).await,
+            Ok(None) => handle_until(aws, config, &event.payload, Some(deadline)).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     if let Err(e) = &result {
         tracing::error!(error_type = e.error_type(), "{e}");
     }
     result
+}
+
+/// An adapter with the configuration's SDK retry settings, when it has any (else the one made at
+/// start-up, with the SDK's defaults and `AWS_MAX_ATTEMPTS`/`AWS_RETRY_MODE`, serves).
+async fn scoped(config: &amiroll_core::config::Config) -> Result<Option<AwsAdapter>, HandlerError> {
+    let adaptive = config.scope.aws_retry_mode == amiroll_core::config::RetryMode::Adaptive;
+    if config.scope.aws_max_attempts.is_none() && !adaptive {
+        return Ok(None);
+    }
+    let options = ConnectOptions {
+        max_attempts: config.scope.aws_max_attempts,
+        retry_mode_adaptive: adaptive,
+        ..ConnectOptions::default()
+    };
+    AwsAdapter::load(&options)
+        .await
+        .map(Some)
+        .map_err(|e| HandlerError::Connect(e.to_string()))
 }
 
 /// JSON lines on stdout, no colours. Level: `AMIROLL_LOG` (an EnvFilter directive), else Lambda's

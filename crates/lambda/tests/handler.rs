@@ -19,7 +19,7 @@ const OLD_AMI: &str = "ami-0a1b2c3d4e5f60718";
 const NEW_AMI: &str = "ami-0f9e8d7c6b5a49382";
 
 /// Every port operation that changes something in AWS.
-const WRITES: [&str; 13] = [
+const WRITES: [&str; 18] = [
     op::CREATE_LAUNCH_TEMPLATE_VERSION,
     op::MODIFY_LAUNCH_TEMPLATE,
     op::DELETE_LAUNCH_TEMPLATE_VERSIONS,
@@ -33,6 +33,11 @@ const WRITES: [&str; 13] = [
     op::START_INSTANCE_REFRESH,
     op::ROLLBACK_INSTANCE_REFRESH,
     op::CANCEL_INSTANCE_REFRESH,
+    op::UPDATE_CONTAINER_INSTANCES_STATE,
+    op::PUT_ATTRIBUTES,
+    op::PUT_LIFECYCLE_HOOK,
+    op::COMPLETE_LIFECYCLE_ACTION,
+    op::RECORD_LIFECYCLE_ACTION_HEARTBEAT,
 ];
 
 fn fixture(name: &str) -> Value {
