@@ -43,6 +43,16 @@ fn old_ids(w: &World) -> Vec<String> {
         .collect()
 }
 
+/// Someone lowers the group's desired capacity from 2 to 1 (a scale-in Auto Scaling makes).
+fn scale_in_to_one(w: &World) {
+    block_on(w.sim.update_auto_scaling_group(&UpdateGroupRequest {
+        group_name: "web".to_string(),
+        desired_capacity: Some(1),
+        ..UpdateGroupRequest::default()
+    }))
+    .expect("scale in");
+}
+
 /// The instances amiroll's hook held, and how each wait ended.
 fn ends(w: &World, ids: &[String]) -> Vec<ActionEndKind> {
     ids.iter()
@@ -111,12 +121,7 @@ fn a_scale_in_while_current_is_drained_too() {
         .lifecycle_hooks("web")
         .iter()
         .any(|h| h.name == AMIROLL_HOOK));
-    block_on(w.sim.update_auto_scaling_group(&UpdateGroupRequest {
-        group_name: "web".to_string(),
-        desired_capacity: Some(1),
-        ..UpdateGroupRequest::default()
-    }))
-    .expect("scale in");
+    scale_in_to_one(&w);
     let gone = held(&w);
     assert_eq!(gone.len(), 1, "{:?}", w.sim.group("web").instances);
     assert!(w.sim.running_tasks(&gone[0]) > 0);
@@ -151,12 +156,7 @@ fn tasks_that_cannot_move_are_let_go_at_the_drain_timeout_with_a_warning() {
         .setting("drain_timeout = \"15m\"");
     w.apply_ok();
     w.sim.set_ecs_drain_time(Duration::from_secs(24 * 3600));
-    block_on(w.sim.update_auto_scaling_group(&UpdateGroupRequest {
-        group_name: "web".to_string(),
-        desired_capacity: Some(1),
-        ..UpdateGroupRequest::default()
-    }))
-    .expect("scale in");
+    scale_in_to_one(&w);
     let gone = held(&w);
     assert_eq!(gone.len(), 1);
     let start = w.sim.now();
@@ -186,12 +186,7 @@ fn tasks_that_cannot_move_are_let_go_at_the_drain_timeout_with_a_warning() {
 fn a_crash_between_the_drain_and_its_record_is_finished_by_the_next_run() {
     let w = World::ecs().instead_of_surge(REFRESH_WITH_HOOK);
     w.apply_ok();
-    block_on(w.sim.update_auto_scaling_group(&UpdateGroupRequest {
-        group_name: "web".to_string(),
-        desired_capacity: Some(1),
-        ..UpdateGroupRequest::default()
-    }))
-    .expect("scale in");
+    scale_in_to_one(&w);
     let gone = held(&w);
     w.sim.fail_nth_after_effect(
         op::UPDATE_CONTAINER_INSTANCES_STATE,
@@ -220,12 +215,7 @@ fn with_no_run_the_hook_lets_the_instance_go_at_the_drain_timeout() {
         .instead_of_surge(REFRESH_WITH_HOOK)
         .setting("drain_timeout = \"12m\"");
     w.apply_ok();
-    block_on(w.sim.update_auto_scaling_group(&UpdateGroupRequest {
-        group_name: "web".to_string(),
-        desired_capacity: Some(1),
-        ..UpdateGroupRequest::default()
-    }))
-    .expect("scale in");
+    scale_in_to_one(&w);
     let gone = held(&w);
     w.apply_ok();
     w.sim.advance(Duration::from_secs(60 * 60));

@@ -877,46 +877,28 @@ impl<'a, A: Aws> Engine<'a, A> {
                 group,
                 hook,
                 instance_id,
-            } => {
-                match self
-                    .call(op::RECORD_LIFECYCLE_ACTION_HEARTBEAT, || {
-                        self.aws
-                            .record_lifecycle_action_heartbeat(group, hook, instance_id)
-                    })
-                    .await
-                {
-                    Ok(()) => Ok(None),
-                    // "No active Lifecycle Action": the wait ended since the observation (timed
-                    // out, or completed by another run); the instance is terminating anyway.
-                    Err(e) if e.kind == ErrorKind::Invalid => {
-                        Ok(Some(format!("the wait is over already ({})", e.message)))
-                    }
-                    Err(e) => Err(e),
-                }
-            }
+            } => wait_over(
+                self.call(op::RECORD_LIFECYCLE_ACTION_HEARTBEAT, || {
+                    self.aws
+                        .record_lifecycle_action_heartbeat(group, hook, instance_id)
+                })
+                .await,
+            ),
             Action::CompleteLifecycleAction {
                 group,
                 hook,
                 instance_id,
-            } => {
-                match self
-                    .call(op::COMPLETE_LIFECYCLE_ACTION, || {
-                        self.aws.complete_lifecycle_action(
-                            group,
-                            hook,
-                            instance_id,
-                            LifecycleActionResult::Continue,
-                        )
-                    })
-                    .await
-                {
-                    Ok(()) => Ok(None),
-                    Err(e) if e.kind == ErrorKind::Invalid => {
-                        Ok(Some(format!("the wait is over already ({})", e.message)))
-                    }
-                    Err(e) => Err(e),
-                }
-            }
+            } => wait_over(
+                self.call(op::COMPLETE_LIFECYCLE_ACTION, || {
+                    self.aws.complete_lifecycle_action(
+                        group,
+                        hook,
+                        instance_id,
+                        LifecycleActionResult::Continue,
+                    )
+                })
+                .await,
+            ),
             Action::DeleteScheduledAction { group, name } => {
                 match self
                     .call(op::DELETE_SCHEDULED_ACTION, || {
@@ -962,4 +944,17 @@ fn done_so_far(outcome: &TargetOutcome) -> Vec<String> {
         .filter(|r| r.result == StepResult::Done)
         .map(|r| r.action.clone())
         .collect()
+}
+
+/// A lifecycle-action call answered "No active Lifecycle Action" (`ValidationError`): the wait
+/// ended since the observation (timed out, or completed by another run) and the instance is
+/// terminating anyway — done, with a note.
+fn wait_over(result: Result<(), AwsError>) -> Result<Option<String>, AwsError> {
+    match result {
+        Ok(()) => Ok(None),
+        Err(e) if e.kind == ErrorKind::Invalid => {
+            Ok(Some(format!("the wait is over already ({})", e.message)))
+        }
+        Err(e) => Err(e),
+    }
 }
