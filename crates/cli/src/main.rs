@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use amiroll_aws::{AwsAdapter, ConnectOptions};
 use amiroll_core::config::{Config, RetryMode};
 use amiroll_core::fleet::{self, Place};
+use amiroll_core::output::{CliOutput, OutputCommand};
 use amiroll_core::{render, Engine};
 use anyhow::{bail, Context};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
@@ -25,7 +26,7 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("AMIROLL_COM
     name = "amiroll",
     version = VERSION,
     about = "Keep EC2 Auto Scaling fleets (ECS container instances first) on the newest AMI, safely.",
-    after_help = "Exit codes: check/plan 0 = all current, 2 = drift found, 1 = error; apply 0 = success, 1 = something failed.\nConfiguration: --config FILE, or the seed Lambda's environment variables launch_template_id, image_id_ssm_parameter, sns_arn, asg_name."
+    after_help = "Exit codes, in every command: 0 = all current or succeeded, 2 = not current yet (drift, rolling, waiting), 1 = an error or a failure (apply and rollback: 0 or 1).\nConfiguration: --config FILE, or the seed Lambda's environment variables launch_template_id, image_id_ssm_parameter, sns_arn, asg_name."
 )]
 struct Cli {
     /// TOML configuration: a file (see examples/amiroll.toml), or `ssm:/path/to/parameter` for
@@ -180,19 +181,32 @@ fn main() -> ExitCode {
         }
     };
     let json_output = cli.output == Output::Json;
+    let command = output_command(&cli.command);
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("amiroll: error: {e:#}");
             if json_output {
-                // Machines reading stdout get something to parse too.
-                let _ = print(&format!(
-                    "{}\n",
-                    serde_json::json!({ "error": format!("{e:#}") })
-                ));
+                // Machines reading stdout get the same document, with the error.
+                let doc = CliOutput::error(command, format!("{e:#}"));
+                if let Ok(text) = json(&doc) {
+                    let _ = print(&text);
+                }
             }
             ExitCode::from(1)
         }
+    }
+}
+
+/// The command a JSON document answers (`None`: the command prints no document).
+fn output_command(command: &Command) -> Option<OutputCommand> {
+    match command {
+        Command::Check => Some(OutputCommand::Check),
+        Command::Plan => Some(OutputCommand::Plan),
+        Command::Apply { .. } => Some(OutputCommand::Apply),
+        Command::Rollback { .. } => Some(OutputCommand::Rollback),
+        Command::Status { .. } => Some(OutputCommand::Status),
+        _ => None,
     }
 }
 
@@ -374,7 +388,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     if ports.len() > 1 {
         return many_places(&cli, &config, ports).await;
     }
-    let Some((_, port)) = ports.pop() else {
+    let Some((place, port)) = ports.pop() else {
         bail!("no place to run in");
     };
     let aws = port
@@ -384,13 +398,14 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     let code = match cli.command {
         Command::Check | Command::Plan => {
             let plan = engine.plan(&config).await?;
+            let code = plan.exit_code();
             let out = match (cli.output, &cli.command) {
-                (Output::Json, _) => json(&plan)?,
+                (Output::Json, _) => json(&one_plan(&cli.command, place, plan))?,
                 (Output::Text, Command::Check) => render::check_text(&plan),
                 (Output::Text, _) => render::plan_text(&plan),
             };
             print(&out)?;
-            plan.exit_code()
+            code
         }
         Command::Apply {
             dry_run,
@@ -406,21 +421,23 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 acknowledge: acknowledge.iter().cloned().collect(),
             };
             let report = engine.run_with(&config, dry_run, &opts).await?;
+            let code = report.exit_code();
             let out = match cli.output {
-                Output::Json => json(&report)?,
+                Output::Json => json(&one_report(OutputCommand::Apply, place, report))?,
                 Output::Text => render::report_text(&report),
             };
             print(&out)?;
-            report.exit_code()
+            code
         }
         Command::Rollback { dry_run, .. } => {
             let report = engine.rollback(&config, dry_run).await?;
+            let code = report.exit_code();
             let out = match cli.output {
-                Output::Json => json(&report)?,
+                Output::Json => json(&one_report(OutputCommand::Rollback, place, report))?,
                 Output::Text => render::report_text(&report),
             };
             print(&out)?;
-            report.exit_code()
+            code
         }
         Command::Status {
             wait,
@@ -429,6 +446,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         } => {
             status::run(
                 &engine,
+                place,
                 &config,
                 cli.output == Output::Json,
                 wait,
@@ -443,6 +461,36 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     Ok(u8::try_from(code).unwrap_or(1))
 }
 
+/// The JSON document of a plan in one place.
+fn one_plan(command: &Command, place: Place, plan: amiroll_core::model::Plan) -> CliOutput {
+    let command = output_command(command).unwrap_or(OutputCommand::Plan);
+    CliOutput::from_plans(
+        command,
+        vec![fleet::PlacePlan {
+            place,
+            plan: Some(plan),
+            error: None,
+        }],
+    )
+}
+
+/// The JSON document of a report in one place.
+fn one_report(
+    command: OutputCommand,
+    place: Place,
+    report: amiroll_core::engine::ApplyReport,
+) -> CliOutput {
+    CliOutput::from_reports(
+        command,
+        vec![fleet::PlaceReport {
+            place,
+            report: Some(report),
+            error: None,
+            calls: Default::default(),
+        }],
+    )
+}
+
 /// Several accounts or regions: plan or apply everywhere at once (bounded), one report per place.
 /// One place failing does not stop the others; the output says which failed.
 async fn many_places(
@@ -454,8 +502,12 @@ async fn many_places(
     let code = match &cli.command {
         Command::Check | Command::Plan => {
             let plans = fleet::plan_everywhere(&ports, config, retry).await;
+            let doc = CliOutput::from_plans(
+                output_command(&cli.command).unwrap_or(OutputCommand::Plan),
+                plans.clone(),
+            );
             if cli.output == Output::Json {
-                print(&json(&plans)?)?;
+                print(&json(&doc)?)?;
             } else {
                 let mut out = String::new();
                 for p in &plans {
@@ -473,10 +525,7 @@ async fn many_places(
                 }
                 print(&out)?;
             }
-            plans
-                .iter()
-                .map(|p| p.plan.as_ref().map_or(1, |plan| plan.exit_code()))
-                .fold(0, |acc, c| if acc == 1 || c == 1 { 1 } else { acc.max(c) })
+            doc.exit_code
         }
         Command::Apply {
             dry_run,
@@ -486,8 +535,12 @@ async fn many_places(
                 acknowledge: acknowledge.iter().cloned().collect(),
             };
             let reports = fleet::apply_everywhere(&ports, config, *dry_run, &opts, retry).await;
+            let code = i32::from(reports.iter().any(|r| r.failed()));
             if cli.output == Output::Json {
-                print(&json(&reports)?)?;
+                print(&json(&CliOutput::from_reports(
+                    OutputCommand::Apply,
+                    reports,
+                ))?)?;
             } else {
                 let mut out = String::new();
                 for r in &reports {
@@ -510,7 +563,7 @@ async fn many_places(
                 }
                 print(&out)?;
             }
-            i32::from(reports.iter().any(|r| r.failed()))
+            code
         }
         Command::Status {
             wait,

@@ -6,28 +6,10 @@ use std::time::{Duration, Instant};
 use amiroll_core::config::Config;
 use amiroll_core::fleet::{self, Place, PlacePlan};
 use amiroll_core::model::{Plan, TargetStatus};
+use amiroll_core::output::{CliOutput, OutputCommand};
 use amiroll_core::port::Aws;
 use amiroll_core::{render, Engine};
 use indicatif::{ProgressBar, ProgressStyle};
-
-/// Exit code of a status: 0 all current, 1 a failure or error, 2 otherwise.
-fn code(plan: &Plan) -> i32 {
-    if plan
-        .targets
-        .iter()
-        .any(|t| matches!(t.status, TargetStatus::Failed | TargetStatus::Error))
-    {
-        1
-    } else if plan
-        .targets
-        .iter()
-        .all(|t| t.status == TargetStatus::Current)
-    {
-        0
-    } else {
-        2
-    }
-}
 
 fn in_flight(plan: &Plan) -> bool {
     plan.targets
@@ -191,6 +173,7 @@ where
 
 pub async fn run<A: Aws>(
     engine: &Engine<'_, A>,
+    place: Place,
     config: &Config,
     json: bool,
     wait: bool,
@@ -210,13 +193,22 @@ pub async fn run<A: Aws>(
         )
         .await?;
     }
+    let code = plan.exit_code();
     let out = if json {
-        format!("{}\n", serde_json::to_string_pretty(&plan)?)
+        let doc = CliOutput::from_plans(
+            OutputCommand::Status,
+            vec![PlacePlan {
+                place,
+                plan: Some(plan),
+                error: None,
+            }],
+        );
+        format!("{}\n", serde_json::to_string_pretty(&doc)?)
     } else {
         render::status_text(&plan)
     };
     crate::print(&out)?;
-    Ok(code(&plan))
+    Ok(code)
 }
 
 /// `status` in several accounts or regions: every place observed at once (bounded), one status
@@ -254,8 +246,9 @@ pub async fn run_many<A: Aws>(
         )
         .await?;
     }
+    let doc = CliOutput::from_plans(OutputCommand::Status, plans.clone());
     let out = if json {
-        format!("{}\n", serde_json::to_string_pretty(&plans)?)
+        format!("{}\n", serde_json::to_string_pretty(&doc)?)
     } else {
         let mut out = String::new();
         for p in &plans {
@@ -270,10 +263,7 @@ pub async fn run_many<A: Aws>(
         out
     };
     crate::print(&out)?;
-    Ok(plans
-        .iter()
-        .map(|p| p.plan.as_ref().map_or(1, code))
-        .fold(0, |acc, c| if acc == 1 || c == 1 { 1 } else { acc.max(c) }))
+    Ok(doc.exit_code)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::gates::MaintenanceWindow;
 
 /// How a target's instances are replaced once its launch template points at the new AMI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// `StartInstanceRefresh` with the new version by number (so rollback stays available),
@@ -44,7 +44,7 @@ impl Strategy {
 }
 
 /// `ScaleInProtectedInstances` of an instance refresh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProtectedInstances {
     Refresh,
@@ -53,7 +53,7 @@ pub enum ProtectedInstances {
 }
 
 /// `StandbyInstances` of an instance refresh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum StandbyInstances {
     Terminate,
@@ -82,7 +82,7 @@ impl StandbyInstances {
 }
 
 /// Which old launch template versions may be deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Prune {
     /// Only versions amiroll created (their description starts with `amiroll:`).
@@ -94,7 +94,7 @@ pub enum Prune {
 }
 
 /// What to do with a group that pins a launch template version number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Pinned {
     /// Refuse with an error that explains how to opt in.
@@ -105,7 +105,7 @@ pub enum Pinned {
 
 /// How amiroll drains the container instances of an ECS group that Auto Scaling terminates
 /// (`docs/ecs.md`, "Draining: the three modes").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EcsDrain {
     /// `scheduled-surge` drains the old instances in its health gate; nothing else is drained.
@@ -120,7 +120,7 @@ pub enum EcsDrain {
 pub const AMIROLL_HOOK: &str = "amiroll-ecs-drain";
 
 /// How the AMI parameter's value is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AmiFormat {
     /// JSON if the parameter name ends in `/recommended`, a plain AMI id otherwise.
@@ -250,7 +250,7 @@ pub struct RawConfig {
 }
 
 /// `[[account]]`: another account, reached by assuming a role (session name `amiroll`).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAccount {
     pub id: String,
@@ -259,7 +259,7 @@ pub struct RawAccount {
 }
 
 /// The SDK's retry mode ("Retry behavior", AWS SDKs and Tools Reference Guide).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RetryMode {
     Standard,
@@ -268,7 +268,7 @@ pub enum RetryMode {
 }
 
 /// Where the targets are looked for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Scope {
     /// Empty: the default region only.
     pub regions: Vec<String>,
@@ -280,7 +280,7 @@ pub struct Scope {
 }
 
 /// A discovery rule, resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Discover {
     pub tag: String,
     pub settings: TargetSettings,
@@ -290,7 +290,7 @@ pub struct Discover {
 pub const DISCOVERY_TAG: &str = crate::state::tags::AMI_PARAMETER;
 
 /// Resolved settings of one target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TargetSettings {
     pub strategy: Strategy,
     /// Newest versions kept when pruning (the default and every referenced version are kept too).
@@ -556,7 +556,7 @@ impl TargetSettings {
 }
 
 /// One target: a launch template, the AMI source that feeds it, and the groups that launch from it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Target {
     pub name: String,
     /// Observed (for `after` waves) but not planned: set when `--target` leaves it out.
@@ -600,7 +600,7 @@ impl Target {
 }
 
 /// A complete, validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Config {
     pub targets: Vec<Target>,
     /// Groups tagged this way become targets too (see [`Config::with_discovered`]).

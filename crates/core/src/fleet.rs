@@ -12,7 +12,7 @@ use crate::planner::PlanOptions;
 use crate::port::Aws;
 
 /// One account × region.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Place {
     /// `None`: the caller's own account.
     pub account: Option<String>,
@@ -32,7 +32,7 @@ impl std::fmt::Display for Place {
 }
 
 /// What happened in one place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PlaceReport {
     pub place: Place,
     /// The apply report, when the run completed.
@@ -189,7 +189,7 @@ where
 }
 
 /// What `check`/`plan` found in one place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PlacePlan {
     pub place: Place,
     pub plan: Option<crate::model::Plan>,

@@ -13,7 +13,7 @@ use crate::port::Timestamp;
 
 /// A maintenance window: starts at each occurrence of a cron expression (5 fields) in a time
 /// zone and lasts `duration`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct MaintenanceWindow {
     pub cron: String,
     pub time_zone: String,

@@ -12,6 +12,7 @@ pub mod gates;
 pub mod iam;
 pub mod model;
 pub mod notify;
+pub mod output;
 pub mod planner;
 pub mod port;
 pub mod refusal;

@@ -13,7 +13,7 @@ use crate::port::{
 pub use crate::refusal::{GroupVersion, Refusal};
 
 /// A launch template with all of its versions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ObservedTemplate {
     /// The template. `latest_version` is known when `complete` or when the account-wide
     /// `$Latest` listing was read (a group launches `$Latest`); otherwise it is the default.
@@ -44,7 +44,7 @@ impl ObservedTemplate {
 
 /// Everything the observe step read, keyed for the planner. Errors met while observing one target
 /// are kept per target so that one broken target does not hide the others.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct Observation {
     pub now: Timestamp,
     /// Parameters that exist, by name.
@@ -87,11 +87,12 @@ pub struct Observation {
     /// Target name → an error that stopped observing it (missing template, access denied, ...),
     /// with its kind and code; serialized as its message.
     #[serde(serialize_with = "messages")]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub target_errors: BTreeMap<String, AwsError>,
 }
 
 /// Where a group's ECS cluster was found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClusterSource {
     /// The target's `ecs_cluster`.
@@ -105,7 +106,7 @@ pub enum ClusterSource {
 }
 
 /// The ECS cluster a group's instances join.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct GroupCluster {
     /// A cluster name or ARN, as configured or found.
     pub cluster: String,
@@ -114,7 +115,7 @@ pub struct GroupCluster {
 
 /// One cluster's container instances, as `ListContainerInstances` and
 /// `DescribeContainerInstances` gave them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ObservedCluster {
     /// `false`: the cluster does not exist (`ClusterNotFoundException`).
     pub exists: bool,
@@ -131,7 +132,7 @@ fn messages<S: serde::Serializer>(
 }
 
 /// Overall state of one target after planning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TargetStatus {
     /// Template and every in-service instance are on the target AMI.
@@ -159,7 +160,7 @@ impl TargetStatus {
 }
 
 /// A version number known at plan time, or the one the plan's `CreateVersion` will produce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum VersionRef {
     Number(u64),
@@ -176,7 +177,7 @@ impl std::fmt::Display for VersionRef {
 }
 
 /// One change the engine will make.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Action {
     CreateVersion {
@@ -586,7 +587,7 @@ fn opt(v: Option<i32>) -> String {
 }
 
 /// An action and why it is planned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PlannedAction {
     #[serde(flatten)]
     pub action: Action,
@@ -594,7 +595,7 @@ pub struct PlannedAction {
 }
 
 /// What a notification is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Event {
     RolloutStarted,
@@ -639,7 +640,7 @@ impl Event {
 }
 
 /// How one group stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct GroupReport {
     pub name: String,
     /// How the group names its template version (`$Default`, `$Latest`, `7`).
@@ -663,7 +664,7 @@ pub struct GroupReport {
 }
 
 /// How a group's instances (not terminating) stand in their ECS cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct EcsGroupReport {
     /// The cluster (name or ARN, as configured or found).
     pub cluster: String,
@@ -677,7 +678,7 @@ pub struct EcsGroupReport {
 }
 
 /// Progress of a rollout in flight, for `status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RolloutProgress {
     pub strategy: Strategy,
     /// 0–100 when known.
@@ -687,13 +688,13 @@ pub struct RolloutProgress {
 }
 
 /// A non-fatal observation worth telling the user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     pub level: Level,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Info,
@@ -701,7 +702,7 @@ pub enum Level {
 }
 
 /// The target AMI and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TargetAmi {
     pub image_id: String,
     pub name: Option<String>,
@@ -710,7 +711,7 @@ pub struct TargetAmi {
 }
 
 /// The plan for one target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TargetPlan {
     pub target: String,
     pub status: TargetStatus,
@@ -731,7 +732,7 @@ pub struct TargetPlan {
 }
 
 /// The plan for a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Plan {
     pub generated_at: Timestamp,
     pub targets: Vec<TargetPlan>,
@@ -739,8 +740,14 @@ pub struct Plan {
 
 impl Plan {
     /// `check`/`plan` exit code: 1 if any target has an error, 2 if any is not current, else 0.
+    /// 0 every target current, 1 an error or a failed rollout, 2 not current yet (drift,
+    /// rolling, waiting); the same in every command (`crate::output`).
     pub fn exit_code(&self) -> i32 {
-        if self.targets.iter().any(|t| t.status == TargetStatus::Error) {
+        if self
+            .targets
+            .iter()
+            .any(|t| matches!(t.status, TargetStatus::Error | TargetStatus::Failed))
+        {
             1
         } else if self
             .targets
@@ -755,7 +762,7 @@ impl Plan {
 }
 
 /// What happened to one planned action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ActionResult {
     pub action: String,
     pub reason: String,
@@ -765,7 +772,9 @@ pub struct ActionResult {
 }
 
 /// What became of one planned action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepResult {
     Done,
@@ -791,7 +800,7 @@ impl std::fmt::Display for StepResult {
 }
 
 /// A target after apply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TargetOutcome {
     #[serde(flatten)]
     pub plan: TargetPlan,
@@ -809,7 +818,7 @@ impl TargetOutcome {
 }
 
 /// The report of an apply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ApplyReport {
     pub dry_run: bool,
     pub generated_at: Timestamp,
@@ -821,7 +830,7 @@ pub struct ApplyReport {
 }
 
 /// Apply stopped starting actions because the deadline was too close.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DeadlineStop {
     /// "stopped before the Lambda's deadline: N s left, margin M s".
     pub reason: String,

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub type Timestamp = DateTime<Utc>;
 
 /// What kind of failure an AWS call had; decides whether it is retried and how it is reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     /// `Throttling`, `ThrottlingException`, `RequestLimitExceeded`: retry with back-off (by the
@@ -158,7 +158,7 @@ pub mod op {
 }
 
 /// One SSM parameter as `GetParameters` returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SsmParameter {
     pub name: String,
     pub value: String,
@@ -178,7 +178,7 @@ pub struct GetParametersOutput {
 }
 
 /// An AMI as `DescribeImages` returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Image {
     pub image_id: String,
     pub name: Option<String>,
@@ -208,7 +208,7 @@ pub struct InstanceTypeInfo {
 }
 
 /// A launch template's header (`DescribeLaunchTemplates`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LaunchTemplate {
     pub id: String,
     pub name: String,
@@ -217,7 +217,7 @@ pub struct LaunchTemplate {
 }
 
 /// One launch template version (`DescribeLaunchTemplateVersions`), reduced to what amiroll reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LaunchTemplateVersion {
     pub template_id: String,
     /// The template's name, when AWS reports it.
@@ -244,7 +244,7 @@ pub struct LaunchTemplateVersion {
 /// API Reference,
 /// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LaunchTemplateBlockDeviceMappingRequest.html):
 /// every member, so that a mapping read from one version can be sent again unchanged.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BlockDeviceMapping {
     /// `DeviceName`, e.g. `/dev/xvdb`.
     pub device_name: String,
@@ -260,7 +260,7 @@ pub struct BlockDeviceMapping {
 
 /// `LaunchTemplateEbsBlockDeviceRequest` (Amazon EC2 API Reference,
 /// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LaunchTemplateEbsBlockDeviceRequest.html).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EbsBlockDevice {
     /// `SnapshotId`: the volume is restored from this snapshot. `CreateLaunchTemplateVersion`
     /// with a `SourceVersion` drops inherited snapshots unless they are sent again.
@@ -291,7 +291,7 @@ pub struct EbsBlockDevice {
 }
 
 /// `CreateLaunchTemplateVersion` with a numeric `SourceVersion` and only `ImageId` overridden.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateVersionRequest {
     pub template_id: String,
     pub source_version: u64,
@@ -312,7 +312,7 @@ pub struct CreateVersionRequest {
 }
 
 /// A version `DeleteLaunchTemplateVersions` could not delete (listed in a 200 response).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VersionDeleteFailure {
     pub version: u64,
     pub code: String,
@@ -320,14 +320,14 @@ pub struct VersionDeleteFailure {
 }
 
 /// Result of `DeleteLaunchTemplateVersions`: partial failure is a successful response.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeleteVersionsOutput {
     pub deleted: Vec<u64>,
     pub failed: Vec<VersionDeleteFailure>,
 }
 
 /// A `LaunchTemplateSpecification` as a group holds it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TemplateSpec {
     pub template_id: Option<String>,
     pub template_name: Option<String>,
@@ -340,7 +340,7 @@ pub struct TemplateSpec {
 /// launch template, its overrides and the instances distribution — what an
 /// `UpdateAutoScalingGroup` or an instance refresh's `DesiredConfiguration.MixedInstancesPolicy`
 /// must send again in full, since the members left out are reset.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MixedInstancesPolicy {
     pub template: TemplateSpec,
     pub overrides: Vec<InstanceOverride>,
@@ -362,7 +362,7 @@ impl MixedInstancesPolicy {
 
 /// One `LaunchTemplateOverrides` entry ("LaunchTemplateOverrides",
 /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LaunchTemplateOverrides.html).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceOverride {
     pub instance_type: Option<String>,
     /// An override may name its own template (e.g. a different AMI per architecture).
@@ -380,7 +380,7 @@ pub struct InstanceOverride {
 
 /// `InstancesDistribution` ("InstancesDistribution",
 /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_InstancesDistribution.html).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstancesDistribution {
     pub on_demand_allocation_strategy: Option<String>,
     pub on_demand_base_capacity: Option<i32>,
@@ -392,7 +392,7 @@ pub struct InstancesDistribution {
 }
 
 /// An instance as the group lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GroupInstance {
     pub instance_id: String,
     /// `Pending`, `InService`, `Terminating`, `Standby`, ... (may carry `:Wait`/`:Proceed`).
@@ -420,7 +420,7 @@ impl GroupInstance {
 }
 
 /// A version alias that names one version of every template in an account-wide listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum VersionAlias {
     /// `$Default`.
     Default,
@@ -438,7 +438,7 @@ impl VersionAlias {
 }
 
 /// An Auto Scaling group (`DescribeAutoScalingGroups`), reduced to what amiroll reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AutoScalingGroup {
     pub name: String,
     pub arn: Option<String>,
@@ -462,7 +462,7 @@ pub struct AutoScalingGroup {
 }
 
 /// An EC2 instance (`DescribeInstances`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Ec2Instance {
     pub instance_id: String,
     pub image_id: String,
@@ -477,7 +477,7 @@ pub struct Ec2Instance {
 
 /// `UpdateAutoScalingGroup` with only the members amiroll changes; `None` leaves a member as it
 /// is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UpdateGroupRequest {
     pub group_name: String,
     /// Re-point the group's `LaunchTemplate` (used to re-pin a pinned group).
@@ -510,7 +510,7 @@ pub struct UpdateGroupRequest {
 pub const MAX_PROTECTION_IDS: usize = 50;
 
 /// A scheduled action (`PutScheduledUpdateGroupAction` / `DescribeScheduledActions`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScheduledAction {
     pub group_name: String,
     pub name: String,
@@ -523,7 +523,7 @@ pub struct ScheduledAction {
 }
 
 /// An SNS message (`Publish` with `TopicArn`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Notification {
     pub topic_arn: String,
     /// Fewer than 100 characters, no line breaks.
@@ -535,7 +535,7 @@ pub struct Notification {
 
 /// `RefreshPreferences` of `StartInstanceRefresh` ("RefreshPreferences", Auto Scaling API
 /// reference). amiroll always sends every member, so AWS defaults never apply by accident.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RefreshPreferences {
     /// 0–100; 100 with a max above 100 means launch before terminate.
     pub min_healthy_percentage: i32,
@@ -563,7 +563,7 @@ pub struct RefreshPreferences {
 /// `DesiredConfiguration` (so that `AutoRollback` and `RollbackInstanceRefresh` stay available);
 /// `None` sends no desired configuration (templates whose ImageId is `resolve:ssm:` cannot have
 /// one).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StartRefreshRequest {
     pub group_name: String,
     pub desired: Option<DesiredTemplate>,
@@ -580,14 +580,14 @@ pub struct StartRefreshRequest {
 }
 
 /// `DesiredConfiguration.LaunchTemplate`: a template and a version number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DesiredTemplate {
     pub template_id: String,
     pub version: u64,
 }
 
 /// One instance refresh (`DescribeInstanceRefreshes`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceRefresh {
     pub id: String,
     pub group_name: String,
@@ -614,7 +614,7 @@ impl InstanceRefresh {
 }
 
 /// An ECS capacity provider backed by an Auto Scaling group (`DescribeCapacityProviders`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CapacityProvider {
     pub name: String,
     pub auto_scaling_group_arn: String,
@@ -639,7 +639,7 @@ pub const MAX_DESCRIBE_CLUSTERS: usize = 100;
 /// An ECS cluster (`DescribeClusters`, the `Cluster` data type,
 /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Cluster.html), reduced to what
 /// amiroll reads: which capacity providers it has.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EcsCluster {
     /// `clusterArn` (`arn:aws:ecs:REGION:ACCOUNT:cluster/NAME`).
     pub arn: String,
@@ -680,7 +680,7 @@ pub const MAX_UPDATE_CONTAINER_INSTANCES: usize = 10;
 /// An ECS container instance (`DescribeContainerInstances`, the `ContainerInstance` data type,
 /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerInstance.html), reduced
 /// to what amiroll reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContainerInstance {
     /// The cluster's ARN (`arn:aws:ecs:REGION:ACCOUNT:cluster/NAME`). AWS does not return it in
     /// the `ContainerInstance`; it is the cluster the call named, as an ARN.
@@ -724,7 +724,7 @@ impl ContainerInstance {
 /// `arn`, `reason`, `detail`; e.g. reason `MISSING` for an unknown ARN,
 /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Failure.html). A partial
 /// failure is a successful response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContainerInstanceFailure {
     pub arn: Option<String>,
     pub reason: String,
@@ -733,7 +733,7 @@ pub struct ContainerInstanceFailure {
 
 /// The answer of `DescribeContainerInstances` and of `UpdateContainerInstancesState`: the
 /// container instances (as they are after the update) and the ones that failed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContainerInstancesOutput {
     pub container_instances: Vec<ContainerInstance>,
     pub failures: Vec<ContainerInstanceFailure>,
@@ -743,7 +743,7 @@ pub struct ContainerInstancesOutput {
 /// are ACTIVE and DRAINING. A container instance can only be updated to DRAINING status once it
 /// has reached an ACTIVE state" ("UpdateContainerInstancesState", `status`,
 /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateContainerInstancesState.html).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum ContainerInstanceStatus {
     Active,
     Draining,
@@ -770,7 +770,7 @@ pub const MAX_PUT_ATTRIBUTES: usize = 10;
 /// attribute of that name gets the new value ("If the attribute exists, its value is replaced
 /// with the specified value"). A resource holds at most 10 custom attributes
 /// (`AttributeLimitExceededException`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContainerInstanceAttribute {
     /// `targetId`: the container instance's ARN (a short id works too).
     pub target_id: String,
@@ -796,7 +796,7 @@ pub const LIFECYCLE_TRANSITION_LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNC
 /// global timeout, "48 hours or 100 times the heartbeat timeout, whichever is smaller"; then the
 /// default result applies ("Amazon EC2 Auto Scaling lifecycle hooks", Considerations and
 /// limitations, https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LifecycleHook {
     pub group_name: String,
     pub name: String,
@@ -822,7 +822,7 @@ impl LifecycleHook {
 /// `PutLifecycleHook`: create a hook, or update the one of that name ("PutLifecycleHook",
 /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html). No
 /// notification target or role is sent (the hook's events still reach Amazon EventBridge).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PutLifecycleHookRequest {
     pub group_name: String,
     pub name: String,
@@ -836,7 +836,7 @@ pub struct PutLifecycleHookRequest {
 
 /// `LifecycleActionResult` of `CompleteLifecycleAction` ("CompleteLifecycleAction",
 /// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CompleteLifecycleAction.html).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum LifecycleActionResult {
     Continue,
     Abandon,

@@ -330,6 +330,16 @@ impl Refusal {
     }
 }
 
+/// As its sentence: a string in the JSON Schema of the outputs.
+impl schemars::JsonSchema for Refusal {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Refusal".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <String as schemars::JsonSchema>::json_schema(generator)
+    }
+}
+
 /// As its sentence.
 impl Serialize for Refusal {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

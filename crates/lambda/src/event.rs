@@ -45,7 +45,7 @@ pub const REFRESH_DETAIL_TYPES: [&str; 9] = [
 pub const TERMINATE_LIFECYCLE_DETAIL_TYPE: &str = "EC2 Instance-terminate Lifecycle Action";
 
 /// What asked for this invocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Invocation {
     /// A schedule tick: `apply` on every target.
@@ -61,7 +61,7 @@ pub enum Invocation {
 }
 
 /// A terminating lifecycle action event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct LifecycleEvent {
     /// `detail.AutoScalingGroupName`.
     pub group: String,
@@ -78,7 +78,7 @@ pub struct LifecycleEvent {
 }
 
 /// Which scheduler sent a tick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScheduleSource {
     /// An EventBridge rule with a schedule expression (the event envelope).
@@ -88,7 +88,7 @@ pub enum ScheduleSource {
 }
 
 /// A schedule tick.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ScheduleTick {
     pub via: ScheduleSource,
     /// The EventBridge event `id` (rule events only).
@@ -103,7 +103,7 @@ pub struct ScheduleTick {
 }
 
 /// What a manual invocation asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ManualCommand {
     /// Observe, plan and change (unless `dry_run`), as `amiroll apply`.
@@ -113,7 +113,7 @@ pub enum ManualCommand {
 }
 
 /// A manual invocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ManualRequest {
     pub command: ManualCommand,
     pub dry_run: bool,
@@ -124,7 +124,7 @@ pub struct ManualRequest {
 }
 
 /// An instance refresh event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RefreshEvent {
     pub detail_type: String,
     /// `detail.AutoScalingGroupName`.
