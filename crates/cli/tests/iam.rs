@@ -1013,12 +1013,17 @@ async fn the_seed_configuration_runs_as_a_user_holding_only_its_generated_policy
         .expect_code(2, "check as the restricted user (drift)");
     assert_no_denial(&check, "check");
     let doc = check.json();
-    assert_eq!(doc["targets"][0]["status"], "drift", "{doc:#}");
+    assert_eq!(
+        amiroll_testkit::cli_output_body(&doc)["targets"][0]["status"],
+        "drift",
+        "{doc:#}"
+    );
 
     let apply = amiroll(&["apply", "-o", "json"], &env, as_user(&url, &user))
         .expect_code(0, "apply as the restricted user");
     assert_no_denial(&apply, "apply");
-    let t = &apply.json()["targets"][0];
+    let doc = apply.json();
+    let t = &amiroll_testkit::cli_output_body(&doc)["targets"][0];
     assert_eq!(t["apply_error"], Value::Null, "{t:#}");
     assert!(
         t["notification"]
@@ -1098,7 +1103,10 @@ async fn instance_refresh_apply_and_rollback_run_as_a_user_holding_only_its_gene
     assert_no_denial(&rollback, "rollback");
     let after = run(&["apply", "-o", "json"]).expect_code(0, "apply after the rollback");
     assert_no_denial(&after, "apply after the rollback");
-    assert_eq!(after.json()["targets"][0]["status"], "failed");
+    assert_eq!(
+        amiroll_testkit::cli_output_body(&after.json())["targets"][0]["status"],
+        "failed"
+    );
     let status = run(&["status"]);
     assert_no_denial(&status, "status");
 }
@@ -1122,7 +1130,8 @@ async fn a_policy_missing_create_launch_template_version_makes_apply_fail_with_a
     amiroll(&["check"], &env, as_user(&url, &user)).expect_code(2, "check (drift)");
     let apply = amiroll(&["apply", "-o", "json"], &env, as_user(&url, &user))
         .expect_code(1, "apply without ec2:CreateLaunchTemplateVersion");
-    let t = &apply.json()["targets"][0];
+    let doc = apply.json();
+    let t = &amiroll_testkit::cli_output_body(&doc)["targets"][0];
     let error = t["apply_error"].as_str().unwrap_or_default();
     assert!(
         error.contains(op::CREATE_LAUNCH_TEMPLATE_VERSION) && error.contains("AccessDenied"),

@@ -377,7 +377,9 @@ fn with_config<'a>(config: &'a str, args: &[&'a str]) -> Vec<&'a str> {
 }
 
 fn target<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    let targets = doc["targets"].as_array().expect("`targets` is an array");
+    let targets = testkit::cli_output_body(doc)["targets"]
+        .as_array()
+        .expect("`targets` is an array");
     assert_eq!(targets.len(), 1, "one target: {doc:#}");
     assert_eq!(targets[0]["target"], name, "{doc:#}");
     &targets[0]
@@ -536,7 +538,7 @@ async fn a_new_ami_is_planned_then_applied_exactly_once() {
     let apply =
         amiroll(&m, &with_config(config, &["apply", "-o", "json"]), &[]).expect_code(0, "apply");
     let doc = apply.json();
-    assert_eq!(doc["dry_run"], false);
+    assert_eq!(testkit::cli_output_body(&doc)["dry_run"], false);
     let t = target(&doc, &f.name);
     assert_eq!(t["apply_error"], Value::Null, "{t:#}");
     let results = t["results"].as_array().expect("results");
@@ -1060,7 +1062,9 @@ async fn several_regions_are_checked_and_a_failing_one_is_named() {
     let json = amiroll(&m, &with_config(config, &["check", "-o", "json"]), &[])
         .expect_code(1, "check json")
         .json();
-    let places = json.as_array().expect("one entry per place");
+    assert_eq!(json["schema_version"], 1, "{json:#}");
+    assert_eq!(json["exit_code"], 1, "{json:#}");
+    let places = json["places"].as_array().expect("one entry per place");
     assert_eq!(places.len(), 2);
     let us = places
         .iter()

@@ -196,3 +196,19 @@ pub async fn topic(sns: &aws_sdk_sns::Client, name: &str) -> String {
         .expect("topic arn")
         .to_owned()
 }
+
+/// The one place's plan (`check`, `plan`, `status`) or report (`apply`, `rollback`) in what
+/// `amiroll … --output json` printed: `places[0].plan` or `places[0].report` (the shape is
+/// `CliOutput`, docs/schema/cli-output.schema.json). Panics, showing the document, unless it has
+/// schema version 1 and exactly one place.
+pub fn cli_output_body(doc: &serde_json::Value) -> &serde_json::Value {
+    assert_eq!(doc["schema_version"], 1, "schema_version: {doc:#}");
+    let places = doc["places"].as_array().expect("`places` is an array");
+    assert_eq!(places.len(), 1, "one place: {doc:#}");
+    let place = &places[0];
+    if place["report"].is_null() {
+        &place["plan"]
+    } else {
+        &place["report"]
+    }
+}
