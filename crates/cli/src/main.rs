@@ -431,7 +431,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Rollback { dry_run, .. } => {
             let report = engine.rollback(&config, dry_run).await?;
-            let code = report.exit_code();
+            let code = report.rollback_exit_code();
             let out = match cli.output {
                 Output::Json => json(&one_report(OutputCommand::Rollback, place, report))?,
                 Output::Text => render::report_text(&report),

@@ -61,9 +61,16 @@ impl Run {
         self
     }
 
+    /// stdout as JSON. A command's document (not `iam-policy`'s) must match the checked-in
+    /// schema and carry the process's exit code.
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        let doc: Value = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout));
+        if doc.get("schema_version").is_some() {
+            amiroll_testkit::assert_matches_schema("cli-output.schema.json", &doc);
+            assert_eq!(doc["exit_code"], self.code, "exit_code: {doc:#}");
+        }
+        doc
     }
 }
 
@@ -1101,7 +1108,8 @@ async fn instance_refresh_apply_and_rollback_run_as_a_user_holding_only_its_gene
 
     let rollback = run(&["rollback", "web"]).expect_code(0, "rollback as the restricted user");
     assert_no_denial(&rollback, "rollback");
-    let after = run(&["apply", "-o", "json"]).expect_code(0, "apply after the rollback");
+    // The rolled-back target stays failed (its AMI is rejected): apply's exit code says so.
+    let after = run(&["apply", "-o", "json"]).expect_code(1, "apply after the rollback");
     assert_no_denial(&after, "apply after the rollback");
     assert_eq!(
         amiroll_testkit::cli_output_body(&after.json())["targets"][0]["status"],

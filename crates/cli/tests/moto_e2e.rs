@@ -293,9 +293,16 @@ impl Run {
         format!("{}{}", self.stdout, self.stderr)
     }
 
+    /// stdout as JSON. A command's document (not `iam-policy`'s) must match the checked-in
+    /// schema and carry the process's exit code.
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        let doc: Value = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout));
+        if doc.get("schema_version").is_some() {
+            testkit::assert_matches_schema("cli-output.schema.json", &doc);
+            assert_eq!(doc["exit_code"], self.code, "exit_code: {doc:#}");
+        }
+        doc
     }
 
     fn expect_code(self, code: i32, what: &str) -> Run {
@@ -1024,7 +1031,7 @@ async fn instance_refresh_starts_is_followed_and_rolls_back_over_http() {
         Some("RollbackSuccessful")
     );
     let after = amiroll(&m, &with_config(config, &["apply", "-o", "json"]), &[])
-        .expect_code(0, "apply after the rollback");
+        .expect_code(1, "apply after the rollback: the target stays failed");
     let t = target(&after.json(), &f.name).clone();
     assert_eq!(t["status"], "failed", "{t:#}");
     let tags = f.tags(&m).await;

@@ -839,12 +839,18 @@ pub struct DeadlineStop {
 }
 
 impl ApplyReport {
-    /// 1 if anything failed or a target has an error; 0 otherwise.
+    /// `apply`'s exit code: 1 if an action failed, a target has an error or its rollout failed
+    /// (stopped by a gate, or rolled back: it stays failed until a newer AMI or
+    /// `--acknowledge`); 0 otherwise — the same meaning as `check`'s 1.
     pub fn exit_code(&self) -> i32 {
-        if self.targets.iter().all(|t| t.succeeded()) {
-            0
-        } else {
-            1
-        }
+        let failed = |t: &TargetOutcome| !t.succeeded() || t.plan.status == TargetStatus::Failed;
+        i32::from(self.targets.iter().any(failed))
+    }
+
+    /// `rollback`'s exit code: 1 if an action failed or a target has an error, 0 otherwise. A
+    /// rolled-back target is `failed` by design (its AMI is recorded as rejected), which is
+    /// the success of a rollback.
+    pub fn rollback_exit_code(&self) -> i32 {
+        i32::from(!self.targets.iter().all(TargetOutcome::succeeded))
     }
 }

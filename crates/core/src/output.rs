@@ -21,6 +21,13 @@ use crate::model::{Plan, RolloutProgress, StepResult, TargetPlan, TargetStatus};
 /// The version of the JSON documents amiroll writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The JSON Schema of [`CliOutput`], as checked in at `docs/schema/cli-output.schema.json`
+/// (`crates/core/tests/output_schema.rs` fails when the file is stale;
+/// `AMIROLL_WRITE_SCHEMA=1 cargo test -p amiroll-core --test output_schema` rewrites it).
+pub fn cli_output_schema() -> serde_json::Value {
+    schemars::schema_for!(CliOutput).to_value()
+}
+
 /// The command a document answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -99,7 +106,14 @@ impl CliOutput {
 
     /// `apply` or `rollback` in each place.
     pub fn from_reports(command: OutputCommand, reports: Vec<PlaceReport>) -> CliOutput {
-        let exit_code = i32::from(reports.iter().any(PlaceReport::failed));
+        let code = |r: &PlaceReport| match (&r.error, &r.report) {
+            (None, Some(report)) if command == OutputCommand::Rollback => {
+                report.rollback_exit_code()
+            }
+            (None, Some(report)) => report.exit_code(),
+            _ => 1,
+        };
+        let exit_code = i32::from(reports.iter().any(|r| code(r) != 0));
         let places = reports
             .into_iter()
             .map(|r| PlaceOutput {

@@ -9,6 +9,13 @@ use serde::Serialize;
 
 use crate::event::{Invocation, ManualCommand};
 
+/// The JSON Schema of [`Summary`], as checked in at `docs/schema/lambda-summary.schema.json`
+/// (`crates/lambda/tests/handler.rs` fails when the file is stale;
+/// `AMIROLL_WRITE_SCHEMA=1 cargo test -p amiroll-lambda --test handler` rewrites it).
+pub fn schema() -> serde_json::Value {
+    schemars::schema_for!(Summary).to_value()
+}
+
 /// The invocation's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Summary {

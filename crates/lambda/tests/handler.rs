@@ -129,8 +129,12 @@ strategy = "none"
         WRITES.iter().map(|op| self.sim.call_count(op)).sum()
     }
 
+    /// Every summary a test sees matches the checked-in schema.
     async fn invoke(&self, strategy: &str, event: &Value) -> Result<Summary, HandlerError> {
-        handle(&self.sim, self.config(strategy), event).await
+        let summary = handle(&self.sim, self.config(strategy), event).await?;
+        let doc = serde_json::to_value(&summary).expect("summary serialises");
+        amiroll_testkit::assert_matches_schema("lambda-summary.schema.json", &doc);
+        Ok(summary)
     }
 }
 
@@ -148,6 +152,25 @@ fn changed(summary: &Summary, name: &str) -> Vec<String> {
         .iter()
         .map(|s| s.action.clone())
         .collect()
+}
+
+#[test]
+fn the_checked_in_summary_schema_is_the_one_the_types_generate() {
+    let text = format!(
+        "{}\n",
+        serde_json::to_string_pretty(&amiroll_lambda::summary::schema()).expect("serialises")
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/schema/lambda-summary.schema.json");
+    if std::env::var_os("AMIROLL_WRITE_SCHEMA").is_some() {
+        std::fs::write(&path, &text).expect("write the schema");
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == text,
+        "{} is stale: rewrite it with `AMIROLL_WRITE_SCHEMA=1 cargo test -p amiroll-lambda --test handler` (and raise SCHEMA_VERSION if a reader would break)",
+        path.display()
+    );
 }
 
 // --- Schedule ticks -------------------------------------------------------------------------

@@ -339,6 +339,7 @@ async fn bootstrap_answers_the_runtime_api_with_a_summary_or_an_error() {
         "{first:#?}\n--- stdout\n{logs}"
     );
     let summary = &first.body;
+    amiroll_testkit::assert_matches_schema("lambda-summary.schema.json", summary);
     assert_eq!(summary["invocation"]["kind"], "scheduled", "{summary:#}");
     assert_eq!(summary["invocation"]["via"], "eventbridge-scheduler");
     assert_eq!(summary["command"], "apply");

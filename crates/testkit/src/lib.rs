@@ -199,9 +199,10 @@ pub async fn topic(sns: &aws_sdk_sns::Client, name: &str) -> String {
 
 /// The one place's plan (`check`, `plan`, `status`) or report (`apply`, `rollback`) in what
 /// `amiroll … --output json` printed: `places[0].plan` or `places[0].report` (the shape is
-/// `CliOutput`, docs/schema/cli-output.schema.json). Panics, showing the document, unless it has
-/// schema version 1 and exactly one place.
+/// `CliOutput`, docs/schema/cli-output.schema.json). Panics, showing the document, unless it
+/// matches that schema and has schema version 1 and exactly one place.
 pub fn cli_output_body(doc: &serde_json::Value) -> &serde_json::Value {
+    assert_matches_schema("cli-output.schema.json", doc);
     assert_eq!(doc["schema_version"], 1, "schema_version: {doc:#}");
     let places = doc["places"].as_array().expect("`places` is an array");
     assert_eq!(places.len(), 1, "one place: {doc:#}");
@@ -211,4 +212,28 @@ pub fn cli_output_body(doc: &serde_json::Value) -> &serde_json::Value {
     } else {
         &place["report"]
     }
+}
+
+/// Checks `doc` against a JSON Schema checked in under `docs/schema/` (`file`: its name there,
+/// e.g. `cli-output.schema.json`), with a maintained validator (the `jsonschema` crate); panics
+/// listing every violation and the document.
+pub fn assert_matches_schema(file: &str, doc: &serde_json::Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/schema")
+        .join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let schema: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    let validator = jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("{} is not a valid JSON Schema: {e}", path.display()));
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the document does not match {file}:\n{}\n--- document\n{doc:#}",
+        errors.join("\n")
+    );
 }
