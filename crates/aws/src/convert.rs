@@ -187,6 +187,8 @@ pub(crate) fn map_image(
         deprecation_time: i.deprecation_time().and_then(parse_iso8601),
         owner_id: i.owner_id().map(str::to_owned),
         owner_alias: i.image_owner_alias().map(str::to_owned),
+        public: i.public(),
+        image_allowed: i.image_allowed(),
         root_device_name: i.root_device_name().map(str::to_owned),
     })
 }

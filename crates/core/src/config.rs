@@ -196,6 +196,7 @@ raw_settings! {
     notify_when_current: bool,
     allow_deprecated: bool,
     allow_downgrade: bool,
+    ami_owners: Vec<String>,
     pinned: Pinned,
     set_termination_policy: bool,
     ami_format: AmiFormat,
@@ -289,6 +290,26 @@ pub struct Discover {
 /// The default discovery tag key.
 pub const DISCOVERY_TAG: &str = crate::state::tags::AMI_PARAMETER;
 
+/// The owner aliases `ami_owners` takes besides account ids, as `DescribeImages --owners` does
+/// ("DescribeImages", Amazon EC2 API Reference,
+/// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeImages.html): `self` (this
+/// account), and the `ImageOwnerAlias` values AWS sets.
+pub const AMI_OWNER_ALIASES: &[&str] = &["self", "amazon", "aws-marketplace", "aws-backup-vault"];
+
+/// `ami_owners` when it is not set: `amazon` for AWS's public parameters (under
+/// `/aws/service/`, which AWS publishes: "Calling AMI public parameters in Parameter Store",
+/// https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-public-parameters-ami.html),
+/// `self` and `amazon` for the account's own parameters.
+pub fn default_ami_owners(parameter: &str) -> Vec<String> {
+    let public =
+        parameter.starts_with("/aws/service/") || parameter.contains(":parameter/aws/service/");
+    if public {
+        vec!["amazon".to_string()]
+    } else {
+        vec!["self".to_string(), "amazon".to_string()]
+    }
+}
+
 /// Resolved settings of one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TargetSettings {
@@ -300,6 +321,10 @@ pub struct TargetSettings {
     pub notify_when_current: bool,
     pub allow_deprecated: bool,
     pub allow_downgrade: bool,
+    /// Who may have published the AMI (`DescribeImages --owners` values: account ids, `self`,
+    /// `amazon`, `aws-marketplace`, `aws-backup-vault`). `None`: the default for the parameter
+    /// ([`default_ami_owners`]).
+    pub ami_owners: Option<Vec<String>>,
     pub pinned: Pinned,
     /// Set `TerminationPolicies = ["OldestLaunchTemplate", …]` when a surge group lacks it.
     pub set_termination_policy: bool,
@@ -403,6 +428,8 @@ impl TargetSettings {
             notify_when_current: pick!(notify_when_current, false),
             allow_deprecated: pick!(allow_deprecated, false),
             allow_downgrade: pick!(allow_downgrade, false),
+            ami_owners: pick!(ami_owners)
+                .map(|owners| owners.iter().map(|o| o.trim().to_string()).collect()),
             pinned: pick!(pinned, Pinned::Refuse),
             set_termination_policy: pick!(set_termination_policy, false),
             ami_format: pick!(ami_format, AmiFormat::Auto),
@@ -436,6 +463,23 @@ impl TargetSettings {
     /// Every check of the resolved settings, for targets and for `[discover]` alike.
     fn validate(&self) -> Result<(), String> {
         self.validate_refresh()?;
+        if let Some(owners) = &self.ami_owners {
+            if owners.is_empty() {
+                return Err(
+                    "`ami_owners` is empty: no image could be rolled; list the owners you trust (e.g. [\"amazon\"]) or remove the key for the default".to_string(),
+                );
+            }
+            for o in owners {
+                let alias = AMI_OWNER_ALIASES.contains(&o.as_str());
+                let account = o.len() == 12 && o.bytes().all(|b| b.is_ascii_digit());
+                if !alias && !account {
+                    return Err(format!(
+                        "`ami_owners` has `{o}`: expected a 12-digit account id or one of {}",
+                        AMI_OWNER_ALIASES.join(", ")
+                    ));
+                }
+            }
+        }
         if self.surge_factor < 2 {
             return Err(format!(
                 "`surge_factor` must be at least 2 (got {})",

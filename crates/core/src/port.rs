@@ -189,8 +189,22 @@ pub struct Image {
     pub creation_date: Option<Timestamp>,
     /// Present only when a deprecation date is set; deprecated once it is in the past.
     pub deprecation_time: Option<Timestamp>,
+    /// `OwnerId`: the account that owns the image.
     pub owner_id: Option<String>,
+    /// `ImageOwnerAlias`: set by AWS, not by the owner — `amazon` for images AWS publishes,
+    /// `aws-marketplace`, `aws-backup-vault` ("Image", Amazon EC2 API Reference,
+    /// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Image.html).
     pub owner_alias: Option<String>,
+    /// `Public`: anyone can launch it.
+    #[serde(default)]
+    pub public: Option<bool>,
+    /// `ImageAllowed`: whether the account's Allowed AMIs criteria let it be discovered and
+    /// used; `false` is returned in audit mode, while enabled mode hides the image ("Control
+    /// the discovery and use of AMIs in Amazon EC2 with Allowed AMIs", Amazon EC2 User Guide,
+    /// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-allowed-amis.html). Absent when
+    /// the setting is off.
+    #[serde(default)]
+    pub image_allowed: Option<bool>,
     /// `RootDeviceName` (e.g. `/dev/xvda`): the device the AMI provides as its root volume. A
     /// block-device mapping of a launch template on this device takes its snapshot from the AMI
     /// ("Block device mappings for volumes on Amazon EC2 instances",

@@ -93,6 +93,35 @@ pub enum Refusal {
     },
     #[error("AMI `{ami}` is in state `{state}`, not `available`")]
     AmiNotAvailable { ami: String, state: String },
+    /// The image's owner is not in `ami_owners` (or its default). `owner`: its `OwnerId`, with
+    /// `ImageOwnerAlias` and `public` when AWS gives them; `allowed`: the list it was checked
+    /// against; `own_account`: this account's id when known (what `self` means).
+    #[error(
+        "AMI `{ami}` (from SSM parameter `{parameter}`) is owned by {owner}, which is not allowed: ami_owners = [{}]{}; amiroll rolls only images of allowed owners — add the owner's account id to ami_owners if you trust it",
+        .allowed.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", "),
+        match .own_account {
+            Some(id) => format!(" (`self` is {id})"),
+            None if .allowed.iter().any(|o| o == "self") => " (`self`: this account's id could not be read from its groups' ARNs)".to_string(),
+            None => String::new(),
+        }
+    )]
+    AmiOwnerNotAllowed {
+        ami: String,
+        parameter: String,
+        owner: String,
+        allowed: Vec<String>,
+        own_account: Option<String>,
+    },
+    /// `DescribeImages` reported `ImageAllowed = false`: the account's Allowed AMIs criteria
+    /// (in audit mode) reject the image.
+    #[error(
+        "AMI `{ami}` (from SSM parameter `{parameter}`, owned by {owner}) is rejected by this account's Allowed AMIs criteria (DescribeImages reports ImageAllowed = false; the setting is in audit mode, and enabling it would block the image); amiroll will not roll it — change the criteria or the parameter"
+    )]
+    AmiNotAllowedByAccount {
+        ami: String,
+        parameter: String,
+        owner: String,
+    },
     #[error(
         "AMI `{ami}` is deprecated since {}; set allow_deprecated = true to roll to it anyway",
         fmt_time(*.since)
@@ -449,6 +478,30 @@ mod tests {
             (
                 Refusal::AmiNotAvailable { ami: s(ami), state: s("pending") },
                 format!("AMI `{ami}` is in state `{}`, not `available`", "pending"),
+            ),
+            (
+                Refusal::AmiOwnerNotAllowed {
+                    ami: s(ami),
+                    parameter: s(parameter),
+                    owner: s("444455556666 (public)"),
+                    allowed: vec![s("self"), s("amazon")],
+                    own_account: Some(s("123456789012")),
+                },
+                format!("AMI `{ami}` (from SSM parameter `{parameter}`) is owned by 444455556666 (public), which is not allowed: ami_owners = [\"self\", \"amazon\"] (`self` is 123456789012); amiroll rolls only images of allowed owners — add the owner's account id to ami_owners if you trust it"),
+            ),
+            (
+                Refusal::AmiOwnerNotAllowed {
+                    ami: s(ami),
+                    parameter: s(parameter),
+                    owner: s("123456789012"),
+                    allowed: vec![s("self")],
+                    own_account: None,
+                },
+                format!("AMI `{ami}` (from SSM parameter `{parameter}`) is owned by 123456789012, which is not allowed: ami_owners = [\"self\"] (`self`: this account's id could not be read from its groups' ARNs); amiroll rolls only images of allowed owners — add the owner's account id to ami_owners if you trust it"),
+            ),
+            (
+                Refusal::AmiNotAllowedByAccount { ami: s(ami), parameter: s(parameter), owner: s("444455556666") },
+                format!("AMI `{ami}` (from SSM parameter `{parameter}`, owned by 444455556666) is rejected by this account's Allowed AMIs criteria (DescribeImages reports ImageAllowed = false; the setting is in audit mode, and enabling it would block the image); amiroll will not roll it — change the criteria or the parameter"),
             ),
             (
                 Refusal::AmiDeprecated { ami: s(ami), since: at },

@@ -291,6 +291,8 @@ pub(crate) struct Account {
     pub in_flight: BTreeMap<&'static str, (usize, usize)>,
     pub params: BTreeMap<String, Vec<ParamVersion>>,
     pub images: BTreeMap<String, ImageSpec>,
+    /// The account's Allowed AMIs setting.
+    pub allowed_amis: crate::types::AllowedAmis,
     pub instance_types: BTreeMap<String, Vec<String>>,
     pub templates: BTreeMap<String, TemplateState>,
     pub template_counter: u64,
@@ -379,6 +381,7 @@ impl Account {
             in_flight: BTreeMap::new(),
             params: BTreeMap::new(),
             images: BTreeMap::new(),
+            allowed_amis: crate::types::AllowedAmis::Disabled,
             instance_types,
             templates: BTreeMap::new(),
             template_counter: 0,
@@ -708,6 +711,13 @@ impl Account {
             .images
             .get(&image_id)
             .ok_or_else(|| format!("InvalidAMIID.NotFound: the image {image_id} does not exist"))?;
+        if self.allowed_amis.enforced()
+            && self.allowed_amis.image_allowed(image, crate::ACCOUNT_ID) == Some(false)
+        {
+            return Err(format!(
+                "InvalidAMIID.NotFound: the image {image_id} is outside the account's Allowed AMIs criteria"
+            ));
+        }
         if image.state != "available" {
             return Err(format!(
                 "InvalidAMIID.Unavailable: image {image_id} is {}",

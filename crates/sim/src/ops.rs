@@ -70,11 +70,16 @@ impl Account {
 
     /// `DescribeImages` by id ("DescribeImages", Amazon EC2 API Reference). Unknown ids are left
     /// out (the adapter maps `InvalidAMIID.NotFound` to absence); deprecated images are returned
-    /// when asked for by id.
+    /// when asked for by id. With Allowed AMIs `enabled`, an image outside the criteria is left
+    /// out too; otherwise `ImageAllowed` says whether it matches them (see [`crate::AllowedAmis`]).
     pub(crate) fn describe_images(&self, image_ids: &[String]) -> Result<Vec<Image>, AwsError> {
         Ok(dedup(image_ids)
             .into_iter()
             .filter_map(|id| self.images.get(id.as_str()))
+            .filter(|spec| {
+                !(self.allowed_amis.enforced()
+                    && self.allowed_amis.image_allowed(spec, crate::ACCOUNT_ID) == Some(false))
+            })
             .map(|spec| Image {
                 image_id: spec.image_id.clone(),
                 name: Some(spec.name.clone()).filter(|n| !n.is_empty()),
@@ -84,6 +89,8 @@ impl Account {
                 deprecation_time: spec.deprecation_time,
                 owner_id: spec.owner_id.clone(),
                 owner_alias: spec.owner_alias.clone(),
+                public: Some(spec.public),
+                image_allowed: self.allowed_amis.image_allowed(spec, crate::ACCOUNT_ID),
                 root_device_name: spec.root_device_name.clone(),
             })
             .collect())

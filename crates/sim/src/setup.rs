@@ -41,6 +41,15 @@ impl SimAws {
         version
     }
 
+    /// Set the account's Allowed AMIs setting (`EnableAllowedImagesSettings` and the image
+    /// criteria, or `DisableAllowedImagesSettings`).
+    pub fn set_allowed_amis(&self, setting: crate::AllowedAmis) {
+        let mut a = self.lock();
+        let text = format!("ec2: Allowed AMIs set to {setting:?}");
+        a.allowed_amis = setting;
+        a.event(text);
+    }
+
     /// Register (or replace) an AMI.
     pub fn register_image(&self, spec: ImageSpec) {
         let mut a = self.lock();

@@ -30,6 +30,51 @@ pub struct ImageSpec {
     /// `false`: the ECS agent of this image never registers its instances in a cluster (they
     /// run, and are healthy for Auto Scaling, but are no container instances).
     pub ecs_agent: bool,
+    /// `Public`: anyone can launch it. A private image of another account is visible here only
+    /// because it is shared with this account (the simulator does not model launch permissions:
+    /// every registered image is visible).
+    pub public: bool,
+}
+
+/// The account's Allowed AMIs setting ("Control the discovery and use of AMIs in Amazon EC2
+/// with Allowed AMIs", Amazon EC2 User Guide,
+/// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-allowed-amis.html, and
+/// `EnableAllowedImagesSettings` / `ImageCriterion` in the EC2 API Reference). The criteria are
+/// image providers: `amazon`, `aws-marketplace`, `aws-backup-vault` (matched against the
+/// image's `ImageOwnerAlias`), 12-digit account ids (its `OwnerId`), or `none` (the account's
+/// own images only). The account's own images are always allowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AllowedAmis {
+    /// The setting is off: `DescribeImages` returns no `ImageAllowed`.
+    #[default]
+    Disabled,
+    /// `audit-mode`: nothing is restricted; each image reports `ImageAllowed`.
+    AuditMode(Vec<String>),
+    /// `enabled`: an image outside the criteria is neither returned by `DescribeImages` nor
+    /// launched. (Simplification: the simulator leaves it out of `DescribeImages` entirely and
+    /// fails its launches with `InvalidAMIID.NotFound`; AWS does not document the launch error.)
+    Enabled(Vec<String>),
+}
+
+impl AllowedAmis {
+    /// `ImageAllowed` for `image` in account `account`: `None` when the setting is off.
+    pub fn image_allowed(&self, image: &ImageSpec, account: &str) -> Option<bool> {
+        let providers = match self {
+            AllowedAmis::Disabled => return None,
+            AllowedAmis::AuditMode(p) | AllowedAmis::Enabled(p) => p,
+        };
+        let own = image.owner_id.as_deref() == Some(account);
+        let listed = providers.iter().any(|p| {
+            image.owner_alias.as_deref() == Some(p.as_str())
+                || image.owner_id.as_deref() == Some(p.as_str())
+        });
+        Some(own || listed)
+    }
+
+    /// Whether the setting hides (and refuses to launch) images outside its criteria.
+    pub fn enforced(&self) -> bool {
+        matches!(self, AllowedAmis::Enabled(_))
+    }
 }
 
 impl ImageSpec {
@@ -52,7 +97,14 @@ impl ImageSpec {
             owner_id: Some(AMAZON_OWNER_ID.to_string()),
             root_device_name: Some("/dev/xvda".to_string()),
             ecs_agent: true,
+            public: true,
         }
+    }
+
+    /// Set `Public` (`false`: a private image, the account's own or shared with it).
+    pub fn with_public(mut self, public: bool) -> Self {
+        self.public = public;
+        self
     }
 
     /// Whether the image's ECS agent works (`false`: its instances never register in a

@@ -19,8 +19,9 @@ pub(super) fn candidate<'a>(
     Ok((param, ami))
 }
 
-/// Step 4: the image exists, is available, is not deprecated (unless allowed), fits every
-/// instance type the groups launch and is not older than the one in use (unless allowed).
+/// Step 4: the image exists, comes from an allowed owner and is not rejected by the account's
+/// Allowed AMIs, is available, is not deprecated (unless allowed), fits every instance type the
+/// groups launch and is not older than the one in use (unless allowed).
 pub(super) fn image<'a>(
     b: &mut Builder,
     t: &Target,
@@ -45,6 +46,7 @@ pub(super) fn image<'a>(
         parameter: t.ami_parameter.clone(),
         parameter_version: param.version,
     });
+    provenance(t, obs, ami, image)?;
     if image.state != "available" {
         return Err(Stop::Refused(Refusal::AmiNotAvailable {
             ami: ami.to_string(),
@@ -113,6 +115,82 @@ pub(super) fn image<'a>(
         }
     }
     Ok(image)
+}
+
+/// Who published the image. Whoever can write the AMI parameter decides what every instance
+/// boots, so the image's owner must be one the target trusts: `ami_owners`, or by default
+/// `amazon` for AWS's public parameters and `self` + `amazon` for the account's own
+/// ([`crate::config::default_ami_owners`]). `amazon`, `aws-marketplace` and `aws-backup-vault`
+/// match `ImageOwnerAlias`, which AWS sets and an owner cannot ("Image", Amazon EC2 API
+/// Reference, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Image.html); `self`
+/// matches this account's id, read from the target's groups' ARNs. A public image of anyone
+/// else is refused even when the parameter is the account's own. And an image the account's
+/// Allowed AMIs criteria reject (`ImageAllowed = false`, audit mode) is refused whatever the
+/// owner.
+fn provenance(t: &Target, obs: &Observation, ami: &str, image: &Image) -> Result<(), Stop> {
+    let owner = describe_owner(image);
+    if image.image_allowed == Some(false) {
+        return Err(Stop::Refused(Refusal::AmiNotAllowedByAccount {
+            ami: ami.to_string(),
+            parameter: t.ami_parameter.clone(),
+            owner,
+        }));
+    }
+    let allowed = t
+        .settings
+        .ami_owners
+        .clone()
+        .unwrap_or_else(|| crate::config::default_ami_owners(&t.ami_parameter));
+    let own_account = own_account(t, obs);
+    let owner_id = image.owner_id.as_deref();
+    let ok = allowed.iter().any(|o| match o.as_str() {
+        "self" => own_account.is_some() && owner_id == own_account.as_deref(),
+        "amazon" | "aws-marketplace" | "aws-backup-vault" => {
+            image.owner_alias.as_deref() == Some(o.as_str())
+        }
+        account => owner_id == Some(account),
+    });
+    if ok {
+        return Ok(());
+    }
+    Err(Stop::Refused(Refusal::AmiOwnerNotAllowed {
+        ami: ami.to_string(),
+        parameter: t.ami_parameter.clone(),
+        owner,
+        allowed,
+        own_account,
+    }))
+}
+
+/// `444455556666`, `591542846629 (amazon, public)`, `an unknown owner`.
+fn describe_owner(image: &Image) -> String {
+    let mut notes: Vec<&str> = Vec::new();
+    if let Some(alias) = image.owner_alias.as_deref() {
+        notes.push(alias);
+    }
+    if image.public == Some(true) {
+        notes.push("public");
+    }
+    let id = image.owner_id.as_deref().unwrap_or("an unknown owner");
+    if notes.is_empty() {
+        id.to_string()
+    } else {
+        format!("{id} ({})", notes.join(", "))
+    }
+}
+
+/// This account's id, from the ARN of one of the target's groups
+/// (`arn:PARTITION:autoscaling:REGION:ACCOUNT:autoScalingGroup:…`, "Amazon EC2 Auto Scaling
+/// resource types", Service Authorization Reference). The groups are in the account amiroll
+/// runs in, so no extra call (`sts:GetCallerIdentity`) is needed.
+fn own_account(t: &Target, obs: &Observation) -> Option<String> {
+    t.groups
+        .iter()
+        .filter_map(|g| obs.groups.get(g))
+        .filter_map(|g| g.arn.as_deref())
+        .filter_map(|arn| arn.split(':').nth(4))
+        .find(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_string)
 }
 
 /// Group references amiroll must not break: a pinned group is moved only when the target says

@@ -38,6 +38,8 @@ pub fn image(id: &str, arch: &str, created: &str) -> Image {
         deprecation_time: None,
         owner_id: Some("591542846629".to_string()),
         owner_alias: Some("amazon".to_string()),
+        public: Some(true),
+        image_allowed: None,
         root_device_name: Some("/dev/xvda".to_string()),
     }
 }
