@@ -9,8 +9,9 @@
 #     (a package-only run resolves features differently: its first build compiles the SDK again)
 #
 # Needs cargo, and python3 with moto[server] (see tests/moto/README.md), parliament and cfn-lint
-# (the IAM policy lint, tests/iam/lint.py). Two emulators listen on 127.0.0.1 only, on free ports,
-# and are stopped on exit: the plain one, and one that enforces IAM (tests/iam/server.py with
+# (the IAM policy lint, tests/iam/lint.py) and iamprover (the IAM policy evaluator behind
+# tests/iam/evaluate.py). Two emulators listen on 127.0.0.1 only, on free ports, and are stopped
+# on exit: the plain one, and one that enforces IAM (tests/iam/server.py with
 # INITIAL_NO_AUTH_ACTION_COUNT=0) for the generated policy's tests (crates/cli/tests/iam.rs).
 # CARGO_TARGET_DIR is honoured if set.
 set -euo pipefail
@@ -120,5 +121,10 @@ if [[ ! -x "$amiroll_bin" ]]; then
     cargo build --quiet -p amiroll-cli
 fi
 python3 tests/iam/lint.py "$amiroll_bin"
+
+# The IAM policy evaluator for recorded (action, resource, context) requests: iamprover behind
+# tests/iam/evaluate.py, checked on the policy shapes amiroll generates (resources and conditions).
+section "python3 tests/iam/test_evaluate.py"
+python3 tests/iam/test_evaluate.py
 
 section "all tests passed"
