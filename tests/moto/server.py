@@ -35,7 +35,9 @@ from moto.ec2.exceptions import (
     InvalidNextToken,
     InvalidParameterValue,
 )
+from moto.ec2.models.amis import Ami, AmiBackend
 from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateBackend
+from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.instances import InstanceResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ecs.exceptions import ClusterNotFoundException, InvalidParameterException
@@ -776,6 +778,67 @@ def list_clusters(self: EC2ContainerServiceResponse) -> ActionResult:
     return ActionResult({"clusterArns": page, "nextToken": token})
 
 
+# --- shim 15: Allowed AMIs (the account's setting, and ImageAllowed in DescribeImages) ----------
+
+
+def _allowed_images(backend: Any) -> dict[str, Any]:
+    """The Region's Allowed AMIs setting, kept on moto's EC2 backend."""
+    return backend.__dict__.setdefault("amiroll_allowed_images", {"state": "disabled", "providers": []})
+
+
+def enable_allowed_images_settings(self: AmisResponse) -> ActionResult:
+    """Imitates "EnableAllowedImagesSettings" (Amazon EC2 API Reference,
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EnableAllowedImagesSettings.html):
+    `AllowedImagesSettingsState` `enabled` or `audit-mode`. moto does not implement Allowed AMIs."""
+    state = self._get_param("AllowedImagesSettingsState")
+    if state not in ("enabled", "audit-mode"):
+        raise InvalidParameterValue(f"AllowedImagesSettingsState {state!r}")
+    _allowed_images(self.ec2_backend)["state"] = state
+    return ActionResult({"AllowedImagesSettingsState": state})
+
+
+def disable_allowed_images_settings(self: AmisResponse) -> ActionResult:
+    """Imitates "DisableAllowedImagesSettings": the criteria stop applying."""
+    _allowed_images(self.ec2_backend)["state"] = "disabled"
+    return ActionResult({"AllowedImagesSettingsState": "disabled"})
+
+
+def replace_image_criteria_in_allowed_images_settings(self: AmisResponse) -> ActionResult:
+    """Imitates "ReplaceImageCriteriaInAllowedImagesSettings": `ImageCriteria`, each a list of
+    `ImageProviders` (`amazon`, `aws-marketplace`, `aws-backup-vault`, 12-digit account ids, or
+    `none`), replaces the criteria ("ImageCriterionRequest", Amazon EC2 API Reference)."""
+    criteria = self._get_param("ImageCriteria", []) or []
+    providers = [p for c in criteria for p in (c.get("ImageProviders") or [])]
+    _allowed_images(self.ec2_backend)["providers"] = providers
+    return ActionResult({"ReturnValue": True})
+
+
+def _image_allowed(self: Ami) -> bool | None:
+    """`ImageAllowed` ("Image", Amazon EC2 API Reference): whether the image matches the Region's
+    Allowed AMIs criteria, reported in audit mode and enabled mode; absent when the setting is off.
+    The account's own images always match ("The Allowed AMIs feature does not restrict the AMIs
+    owned by your account", EnableAllowedImagesSettings). Providers match `ImageOwnerAlias` or
+    `OwnerId`."""
+    setting = _allowed_images(self.ec2_backend)
+    if setting["state"] == "disabled":
+        return None
+    providers = setting["providers"]
+    own = self.owner_id == self.ec2_backend.account_id
+    return own or self.owner_alias in providers or self.owner_id in providers
+
+
+_moto_describe_images = AmiBackend.describe_images
+
+
+def describe_images_allowed(self: AmiBackend, *args: Any, **kwargs: Any) -> list[Ami]:
+    """With Allowed AMIs `enabled`, "only AMIs matching these criteria are discoverable"
+    (EnableAllowedImagesSettings): the others are left out."""
+    images = _moto_describe_images(self, *args, **kwargs)
+    if _allowed_images(self)["state"] != "enabled":
+        return images
+    return [i for i in images if i.image_allowed is not False]
+
+
 def install_shims() -> None:
     AutoScalingBackend.put_scheduled_update_group_action = put_scheduled_update_group_action
     LaunchTemplates.create_launch_template_version = create_launch_template_version
@@ -801,6 +864,13 @@ def install_shims() -> None:
     AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
     AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
     _container_instance_attributes_in_updates()
+    AmisResponse.enable_allowed_images_settings = enable_allowed_images_settings
+    AmisResponse.disable_allowed_images_settings = disable_allowed_images_settings
+    AmisResponse.replace_image_criteria_in_allowed_images_settings = (
+        replace_image_criteria_in_allowed_images_settings
+    )
+    Ami.image_allowed = property(_image_allowed)
+    AmiBackend.describe_images = describe_images_allowed
 
 
 def _port() -> int:

@@ -55,8 +55,13 @@ struct Moto {
 }
 
 async fn moto() -> Moto {
+    moto_in("us-east-1").await
+}
+
+/// [`moto`] in another Region.
+async fn moto_in(region: &str) -> Moto {
     let url = moto_url();
-    let conf = testkit::sdk_config(&url, "testing", "testing").await;
+    let conf = testkit::sdk_config_in(&url, region, "testing", "testing").await;
     Moto {
         url,
         ssm: aws_sdk_ssm::Client::new(&conf),
@@ -1111,4 +1116,110 @@ async fn several_regions_are_checked_and_a_failing_one_is_named() {
         "{}",
         outside.stderr
     );
+}
+
+// --- Provenance -----------------------------------------------------------------------------
+
+/// The digest's errors of the one target, joined.
+fn errors_of(doc: &Value) -> String {
+    doc["places"][0]["targets"][0]["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// An image whose owner `ami_owners` does not allow, and one the Region's Allowed AMIs criteria
+/// (audit mode) reject, are refused: exit 1, an error naming the AMI, its owner and the
+/// parameter, and no change. moto has no Allowed AMIs: shim 15 (tests/moto/server.py). The
+/// setting is Region-wide, so this test has ap-southeast-2 to itself.
+#[tokio::test]
+#[ignore = "needs the local AWS emulator: scripts/test.sh starts it"]
+async fn an_image_of_an_owner_not_allowed_or_rejected_by_allowed_amis_is_refused_over_http() {
+    use aws_sdk_ec2::types::{AllowedImagesSettingsEnabledState, ImageCriterionRequest};
+    const REGION: &str = "ap-southeast-2";
+    let m = moto_in(REGION).await;
+    let f = fleet(&m, "provenance").await;
+    f.set_parameter(&m, &f.new_ami).await;
+    let region = [("AWS_REGION", REGION)];
+
+    // Only the account's own images: moto's Amazon-owned image is refused.
+    let own_only = f.write_config(
+        "own-only.toml",
+        &f.toml(&[&f.group], &f.topic_arn, "ami_owners = [\"self\"]\n"),
+    );
+    let own_only = own_only.to_str().expect("utf-8 path");
+    let run = amiroll(
+        &m,
+        &with_config(own_only, &["apply", "-o", "json"]),
+        &region,
+    )
+    .expect_code(1, "apply of an Amazon image with ami_owners = [\"self\"]");
+    let errors = errors_of(&run.json());
+    for needle in [
+        f.new_ami.as_str(),
+        f.parameter.as_str(),
+        "amazon",
+        "not allowed",
+    ] {
+        assert!(errors.contains(needle), "`{needle}` in: {errors}");
+    }
+    f.assert_untouched(&m, "a refused owner").await;
+
+    // The default owners allow Amazon; the Region's Allowed AMIs criteria (audit mode) do not.
+    m.ec2
+        .enable_allowed_images_settings()
+        .allowed_images_settings_state(AllowedImagesSettingsEnabledState::AuditMode)
+        .send()
+        .await
+        .expect("EnableAllowedImagesSettings");
+    let criteria = |provider: &str| {
+        ImageCriterionRequest::builder()
+            .image_providers(provider)
+            .build()
+    };
+    m.ec2
+        .replace_image_criteria_in_allowed_images_settings()
+        .image_criteria(criteria("aws-marketplace"))
+        .send()
+        .await
+        .expect("ReplaceImageCriteriaInAllowedImagesSettings");
+    let config = f.config();
+    let config = config.to_str().expect("utf-8 path");
+    let run = amiroll(&m, &with_config(config, &["check", "-o", "json"]), &region)
+        .expect_code(1, "check of an image the Allowed AMIs criteria reject");
+    let errors = errors_of(&run.json());
+    assert!(
+        errors.contains("Allowed AMIs") && errors.contains(&f.new_ami),
+        "{errors}"
+    );
+    amiroll(&m, &with_config(config, &["apply"]), &region)
+        .expect_code(1, "apply of an image the Allowed AMIs criteria reject");
+    f.assert_untouched(&m, "an image Allowed AMIs rejects")
+        .await;
+
+    // Criteria that allow Amazon's images: the rollout starts.
+    m.ec2
+        .replace_image_criteria_in_allowed_images_settings()
+        .image_criteria(criteria("amazon"))
+        .send()
+        .await
+        .expect("ReplaceImageCriteriaInAllowedImagesSettings");
+    amiroll(&m, &with_config(config, &["apply"]), &region)
+        .expect_code(0, "apply once Allowed AMIs allows Amazon's images");
+    let (default, versions) = f.template(&m).await;
+    assert_eq!(
+        (default, versions.keys().copied().collect::<Vec<_>>()),
+        (2, vec![1, 2]),
+        "the new version is the default"
+    );
+    m.ec2
+        .disable_allowed_images_settings()
+        .send()
+        .await
+        .expect("DisableAllowedImagesSettings");
 }

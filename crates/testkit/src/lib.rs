@@ -23,8 +23,19 @@ pub const AL2023_PARAMETER: &str =
 /// The emulator at `url`, in us-east-1, with these keys and no SDK retries (a test sees the
 /// emulator's first answer).
 pub async fn sdk_config(url: &str, access_key: &str, secret_key: &str) -> SdkConfig {
+    sdk_config_in(url, "us-east-1", access_key, secret_key).await
+}
+
+/// [`sdk_config`] in another Region (a test that changes a Region-wide setting, such as Allowed
+/// AMIs, keeps it away from the tests running at the same time in us-east-1).
+pub async fn sdk_config_in(
+    url: &str,
+    region: &str,
+    access_key: &str,
+    secret_key: &str,
+) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
+        .region(Region::new(region.to_string()))
         .endpoint_url(url)
         .credentials_provider(Credentials::new(access_key, secret_key, None, None, "moto"))
         .retry_config(RetryConfig::standard().with_max_attempts(1))
