@@ -1074,6 +1074,62 @@ keep_versions = 5
     }
 
     #[test]
+    fn ami_owners_takes_account_ids_and_the_describe_images_aliases() {
+        let base = "[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/golden/ami\"\ngroups = [\"g\"]\nstrategy = \"none\"\n";
+        let c = Config::from_toml(
+            &format!("[defaults]\nami_owners = [\"self\", \" 099720109477 \"]\n{base}"),
+            "f",
+        )
+        .expect("valid");
+        assert_eq!(
+            c.targets[0].settings.ami_owners,
+            Some(vec!["self".to_string(), "099720109477".to_string()]),
+            "from [defaults], trimmed"
+        );
+        assert_eq!(
+            Config::from_toml(base, "f").expect("valid").targets[0]
+                .settings
+                .ami_owners,
+            None
+        );
+        for (bad, needle) in [
+            ("[\"amazon\", \"12345\"]", "`12345`"),
+            ("[\"Amazon\"]", "`Amazon`"),
+            ("[\"arn:aws:iam::123456789012:root\"]", "arn:aws:iam"),
+            ("[]", "empty"),
+        ] {
+            let err = Config::from_toml(&format!("{base}ami_owners = {bad}\n"), "amiroll.toml")
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                err.contains("ami_owners") && err.contains(needle),
+                "{bad}: {err}"
+            );
+            assert!(err.contains("amiroll.toml"), "{err}");
+        }
+    }
+
+    #[test]
+    fn default_ami_owners_depend_on_who_publishes_the_parameter() {
+        let amazon = vec!["amazon".to_string()];
+        let own = vec!["self".to_string(), "amazon".to_string()];
+        assert_eq!(
+            default_ami_owners(
+                "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+            ),
+            amazon
+        );
+        assert_eq!(
+            default_ami_owners("arn:aws:ssm:eu-west-1::parameter/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"),
+            amazon
+        );
+        assert_eq!(default_ami_owners("/golden/ami"), own);
+        assert_eq!(default_ami_owners("golden-ami"), own);
+        // A look-alike path of the account's own is not AWS's.
+        assert_eq!(default_ami_owners("/my/aws/service/ami"), own);
+    }
+
+    #[test]
     fn unknown_key_names_key_and_line() {
         let text = "[[target]]\nname = \"a\"\nlaunch_template = \"lt-1\"\nami_parameter = \"/p\"\nsurge_minuets = 3\n";
         let err = Config::from_toml(text, "amiroll.toml")

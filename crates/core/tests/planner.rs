@@ -1215,3 +1215,137 @@ fn the_gate_stops_a_round_whose_new_instances_auto_scaling_replaced() {
     let p = f.plan();
     assert!(settles(&p), "{p:#?}");
 }
+
+// --- Provenance: who published the AMI -----------------------------------------------------
+
+fn owned_by(f: &mut Fleet, owner_id: &str, alias: Option<&str>, public: bool) {
+    let i = f.obs.images.get_mut(AMI_NEW).expect("fixture image");
+    i.owner_id = Some(owner_id.to_string());
+    i.owner_alias = alias.map(str::to_string);
+    i.public = Some(public);
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn an_aws_parameter_takes_only_amazon_images_by_default() {
+    // The fixture's parameter is AWS's public one and its image Amazon's: it rolls.
+    assert_eq!(Fleet::healthy().plan().status, TargetStatus::Drift);
+
+    // A public image of another account behind it is refused, naming the AMI, the owner and
+    // the parameter.
+    let mut f = Fleet::healthy();
+    owned_by(&mut f, "444455556666", None, true);
+    let e = refusal_of(&f);
+    assert_eq!(
+        e,
+        Refusal::AmiOwnerNotAllowed {
+            ami: AMI_NEW.to_string(),
+            parameter: PARAM.to_string(),
+            owner: "444455556666 (public)".to_string(),
+            allowed: strings(&["amazon"]),
+            own_account: None,
+        }
+    );
+    for needle in [AMI_NEW, PARAM, "444455556666", "ami_owners"] {
+        assert!(e.to_string().contains(needle), "`{needle}` in {e}");
+    }
+
+    // Even the account's own image: AWS's parameters name AWS's images.
+    let mut f = Fleet::healthy();
+    f.group_mut("web-asg").arn = Some(
+        "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:0f1e:autoScalingGroupName/web-asg"
+            .to_string(),
+    );
+    owned_by(&mut f, "123456789012", None, false);
+    assert!(matches!(
+        refusal_of(&f),
+        Refusal::AmiOwnerNotAllowed { own_account: Some(id), .. } if id == "123456789012"
+    ));
+}
+
+#[test]
+fn ami_owners_allows_a_vendor_and_self_is_read_from_the_group_arn() {
+    let mut f = Fleet::healthy().with_setting("ami_owners = [\"444455556666\"]");
+    owned_by(&mut f, "444455556666", None, true);
+    assert_eq!(f.plan().status, TargetStatus::Drift, "{:#?}", f.plan());
+    // ... and then Amazon's images are no longer allowed.
+    let f = Fleet::healthy().with_setting("ami_owners = [\"444455556666\"]");
+    assert!(matches!(
+        refusal_of(&f),
+        Refusal::AmiOwnerNotAllowed { owner, allowed, .. }
+            if owner == "591542846629 (amazon, public)" && *allowed == strings(&["444455556666"])
+    ));
+
+    // `self`: this account, known from the group's ARN.
+    let mut f = Fleet::healthy().with_setting("ami_owners = [\"self\"]");
+    owned_by(&mut f, "123456789012", None, false);
+    let e = refusal_of(&f);
+    assert!(
+        matches!(
+            &e,
+            Refusal::AmiOwnerNotAllowed {
+                own_account: None,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("could not be read"), "{e}");
+    f.group_mut("web-asg").arn = Some(
+        "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:0f1e:autoScalingGroupName/web-asg"
+            .to_string(),
+    );
+    assert_eq!(f.plan().status, TargetStatus::Drift, "{:#?}", f.plan());
+    // Another account's image is not `self`.
+    owned_by(&mut f, "444455556666", None, false);
+    assert!(matches!(
+        refusal_of(&f),
+        Refusal::AmiOwnerNotAllowed {
+            own_account: Some(_),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn an_alias_is_matched_on_the_alias_aws_sets_not_on_the_account() {
+    // `amazon` means ImageOwnerAlias = amazon: an image of Amazon's account id without the
+    // alias is not Amazon-published as far as amiroll can tell.
+    let mut f = Fleet::healthy();
+    owned_by(&mut f, "591542846629", None, true);
+    assert!(matches!(refusal_of(&f), Refusal::AmiOwnerNotAllowed { .. }));
+    let mut f = Fleet::healthy().with_setting("ami_owners = [\"aws-marketplace\"]");
+    owned_by(&mut f, "679593333241", Some("aws-marketplace"), true);
+    assert_eq!(f.plan().status, TargetStatus::Drift);
+}
+
+#[test]
+fn an_image_the_allowed_amis_criteria_reject_is_refused_whoever_owns_it() {
+    let mut f = Fleet::healthy();
+    f.obs
+        .images
+        .get_mut(AMI_NEW)
+        .expect("fixture image")
+        .image_allowed = Some(false);
+    let e = refusal_of(&f);
+    assert_eq!(
+        e,
+        Refusal::AmiNotAllowedByAccount {
+            ami: AMI_NEW.to_string(),
+            parameter: PARAM.to_string(),
+            owner: "591542846629 (amazon, public)".to_string(),
+        }
+    );
+    assert!(e.to_string().contains("Allowed AMIs"), "{e}");
+    // `true` (the criteria match) changes nothing.
+    let mut f = Fleet::healthy();
+    f.obs
+        .images
+        .get_mut(AMI_NEW)
+        .expect("fixture image")
+        .image_allowed = Some(true);
+    assert_eq!(f.plan().status, TargetStatus::Drift);
+}
