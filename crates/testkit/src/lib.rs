@@ -163,12 +163,17 @@ pub async fn group(
     template_id: &str,
     termination_policies: &[&str],
 ) {
+    // The client's Region's first zone (us-east-1a for most tests).
+    let zone = format!(
+        "{}a",
+        asg.config().region().map_or("us-east-1", |r| r.as_ref())
+    );
     asg.create_auto_scaling_group()
         .auto_scaling_group_name(name)
         .min_size(1)
         .max_size(2)
         .desired_capacity(1)
-        .availability_zones("us-east-1a")
+        .availability_zones(zone)
         .launch_template(
             LaunchTemplateSpecification::builder()
                 .launch_template_id(template_id)
