@@ -503,9 +503,159 @@ fn publish_newer(sim: &SimAws) {
     sim.put_parameter(PUBLIC_PARAM, NEWER);
 }
 
+thread_local! {
+    /// Set by the `…_touches_only_resources_the_policy_allows` tests: [`assert_allowed`] also
+    /// evaluates the resources. (A `#[tokio::test]` runs on its test's thread.)
+    static PROVE_RESOURCES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The access log's entries already evaluated.
+    static ACCESS_CHECKED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// How many windows of the access log were evaluated.
+    static RESOURCE_CHECKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// `tests/iam/evaluate.py`'s decision for each request (`allowed` or `denied`).
+fn evaluate(policy: &Value, requests: &[Value]) -> Vec<String> {
+    let input = json!({ "policy": policy, "requests": requests }).to_string();
+    let mut child = Command::new("python3")
+        .arg(workspace().join("tests/iam/evaluate.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs tests/iam/evaluate.py");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("write the requests");
+    drop(stdin);
+    let out = child.wait_with_output().expect("evaluate.py ends");
+    assert!(
+        out.status.success(),
+        "evaluate.py failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("evaluate.py prints JSON");
+    let decisions: Vec<String> = doc["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .map(|d| d.as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(decisions.len(), requests.len(), "one decision per request");
+    decisions
+}
+
+fn request(a: &amiroll_sim::Access) -> Value {
+    json!({ "action": a.action, "resource": a.resource, "context": a.context })
+}
+
+/// The same request on another target's resource, and what kind of resource it is; `None` for
+/// a resource no target owns alone (`*`, or an ECS cluster when the policy grants every one).
+fn elsewhere(a: &amiroll_sim::Access, every_cluster: bool) -> Option<(&'static str, Value)> {
+    let r = &a.resource;
+    let mut context = a.context.clone();
+    let (kind, other) = if let Some(i) = r.find(":launch-template/") {
+        let other = format!("{}:launch-template/lt-0000000000000fff9", &r[..i]);
+        if context.contains_key("ec2:LaunchTemplate") {
+            context.insert("ec2:LaunchTemplate".to_string(), other.clone());
+        }
+        ("template", other)
+    } else if let Some(i) = r.find("autoScalingGroupName/") {
+        (
+            "group",
+            format!("{}autoScalingGroupName/another-target-asg", &r[..i]),
+        )
+    } else if let Some(i) = r.find(":parameter/") {
+        let path = if r[i..].starts_with(":parameter/aws/service/") {
+            "aws/service/another/image_id"
+        } else {
+            "another-target/image_id"
+        };
+        ("parameter", format!("{}:parameter/{path}", &r[..i]))
+    } else if r.starts_with("arn:aws:sns:") {
+        let i = r.rfind(':').unwrap_or(r.len());
+        ("topic", format!("{}:another-target-topic", &r[..i]))
+    } else if !every_cluster && (r.contains(":cluster/") || r.contains(":container-instance/")) {
+        let swap = |s: &str| {
+            s.replace(":cluster/prod", ":cluster/another-cluster")
+                .replace(
+                    ":container-instance/prod/",
+                    ":container-instance/another-cluster/",
+                )
+        };
+        if let Some(c) = context.get_mut("ecs:cluster") {
+            *c = swap(c);
+        }
+        ("cluster", swap(r))
+    } else {
+        return None;
+    };
+    Some((
+        kind,
+        json!({ "action": a.action, "resource": other, "context": context }),
+    ))
+}
+
+/// Every authorization the engine needed since the last check is allowed by `config`'s
+/// generated policy, evaluated by an IAM policy evaluator; the same actions on another
+/// target's template, group, parameter, topic (and cluster, when the policy names clusters)
+/// are denied.
+fn assert_resources_allowed(sim: &SimAws, config: &Config, what: &str) {
+    let log = sim.access_log();
+    let from = ACCESS_CHECKED.get().min(log.len());
+    ACCESS_CHECKED.set(log.len());
+    let window: BTreeSet<&amiroll_sim::Access> = log[from..].iter().collect();
+    assert!(
+        !window.is_empty(),
+        "{what}: the engine needed no authorization"
+    );
+    let policy = serde_json::to_value(iam::policy(config, Some("us-east-1"), Some("123456789012")))
+        .expect("the policy serialises");
+    let every_cluster = policy.to_string().contains(":cluster/*");
+    let requests: Vec<Value> = window.iter().map(|a| request(a)).collect();
+    let decisions = evaluate(&policy, &requests);
+    let denied: Vec<&Value> = requests
+        .iter()
+        .zip(&decisions)
+        .filter(|(_, d)| d.as_str() != "allowed")
+        .map(|(r, _)| r)
+        .collect();
+    assert!(
+        denied.is_empty(),
+        "{what}: the generated policy denies {denied:#?}\npolicy: {policy:#}"
+    );
+    let others: Vec<(&str, Value)> = window
+        .iter()
+        .filter_map(|a| elsewhere(a, every_cluster))
+        .collect();
+    let kinds: BTreeSet<&str> = others.iter().map(|(k, _)| *k).collect();
+    for kind in ["template", "group", "parameter"] {
+        assert!(
+            kinds.contains(kind),
+            "{what}: no {kind} request to move elsewhere: {kinds:?}"
+        );
+    }
+    let moved: Vec<Value> = others.iter().map(|(_, r)| r.clone()).collect();
+    let decisions = evaluate(&policy, &moved);
+    let allowed: Vec<&Value> = moved
+        .iter()
+        .zip(&decisions)
+        .filter(|(_, d)| d.as_str() != "denied")
+        .map(|(r, _)| r)
+        .collect();
+    assert!(
+        allowed.is_empty(),
+        "{what}: the policy allows another target's resources: {allowed:#?}"
+    );
+    RESOURCE_CHECKS.set(RESOURCE_CHECKS.get() + 1);
+}
+
 /// The operations called since `from` (an index into the call log) are all in `config`'s
-/// generated policy; returns them.
+/// generated policy; returns them. In the `…_touches_only_resources_the_policy_allows` tests,
+/// the resources too ([`assert_resources_allowed`]).
 fn assert_allowed(sim: &SimAws, from: usize, config: &Config, what: &str) -> BTreeSet<String> {
+    if PROVE_RESOURCES.get() {
+        assert_resources_allowed(sim, config, what);
+    }
     let allowed = iam::policy(config, Some("us-east-1"), Some("123456789012")).actions();
     let called: BTreeSet<String> = sim.call_log()[from..]
         .iter()
@@ -540,6 +690,24 @@ fn contains_all(called: &BTreeSet<String>, ops: &[&str], what: &str) {
 
 #[tokio::test]
 async fn seed_style_scheduled_surge_calls_only_what_the_policy_allows() {
+    seed_style_scheduled_surge_scenario().await;
+}
+
+/// [`seed_style_scheduled_surge_calls_only_what_the_policy_allows`], with every (action, resource, condition keys) the engine needed evaluated against
+/// the generated policy by an IAM policy evaluator, and the same requests on another target's
+/// resources denied.
+#[tokio::test]
+#[ignore = "needs python3 with iamprover (tests/iam/evaluate.py): scripts/test.sh runs it"]
+async fn seed_style_scheduled_surge_touches_only_resources_the_policy_allows() {
+    PROVE_RESOURCES.set(true);
+    seed_style_scheduled_surge_scenario().await;
+    assert!(
+        RESOURCE_CHECKS.get() > 0,
+        "the scenario evaluated its requests"
+    );
+}
+
+async fn seed_style_scheduled_surge_scenario() {
     let s = sim_account(&[("ecs-asg", None, &["OldestLaunchTemplate", "Default"])]);
     let env = seed_env(&s.template, PUBLIC_PARAM, &s.topic, "ecs-asg");
     let config = Config::from_seed_env(|k| {
@@ -590,6 +758,24 @@ async fn seed_style_scheduled_surge_calls_only_what_the_policy_allows() {
 
 #[tokio::test]
 async fn instance_refresh_calls_only_what_the_policy_allows() {
+    instance_refresh_scenario().await;
+}
+
+/// [`instance_refresh_calls_only_what_the_policy_allows`], with every (action, resource, condition keys) the engine needed evaluated against
+/// the generated policy by an IAM policy evaluator, and the same requests on another target's
+/// resources denied.
+#[tokio::test]
+#[ignore = "needs python3 with iamprover (tests/iam/evaluate.py): scripts/test.sh runs it"]
+async fn instance_refresh_touches_only_resources_the_policy_allows() {
+    PROVE_RESOURCES.set(true);
+    instance_refresh_scenario().await;
+    assert!(
+        RESOURCE_CHECKS.get() > 0,
+        "the scenario evaluated its requests"
+    );
+}
+
+async fn instance_refresh_scenario() {
     let s = sim_account(&[("web", None, &["Default"])]);
     let config = Config::from_toml(
         &format!(
@@ -648,6 +834,24 @@ async fn instance_refresh_calls_only_what_the_policy_allows() {
 /// back, so `amiroll rollback` cancels it and the next runs refresh back onto the old version.
 #[tokio::test]
 async fn an_irreversible_refresh_rollback_calls_only_what_the_policy_allows() {
+    an_irreversible_refresh_rollback_scenario().await;
+}
+
+/// [`an_irreversible_refresh_rollback_calls_only_what_the_policy_allows`], with every (action, resource, condition keys) the engine needed evaluated against
+/// the generated policy by an IAM policy evaluator, and the same requests on another target's
+/// resources denied.
+#[tokio::test]
+#[ignore = "needs python3 with iamprover (tests/iam/evaluate.py): scripts/test.sh runs it"]
+async fn an_irreversible_refresh_rollback_touches_only_resources_the_policy_allows() {
+    PROVE_RESOURCES.set(true);
+    an_irreversible_refresh_rollback_scenario().await;
+    assert!(
+        RESOURCE_CHECKS.get() > 0,
+        "the scenario evaluated its requests"
+    );
+}
+
+async fn an_irreversible_refresh_rollback_scenario() {
     let s = sim_account(&[("web", None, &["Default"])]);
     let config = Config::from_toml(
         &format!(
@@ -691,6 +895,24 @@ async fn an_irreversible_refresh_rollback_calls_only_what_the_policy_allows() {
 
 #[tokio::test]
 async fn pinned_groups_and_termination_policies_call_only_what_the_policy_allows() {
+    pinned_groups_and_termination_policies_scenario().await;
+}
+
+/// [`pinned_groups_and_termination_policies_call_only_what_the_policy_allows`], with every (action, resource, condition keys) the engine needed evaluated against
+/// the generated policy by an IAM policy evaluator, and the same requests on another target's
+/// resources denied.
+#[tokio::test]
+#[ignore = "needs python3 with iamprover (tests/iam/evaluate.py): scripts/test.sh runs it"]
+async fn pinned_groups_and_termination_policies_touches_only_resources_the_policy_allows() {
+    PROVE_RESOURCES.set(true);
+    pinned_groups_and_termination_policies_scenario().await;
+    assert!(
+        RESOURCE_CHECKS.get() > 0,
+        "the scenario evaluated its requests"
+    );
+}
+
+async fn pinned_groups_and_termination_policies_scenario() {
     let s = sim_account(&[
         ("pinned", Some("1"), &["OldestLaunchTemplate"]),
         ("surge", None, &["Default"]),
@@ -730,6 +952,24 @@ async fn pinned_groups_and_termination_policies_call_only_what_the_policy_allows
 
 #[tokio::test]
 async fn a_configured_ecs_cluster_is_read_only_as_the_policy_allows() {
+    a_configured_ecs_cluster_scenario().await;
+}
+
+/// [`a_configured_ecs_cluster_is_read_only_as_the_policy_allows`], with every (action, resource, condition keys) the engine needed evaluated against
+/// the generated policy by an IAM policy evaluator, and the same requests on another target's
+/// resources denied.
+#[tokio::test]
+#[ignore = "needs python3 with iamprover (tests/iam/evaluate.py): scripts/test.sh runs it"]
+async fn a_configured_ecs_cluster_touches_only_resources_the_policy_allows() {
+    PROVE_RESOURCES.set(true);
+    a_configured_ecs_cluster_scenario().await;
+    assert!(
+        RESOURCE_CHECKS.get() > 0,
+        "the scenario evaluated its requests"
+    );
+}
+
+async fn a_configured_ecs_cluster_scenario() {
     let s = sim_account_in(&[("web", None, &["Default"])], Some("prod"));
     s.sim.create_service("prod", "api", 3).expect("service");
     let config = Config::from_toml(
@@ -769,6 +1009,24 @@ async fn a_configured_ecs_cluster_is_read_only_as_the_policy_allows() {
 
 #[tokio::test]
 async fn a_cluster_found_from_the_capacity_provider_is_read_only_as_the_policy_allows() {
+    a_cluster_found_from_the_capacity_provider_scenario().await;
+}
+
+/// [`a_cluster_found_from_the_capacity_provider_is_read_only_as_the_policy_allows`], with every (action, resource, condition keys) the engine needed evaluated against
+/// the generated policy by an IAM policy evaluator, and the same requests on another target's
+/// resources denied.
+#[tokio::test]
+#[ignore = "needs python3 with iamprover (tests/iam/evaluate.py): scripts/test.sh runs it"]
+async fn a_cluster_found_from_the_capacity_provider_touches_only_resources_the_policy_allows() {
+    PROVE_RESOURCES.set(true);
+    a_cluster_found_from_the_capacity_provider_scenario().await;
+    assert!(
+        RESOURCE_CHECKS.get() > 0,
+        "the scenario evaluated its requests"
+    );
+}
+
+async fn a_cluster_found_from_the_capacity_provider_scenario() {
     // The user data names no cluster (the agent's configuration is fetched at boot); the group
     // backs a capacity provider associated with `prod`.
     let s = sim_account(&[("ecs-asg", None, &["OldestLaunchTemplate", "Default"])]);

@@ -293,6 +293,8 @@ pub(crate) struct Account {
     pub images: BTreeMap<String, ImageSpec>,
     /// The account's Allowed AMIs setting.
     pub allowed_amis: crate::types::AllowedAmis,
+    /// Every authorization the calls needed ([`crate::Access`]).
+    pub access: Vec<crate::Access>,
     pub instance_types: BTreeMap<String, Vec<String>>,
     pub templates: BTreeMap<String, TemplateState>,
     pub template_counter: u64,
@@ -382,6 +384,7 @@ impl Account {
             params: BTreeMap::new(),
             images: BTreeMap::new(),
             allowed_amis: crate::types::AllowedAmis::Disabled,
+            access: Vec::new(),
             instance_types,
             templates: BTreeMap::new(),
             template_counter: 0,

@@ -260,6 +260,8 @@
 // `outside` is someone else changing it, `knobs` turns the clock and injects faults, `inspect` is
 // what tests assert on, and `port` is the `Aws` implementation. The account they act on is
 // modelled in `account`, `ops`, `refresh`, `ecs`, `container`, `state` and `faults`.
+mod access;
+pub use access::{cluster_arn, parameter_arn, Access};
 mod account;
 mod container;
 pub use container::TaskKill;

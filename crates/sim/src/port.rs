@@ -38,11 +38,13 @@ impl Aws for SimAws {
             return Ok(GetParametersOutput::default());
         }
         self.enter(op::GET_PARAMETERS).await;
+        self.access_parameters(names);
         self.call(op::GET_PARAMETERS, |a| a.get_parameters(names))
     }
 
     async fn describe_images(&self, image_ids: &[String]) -> Result<Vec<Image>, AwsError> {
         self.enter(op::DESCRIBE_IMAGES).await;
+        self.access_any(op::DESCRIBE_IMAGES);
         self.call(op::DESCRIBE_IMAGES, |a| a.describe_images(image_ids))
     }
 
@@ -51,6 +53,7 @@ impl Aws for SimAws {
         instance_types: &[String],
     ) -> Result<Vec<InstanceTypeInfo>, AwsError> {
         self.enter(op::DESCRIBE_INSTANCE_TYPES).await;
+        self.access_any(op::DESCRIBE_INSTANCE_TYPES);
         self.call(op::DESCRIBE_INSTANCE_TYPES, |a| {
             a.describe_instance_types(instance_types)
         })
@@ -58,6 +61,7 @@ impl Aws for SimAws {
 
     async fn describe_launch_template(&self, id_or_name: &str) -> Result<LaunchTemplate, AwsError> {
         self.enter(op::DESCRIBE_LAUNCH_TEMPLATES).await;
+        self.access_any(op::DESCRIBE_LAUNCH_TEMPLATES);
         self.call(op::DESCRIBE_LAUNCH_TEMPLATES, |a| {
             a.describe_launch_template(id_or_name)
         })
@@ -68,6 +72,7 @@ impl Aws for SimAws {
         which: VersionAlias,
     ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
         self.enter(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS).await;
+        self.access_any(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS);
         self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, |a| {
             Ok(a.describe_current_template_versions(which))
         })
@@ -78,6 +83,7 @@ impl Aws for SimAws {
         template_id: &str,
     ) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
         self.enter(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS).await;
+        self.access_any(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS);
         self.call(op::DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, |a| {
             a.describe_launch_template_versions(template_id)
         })
@@ -88,6 +94,7 @@ impl Aws for SimAws {
         request: &CreateVersionRequest,
     ) -> Result<LaunchTemplateVersion, AwsError> {
         self.enter(op::CREATE_LAUNCH_TEMPLATE_VERSION).await;
+        self.access_template(op::CREATE_LAUNCH_TEMPLATE_VERSION, &request.template_id);
         self.call(op::CREATE_LAUNCH_TEMPLATE_VERSION, |a| {
             a.create_launch_template_version(request)
         })
@@ -99,6 +106,7 @@ impl Aws for SimAws {
         version: u64,
     ) -> Result<LaunchTemplate, AwsError> {
         self.enter(op::MODIFY_LAUNCH_TEMPLATE).await;
+        self.access_template(op::MODIFY_LAUNCH_TEMPLATE, template_id);
         self.call(op::MODIFY_LAUNCH_TEMPLATE, |a| {
             a.set_default(op::MODIFY_LAUNCH_TEMPLATE, template_id, version)
         })
@@ -110,6 +118,7 @@ impl Aws for SimAws {
         versions: &[u64],
     ) -> Result<DeleteVersionsOutput, AwsError> {
         self.enter(op::DELETE_LAUNCH_TEMPLATE_VERSIONS).await;
+        self.access_template(op::DELETE_LAUNCH_TEMPLATE_VERSIONS, template_id);
         self.call(op::DELETE_LAUNCH_TEMPLATE_VERSIONS, |a| {
             a.delete_versions(template_id, versions)
         })
@@ -120,6 +129,7 @@ impl Aws for SimAws {
         instance_ids: &[String],
     ) -> Result<Vec<Ec2Instance>, AwsError> {
         self.enter(op::DESCRIBE_INSTANCES).await;
+        self.access_any(op::DESCRIBE_INSTANCES);
         self.call(op::DESCRIBE_INSTANCES, |a| {
             a.describe_instances(instance_ids)
         })
@@ -130,6 +140,7 @@ impl Aws for SimAws {
         names: &[String],
     ) -> Result<Vec<AutoScalingGroup>, AwsError> {
         self.enter(op::DESCRIBE_AUTO_SCALING_GROUPS).await;
+        self.access_any(op::DESCRIBE_AUTO_SCALING_GROUPS);
         self.call(op::DESCRIBE_AUTO_SCALING_GROUPS, |a| {
             a.describe_groups(names)
         })
@@ -140,6 +151,7 @@ impl Aws for SimAws {
         key: &str,
     ) -> Result<Vec<AutoScalingGroup>, AwsError> {
         self.enter(op::DESCRIBE_AUTO_SCALING_GROUPS).await;
+        self.access_any(op::DESCRIBE_AUTO_SCALING_GROUPS);
         self.call(op::DESCRIBE_AUTO_SCALING_GROUPS, |a| {
             Ok(a.describe_groups_by_tag(key))
         })
@@ -150,6 +162,16 @@ impl Aws for SimAws {
         request: &UpdateGroupRequest,
     ) -> Result<(), AwsError> {
         self.enter(op::UPDATE_AUTO_SCALING_GROUP).await;
+        self.access_group(op::UPDATE_AUTO_SCALING_GROUP, &request.group_name);
+        for spec in request
+            .launch_template
+            .iter()
+            .chain(request.mixed_instances_policy.iter().map(|p| &p.template))
+        {
+            if let Some(t) = spec.template_id.as_ref().or(spec.template_name.as_ref()) {
+                self.access_launch_from(t);
+            }
+        }
         self.call(op::UPDATE_AUTO_SCALING_GROUP, |a| a.update_group(request))
     }
 
@@ -160,6 +182,7 @@ impl Aws for SimAws {
         protected: bool,
     ) -> Result<(), AwsError> {
         self.enter(op::SET_INSTANCE_PROTECTION).await;
+        self.access_group(op::SET_INSTANCE_PROTECTION, group_name);
         self.call(op::SET_INSTANCE_PROTECTION, |a| {
             a.set_instance_protection(
                 op::SET_INSTANCE_PROTECTION,
@@ -175,6 +198,7 @@ impl Aws for SimAws {
         group_name: &str,
     ) -> Result<Vec<ScheduledAction>, AwsError> {
         self.enter(op::DESCRIBE_SCHEDULED_ACTIONS).await;
+        self.access_any(op::DESCRIBE_SCHEDULED_ACTIONS);
         self.call(op::DESCRIBE_SCHEDULED_ACTIONS, |a| {
             a.describe_scheduled_actions(group_name)
         })
@@ -185,6 +209,7 @@ impl Aws for SimAws {
         action: &ScheduledAction,
     ) -> Result<(), AwsError> {
         self.enter(op::PUT_SCHEDULED_UPDATE_GROUP_ACTION).await;
+        self.access_group(op::PUT_SCHEDULED_UPDATE_GROUP_ACTION, &action.group_name);
         self.call(op::PUT_SCHEDULED_UPDATE_GROUP_ACTION, |a| {
             a.put_scheduled_action(action)
         })
@@ -196,6 +221,7 @@ impl Aws for SimAws {
         action_name: &str,
     ) -> Result<(), AwsError> {
         self.enter(op::DELETE_SCHEDULED_ACTION).await;
+        self.access_group(op::DELETE_SCHEDULED_ACTION, group_name);
         self.call(op::DELETE_SCHEDULED_ACTION, |a| {
             a.delete_scheduled_action(group_name, action_name)
         })
@@ -207,6 +233,7 @@ impl Aws for SimAws {
         tags: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
         self.enter(op::CREATE_OR_UPDATE_TAGS).await;
+        self.access_group(op::CREATE_OR_UPDATE_TAGS, group_name);
         self.call(op::CREATE_OR_UPDATE_TAGS, |a| {
             a.create_or_update_tags(group_name, tags)
         })
@@ -214,11 +241,13 @@ impl Aws for SimAws {
 
     async fn delete_tags(&self, group_name: &str, keys: &[String]) -> Result<(), AwsError> {
         self.enter(op::DELETE_TAGS).await;
+        self.access_group(op::DELETE_TAGS, group_name);
         self.call(op::DELETE_TAGS, |a| a.delete_tags(group_name, keys))
     }
 
     async fn get_topic_attributes(&self, topic_arn: &str) -> Result<(), AwsError> {
         self.enter(op::GET_TOPIC_ATTRIBUTES).await;
+        self.access_topic(op::GET_TOPIC_ATTRIBUTES, topic_arn);
         self.call(op::GET_TOPIC_ATTRIBUTES, |a| {
             a.get_topic_attributes(topic_arn)
         })
@@ -226,6 +255,7 @@ impl Aws for SimAws {
 
     async fn publish(&self, notification: &Notification) -> Result<String, AwsError> {
         self.enter(op::PUBLISH).await;
+        self.access_topic(op::PUBLISH, &notification.topic_arn);
         self.call(op::PUBLISH, |a| a.publish(notification))
     }
 
@@ -234,6 +264,10 @@ impl Aws for SimAws {
         request: &StartRefreshRequest,
     ) -> Result<String, AwsError> {
         self.enter(op::START_INSTANCE_REFRESH).await;
+        self.access_group(op::START_INSTANCE_REFRESH, &request.group_name);
+        if let Some(d) = &request.desired {
+            self.access_launch_from(&d.template_id);
+        }
         self.call(op::START_INSTANCE_REFRESH, |a| {
             a.start_instance_refresh(request)
         })
@@ -244,6 +278,7 @@ impl Aws for SimAws {
         group_name: &str,
     ) -> Result<Vec<InstanceRefresh>, AwsError> {
         self.enter(op::DESCRIBE_INSTANCE_REFRESHES).await;
+        self.access_any(op::DESCRIBE_INSTANCE_REFRESHES);
         self.call(op::DESCRIBE_INSTANCE_REFRESHES, |a| {
             a.describe_instance_refreshes(group_name)
         })
@@ -251,6 +286,7 @@ impl Aws for SimAws {
 
     async fn rollback_instance_refresh(&self, group_name: &str) -> Result<String, AwsError> {
         self.enter(op::ROLLBACK_INSTANCE_REFRESH).await;
+        self.access_group(op::ROLLBACK_INSTANCE_REFRESH, group_name);
         self.call(op::ROLLBACK_INSTANCE_REFRESH, |a| {
             a.rollback_instance_refresh(group_name)
         })
@@ -258,6 +294,7 @@ impl Aws for SimAws {
 
     async fn cancel_instance_refresh(&self, group_name: &str) -> Result<String, AwsError> {
         self.enter(op::CANCEL_INSTANCE_REFRESH).await;
+        self.access_group(op::CANCEL_INSTANCE_REFRESH, group_name);
         self.call(op::CANCEL_INSTANCE_REFRESH, |a| {
             a.cancel_instance_refresh(
                 op::CANCEL_INSTANCE_REFRESH,
@@ -272,6 +309,7 @@ impl Aws for SimAws {
         group_name: &str,
     ) -> Result<Vec<LifecycleHook>, AwsError> {
         self.enter(op::DESCRIBE_LIFECYCLE_HOOKS).await;
+        self.access_any(op::DESCRIBE_LIFECYCLE_HOOKS);
         self.call(op::DESCRIBE_LIFECYCLE_HOOKS, |a| {
             a.describe_lifecycle_hooks(group_name)
         })
@@ -279,6 +317,7 @@ impl Aws for SimAws {
 
     async fn put_lifecycle_hook(&self, request: &PutLifecycleHookRequest) -> Result<(), AwsError> {
         self.enter(op::PUT_LIFECYCLE_HOOK).await;
+        self.access_group(op::PUT_LIFECYCLE_HOOK, &request.group_name);
         self.call(op::PUT_LIFECYCLE_HOOK, |a| {
             a.put_lifecycle_hook(op::PUT_LIFECYCLE_HOOK, request)
         })
@@ -292,6 +331,7 @@ impl Aws for SimAws {
         result: LifecycleActionResult,
     ) -> Result<(), AwsError> {
         self.enter(op::COMPLETE_LIFECYCLE_ACTION).await;
+        self.access_group(op::COMPLETE_LIFECYCLE_ACTION, group_name);
         self.call(op::COMPLETE_LIFECYCLE_ACTION, |a| {
             a.complete_lifecycle_action(group_name, hook_name, instance_id, result)
         })
@@ -304,6 +344,7 @@ impl Aws for SimAws {
         instance_id: &str,
     ) -> Result<(), AwsError> {
         self.enter(op::RECORD_LIFECYCLE_ACTION_HEARTBEAT).await;
+        self.access_group(op::RECORD_LIFECYCLE_ACTION_HEARTBEAT, group_name);
         self.call(op::RECORD_LIFECYCLE_ACTION_HEARTBEAT, |a| {
             a.record_lifecycle_action_heartbeat(group_name, hook_name, instance_id)
         })
@@ -311,6 +352,7 @@ impl Aws for SimAws {
 
     async fn describe_capacity_providers(&self) -> Result<Vec<CapacityProvider>, AwsError> {
         self.enter(op::DESCRIBE_CAPACITY_PROVIDERS).await;
+        self.access_capacity_providers();
         self.call(op::DESCRIBE_CAPACITY_PROVIDERS, |a| {
             a.describe_capacity_providers()
         })
@@ -318,6 +360,7 @@ impl Aws for SimAws {
 
     async fn list_clusters(&self) -> Result<Vec<String>, AwsError> {
         self.enter(op::LIST_CLUSTERS).await;
+        self.access_any(op::LIST_CLUSTERS);
         self.call(op::LIST_CLUSTERS, |a| a.list_clusters())
     }
 
@@ -328,11 +371,13 @@ impl Aws for SimAws {
             return Ok(Vec::new());
         }
         self.enter(op::DESCRIBE_CLUSTERS).await;
+        self.access_clusters(op::DESCRIBE_CLUSTERS, clusters);
         self.call(op::DESCRIBE_CLUSTERS, |a| a.describe_clusters(clusters))
     }
 
     async fn list_container_instances(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
         self.enter(op::LIST_CONTAINER_INSTANCES).await;
+        self.access_clusters(op::LIST_CONTAINER_INSTANCES, &[cluster.to_string()]);
         self.call(op::LIST_CONTAINER_INSTANCES, |a| {
             a.list_container_instances(cluster)
         })
@@ -348,6 +393,11 @@ impl Aws for SimAws {
             return Ok(ContainerInstancesOutput::default());
         }
         self.enter(op::DESCRIBE_CONTAINER_INSTANCES).await;
+        self.access_container_instances(
+            op::DESCRIBE_CONTAINER_INSTANCES,
+            cluster,
+            container_instances,
+        );
         self.call(op::DESCRIBE_CONTAINER_INSTANCES, |a| {
             a.describe_container_instances(cluster, container_instances)
         })
@@ -364,6 +414,11 @@ impl Aws for SimAws {
             return Ok(ContainerInstancesOutput::default());
         }
         self.enter(op::UPDATE_CONTAINER_INSTANCES_STATE).await;
+        self.access_container_instances(
+            op::UPDATE_CONTAINER_INSTANCES_STATE,
+            cluster,
+            container_instances,
+        );
         self.call(op::UPDATE_CONTAINER_INSTANCES_STATE, |a| {
             a.update_container_instances_state(cluster, container_instances, status)
         })
@@ -380,6 +435,8 @@ impl Aws for SimAws {
             return Ok(());
         }
         self.enter(op::PUT_ATTRIBUTES).await;
+        let targets: Vec<String> = attributes.iter().map(|a| a.target_id.clone()).collect();
+        self.access_container_instances(op::PUT_ATTRIBUTES, cluster, &targets);
         self.call(op::PUT_ATTRIBUTES, |a| {
             a.put_attributes(cluster, attributes)
         })
