@@ -48,6 +48,7 @@ fn moto_url() -> String {
 /// SDK clients on the emulator, for fixtures and for checking state afterwards.
 struct Moto {
     url: String,
+    region: String,
     ssm: aws_sdk_ssm::Client,
     ec2: aws_sdk_ec2::Client,
     asg: aws_sdk_autoscaling::Client,
@@ -64,6 +65,7 @@ async fn moto_in(region: &str) -> Moto {
     let conf = testkit::sdk_config_in(&url, region, "testing", "testing").await;
     Moto {
         url,
+        region: region.to_string(),
         ssm: aws_sdk_ssm::Client::new(&conf),
         ec2: aws_sdk_ec2::Client::new(&conf),
         asg: aws_sdk_autoscaling::Client::new(&conf),
@@ -86,7 +88,12 @@ struct Amis {
 }
 
 async fn amis(m: &Moto) -> &'static Amis {
+    // moto's AMI ids differ by Region: us-east-1's are read once, another Region's each time.
     static AMIS: OnceLock<Amis> = OnceLock::new();
+    if m.region != "us-east-1" {
+        let (old, new) = testkit::amis(&m.ssm, &m.ec2).await;
+        return Box::leak(Box::new(Amis { old, new }));
+    }
     if let Some(a) = AMIS.get() {
         return a;
     }
