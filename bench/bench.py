@@ -34,6 +34,7 @@ import botocore
 import moto
 
 import build_times_md
+import rollout_md
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -536,6 +537,7 @@ def main() -> int:
     ap.add_argument("--command", default="bench/run.sh")
     ap.add_argument("--raw", help="also write every measurement here (JSON)")
     ap.add_argument("--build-times", help="bench/build-times.json (bench/build_times.sh): add its section")
+    ap.add_argument("--rollout-time", help="the JSON of the rollout_time example (bench/run.sh): add its section")
     args = ap.parse_args()
     sizes_n = [int(x) for x in args.sizes.split(",")]
     work = tempfile.mkdtemp(prefix="amiroll-bench-")
@@ -769,6 +771,9 @@ def render(res: dict, args) -> str:
     d = res.get("drift")
     if d:
         w(render_drift(d))
+    if getattr(args, "rollout_time", None) and os.path.exists(args.rollout_time):
+        with open(args.rollout_time) as f:
+            w(rollout_md.render(json.load(f), args.command, m["git"], m["date"]))
     if getattr(args, "build_times", None) and os.path.exists(args.build_times):
         with open(args.build_times) as f:
             w(build_times_md.render(json.load(f)))

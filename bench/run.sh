@@ -7,9 +7,17 @@
 #   BENCH_BUILD=1 bench/run.sh           # also measure the cold build times first (~30 min more)
 #   BENCH_BUILD=only bench/run.sh        # only measure the build times and rewrite that section
 #   BENCH_BUILD=render bench/run.sh      # only rewrite that section from bench/build-times.json
+#   BENCH_ONLY=rollout bench/run.sh      # only the rollout times: rewrite that section (~2 min)
 #
 # The "Build times" section comes from bench/build-times.json (bench/build_times.sh, which builds
 # the CLI's `release` and the Lambda's `lambda` profile from empty target directories).
+#
+# The "Rollout time (virtual time)" section comes from the simulator: the release build of
+# crates/sim/examples/rollout_time.rs rolls groups of 4, 40 and 400 instances in virtual time on
+# the deploy template's schedule and prints JSON (deterministic; seconds to run), which
+# bench/rollout_md.py renders. Every full run measures it again; BENCH_ONLY=rollout measures and
+# rewrites only that section (no emulator, no Python packages). BENCH_ROLLOUT_JSON=path keeps the
+# JSON.
 #
 # Needs: python3 with moto[server] and boto3 (tests/moto/README.md), /usr/bin/time (Debian `time`,
 # installed with apt-get when missing and running as root), cargo. Honours CARGO_TARGET_DIR.
@@ -29,6 +37,45 @@ REPEATS=${BENCH_REPEATS:-5}
 SEED=${AMIROLL_SEED_TEXT:-$ROOT/../shared/seed/000_4d772bf91f84b3a9.txt}
 
 say() { printf '[bench] %s\n' "$*" >&2; }
+
+ONLY=${BENCH_ONLY:-}
+case $ONLY in
+    "" | rollout) ;;
+    *) say "BENCH_ONLY is empty or rollout, not '$ONLY'"; exit 1 ;;
+esac
+[[ $ONLY == rollout && -n ${BENCH_BUILD:-} ]] && { say "BENCH_ONLY=rollout and BENCH_BUILD do not go together"; exit 1; }
+
+# What to clean up on exit: the emulator, once started, and a temporary rollout JSON.
+SERVER_PID=""
+ROLLOUT_JSON=${BENCH_ROLLOUT_JSON:-}
+ROLLOUT_TMP=""
+cleanup() {
+    if [[ -n $SERVER_PID ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    [[ -z $ROLLOUT_TMP ]] || rm -f "$ROLLOUT_TMP"
+}
+trap cleanup EXIT
+
+# The rollout times in virtual time: the example's release build (amiroll-core and the simulator,
+# not the AWS SDK), run once; its JSON goes to $ROLLOUT_JSON.
+rollout_times() {
+    if [[ -z $ROLLOUT_JSON ]]; then
+        ROLLOUT_TMP=$(mktemp -t amiroll-rollout.XXXXXX)
+        ROLLOUT_JSON=$ROLLOUT_TMP
+    fi
+    say "rollout times: cargo build --release -p amiroll-sim --example rollout_time"
+    cargo build --release -p amiroll-sim --example rollout_time
+    "$TARGET_DIR/release/examples/rollout_time" --template "$ROOT/deploy/template.yaml" >"$ROLLOUT_JSON"
+}
+if [[ $ONLY == rollout ]]; then
+    rollout_times
+    head=$(git rev-parse --short HEAD)
+    [[ -n $(git status --porcelain --untracked-files=no) ]] && head="$head + uncommitted changes"
+    python3 bench/rollout_md.py "$ROLLOUT_JSON" "$OUT" --command "BENCH_ONLY=rollout bench/run.sh" --git "$head"
+    exit 0
+fi
 
 # 0. Build times: measured only when asked (they take two cold builds).
 BUILD=${BENCH_BUILD:-}
@@ -81,12 +128,14 @@ if [[ -n $stale ]]; then
 fi
 [[ -x $BIN ]] || { say "no binary at $BIN"; exit 1; }
 
+# 3b. The rollout times (virtual time), for their section.
+rollout_times
+
 # 4. The emulator with call counting, on a free port of 127.0.0.1.
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 LOG=$(mktemp -t amiroll-bench-server.XXXXXX)
 python3 bench/count_server.py "$PORT" >"$LOG" 2>&1 &
 SERVER_PID=$!
-trap 'kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do
     grep -q '^ready' "$LOG" && break
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$LOG" >&2; say "the emulator did not start"; exit 1; }
@@ -108,4 +157,5 @@ python3 bench/bench.py \
     --out "$OUT" \
     ${BENCH_RAW:+--raw "$BENCH_RAW"} \
     --build-times "$BUILD_TIMES" \
+    --rollout-time "$ROLLOUT_JSON" \
     --command "$CMD"

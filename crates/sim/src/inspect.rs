@@ -10,7 +10,7 @@ use amiroll_core::port::{
 };
 
 use crate::account::{self, GroupStats, TemplateState};
-use crate::types::{LifecycleWait, TemplateData};
+use crate::types::{InstanceLifetime, LifecycleWait, TemplateData};
 use crate::SimAws;
 
 impl SimAws {
@@ -261,6 +261,76 @@ impl SimAws {
     /// If the group does not exist.
     pub fn min_in_service_healthy_seen(&self, group: &str) -> usize {
         self.stats(group).min_in_service_healthy.unwrap_or(0)
+    }
+
+    /// Every instance the group ever had (terminated ones too, whatever their age), in launch
+    /// order: when each launched, came into service and terminated. Empty for an unknown group.
+    pub fn instance_lifetimes(&self, group: &str) -> Vec<InstanceLifetime> {
+        let a = self.lock();
+        let mut lives: Vec<InstanceLifetime> = a
+            .instances
+            .values()
+            .filter(|i| i.group == group)
+            .map(|i| {
+                let reached = i.lifecycle != account::Lifecycle::Pending
+                    && i.terminated_at.is_none_or(|t| t >= i.ready_at);
+                InstanceLifetime {
+                    instance_id: i.id.clone(),
+                    image_id: i.image_id.clone(),
+                    launch_time: i.launch_time,
+                    in_service_at: reached.then_some(i.ready_at),
+                    terminated_at: i.terminated_at,
+                }
+            })
+            .collect();
+        lives.sort_by(|x, y| (x.launch_time, &x.instance_id).cmp(&(y.launch_time, &y.instance_id)));
+        lives
+    }
+
+    /// Instance-seconds the group ran above `baseline` instances between `from` and `to`: the
+    /// integral of `max(0, running(t) − baseline)` over that span, where `running(t)` counts
+    /// the group's instances EC2 runs at `t` — launched and not yet terminated: `Pending`,
+    /// `InService`, and held in `Terminating:Wait` (what EC2 bills). With `baseline` = the
+    /// group's desired capacity before a rollout, it is what the rollout's extra instances
+    /// cost. 0 for an unknown group or when `to` ≤ `from`.
+    pub fn instance_seconds_above(
+        &self,
+        group: &str,
+        baseline: usize,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        // +1 at each launch, −1 at each termination, within (from, to]; the count at `from`.
+        let mut running: i64 = 0;
+        let mut changes: Vec<(Timestamp, i64)> = Vec::new();
+        for life in self.instance_lifetimes(group) {
+            let ends = life.terminated_at;
+            if life.launch_time <= from {
+                if ends.is_none_or(|t| t > from) {
+                    running += 1;
+                }
+            } else if life.launch_time < to {
+                changes.push((life.launch_time, 1));
+            }
+            if let Some(t) = ends {
+                if t > from && t < to && t >= life.launch_time {
+                    changes.push((t, -1));
+                }
+            }
+        }
+        changes.sort();
+        let baseline = i64::try_from(baseline).unwrap_or(i64::MAX);
+        let mut total = 0;
+        let mut at = from;
+        for (t, delta) in changes {
+            total += (running - baseline).max(0) * (t - at).num_seconds();
+            at = t;
+            running += delta;
+        }
+        total + (running - baseline).max(0) * (to - at).num_seconds()
     }
 
     /// Restart the capacity extremes from the group's current state.

@@ -294,8 +294,8 @@ use account::Account;
 
 pub use faults::throttling_code;
 pub use types::{
-    ActionEnd, ActionEndKind, AllowedAmis, GroupSpec, ImageSpec, LifecycleAction, LifecycleWait,
-    TemplateData, AMAZON_OWNER_ID,
+    ActionEnd, ActionEndKind, AllowedAmis, GroupSpec, ImageSpec, InstanceLifetime, LifecycleAction,
+    LifecycleWait, TemplateData, AMAZON_OWNER_ID,
 };
 
 /// The simulated account's id.

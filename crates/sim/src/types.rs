@@ -333,6 +333,20 @@ impl GroupSpec {
     }
 }
 
+/// One instance's life in its group, as [`crate::SimAws::instance_lifetimes`] reports it: when it
+/// launched, came into service and terminated (kept for every instance the group ever had).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceLifetime {
+    pub instance_id: String,
+    pub image_id: String,
+    /// `RunInstances`: from then on EC2 runs (and bills) it, `Pending` first.
+    pub launch_time: Timestamp,
+    /// When it reached `InService`; `None` while `Pending`, or when it terminated before.
+    pub in_service_at: Option<Timestamp>,
+    /// When it terminated; `None` while it runs (a wait in `Terminating:Wait` still runs).
+    pub terminated_at: Option<Timestamp>,
+}
+
 /// How an instance's wait for its terminating lifecycle hooks went (`Terminating:Wait`), as
 /// [`crate::SimAws::lifecycle_wait`] reports it; kept after the instance has terminated.
 #[derive(Debug, Clone, PartialEq, Eq)]
