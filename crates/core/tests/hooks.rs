@@ -269,3 +269,80 @@ fn an_undrained_refresh_of_an_ecs_group_is_warned_about() {
     f.set_param(AMI_NEW);
     assert!(!warned(&f.plan()));
 }
+
+/// A target whose rollout stops on an error (here the parameter names no AMI) still drains the
+/// instances Auto Scaling holds for its hook: the error is about the next rollout, their tasks
+/// run now. The plan stays an error and carries only the pass over the held instances.
+#[test]
+fn a_target_in_error_still_drains_what_its_hook_holds_and_nothing_else() {
+    let mut f = fleet(Some(ci("i-web-asg-1", "ACTIVE", 3, None)), "");
+    f.set_param("not-an-ami");
+    let p = f.plan();
+    assert_eq!(p.status, amiroll_core::model::TargetStatus::Error, "{p:#?}");
+    assert!(!p.errors.is_empty());
+    let a = actions(&p);
+    assert!(
+        a.iter().all(|a| matches!(
+            a,
+            Action::DrainContainerInstances { .. } | Action::MarkDrainStart { .. }
+        )),
+        "{a:?}"
+    );
+    assert!(
+        a.iter()
+            .any(|a| matches!(a, Action::DrainContainerInstances { instance_ids, .. } if instance_ids == &vec!["i-web-asg-1".to_string()])),
+        "{a:?}"
+    );
+    assert!(p.summary.contains("held instance"), "{}", p.summary);
+    assert!(
+        p.findings.iter().any(
+            |f| f.message.contains("i-web-asg-1") && f.message.contains("stopped by the error")
+        ),
+        "{:#?}",
+        p.findings
+    );
+
+    // Once its tasks have moved, a later run in error lets it go.
+    let mut f = fleet(Some(ci("i-web-asg-1", "DRAINING", 0, Some(&ago(3)))), "");
+    f.set_param("not-an-ami");
+    let p = f.plan();
+    assert_eq!(p.status, amiroll_core::model::TargetStatus::Error);
+    assert!(completes(&p), "{:#?}", p.actions);
+}
+
+/// In error, amiroll changes no hook (a missing or different one of its own is not put), and a
+/// group whose ECS cluster is not known this run is left to the hook's timeout rather than let
+/// go undrained.
+#[test]
+fn a_target_in_error_puts_no_hook_and_lets_nothing_go_blind() {
+    let mut f = fleet(Some(ci("i-web-asg-1", "ACTIVE", 3, None)), "");
+    f.set_param("not-an-ami");
+    f.obs.lifecycle_hooks.insert(
+        "web-asg".to_string(),
+        vec![hook(AMIROLL_HOOK, heartbeat_for(600) + 60)],
+    );
+    let p = f.plan();
+    assert!(
+        !actions(&p)
+            .iter()
+            .any(|a| matches!(a, Action::PutLifecycleHook { .. })),
+        "{:#?}",
+        p.actions
+    );
+    assert!(actions(&p)
+        .iter()
+        .any(|a| matches!(a, Action::DrainContainerInstances { .. })));
+
+    let mut f = fleet(Some(ci("i-web-asg-1", "ACTIVE", 3, None)), "");
+    f.set_param("not-an-ami");
+    f.obs.ecs_clusters.clear();
+    let p = f.plan();
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+    assert!(p.summary.starts_with("nothing changed"), "{}", p.summary);
+
+    // Without a hook configured, an error plan has no action at all.
+    let mut f = Fleet::healthy();
+    f.set_param("not-an-ami");
+    let p = f.plan();
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+}

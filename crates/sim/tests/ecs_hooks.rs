@@ -147,6 +147,43 @@ fn a_scale_in_while_current_is_drained_too() {
     assert_eq!(w.sim.service_running_count("prod", "api"), 4);
 }
 
+/// A scale-in while the target is in error (someone pointed the parameter at something that is
+/// not an AMI): the rollout is refused and changes nothing, but the held instance is drained
+/// all the same and goes once its tasks have moved — without that, Auto Scaling would let it go
+/// at the hook's timeout with its tasks running.
+#[test]
+fn a_scale_in_while_the_target_is_in_error_is_drained_too() {
+    let w = World::ecs().instead_of_surge(REFRESH_WITH_HOOK);
+    w.apply_ok();
+    w.publish("not-an-ami");
+    scale_in_to_one(&w);
+    let gone = held(&w);
+    assert_eq!(gone.len(), 1);
+    assert!(w.sim.running_tasks(&gone[0]) > 0);
+    let template_before = w.sim.template_versions("ecs").len();
+    assert!(template_before > 0);
+    let mut errors = 0;
+    for _ in 0..5 {
+        let r = w.apply_ok();
+        let t = &r.targets[0];
+        assert_eq!(t.plan.status, TargetStatus::Error, "{t:#?}");
+        assert!(t.apply_error.is_none(), "{t:#?}");
+        errors += 1;
+        if held(&w).is_empty() {
+            break;
+        }
+        w.sim.advance(Duration::from_secs(5 * 60));
+    }
+    assert!(errors >= 2, "the drain took more than one run");
+    assert!(held(&w).is_empty());
+    assert_eq!(ends(&w, &gone), vec![ActionEndKind::Completed]);
+    assert_eq!(w.sim.tasks_killed(), 0, "{:#?}", w.sim.task_kills());
+    assert_eq!(w.sim.service_running_count("prod", "api"), 4);
+    // Nothing of the rollout changed.
+    assert_eq!(w.sim.template_versions("ecs").len(), template_before);
+    assert_eq!(w.sim.call_count(op::START_INSTANCE_REFRESH), 0);
+}
+
 /// Tasks that cannot move keep the instance until `drain_timeout`; then amiroll lets it go with
 /// a warning that names it.
 #[test]

@@ -169,7 +169,47 @@ pub(crate) fn plan_hooks(cx: &Ctx) -> HookPlan {
             || i64::from(heartbeat_for(t.settings.drain_timeout_secs)),
             |h| i64::from(h.heartbeat_timeout_secs),
         );
-        held_pass(&mut p, cx, g, hook, heartbeat);
+        held_pass(&mut p, t, obs, g, hook, heartbeat);
+    }
+    p
+}
+
+/// The pass over the held instances of a target whose rollout stopped on an error (an AMI
+/// refused, a parameter or template missing, a group that is not as amiroll needs it): the
+/// instances Auto Scaling terminates now — a scaling policy's scale-in, a refresh under way —
+/// are drained all the same, since the error is about the next rollout and their tasks run now.
+/// Nothing else: no hook is put or corrected, and a group whose ECS cluster is not known this
+/// run (say, found from the user data of a template that is missing) is left to the hook's
+/// timeout rather than let go undrained.
+pub(crate) fn held_pass_despite_error(t: &Target, obs: &Observation) -> HookPlan {
+    let mut p = HookPlan::default();
+    let Some((hook, _)) = t.drain_hook() else {
+        return p;
+    };
+    for g in t.groups.iter().filter_map(|g| obs.groups.get(g)) {
+        if g.tags.contains_key(tags::SKIP)
+            || !g.instances.iter().any(is_held)
+            || ecs_cluster_of(g, obs).is_none()
+            || crate::planner::provider_of(obs, g).is_some_and(|cp| cp.managed_draining)
+        {
+            continue;
+        }
+        let Some(found) = obs
+            .lifecycle_hooks
+            .get(&g.name)
+            .and_then(|hooks| hooks.iter().find(|h| h.name == hook))
+            .filter(|h| h.is_terminating())
+        else {
+            continue;
+        };
+        held_pass(
+            &mut p,
+            t,
+            obs,
+            g,
+            hook,
+            i64::from(found.heartbeat_timeout_secs),
+        );
     }
     p
 }
@@ -198,10 +238,16 @@ fn undrained_refresh_warnings(p: &mut HookPlan, cx: &Ctx) {
 }
 
 /// One pass over the instances `hook` holds in group `g`.
-fn held_pass(p: &mut HookPlan, cx: &Ctx, g: &AutoScalingGroup, hook: &str, heartbeat: i64) {
-    let obs = cx.obs;
+fn held_pass(
+    p: &mut HookPlan,
+    t: &Target,
+    obs: &Observation,
+    g: &AutoScalingGroup,
+    hook: &str,
+    heartbeat: i64,
+) {
     let now = obs.now;
-    let drain = Duration::seconds(i64::try_from(cx.t.settings.drain_timeout_secs).unwrap_or(600));
+    let drain = Duration::seconds(i64::try_from(t.settings.drain_timeout_secs).unwrap_or(600));
     let cluster = ecs_cluster_of(g, obs);
     // Per cluster: the container instances to drain, and those whose drain start to record.
     let mut to_drain: Vec<(String, String)> = Vec::new();
@@ -273,7 +319,7 @@ fn held_pass(p: &mut HookPlan, cx: &Ctx, g: &AutoScalingGroup, hook: &str, heart
                 "group `{}`: instance {id} still runs {} task(s) {}s after amiroll set it DRAINING (drain_timeout); amiroll lets it terminate",
                 g.name,
                 tasks,
-                cx.t.settings.drain_timeout_secs
+                t.settings.drain_timeout_secs
             ));
             complete(
                 p,
@@ -324,7 +370,7 @@ fn held_pass(p: &mut HookPlan, cx: &Ctx, g: &AutoScalingGroup, hook: &str, heart
             },
             format!(
                 "their drain timeout ({}s) starts now",
-                cx.t.settings.drain_timeout_secs
+                t.settings.drain_timeout_secs
             ),
         );
     }

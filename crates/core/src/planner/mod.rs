@@ -214,12 +214,60 @@ pub fn plan_target(
     }
     match plan_steps(&mut b, t, all, obs, opts) {
         Ok(()) | Err(Stop::Nothing) => b.plan,
-        Err(Stop::Refused(e)) => b.error(e),
+        Err(Stop::Refused(e)) => drain_despite_error(b.error(e), t, obs),
         Err(Stop::Errors(errors)) => {
             b.plan.errors.extend(errors);
-            b.finish_error()
+            drain_despite_error(b.finish_error(), t, obs)
         }
     }
+}
+
+/// A target in error changes nothing of its rollout, but the instances its drain hook holds are
+/// drained all the same ([`hooks::held_pass_despite_error`]): the plan keeps its error and
+/// carries only those actions, and says so.
+fn drain_despite_error(mut plan: TargetPlan, t: &Target, obs: &Observation) -> TargetPlan {
+    let p = hooks::held_pass_despite_error(t, obs);
+    if p.back.is_empty() {
+        return plan;
+    }
+    let held: BTreeSet<&str> = p
+        .back
+        .iter()
+        .flat_map(|a| match &a.action {
+            Action::DrainContainerInstances { instance_ids, .. }
+            | Action::MarkDrainStart { instance_ids, .. } => {
+                instance_ids.iter().map(String::as_str).collect()
+            }
+            Action::RecordLifecycleActionHeartbeat { instance_id, .. }
+            | Action::CompleteLifecycleAction { instance_id, .. } => vec![instance_id.as_str()],
+            _ => Vec::new(),
+        })
+        .collect();
+    for w in p.warnings {
+        plan.findings.push(Finding {
+            level: Level::Warning,
+            message: w,
+        });
+    }
+    let first = plan
+        .errors
+        .first()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    plan.findings.push(Finding {
+        level: Level::Warning,
+        message: format!(
+            "the rollout is stopped by the error, but {} instance(s) Auto Scaling is terminating ({}) still run tasks or wait for the drain hook: amiroll drains them and lets them go as on any run",
+            held.len(),
+            held.iter().copied().collect::<Vec<_>>().join(", ")
+        ),
+    });
+    plan.summary = format!(
+        "rollout unchanged: {first}; only the drain of {} held instance(s) goes on",
+        held.len()
+    );
+    plan.actions = p.back;
+    plan
 }
 
 /// The steps of [`plan_target`], in the order the safety rules need them.
