@@ -226,6 +226,7 @@ raw_settings! {
     ecs_drain: EcsDrain,
     ecs_lifecycle_hook: String,
     drain_timeout: String,
+    ecs_require_tasks: bool,
 }
 
 /// The whole file.
@@ -374,6 +375,12 @@ pub struct TargetSettings {
     /// container instances `DRAINING` the settle waits for their tasks to move (default 10m);
     /// past it the settle goes ahead with a warning.
     pub drain_timeout_secs: u64,
+    /// ECS groups: a rollout succeeds only once every new instance also runs at least one task
+    /// (within [`crate::planner::surge::SETTLE_GRACE_MINUTES`] of the settle, or of the end of
+    /// the refresh); an AMI whose agent connects but whose tasks never start is then caught and
+    /// rolled back. For fleets where every instance runs tasks (a daemon service, or more tasks
+    /// than instances spread across them). Default `false`.
+    pub ecs_require_tasks: bool,
 }
 
 /// Parse a duration such as `90s`, `15m`, `24h`, `3d` (humantime syntax).
@@ -457,6 +464,7 @@ impl TargetSettings {
             ecs_drain: pick!(ecs_drain, EcsDrain::Gate),
             ecs_lifecycle_hook: pick!(ecs_lifecycle_hook).map(|h| h.trim().to_string()),
             drain_timeout_secs: secs("drain_timeout", pick!(drain_timeout))?.unwrap_or(600),
+            ecs_require_tasks: pick!(ecs_require_tasks, false),
         })
     }
 
@@ -513,6 +521,12 @@ impl TargetSettings {
                 "`drain_timeout` must be between 1m and 24h (got {}s): ECS needs time to move the tasks, and a round must end",
                 self.drain_timeout_secs
             ));
+        }
+        if !self.ecs && self.ecs_require_tasks {
+            return Err(
+                "`ecs = false` says the groups are plain EC2 groups: `ecs_require_tasks` has no task to count"
+                    .to_string(),
+            );
         }
         if !self.ecs && (self.ecs_drain != EcsDrain::Gate || self.ecs_lifecycle_hook.is_some()) {
             return Err(

@@ -306,6 +306,15 @@ pub enum Action {
         /// Their EC2 instances, for people.
         instance_ids: Vec<String>,
     },
+    /// Set container instances amiroll drained back to `ACTIVE` (`UpdateContainerInstancesState`,
+    /// at most 10 a call): a round stopped while its old instances drained keeps them, and ECS
+    /// may place tasks on them again. An instance already gone is reported, not an error.
+    ActivateContainerInstances {
+        group: String,
+        cluster: String,
+        container_instances: Vec<String>,
+        instance_ids: Vec<String>,
+    },
     /// Create (or correct) amiroll's `EC2_INSTANCE_TERMINATING` lifecycle hook on a group
     /// (`PutLifecycleHook`), so that Auto Scaling holds each instance it terminates in
     /// `Terminating:Wait` until amiroll has drained it.
@@ -363,6 +372,7 @@ impl Action {
             | Action::CancelInstanceRefresh { group, .. }
             | Action::SetInstanceProtection { group, .. }
             | Action::DrainContainerInstances { group, .. }
+            | Action::ActivateContainerInstances { group, .. }
             | Action::PutLifecycleHook { group, .. }
             | Action::MarkDrainStart { group, .. }
             | Action::RecordLifecycleActionHeartbeat { group, .. }
@@ -509,6 +519,16 @@ impl Action {
                 instance_ids.len(),
                 id_list(instance_ids)
             ),
+            Action::ActivateContainerInstances {
+                group,
+                cluster,
+                instance_ids,
+                ..
+            } => format!(
+                "set {} container instance(s) of {group} in ECS cluster `{cluster}` back to ACTIVE: {}",
+                instance_ids.len(),
+                id_list(instance_ids)
+            ),
             Action::PutLifecycleHook {
                 group,
                 hook,
@@ -567,6 +587,7 @@ impl Action {
                 | Action::RollbackInstanceRefresh { .. }
                 | Action::CancelInstanceRefresh { .. }
                 | Action::DrainContainerInstances { .. }
+                | Action::ActivateContainerInstances { .. }
                 | Action::CompleteLifecycleAction { .. }
         )
     }

@@ -28,6 +28,7 @@ fn kinds(p: &amiroll_core::model::TargetPlan) -> Vec<&'static str> {
             Action::RollbackInstanceRefresh { .. } => "rollback-refresh",
             Action::CancelInstanceRefresh { .. } => "cancel-refresh",
             Action::DrainContainerInstances { .. } => "drain",
+            Action::ActivateContainerInstances { .. } => "activate",
             Action::PutLifecycleHook { .. } => "put-hook",
             Action::MarkDrainStart { .. } => "mark-drain-start",
             Action::RecordLifecycleActionHeartbeat { .. } => "heartbeat",

@@ -16,7 +16,9 @@
 //!   is connected, at most [`crate::SimAws::set_ecs_tasks_per_instance`] tasks an instance (the
 //!   room), placed one at a time on the instance with the fewest tasks, then the one registered
 //!   first (spread). Tasks start `RUNNING` at once (no `PENDING`), and running tasks are never
-//!   rebalanced: a new instance takes only tasks that found no room before.
+//!   rebalanced: a new instance takes only tasks that found no room before. No task is placed on
+//!   an instance whose AMI runs none ([`crate::ImageSpec::with_ecs_tasks`]; AWS would place
+//!   tasks that stop before `RUNNING`: the same zero running tasks, without the churn).
 //! - `DRAINING`: no new placements; after the drain time ([`crate::SimAws::set_ecs_drain_time`],
 //!   60 s by default) each of its tasks moves (stopped there, started elsewhere at once) to an
 //!   `ACTIVE` instance with room; tasks that find none stay, and move as soon as room appears.
@@ -138,6 +140,8 @@ pub(crate) struct Registration {
     /// Custom attributes (`PutAttributes`): name → value ("" for none). No built-in `ecs.*`
     /// attribute is modelled.
     pub attributes: BTreeMap<String, String>,
+    /// `false`: no task starts on it ([`crate::ImageSpec::with_ecs_tasks`]); ECS places none.
+    pub tasks_start: bool,
 }
 
 /// Tasks that were running on an instance when it terminated ([`crate::SimAws::task_kills`]).
@@ -215,7 +219,7 @@ impl Cluster {
     fn placement(&self, room: usize) -> Option<String> {
         self.instances
             .values()
-            .filter(|r| r.status == CiStatus::Active && r.agent_connected)
+            .filter(|r| r.status == CiStatus::Active && r.agent_connected && r.tasks_start)
             .map(|r| (self.running_on(&r.id), r.id.clone()))
             .filter(|(n, _)| *n < room)
             .min()
@@ -476,6 +480,11 @@ impl Account {
             ));
             return;
         }
+        let tasks_start = self
+            .instances
+            .get(instance)
+            .and_then(|i| self.images.get(&i.image_id))
+            .is_none_or(|image| image.ecs_tasks_start);
         self.ecs.counter += 1;
         let id = format!("{:032x}", self.ecs.counter);
         let now = self.clock;
@@ -493,6 +502,7 @@ impl Account {
                     drained: false,
                     draining_since: None,
                     attributes: BTreeMap::new(),
+                    tasks_start,
                 },
             );
         }

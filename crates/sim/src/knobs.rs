@@ -166,6 +166,26 @@ impl SimAws {
         a.settle();
     }
 
+    /// The ECS agent of an EC2 instance loses (`false`) or regains its connection: its container
+    /// instance shows `agentConnected` accordingly; tasks already there keep running, and no new
+    /// task is placed on it while it is disconnected ("Amazon ECS container agent connection",
+    /// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-agent-connection.html).
+    /// Unknown ids are ignored.
+    pub fn set_agent_connected(&self, instance_id: &str, connected: bool) {
+        let mut a = self.lock();
+        for c in a.ecs.clusters.values_mut() {
+            for r in c.instances.values_mut() {
+                if r.ec2_instance_id == instance_id
+                    && r.status != crate::container::CiStatus::Inactive
+                {
+                    r.agent_connected = connected;
+                }
+            }
+        }
+        a.ecs_step();
+        a.settle();
+    }
+
     /// Remove every injected failure and the crash (hooks stay).
     pub fn clear_faults(&self) {
         self.lock().faults.clear();

@@ -30,6 +30,11 @@ pub struct ImageSpec {
     /// `false`: the ECS agent of this image never registers its instances in a cluster (they
     /// run, and are healthy for Auto Scaling, but are no container instances).
     pub ecs_agent: bool,
+    /// `false`: the ECS agent of this image registers and connects, but no task starts on its
+    /// instances (a broken container runtime, say). Simplified: ECS places no task there, so
+    /// the container instance stays `ACTIVE` with `runningTasksCount` 0; AWS would place tasks
+    /// that then stop before `RUNNING`, which amiroll sees the same way (no running task).
+    pub ecs_tasks_start: bool,
     /// `Public`: anyone can launch it. A private image of another account is visible here only
     /// because it is shared with this account (the simulator does not model launch permissions:
     /// every registered image is visible).
@@ -97,6 +102,7 @@ impl ImageSpec {
             owner_id: Some(AMAZON_OWNER_ID.to_string()),
             root_device_name: Some("/dev/xvda".to_string()),
             ecs_agent: true,
+            ecs_tasks_start: true,
             public: true,
         }
     }
@@ -111,6 +117,13 @@ impl ImageSpec {
     /// cluster, whatever their user data says).
     pub fn with_ecs_agent(mut self, works: bool) -> Self {
         self.ecs_agent = works;
+        self
+    }
+
+    /// Whether tasks start on the image's instances (`false`: the agent connects, but no task
+    /// ever runs there; see [`ImageSpec::ecs_tasks_start`]).
+    pub fn with_ecs_tasks(mut self, start: bool) -> Self {
+        self.ecs_tasks_start = start;
         self
     }
 

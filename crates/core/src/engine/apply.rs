@@ -61,6 +61,64 @@ impl<'a, A: Aws> Engine<'a, A> {
         })
     }
 
+    /// `UpdateContainerInstancesState` of `container_instances` to `status`, at most 10 per
+    /// call ("UpdateContainerInstancesState", `containerInstances`,
+    /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateContainerInstancesState.html).
+    /// A call that fails stops the action; the calls before it stay done, and the next run plans
+    /// from what the cluster really shows. An instance deregistered since the observation
+    /// (`INACTIVE`, or no longer known: `MISSING`) is reported, not an error.
+    async fn set_container_instances(
+        &self,
+        cluster: &str,
+        container_instances: &[String],
+        status: ContainerInstanceStatus,
+    ) -> Result<Option<String>, AwsError> {
+        let mut set = 0;
+        let mut gone = Vec::new();
+        let mut failed = Vec::new();
+        for chunk in container_instances.chunks(MAX_UPDATE_CONTAINER_INSTANCES) {
+            let out = self
+                .call(op::UPDATE_CONTAINER_INSTANCES_STATE, || {
+                    self.aws
+                        .update_container_instances_state(cluster, chunk, status)
+                })
+                .await?;
+            set += out.container_instances.len();
+            for f in out.failures {
+                let text = format!(
+                    "{}: {}{}",
+                    f.arn.as_deref().unwrap_or("-"),
+                    f.reason,
+                    f.detail.map(|d| format!(" ({d})")).unwrap_or_default()
+                );
+                let upper = text.to_ascii_uppercase();
+                if upper.contains("INACTIVE") || upper.contains("MISSING") {
+                    gone.push(text);
+                } else {
+                    failed.push(text);
+                }
+            }
+        }
+        let word = status.as_str();
+        let mut detail = format!("{set} container instance(s) {word}");
+        if !gone.is_empty() {
+            detail.push_str(&format!("; already gone: {}", gone.join(", ")));
+        }
+        if !failed.is_empty() {
+            return Err(AwsError::new(
+                op::UPDATE_CONTAINER_INSTANCES_STATE,
+                ErrorKind::Other,
+                if status == ContainerInstanceStatus::Draining {
+                    "amiroll.DrainFailed"
+                } else {
+                    "amiroll.ActivateFailed"
+                },
+                format!("{detail}; could not set {word}: {}", failed.join(", ")),
+            ));
+        }
+        Ok(Some(detail))
+    }
+
     /// One target's apply, and the reason when the deadline stopped it.
     async fn apply_target(
         &self,
@@ -777,53 +835,24 @@ impl<'a, A: Aws> Engine<'a, A> {
                 container_instances,
                 ..
             } => {
-                // At most 10 per call ("UpdateContainerInstancesState", `containerInstances`). A
-                // call that fails stops the action; the calls before it stay done, and the next
-                // run plans from what is really draining.
-                let mut draining = 0;
-                let mut gone = Vec::new();
-                let mut failed = Vec::new();
-                for chunk in container_instances.chunks(MAX_UPDATE_CONTAINER_INSTANCES) {
-                    let out = self
-                        .call(op::UPDATE_CONTAINER_INSTANCES_STATE, || {
-                            self.aws.update_container_instances_state(
-                                cluster,
-                                chunk,
-                                ContainerInstanceStatus::Draining,
-                            )
-                        })
-                        .await?;
-                    draining += out.container_instances.len();
-                    for f in out.failures {
-                        let text = format!(
-                            "{}: {}{}",
-                            f.arn.as_deref().unwrap_or("-"),
-                            f.reason,
-                            f.detail.map(|d| format!(" ({d})")).unwrap_or_default()
-                        );
-                        // An instance deregistered since the observation (`INACTIVE`, or no
-                        // longer known: `MISSING`) has nothing left to drain.
-                        let upper = text.to_ascii_uppercase();
-                        if upper.contains("INACTIVE") || upper.contains("MISSING") {
-                            gone.push(text);
-                        } else {
-                            failed.push(text);
-                        }
-                    }
-                }
-                let mut detail = format!("{draining} container instance(s) DRAINING");
-                if !gone.is_empty() {
-                    detail.push_str(&format!("; already gone: {}", gone.join(", ")));
-                }
-                if !failed.is_empty() {
-                    return Err(AwsError::new(
-                        op::UPDATE_CONTAINER_INSTANCES_STATE,
-                        ErrorKind::Other,
-                        "amiroll.DrainFailed",
-                        format!("{detail}; could not drain: {}", failed.join(", ")),
-                    ));
-                }
-                Ok(Some(detail))
+                self.set_container_instances(
+                    cluster,
+                    container_instances,
+                    ContainerInstanceStatus::Draining,
+                )
+                .await
+            }
+            Action::ActivateContainerInstances {
+                cluster,
+                container_instances,
+                ..
+            } => {
+                self.set_container_instances(
+                    cluster,
+                    container_instances,
+                    ContainerInstanceStatus::Active,
+                )
+                .await
             }
             Action::PutLifecycleHook {
                 group,

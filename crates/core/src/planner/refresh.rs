@@ -198,6 +198,12 @@ fn follow_refresh(inp: &RefreshInput) -> RefreshOutcome {
                     .count() as i32;
                 let others = inp.instances.iter().filter(|i| !on(i)).count() as i32;
                 let ended = r.end_time.unwrap_or(inp.now);
+                let idle: Vec<&str> = crate::planner::idle_on(inp.instances, &rolled, inp.settings)
+                    .iter()
+                    .map(|i| i.id.as_str())
+                    .collect();
+                let grace_over = inp.now
+                    >= ended + Duration::minutes(crate::planner::surge::SETTLE_GRACE_MINUTES);
                 if !bad.is_empty() {
                     status = "Unhealthy".to_string();
                     reason = format!(
@@ -205,9 +211,7 @@ fn follow_refresh(inp: &RefreshInput) -> RefreshOutcome {
                         bad.join(", ")
                     );
                 } else if healthy + others < g.desired_capacity {
-                    if inp.now
-                        < ended + Duration::minutes(crate::planner::surge::SETTLE_GRACE_MINUTES)
-                    {
+                    if !grace_over {
                         out.phase = GroupPhase::Rolling;
                         out.state = format!(
                             "instance refresh {} ended Successful; {healthy} of {} instance(s) on {rolled} in service and healthy, waiting for the rest",
@@ -220,6 +224,22 @@ fn follow_refresh(inp: &RefreshInput) -> RefreshOutcome {
                         "{} minutes after the refresh ended Successful, only {healthy} of {} instance(s) on {rolled} are in service and healthy",
                         crate::planner::surge::SETTLE_GRACE_MINUTES,
                         g.desired_capacity
+                    );
+                } else if !idle.is_empty() {
+                    if !grace_over {
+                        out.phase = GroupPhase::Rolling;
+                        out.state = format!(
+                            "instance refresh {} ended Successful; waiting for tasks on {} (ecs_require_tasks)",
+                            r.id,
+                            idle.join(", ")
+                        );
+                        return out;
+                    }
+                    status = "Unhealthy".to_string();
+                    reason = format!(
+                        "{} minutes after the refresh ended Successful, instance(s) {} on {rolled} run no task (ecs_require_tasks)",
+                        crate::planner::surge::SETTLE_GRACE_MINUTES,
+                        idle.join(", ")
                     );
                 }
             }

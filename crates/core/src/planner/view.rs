@@ -143,6 +143,23 @@ impl InstanceView {
     }
 }
 
+/// With `ecs_require_tasks`: the instances on `ami` of an ECS group that count healthy but run
+/// no task. Empty when the setting is off or the group is a plain EC2 group.
+pub(crate) fn idle_on<'a>(
+    instances: &'a [InstanceView],
+    ami: &str,
+    settings: &TargetSettings,
+) -> Vec<&'a InstanceView> {
+    if !settings.ecs_require_tasks {
+        return Vec::new();
+    }
+    instances
+        .iter()
+        .filter(|i| i.image.as_deref() == Some(ami) && i.counts_healthy())
+        .filter(|i| i.ecs.as_ref().is_some_and(|e| e.running_tasks() == 0))
+        .collect()
+}
+
 pub(crate) fn instance_views(
     g: &AutoScalingGroup,
     obs: &Observation,

@@ -140,6 +140,15 @@ fn drain_deadline(inp: &SurgeInput, since: Timestamp) -> Timestamp {
     since + Duration::seconds(i64::try_from(inp.settings.drain_timeout_secs).unwrap_or(600))
 }
 
+/// When the moved scheduled settle fires: [`crate::planner::hooks::HOOK_MARGIN_SECS`] after the
+/// drain timeout, so that the run at the timeout decides (settles with a warning naming the
+/// tasks left, or, with `ecs_require_tasks`, stops a round whose new instances run no task)
+/// rather than racing the settle; the settle is the fallback when no run comes.
+fn settle_fallback(inp: &SurgeInput, since: Timestamp) -> Timestamp {
+    let margin = i64::try_from(crate::planner::hooks::HOOK_MARGIN_SECS).unwrap_or(300);
+    drain_deadline(inp, since) + Duration::seconds(margin)
+}
+
 /// The gate passed in an ECS group that amiroll drains: record the phase, move the settle, set
 /// the protection for the settle and drain the old container instances.
 #[allow(clippy::too_many_arguments)]
@@ -156,6 +165,7 @@ pub(super) fn begin_drain(
 ) {
     let g = inp.group;
     let deadline = drain_deadline(inp, inp.now);
+    let fallback = settle_fallback(inp, inp.now);
     tag_phase(
         out,
         g,
@@ -172,9 +182,9 @@ pub(super) fn begin_drain(
     if settle_pending {
         out.act(
             Action::PutScheduledAction {
-                action: settle_action(g, r, deadline, cap),
+                action: settle_action(g, r, fallback, cap),
             },
-            "the scheduled settle waits for the drain (at most drain_timeout); if no run comes, it removes the old instances",
+            "the scheduled settle waits for the drain (drain_timeout, and 5 minutes for the run at the timeout to decide); if no run comes, it removes the old instances",
         );
     }
     if keep_new {
@@ -240,6 +250,43 @@ pub(super) fn draining(
         .copied()
         .collect();
     let (keep, _) = keep_split(&new, cap);
+    if !fleet.unhealthy.is_empty() && !fired {
+        // A new instance failed while the old ones drained: they are still there, so the round
+        // stops as a failed gate does (the old instances back to ACTIVE, the new ones removed).
+        abort(
+            inp,
+            out,
+            r,
+            &format!(
+                "new instance(s) on {} failed while the old instances drained: {}",
+                inp.rollout_ami,
+                failed_text(&fleet.unhealthy)
+            ),
+        );
+        return;
+    }
+    if let Some(reason) = inp.force_abort.filter(|_| !fired) {
+        // The target failed elsewhere while this group's old instances drained: they are still
+        // there, so the round stops here (they go back to ACTIVE, the new instances go).
+        abort(inp, out, r, reason);
+        return;
+    }
+    let idle = crate::planner::idle_on(inp.instances, inp.rollout_ami, inp.settings);
+    if timed_out && !busy.is_empty() && !idle.is_empty() && !fired {
+        // `ecs_require_tasks`: the tasks could not move, and new instances run none — the new
+        // AMI does not run tasks; settling would stop the tasks still on the old instances.
+        abort(
+            inp,
+            out,
+            r,
+            &format!(
+                "the drain timeout ({}s) passed with task(s) still on the old instances and none on new instance(s) {} (ecs_require_tasks): the new AMI runs no task",
+                inp.settings.drain_timeout_secs,
+                ids(&idle)
+            ),
+        );
+        return;
+    }
     if busy.is_empty() || timed_out || fired || inp.force_abort.is_some() {
         if !busy.is_empty() && inp.force_abort.is_none() && !fired {
             out.warnings.push(format!(
@@ -303,16 +350,17 @@ pub(super) fn draining(
         return;
     }
     // Finish what the gate run began (each step is a no-op when done).
+    let fallback = settle_fallback(inp, since);
     match settle {
-        Some(a) if a.start_time != deadline && deadline > inp.now => out.act(
+        Some(a) if a.start_time != fallback && fallback > inp.now => out.act(
             Action::PutScheduledAction {
-                action: settle_action(g, r, deadline, cap),
+                action: settle_action(g, r, fallback, cap),
             },
-            "the scheduled settle waits for the drain (at most drain_timeout)",
+            "the scheduled settle waits for the drain (drain_timeout, and 5 minutes for the run at the timeout to decide)",
         ),
         None => out.act(
             Action::PutScheduledAction {
-                action: settle_action(g, r, deadline, cap),
+                action: settle_action(g, r, fallback, cap),
             },
             "the scheduled settle is missing (deleted by someone): put it back, so that the drained instances go even if no run comes",
         ),

@@ -81,6 +81,17 @@ pub(super) fn restore_steps(
         true,
         "keep the old instances while the new ones are removed",
     );
+    // Stopped while its old instances drained: they serve again, and the new ones (protected
+    // by the gate when it kept them) may go.
+    undrain_old(inp, out, fleet);
+    let new: Vec<&InstanceView> = fleet
+        .healthy
+        .iter()
+        .chain(fleet.pending.iter())
+        .chain(fleet.unhealthy.iter())
+        .copied()
+        .collect();
+    set_protection(out, g, &new, false, "the restore removes the new instances");
     if drain_new_first(inp, out, r, cap, fleet, since) {
         return;
     }
@@ -154,6 +165,43 @@ pub(super) fn restore_steps(
     out.state = format!(
         "rollout failed: {reason}; group back to min={} max={} desired={} on the old instances",
         cap.min, cap.max, cap.desired
+    );
+}
+
+/// In a group amiroll drains, the old container instances that are `DRAINING` (the round was
+/// stopped after its gate began their drain) go back to `ACTIVE`, before anything else of the
+/// restore: the ECS service scheduler places tasks only on `ACTIVE` instances ("Draining Amazon
+/// ECS container instances",
+/// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/container-instance-draining.html),
+/// and the tasks of the new instances must find room on the old ones before those go.
+fn undrain_old(inp: &SurgeInput, out: &mut SurgeOutcome, fleet: &Fleet) {
+    if !drain_applies(inp) {
+        return;
+    }
+    let draining: Vec<(&str, &str, &str)> = fleet
+        .old
+        .iter()
+        .filter_map(|i| {
+            let e = i.ecs.as_ref()?;
+            let c = e.container_instance.as_ref().filter(|c| c.is_draining())?;
+            Some((
+                i.id.as_str(),
+                e.cluster.as_str(),
+                c.container_instance_arn.as_str(),
+            ))
+        })
+        .collect();
+    let Some((_, cluster, _)) = draining.first() else {
+        return;
+    };
+    out.act(
+        Action::ActivateContainerInstances {
+            group: inp.group.name.clone(),
+            cluster: cluster.to_string(),
+            container_instances: draining.iter().map(|(_, _, a)| a.to_string()).collect(),
+            instance_ids: draining.iter().map(|(i, _, _)| i.to_string()).collect(),
+        },
+        "the round is stopped: the old instances keep serving, so ECS may place tasks on them again",
     );
 }
 

@@ -135,7 +135,26 @@ pub(super) fn settled(
     let healthy = fleet.healthy.len() as i32;
     if fleet.old.is_empty() {
         if healthy >= g.desired_capacity {
-            succeed(inp, out, r);
+            let idle = crate::planner::idle_on(inp.instances, ami, inp.settings);
+            if idle.is_empty() {
+                succeed(inp, out, r);
+            } else if inp.now < since + Duration::minutes(SETTLE_GRACE_MINUTES) {
+                out.state = format!(
+                    "round {}: {healthy} instance(s) on {ami} in service and healthy; waiting for tasks on {} (ecs_require_tasks)",
+                    r.id,
+                    ids(&idle)
+                );
+            } else {
+                start_recovery(
+                    inp,
+                    out,
+                    &format!(
+                        "{SETTLE_GRACE_MINUTES} minutes after the settle, instance(s) {} on {ami} run no task (ecs_require_tasks)",
+                        ids(&idle)
+                    ),
+                    r.attempt,
+                );
+            }
             return;
         }
         if inp.now < since + Duration::minutes(SETTLE_GRACE_MINUTES) {
