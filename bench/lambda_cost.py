@@ -30,6 +30,8 @@ How:
 * Runs are interleaved (seed, bootstrap, then bootstrap, seed, ...), R repeats each after one
   unmeasured run of each; the figures are medians with (min-max). A third function, awslambdaric
   with an empty handler, measures the Python runtime's own share.
+* Cross-check, when `cargo lambda` is installed (pip install cargo-lambda): the bootstrap again,
+  served by cargo-lambda's own Runtime API and timed from outside (cargo_lambda_runs).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -173,6 +176,9 @@ def run_function(kind: str, argv: list[str], env: dict, cwd: str, api: runtime_a
     out = open(os.path.join(workdir, f"{tag}.log"), "w")
     invocations: list[dict] = []
     problems: list[str] = []
+    kids: list[int] = []
+    peak_kib = None
+    cpu_ms = None
     t0 = time.perf_counter()
     p = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -205,7 +211,11 @@ def run_function(kind: str, argv: list[str], env: dict, cwd: str, api: runtime_a
     finally:
         if p.poll() is None:
             p.kill()
-        _, status, ru = os.wait4(p.pid, 0)
+            _, _, ru = os.wait4(p.pid, 0)
+            p.returncode = -9
+            cpu_ms = (ru.ru_utime + ru.ru_stime) * 1000
+        else:  # it ended on its own: a failure, reported below
+            problems.append(f"the process exited with {p.returncode} (log: {out.name})")
         out.close()
     first_next = next((e for e in api.events if e["kind"] == "next"), None)
     init_error = next((e for e in api.events if e["kind"] == "init_error"), None)
@@ -220,9 +230,76 @@ def run_function(kind: str, argv: list[str], env: dict, cwd: str, api: runtime_a
         "init_ms": (first_next["at"] - t0) * 1000 if first_next else None,
         "invocations": invocations,
         "rss_mib": peak_kib / 1024 if peak_kib else None,
-        "cpu_ms": (ru.ru_utime + ru.ru_stime) * 1000,
+        "cpu_ms": cpu_ms,
         "problems": problems,
     }
+
+
+def cargo_lambda_runs(bootstrap: str, base: dict, target: dict, repeats: int, warm: int, workdir: str) -> dict:
+    """Cross-check on an independent Runtime API: `cargo lambda watch --only-lambda-apis` (a fresh
+    one per process) serves `bootstrap`, and the bench invokes it through cargo-lambda's Invoke API,
+    timing from outside: cold = process start -> the first invocation's answer (init + invoke +
+    the emulator's hops), warm = one invocation's round trip. It gives no timestamps of its own and
+    cannot serve awslambdaric (see bench/lambda_cost_md.py), hence the bootstrap only."""
+    import urllib.request
+    out: dict = {"cold_total_ms": [], "warm_round_trip_ms": [], "problems": []}
+    for rep in range(repeats):
+        port = free_port()
+        log_file = open(os.path.join(workdir, f"cargo-lambda-{rep}.log"), "w")
+        server = subprocess.Popen(["cargo", "lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", str(port)],
+                                  cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        fn = None
+        try:
+            end = time.monotonic() + 60
+            while time.monotonic() < end:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if server.poll() is not None:
+                        break
+                    time.sleep(0.05)
+            else:
+                out["problems"].append("cargo lambda watch did not listen within 60 s")
+                continue
+            if server.poll() is not None:
+                out["problems"].append(f"cargo lambda watch exited {server.returncode}")
+                continue
+            env = lambda_env(base, target, f"http://127.0.0.1:{port}/.rt", "_", os.path.dirname(bootstrap))
+            url = f"http://127.0.0.1:{port}/2015-03-31/functions/_/invocations"
+            t0 = time.perf_counter()
+            fn = subprocess.Popen([bootstrap], env=env, cwd=os.path.dirname(bootstrap),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for i in range(1 + warm):
+                if i:
+                    time.sleep(GAP_S)
+                t1 = time.perf_counter()
+                req = urllib.request.Request(url, data=json.dumps(EVENT).encode(), method="POST")
+                with urllib.request.urlopen(req, timeout=120) as r:
+                    body = r.read().decode()
+                t2 = time.perf_counter()
+                problem = check_answer("bootstrap", {"kind": "response", "body": body})
+                if problem:
+                    out["problems"].append(f"run {rep + 1}, invocation {i + 1}: {problem}")
+                    break
+                if i == 0:
+                    out["cold_total_ms"].append((t2 - t0) * 1000)
+                else:
+                    out["warm_round_trip_ms"].append((t2 - t1) * 1000)
+        except OSError as e:
+            out["problems"].append(f"run {rep + 1}: {e}")
+        finally:
+            if fn is not None:
+                fn.kill()
+                fn.wait()
+            try:
+                os.killpg(server.pid, 9)
+            except OSError:
+                pass
+            server.wait()
+            log_file.close()
+    return {"cold_total_ms": stats(out["cold_total_ms"]), "warm_round_trip_ms": stats(out["warm_round_trip_ms"]),
+            "problems": out["problems"]}
 
 
 def stats(values: list[float]) -> dict | None:
@@ -347,6 +424,10 @@ def main() -> int:
                       f"{statistics.median([i['invoke_ms'] for i in inv[1:]]) if len(inv) > 1 else 0:.1f} ms, "
                       f"{r['rss_mib']:.1f} MiB{' — ' + r['problems'][0] if r['problems'] else ''}",
                       file=sys.stderr, flush=True)
+        cross = None
+        if shutil.which("cargo-lambda"):
+            cross = cargo_lambda_runs(bootstrap, base, target, args.repeats, args.warm, work)
+            print(f"[lambda] cargo-lambda cross-check: {cross}", file=sys.stderr, flush=True)
         info = bench.machine(bootstrap)
         info.pop("amiroll", None)
         try:
@@ -368,6 +449,7 @@ def main() -> int:
             "event": EVENT,
             "load": {"start": load_start, "end": loadavg()},
             "summary": {k: summarise(v) for k, v in runs.items()},
+            "cargo_lambda": cross,
             "prices": {"per_gb_s": PRICE_PER_GB_S, "per_million_requests": PRICE_PER_MILLION_REQUESTS,
                        "template_memory_mb": TEMPLATE_MEMORY_MB, "template_arch": TEMPLATE_ARCH},
             "runs": runs,

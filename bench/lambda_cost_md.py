@@ -83,7 +83,7 @@ def render(d: dict, command: str, git: str) -> str:
       "`cargo-lambda`) was tried first and cannot serve the seed: its `next` answer carries no `Content-Type` "
       "header, and awslambdaric's native client dies of a segmentation fault on such an answer (reproduced "
       "with `bench/runtime_api.py` leaving that header out); it also gives no timestamps from which to split "
-      "init from invoke. The project's test server (`crates/lambda/tests/runtime_api.rs`) is Rust inside a "
+      "init from invoke. It serves `bootstrap`, so it is the cross-check below. The project's test server (`crates/lambda/tests/runtime_api.rs`) is Rust inside a "
       "test; this one is its Python counterpart, with the same paths and headers.")
     w(f"- **AWS**: `bench/count_server.py` (moto with the project's shims, as the other sections use it), "
       f"on 127.0.0.1. One target (launch template, group, parameter, topic) whose template already has the "
@@ -147,6 +147,22 @@ def render(d: dict, command: str, git: str) -> str:
         for kind, s in (("seed", seed), ("bootstrap", boot)):
             if s["problems"]:
                 w(f"- **{kind}: {len(s['problems'])} run(s) went wrong** and are left out: {s['problems'][0]}")
+    x = d.get("cargo_lambda")
+    if x and x.get("cold_total_ms"):
+        runs = d["runs"]["bootstrap"]
+        here = {"median": None}
+        totals = [r["init_ms"] + r["invocations"][0]["invoke_ms"] for r in runs if r["invocations"] and r["init_ms"]]
+        if totals:
+            totals.sort()
+            n = len(totals)
+            here = {"median": (totals[(n - 1) // 2] + totals[n // 2]) / 2, "min": totals[0], "max": totals[-1]}
+        w("")
+        w(f"Cross-check on an independent Runtime API, `cargo lambda watch --only-lambda-apis` (PyPI `cargo-lambda`; a "
+          f"fresh one per process, `bootstrap` only, timed from outside through cargo-lambda's Invoke API): process "
+          f"start → first answer {fmt(x['cold_total_ms'])} ms, against init + cold invoke {fmt(here) if here['median'] else '—'} "
+          f"ms on `bench/runtime_api.py`; a warm invocation's round trip {fmt(x['warm_round_trip_ms'])} ms, against "
+          f"{fmt(boot['warm_invoke_ms'])} ms."
+          + (f" Problems: {x['problems'][0]}" if x.get("problems") else ""))
     w("")
     w("### The issue's goals")
     w("")
