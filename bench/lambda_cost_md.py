@@ -240,7 +240,13 @@ def where(d: dict, verdicts: dict) -> list[str]:
             f"time the ratio is {own_s / own_b:.1f}× ({own_s:.0f} ms / {own_b:.1f} ms)"
             + (": the miss is the emulator's time for the requests a full check makes (the seed makes two and "
                "checks less: it looks at the template only, not the group)." if own_b > 0 and own_s / own_b >= goal
-               else "."))
+               else ". Even without it the goal is missed: amiroll's time outside moto's busy time holds the "
+               "emulator's HTTP handling around each request (werkzeug, which moto busy does not count) and amiroll's "
+               f"own work; the whole process used {med(boot['cpu_ms']):.0f} ms of CPU for its init and all "
+               f"{1 + d['warm_per_process']} invocations. The seed's warm invocation is cheap once boto3's models "
+               f"are cached, so the goal leaves amiroll ≤ {a / goal:.1f} ms per invocation, while moto alone spent "
+               f"{moto_b / max(med(boot[f'calls_{phase}']) or 1, 1):.1f} ms per request on its "
+               f"{med(boot[f'calls_{phase}']):g} requests here."))
     if verdicts.get("memory") is False:
         out.append("**Memory**: see the peak RSS row; amiroll's resident memory is mostly the pages of its own "
                    "binary (\"Where the time goes\" above, for the CLI).")
