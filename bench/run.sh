@@ -8,6 +8,8 @@
 #   BENCH_BUILD=only bench/run.sh        # only measure the build times and rewrite that section
 #   BENCH_BUILD=render bench/run.sh      # only rewrite that section from bench/build-times.json
 #   BENCH_ONLY=rollout bench/run.sh      # only the rollout times: rewrite that section (~2 min)
+#   BENCH_ONLY=lambda bench/run.sh       # only what the Lambda costs: rewrite that section (~1 min
+#                                        # once the `lambda` profile's bootstrap is built)
 #
 # The "Build times" section comes from bench/build-times.json (bench/build_times.sh, which builds
 # the CLI's `release` and the Lambda's `lambda` profile from empty target directories).
@@ -18,6 +20,12 @@
 # bench/rollout_md.py renders. Every full run measures it again; BENCH_ONLY=rollout measures and
 # rewrites only that section (no emulator, no Python packages). BENCH_ROLLOUT_JSON=path keeps the
 # JSON.
+#
+# The "What the Lambda costs" section: amiroll's `bootstrap` (the `lambda` profile, built as
+# deploy/package.sh builds it) and the seed's handler under awslambdaric, against the same local
+# Runtime API (bench/runtime_api.py) and emulator; bench/lambda_cost.py measures (JSON kept at
+# $CARGO_TARGET_DIR/bench-lambda-cost.json), bench/lambda_cost_md.py writes the section. Needs
+# awslambdaric (pip install awslambdaric).
 #
 # Needs: python3 with moto[server] and boto3 (tests/moto/README.md), /usr/bin/time (Debian `time`,
 # installed with apt-get when missing and running as root), cargo. Honours CARGO_TARGET_DIR.
@@ -40,10 +48,11 @@ say() { printf '[bench] %s\n' "$*" >&2; }
 
 ONLY=${BENCH_ONLY:-}
 case $ONLY in
-    "" | rollout) ;;
-    *) say "BENCH_ONLY is empty or rollout, not '$ONLY'"; exit 1 ;;
+    "" | rollout | lambda) ;;
+    *) say "BENCH_ONLY is empty, rollout or lambda, not '$ONLY'"; exit 1 ;;
 esac
 [[ $ONLY == rollout && -n ${BENCH_BUILD:-} ]] && { say "BENCH_ONLY=rollout and BENCH_BUILD do not go together"; exit 1; }
+[[ $ONLY == lambda && -n ${BENCH_BUILD:-} ]] && { say "BENCH_ONLY=lambda and BENCH_BUILD do not go together"; exit 1; }
 
 # What to clean up on exit: the emulator, once started, and a temporary rollout JSON.
 SERVER_PID=""
@@ -114,6 +123,31 @@ if seed != ours:
 EOF
 fi
 
+# What the Lambda costs: build `bootstrap` as deploy/package.sh does (the host's triple, the `lambda`
+# profile; a no-op when it is up to date, ~15 min cold), measure, and rewrite that section of $OUT.
+lambda_costs() {
+    python3 -c 'import awslambdaric' 2>/dev/null || { say "python3 needs awslambdaric for the Lambda costs (pip install awslambdaric)"; exit 1; }
+    local triple json head
+    triple=$(rustc -vV | sed -n 's/^host: //p')
+    say "Lambda costs: cargo build --locked --profile lambda -p amiroll-lambda --bin bootstrap --target $triple"
+    cargo build --locked --profile lambda -p amiroll-lambda --bin bootstrap --target "$triple"
+    json=$TARGET_DIR/bench-lambda-cost.json
+    python3 bench/lambda_cost.py --bootstrap "$TARGET_DIR/$triple/lambda/bootstrap" --out "$json" \
+        --repeats "$REPEATS" --build "cargo build --profile lambda -p amiroll-lambda --bin bootstrap --target $triple"
+    head=$(git rev-parse --short HEAD)
+    [[ -n $(git status --porcelain --untracked-files=no) ]] && head="$head + uncommitted changes"
+    local cmd=${1:-}  # the command that ran; by default this section's own
+    if [[ -z $cmd ]]; then
+        cmd="BENCH_ONLY=lambda bench/run.sh"
+        [[ $REPEATS != 5 ]] && cmd="BENCH_REPEATS=$REPEATS $cmd"
+    fi
+    python3 bench/lambda_cost_md.py "$json" "$OUT" --command "$cmd" --git "$head"
+}
+if [[ $ONLY == lambda ]]; then
+    lambda_costs
+    exit 0
+fi
+
 # 3. The release binary (release profile: thin LTO, opt-level 3, stripped), rebuilt when missing
 #    or older than its sources.
 stale=""
@@ -159,3 +193,6 @@ python3 bench/bench.py \
     --build-times "$BUILD_TIMES" \
     --rollout-time "$ROLLOUT_JSON" \
     --command "$CMD"
+
+# 6. What the Lambda costs, into the document bench.py wrote.
+lambda_costs "$CMD"
