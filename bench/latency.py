@@ -34,9 +34,10 @@ import urllib.request
 
 import bench
 
-SIZES = (1, 200, 2000)
-SEED_SIZES = (1, 200)
-WRITE_SIZES = (1, 50)
+# BENCH_LATENCY_SIZES / BENCH_WRITE_SIZES (comma-separated) narrow them while trying changes.
+SIZES = tuple(int(x) for x in os.environ.get("BENCH_LATENCY_SIZES", "1,200,2000").split(","))
+SEED_SIZES = tuple(n for n in SIZES if n <= 200)
+WRITE_SIZES = tuple(int(x) for x in os.environ.get("BENCH_WRITE_SIZES", "1,50").split(","))
 STRATEGIES = ("scheduled-surge", "instance-refresh")
 HEADINGS = ("## Real-AWS latency (loopback proxy)", "## Close to the limit", "## The write path")
 # Where the sections go in a document that has none yet (BENCH_ONLY=latency on an old document).
@@ -224,15 +225,14 @@ def done_per_target(r: dict, n: int) -> tuple[dict, str | None]:
     actions: dict[str, int] = {}
 
     def targets_of(d):
-        for key in ("targets",):
-            if isinstance(d.get(key), list):
-                return d[key]
-        for v in d.values():
-            if isinstance(v, dict):
-                t = targets_of(v)
-                if t is not None:
-                    return t
-        return None
+        """Every target outcome of the document (`places[].report.targets[]`)."""
+        if isinstance(d, dict):
+            if isinstance(d.get("targets"), list) and all(isinstance(t, dict) and "results" in t for t in d["targets"]):
+                return list(d["targets"])
+            return [t for v in d.values() for t in targets_of(v)]
+        if isinstance(d, list):
+            return [t for v in d for t in targets_of(v)]
+        return []
 
     targets = targets_of(doc) or []
     for t in targets:
