@@ -538,7 +538,13 @@ def main() -> int:
     ap.add_argument("--raw", help="also write every measurement here (JSON)")
     ap.add_argument("--build-times", help="bench/build-times.json (bench/build_times.sh): add its section")
     ap.add_argument("--rollout-time", help="the JSON of the rollout_time example (bench/run.sh): add its section")
+    ap.add_argument("--latency", choices=("yes", "no", "only"), default="yes",
+                    help="the latency, close-to-the-limit and write-path sections (bench/latency.py); "
+                         "only: measure just those and rewrite them in --out")
+    ap.add_argument("--delay-ms", type=float, default=20.0, help="the latency proxy's delay per request")
     args = ap.parse_args()
+    if args.latency == "only":
+        return latency_only(args)
     sizes_n = [int(x) for x in args.sizes.split(",")]
     work = tempfile.mkdtemp(prefix="amiroll-bench-")
     env = tool_env(work, args.endpoint)
@@ -592,6 +598,10 @@ def main() -> int:
             drift_result = drift(env, emu, work, args.amiroll, setup, new_ami)
             log(f"seed drift run: exit {drift_result['seed']['exit']}")
     results["drift"] = drift_result
+    if args.latency == "yes":
+        import latency
+        results["latency"] = latency.run(emu, env, work, args.amiroll, args.repeats, current_ami, new_ami,
+                                         args.delay_ms)
     results["baselines"] = baselines(env, emu, work, args.amiroll, args.repeats)
     results["binary"] = sizes(args.amiroll, work, args.target_dir)
     results["load"]["end"] = loadavg()
@@ -602,6 +612,28 @@ def main() -> int:
     with open(args.out, "w") as f:
         f.write(render(results, args))
     log(f"wrote {args.out} (work files in {work})")
+    return 0
+
+
+def latency_only(args) -> int:
+    """BENCH_ONLY=latency: measure sections 2–4 of issue 15 (bench/latency.py) and rewrite only
+    those sections of the existing document."""
+    import latency
+    work = tempfile.mkdtemp(prefix="amiroll-bench-")
+    env = tool_env(work, args.endpoint)
+    emu = Emulator(args.endpoint)
+    emu.reset()
+    current_ami, new_ami, ami_how = emu.pick_amis()
+    log(f"AMIs: {ami_how}")
+    m = machine(args.amiroll)
+    res = latency.run(emu, env, work, args.amiroll, args.repeats, current_ami, new_ami, args.delay_ms)
+    if args.raw:
+        with open(args.raw, "w") as f:
+            json.dump(res, f, indent=1, default=str)
+    document = open(args.out).read() if os.path.exists(args.out) else ""
+    with open(args.out, "w") as f:
+        f.write(latency.replace_sections(document, latency.render(res, args.command, m["git"], m["date"])))
+    log(f"wrote the latency sections into {args.out} ({res['duration_s'] / 60:.1f} min; work files in {work})")
     return 0
 
 
@@ -768,6 +800,9 @@ def render(res: dict, args) -> str:
     w(render_goals(res))
     w("")
     w(render_time_goes(res))
+    if res.get("latency"):
+        import latency
+        w(latency.render(res["latency"], args.command, m["git"], m["date"]))
     d = res.get("drift")
     if d:
         w(render_drift(d))

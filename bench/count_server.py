@@ -17,6 +17,16 @@ middleware, so there is no extra network hop between the tools and moto:
   answering anything. With one request at a time the two agree;
 * `POST /__reset` (or GET) zeroes the counters (a request in flight at the reset counts its busy
   time from the reset on). moto's own `/moto-api/...` requests are not counted.
+* `POST /__bulk_targets` (JSON: ami, user_data (base64), then a list `targets` of {name, param}) creates,
+  inside this process, what bench/bench.py's set-up otherwise creates one HTTP request at a time: per
+  target the SSM parameter (String, the AMI), the launch template (ImageId, t3.micro, UserData) and
+  the group (min 1, max 2, desired 1, `$Default`, us-east-1a, OldestLaunchTemplate), through the same
+  moto backend methods (and shims) the CreateLaunchTemplate / CreateAutoScalingGroup / PutParameter
+  handlers call, with the arguments those handlers pass. Only for set-up: thousands of targets in
+  seconds instead of minutes. While it runs, two of moto's lookups that scan every instance or
+  image are answered from an index (EC2's get_instance by id, and DescribeImages of the one AMI
+  the new instances launch, asked once per instance); the objects created are the same. Answers
+  [{name, launch_template_id}]. Not counted.
 
 It adds no shim of its own: moto behaves exactly as tests/moto/server.py makes it behave for the
 project's tests (its shims are listed in tests/moto/README.md).
@@ -109,6 +119,9 @@ def counted_call(self, environ, start_response):
             if _BUSY["since"] is not None:
                 _BUSY["since"] = time.perf_counter()
         return _json(start_response, {"reset": True})
+    if path == "/__bulk_targets":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        return _json(start_response, _bulk_targets(json.loads(environ["wsgi.input"].read(length))))
     if path.startswith("/moto-api"):
         return _original_call(self, environ, start_response)
     label, environ = _label(environ)
@@ -135,6 +148,64 @@ def counted_call(self, environ, start_response):
 
 
 DomainDispatcherApplication.__call__ = counted_call
+
+
+def _bulk_targets(req: dict) -> list[dict]:
+    """The set-up of `POST /__bulk_targets` (see the module docstring)."""
+    from moto.autoscaling.models import autoscaling_backends
+    from moto.ec2.models import ec2_backends
+    from moto.ssm.models import ssm_backends
+
+    account, region = "123456789012", "us-east-1"
+    ssm, ec2, asg = (b[account][region] for b in (ssm_backends, ec2_backends, autoscaling_backends))
+    out = []
+    # moto's InstanceBackend.get_instance scans every reservation, and each launched instance asks
+    # DescribeImages for its AMI (a filter over moto's whole image set): for the set-up only, both
+    # are answered from an index, so N targets cost O(N), not O(N^2).
+    by_id = {i.id: i for r in ec2.reservations.values() for i in r.instances}
+    images: dict = {}
+    original_run = ec2.run_instances
+
+    def run_instances(*args, **kwargs):
+        reservation = original_run(*args, **kwargs)
+        by_id.update((i.id, i) for i in reservation.instances)
+        return reservation
+
+    def get_instance(instance_id):
+        if instance_id not in by_id and ec2.reservations:  # launched just now: the newest reservation
+            by_id.update((i.id, i) for i in next(reversed(ec2.reservations.values())).instances)
+        return by_id[instance_id] if instance_id in by_id else type(ec2).get_instance(ec2, instance_id)
+
+    def describe_images(*args, **kwargs):
+        key = repr((args, sorted(kwargs.items())))
+        if key not in images:
+            images[key] = type(ec2).describe_images(ec2, *args, **kwargs)
+        return images[key]
+
+    ec2.run_instances, ec2.get_instance, ec2.describe_images = run_instances, get_instance, describe_images
+    try:
+        _bulk_create(req, ssm, ec2, asg, region, out)
+    finally:
+        del ec2.run_instances, ec2.get_instance, ec2.describe_images
+    return out
+
+
+def _bulk_create(req: dict, ssm, ec2, asg, region: str, out: list) -> None:
+    from moto.ec2.utils import parse_user_data
+
+    for t in req["targets"]:
+        ssm.put_parameter(t["param"], None, req["ami"], "String", None, None, True, None, "text",
+                          tier=None, policies=None)
+        data = {"ImageId": req["ami"], "InstanceType": "t3.micro", "UserData": parse_user_data(req["user_data"])}
+        lt = ec2.create_launch_template(t["name"], None, data, {})
+        asg.create_auto_scaling_group(
+            name=t["name"], availability_zones=[f"{region}a"], desired_capacity=1, max_size=2, min_size=1,
+            launch_config_name=None, launch_template={"LaunchTemplateId": lt.id, "Version": "$Default"},
+            vpc_zone_identifier=None, default_cooldown=None, health_check_period=None,
+            health_check_type=None, load_balancers=[], target_group_arns=[], placement_group=None,
+            termination_policies=["OldestLaunchTemplate"], tags=[], capacity_rebalance=False,
+            new_instances_protected_from_scale_in=False, instance_id=None, mixed_instances_policy=None)
+        out.append({"name": t["name"], "launch_template_id": lt.id})
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:

@@ -10,6 +10,9 @@
 #   BENCH_ONLY=rollout bench/run.sh      # only the rollout times: rewrite that section (~2 min)
 #   BENCH_ONLY=lambda bench/run.sh       # only what the Lambda costs: rewrite that section (~1 min
 #                                        # once the `lambda` profile's bootstrap is built)
+#   BENCH_ONLY=latency bench/run.sh      # only the real-AWS latency, close-to-the-limit and write-path
+#                                        # sections (bench/latency.py): rewrite those (~6 min)
+#   BENCH_DELAY_MS=50 bench/run.sh       # the latency proxy's delay per request (default 20 ms)
 #
 # The "Build times" section comes from bench/build-times.json (bench/build_times.sh, which builds
 # the CLI's `release` and the Lambda's `lambda` profile from empty target directories).
@@ -48,11 +51,10 @@ say() { printf '[bench] %s\n' "$*" >&2; }
 
 ONLY=${BENCH_ONLY:-}
 case $ONLY in
-    "" | rollout | lambda) ;;
-    *) say "BENCH_ONLY is empty, rollout or lambda, not '$ONLY'"; exit 1 ;;
+    "" | rollout | lambda | latency) ;;
+    *) say "BENCH_ONLY is empty, rollout, lambda or latency, not '$ONLY'"; exit 1 ;;
 esac
-[[ $ONLY == rollout && -n ${BENCH_BUILD:-} ]] && { say "BENCH_ONLY=rollout and BENCH_BUILD do not go together"; exit 1; }
-[[ $ONLY == lambda && -n ${BENCH_BUILD:-} ]] && { say "BENCH_ONLY=lambda and BENCH_BUILD do not go together"; exit 1; }
+[[ -n $ONLY && -n ${BENCH_BUILD:-} ]] && { say "BENCH_ONLY=$ONLY and BENCH_BUILD do not go together"; exit 1; }
 
 # What to clean up on exit: the emulator, once started, and a temporary rollout JSON.
 SERVER_PID=""
@@ -163,7 +165,7 @@ fi
 [[ -x $BIN ]] || { say "no binary at $BIN"; exit 1; }
 
 # 3b. The rollout times (virtual time), for their section.
-rollout_times
+[[ $ONLY == latency ]] || rollout_times
 
 # 4. The emulator with call counting, on a free port of 127.0.0.1.
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -182,6 +184,10 @@ say "emulator on 127.0.0.1:$PORT (pid $SERVER_PID)"
 CMD=bench/run.sh
 [[ $REPEATS != 5 ]] && CMD="BENCH_REPEATS=$REPEATS $CMD"
 [[ $SIZES != 1,50,200 ]] && CMD="BENCH_SIZES=$SIZES $CMD"
+DELAY_MS=${BENCH_DELAY_MS:-20}
+[[ $DELAY_MS != 20 ]] && CMD="BENCH_DELAY_MS=$DELAY_MS $CMD"
+LATENCY=yes
+[[ $ONLY == latency ]] && { LATENCY=only; CMD="BENCH_ONLY=latency $CMD"; }
 python3 bench/bench.py \
     --amiroll "$BIN" \
     --endpoint "http://127.0.0.1:$PORT" \
@@ -192,6 +198,8 @@ python3 bench/bench.py \
     ${BENCH_RAW:+--raw "$BENCH_RAW"} \
     --build-times "$BUILD_TIMES" \
     --rollout-time "$ROLLOUT_JSON" \
+    --latency "$LATENCY" \
+    --delay-ms "$DELAY_MS" \
     --command "$CMD"
 
 # 6. What the Lambda costs, into the document bench.py wrote.

@@ -236,7 +236,8 @@ pub struct RawConfig {
     /// Regions to run in (default: the one the credentials chain or `--region` gives).
     #[serde(default)]
     pub regions: Vec<String>,
-    /// How many account × region places are observed and planned at once (default 4).
+    /// How many account × region places are observed and planned at once, and how many targets
+    /// of one place `apply` changes at once (default 4).
     pub concurrency: Option<u32>,
     /// SDK attempts per call (default: the SDK's, 3).
     pub aws_max_attempts: Option<u32>,

@@ -17,9 +17,14 @@ fn fleet(n: usize) -> (SimAws, Config) {
 
 /// [`fleet`] with `extra(i)` added to target `i`'s table.
 fn fleet_with(n: usize, extra: impl Fn(usize) -> String) -> (SimAws, Config) {
+    fleet_in(n, "", extra)
+}
+
+/// [`fleet_with`], with `top` (top-level settings) at the head of the configuration.
+fn fleet_in(n: usize, top: &str, extra: impl Fn(usize) -> String) -> (SimAws, Config) {
     let sim = account();
     let topic = sim.create_topic("amiroll");
-    let mut toml = format!("[defaults]\nsns_topic = \"{topic}\"\n");
+    let mut toml = format!("{top}\n[defaults]\nsns_topic = \"{topic}\"\n");
     for i in 0..n {
         let param = format!("/fleet/{i}/image_id");
         sim.put_parameter(&param, OLD);
@@ -128,6 +133,37 @@ fn the_batched_reads_overlap_but_at_most_four_of_one_kind_at_once() {
         .filter(|c| **c == op::GET_PARAMETERS)
         .count();
     assert!(parameters_after > 0, "{log:?}");
+}
+
+/// `n` targets of [`fleet_in`] (`top`: top-level settings), every parameter moved to the new
+/// AMI, applied for real with each simulated call yielding once (so calls made together are under
+/// way together); the most `CreateLaunchTemplateVersion` calls under way at once.
+fn rollout_writes_in_flight(n: usize, top: &str) -> usize {
+    let (sim, config) = fleet_in(n, top, |_| String::new());
+    for i in 0..n {
+        sim.put_parameter(&format!("/fleet/{i}/image_id"), NEW);
+    }
+    sim.set_yield_per_call(true);
+    let engine = Engine::new(&sim);
+    let report = futures::executor::block_on(engine.run(&config, false)).expect("run");
+    assert_eq!(report.exit_code(), 0, "{report:?}");
+    let names: Vec<&str> = report
+        .targets
+        .iter()
+        .map(|t| t.plan.target.as_str())
+        .collect();
+    let expected: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
+    assert_eq!(names, expected, "the report keeps the plan's order");
+    assert_eq!(sim.call_count(op::CREATE_LAUNCH_TEMPLATE_VERSION), n);
+    sim.max_in_flight(op::CREATE_LAUNCH_TEMPLATE_VERSION)
+}
+
+#[test]
+fn apply_changes_different_targets_at_the_same_time_at_most_concurrency_at_once() {
+    // The default `concurrency` (4): the rollouts of 8 targets overlap, 4 at a time.
+    assert_eq!(rollout_writes_in_flight(8, ""), 4);
+    // `concurrency = 1`: one target after another, as before.
+    assert_eq!(rollout_writes_in_flight(8, "concurrency = 1"), 1);
 }
 
 #[test]

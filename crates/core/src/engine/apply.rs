@@ -1,7 +1,11 @@
-//! The apply step: execute a plan's actions in order, stop a target at its first failure or when
-//! the deadline is too close, and notify.
+//! The apply step: execute each target's actions in order, stop a target at its first failure or
+//! when the deadline is too close, and notify. Different targets are applied at the same time,
+//! a bounded number at once ([`Engine::apply_concurrently`]).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
 use tracing::Instrument;
 
 use super::{Engine, RunError, DEADLINE_MARGIN};
@@ -35,13 +39,63 @@ impl<'a, A: Aws> Engine<'a, A> {
         })
     }
 
-    /// Execute a plan (or, with `dry_run`, report what would be done) and notify.
+    /// Execute a plan (or, with `dry_run`, report what would be done) and notify, one target
+    /// after another.
     pub async fn apply(&self, plan: Plan, dry_run: bool) -> Result<ApplyReport, RunError> {
-        let mut targets = Vec::new();
+        self.apply_concurrently(plan, dry_run, 1).await
+    }
+
+    /// [`Engine::apply`], with up to `concurrency` targets applied at the same time. Each
+    /// target's actions stay in order, and targets that share a launch template go one after
+    /// another in plan order (they create and move versions of the same template), so the writes
+    /// are the same as one target at a time; only unrelated targets overlap, which turns a
+    /// fleet's rollout from one round trip per write of every target in turn into one per write
+    /// of the slowest lane. The report keeps the plan's order. A crash ends the run, as before:
+    /// targets still in flight are dropped and the next run observes what is there.
+    pub async fn apply_concurrently(
+        &self,
+        plan: Plan,
+        dry_run: bool,
+        concurrency: usize,
+    ) -> Result<ApplyReport, RunError> {
+        let generated_at = plan.generated_at;
+        let mut lanes: Vec<Vec<(usize, TargetPlan)>> = Vec::new();
+        let mut lane_of_template: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, tp) in plan.targets.into_iter().enumerate() {
+            let shared = tp
+                .template_id
+                .as_ref()
+                .and_then(|id| lane_of_template.get(id).copied());
+            match shared {
+                Some(lane) => lanes[lane].push((i, tp)),
+                None => {
+                    if let Some(id) = &tp.template_id {
+                        lane_of_template.insert(id.clone(), lanes.len());
+                    }
+                    lanes.push(vec![(i, tp)]);
+                }
+            }
+        }
+        let mut lanes = stream::iter(lanes)
+            .map(|lane| async move {
+                let mut done = Vec::with_capacity(lane.len());
+                for (i, tp) in lane {
+                    let span =
+                        tracing::info_span!("target", target = %tp.target, strategy = %tp.strategy);
+                    let (outcome, stop) = self.apply_target(tp, dry_run).instrument(span).await?;
+                    done.push((i, outcome, stop));
+                }
+                Ok::<_, RunError>(done)
+            })
+            .buffered(concurrency.max(1));
+        let mut applied = Vec::new();
+        while let Some(lane) = lanes.next().await {
+            applied.extend(lane?);
+        }
+        applied.sort_by_key(|(i, _, _)| *i);
+        let mut targets = Vec::with_capacity(applied.len());
         let mut stopped_at_deadline: Option<DeadlineStop> = None;
-        for tp in plan.targets {
-            let span = tracing::info_span!("target", target = %tp.target, strategy = %tp.strategy);
-            let (outcome, stop) = self.apply_target(tp, dry_run).instrument(span).await?;
+        for (_, outcome, stop) in applied {
             if let Some(reason) = stop {
                 stopped_at_deadline
                     .get_or_insert_with(|| DeadlineStop {
@@ -55,7 +109,7 @@ impl<'a, A: Aws> Engine<'a, A> {
         }
         Ok(ApplyReport {
             dry_run,
-            generated_at: plan.generated_at,
+            generated_at,
             targets,
             stopped_at_deadline,
         })

@@ -172,7 +172,8 @@ impl<'a, A: Aws> Engine<'a, A> {
         let obs = self.observe_in_span(&config, false).await?;
         let plan = planner::plan_with(&config, &obs, opts);
         log_plan(&plan);
-        self.apply(plan, dry_run).await
+        self.apply_concurrently(plan, dry_run, config.scope.concurrency)
+            .await
     }
 
     /// The configuration with a target for every group the `[discover]` rule finds (one
