@@ -38,6 +38,16 @@ fn instance_ids(w: &World) -> Vec<String> {
         .collect()
 }
 
+/// Why the rollout of `web` failed (its `amiroll:failed-reason` tag).
+fn failed_reason(w: &World) -> String {
+    w.sim
+        .group("web")
+        .tags
+        .get("amiroll:failed-reason")
+        .cloned()
+        .unwrap_or_default()
+}
+
 fn statuses_of(w: &World, ids: &[String]) -> Vec<String> {
     w.sim
         .container_instances("prod")
@@ -68,13 +78,7 @@ fn a_surge_onto_an_ami_that_runs_no_task_stops_at_the_drain_with_the_old_tasks_a
     let last = w.converge();
     let t = &last.targets[0];
     assert_eq!(t.plan.status, TargetStatus::Failed, "{t:#?}");
-    let reason = w
-        .sim
-        .group("web")
-        .tags
-        .get("amiroll:failed-reason")
-        .cloned()
-        .unwrap_or_default();
+    let reason = failed_reason(&w);
     assert!(
         reason.contains("ecs_require_tasks") && reason.contains("runs no task"),
         "{reason}"
@@ -140,13 +144,7 @@ fn a_refresh_onto_an_ami_that_runs_no_task_is_no_success_and_goes_back() {
     let last = w.converge();
     assert_ne!(last.targets[0].plan.status, TargetStatus::Current);
     assert_eq!(w.events_of("rollout-succeeded"), 0);
-    let reason = w
-        .sim
-        .group("web")
-        .tags
-        .get("amiroll:failed-reason")
-        .cloned()
-        .unwrap_or_default();
+    let reason = failed_reason(&w);
     assert!(reason.contains("run no task"), "{reason}");
     assert_eq!(w.healthy_on("web", OLD), 2);
     assert_eq!(w.sim.instances_by_ami("web").get(NO_TASKS), None);

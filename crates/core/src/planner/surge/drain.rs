@@ -102,6 +102,26 @@ fn staying<'a>(old: &[&'a InstanceView], leaving: &[&InstanceView]) -> Vec<&'a I
         .collect()
 }
 
+/// The (instance id, cluster, container instance ARN) of those `instances` whose container
+/// instance matches `which`.
+pub(super) fn container_instances_of<'a>(
+    instances: &[&'a InstanceView],
+    which: impl Fn(&ContainerInstance) -> bool,
+) -> Vec<(&'a str, &'a str, &'a str)> {
+    instances
+        .iter()
+        .filter_map(|i| {
+            let e = i.ecs.as_ref()?;
+            let c = e.container_instance.as_ref().filter(|c| which(c))?;
+            Some((
+                i.id.as_str(),
+                e.cluster.as_str(),
+                c.container_instance_arn.as_str(),
+            ))
+        })
+        .collect()
+}
+
 /// Set the container instances of `old` that are still `ACTIVE` to `DRAINING`.
 pub(super) fn drain(
     out: &mut SurgeOutcome,
@@ -109,18 +129,7 @@ pub(super) fn drain(
     old: &[&InstanceView],
     reason: &str,
 ) {
-    let active: Vec<(&str, &str, &str)> = old
-        .iter()
-        .filter_map(|i| {
-            let e = i.ecs.as_ref()?;
-            let c = e.container_instance.as_ref().filter(|c| c.is_active())?;
-            Some((
-                i.id.as_str(),
-                e.cluster.as_str(),
-                c.container_instance_arn.as_str(),
-            ))
-        })
-        .collect();
+    let active = container_instances_of(old, ContainerInstance::is_active);
     let Some((_, cluster, _)) = active.first() else {
         return;
     };

@@ -30,7 +30,7 @@ use crate::planner::{
     fmt_time, instance_views, is_ami_id, rollout_id, tag_version, tags, truncate, Capacity,
     GroupPhase, GroupView, InstanceView,
 };
-use crate::port::{AutoScalingGroup, ScheduledAction, Timestamp};
+use crate::port::{AutoScalingGroup, ContainerInstance, ScheduledAction, Timestamp};
 use crate::state::{Failure, Phase, Recovery, RollbackVersion, Success, SurgeRound};
 
 mod drain;
@@ -209,6 +209,15 @@ impl<'a> Fleet<'a> {
                 .filter(|i| on(i) && !i.failed() && !i.counts_healthy())
                 .collect(),
         }
+    }
+    /// Every instance on the round's AMI: healthy, pending and failed.
+    fn new_instances(&self) -> Vec<&'a InstanceView> {
+        self.healthy
+            .iter()
+            .chain(self.pending.iter())
+            .chain(self.unhealthy.iter())
+            .copied()
+            .collect()
     }
     fn on_count(&self) -> usize {
         self.healthy.len() + self.unhealthy.len() + self.pending.len()

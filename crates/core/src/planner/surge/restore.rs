@@ -84,13 +84,7 @@ pub(super) fn restore_steps(
     // Stopped while its old instances drained: they serve again, and the new ones (protected
     // by the gate when it kept them) may go.
     undrain_old(inp, out, fleet);
-    let new: Vec<&InstanceView> = fleet
-        .healthy
-        .iter()
-        .chain(fleet.pending.iter())
-        .chain(fleet.unhealthy.iter())
-        .copied()
-        .collect();
+    let new: Vec<&InstanceView> = fleet.new_instances();
     set_protection(out, g, &new, false, "the restore removes the new instances");
     if drain_new_first(inp, out, r, cap, fleet, since) {
         return;
@@ -178,19 +172,7 @@ fn undrain_old(inp: &SurgeInput, out: &mut SurgeOutcome, fleet: &Fleet) {
     if !drain_applies(inp) {
         return;
     }
-    let draining: Vec<(&str, &str, &str)> = fleet
-        .old
-        .iter()
-        .filter_map(|i| {
-            let e = i.ecs.as_ref()?;
-            let c = e.container_instance.as_ref().filter(|c| c.is_draining())?;
-            Some((
-                i.id.as_str(),
-                e.cluster.as_str(),
-                c.container_instance_arn.as_str(),
-            ))
-        })
-        .collect();
+    let draining = container_instances_of(&fleet.old, ContainerInstance::is_draining);
     let Some((_, cluster, _)) = draining.first() else {
         return;
     };
@@ -224,13 +206,7 @@ fn drain_new_first(
         return false;
     }
     let g = inp.group;
-    let new: Vec<&InstanceView> = fleet
-        .healthy
-        .iter()
-        .chain(fleet.pending.iter())
-        .chain(fleet.unhealthy.iter())
-        .copied()
-        .collect();
+    let new: Vec<&InstanceView> = fleet.new_instances();
     let tasks: i32 = new
         .iter()
         .filter_map(|i| i.ecs.as_ref())

@@ -25,13 +25,7 @@ pub(super) fn settled(
     let fleet = Fleet::of(inp.instances, ami);
     let by_schedule = how == Settle::Schedule;
     let keep_new = how == Settle::Amiroll { keep_new: true };
-    let new: Vec<&InstanceView> = fleet
-        .healthy
-        .iter()
-        .chain(fleet.pending.iter())
-        .chain(fleet.unhealthy.iter())
-        .copied()
-        .collect();
+    let new: Vec<&InstanceView> = fleet.new_instances();
     let live = inp.instances.len() as i32;
     if !by_schedule {
         if keep_new && live > g.desired_capacity {
