@@ -233,9 +233,9 @@ def findings(data: dict) -> list[str]:
             and by[(n, "b")]["minutes"] == by[(n, "d")]["minutes"]]
     if same:
         out.append(
-            "(d) equals (b) in the main table: with surge_minutes 14 its gate opens a minute earlier, at an odd "
-            "minute, and the first run in it is the same even-minute run as (b)'s; the minute saved on paper is "
-            "not saved, and the odd minute makes it fragile (below).")
+            "(d) equals (b) in the main table: with surge_minutes 14 its gate opens a minute earlier, between "
+            "two runs of the 2-minute cadence, and the first run in it is the same run as (b)'s; the minute "
+            "saved on paper is not saved.")
     # The schedule: daily pickup, doomed rounds, the hole.
     if sweep:
         window = f"{s['follow_up_first']}–{s['follow_up_last']}"
@@ -275,11 +275,17 @@ def findings(data: dict) -> list[str]:
                     "safe), the round counts as an attempt, and the next round starts at the next daily run: "
                     f"{hm(max(g['minutes_after_pickup'] for g in doomed), ' min')} after the run instead of {num(normal)}, "
                     f"and a wasted surge (up to {num(extra)} extra instance-minutes at N = {max(sizes)}). amiroll "
-                    "does not know the schedule, so it starts a round it cannot finish: either the follow-up "
-                    "schedule runs until the gate of a round started by its last run has passed, or amiroll "
-                    "starts no round whose gate falls after the last follow-up run (it would have to be told "
-                    "when that is).")
-            if slow:
+                    "does not know the schedule, so it starts a round it cannot finish, unless it is told: with "
+                    "`maintenance_window` set to the follow-ups' span (deploy/README.md, \"The follow-up "
+                    "schedule\") it starts a round only if the round ends before the window closes.")
+            if slow and not s["follow_up_holes"]:
+                out.append(
+                    f"({key}) rounds started by the runs at {', '.join(pickups(slow))} take "
+                    f"{', '.join(num(g['minutes_after_pickup']) for g in slow)} min instead of {num(normal)}: the "
+                    "daily run is off the follow-up runs' cadence, so their health gate opens between two "
+                    "follow-up runs and the first run in it comes late; the follow-ups never fall together with "
+                    "the daily run.")
+            elif slow:
                 out.append(
                     f"({key}) rounds started by the runs at {', '.join(pickups(slow))} take "
                     f"{', '.join(num(g['minutes_after_pickup']) for g in slow)} min instead of {num(normal)}: their "
@@ -287,8 +293,8 @@ def findings(data: dict) -> list[str]:
                     + ", ".join(f"{a}→{b}" for a, b in s["follow_up_holes"])
                     + (" (the first run in the gate comes late)" if key == "b" else
                        " (no run in the gate at all: the round ends on the dead man's switch and a second round follows)")
-                    + ". `cron(0/2 13-14 * * ? *)` (or `*/2`) would have no gap; the extra run at 13:00 coincides "
-                    "with the daily one.")
+                    + ". A cadence with no gap at the hour (`cron(1/2 13-14 * * ? *)`, the template's default) "
+                    "has none.")
     # Console defaults.
     c = [r for r in rows if r["config"] == "c" and r["minutes"] is not None]
     if c:
