@@ -1,6 +1,6 @@
 //! The observe step: every read the planner needs, batched, with the reads in flight bounded.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 
 use futures::stream::{self, StreamExt};
@@ -131,11 +131,13 @@ impl<'a, A: Aws> Engine<'a, A> {
             {
                 Ok(latest) => {
                     if let Some(list) = current.as_mut() {
+                        // A set, not a scan of the list per version: thousands of templates.
+                        let mut known: HashSet<(String, u64)> = list
+                            .iter()
+                            .map(|d| (d.template_id.clone(), d.version))
+                            .collect();
                         for v in latest {
-                            if !list
-                                .iter()
-                                .any(|d| d.template_id == v.template_id && d.version == v.version)
-                            {
+                            if known.insert((v.template_id.clone(), v.version)) {
                                 list.push(v);
                             }
                         }
@@ -148,15 +150,23 @@ impl<'a, A: Aws> Engine<'a, A> {
             }
         }
         if let Some(current) = current {
+            // The listing's versions by template id and by name (a target names its template
+            // either way), in listing order: one pass, not one scan per target.
+            let mut by_reference: HashMap<&str, Vec<usize>> = HashMap::new();
+            for (i, v) in current.iter().enumerate() {
+                by_reference
+                    .entry(v.template_id.as_str())
+                    .or_default()
+                    .push(i);
+                if let Some(name) = v.template_name.as_deref().filter(|n| *n != v.template_id) {
+                    by_reference.entry(name).or_default().push(i);
+                }
+            }
             for reference in unique(config.targets.iter().map(|t| t.launch_template.clone())) {
-                let versions: Vec<LaunchTemplateVersion> = current
-                    .iter()
-                    .filter(|v| {
-                        v.template_id == reference
-                            || v.template_name.as_deref() == Some(reference.as_str())
-                    })
-                    .cloned()
-                    .collect();
+                let versions: Vec<LaunchTemplateVersion> = by_reference
+                    .get(reference.as_str())
+                    .map(|at| at.iter().map(|&i| current[i].clone()).collect())
+                    .unwrap_or_default();
                 match versions.first() {
                     Some(first) => {
                         let template = LaunchTemplate {
