@@ -334,6 +334,23 @@ def machine(amiroll: str) -> dict:
     }
 
 
+def release_profile() -> str:
+    """The `release` profile's settings, read from the workspace Cargo.toml (what the binary measured
+    here was built with), e.g. 'thin LTO, opt-level "s", stripped'."""
+    import tomllib
+    with open(os.path.join(ROOT, "Cargo.toml"), "rb") as f:
+        prof = tomllib.load(f).get("profile", {}).get("release", {})
+    lto = prof.get("lto", False)
+    parts = [{"thin": "thin LTO", "fat": "full LTO", True: "full LTO", False: "no LTO", "off": "no LTO"}.get(lto, f"lto {lto}")]
+    if "codegen-units" in prof:
+        parts.append(f"{prof['codegen-units']} codegen unit{'s' if prof['codegen-units'] != 1 else ''}")
+    opt = prof.get("opt-level", 3)
+    parts.append(f'opt-level "{opt}"' if isinstance(opt, str) else f"opt-level {opt}")
+    if prof.get("strip"):
+        parts.append("stripped")
+    return ", ".join(parts)
+
+
 def loadavg() -> str:
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
@@ -719,7 +736,7 @@ def render(res: dict, args) -> str:
     w("## Machine")
     w("")
     w(f"- {m['nproc']} CPUs: {m['cpu']}; {m['ram_gib']:.1f} GiB RAM; {m['os']}")
-    w(f"- {m['rustc']}; amiroll {m['amiroll'].replace('amiroll ', '')} (release profile: thin LTO, opt-level 3, stripped), tree at {m['git']}")
+    w(f"- {m['rustc']}; amiroll {m['amiroll'].replace('amiroll ', '')} (release profile: {release_profile()}), tree at {m['git']}")
     w(f"- Python {m['python']}, boto3 {m['boto3']}, moto {m['moto']} (tests/moto/server.py with its shims)")
     w(f"- Load average (1/5/15 min) at start {res['load']['start']}, at end {res['load']['end']}; "
       "other work on the machine (builds) shows up as noise.")

@@ -150,7 +150,7 @@ if [[ $ONLY == lambda ]]; then
     exit 0
 fi
 
-# 3. The release binary (release profile: thin LTO, opt-level 3, stripped), rebuilt when missing
+# 3. The release binary (the `release` profile of Cargo.toml), rebuilt when missing
 #    or older than its sources.
 stale=""
 if [[ ! -x $BIN ]]; then

@@ -222,24 +222,21 @@ pub(crate) fn map_group(
     g: &aws_sdk_autoscaling::types::AutoScalingGroup,
 ) -> Result<AutoScalingGroup, AwsError> {
     let mixed_instances_policy = g.mixed_instances_policy().map(map_mixed_policy);
-    let instances = g
-        .instances()
-        .iter()
-        .map(|i| {
-            Ok(GroupInstance {
-                instance_id: required(i.instance_id(), operation, "Instances.InstanceId")?
-                    .to_owned(),
-                lifecycle_state: i
-                    .lifecycle_state()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
-                health_status: i.health_status().unwrap_or_default().to_owned(),
-                protected_from_scale_in: i.protected_from_scale_in().unwrap_or(false),
-                availability_zone: i.availability_zone().unwrap_or_default().to_owned(),
-                launch_template: i.launch_template().map(template_spec),
-            })
-        })
-        .collect::<Result<Vec<_>, AwsError>>()?;
+    // Sized up front (a `collect` through `Result` cannot know the length and starts at four).
+    let mut instances = Vec::with_capacity(g.instances().len());
+    for i in g.instances() {
+        instances.push(GroupInstance {
+            instance_id: required(i.instance_id(), operation, "Instances.InstanceId")?.to_owned(),
+            lifecycle_state: i
+                .lifecycle_state()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            health_status: i.health_status().unwrap_or_default().to_owned(),
+            protected_from_scale_in: i.protected_from_scale_in().unwrap_or(false),
+            availability_zone: i.availability_zone().unwrap_or_default().to_owned(),
+            launch_template: i.launch_template().map(template_spec),
+        });
+    }
     let tags = g
         .tags()
         .iter()

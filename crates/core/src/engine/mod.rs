@@ -8,6 +8,7 @@
 //! With a deadline ([`Engine::with_deadline`], the Lambda's), apply starts no action once less
 //! than [`DEADLINE_MARGIN`] is left: what remains is reported not done, and the next run resumes.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
@@ -177,10 +178,11 @@ impl<'a, A: Aws> Engine<'a, A> {
     }
 
     /// The configuration with a target for every group the `[discover]` rule finds (one
-    /// `DescribeAutoScalingGroups` by tag filter, all pages).
-    pub async fn discover(&self, config: &Config) -> Result<Config, RunError> {
+    /// `DescribeAutoScalingGroups` by tag filter, all pages); the configuration itself, not a
+    /// copy, when it has no rule (thousands of targets are worth not copying).
+    pub async fn discover<'c>(&self, config: &'c Config) -> Result<Cow<'c, Config>, RunError> {
         let Some(rule) = &config.discover else {
-            return Ok(config.clone());
+            return Ok(Cow::Borrowed(config));
         };
         let groups = match self
             .call(op::DESCRIBE_AUTO_SCALING_GROUPS, || {
@@ -192,7 +194,10 @@ impl<'a, A: Aws> Engine<'a, A> {
             Err(e) if e.kind == ErrorKind::Crash => return Err(RunError::Crashed(e)),
             Err(e) => return Err(RunError::Discovery(e)),
         };
-        config.with_discovered(&groups).map_err(RunError::Config)
+        config
+            .with_discovered(&groups)
+            .map(Cow::Owned)
+            .map_err(RunError::Config)
     }
 
     /// Roll the named targets back (see [`crate::rollback`]), or with `dry_run` show how.

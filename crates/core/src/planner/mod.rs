@@ -114,7 +114,8 @@ impl Builder {
                 template_id: None,
                 target_ami: None,
                 strategy: target.settings.strategy,
-                groups: Vec::new(),
+                // One report per group: sized up front, not grown (thousands of targets).
+                groups: Vec::with_capacity(target.groups.len()),
                 findings: Vec::new(),
                 errors: Vec::new(),
                 actions: Vec::new(),
