@@ -432,7 +432,7 @@ def explain_latency(res: dict) -> list[str]:
             "being parsed (up to 12 requests in flight, each a page of up to 200 template versions, 100 groups with "
             "their instances or 10 parameters). The fixed part is the larger: the code a run touches, which the "
             f"`release` profile ({bench.release_profile()}) keeps small. With opt-level 3 instead of \"s\" (this "
-            "project's `release` profile until 2026-12-06) the binary was 27 MiB instead of 18 and the same check "
+            "project's `release` profile until 2026-12-06) the binary was 27 MiB instead of 19.5 and the same check "
             "peaked at 22.7 MiB at N = 1 and 36.7 MiB at N = 2,000, over the goal, for no measurable gain in "
             "wall or CPU time (medians of 15 and 5 interleaved runs against the emulator, 2026-12-06).")
     if s and s["runs"]["proxy"]:
