@@ -336,19 +336,12 @@ def machine(amiroll: str) -> dict:
 
 def release_profile() -> str:
     """The `release` profile's settings, read from the workspace Cargo.toml (what the binary measured
-    here was built with), e.g. 'thin LTO, opt-level "s", stripped'."""
+    here was built with), in the words of the "Build times" section."""
     import tomllib
+
+    from build_times_md import settings_text
     with open(os.path.join(ROOT, "Cargo.toml"), "rb") as f:
-        prof = tomllib.load(f).get("profile", {}).get("release", {})
-    lto = prof.get("lto", False)
-    parts = [{"thin": "thin LTO", "fat": "full LTO", True: "full LTO", False: "no LTO", "off": "no LTO"}.get(lto, f"lto {lto}")]
-    if "codegen-units" in prof:
-        parts.append(f"{prof['codegen-units']} codegen unit{'s' if prof['codegen-units'] != 1 else ''}")
-    opt = prof.get("opt-level", 3)
-    parts.append(f'opt-level "{opt}"' if isinstance(opt, str) else f"opt-level {opt}")
-    if prof.get("strip"):
-        parts.append("stripped")
-    return ", ".join(parts)
+        return settings_text(tomllib.load(f).get("profile", {}).get("release", {}))
 
 
 def loadavg() -> str:
